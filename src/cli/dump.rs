@@ -1,0 +1,195 @@
+//! `rdbinsight dump <source> ... <output> ...`
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Instances dumped at once (default: number of cores, at most 8).
+    #[arg(long, env = "RDBINSIGHT_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+
+    /// Do not verify the RDB CRC64 checksum.
+    #[arg(long, env = "RDBINSIGHT_SKIP_CHECKSUM")]
+    pub skip_checksum: bool,
+
+    #[command(subcommand)]
+    pub source: SourceCommand,
+}
+
+/// Arguments every source has.
+#[derive(Debug, Args, Clone)]
+pub struct CommonSourceArgs {
+    /// Batch (import) timestamp, RFC 3339 (default: now).
+    #[arg(long, env = "RDBINSIGHT_BATCH_TIMESTAMP")]
+    pub batch_timestamp: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Read an RDB file.
+    FromFile(FromFileArgs),
+    /// Stream the snapshot of a live standalone Redis over replication (nothing saved to disk).
+    FromStandalone(FromStandaloneArgs),
+    /// Stream every shard of a Redis Cluster (a replica of each shard preferred).
+    FromCluster(FromClusterArgs),
+    /// Stream every group of a Codis cluster, found through its dashboard.
+    FromCodis(FromCodisArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FromFileArgs {
+    /// The RDB file.
+    #[arg(long, env = "RDBINSIGHT_PATH")]
+    pub path: PathBuf,
+    /// Cluster name (the `cluster` column).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: String,
+    /// Instance name (the `instance` column), e.g. the host:port the file came from.
+    #[arg(long, env = "RDBINSIGHT_INSTANCE")]
+    pub instance: String,
+    #[command(flatten)]
+    pub common: CommonSourceArgs,
+    #[command(subcommand)]
+    pub output: OutputCommand,
+}
+
+/// Credentials and TLS for live sources.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectionArgs {
+    /// ACL user name (AUTH user password).
+    #[arg(long, env = "RDBINSIGHT_USERNAME")]
+    pub username: Option<String>,
+    /// Password (AUTH password). Prefer the environment variable over the flag.
+    #[arg(long, env = "RDBINSIGHT_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Connect with TLS (system roots).
+    #[arg(long, env = "RDBINSIGHT_TLS")]
+    pub tls: bool,
+    /// CA certificate (PEM) to trust for TLS; implies --tls.
+    #[arg(long, env = "RDBINSIGHT_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate; implies --tls.
+    #[arg(long, env = "RDBINSIGHT_TLS_INSECURE")]
+    pub tls_insecure: bool,
+    /// Seconds to wait for a TCP connection.
+    #[arg(long, env = "RDBINSIGHT_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Seconds without any byte from the server before giving up (a big master may prepare
+    /// its snapshot for minutes; keep-alive newlines count as bytes).
+    #[arg(long, env = "RDBINSIGHT_READ_TIMEOUT", default_value_t = 600)]
+    pub read_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FromStandaloneArgs {
+    /// The server, HOST:PORT.
+    #[arg(long, env = "RDBINSIGHT_ADDR")]
+    pub addr: String,
+    /// Cluster name (the `cluster` column).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: String,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    #[command(flatten)]
+    pub common: CommonSourceArgs,
+    #[command(subcommand)]
+    pub output: OutputCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct FromClusterArgs {
+    /// Seed nodes, HOST:PORT[,HOST:PORT...].
+    #[arg(long, env = "RDBINSIGHT_NODES", value_delimiter = ',', required = true)]
+    pub nodes: Vec<String>,
+    /// Cluster name (the `cluster` column).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: String,
+    /// Fail instead of reading a master when a shard has no healthy replica.
+    #[arg(long, env = "RDBINSIGHT_REQUIRE_SLAVE")]
+    pub require_slave: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    #[command(flatten)]
+    pub common: CommonSourceArgs,
+    #[command(subcommand)]
+    pub output: OutputCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct FromCodisArgs {
+    /// Codis dashboard URL, e.g. http://dashboard:18080.
+    #[arg(long, env = "RDBINSIGHT_DASHBOARD")]
+    pub dashboard: String,
+    /// Cluster name (default: the Codis product name).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Fail instead of reading a master or read replica when a group has no spare replica.
+    #[arg(long, env = "RDBINSIGHT_REQUIRE_SLAVE")]
+    pub require_slave: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    #[command(flatten)]
+    pub common: CommonSourceArgs,
+    #[command(subcommand)]
+    pub output: OutputCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutputCommand {
+    /// One JSON object per record, one per line.
+    IntoJsonl(IntoJsonlArgs),
+    /// Parquet files under a directory (the embedded default).
+    IntoParquet(IntoParquetArgs),
+    /// A ClickHouse database over HTTP.
+    IntoClickhouse(IntoClickHouseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IntoJsonlArgs {
+    /// Output file, or '-' for stdout.
+    #[arg(long, short, env = "RDBINSIGHT_OUTPUT", default_value = "-")]
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ParquetCompression {
+    Zstd,
+    Snappy,
+    Lz4,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct IntoParquetArgs {
+    /// Root directory; files go to DIR/cluster=<cluster>/batch=<timestamp>/<instance>.parquet.
+    #[arg(long, env = "RDBINSIGHT_DIR")]
+    pub dir: PathBuf,
+    /// Column compression.
+    #[arg(long, env = "RDBINSIGHT_COMPRESSION", value_enum, default_value_t = ParquetCompression::Zstd)]
+    pub compression: ParquetCompression,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct IntoClickHouseArgs {
+    /// http[s]://[user[:pass]@]host:port?database=DB
+    #[arg(long, env = "RDBINSIGHT_CLICKHOUSE_URL", hide_env_values = true)]
+    pub url: String,
+    /// Create missing tables and the view.
+    #[arg(long, env = "RDBINSIGHT_AUTO_CREATE_TABLES")]
+    pub auto_create_tables: bool,
+    /// HTTP proxy for the ClickHouse connection.
+    #[arg(long, env = "RDBINSIGHT_PROXY_URL")]
+    pub proxy_url: Option<String>,
+    /// Days a batch is kept (the table TTL), used when creating tables.
+    #[arg(long, env = "RDBINSIGHT_TTL_DAYS", default_value_t = 30)]
+    pub ttl_days: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ClickHouseSchemaArgs {
+    /// Days a batch is kept (the table TTL).
+    #[arg(long, env = "RDBINSIGHT_TTL_DAYS", default_value_t = 30)]
+    pub ttl_days: u32,
+}

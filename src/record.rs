@@ -1,0 +1,154 @@
+//! The one data model everything shares: a [`Record`] describes one key of an RDB snapshot.
+//!
+//! The parser fills the per-key fields; the dump pipeline adds the per-instance context
+//! ([`WriteContext`]: cluster, batch timestamp, instance) when it hands a record to a writer.
+//! A stored row is therefore `WriteContext` + `Record`, with the columns
+//! `cluster, batch, instance, db, key, type, member_count, rdb_size, encoding, expire_at,
+//! idle_seconds, freq, codis_slot, redis_slot`.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// The Redis data type of a key, as reported in the `type` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    String,
+    List,
+    Set,
+    ZSet,
+    Hash,
+    Stream,
+    Module,
+}
+
+impl RecordType {
+    /// The column value (`string list set zset hash stream module`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RecordType::String => "string",
+            RecordType::List => "list",
+            RecordType::Set => "set",
+            RecordType::ZSet => "zset",
+            RecordType::Hash => "hash",
+            RecordType::Stream => "stream",
+            RecordType::Module => "module",
+        }
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The on-disk encoding of a value, derived from the RDB type byte (for strings: from the
+/// value's length prefix). The names match the established rdbinsight output so existing SQL
+/// keeps working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// Plain string, or a hashtable-encoded set/hash (types 0, 2, 4).
+    Raw,
+    /// Integer-encoded string (0xC0/0xC1/0xC2).
+    Int,
+    /// LZF-compressed string.
+    Lzf,
+    /// Linked list (type 1).
+    List,
+    /// Ziplist (types 10, 12, 13).
+    ZipList,
+    /// Quicklist of ziplists (type 14).
+    QuickList,
+    /// Quicklist of listpacks / plain nodes (type 18).
+    QuickList2,
+    /// Intset (type 11).
+    IntSet,
+    /// Listpack (types 16, 17, 20).
+    ListPack,
+    /// Skiplist zset (types 3, 5).
+    SkipList,
+    /// Zipmap (type 9).
+    ZipMap,
+    /// Hash with field TTLs stored as a hashtable (type 24, pre-GA 22).
+    Metadata,
+    /// Listpack hash with field TTLs (type 25, pre-GA 23).
+    ListPackEx,
+    /// Valkey 9 hash with per-field expiry (type 22 under the `VALKEY` magic).
+    Hash2,
+    /// Stream v1 (type 15).
+    ListPacks,
+    /// Stream v2 (type 19).
+    ListPacks2,
+    /// Stream v3 (type 21).
+    ListPacks3,
+    /// Module value (type 7).
+    Module,
+}
+
+impl Encoding {
+    /// The column value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Raw => "raw",
+            Encoding::Int => "int",
+            Encoding::Lzf => "lzf",
+            Encoding::List => "list",
+            Encoding::ZipList => "zip_list",
+            Encoding::QuickList => "quick_list",
+            Encoding::QuickList2 => "quick_list2",
+            Encoding::IntSet => "int_set",
+            Encoding::ListPack => "list_pack",
+            Encoding::SkipList => "skip_list",
+            Encoding::ZipMap => "zip_map",
+            Encoding::Metadata => "metadata",
+            Encoding::ListPackEx => "list_pack_ex",
+            Encoding::Hash2 => "hash2",
+            Encoding::ListPacks => "list_packs",
+            Encoding::ListPacks2 => "list_packs2",
+            Encoding::ListPacks3 => "list_packs3",
+            Encoding::Module => "module",
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One key of a snapshot, as the parser saw it. Values are never kept: only counts and sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Database number from the last SELECTDB (0 before any).
+    pub db: u64,
+    /// Raw key bytes (integer-encoded keys become their decimal text; LZF keys decompressed).
+    pub key: Vec<u8>,
+    pub r#type: RecordType,
+    /// string 1; list/set/zset elements; hash field-value pairs; stream length; module 0.
+    pub member_count: u64,
+    /// Bytes on disk from the value-type byte through the end of the value (type byte, encoded
+    /// key and encoded value), excluding preceding EXPIRETIME/IDLE/FREQ opcodes.
+    pub rdb_size: u64,
+    pub encoding: Encoding,
+    /// Absolute expiry in Unix milliseconds (EXPIRETIME seconds are scaled by 1000).
+    pub expire_at_ms: Option<i64>,
+    /// LRU idle time from the IDLE opcode.
+    pub idle_seconds: Option<u64>,
+    /// LFU counter from the FREQ opcode.
+    pub freq: Option<u8>,
+    /// Codis slot (CRC32 mod 1024); filled when the source is a Codis cluster.
+    pub codis_slot: Option<u16>,
+    /// Redis Cluster slot (CRC16 mod 16384); filled when the source is a Redis Cluster.
+    pub redis_slot: Option<u16>,
+}
+
+/// Per-instance context the pipeline passes with every record: which cluster, which import
+/// batch and which instance the record belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteContext {
+    pub cluster: Arc<str>,
+    /// Batch (import) timestamp, Unix nanoseconds UTC.
+    pub batch_ts_nanos: i64,
+    pub instance: Arc<str>,
+}

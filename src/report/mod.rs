@@ -1,0 +1,1 @@
+//! The offline HTML report. Not implemented yet.

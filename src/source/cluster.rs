@@ -1,0 +1,1 @@
+//! Redis Cluster topology discovery. Not implemented yet.

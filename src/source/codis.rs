@@ -1,0 +1,1 @@
+//! Codis topology discovery through the dashboard. Not implemented yet.

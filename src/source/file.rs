@@ -1,0 +1,20 @@
+//! An RDB file on disk.
+
+use std::fs::File;
+use std::path::Path;
+
+use super::{OpenedStream, SourceError};
+
+/// Open `path` for reading; the parser does its own buffering.
+pub fn open(instance: &str, path: &Path) -> Result<OpenedStream, SourceError> {
+    let file = File::open(path).map_err(|e| SourceError::Instance {
+        instance: instance.to_string(),
+        message: format!("cannot open {}: {e}", path.display()),
+    })?;
+    let total_bytes = file.metadata().ok().map(|m| m.len());
+    Ok(OpenedStream {
+        reader: Box::new(file),
+        total_bytes,
+        cancel: None,
+    })
+}

@@ -24,7 +24,7 @@ fn init_logging(verbose: u8) {
 
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
-        cli::Command::Dump(args) => cli::run::run_dump(args),
+        cli::Command::Dump(args) => cli::run::run_dump(*args),
         cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(_)) => {
             anyhow::bail!("misc clickhouse-schema is not implemented yet")
         }

@@ -26,6 +26,8 @@ pub struct CommonSourceArgs {
     pub batch_timestamp: Option<String>,
 }
 
+/// Variants are named after their subcommands (`from-*`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum SourceCommand {
     /// Read an RDB file.
@@ -136,6 +138,8 @@ pub struct FromCodisArgs {
     pub output: OutputCommand,
 }
 
+/// Variants are named after their subcommands (`into-*`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum OutputCommand {
     /// One JSON object per record, one per line.

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Dump the keys of an RDB file or of live instances into an output.
-    Dump(dump::DumpArgs),
+    Dump(Box<dump::DumpArgs>),
     /// Helper commands.
     #[command(subcommand)]
     Misc(MiscCommand),

@@ -604,6 +604,10 @@ def fill_streams(c: Ctx):
         d = {g[i].decode(): g[i + 1] for i in range(0, len(g), 2)}
         groups.append({k: (v.decode() if isinstance(v, bytes) else v) for k, v in d.items() if k != "lag"})
     c.facts["stream:groups"] = groups
+    for k in ["stream:many-nodes", "stream:big-values", "stream:deleted", "stream:trimmed-to-zero"]:
+        info = r.cmd("XINFO", "STREAM", k)
+        d = {info[i].decode(): info[i + 1] for i in range(0, len(info), 2)}
+        c.facts[k] = {f: d[f] for f in ("length", "radix-tree-keys", "radix-tree-nodes", "entries-added")}
 
 
 def fill_expiry(c: Ctx):

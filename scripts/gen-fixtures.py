@@ -176,6 +176,8 @@ class Server:
                 last = e
                 time.sleep(0.05)
         else:
+            self.proc.terminate()  # only the child we started
+            self.proc.wait(timeout=10)
             raise RuntimeError(f"redis-server did not answer: {last}")
 
     def stop(self):
@@ -389,6 +391,9 @@ class Scenario:
     ql_checks: dict = field(default_factory=dict)
     # config the loading server needs (beyond `config`), read back from the writer
     carry_config: tuple[str, ...] = ()
+    # (bytes, must_be_present): cheap evidence in the file for how rdb.c encoded keys/values
+    # (no parsing: a substring search)
+    byte_checks: tuple[tuple[bytes, bool], ...] = ()
 
 
 def incompressible(rng: random.Random, n: int) -> bytes:
@@ -406,6 +411,16 @@ INT_KEYS = [
     # not representable as int32 / not canonical: stored as raw strings
     b"2147483648", b"-2147483649", b"12345678901", b"007", b"-0", b"+1", b"1.5",
 ]
+
+# rdb.c writes integer-looking keys/values as 0xC0 int8 / 0xC1 int16 / 0xC2 int32 (little-endian)
+# and never as the length-prefixed text; the others stay length-prefixed text.
+INT_KEY_BYTES = (
+    (b"\xc0\xff", True), (b"\x02-1", False),                               # -1
+    (b"\xc1\x38\xff", True), (b"\x04-200", False),                         # -200
+    (b"\xc2\x70\x11\x01\x00", True), (b"\x0570000", False),               # 70000
+    (b"\xc2\x00\x00\x00\x80", True), (b"\x0b-2147483648", False),          # -2147483648
+    (b"\x0a2147483648", True), (b"\x03007", True), (b"\x02-0", True),        # raw
+)
 
 BINARY_KEYS = [
     b"\xff\xfe\xfd",
@@ -728,9 +743,13 @@ SCENARIOS = [
              "outside int32 or non-canonical (raw), LZF only above 20 bytes, incompressible values; "
              "integer-encoded keys (-1, -200, 70000, -2147483648, ...), keys that look numeric but are "
              "raw, LZF-compressed keys, UTF-8 and non-UTF-8 (key_b64) keys",
-             {"rdbcompression": "yes"}, lambda c: fill_strings(c, True)),
+             {"rdbcompression": "yes"}, lambda c: fill_strings(c, True),
+             byte_checks=INT_KEY_BYTES + ((b"k" * 40, False), (text_blob(120, "x"), False))),
     Scenario("r7-strings-nocompress", "the same strings and keys with rdbcompression no: no LZF anywhere",
-             {"rdbcompression": "no"}, lambda c: fill_strings(c, False)),
+             {"rdbcompression": "no"}, lambda c: fill_strings(c, False),
+             byte_checks=INT_KEY_BYTES + ((b"\x39" + b"k" * 40 + b":compressible-key", True),
+                                          (b"\x41\x35long-key:The quick brown fox", True),
+                                          (text_blob(120, "x"), True))),
     Scenario("r7-lists", "quicklist v2 (type 18): PACKED nodes (one and many), a 10 KB element in its own "
              "PACKED node, PLAIN nodes (DEBUG QUICKLIST-PACKED-THRESHOLD 1000), LZF-compressed node "
              "listpacks via rdbcompression yes, integer and binary keys",
@@ -748,6 +767,9 @@ SCENARIOS = [
              "compressed PLAIN nodes",
              {"rdbcompression": "no", "list-max-listpack-size": "-2", "list-compress-depth": "1"},
              fill_lists_compressed,
+             # head node raw (rdbcompression no), interior nodes LZF although rdbcompression is no
+             byte_checks=((b"compressible element number 000000 ", True),
+                          (b"compressible element number 002500 ", False)),
              ql_checks={
                  (0, b"list:compressed"): lambda ns: len(ns) > 3 and all(n["encoding"] == "LZF" for n in ns[1:-1])
                  and ns[0]["encoding"] == "RAW" and ns[-1]["encoding"] == "RAW",
@@ -875,6 +897,10 @@ def _generate(sc: Scenario, outdir: str, version: str, tmp: str, t0: float) -> d
         data = f.read()
     if data[:9] != b"REDIS0010":
         raise AssertionError(f"{sc.name}: unexpected header {data[:9]!r}")
+
+    for needle, present in sc.byte_checks:
+        if (needle in data) != present:
+            raise AssertionError(f"{sc.name}: {needle!r} {'missing from' if present else 'found in'} the file")
 
     idle_freq = {}
     for (db, k) in writer_recs:

@@ -407,6 +407,17 @@ impl ParquetChunkWriter {
         &self.final_path
     }
 
+    /// Records written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Micro-batches handed to the Parquet writer so far (the remainder written by
+    /// `finalize_instance` counts as one).
+    pub fn micro_batches(&self) -> u64 {
+        self.micro_batches
+    }
+
     fn new_builders(&self, key_bytes: usize) -> ColumnBuilders {
         ColumnBuilders::with_capacity(MICRO_BATCH_ROWS, key_bytes, self.ctx_bytes)
     }

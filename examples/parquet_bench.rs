@@ -32,8 +32,10 @@ fn record(i: u64, x: u64) -> Record {
         member_count: x % 1000,
         rdb_size: 16 + x % 4096,
         encoding: e,
-        expire_at_ms: (x % 3 == 0).then_some(1_760_000_000_000 + (x % 86_400_000) as i64),
-        idle_seconds: (x % 2 == 0).then_some(x % 100_000),
+        expire_at_ms: x
+            .is_multiple_of(3)
+            .then_some(1_760_000_000_000 + (x % 86_400_000) as i64),
+        idle_seconds: x.is_multiple_of(2).then_some(x % 100_000),
         freq: None,
         codis_slot: None,
         redis_slot: Some((x % 16384) as u16),

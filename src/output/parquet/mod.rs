@@ -286,15 +286,16 @@ impl Drop for PreparedBatch {
 /// Batch-level Parquet output rooted at `DIR` (see the module docs for layout and lifecycle).
 pub struct ParquetOutput {
     root: PathBuf,
-    props: WriterProperties,
-    prepared: Option<PreparedBatch>,
+    // Boxed: keeps `Output` small (clippy::large_enum_variant) at no runtime cost.
+    props: Box<WriterProperties>,
+    prepared: Option<Box<PreparedBatch>>,
 }
 
 impl ParquetOutput {
     pub fn new(root: impl Into<PathBuf>, compression: ParquetCompression) -> Self {
         ParquetOutput {
             root: root.into(),
-            props: writer_properties(compression),
+            props: Box::new(writer_properties(compression)),
             prepared: None,
         }
     }
@@ -313,7 +314,7 @@ impl ParquetOutput {
         let root = self.root.clone();
         let batch = batch.clone();
         let prepared = blocking(move || PreparedBatch::create(&root, &batch)).await?;
-        self.prepared = Some(prepared);
+        self.prepared = Some(Box::new(prepared));
         Ok(())
     }
 
@@ -387,12 +388,14 @@ impl ParquetOutput {
 pub struct ParquetChunkWriter {
     tmp_path: PathBuf,
     final_path: PathBuf,
+    // The large parts are boxed to keep `ChunkWriterEnum` small (clippy::large_enum_variant);
+    // one pointer hop per record is not measurable.
     /// Taken by `prepare_instance`.
-    props: Option<WriterProperties>,
+    props: Option<Box<WriterProperties>>,
     /// Open between `prepare_instance` and `finalize_instance`.
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<Box<ArrowWriter<File>>>,
     /// The micro-batch being filled (present while `writer` is).
-    builders: Option<ColumnBuilders>,
+    builders: Option<Box<ColumnBuilders>>,
     /// Capacity hint for the cluster/instance columns, bytes per row.
     ctx_bytes: usize,
     rows: u64,
@@ -418,8 +421,12 @@ impl ParquetChunkWriter {
         self.micro_batches
     }
 
-    fn new_builders(&self, key_bytes: usize) -> ColumnBuilders {
-        ColumnBuilders::with_capacity(MICRO_BATCH_ROWS, key_bytes, self.ctx_bytes)
+    fn new_builders(&self, key_bytes: usize) -> Box<ColumnBuilders> {
+        Box::new(ColumnBuilders::with_capacity(
+            MICRO_BATCH_ROWS,
+            key_bytes,
+            self.ctx_bytes,
+        ))
     }
 
     /// Encode the current micro-batch (if any rows) and start a fresh one.
@@ -434,7 +441,7 @@ impl ParquetChunkWriter {
             return Ok(());
         }
         let rows = full.len();
-        let batch = full.finish().map_err(|e| {
+        let batch = (*full).finish().map_err(|e| {
             OutputError::io(
                 format!(
                     "cannot build a record batch for {}",
@@ -492,7 +499,7 @@ impl ChunkWriter for ParquetChunkWriter {
             .create_new(true)
             .open(&self.tmp_path)
             .map_err(|e| io_error("cannot create", &self.tmp_path, e))?;
-        let writer = ArrowWriter::try_new(file, schema::schema(), Some(props)).map_err(|e| {
+        let writer = ArrowWriter::try_new(file, schema::schema(), Some(*props)).map_err(|e| {
             parquet_error(
                 format!(
                     "cannot start a Parquet writer on {}",
@@ -501,7 +508,7 @@ impl ChunkWriter for ParquetChunkWriter {
                 e,
             )
         })?;
-        self.writer = Some(writer);
+        self.writer = Some(Box::new(writer));
         self.builders = Some(self.new_builders(MICRO_BATCH_ROWS * INITIAL_KEY_BYTES_PER_ROW));
         Ok(())
     }

@@ -1,17 +1,19 @@
 //! Quick throughput check of the Parquet writer alone (no parser):
 //!
 //! ```text
-//! cargo run --release --example parquet_bench -- [RECORDS] [zstd|snappy|lz4|none] [DIR]
+//! cargo run --release --example parquet_bench -- \
+//!     [RECORDS] [zstd|snappy|lz4|none] [DIR|-] [INSTANCES] [ROW_GROUP_ROWS]
 //! ```
 //!
-//! Writes RECORDS (default 5,000,000) synthetic records through `Output::Parquet` the way the
-//! dump pipeline does (a generator thread sends 1,024-record chunks over a bounded channel to
-//! the async writer task), then prints records/s, the file size and the peak RSS (VmHWM).
+//! Writes RECORDS (default 5,000,000) synthetic records per instance (default 1) through
+//! `Output::Parquet` the way the dump pipeline does (per instance, a generator thread sends
+//! 1,024-record chunks over a bounded channel to an async writer task), then prints records/s,
+//! the file sizes and the peak RSS (VmHWM). `-` or no DIR: a temporary directory.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use rdbinsight::output::parquet::{ParquetCompression, ParquetOutput};
+use rdbinsight::output::parquet::{MAX_ROW_GROUP_ROWS, ParquetCompression, ParquetOutput};
 use rdbinsight::output::{BatchContext, ChunkWriter, Output};
 use rdbinsight::record::{Encoding, Record, RecordType, WriteContext};
 
@@ -65,10 +67,16 @@ fn main() -> anyhow::Result<()> {
         Some(other) => anyhow::bail!("unknown compression {other}"),
     };
     let tmp = tempfile::tempdir()?;
-    let root = args
+    let root = match args.next() {
+        Some(d) if d != "-" => std::path::PathBuf::from(d),
+        _ => tmp.path().to_path_buf(),
+    };
+    let instances: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
+    let row_group_rows: usize = args
         .next()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(MAX_ROW_GROUP_ROWS);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -78,58 +86,78 @@ fn main() -> anyhow::Result<()> {
         cluster: "bench".into(),
         batch_ts_nanos: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
     };
-    let ctx = WriteContext {
-        cluster: Arc::from("bench"),
-        batch_ts_nanos: batch.batch_ts_nanos,
-        instance: Arc::from("127.0.0.1:6379"),
-    };
     let started = Instant::now();
-    let file = rt.block_on(async {
-        let mut output = Output::Parquet(ParquetOutput::new(&root, compression));
-        output.prepare_batch(&batch).await?;
-        let mut w = output.writer_for(&batch, &ctx.instance)?;
-        w.prepare_instance().await?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Record>>(16);
-        let producer = std::thread::spawn(move || {
-            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-            let mut chunk = Vec::with_capacity(CHUNK);
-            for i in 0..n {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.push(record(i, x));
-                if chunk.len() == CHUNK {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                    if tx.blocking_send(full).is_err() {
-                        return;
+    let mut output = Output::Parquet(
+        ParquetOutput::new(&root, compression).with_max_row_group_rows(row_group_rows),
+    );
+    rt.block_on(output.prepare_batch(&batch))?;
+    let output = Arc::new(output);
+    // One writer task and one generator thread per instance, all at once.
+    let tasks: Vec<_> = (0..instances)
+        .map(|k| {
+            let output = Arc::clone(&output);
+            let batch = batch.clone();
+            rt.spawn(async move {
+                let ctx = WriteContext {
+                    cluster: Arc::from("bench"),
+                    batch_ts_nanos: batch.batch_ts_nanos,
+                    instance: Arc::from(format!("127.0.0.1:{}", 6379 + k)),
+                };
+                let mut w = output.writer_for(&batch, &ctx.instance)?;
+                w.prepare_instance().await?;
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Record>>(16);
+                let producer = std::thread::spawn(move || {
+                    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ k;
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    for i in 0..n {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        chunk.push(record(i, x));
+                        if chunk.len() == CHUNK {
+                            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                            if tx.blocking_send(full).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let _ = tx.blocking_send(chunk);
+                });
+                while let Some(chunk) = rx.recv().await {
+                    for r in &chunk {
+                        w.write_record(r, &ctx).await?;
                     }
                 }
-            }
-            let _ = tx.blocking_send(chunk);
-        });
-        while let Some(chunk) = rx.recv().await {
-            for r in &chunk {
-                w.write_record(r, &ctx).await?;
-            }
-        }
-        producer
-            .join()
-            .map_err(|_| anyhow::anyhow!("producer panicked"))?;
-        w.finalize_instance().await?;
-        output.finalize_batch(&batch).await?;
-        let paths = ParquetOutput::new(&root, compression).batch_paths(&batch);
-        anyhow::Ok(paths.final_dir.join("127.0.0.1-6379.parquet"))
-    })?;
+                producer
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("producer panicked"))?;
+                w.finalize_instance().await?;
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        rt.block_on(t)??;
+    }
+    let mut output = Arc::try_unwrap(output).map_err(|_| anyhow::anyhow!("output still shared"))?;
+    rt.block_on(output.finalize_batch(&batch))?;
     let secs = started.elapsed().as_secs_f64();
-    let size = std::fs::metadata(&file)?.len();
+    let dir = ParquetOutput::new(&root, compression)
+        .batch_paths(&batch)
+        .final_dir;
+    let size: u64 = std::fs::read_dir(&dir)?
+        .map(|e| e.and_then(|e| e.metadata()).map(|m| m.len()))
+        .sum::<std::io::Result<u64>>()?;
+    let total = n * instances;
     println!(
-        "{n} records, {compression:?}: {secs:.2}s, {:.0} records/s, file {:.1} MB ({:.1} B/record), \
+        "{total} records ({instances} instance(s) x {n}), {compression:?}, row groups of \
+         {row_group_rows}: {secs:.2}s, {:.0} records/s, files {:.1} MB ({:.1} B/record), \
          peak RSS {} MB",
-        n as f64 / secs,
+        total as f64 / secs,
         size as f64 / 1e6,
-        size as f64 / n as f64,
+        size as f64 / total as f64,
         peak_rss_kb().map_or("?".to_string(), |kb| format!("{:.1}", kb as f64 / 1024.0)),
     );
-    println!("{}", file.display());
+    println!("{}", dir.display());
     Ok(())
 }

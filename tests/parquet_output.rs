@@ -298,6 +298,41 @@ fn round_trip_several_micro_batches_exact_rows() {
 }
 
 #[test]
+fn several_row_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = records(60_001, 8);
+    let batch = batch_ctx("c");
+    rt().block_on(async {
+        let mut output = Output::Parquet(
+            ParquetOutput::new(dir.path(), ParquetCompression::Zstd)
+                .with_max_row_group_rows(25_000),
+        );
+        output.prepare_batch(&batch).await.expect("prepare");
+        let ctx = write_ctx(&batch, "i");
+        let mut w = output.writer_for(&batch, "i").expect("writer");
+        w.prepare_instance().await.expect("prepare_instance");
+        for r in &recs {
+            w.write_record(r, &ctx).await.expect("write");
+        }
+        w.finalize_instance().await.expect("finalize_instance");
+        output.finalize_batch(&batch).await.expect("finalize_batch");
+    });
+    let file = final_dir(dir.path(), "cluster=c").join("i.parquet");
+    let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(&file).expect("open"))
+        .expect("reader")
+        .metadata()
+        .clone();
+    let sizes: Vec<i64> = meta.row_groups().iter().map(|rg| rg.num_rows()).collect();
+    assert_eq!(sizes, [25_000, 25_000, 10_001]);
+    // Page statistics are written: min/max of a non-null column in every row group.
+    for rg in meta.row_groups() {
+        let stats = rg.column(3).statistics().expect("db statistics");
+        assert!(stats.min_bytes_opt().is_some() && stats.max_bytes_opt().is_some());
+    }
+    assert_rows(&file, "c", "i", &recs);
+}
+
+#[test]
 fn every_compression_round_trips() {
     let recs = records(12_345, 2);
     let batch = batch_ctx("c");

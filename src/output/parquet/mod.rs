@@ -54,8 +54,8 @@ use crate::record::{Record, WriteContext};
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet writer.
 pub const MICRO_BATCH_ROWS: usize = 10_000;
-/// Rows per Parquet row group (a multiple of [`MICRO_BATCH_ROWS`]). The writer keeps the encoded
-/// pages of the in-progress row group in memory, so this bounds memory per instance.
+/// Default rows per Parquet row group (a multiple of [`MICRO_BATCH_ROWS`]). The writer keeps the
+/// encoded pages of the in-progress row group in memory, so this bounds memory per instance.
 pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
 /// Estimated encoded bytes after which a row group is closed early (very long keys).
 pub const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
@@ -91,10 +91,15 @@ impl ParquetCompression {
 /// `batch`, `instance`, `type`, `encoding`, `db`, ...) and is off for `key`, which is nearly
 /// unique: trying a dictionary there only costs hashing and memory before falling back.
 /// Page-level statistics (min/max, null count) are written for every column.
-pub fn writer_properties(compression: ParquetCompression) -> WriterProperties {
+///
+/// `max_row_group_rows` is clamped to at least 1.
+pub fn writer_properties(
+    compression: ParquetCompression,
+    max_row_group_rows: usize,
+) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(compression.codec())
-        .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(max_row_group_rows.max(1)))
         .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_column_dictionary_enabled(ColumnPath::from("key"), false)
@@ -286,6 +291,7 @@ impl Drop for PreparedBatch {
 /// Batch-level Parquet output rooted at `DIR` (see the module docs for layout and lifecycle).
 pub struct ParquetOutput {
     root: PathBuf,
+    compression: ParquetCompression,
     // Boxed: keeps `Output` small (clippy::large_enum_variant) at no runtime cost.
     props: Box<WriterProperties>,
     prepared: Option<Box<PreparedBatch>>,
@@ -295,9 +301,18 @@ impl ParquetOutput {
     pub fn new(root: impl Into<PathBuf>, compression: ParquetCompression) -> Self {
         ParquetOutput {
             root: root.into(),
-            props: Box::new(writer_properties(compression)),
+            compression,
+            props: Box::new(writer_properties(compression, MAX_ROW_GROUP_ROWS)),
             prepared: None,
         }
+    }
+
+    /// Use row groups of at most `rows` rows (default [`MAX_ROW_GROUP_ROWS`]; at least 1).
+    /// Smaller row groups use less memory per instance and give readers finer-grained
+    /// parallelism and pruning, at some cost in file size.
+    pub fn with_max_row_group_rows(mut self, rows: usize) -> Self {
+        self.props = Box::new(writer_properties(self.compression, rows));
+        self
     }
 
     /// The paths of `batch` under this output's root.

@@ -13,7 +13,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
 use rdbinsight::output::parquet::path::{BatchPaths, batch_slug};
-use rdbinsight::output::parquet::schema::schema;
+use rdbinsight::output::parquet::schema::{MAX_EXPIRE_MS, schema, storable_expire_ms};
 use rdbinsight::output::parquet::{MICRO_BATCH_ROWS, ParquetCompression, ParquetOutput};
 use rdbinsight::output::{BatchContext, ChunkWriter, ChunkWriterEnum, Output};
 use rdbinsight::record::{Encoding, Record, RecordType, WriteContext};
@@ -90,9 +90,13 @@ fn records(n: usize, seed: u64) -> Vec<Record> {
                 rdb_size: (r >> 20) % 1_000_000,
                 encoding: ENCODINGS[(r as usize >> 3) % ENCODINGS.len()],
                 expire_at_ms: match i % 1013 {
+                    // Beyond MAX_EXPIRE_MS: stored as null.
                     0 => Some(i64::MIN),
                     1 => Some(i64::MAX),
                     2 => Some(-1),
+                    3 => Some(MAX_EXPIRE_MS),
+                    4 => Some(-MAX_EXPIRE_MS),
+                    5 => Some(MAX_EXPIRE_MS + 1),
                     _ => opt(1).then_some(1_700_000_000_000 + (r % 10_000_000_000) as i64),
                 },
                 idle_seconds: opt(2).then_some(r % 100_000),
@@ -246,7 +250,10 @@ fn assert_rows(
             cluster: cluster.to_string(),
             batch: BATCH_NANOS,
             instance: instance.to_string(),
-            record: rec.clone(),
+            record: Record {
+                expire_at_ms: storable_expire_ms(rec.expire_at_ms),
+                ..rec.clone()
+            },
         };
         assert_eq!(row, &want, "row {i} of {}", path.display());
     }
@@ -293,8 +300,13 @@ fn round_trip_several_micro_batches_exact_rows() {
     let file = final_dir(dir.path(), "cluster=c1").join("i1.parquet");
     let codecs = assert_rows(&file, "c1", "i1", &recs);
     assert!(codecs.iter().all(|c| matches!(c, Compression::ZSTD(_))));
-    let (_, row_groups, _) = read_back(&file);
+    let (rows, row_groups, _) = read_back(&file);
     assert_eq!(row_groups, 1);
+    // Expiry beyond what microsecond readers can represent is stored as null.
+    assert_eq!(recs[0].expire_at_ms, Some(i64::MIN));
+    assert_eq!(rows[0].record.expire_at_ms, None);
+    assert_eq!(rows[3].record.expire_at_ms, Some(MAX_EXPIRE_MS));
+    assert_eq!(rows[5].record.expire_at_ms, None);
 }
 
 #[test]
@@ -566,4 +578,22 @@ fn unwritable_root_is_an_io_error_with_the_path() {
         })
         .expect_err("not a dir");
     assert!(err.to_string().contains("a-file"), "{err}");
+}
+
+/// Manual interop check: writes the varied test records to `$RDBINSIGHT_SAMPLE_DIR` for
+/// inspection with pyarrow/DuckDB. `RDBINSIGHT_SAMPLE_DIR=/tmp/x cargo test --test
+/// parquet_output -- --ignored sample`.
+#[test]
+#[ignore]
+fn sample_for_manual_check() {
+    let Some(dir) = std::env::var_os("RDBINSIGHT_SAMPLE_DIR") else {
+        return;
+    };
+    let recs = records(25_001, 1);
+    rt().block_on(dump(
+        Path::new(&dir),
+        ParquetCompression::Zstd,
+        &batch_ctx("c1"),
+        &[("127.0.0.1:6379", &recs)],
+    ));
 }

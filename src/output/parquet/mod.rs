@@ -31,6 +31,21 @@
 //!   process leaves the tmp dir behind, which the next run of the same batch removes.
 //!
 //! Errors carry the path and the cause; nothing is retried.
+//!
+//! # Reading
+//!
+//! Glob `DIR/cluster=*/batch=*/*.parquet`, not `DIR/**/*.parquet`: the latter also matches the
+//! already finalized instance files of a batch still in `_tmp_batch=`. The directory names
+//! repeat the `cluster` and `batch` columns in sanitized/text form; engines that apply Hive
+//! partitioning let the directory value win (DuckDB: `batch` becomes a VARCHAR) or refuse the
+//! type clash (pyarrow datasets), so read with Hive partitioning off (DuckDB
+//! `read_parquet(..., hive_partitioning = false)`) and use the columns in the files.
+//!
+//! # Threads
+//!
+//! Appending and encoding run on the caller's (async) task: encoding a micro-batch is a few
+//! milliseconds of CPU and its writes go to the page cache. The blocking steps (directory
+//! work, footer + fsync + rename) run on tokio's blocking pool.
 
 pub mod path;
 pub mod schema;

@@ -14,7 +14,9 @@ use parquet::basic::Compression;
 
 use rdbinsight::output::parquet::path::{BatchPaths, batch_slug};
 use rdbinsight::output::parquet::schema::{MAX_EXPIRE_MS, schema, storable_expire_ms};
-use rdbinsight::output::parquet::{MICRO_BATCH_ROWS, ParquetCompression, ParquetOutput};
+use rdbinsight::output::parquet::{
+    MICRO_BATCH_MAX_KEY_BYTES, MICRO_BATCH_ROWS, ParquetCompression, ParquetOutput,
+};
 use rdbinsight::output::{BatchContext, ChunkWriter, ChunkWriterEnum, Output};
 use rdbinsight::record::{Encoding, Record, RecordType, WriteContext};
 
@@ -342,6 +344,37 @@ fn several_row_groups() {
         assert!(stats.min_bytes_opt().is_some() && stats.max_bytes_opt().is_some());
     }
     assert_rows(&file, "c", "i", &recs);
+}
+
+#[test]
+fn huge_keys_cut_micro_batches_early() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch = batch_ctx("c");
+    let mut recs = records(3, 9);
+    let big = MICRO_BATCH_MAX_KEY_BYTES / 2 + 1;
+    recs[0].key = vec![b'a'; big];
+    recs[1].key = vec![b'b'; big];
+    rt().block_on(async {
+        let mut output = ParquetOutput::new(dir.path(), ParquetCompression::None);
+        output.prepare_batch(&batch).await.expect("prepare");
+        let ctx = write_ctx(&batch, "i");
+        let mut w = output.writer_for(&batch, "i").expect("writer");
+        w.prepare_instance().await.expect("prepare_instance");
+        for r in &recs {
+            w.write_record(r, &ctx).await.expect("write");
+        }
+        // The second big key did not fit next to the first: [a], then [b, small].
+        assert_eq!(w.micro_batches(), 1);
+        w.finalize_instance().await.expect("finalize_instance");
+        assert_eq!((w.rows(), w.micro_batches()), (3, 2));
+        output.finalize_batch(&batch).await.expect("finalize_batch");
+    });
+    assert_rows(
+        &final_dir(dir.path(), "cluster=c").join("i.parquet"),
+        "c",
+        "i",
+        &recs,
+    );
 }
 
 #[test]

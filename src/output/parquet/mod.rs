@@ -18,9 +18,10 @@
 //!   written once) or if another live run holds the lock; a leftover `_tmp_batch=<slug>` of an
 //!   interrupted run (no lock holder) is removed, so re-running the same batch just works.
 //! * Each instance writes `<name>.parquet.tmp` inside the tmp dir. Records are appended to Arrow
-//!   column builders and written with [`ArrowWriter`] every [`MICRO_BATCH_ROWS`] rows, so an
-//!   instance buffers one micro-batch plus the in-progress row group (at most
-//!   [`MAX_ROW_GROUP_ROWS`] rows / about [`MAX_ROW_GROUP_BYTES`] bytes encoded).
+//!   column builders and written with [`ArrowWriter`] every [`MICRO_BATCH_ROWS`] rows (earlier
+//!   only if its keys would exceed [`MICRO_BATCH_MAX_KEY_BYTES`]), so an instance buffers one
+//!   micro-batch plus the in-progress row group (at most [`MAX_ROW_GROUP_ROWS`] rows / about
+//!   [`MAX_ROW_GROUP_BYTES`] bytes encoded).
 //! * `finalize_instance` writes the remainder and the footer, fsyncs the file and renames it
 //!   to `<name>.parquet`.
 //! * `finalize_batch` checks that no `.parquet.tmp` file is left, fsyncs the tmp dir, renames it
@@ -74,6 +75,12 @@ pub const MICRO_BATCH_ROWS: usize = 10_000;
 pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
 /// Estimated encoded bytes after which a row group is closed early (very long keys).
 pub const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+/// Key bytes after which a micro-batch is cut before reaching [`MICRO_BATCH_ROWS`] rows. Only
+/// very large keys get there (6.7 KB per key on average); it bounds the builders' memory.
+pub const MICRO_BATCH_MAX_KEY_BYTES: usize = 64 * 1024 * 1024;
+/// Largest key that can be written (Arrow `Binary` and Parquet `BYTE_ARRAY` use 32-bit
+/// lengths, with room left for the micro-batch's other values). Redis keys are at most 512 MB.
+pub const MAX_KEY_BYTES: usize = i32::MAX as usize - MICRO_BATCH_MAX_KEY_BYTES;
 /// Key bytes reserved per row for the first micro-batch (later ones use the previous size).
 const INITIAL_KEY_BYTES_PER_ROW: usize = 32;
 
@@ -465,7 +472,8 @@ impl ParquetChunkWriter {
             return Ok(());
         };
         // Size the next key buffer after this one, with some slack, so it rarely regrows.
-        let hint = full.key_bytes() + full.key_bytes() / 8;
+        // Capped: a micro-batch of huge keys should not make every later one reserve as much.
+        let hint = (full.key_bytes() + full.key_bytes() / 8).min(MICRO_BATCH_MAX_KEY_BYTES / 4);
         self.builders = Some(self.new_builders(hint));
         if full.is_empty() {
             return Ok(());
@@ -499,6 +507,29 @@ impl ParquetChunkWriter {
             writer.in_progress_size(),
             self.tmp_path.display()
         );
+        Ok(())
+    }
+
+    /// The cold path of `write_record` for a record whose key would take the micro-batch past
+    /// [`MICRO_BATCH_MAX_KEY_BYTES`]: refuse a key too large for 32-bit offsets, else start a
+    /// new micro-batch with it.
+    #[cold]
+    fn write_large_key(&mut self, record: &Record, ctx: &WriteContext) -> Result<(), OutputError> {
+        if record.key.len() > MAX_KEY_BYTES {
+            return Err(OutputError::Other(format!(
+                "cannot write {}: a key of {} bytes is larger than Parquet allows ({MAX_KEY_BYTES})",
+                self.tmp_path.display(),
+                record.key.len()
+            )));
+        }
+        if self.builders.as_ref().is_some_and(|b| !b.is_empty()) {
+            self.flush_micro_batch()?;
+        }
+        let Some(builders) = self.builders.as_mut() else {
+            return Err(self.not_open());
+        };
+        builders.append(record, ctx);
+        self.rows += 1;
         Ok(())
     }
 
@@ -552,6 +583,11 @@ impl ChunkWriter for ParquetChunkWriter {
         let Some(builders) = self.builders.as_mut() else {
             return Err(self.not_open());
         };
+        if builders.key_bytes() + record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
+            // Rare (huge keys): cut the micro-batch early to bound memory and stay far from
+            // Arrow's 32-bit offsets.
+            return self.write_large_key(record, ctx);
+        }
         builders.append(record, ctx);
         self.rows += 1;
         if builders.len() >= MICRO_BATCH_ROWS {

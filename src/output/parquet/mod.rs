@@ -169,6 +169,23 @@ fn sync_dir(dir: &Path) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// Whether `path` still names the open file `file` (always true where this cannot be checked).
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
 /// A batch between `prepare_batch` and `finalize_batch`.
 struct PreparedBatch {
     batch: BatchContext,
@@ -206,6 +223,14 @@ impl PreparedBatch {
             Err(TryLockError::Error(e)) => {
                 return Err(io_error("cannot lock", &paths.lock_file, e));
             }
+        }
+        if !same_file(&lock, &paths.lock_file) {
+            // Another run removed the file between our open and lock (it was finishing or
+            // giving up); whoever runs next sees its outcome. Do not guess: ask for a retry.
+            return Err(OutputError::Other(format!(
+                "another rdbinsight run just released batch {}; try again",
+                paths.tmp_dir.display()
+            )));
         }
         // From here on we own the batch name; `Drop` releases the lock and removes the lock
         // file (and a tmp dir we created) if we fail or are never finalized.
@@ -280,8 +305,9 @@ impl PreparedBatch {
         Ok(())
     }
 
-    /// Remove the lock file, then unlock. Removing first means a run waiting for this batch
-    /// name sees either our lock or no file, never a stale unlocked file it could race on.
+    /// Remove the lock file, then unlock. A run that opened the file before the removal either
+    /// fails to lock it, or locks it after we unlocked and then sees (in [`same_file`]) that
+    /// the path no longer names the file it locked.
     fn release_lock(&mut self) {
         if let Some(lock) = self.lock.take() {
             if let Err(e) = fs::remove_file(&self.paths.lock_file) {

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, SourceCommand};
+use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, ParquetCompression, SourceCommand};
 use rdbinsight::dump::{self, DumpPlan, Progress};
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
+use rdbinsight::output::parquet::{self as pq, ParquetOutput};
 use rdbinsight::output::{BatchContext, Output};
 use rdbinsight::parser::ParseOptions;
 use rdbinsight::source::{Instance, InstanceOpener, SlotKind};
@@ -45,7 +46,15 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
             };
             Ok(Output::Jsonl(JsonlOutput::new(target)))
         }
-        OutputCommand::IntoParquet(_) => bail!("into-parquet is not implemented yet"),
+        OutputCommand::IntoParquet(a) => {
+            let compression = match a.compression {
+                ParquetCompression::Zstd => pq::ParquetCompression::Zstd,
+                ParquetCompression::Snappy => pq::ParquetCompression::Snappy,
+                ParquetCompression::Lz4 => pq::ParquetCompression::Lz4,
+                ParquetCompression::None => pq::ParquetCompression::None,
+            };
+            Ok(Output::Parquet(ParquetOutput::new(&a.dir, compression)))
+        }
         OutputCommand::IntoClickhouse(_) => bail!("into-clickhouse is not implemented yet"),
     }
 }

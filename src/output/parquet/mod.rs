@@ -1,0 +1,663 @@
+//! Parquet output: one file per instance, one directory per import batch, Hive-style paths.
+//!
+//! # Layout
+//!
+//! ```text
+//! DIR/cluster=<cluster>/batch=<YYYY-MM-DD_HH-mm-ss.SSSSSSSSSZ>/<instance>.parquet
+//! ```
+//!
+//! Cluster and instance names are sanitized for file names (`:` → `-`, anything outside
+//! `[A-Za-z0-9._-]` → `_`, see [`path::sanitize_name`]), so `127.0.0.1:6379` is stored as
+//! `127.0.0.1-6379.parquet`. The unsanitized names are in the `cluster` and `instance`
+//! columns. Every file has the same Arrow schema ([`schema::schema`]).
+//!
+//! # Lifecycle and guarantees
+//!
+//! * `prepare_batch` creates `DIR/cluster=<c>/_tmp_batch=<slug>/` and takes an advisory lock on
+//!   `_tmp_batch=<slug>.lock` next to it. It fails if `batch=<slug>` already exists (a batch is
+//!   written once) or if another live run holds the lock; a leftover `_tmp_batch=<slug>` of an
+//!   interrupted run (no lock holder) is removed, so re-running the same batch just works.
+//! * Each instance writes `<name>.parquet.tmp` inside the tmp dir. Records are appended to Arrow
+//!   column builders and written with [`ArrowWriter`] every [`MICRO_BATCH_ROWS`] rows (earlier
+//!   only if its keys would exceed [`MICRO_BATCH_MAX_KEY_BYTES`]), so an instance buffers one
+//!   micro-batch plus the in-progress row group (at most [`MAX_ROW_GROUP_ROWS`] rows / about
+//!   [`MAX_ROW_GROUP_BYTES`] bytes encoded).
+//! * `finalize_instance` writes the remainder and the footer, fsyncs the file and renames it
+//!   to `<name>.parquet`.
+//! * `finalize_batch` checks that no `.parquet.tmp` file is left, fsyncs the tmp dir, renames it
+//!   to `batch=<slug>`, fsyncs the cluster dir and removes the lock file. Only then does the batch
+//!   appear, so readers globbing `batch=*/*.parquet` never see a partial batch.
+//! * A failed dump never calls `finalize_batch`: no `batch=` directory appears. Dropping a
+//!   prepared but unfinished [`ParquetOutput`] removes its tmp dir (best effort); a killed
+//!   process leaves the tmp dir behind, which the next run of the same batch removes.
+//!
+//! Errors carry the path and the cause; nothing is retried.
+//!
+//! # Reading
+//!
+//! Glob `DIR/cluster=*/batch=*/*.parquet`, not `DIR/**/*.parquet`: the latter also matches the
+//! already finalized instance files of a batch still in `_tmp_batch=`. The directory names
+//! repeat the `cluster` and `batch` columns in sanitized/text form; engines that apply Hive
+//! partitioning let the directory value win (DuckDB: `batch` becomes a VARCHAR) or refuse the
+//! type clash (pyarrow datasets), so read with Hive partitioning off (DuckDB
+//! `read_parquet(..., hive_partitioning = false)`) and use the columns in the files.
+//!
+//! # Threads
+//!
+//! Appending and encoding run on the caller's (async) task: encoding a micro-batch is a few
+//! milliseconds of CPU and its writes go to the page cache. The blocking steps (directory
+//! work, footer + fsync + rename) run on tokio's blocking pool.
+
+pub mod path;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use self::path::{BatchPaths, TMP_SUFFIX};
+use self::schema::ColumnBuilders;
+use super::{BatchContext, ChunkWriter, OutputError};
+use crate::record::{Record, WriteContext};
+
+/// Rows buffered in Arrow builders before they are handed to the Parquet writer.
+pub const MICRO_BATCH_ROWS: usize = 10_000;
+/// Default rows per Parquet row group (a multiple of [`MICRO_BATCH_ROWS`]). The writer keeps the
+/// encoded pages of the in-progress row group in memory, so this bounds memory per instance.
+pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
+/// Estimated encoded bytes after which a row group is closed early (very long keys).
+pub const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+/// Key bytes after which a micro-batch is cut before reaching [`MICRO_BATCH_ROWS`] rows. Only
+/// very large keys get there (6.7 KB per key on average); it bounds the builders' memory.
+pub const MICRO_BATCH_MAX_KEY_BYTES: usize = 64 * 1024 * 1024;
+/// Largest key that can be written (Arrow `Binary` and Parquet `BYTE_ARRAY` use 32-bit
+/// lengths, with room left for the micro-batch's other values). Redis keys are at most 512 MB.
+pub const MAX_KEY_BYTES: usize = i32::MAX as usize - MICRO_BATCH_MAX_KEY_BYTES;
+/// Key bytes reserved per row for the first micro-batch (later ones use the previous size).
+const INITIAL_KEY_BYTES_PER_ROW: usize = 32;
+
+/// Column compression of the Parquet files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ParquetCompression {
+    /// Zstandard level 1: small files at close to Snappy speed.
+    #[default]
+    Zstd,
+    Snappy,
+    /// LZ4 as `LZ4_RAW` (the non-deprecated Parquet LZ4 codec).
+    Lz4,
+    None,
+}
+
+impl ParquetCompression {
+    fn codec(self) -> Compression {
+        match self {
+            ParquetCompression::Zstd => Compression::ZSTD(ZstdLevel::default()),
+            ParquetCompression::Snappy => Compression::SNAPPY,
+            ParquetCompression::Lz4 => Compression::LZ4_RAW,
+            ParquetCompression::None => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
+/// The writer properties used for every instance file.
+///
+/// Dictionary encoding stays on (the default) for the low-cardinality columns (`cluster`,
+/// `batch`, `instance`, `type`, `encoding`, `db`, ...) and is off for `key`, which is nearly
+/// unique: trying a dictionary there only costs hashing and memory before falling back.
+/// Page-level statistics (min/max, null count) are written for every column.
+///
+/// `max_row_group_rows` is clamped to at least 1.
+pub fn writer_properties(
+    compression: ParquetCompression,
+    max_row_group_rows: usize,
+) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(compression.codec())
+        .set_max_row_group_row_count(Some(max_row_group_rows.max(1)))
+        .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_column_dictionary_enabled(ColumnPath::from("key"), false)
+        .build()
+}
+
+/// Wrap a Parquet error with what was being done to which file, keeping I/O errors as such.
+fn parquet_error(context: String, e: ParquetError) -> OutputError {
+    let source = match e {
+        ParquetError::External(inner) => match inner.downcast::<io::Error>() {
+            Ok(io) => *io,
+            Err(other) => io::Error::other(ParquetError::External(other)),
+        },
+        other => io::Error::other(other),
+    };
+    OutputError::io(context, source)
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> OutputError {
+    OutputError::io(format!("{what} {}", path.display()), e)
+}
+
+/// Run blocking file-system work off the async worker threads.
+async fn blocking<T, F>(f: F) -> Result<T, OutputError>
+where
+    F: FnOnce() -> Result<T, OutputError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| OutputError::Other(format!("Parquet output task failed: {e}")))?
+}
+
+/// fsync a directory so renames inside it are durable (a no-op where directories cannot be
+/// opened as files).
+fn sync_dir(dir: &Path) -> Result<(), OutputError> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error("cannot fsync directory", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Whether `path` still names the open file `file` (always true where this cannot be checked).
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
+/// A batch between `prepare_batch` and `finalize_batch`.
+struct PreparedBatch {
+    batch: BatchContext,
+    paths: BatchPaths,
+    /// Holds the advisory lock on `paths.lock_file` while the batch is written.
+    lock: Option<File>,
+    /// File name → instance name of every writer handed out, to refuse two instances that
+    /// sanitize to the same file name.
+    claimed: Mutex<HashMap<String, String>>,
+    /// Set once the tmp dir was renamed: dropping must not clean up any more.
+    finalized: bool,
+}
+
+impl PreparedBatch {
+    /// Steps of `prepare_batch`; see the module docs.
+    fn create(root: &Path, batch: &BatchContext) -> Result<Self, OutputError> {
+        let paths = BatchPaths::new(root, &batch.cluster, batch.batch_ts_nanos);
+        fs::create_dir_all(&paths.cluster_dir)
+            .map_err(|e| io_error("cannot create directory", &paths.cluster_dir, e))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&paths.lock_file)
+            .map_err(|e| io_error("cannot create lock file", &paths.lock_file, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(OutputError::Other(format!(
+                    "another rdbinsight run is writing batch {} (lock {} is held)",
+                    paths.tmp_dir.display(),
+                    paths.lock_file.display()
+                )));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(io_error("cannot lock", &paths.lock_file, e));
+            }
+        }
+        if !same_file(&lock, &paths.lock_file) {
+            // Another run removed the file between our open and lock (it was finishing or
+            // giving up); whoever runs next sees its outcome. Do not guess: ask for a retry.
+            return Err(OutputError::Other(format!(
+                "another rdbinsight run just released batch {}; try again",
+                paths.tmp_dir.display()
+            )));
+        }
+        // From here on we own the batch name; `Drop` releases the lock and removes the lock
+        // file (and a tmp dir we created) if we fail or are never finalized.
+        let mut prepared = PreparedBatch {
+            batch: batch.clone(),
+            paths,
+            lock: Some(lock),
+            claimed: Mutex::new(HashMap::new()),
+            finalized: false,
+        };
+        let p = &prepared.paths;
+        if p.final_dir.exists() {
+            // Not ours to delete: keep it, and do not clean up anything either.
+            let err = OutputError::Other(format!(
+                "batch directory {} already exists: this batch was already written \
+                 (use another --batch-timestamp, or remove the directory)",
+                p.final_dir.display()
+            ));
+            prepared.finalized = true;
+            prepared.release_lock();
+            return Err(err);
+        }
+        if p.tmp_dir.exists() {
+            tracing::warn!(
+                "removing {} left behind by an interrupted run of the same batch",
+                p.tmp_dir.display()
+            );
+            fs::remove_dir_all(&p.tmp_dir)
+                .map_err(|e| io_error("cannot remove leftover directory", &p.tmp_dir, e))?;
+        }
+        fs::create_dir(&p.tmp_dir)
+            .map_err(|e| io_error("cannot create directory", &p.tmp_dir, e))?;
+        Ok(prepared)
+    }
+
+    /// Steps of `finalize_batch`; see the module docs.
+    fn finalize(&mut self) -> Result<(), OutputError> {
+        let p = &self.paths;
+        let entries =
+            fs::read_dir(&p.tmp_dir).map_err(|e| io_error("cannot list", &p.tmp_dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("cannot list", &p.tmp_dir, e))?;
+            if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
+                return Err(OutputError::Other(format!(
+                    "cannot finalize batch {}: {} was never finalized",
+                    p.tmp_dir.display(),
+                    entry.path().display()
+                )));
+            }
+        }
+        sync_dir(&p.tmp_dir)?;
+        // rename(2) would silently replace an empty directory: check first.
+        if p.final_dir.exists() {
+            return Err(OutputError::Other(format!(
+                "cannot finalize batch: {} already exists",
+                p.final_dir.display()
+            )));
+        }
+        fs::rename(&p.tmp_dir, &p.final_dir).map_err(|e| {
+            OutputError::io(
+                format!(
+                    "cannot rename {} to {}",
+                    p.tmp_dir.display(),
+                    p.final_dir.display()
+                ),
+                e,
+            )
+        })?;
+        self.finalized = true;
+        sync_dir(&p.cluster_dir)?;
+        self.release_lock();
+        Ok(())
+    }
+
+    /// Remove the lock file, then unlock. A run that opened the file before the removal either
+    /// fails to lock it, or locks it after we unlocked and then sees (in [`same_file`]) that
+    /// the path no longer names the file it locked.
+    fn release_lock(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            if let Err(e) = fs::remove_file(&self.paths.lock_file) {
+                tracing::warn!("cannot remove {}: {e}", self.paths.lock_file.display());
+            }
+            drop(lock);
+        }
+    }
+}
+
+impl Drop for PreparedBatch {
+    fn drop(&mut self) {
+        if !self.finalized && self.paths.tmp_dir.exists() {
+            tracing::debug!(
+                "batch not finalized: removing {}",
+                self.paths.tmp_dir.display()
+            );
+            if let Err(e) = fs::remove_dir_all(&self.paths.tmp_dir) {
+                tracing::warn!(
+                    "cannot remove {} of an unfinished batch: {e}",
+                    self.paths.tmp_dir.display()
+                );
+            }
+        }
+        self.release_lock();
+    }
+}
+
+/// Batch-level Parquet output rooted at `DIR` (see the module docs for layout and lifecycle).
+pub struct ParquetOutput {
+    root: PathBuf,
+    compression: ParquetCompression,
+    // Boxed: keeps `Output` small (clippy::large_enum_variant) at no runtime cost.
+    props: Box<WriterProperties>,
+    prepared: Option<Box<PreparedBatch>>,
+}
+
+impl ParquetOutput {
+    pub fn new(root: impl Into<PathBuf>, compression: ParquetCompression) -> Self {
+        ParquetOutput {
+            root: root.into(),
+            compression,
+            props: Box::new(writer_properties(compression, MAX_ROW_GROUP_ROWS)),
+            prepared: None,
+        }
+    }
+
+    /// Use row groups of at most `rows` rows (default [`MAX_ROW_GROUP_ROWS`]; at least 1).
+    /// Smaller row groups use less memory per instance and give readers finer-grained
+    /// parallelism and pruning, at some cost in file size.
+    pub fn with_max_row_group_rows(mut self, rows: usize) -> Self {
+        self.props = Box::new(writer_properties(self.compression, rows));
+        self
+    }
+
+    /// The paths of `batch` under this output's root.
+    pub fn batch_paths(&self, batch: &BatchContext) -> BatchPaths {
+        BatchPaths::new(&self.root, &batch.cluster, batch.batch_ts_nanos)
+    }
+
+    pub async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
+        if self.prepared.is_some() {
+            return Err(OutputError::Other(
+                "Parquet output: prepare_batch called twice".into(),
+            ));
+        }
+        let root = self.root.clone();
+        let batch = batch.clone();
+        let prepared = blocking(move || PreparedBatch::create(&root, &batch)).await?;
+        self.prepared = Some(Box::new(prepared));
+        Ok(())
+    }
+
+    fn prepared_for(&self, batch: &BatchContext) -> Result<&PreparedBatch, OutputError> {
+        let prepared = self
+            .prepared
+            .as_ref()
+            .ok_or_else(|| OutputError::Other("Parquet output used before prepare_batch".into()))?;
+        if prepared.batch.cluster != batch.cluster
+            || prepared.batch.batch_ts_nanos != batch.batch_ts_nanos
+        {
+            return Err(OutputError::Other(format!(
+                "Parquet output prepared for cluster {} batch {}, used for cluster {} batch {}",
+                prepared.batch.cluster,
+                prepared.batch.batch_ts_nanos,
+                batch.cluster,
+                batch.batch_ts_nanos
+            )));
+        }
+        Ok(prepared)
+    }
+
+    pub fn writer_for(
+        &self,
+        batch: &BatchContext,
+        instance: &str,
+    ) -> Result<ParquetChunkWriter, OutputError> {
+        let prepared = self.prepared_for(batch)?;
+        let file_name = BatchPaths::instance_file_name(instance);
+        {
+            let mut claimed = prepared
+                .claimed
+                .lock()
+                .map_err(|_| OutputError::Other("Parquet output state poisoned".into()))?;
+            if let Some(other) = claimed.get(&file_name) {
+                return Err(OutputError::Other(format!(
+                    "instances '{other}' and '{instance}' would both be written to {file_name}"
+                )));
+            }
+            claimed.insert(file_name, instance.to_string());
+        }
+        let (tmp_path, final_path) = prepared.paths.instance_paths(instance);
+        Ok(ParquetChunkWriter {
+            tmp_path,
+            final_path,
+            props: Some(self.props.clone()),
+            writer: None,
+            builders: None,
+            ctx_bytes: batch.cluster.len().max(instance.len()),
+            rows: 0,
+            micro_batches: 0,
+            finalized: false,
+        })
+    }
+
+    pub async fn finalize_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
+        self.prepared_for(batch)?;
+        let mut prepared = self
+            .prepared
+            .take()
+            .ok_or_else(|| OutputError::Other("Parquet output used before prepare_batch".into()))?;
+        let final_dir = prepared.paths.final_dir.clone();
+        // On error `prepared` is dropped inside the task, which removes the tmp dir.
+        blocking(move || prepared.finalize()).await?;
+        tracing::info!("Parquet batch complete: {}", final_dir.display());
+        Ok(())
+    }
+}
+
+/// One instance's Parquet writer (see the module docs).
+pub struct ParquetChunkWriter {
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    // The large parts are boxed to keep `ChunkWriterEnum` small (clippy::large_enum_variant);
+    // one pointer hop per record is not measurable.
+    /// Taken by `prepare_instance`.
+    props: Option<Box<WriterProperties>>,
+    /// Open between `prepare_instance` and `finalize_instance`.
+    writer: Option<Box<ArrowWriter<File>>>,
+    /// The micro-batch being filled (present while `writer` is).
+    builders: Option<Box<ColumnBuilders>>,
+    /// Capacity hint for the cluster/instance columns, bytes per row.
+    ctx_bytes: usize,
+    rows: u64,
+    micro_batches: u64,
+    finalized: bool,
+}
+
+impl ParquetChunkWriter {
+    /// The file this writer produces once finalized (inside the batch's tmp dir until
+    /// `finalize_batch`).
+    pub fn final_path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// Records written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Micro-batches handed to the Parquet writer so far (the remainder written by
+    /// `finalize_instance` counts as one).
+    pub fn micro_batches(&self) -> u64 {
+        self.micro_batches
+    }
+
+    fn new_builders(&self, key_bytes: usize) -> Box<ColumnBuilders> {
+        Box::new(ColumnBuilders::with_capacity(
+            MICRO_BATCH_ROWS,
+            key_bytes,
+            self.ctx_bytes,
+        ))
+    }
+
+    /// Encode the current micro-batch (if any rows) and start a fresh one.
+    fn flush_micro_batch(&mut self) -> Result<(), OutputError> {
+        let Some(full) = self.builders.take() else {
+            return Ok(());
+        };
+        // Size the next key buffer after this one, with some slack, so it rarely regrows.
+        // Capped: a micro-batch of huge keys should not make every later one reserve as much.
+        let hint = (full.key_bytes() + full.key_bytes() / 8).min(MICRO_BATCH_MAX_KEY_BYTES / 4);
+        self.builders = Some(self.new_builders(hint));
+        if full.is_empty() {
+            return Ok(());
+        }
+        let rows = full.len();
+        let batch = (*full).finish().map_err(|e| {
+            OutputError::io(
+                format!(
+                    "cannot build a record batch for {}",
+                    self.tmp_path.display()
+                ),
+                io::Error::other(e),
+            )
+        })?;
+        let writer = self.writer.as_mut().ok_or_else(|| {
+            OutputError::Other(format!(
+                "Parquet writer for {} is not open",
+                self.tmp_path.display()
+            ))
+        })?;
+        writer
+            .write(&batch)
+            .map_err(|e| parquet_error(format!("cannot write {}", self.tmp_path.display()), e))?;
+        self.micro_batches += 1;
+        tracing::debug!(
+            "parquet: flushed micro-batch {} ({rows} rows, {} rows in all, {} row groups, \
+             {} bytes buffered) to {}",
+            self.micro_batches,
+            self.rows,
+            writer.flushed_row_groups().len(),
+            writer.in_progress_size(),
+            self.tmp_path.display()
+        );
+        Ok(())
+    }
+
+    /// The cold path of `write_record` for a record whose key would take the micro-batch past
+    /// [`MICRO_BATCH_MAX_KEY_BYTES`]: refuse a key too large for 32-bit offsets, else start a
+    /// new micro-batch with it.
+    #[cold]
+    fn write_large_key(&mut self, record: &Record, ctx: &WriteContext) -> Result<(), OutputError> {
+        if record.key.len() > MAX_KEY_BYTES {
+            return Err(OutputError::Other(format!(
+                "cannot write {}: a key of {} bytes is larger than Parquet allows ({MAX_KEY_BYTES})",
+                self.tmp_path.display(),
+                record.key.len()
+            )));
+        }
+        if self.builders.as_ref().is_some_and(|b| !b.is_empty()) {
+            self.flush_micro_batch()?;
+        }
+        let Some(builders) = self.builders.as_mut() else {
+            return Err(self.not_open());
+        };
+        builders.append(record, ctx);
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn not_open(&self) -> OutputError {
+        let state = if self.finalized {
+            "already finalized"
+        } else {
+            "not prepared"
+        };
+        OutputError::Other(format!(
+            "Parquet writer for {} is {state}",
+            self.tmp_path.display()
+        ))
+    }
+}
+
+impl ChunkWriter for ParquetChunkWriter {
+    async fn prepare_instance(&mut self) -> Result<(), OutputError> {
+        let props = self.props.take().ok_or_else(|| {
+            OutputError::Other(format!(
+                "Parquet writer for {} prepared twice",
+                self.tmp_path.display()
+            ))
+        })?;
+        // create_new: a second writer for the same file is a bug, never an overwrite.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.tmp_path)
+            .map_err(|e| io_error("cannot create", &self.tmp_path, e))?;
+        let writer = ArrowWriter::try_new(file, schema::schema(), Some(*props)).map_err(|e| {
+            parquet_error(
+                format!(
+                    "cannot start a Parquet writer on {}",
+                    self.tmp_path.display()
+                ),
+                e,
+            )
+        })?;
+        self.writer = Some(Box::new(writer));
+        self.builders = Some(self.new_builders(MICRO_BATCH_ROWS * INITIAL_KEY_BYTES_PER_ROW));
+        Ok(())
+    }
+
+    #[inline]
+    async fn write_record(
+        &mut self,
+        record: &Record,
+        ctx: &WriteContext,
+    ) -> Result<(), OutputError> {
+        let Some(builders) = self.builders.as_mut() else {
+            return Err(self.not_open());
+        };
+        if builders.key_bytes() + record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
+            // Rare (huge keys): cut the micro-batch early to bound memory and stay far from
+            // Arrow's 32-bit offsets.
+            return self.write_large_key(record, ctx);
+        }
+        builders.append(record, ctx);
+        self.rows += 1;
+        if builders.len() >= MICRO_BATCH_ROWS {
+            self.flush_micro_batch()?;
+        }
+        Ok(())
+    }
+
+    async fn finalize_instance(&mut self) -> Result<(), OutputError> {
+        if self.writer.is_none() {
+            return Err(self.not_open());
+        }
+        self.flush_micro_batch()?;
+        self.builders = None;
+        let Some(writer) = self.writer.take() else {
+            return Err(self.not_open());
+        };
+        let (tmp, fin) = (self.tmp_path.clone(), self.final_path.clone());
+        let (row_groups, rows) = blocking(move || {
+            let mut writer = writer;
+            // finish writes the last row group and the footer and flushes to the file.
+            let meta = writer
+                .finish()
+                .map_err(|e| parquet_error(format!("cannot finish {}", tmp.display()), e))?;
+            writer
+                .inner()
+                .sync_all()
+                .map_err(|e| io_error("cannot fsync", &tmp, e))?;
+            drop(writer);
+            fs::rename(&tmp, &fin).map_err(|e| {
+                OutputError::io(
+                    format!("cannot rename {} to {}", tmp.display(), fin.display()),
+                    e,
+                )
+            })?;
+            Ok((meta.num_row_groups(), meta.file_metadata().num_rows()))
+        })
+        .await?;
+        self.finalized = true;
+        tracing::debug!(
+            "parquet: finalized {} ({rows} rows, {} micro-batches, {row_groups} row groups)",
+            self.final_path.display(),
+            self.micro_batches,
+        );
+        Ok(())
+    }
+}

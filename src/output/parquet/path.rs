@@ -1,0 +1,123 @@
+//! File and directory names of the Parquet output.
+//!
+//! Names built from user input (cluster and instance names) are sanitized so they can never
+//! escape the output directory or produce a name some file system or query engine chokes on:
+//! `:` becomes `-` (so `host:port` reads naturally as `host-port`), every other character
+//! outside `[A-Za-z0-9._-]` becomes `_`, and an empty name becomes `_`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+/// File extension of a finished instance file.
+pub const PARQUET_EXT: &str = "parquet";
+/// Suffix of an instance file still being written.
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// Make `name` safe as (part of) a single path component; see the module docs for the rule.
+///
+/// The mapping is not injective (`a:b` and `a-b` both give `a-b`); the output detects two
+/// instances of one batch that map to the same file name and fails instead of overwriting.
+pub fn sanitize_name(name: &str) -> String {
+    if name.is_empty() {
+        return "_".to_string();
+    }
+    name.chars()
+        .map(|c| match c {
+            ':' => '-',
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// The batch timestamp as used in directory names: `YYYY-MM-DD_HH-mm-ss.SSSSSSSSSZ` (UTC,
+/// nanosecond precision, no `:` so it is valid on every file system and sorts by time).
+pub fn batch_slug(batch_ts_nanos: i64) -> String {
+    DateTime::<Utc>::from_timestamp_nanos(batch_ts_nanos)
+        .format("%Y-%m-%d_%H-%M-%S%.9fZ")
+        .to_string()
+}
+
+/// The directories of one batch under the output root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPaths {
+    /// `DIR/cluster=<cluster>`.
+    pub cluster_dir: PathBuf,
+    /// `DIR/cluster=<cluster>/_tmp_batch=<slug>`: where instance files are written.
+    pub tmp_dir: PathBuf,
+    /// `DIR/cluster=<cluster>/batch=<slug>`: the tmp dir renamed once the batch is complete.
+    pub final_dir: PathBuf,
+    /// `DIR/cluster=<cluster>/_tmp_batch=<slug>.lock`: held (advisory lock) by the run writing
+    /// the batch, so a second run of the same batch fails instead of deleting its files.
+    pub lock_file: PathBuf,
+}
+
+impl BatchPaths {
+    pub fn new(root: &Path, cluster: &str, batch_ts_nanos: i64) -> Self {
+        let cluster_dir = root.join(format!("cluster={}", sanitize_name(cluster)));
+        let slug = batch_slug(batch_ts_nanos);
+        BatchPaths {
+            tmp_dir: cluster_dir.join(format!("_tmp_batch={slug}")),
+            final_dir: cluster_dir.join(format!("batch={slug}")),
+            lock_file: cluster_dir.join(format!("_tmp_batch={slug}.lock")),
+            cluster_dir,
+        }
+    }
+
+    /// The file name of an instance's finished file: `<sanitized instance>.parquet`.
+    pub fn instance_file_name(instance: &str) -> String {
+        format!("{}.{PARQUET_EXT}", sanitize_name(instance))
+    }
+
+    /// `(temporary path, final path)` of an instance's file, both inside the tmp dir.
+    pub fn instance_paths(&self, instance: &str) -> (PathBuf, PathBuf) {
+        let name = Self::instance_file_name(instance);
+        (
+            self.tmp_dir.join(format!("{name}{TMP_SUFFIX}")),
+            self.tmp_dir.join(name),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize() {
+        assert_eq!(sanitize_name("127.0.0.1:6379"), "127.0.0.1-6379");
+        assert_eq!(sanitize_name("redis-a_b.C9"), "redis-a_b.C9");
+        assert_eq!(sanitize_name("../../etc/passwd"), ".._.._etc_passwd");
+        assert_eq!(sanitize_name("a\\b\0c\nd e=f"), "a_b_c_d_e_f");
+        assert_eq!(sanitize_name("[::1]:6379"), "_--1_-6379");
+        assert_eq!(sanitize_name("é"), "_");
+        assert_eq!(sanitize_name(""), "_");
+        assert_eq!(sanitize_name(".."), "..");
+    }
+
+    #[test]
+    fn slug() {
+        // 2024-01-02T03:04:05.123456789Z
+        let nanos = 1_704_164_645_123_456_789;
+        assert_eq!(batch_slug(nanos), "2024-01-02_03-04-05.123456789Z");
+        assert_eq!(batch_slug(0), "1970-01-01_00-00-00.000000000Z");
+    }
+
+    #[test]
+    fn layout() {
+        let p = BatchPaths::new(Path::new("/out"), "my/cluster", 0);
+        assert_eq!(p.cluster_dir, Path::new("/out/cluster=my_cluster"));
+        assert_eq!(
+            p.tmp_dir,
+            Path::new("/out/cluster=my_cluster/_tmp_batch=1970-01-01_00-00-00.000000000Z")
+        );
+        assert_eq!(
+            p.final_dir,
+            Path::new("/out/cluster=my_cluster/batch=1970-01-01_00-00-00.000000000Z")
+        );
+        let (tmp, fin) = p.instance_paths("10.0.0.1:7000");
+        assert_eq!(tmp, p.tmp_dir.join("10.0.0.1-7000.parquet.tmp"));
+        assert_eq!(fin, p.tmp_dir.join("10.0.0.1-7000.parquet"));
+    }
+}

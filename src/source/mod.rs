@@ -9,6 +9,7 @@
 pub mod cluster;
 pub mod codis;
 pub mod file;
+pub mod resp;
 pub mod standalone;
 
 use std::io::Read;

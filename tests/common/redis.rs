@@ -59,6 +59,9 @@ impl RedisServer {
             "no".into(),
             "--enable-debug-command".into(),
             "yes".into(),
+            // Diskless sync (the Redis 7 default) otherwise waits 5 s for more replicas.
+            "--repl-diskless-sync-delay".into(),
+            "0".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let password = extra

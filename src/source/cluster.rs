@@ -277,15 +277,26 @@ fn fetch_from(seed: &str, conn: &StandaloneConfig) -> Result<Vec<ClusterNode>, S
         other => return Err(fail(format!("unexpected reply to CLUSTER NODES: {other}"))),
     };
     let mut nodes = parse_cluster_nodes(&text).map_err(fail)?;
-    // A node that does not know its own address yet reports an empty host: it is the seed.
-    if let Ok((seed_host, _)) = split_host_port(seed) {
-        for n in nodes.iter_mut() {
-            if n.host.is_empty() && n.has_flag("myself") {
-                n.host = seed_host.clone();
-            }
+    fill_missing_hosts(&mut nodes, seed);
+    Ok(nodes)
+}
+
+/// A node that does not know its own address yet reports an empty host: it is the seed.
+/// Otherwise an empty IP is replaced by the announced hostname, if any.
+pub fn fill_missing_hosts(nodes: &mut [ClusterNode], seed: &str) {
+    let seed_host = split_host_port(seed).ok().map(|(h, _)| h);
+    for n in nodes.iter_mut() {
+        if !n.host.is_empty() {
+            continue;
+        }
+        if n.has_flag("myself")
+            && let Some(h) = &seed_host
+        {
+            n.host = h.clone();
+        } else if let Some(h) = &n.hostname {
+            n.host = h.clone();
         }
     }
-    Ok(nodes)
 }
 
 /// Discover the cluster and return one instance per shard.
@@ -299,7 +310,11 @@ pub fn discover(
     let mut seen = BTreeMap::new();
     let mut instances = Vec::new();
     for c in choices {
-        let addr = c.node.addr();
+        // Over TLS, connect by the announced hostname (what certificates name) when there is one.
+        let addr = match (&conn.tls, &c.node.hostname) {
+            (Some(_), Some(h)) => join_host_port(h, c.node.port),
+            _ => c.node.addr(),
+        };
         if seen.insert(addr.clone(), ()).is_some() {
             continue;
         }
@@ -404,6 +419,18 @@ bbb ::1:7001@17001 slave aaa 0 0 1 connected
         let chosen = choose_nodes(&nodes, true).expect("choose");
         assert_eq!(chosen.len(), 1);
         assert_eq!(chosen[0].node.addr(), "[::1]:7001");
+    }
+
+    #[test]
+    fn empty_hosts_are_filled() {
+        let text = "\
+aaa :7000@17000 myself,master - 0 0 1 connected 0-16383
+bbb :7001@17001,replica-1.example slave aaa 0 0 1 connected
+";
+        let mut nodes = parse_cluster_nodes(text).expect("parse");
+        fill_missing_hosts(&mut nodes, "seed.example:7000");
+        assert_eq!(nodes[0].addr(), "seed.example:7000");
+        assert_eq!(nodes[1].addr(), "replica-1.example:7001");
     }
 
     #[test]

@@ -625,7 +625,12 @@ impl<R: Read> Read for SizedReader<R> {
             return Ok(0);
         }
         let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-        let n = self.inner.read(&mut buf[..want])?;
+        let n = self.inner.read(&mut buf[..want]).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("after {} of {} snapshot bytes: {e}", self.done, self.total),
+            )
+        })?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -691,7 +696,13 @@ impl<R: Read> Read for EofMarkReader<R> {
                 Ok(n) => n,
                 Err(e) => {
                     self.buf.truncate(held);
-                    return Err(e);
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("after {} snapshot bytes: {e}", self.received),
+                    ));
                 }
             };
             self.buf.truncate(held + n);

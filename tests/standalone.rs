@@ -228,6 +228,14 @@ fn cancel_aborts_a_blocked_read() {
 
 /// Answer PING/REPLCONF like a master, then send `after_psync` verbatim.
 fn fake_master(s: &mut std::net::TcpStream, after_psync: &[u8]) -> io::Result<()> {
+    fake_master_with(s, |s| s.write_all(after_psync))
+}
+
+/// Answer PING/REPLCONF like a master, then let `on_psync` talk.
+fn fake_master_with(
+    s: &mut std::net::TcpStream,
+    on_psync: impl FnOnce(&mut std::net::TcpStream) -> io::Result<()>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
     loop {
@@ -243,8 +251,7 @@ fn fake_master(s: &mut std::net::TcpStream, after_psync: &[u8]) -> io::Result<()
             if cmd.contains("PING") {
                 s.write_all(b"+PONG\r\n")?;
             } else if cmd.contains("PSYNC") {
-                s.write_all(after_psync)?;
-                return Ok(());
+                return on_psync(s);
             } else {
                 s.write_all(b"+OK\r\n")?;
             }
@@ -361,4 +368,86 @@ fn connection_refused_is_clear() {
         ..Default::default()
     });
     assert!(e.contains("cannot connect"), "{e}");
+}
+
+/// A valid empty RDB (magic, EOF opcode, checksum).
+fn tiny_rdb() -> Vec<u8> {
+    let mut rdb = b"REDIS0011".to_vec();
+    rdb.push(0xFF);
+    let crc = CRC64.checksum(&rdb);
+    rdb.extend_from_slice(&crc.to_le_bytes());
+    rdb
+}
+
+#[test]
+fn keepalives_count_against_the_read_timeout_but_silence_fails() {
+    // Keep-alives every 100 ms for 1 s, with a 400 ms read timeout: fine.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = fake_master_with(&mut s, |s| {
+                s.write_all(b"+FULLRESYNC abc 0\r\n")?;
+                for _ in 0..10 {
+                    std::thread::sleep(Duration::from_millis(100));
+                    s.write_all(b"\n")?;
+                }
+                let rdb = tiny_rdb();
+                write!(s, "${}\r\n", rdb.len())?;
+                s.write_all(&rdb)?;
+                std::thread::sleep(Duration::from_secs(2));
+                Ok(())
+            });
+        }
+    });
+    let cfg = StandaloneConfig {
+        addr: addr.clone(),
+        read_timeout: Duration::from_millis(400),
+        ..Default::default()
+    };
+    let stream = standalone::open(&addr, &cfg).expect("open");
+    assert_eq!(read_and_check(stream.reader), tiny_rdb());
+
+    // The snapshot starts, then the master goes silent: a TimedOut error, not a short stream.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = fake_master(&mut s, b"+FULLRESYNC abc 0\r\n$1000\r\nREDIS0011");
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    });
+    let cfg = StandaloneConfig {
+        addr: addr.clone(),
+        read_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let stream = standalone::open(&addr, &cfg).expect("open");
+    let mut data = Vec::new();
+    let mut reader = stream.reader;
+    let err = reader.read_to_end(&mut data).expect_err("must time out");
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("--read-timeout"), "{err}");
+    assert!(err.to_string().contains("after 9 of 1000"), "{err}");
+}
+
+#[test]
+fn psync_error_reply_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = fake_master(
+                &mut s,
+                b"-ERR Can't SYNC while not connected with my master\r\n",
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    });
+    let e = open_err(&StandaloneConfig {
+        addr,
+        ..Default::default()
+    });
+    assert!(e.contains("PSYNC failed"), "{e}");
+    assert!(e.contains("not connected with my master"), "{e}");
 }

@@ -153,3 +153,44 @@ pub fn run_dump(args: DumpArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_config_from_args() {
+        let mut args = ConnectionArgs {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            connect_timeout: 5,
+            read_timeout: 90,
+            ..Default::default()
+        };
+        let cfg = connection_config("h:1", &args);
+        assert_eq!(cfg.addr, "h:1");
+        assert!(cfg.tls.is_none());
+        assert_eq!(cfg.connect_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.handshake_timeout, MIN_HANDSHAKE_TIMEOUT);
+        assert_eq!(cfg.read_timeout, Duration::from_secs(90));
+        assert_eq!(cfg.username.as_deref(), Some("u"));
+
+        args.tls_ca = Some(PathBuf::from("/ca.pem"));
+        let tls = connection_config("h:1", &args)
+            .tls
+            .expect("--tls-ca implies TLS");
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/ca.pem")));
+        assert!(!tls.insecure);
+
+        args.tls_ca = None;
+        args.tls_insecure = true;
+        let tls = connection_config("h:1", &args)
+            .tls
+            .expect("--tls-insecure implies TLS");
+        assert!(tls.insecure);
+
+        args.tls_insecure = false;
+        args.tls = true;
+        assert!(connection_config("h:1", &args).tls.is_some());
+    }
+}

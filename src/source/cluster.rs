@@ -2,7 +2,7 @@
 //! node per shard that owns slots — a healthy replica when there is one (reading a replica
 //! spares the master the fork), else the master (with a warning), unless `--require-slave`.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use super::standalone::{Connection, StandaloneConfig, join_host_port, split_host_port};
 use super::{Instance, InstanceOpener, SlotKind, SourceError};
@@ -307,7 +307,7 @@ pub fn discover(
 ) -> Result<Vec<Instance>, SourceError> {
     let nodes = fetch_nodes(seeds, conn)?;
     let choices = choose_nodes(&nodes, require_slave).map_err(SourceError::Other)?;
-    let mut seen = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     let mut instances = Vec::new();
     for c in choices {
         // Over TLS, connect by the announced hostname (what certificates name) when there is one.
@@ -315,7 +315,7 @@ pub fn discover(
             (Some(_), Some(h)) => join_host_port(h, c.node.port),
             _ => c.node.addr(),
         };
-        if seen.insert(addr.clone(), ()).is_some() {
+        if !seen.insert(addr.clone()) {
             continue;
         }
         tracing::info!(

@@ -451,3 +451,21 @@ fn psync_error_reply_is_reported() {
     assert!(e.contains("PSYNC failed"), "{e}");
     assert!(e.contains("not connected with my master"), "{e}");
 }
+
+#[test]
+fn ipv6_address_in_brackets() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine; only the address parsing is checked");
+        assert!(standalone::split_host_port("[::1]:6379").is_ok());
+        return;
+    }
+    let server = RedisServer::start(&["--bind", "127.0.0.1", "-::1"]);
+    server.cli(&["SET", "k", "v"]);
+    let addr = format!("[::1]:{}", server.port);
+    let cfg = StandaloneConfig {
+        addr: addr.clone(),
+        ..config(&server)
+    };
+    let stream = standalone::open(&addr, &cfg).expect("open over IPv6");
+    read_and_check(stream.reader);
+}

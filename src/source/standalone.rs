@@ -372,6 +372,11 @@ fn server_error(command: &str, e: &str) -> String {
             "{command} refused: this replica is not connected to its master, so it cannot \
              serve a snapshot (read its master or wait for the link): {e}"
         )
+    } else if e.contains("unknown command") {
+        format!(
+            "{command} failed: the server does not support replication commands (a proxy, or a \
+             managed service that disables them?): {e}"
+        )
     } else {
         format!("{command} failed: {e}")
     }

@@ -167,8 +167,18 @@ impl Choice {
     }
 }
 
-/// Pick one node per slot-owning shard (sorted by first slot).
+/// Pick one node per slot-owning shard (sorted by first slot), without probing the replicas.
 pub fn choose_nodes(nodes: &[ClusterNode], require_slave: bool) -> Result<Vec<Choice>, String> {
+    choose_nodes_probed(nodes, require_slave, |_| Ok(()))
+}
+
+/// Pick one node per slot-owning shard (sorted by first slot). A replica that the topology
+/// calls healthy must also pass `probe` (e.g. its link to the master is up) to be chosen.
+pub fn choose_nodes_probed(
+    nodes: &[ClusterNode],
+    require_slave: bool,
+    mut probe: impl FnMut(&ClusterNode) -> Result<(), String>,
+) -> Result<Vec<Choice>, String> {
     let mut masters: Vec<&ClusterNode> = nodes
         .iter()
         .filter(|n| n.is_master() && !n.slots.is_empty())
@@ -191,7 +201,20 @@ pub fn choose_nodes(nodes: &[ClusterNode], require_slave: bool) -> Result<Vec<Ch
             .filter(|n| n.is_replica() && n.master_id.as_deref() == Some(master.id.as_str()))
             .collect();
         replicas.sort_by_key(|r| r.addr());
-        let healthy = replicas.iter().find(|r| r.is_healthy());
+        let healthy = replicas
+            .iter()
+            .filter(|r| r.is_healthy())
+            .find(|r| match probe(r) {
+                Ok(()) => true,
+                Err(why) => {
+                    tracing::warn!(
+                        "{}: skipping replica {}: {why}",
+                        master.describe_shard(),
+                        r.addr()
+                    );
+                    false
+                }
+            });
         let node = match healthy {
             Some(r) => (*r).clone(),
             None if require_slave => {
@@ -299,6 +322,39 @@ pub fn fill_missing_hosts(nodes: &mut [ClusterNode], seed: &str) {
     }
 }
 
+/// Check that a replica can serve a snapshot: reachable, its link to the master up and no
+/// initial sync in progress (otherwise it refuses PSYNC or holds stale data).
+fn probe_replica(node: &ClusterNode, conn: &StandaloneConfig) -> Result<(), String> {
+    let addr = node.addr();
+    let mut c =
+        Connection::connect(&addr, &conn.with_addr(addr.clone())).map_err(|e| e.to_string())?;
+    let info = match c
+        .command(&[b"INFO", b"replication"])
+        .map_err(|e| e.to_string())?
+    {
+        super::resp::Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        other => return Err(format!("unexpected reply to INFO replication: {other}")),
+    };
+    replica_ready(&info)
+}
+
+/// Judge `INFO replication` of a replica.
+pub fn replica_ready(info: &str) -> Result<(), String> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+    };
+    match field("master_link_status") {
+        Some("up") => {}
+        Some(other) => return Err(format!("its link to the master is {other}")),
+        None => return Err("INFO replication shows no master link (not a replica?)".into()),
+    }
+    if field("master_sync_in_progress") == Some("1") {
+        return Err("it is still syncing from its master".into());
+    }
+    Ok(())
+}
+
 /// Discover the cluster and return one instance per shard.
 pub fn discover(
     seeds: &[String],
@@ -306,7 +362,8 @@ pub fn discover(
     require_slave: bool,
 ) -> Result<Vec<Instance>, SourceError> {
     let nodes = fetch_nodes(seeds, conn)?;
-    let choices = choose_nodes(&nodes, require_slave).map_err(SourceError::Other)?;
+    let choices = choose_nodes_probed(&nodes, require_slave, |r| probe_replica(r, conn))
+        .map_err(SourceError::Other)?;
     let mut seen = BTreeSet::new();
     let mut instances = Vec::new();
     for c in choices {
@@ -419,6 +476,41 @@ bbb ::1:7001@17001 slave aaa 0 0 1 connected
         let chosen = choose_nodes(&nodes, true).expect("choose");
         assert_eq!(chosen.len(), 1);
         assert_eq!(chosen[0].node.addr(), "[::1]:7001");
+    }
+
+    #[test]
+    fn probe_failure_moves_to_the_next_replica_or_the_master() {
+        let text = "\
+aaa 10.0.0.1:7000@17000 master - 0 0 1 connected 0-16383
+bbb 10.0.0.2:7000@17000 slave aaa 0 0 1 connected
+ccc 10.0.0.3:7000@17000 slave aaa 0 0 1 connected
+";
+        let nodes = parse_cluster_nodes(text).expect("parse");
+        let chosen = choose_nodes_probed(&nodes, true, |n| {
+            if n.id == "bbb" {
+                Err("link down".into())
+            } else {
+                Ok(())
+            }
+        })
+        .expect("choose");
+        assert_eq!(chosen[0].node.id, "ccc");
+        let chosen =
+            choose_nodes_probed(&nodes, false, |_| Err("link down".into())).expect("choose");
+        assert!(chosen[0].is_master());
+        assert!(choose_nodes_probed(&nodes, true, |_| Err("link down".into())).is_err());
+    }
+
+    #[test]
+    fn replica_readiness_from_info() {
+        let up =
+            "# Replication\r\nrole:slave\r\nmaster_link_status:up\r\nmaster_sync_in_progress:0\r\n";
+        assert_eq!(replica_ready(up), Ok(()));
+        let down = "role:slave\r\nmaster_link_status:down\r\nmaster_sync_in_progress:0\r\n";
+        assert!(replica_ready(down).is_err_and(|e| e.contains("down")));
+        let syncing = "role:slave\r\nmaster_link_status:up\r\nmaster_sync_in_progress:1\r\n";
+        assert!(replica_ready(syncing).is_err());
+        assert!(replica_ready("role:master\r\n").is_err());
     }
 
     #[test]

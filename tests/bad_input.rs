@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::*;
+use common::fixtures::*;
 use rdbinsight::parser::{ParseErrorKind, ParseOptions, RdbParser};
 
 /// Parse everything; returns the records produced before the end or the error.

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::*;
+use common::fixtures::*;
 
 fn check_fixture(path: &Path) -> Result<(), String> {
     let name = path.display().to_string();

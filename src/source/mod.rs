@@ -5,10 +5,13 @@
 //! - [`standalone`]: a live Redis over the replication protocol.
 //! - [`cluster`]: every shard of a Redis Cluster (replica preferred).
 //! - [`codis`]: every group of a Codis cluster, found through its dashboard.
+//!
+//! [`resp`] is the small RESP client the live sources share.
 
 pub mod cluster;
 pub mod codis;
 pub mod file;
+pub mod resp;
 pub mod standalone;
 
 use std::io::Read;

@@ -1,0 +1,301 @@
+//! End to end through the `rdbinsight` binary: live sources (standalone, cluster, codis) into
+//! JSON lines, checked against `from-file` on the server's own `SAVE`d dump and against the
+//! keys that were written. These need the RDB parser.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::codis::{FakeGroup, serve_topom, topom_json};
+use common::redis::{RedisCluster, RedisServer, wait_until};
+use rdbinsight::slot;
+use rdbinsight::source::cluster::parse_cluster_nodes;
+use serde_json::Value;
+
+fn rdbinsight(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run rdbinsight")
+}
+
+fn run_ok(args: &[&str]) {
+    let out = rdbinsight(args);
+    assert!(
+        out.status.success(),
+        "rdbinsight {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("read the JSONL output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The key as text: `key_base64` when present (non-UTF-8 keys), else `key`.
+fn key_of(r: &Value) -> String {
+    match r.get("key_base64").and_then(Value::as_str) {
+        Some(b) => format!("base64:{b}"),
+        None => r["key"].as_str().expect("key").to_string(),
+    }
+}
+
+/// The fields that must agree between a live dump and a file dump of the same data.
+fn comparable(records: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}|{}|{}|{}",
+                r["db"],
+                key_of(r),
+                r["type"],
+                r["member_count"],
+                r["encoding"],
+                r["expire_at"]
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn load_variety(server: &RedisServer) {
+    let mut script = String::from(
+        "SET s1 hello\nSET n1 12345\nSET \"bin\\xff\\x00key\" v\nRPUSH l1 a b c\n\
+         SADD iset 1 2 3\nSADD sset x y z\nHSET h1 f1 v1 f2 v2\nZADD z1 1 a 2 b\n\
+         SET ex1 v EX 100000\nPEXPIRE l1 90000000\nXADD st1 * f v\nXADD st1 * g w\n\
+         SELECT 5\nSET db5key v\nRPUSH db5list 1 2 3\n",
+    );
+    script.push_str("SELECT 0\n");
+    // Larger containers (hashtable/skiplist/quicklist encodings) and a long compressible string.
+    let many: Vec<String> = (0..600).map(|i| format!("m{i}")).collect();
+    script.push_str(&format!("SADD bigset {}\n", many.join(" ")));
+    script.push_str(&format!("RPUSH biglist {}\n", many.join(" ")));
+    let pairs: Vec<String> = (0..600).map(|i| format!("{i} m{i}")).collect();
+    script.push_str(&format!("ZADD bigzset {}\n", pairs.join(" ")));
+    let fields: Vec<String> = (0..600).map(|i| format!("f{i} v{i}")).collect();
+    script.push_str(&format!("HSET bighash {}\n", fields.join(" ")));
+    script.push_str(&format!("SET longstr {}\n", "abc".repeat(5000)));
+    server.cli_pipe(&script);
+    assert_eq!(
+        server.cli(&["DEBUG", "POPULATE", "20000", "pop", "20"]),
+        "OK"
+    );
+}
+
+#[test]
+fn standalone_equals_from_file_on_the_saved_dump() {
+    for diskless in ["no", "yes"] {
+        let server = RedisServer::start(&["--repl-diskless-sync", diskless]);
+        load_variety(&server);
+        let dump = server.save();
+        let out = tempfile::tempdir().expect("temp dir");
+        let file_out = out.path().join("file.jsonl");
+        let live_out = out.path().join("live.jsonl");
+        run_ok(&[
+            "dump",
+            "from-file",
+            "--path",
+            dump.to_str().expect("utf-8 path"),
+            "--cluster",
+            "c",
+            "--instance",
+            &server.addr(),
+            "into-jsonl",
+            "--output",
+            file_out.to_str().expect("utf-8 path"),
+        ]);
+        run_ok(&[
+            "dump",
+            "from-standalone",
+            "--addr",
+            &server.addr(),
+            "--cluster",
+            "c",
+            "into-jsonl",
+            "--output",
+            live_out.to_str().expect("utf-8 path"),
+        ]);
+        let file = read_jsonl(&file_out);
+        let live = read_jsonl(&live_out);
+        assert_eq!(file.len(), 20000 + 17, "diskless={diskless}");
+        assert_eq!(comparable(&live), comparable(&file), "diskless={diskless}");
+        assert!(live.iter().all(|r| r["instance"] == server.addr().as_str()));
+        assert!(live.iter().all(|r| r["redis_slot"].is_null()));
+    }
+}
+
+#[test]
+fn standalone_wrong_password_fails_the_dump() {
+    let server = RedisServer::start(&["--requirepass", "right"]);
+    let out = rdbinsight(&[
+        "dump",
+        "from-standalone",
+        "--addr",
+        &server.addr(),
+        "--cluster",
+        "c",
+        "--password",
+        "wrong",
+        "into-jsonl",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wrong password"), "{stderr}");
+    assert!(
+        !stderr.contains("right"),
+        "the password must not be printed"
+    );
+}
+
+/// Master port owning each slot, from `CLUSTER NODES`.
+fn slot_owners(cluster: &RedisCluster) -> Vec<u16> {
+    let nodes = parse_cluster_nodes(&cluster.nodes[0].cli(&["CLUSTER", "NODES"])).expect("parse");
+    let mut owner = vec![0u16; slot::REDIS_SLOTS as usize];
+    for n in nodes.iter().filter(|n| n.is_master()) {
+        for &(a, b) in &n.slots {
+            for s in a..=b {
+                owner[s as usize] = n.port;
+            }
+        }
+    }
+    owner
+}
+
+#[test]
+fn cluster_dump_has_every_key_once_with_its_slot() {
+    let cluster = RedisCluster::start(3);
+    let owner = slot_owners(&cluster);
+    let keys: Vec<String> = (0..3000).map(|i| format!("key:{i}")).collect();
+    let mut scripts: BTreeMap<u16, String> = BTreeMap::new();
+    for k in &keys {
+        let port = owner[slot::redis_slot(k.as_bytes()) as usize];
+        scripts
+            .entry(port)
+            .or_default()
+            .push_str(&format!("SET {k} v\n"));
+    }
+    for (port, script) in &scripts {
+        cluster.node(*port).cli_pipe(script);
+    }
+    wait_until("replicas caught up", Duration::from_secs(30), || {
+        cluster.replicas().iter().all(|r| {
+            let m = cluster
+                .masters()
+                .into_iter()
+                .find(|m| m.id == r.master_id)
+                .expect("master");
+            cluster.node(r.port).cli(&["DBSIZE"]) == cluster.node(m.port).cli(&["DBSIZE"])
+        })
+    });
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let path = out.path().join("cluster.jsonl");
+    let seeds = cluster.seeds().join(",");
+    run_ok(&[
+        "dump",
+        "from-cluster",
+        "--nodes",
+        &seeds,
+        "--cluster",
+        "c",
+        "into-jsonl",
+        "--output",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    let records = read_jsonl(&path);
+    assert_eq!(records.len(), keys.len(), "every key exactly once");
+    let got: BTreeSet<String> = records.iter().map(key_of).collect();
+    let want: BTreeSet<String> = keys.iter().cloned().collect();
+    assert_eq!(got, want);
+    let replicas: BTreeSet<String> = cluster
+        .replicas()
+        .iter()
+        .map(|r| format!("127.0.0.1:{}", r.port))
+        .collect();
+    for r in &records {
+        let k = key_of(r);
+        assert_eq!(
+            r["redis_slot"].as_u64(),
+            Some(u64::from(slot::redis_slot(k.as_bytes())))
+        );
+        assert!(replicas.contains(r["instance"].as_str().expect("instance")));
+    }
+    for r in records.iter().take(20) {
+        let k = key_of(r);
+        let server_slot = cluster.nodes[0].cli(&["CLUSTER", "KEYSLOT", &k]);
+        assert_eq!(r["redis_slot"].to_string(), server_slot, "{k}");
+    }
+}
+
+#[test]
+fn codis_dump_carries_codis_slots() {
+    let m1 = RedisServer::start(&[]);
+    let r1 = RedisServer::start(&["--replicaof", "127.0.0.1", &m1.port.to_string()]);
+    let m2 = RedisServer::start(&[]);
+    let groups = vec![
+        FakeGroup {
+            id: 1,
+            servers: vec![(m1.addr(), false), (r1.addr(), false)],
+        },
+        FakeGroup {
+            id: 2,
+            servers: vec![(m2.addr(), false)],
+        },
+    ];
+    // Slot i belongs to group (i * 2 / 1024) + 1, as in `topom_json`.
+    let keys: Vec<String> = (0..2000).map(|i| format!("ck:{i}")).collect();
+    let (mut s1, mut s2) = (String::new(), String::new());
+    for k in &keys {
+        let s = slot::codis_slot(k.as_bytes()) as usize;
+        let script = if s * 2 / 1024 == 0 { &mut s1 } else { &mut s2 };
+        script.push_str(&format!("SET {k} v\n"));
+    }
+    m1.cli_pipe(&s1);
+    m2.cli_pipe(&s2);
+    wait_until("replica caught up", Duration::from_secs(30), || {
+        r1.info_field("replication", "master_link_status") == Some("up".into())
+            && r1.cli(&["DBSIZE"]) == m1.cli(&["DBSIZE"])
+    });
+    let url = serve_topom(topom_json("demo", &groups));
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let path = out.path().join("codis.jsonl");
+    run_ok(&[
+        "dump",
+        "from-codis",
+        "--dashboard",
+        &url,
+        "into-jsonl",
+        "--output",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    let records = read_jsonl(&path);
+    assert_eq!(records.len(), keys.len());
+    let got: BTreeSet<String> = records.iter().map(key_of).collect();
+    assert_eq!(got, keys.iter().cloned().collect::<BTreeSet<_>>());
+    for r in &records {
+        assert_eq!(
+            r["cluster"], "demo",
+            "the product name is the default cluster name"
+        );
+        let k = key_of(r);
+        assert_eq!(
+            r["codis_slot"].as_u64(),
+            Some(u64::from(slot::codis_slot(k.as_bytes())))
+        );
+        assert!(r["redis_slot"].is_null());
+        let inst = r["instance"].as_str().expect("instance");
+        assert!(inst == r1.addr() || inst == m2.addr(), "{inst}");
+    }
+}

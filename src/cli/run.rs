@@ -7,6 +7,7 @@ use anyhow::{Context as _, anyhow, bail};
 
 use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, SourceCommand};
 use rdbinsight::dump::{self, DumpPlan, Progress};
+use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
 use rdbinsight::output::{BatchContext, Output};
 use rdbinsight::parser::ParseOptions;
@@ -46,7 +47,12 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
             Ok(Output::Jsonl(JsonlOutput::new(target)))
         }
         OutputCommand::IntoParquet(_) => bail!("into-parquet is not implemented yet"),
-        OutputCommand::IntoClickhouse(_) => bail!("into-clickhouse is not implemented yet"),
+        OutputCommand::IntoClickhouse(a) => Ok(Output::ClickHouse(ClickHouseOutput::from_args(
+            &a.url,
+            a.proxy_url.as_deref(),
+            a.auto_create_tables,
+            a.ttl_days,
+        )?)),
     }
 }
 

@@ -12,6 +12,7 @@
 //! (Parquet: no `batch=` directory appears; ClickHouse: no `import_batches_completed` row).
 //! A writer dropped without `finalize_instance` leaves only temporary output behind.
 
+pub mod clickhouse;
 pub mod jsonl;
 
 use crate::record::{Record, WriteContext};
@@ -66,12 +67,14 @@ pub trait ChunkWriter {
 /// Static dispatch over the concrete writers.
 pub enum ChunkWriterEnum {
     Jsonl(jsonl::JsonlChunkWriter),
+    ClickHouse(clickhouse::ClickHouseChunkWriter),
 }
 
 impl ChunkWriter for ChunkWriterEnum {
     async fn prepare_instance(&mut self) -> Result<(), OutputError> {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.prepare_instance().await,
+            ChunkWriterEnum::ClickHouse(w) => w.prepare_instance().await,
         }
     }
 
@@ -83,12 +86,14 @@ impl ChunkWriter for ChunkWriterEnum {
     ) -> Result<(), OutputError> {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.write_record(record, ctx).await,
+            ChunkWriterEnum::ClickHouse(w) => w.write_record(record, ctx).await,
         }
     }
 
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.finalize_instance().await,
+            ChunkWriterEnum::ClickHouse(w) => w.finalize_instance().await,
         }
     }
 }
@@ -96,6 +101,7 @@ impl ChunkWriter for ChunkWriterEnum {
 /// A configured destination, at batch level.
 pub enum Output {
     Jsonl(jsonl::JsonlOutput),
+    ClickHouse(clickhouse::ClickHouseOutput),
 }
 
 impl Output {
@@ -103,6 +109,7 @@ impl Output {
     pub async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         match self {
             Output::Jsonl(o) => o.prepare_batch(batch).await,
+            Output::ClickHouse(o) => o.prepare_batch(batch).await,
         }
     }
 
@@ -114,6 +121,9 @@ impl Output {
     ) -> Result<ChunkWriterEnum, OutputError> {
         match self {
             Output::Jsonl(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Jsonl),
+            Output::ClickHouse(o) => o
+                .writer_for(batch, instance)
+                .map(ChunkWriterEnum::ClickHouse),
         }
     }
 
@@ -121,6 +131,7 @@ impl Output {
     pub async fn finalize_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         match self {
             Output::Jsonl(o) => o.finalize_batch(batch).await,
+            Output::ClickHouse(o) => o.finalize_batch(batch).await,
         }
     }
 }

@@ -236,7 +236,9 @@ impl ClickHouseOutput {
         }
         // Tables before the view (the order of `schema_objects`).
         for object in missing {
-            self.admin.query(&object.ddl).execute().await.map_err(|e| {
+            // `query` treats `?` as a bind placeholder; `??` is a literal `?`.
+            let ddl = object.ddl.replace('?', "??");
+            self.admin.query(&ddl).execute().await.map_err(|e| {
                 ch_error(
                     format!(
                         "cannot create {} {}.{}",

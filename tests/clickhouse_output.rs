@@ -144,10 +144,10 @@ fn record(i: u64) -> Record {
         member_count: i % 100 + 1,
         rdb_size: 20 + i % 1000,
         encoding: e,
-        expire_at_ms: (i % 3 == 0).then_some(1_700_000_000_123 + i as i64),
-        idle_seconds: (i % 5 == 0).then_some(i * 10),
-        freq: (i % 11 == 0).then_some((i % 256) as u8),
-        codis_slot: (i % 2 == 0).then_some((i % 1024) as u16),
+        expire_at_ms: i.is_multiple_of(3).then_some(1_700_000_000_123 + i as i64),
+        idle_seconds: i.is_multiple_of(5).then_some(i * 10),
+        freq: i.is_multiple_of(11).then_some((i % 256) as u8),
+        codis_slot: i.is_multiple_of(2).then_some((i % 1024) as u16),
         redis_slot: (i % 2 == 1).then_some((i % 16384) as u16),
     }
 }

@@ -86,11 +86,11 @@ fn ch_error(context: impl std::fmt::Display, err: clickhouse::error::Error) -> O
 
 /// Batch-level ClickHouse output.
 pub struct ClickHouseOutput {
-    config: ClickHouseConfig,
+    config: Box<ClickHouseConfig>,
     /// No default database: used for `system.*` queries and DDL (the database may not exist).
-    admin: Client,
+    admin: Box<Client>,
     /// Default database = the URL's: used for the inserts.
-    client: Client,
+    client: Box<Client>,
 }
 
 impl std::fmt::Debug for ClickHouseOutput {
@@ -132,9 +132,9 @@ impl ClickHouseOutput {
         }
         let client = admin.clone().with_database(config.url.database.clone());
         Ok(ClickHouseOutput {
-            config,
-            admin,
-            client,
+            config: Box::new(config),
+            admin: Box::new(admin),
+            client: Box::new(client),
         })
     }
 
@@ -306,8 +306,9 @@ enum WriterState {
 
 /// One instance's writer: a long-lived `Inserter` into `redis_records_raw`.
 pub struct ClickHouseChunkWriter {
-    client: Client,
-    inserter: Option<Inserter<RecordRow<'static>>>,
+    client: Box<Client>,
+    /// Boxed: an `Inserter` is large, and `ChunkWriterEnum` holds writers by value.
+    inserter: Option<Box<Inserter<RecordRow<'static>>>>,
     instance: String,
     state: WriterState,
 }
@@ -346,12 +347,12 @@ impl ChunkWriter for ClickHouseChunkWriter {
     async fn prepare_instance(&mut self) -> Result<(), OutputError> {
         // The first INSERT starts (and fetches the table's columns for validation) with the
         // first record.
-        self.inserter = Some(
+        self.inserter = Some(Box::new(
             self.client
                 .inserter::<RecordRow<'static>>(RECORDS_TABLE)
                 .with_max_rows(MAX_ROWS_PER_INSERT)
                 .with_max_bytes(MAX_BYTES_PER_INSERT),
-        );
+        ));
         self.state = WriterState::Open;
         Ok(())
     }

@@ -330,6 +330,25 @@ async fn end_to_end_two_instances() {
 }
 
 #[tokio::test]
+async fn inserts_roll_over() {
+    let Some(db) = TestDb::new("rollover") else {
+        return;
+    };
+    let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
+    ch.set_max_rows_per_insert(1000);
+    let mut output = Output::ClickHouse(ch);
+    let b = batch("c1", t1());
+    // 2500 + 3000 rows: INSERTs of 1000, 1000, 500 and 1000, 1000, 1000.
+    full_dump(&mut output, &b, 2500, 3000).await;
+    assert_eq!(
+        db.q("SELECT count(), uniqExact(instance, db, key) FROM {db}.redis_records_view")
+            .await,
+        "5500\t5500"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn view_shows_batch_only_after_finalize_batch() {
     let Some(db) = TestDb::new("visible") else {
         return;

@@ -4,17 +4,25 @@
 //!   (`system.tables`); with `--auto-create-tables` it creates what is missing (and the
 //!   database), otherwise a missing object is an error pointing at
 //!   `rdbinsight misc clickhouse-schema`.
-//! * Each instance writer holds one `clickhouse::inserter::Inserter` into `redis_records_raw`
-//!   for its whole life: every record is written and `commit()`ed (which only ends the running
-//!   INSERT once it holds [`MAX_ROWS_PER_INSERT`] rows or [`MAX_BYTES_PER_INSERT`] bytes);
-//!   `finalize_instance` ends the last INSERT.
+//! * Each instance writer holds one long-lived INSERT stream into `redis_records_raw`: records
+//!   are serialized (RowBinaryWithNamesAndTypes, validated against the table's columns) into a
+//!   256 KiB buffer that is LZ4-compressed and sent whenever it fills, so the server works
+//!   while the parser runs and memory stays bounded. The INSERT is ended and a new one started
+//!   every [`MAX_ROWS_PER_INSERT`] rows; `finalize_instance` ends the last one.
+//!
+//!   Why not `clickhouse::inserter::Inserter` (0.15)? Its `write()` only appends to an
+//!   in-memory buffer; nothing is sent until `commit()` finds a limit reached, and then the
+//!   whole pending INSERT goes out as a single LZ4 block. With a 10M-row limit that is ~1 GB of
+//!   RAM per instance and a block near ClickHouse's 1 GiB compressed-block cap.
+//!   `clickhouse::insert::Insert` streams; rolling it over every 10M rows gives the same
+//!   INSERT sizes with bounded memory.
 //! * `finalize_batch` inserts the `(cluster, batch)` row into `import_batches_completed`, which
 //!   is what makes the batch visible in `redis_records_view`.
 //!
 //! Nothing is retried. After an error the writer refuses further records.
 
 use clickhouse::Client;
-use clickhouse::inserter::Inserter;
+use clickhouse::insert::Insert;
 use serde::Serialize;
 
 use super::config::{ClickHouseConfig, Scheme};
@@ -25,10 +33,6 @@ use crate::record::{Record, WriteContext};
 
 /// Rows per INSERT statement (each INSERT becomes at least one part per partition).
 pub const MAX_ROWS_PER_INSERT: u64 = 10_000_000;
-/// Uncompressed bytes per INSERT statement. The 0.15 `Inserter` keeps the whole pending INSERT
-/// in memory until it ends, so this bounds each instance writer's memory.
-pub const MAX_BYTES_PER_INSERT: u64 = 256 * 1024 * 1024;
-
 /// True when this build can talk to `https://` ClickHouse URLs.
 pub const TLS_SUPPORTED: bool = false;
 
@@ -91,6 +95,7 @@ pub struct ClickHouseOutput {
     admin: Box<Client>,
     /// Default database = the URL's: used for the inserts.
     client: Box<Client>,
+    max_rows_per_insert: u64,
 }
 
 impl std::fmt::Debug for ClickHouseOutput {
@@ -135,6 +140,7 @@ impl ClickHouseOutput {
             config: Box::new(config),
             admin: Box::new(admin),
             client: Box::new(client),
+            max_rows_per_insert: MAX_ROWS_PER_INSERT,
         })
     }
 
@@ -148,6 +154,11 @@ impl ClickHouseOutput {
         let config = ClickHouseConfig::new(url, proxy_url, auto_create_tables, ttl_days)
             .map_err(|e| OutputError::Other(e.to_string()))?;
         Self::new(config)
+    }
+
+    /// Rows per INSERT statement (default [`MAX_ROWS_PER_INSERT`]; tests use small values).
+    pub fn set_max_rows_per_insert(&mut self, rows: u64) {
+        self.max_rows_per_insert = rows.max(1);
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -265,7 +276,9 @@ impl ClickHouseOutput {
     ) -> Result<ClickHouseChunkWriter, OutputError> {
         Ok(ClickHouseChunkWriter {
             client: self.client.clone(),
-            inserter: None,
+            insert: None,
+            rows_in_insert: 0,
+            max_rows_per_insert: self.max_rows_per_insert,
             instance: instance.to_string(),
             state: WriterState::New,
         })
@@ -304,11 +317,14 @@ enum WriterState {
     Failed,
 }
 
-/// One instance's writer: a long-lived `Inserter` into `redis_records_raw`.
+/// One instance's writer: a long-lived stream of `INSERT`s into `redis_records_raw`.
 pub struct ClickHouseChunkWriter {
     client: Box<Client>,
-    /// Boxed: an `Inserter` is large, and `ChunkWriterEnum` holds writers by value.
-    inserter: Option<Box<Inserter<RecordRow<'static>>>>,
+    /// The running INSERT (boxed: it is large, and `ChunkWriterEnum` holds writers by value).
+    insert: Option<Box<Insert<RecordRow<'static>>>>,
+    /// Rows written into the running INSERT.
+    rows_in_insert: u64,
+    max_rows_per_insert: u64,
     instance: String,
     state: WriterState,
 }
@@ -316,10 +332,10 @@ pub struct ClickHouseChunkWriter {
 impl ClickHouseChunkWriter {
     fn fail(&mut self, err: clickhouse::error::Error) -> OutputError {
         self.state = WriterState::Failed;
-        // Dropping the inserter aborts its running INSERT. Rows of earlier INSERTs (and
-        // blocks the server already stored) remain, but the batch is never marked complete,
-        // so `redis_records_view` never shows them.
-        self.inserter = None;
+        // Dropping the INSERT aborts it. Rows of earlier INSERTs (and blocks the server
+        // already stored) remain, but the batch is never marked complete, so
+        // `redis_records_view` never shows them.
+        self.insert = None;
         ch_error(
             format!(
                 "ClickHouse insert into {RECORDS_TABLE} failed for instance {}",
@@ -341,18 +357,31 @@ impl ClickHouseChunkWriter {
             self.instance
         ))
     }
+
+    /// Start the next INSERT. With validation on (the default), this fetches the table's
+    /// columns once per client, so a schema mismatch fails here, before any row is sent.
+    async fn start_insert(&mut self) -> Result<(), OutputError> {
+        match self
+            .client
+            .insert::<RecordRow<'static>>(RECORDS_TABLE)
+            .await
+        {
+            Ok(insert) => {
+                self.insert = Some(Box::new(insert));
+                self.rows_in_insert = 0;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
 }
 
 impl ChunkWriter for ClickHouseChunkWriter {
     async fn prepare_instance(&mut self) -> Result<(), OutputError> {
-        // The first INSERT starts (and fetches the table's columns for validation) with the
-        // first record.
-        self.inserter = Some(Box::new(
-            self.client
-                .inserter::<RecordRow<'static>>(RECORDS_TABLE)
-                .with_max_rows(MAX_ROWS_PER_INSERT)
-                .with_max_bytes(MAX_BYTES_PER_INSERT),
-        ));
+        if self.state != WriterState::New {
+            return Err(self.not_open());
+        }
+        self.start_insert().await?;
         self.state = WriterState::Open;
         Ok(())
     }
@@ -363,9 +392,12 @@ impl ChunkWriter for ClickHouseChunkWriter {
         record: &Record,
         ctx: &WriteContext,
     ) -> Result<(), OutputError> {
-        let Some(inserter) = self.inserter.as_mut() else {
+        if self.state != WriterState::Open {
             return Err(self.not_open());
-        };
+        }
+        if self.insert.is_none() {
+            self.start_insert().await?;
+        }
         let row = RecordRow {
             cluster: &ctx.cluster,
             batch: ctx.batch_ts_nanos,
@@ -382,23 +414,35 @@ impl ChunkWriter for ClickHouseChunkWriter {
             codis_slot: record.codis_slot,
             redis_slot: record.redis_slot,
         };
-        let result = match inserter.write(&row).await {
-            Ok(()) => inserter.commit().await.map(|_| ()),
-            Err(e) => Err(e),
+        // Serializes into a 256 KiB buffer and sends it (LZ4-compressed) whenever it is
+        // full: the INSERT streams, memory stays bounded.
+        let written = match self.insert.as_mut() {
+            Some(insert) => insert.write(&row).await,
+            None => return Err(self.not_open()),
         };
-        result.map_err(|e| self.fail(e))
+        if let Err(e) = written {
+            return Err(self.fail(e));
+        }
+        self.rows_in_insert += 1;
+        if self.rows_in_insert >= self.max_rows_per_insert
+            && let Some(insert) = self.insert.take()
+            && let Err(e) = insert.end().await
+        {
+            return Err(self.fail(e));
+        }
+        Ok(())
     }
 
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {
-        let Some(inserter) = self.inserter.take() else {
+        if self.state != WriterState::Open {
             return Err(self.not_open());
-        };
-        match inserter.end().await {
-            Ok(_) => {
-                self.state = WriterState::Finalized;
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
         }
+        if let Some(insert) = self.insert.take()
+            && let Err(e) = insert.end().await
+        {
+            return Err(self.fail(e));
+        }
+        self.state = WriterState::Finalized;
+        Ok(())
     }
 }

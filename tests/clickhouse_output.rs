@@ -683,6 +683,29 @@ async fn unreachable_server_is_a_clear_error() {
     assert!(!err.contains("s3cret"), "{err}");
 }
 
+/// `https://` really speaks TLS: against the plain-HTTP test engine the handshake fails.
+#[tokio::test]
+async fn https_speaks_tls() {
+    let Some(db) = TestDb::new("tls") else { return };
+    let parsed = ClickHouseUrl::parse(&db.url()).expect("valid");
+    let url = format!(
+        "https://u:tlspw@{}:{}?database={}",
+        parsed.host, parsed.port, db.name
+    );
+    let mut output =
+        Output::ClickHouse(ClickHouseOutput::from_args(&url, None, true, 30).expect("valid URL"));
+    let err = output
+        .prepare_batch(&batch("c", t1()))
+        .await
+        .expect_err("no TLS on the test engine")
+        .to_string();
+    assert!(
+        err.contains("cannot query ClickHouse at https://u:***@"),
+        "{err}"
+    );
+    assert!(!err.contains("tlspw"), "{err}");
+}
+
 fn url_error(url: &str) -> String {
     ClickHouseOutput::from_args(url, None, false, 30)
         .expect_err(url)
@@ -702,8 +725,18 @@ fn bad_urls() {
     assert!(e.contains("?database="), "{e}");
     let e = url_error("http://ch.example:8123/?database=");
     assert!(e.contains("database is missing"), "{e}");
-    let e = url_error("https://ch.example:8443?database=d");
-    assert!(e.contains("https:// is not supported by this build"), "{e}");
+    assert!(
+        ClickHouseOutput::from_args("https://ch.example:8443?database=d", None, false, 30).is_ok()
+    );
+    let e = ClickHouseOutput::from_args(
+        "https://ch.example:8443?database=d",
+        Some("http://proxy:3128"),
+        false,
+        30,
+    )
+    .expect_err("https through a proxy")
+    .to_string();
+    assert!(e.contains("not supported"), "{e}");
     let e = ClickHouseOutput::from_args(
         "http://ch.example:8123?database=d",
         Some("socks5://p:1080"),

@@ -33,9 +33,6 @@ use crate::record::{Record, WriteContext};
 
 /// Rows per INSERT statement (each INSERT becomes at least one part per partition).
 pub const MAX_ROWS_PER_INSERT: u64 = 10_000_000;
-/// True when this build can talk to `https://` ClickHouse URLs.
-pub const TLS_SUPPORTED: bool = false;
-
 /// One row of `redis_records_raw`, borrowing from the record and its context.
 #[derive(clickhouse::Row, Serialize)]
 struct RecordRow<'a> {
@@ -107,15 +104,9 @@ impl std::fmt::Debug for ClickHouseOutput {
 }
 
 impl ClickHouseOutput {
-    /// Build the clients. Nothing connects until `prepare_batch`.
+    /// Build the clients. Nothing connects until `prepare_batch`. `https://` uses rustls with
+    /// the bundled Mozilla root certificates.
     pub fn new(config: ClickHouseConfig) -> Result<Self, OutputError> {
-        if config.url.scheme == Scheme::Https && !TLS_SUPPORTED {
-            return Err(OutputError::Other(format!(
-                "{}: https:// is not supported by this build (no TLS support compiled in); \
-                 use http://",
-                config.url
-            )));
-        }
         let base = match &config.proxy {
             None => Client::default(),
             Some(p) => {

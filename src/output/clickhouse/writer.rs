@@ -13,9 +13,14 @@
 //!   Why not `clickhouse::inserter::Inserter` (0.15)? Its `write()` only appends to an
 //!   in-memory buffer; nothing is sent until `commit()` finds a limit reached, and then the
 //!   whole pending INSERT goes out as a single LZ4 block. With a 10M-row limit that is ~1 GB of
-//!   RAM per instance and a block near ClickHouse's 1 GiB compressed-block cap.
+//!   RAM per instance and a block near ClickHouse's 1 GiB compressed-block cap. Worse, the
+//!   HTTP request (headers) starts with the first row, and the server drops a request that
+//!   sends no bytes for `http_receive_timeout` (30 s by default, not settable per query): an
+//!   INSERT whose 10M rows take longer than 30 s to arrive fails ("channel closed"), i.e. any
+//!   instance slower than ~330K keys/s (verified against ClickHouse 26.9).
 //!   `clickhouse::insert::Insert` streams; rolling it over every 10M rows gives the same
-//!   INSERT sizes with bounded memory.
+//!   INSERT sizes with bounded memory, and the server only waits >30 s if 256 KiB of rows
+//!   (~3,000 keys) take that long to arrive.
 //! * `finalize_batch` inserts the `(cluster, batch)` row into `import_batches_completed`, which
 //!   is what makes the batch visible in `redis_records_view`.
 //!
@@ -327,13 +332,27 @@ impl ClickHouseChunkWriter {
         // already stored) remain, but the batch is never marked complete, so
         // `redis_records_view` never shows them.
         self.insert = None;
-        ch_error(
+        let hint = if matches!(err, clickhouse::error::Error::Network(_)) {
+            // The crate reports an INSERT the server dropped as "channel closed", without the
+            // server's reason. The usual one: no bytes for `http_receive_timeout` (30 s by
+            // default, a server/profile setting that cannot be raised per query).
+            " (if this instance sent nothing for a long while, e.g. while parsing a huge key, \
+             the server may have dropped the idle INSERT after its http_receive_timeout, 30 s \
+             by default; raise it in the ClickHouse user's settings profile)"
+        } else {
+            ""
+        };
+        let mut e = ch_error(
             format!(
                 "ClickHouse insert into {RECORDS_TABLE} failed for instance {}",
                 self.instance
             ),
             err,
-        )
+        );
+        if let OutputError::Other(msg) = &mut e {
+            msg.push_str(hint);
+        }
+        e
     }
 
     fn not_open(&self) -> OutputError {

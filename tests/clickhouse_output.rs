@@ -524,6 +524,32 @@ async fn missing_tables_with_auto_create() {
 }
 
 #[tokio::test]
+async fn incompatible_table_is_a_clear_error() {
+    let Some(db) = TestDb::new("mismatch") else {
+        return;
+    };
+    let mut output = db.output(true);
+    let b = batch("c1", t1());
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    // Someone changed a column type.
+    db.exec(&format!(
+        "ALTER TABLE `{}`.redis_records_raw MODIFY COLUMN member_count UInt32",
+        db.name
+    ))
+    .await;
+    let mut output = db.output(false);
+    output.prepare_batch(&b).await.expect("tables exist");
+    let err = write_instance(&output, &b, "i1", 0..10, true)
+        .await
+        .expect_err("member_count is UInt32")
+        .to_string();
+    assert!(err.contains("redis_records_raw"), "{err}");
+    assert!(err.contains("member_count"), "{err}");
+    assert!(err.contains("UInt32"), "{err}");
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn schema_from_cli_is_what_the_writer_needs() {
     let Some(db) = TestDb::new("clischema") else {
         return;

@@ -189,7 +189,17 @@ impl ClickHouseOutput {
         Ok(Some(names))
     }
 
-    pub async fn prepare_batch(&mut self, _batch: &BatchContext) -> Result<(), OutputError> {
+    pub async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
+        let ttl_nanos = i64::from(self.config.ttl_days) * 86_400 * 1_000_000_000;
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        if batch.batch_ts_nanos.saturating_add(ttl_nanos) < now {
+            tracing::warn!(
+                "the batch timestamp {} is more than {} days old: with the table TTL of that \
+                 many days, ClickHouse drops its rows as soon as they are inserted",
+                crate::output::jsonl::format_batch_ts(batch.batch_ts_nanos),
+                self.config.ttl_days
+            );
+        }
         let db = self.config.url.database.clone();
         let existing = self.existing_objects().await?;
         let objects = schema::schema_objects(Some(&db), self.config.ttl_days);

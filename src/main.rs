@@ -25,8 +25,12 @@ fn init_logging(verbose: u8) {
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Dump(args) => cli::run::run_dump(*args),
-        cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(_)) => {
-            anyhow::bail!("misc clickhouse-schema is not implemented yet")
+        cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(args)) => {
+            print!(
+                "{}",
+                rdbinsight::output::clickhouse::schema::schema_sql(args.ttl_days)
+            );
+            Ok(())
         }
     }
 }

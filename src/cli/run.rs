@@ -10,6 +10,7 @@ use super::dump::{
     CommonSourceArgs, ConnectionArgs, DumpArgs, OutputCommand, ParquetCompression, SourceCommand,
 };
 use rdbinsight::dump::{self, DumpPlan, Progress};
+use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
 use rdbinsight::output::parquet::{self as pq, ParquetOutput};
 use rdbinsight::output::{BatchContext, Output};
@@ -83,7 +84,12 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
             };
             Ok(Output::Parquet(ParquetOutput::new(&a.dir, compression)))
         }
-        OutputCommand::IntoClickhouse(_) => bail!("into-clickhouse is not implemented yet"),
+        OutputCommand::IntoClickhouse(a) => Ok(Output::ClickHouse(ClickHouseOutput::from_args(
+            &a.url,
+            a.proxy_url.as_deref(),
+            a.auto_create_tables,
+            a.ttl_days,
+        )?)),
     }
 }
 

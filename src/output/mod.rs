@@ -12,6 +12,7 @@
 //! (Parquet: no `batch=` directory appears; ClickHouse: no `import_batches_completed` row).
 //! A writer dropped without `finalize_instance` leaves only temporary output behind.
 
+pub mod clickhouse;
 pub mod jsonl;
 pub mod parquet;
 
@@ -68,6 +69,7 @@ pub trait ChunkWriter {
 pub enum ChunkWriterEnum {
     Jsonl(jsonl::JsonlChunkWriter),
     Parquet(parquet::ParquetChunkWriter),
+    ClickHouse(clickhouse::ClickHouseChunkWriter),
 }
 
 impl ChunkWriter for ChunkWriterEnum {
@@ -75,6 +77,7 @@ impl ChunkWriter for ChunkWriterEnum {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.prepare_instance().await,
             ChunkWriterEnum::Parquet(w) => w.prepare_instance().await,
+            ChunkWriterEnum::ClickHouse(w) => w.prepare_instance().await,
         }
     }
 
@@ -87,6 +90,7 @@ impl ChunkWriter for ChunkWriterEnum {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.write_record(record, ctx).await,
             ChunkWriterEnum::Parquet(w) => w.write_record(record, ctx).await,
+            ChunkWriterEnum::ClickHouse(w) => w.write_record(record, ctx).await,
         }
     }
 
@@ -94,6 +98,7 @@ impl ChunkWriter for ChunkWriterEnum {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.finalize_instance().await,
             ChunkWriterEnum::Parquet(w) => w.finalize_instance().await,
+            ChunkWriterEnum::ClickHouse(w) => w.finalize_instance().await,
         }
     }
 }
@@ -102,6 +107,7 @@ impl ChunkWriter for ChunkWriterEnum {
 pub enum Output {
     Jsonl(jsonl::JsonlOutput),
     Parquet(parquet::ParquetOutput),
+    ClickHouse(clickhouse::ClickHouseOutput),
 }
 
 impl Output {
@@ -110,6 +116,7 @@ impl Output {
         match self {
             Output::Jsonl(o) => o.prepare_batch(batch).await,
             Output::Parquet(o) => o.prepare_batch(batch).await,
+            Output::ClickHouse(o) => o.prepare_batch(batch).await,
         }
     }
 
@@ -122,6 +129,9 @@ impl Output {
         match self {
             Output::Jsonl(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Jsonl),
             Output::Parquet(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Parquet),
+            Output::ClickHouse(o) => o
+                .writer_for(batch, instance)
+                .map(ChunkWriterEnum::ClickHouse),
         }
     }
 
@@ -130,6 +140,7 @@ impl Output {
         match self {
             Output::Jsonl(o) => o.finalize_batch(batch).await,
             Output::Parquet(o) => o.finalize_batch(batch).await,
+            Output::ClickHouse(o) => o.finalize_batch(batch).await,
         }
     }
 }

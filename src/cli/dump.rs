@@ -148,6 +148,8 @@ pub enum OutputCommand {
     IntoParquet(IntoParquetArgs),
     /// A ClickHouse database over HTTP.
     IntoClickhouse(IntoClickHouseArgs),
+    /// Discard the records: parse and validate only (for checks and benchmarks).
+    IntoNull,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,7 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
             };
             Ok(Output::Parquet(ParquetOutput::new(&a.dir, compression)))
         }
+        OutputCommand::IntoNull => Ok(Output::Null(rdbinsight::output::null::NullOutput)),
         OutputCommand::IntoClickhouse(a) => Ok(Output::ClickHouse(ClickHouseOutput::from_args(
             &a.url,
             a.proxy_url.as_deref(),

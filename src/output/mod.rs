@@ -14,6 +14,7 @@
 
 pub mod clickhouse;
 pub mod jsonl;
+pub mod null;
 pub mod parquet;
 
 use crate::record::{Record, WriteContext};
@@ -68,6 +69,7 @@ pub trait ChunkWriter {
 /// Static dispatch over the concrete writers.
 pub enum ChunkWriterEnum {
     Jsonl(jsonl::JsonlChunkWriter),
+    Null(null::NullChunkWriter),
     Parquet(parquet::ParquetChunkWriter),
     ClickHouse(clickhouse::ClickHouseChunkWriter),
 }
@@ -76,6 +78,7 @@ impl ChunkWriter for ChunkWriterEnum {
     async fn prepare_instance(&mut self) -> Result<(), OutputError> {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.prepare_instance().await,
+            ChunkWriterEnum::Null(w) => w.prepare_instance().await,
             ChunkWriterEnum::Parquet(w) => w.prepare_instance().await,
             ChunkWriterEnum::ClickHouse(w) => w.prepare_instance().await,
         }
@@ -89,6 +92,7 @@ impl ChunkWriter for ChunkWriterEnum {
     ) -> Result<(), OutputError> {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.write_record(record, ctx).await,
+            ChunkWriterEnum::Null(w) => w.write_record(record, ctx).await,
             ChunkWriterEnum::Parquet(w) => w.write_record(record, ctx).await,
             ChunkWriterEnum::ClickHouse(w) => w.write_record(record, ctx).await,
         }
@@ -97,6 +101,7 @@ impl ChunkWriter for ChunkWriterEnum {
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {
         match self {
             ChunkWriterEnum::Jsonl(w) => w.finalize_instance().await,
+            ChunkWriterEnum::Null(w) => w.finalize_instance().await,
             ChunkWriterEnum::Parquet(w) => w.finalize_instance().await,
             ChunkWriterEnum::ClickHouse(w) => w.finalize_instance().await,
         }
@@ -106,6 +111,7 @@ impl ChunkWriter for ChunkWriterEnum {
 /// A configured destination, at batch level.
 pub enum Output {
     Jsonl(jsonl::JsonlOutput),
+    Null(null::NullOutput),
     Parquet(parquet::ParquetOutput),
     ClickHouse(clickhouse::ClickHouseOutput),
 }
@@ -115,6 +121,7 @@ impl Output {
     pub async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         match self {
             Output::Jsonl(o) => o.prepare_batch(batch).await,
+            Output::Null(o) => o.prepare_batch(batch).await,
             Output::Parquet(o) => o.prepare_batch(batch).await,
             Output::ClickHouse(o) => o.prepare_batch(batch).await,
         }
@@ -128,6 +135,7 @@ impl Output {
     ) -> Result<ChunkWriterEnum, OutputError> {
         match self {
             Output::Jsonl(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Jsonl),
+            Output::Null(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Null),
             Output::Parquet(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Parquet),
             Output::ClickHouse(o) => o
                 .writer_for(batch, instance)
@@ -139,6 +147,7 @@ impl Output {
     pub async fn finalize_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         match self {
             Output::Jsonl(o) => o.finalize_batch(batch).await,
+            Output::Null(o) => o.finalize_batch(batch).await,
             Output::Parquet(o) => o.finalize_batch(batch).await,
             Output::ClickHouse(o) => o.finalize_batch(batch).await,
         }

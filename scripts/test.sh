@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run rdbinsight's whole test suite on a fresh machine: install what the tests need
+# (redis-server for the live-source tests; python3-venv for the ClickHouse test engine), start
+# the real ClickHouse engine (scripts/clickhouse-test-env.sh), then `cargo test`.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh --test corpus   # extra arguments go to `cargo test`
+#
+# Set RDBINSIGHT_TEST_CLICKHOUSE_URL=http://host:port to test against your own ClickHouse.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# A stray RUST_BACKTRACE makes error paths slow and logs noisy; tests do not need it.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+exec scripts/clickhouse-test-env.sh cargo test --all-targets --no-fail-fast "$@"

@@ -2,8 +2,9 @@
 //! tests. Fields, in order: `cluster batch instance db key [key_base64] type member_count
 //! rdb_size encoding expire_at idle_seconds freq codis_slot redis_slot`.
 //!
-//! To a file, the output is written as `PATH.tmp` and renamed to `PATH` by `finalize_batch`, so
-//! a failed dump never leaves a complete-looking file. To stdout, lines stream as they come.
+//! To a regular file, the output is written as `PATH.tmp` and renamed to `PATH` by
+//! `finalize_batch`, so a failed dump never leaves a complete-looking file. To stdout, or to
+//! anything that is not a regular file (`/dev/null`, a FIFO), lines stream as they come.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -32,11 +33,13 @@ pub enum JsonlTarget {
 pub struct JsonlOutput {
     target: JsonlTarget,
     sink: Option<Sink>,
+    /// The temporary file renamed into place by `finalize_batch` (regular files only).
+    tmp: Option<PathBuf>,
 }
 
 impl JsonlOutput {
     pub fn new(target: JsonlTarget) -> Self {
-        JsonlOutput { target, sink: None }
+        JsonlOutput { target, sink: None, tmp: None }
     }
 
     fn tmp_path(path: &std::path::Path) -> PathBuf {
@@ -49,9 +52,17 @@ impl JsonlOutput {
         let sink: Box<dyn Write + Send> = match &self.target {
             JsonlTarget::Stdout => Box::new(io::stdout()),
             JsonlTarget::File(path) => {
-                let tmp = Self::tmp_path(path);
-                let file = File::create(&tmp)
-                    .map_err(|e| OutputError::io(format!("cannot create {}", tmp.display()), e))?;
+                // Devices and FIFOs are written in place: renaming over them would replace
+                // them (a rename onto /dev/null must never happen).
+                let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+                let open_path = if special { path.clone() } else { Self::tmp_path(path) };
+                let file = if special {
+                    std::fs::OpenOptions::new().write(true).open(&open_path)
+                } else {
+                    File::create(&open_path)
+                }
+                .map_err(|e| OutputError::io(format!("cannot create {}", open_path.display()), e))?;
+                self.tmp = (!special).then_some(open_path);
                 Box::new(BufWriter::with_capacity(1 << 20, file))
             }
         };
@@ -84,8 +95,7 @@ impl JsonlOutput {
                 .flush()
                 .map_err(|e| OutputError::io("cannot flush JSONL output", e))?;
         }
-        if let JsonlTarget::File(path) = &self.target {
-            let tmp = Self::tmp_path(path);
+        if let (JsonlTarget::File(path), Some(tmp)) = (&self.target, self.tmp.take()) {
             std::fs::rename(&tmp, path).map_err(|e| {
                 OutputError::io(
                     format!("cannot rename {} to {}", tmp.display(), path.display()),
@@ -242,5 +252,83 @@ impl ChunkWriter for JsonlChunkWriter {
         guard
             .flush()
             .map_err(|e| OutputError::io("cannot flush JSONL output", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Encoding, RecordType};
+
+    fn record(key: &[u8]) -> Record {
+        Record {
+            db: 2,
+            key: key.to_vec(),
+            r#type: RecordType::Hash,
+            member_count: 3,
+            rdb_size: 42,
+            encoding: Encoding::ListPack,
+            expire_at_ms: Some(1_893_456_000_123),
+            idle_seconds: None,
+            freq: Some(5),
+            codis_slot: None,
+            redis_slot: Some(866),
+        }
+    }
+
+    fn ctx() -> WriteContext {
+        WriteContext {
+            cluster: Arc::from("c\"1"),
+            batch_ts_nanos: 1_700_000_000_123_456_789,
+            instance: Arc::from("127.0.0.1:6379"),
+        }
+    }
+
+    #[test]
+    fn line_has_every_field_in_order() {
+        let mut buf = Vec::new();
+        encode_line(&mut buf, &record(b"user:1"), &ctx(), &format_batch_ts(ctx().batch_ts_nanos));
+        let line = String::from_utf8(buf).unwrap();
+        assert_eq!(
+            line,
+            "{\"cluster\":\"c\\\"1\",\"batch\":\"2023-11-14T22:13:20.123456789Z\",\
+             \"instance\":\"127.0.0.1:6379\",\"db\":2,\"key\":\"user:1\",\"type\":\"hash\",\
+             \"member_count\":3,\"rdb_size\":42,\"encoding\":\"list_pack\",\
+             \"expire_at\":\"2030-01-01T00:00:00.123Z\",\"idle_seconds\":null,\"freq\":5,\
+             \"codis_slot\":null,\"redis_slot\":866}\n"
+        );
+    }
+
+    #[test]
+    fn binary_keys_get_base64() {
+        let mut buf = Vec::new();
+        encode_line(&mut buf, &record(b"\xff\x00k"), &ctx(), "b");
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["key_base64"], "/wBr");
+        assert_eq!(v["key"], "\u{fffd}\u{0}k");
+    }
+
+    #[tokio::test]
+    async fn file_output_appears_only_on_finalize_and_devices_are_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let batch = BatchContext { cluster: "c".into(), batch_ts_nanos: 0 };
+        let mut out = JsonlOutput::new(JsonlTarget::File(path.clone()));
+        out.prepare_batch(&batch).await.unwrap();
+        let mut w = out.writer_for(&batch, "i").unwrap();
+        w.write_record(&record(b"k"), &ctx()).await.unwrap();
+        w.finalize_instance().await.unwrap();
+        assert!(!path.exists(), "visible before finalize_batch");
+        out.finalize_batch(&batch).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+
+        let mut out = JsonlOutput::new(JsonlTarget::File(PathBuf::from("/dev/null")));
+        out.prepare_batch(&batch).await.unwrap();
+        let mut w = out.writer_for(&batch, "i").unwrap();
+        w.write_record(&record(b"k"), &ctx()).await.unwrap();
+        w.finalize_instance().await.unwrap();
+        out.finalize_batch(&batch).await.unwrap();
+        use std::os::unix::fs::FileTypeExt as _;
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
     }
 }

@@ -39,7 +39,11 @@ pub struct JsonlOutput {
 
 impl JsonlOutput {
     pub fn new(target: JsonlTarget) -> Self {
-        JsonlOutput { target, sink: None, tmp: None }
+        JsonlOutput {
+            target,
+            sink: None,
+            tmp: None,
+        }
     }
 
     fn tmp_path(path: &std::path::Path) -> PathBuf {
@@ -55,13 +59,19 @@ impl JsonlOutput {
                 // Devices and FIFOs are written in place: renaming over them would replace
                 // them (a rename onto /dev/null must never happen).
                 let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
-                let open_path = if special { path.clone() } else { Self::tmp_path(path) };
+                let open_path = if special {
+                    path.clone()
+                } else {
+                    Self::tmp_path(path)
+                };
                 let file = if special {
                     std::fs::OpenOptions::new().write(true).open(&open_path)
                 } else {
                     File::create(&open_path)
                 }
-                .map_err(|e| OutputError::io(format!("cannot create {}", open_path.display()), e))?;
+                .map_err(|e| {
+                    OutputError::io(format!("cannot create {}", open_path.display()), e)
+                })?;
                 self.tmp = (!special).then_some(open_path);
                 Box::new(BufWriter::with_capacity(1 << 20, file))
             }
@@ -287,7 +297,12 @@ mod tests {
     #[test]
     fn line_has_every_field_in_order() {
         let mut buf = Vec::new();
-        encode_line(&mut buf, &record(b"user:1"), &ctx(), &format_batch_ts(ctx().batch_ts_nanos));
+        encode_line(
+            &mut buf,
+            &record(b"user:1"),
+            &ctx(),
+            &format_batch_ts(ctx().batch_ts_nanos),
+        );
         let line = String::from_utf8(buf).unwrap();
         assert_eq!(
             line,
@@ -312,7 +327,10 @@ mod tests {
     async fn file_output_appears_only_on_finalize_and_devices_are_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let batch = BatchContext { cluster: "c".into(), batch_ts_nanos: 0 };
+        let batch = BatchContext {
+            cluster: "c".into(),
+            batch_ts_nanos: 0,
+        };
         let mut out = JsonlOutput::new(JsonlTarget::File(path.clone()));
         out.prepare_batch(&batch).await.unwrap();
         let mut w = out.writer_for(&batch, "i").unwrap();
@@ -329,6 +347,11 @@ mod tests {
         w.finalize_instance().await.unwrap();
         out.finalize_batch(&batch).await.unwrap();
         use std::os::unix::fs::FileTypeExt as _;
-        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 
-use crc::{CRC_64_REDIS, Crc, Digest, Table};
+use crc_fast::{CrcAlgorithm, Digest};
 
 use super::error::ParseErrorKind;
 
@@ -19,8 +19,10 @@ pub const BUF_SIZE: usize = 1 << 20;
 /// Initial input window: enough for the read sizes that keep throughput at memory speed.
 pub const INITIAL_BUF_SIZE: usize = 128 * 1024;
 
-/// CRC64 with the Jones polynomial, reflected, as Redis's `crc64.c` computes it.
-static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_REDIS);
+/// CRC64 with the Jones polynomial, reflected, as Redis's `crc64.c` computes it
+/// (CRC-64/REDIS). `crc-fast` uses carry-less multiplication where the CPU has it: the
+/// table-driven `crc` crate cost a quarter of the parse time.
+const CRC64: CrcAlgorithm = CrcAlgorithm::Crc64Redis;
 
 pub(crate) type PResult<T> = Result<T, ParseErrorKind>;
 
@@ -34,7 +36,7 @@ pub(crate) struct Reader<R> {
     base: u64,
     /// `buf[..crc_pos]` has been fed to the digest.
     crc_pos: usize,
-    digest: Option<Digest<'static, u64, Table<16>>>,
+    digest: Option<Digest>,
     eof: bool,
 }
 
@@ -55,7 +57,7 @@ impl<R: Read> Reader<R> {
     /// Start checksumming from the current position (callers do this at offset 0).
     pub fn enable_crc(&mut self) {
         self.crc_pos = self.pos;
-        self.digest = Some(CRC64.digest());
+        self.digest = Some(Digest::new(CRC64));
     }
 
     /// Stop checksumming at the current position and return the CRC of everything since

@@ -5,6 +5,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod common;
+
+use common::fixtures::xorshift;
 use rdbinsight::parser::{ParseOptions, RdbParser};
 
 struct Counting;
@@ -124,13 +127,7 @@ fn random_mutations_stay_bounded() {
     .filter_map(|f| std::fs::read(dir.join(f)).ok())
     .collect();
     assert!(!seeds.is_empty(), "own fixtures missing");
-    let mut state = 0x2545F4914F6CDD1Du64;
-    let mut rnd = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rnd = xorshift(0x2545F4914F6CDD1Du64);
     for i in 0..2000 {
         let mut data = seeds[i % seeds.len()].clone();
         for _ in 0..1 + rnd() % 6 {

@@ -231,13 +231,7 @@ fn skip_checksum_accepts_mismatch() {
 fn random_bytes_never_panic() {
     let seed_file = own_fixtures().join("r7-strings.rdb");
     let base = std::fs::read(&seed_file).unwrap_or_else(|_| b"REDIS0011\xff".to_vec());
-    let mut state = 0x9E3779B97F4A7C15u64;
-    let mut rnd = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rnd = xorshift(0x9E3779B97F4A7C15u64);
     for i in 0..3000 {
         let mut data = if i % 2 == 0 {
             let mut d = b"REDIS0011".to_vec();

@@ -134,3 +134,14 @@ impl std::io::Read for Chunked<'_> {
         Ok(n)
     }
 }
+
+/// A small deterministic pseudo-random generator (xorshift64) for mutation tests.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed.max(1);
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

@@ -2,5 +2,5 @@
 #![allow(dead_code)]
 
 pub mod codis;
-pub mod redis;
 pub mod fixtures;
+pub mod redis;

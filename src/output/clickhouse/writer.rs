@@ -17,7 +17,9 @@
 //!   - `write()` only appends the serialized row to the current INSERT's in-memory buffer;
 //!     nothing is sent until `commit()` finds a limit reached, and then the whole pending
 //!     INSERT is LZ4-compressed and sent as one block, and `commit()` waits for the server to
-//!     acknowledge it. `commit()` is a few comparisons when no limit is reached.
+//!     acknowledge it. `commit()` is a few comparisons when no limit is reached. So the
+//!     instance's parser pauses while each INSERT is sent and stored (~420K records/s through
+//!     one writer against a local ClickHouse, in the ignored `perf` test).
 //!   - Memory: with `with_max_rows(10_000_000)` alone the buffer would hold ~1 GB of rows
 //!     per instance. [`MAX_BYTES_PER_INSERT`] (just under 32 MiB of serialized rows) ends
 //!     the INSERT long before that, so with rows of typical size (~100 bytes) INSERTs carry
@@ -34,10 +36,15 @@
 //!     The Inserter only checks its limits when a record is written (it runs no timer):
 //!     if records stop flowing mid-INSERT (e.g. the parser spends a long time on one huge
 //!     key, or the source stalls) so that an INSERT's first row and the write that commits
-//!     it are more than 30 s apart, the server has dropped the INSERT and the writer fails
-//!     ("channel closed"). If that happens, raise `http_receive_timeout` in the ClickHouse
-//!     user's settings profile (or the server config).
-//!   - Each INSERT becomes at least one part per partition; ClickHouse merges them.
+//!     it (or `finalize_instance`) are more than 30 s apart, the server has dropped the
+//!     INSERT and the writer fails ("channel closed"). If that happens, raise
+//!     `http_receive_timeout` in the ClickHouse user's settings profile (or the server
+//!     config). (The period is counted from the previous commit, not from the INSERT's first
+//!     row; while records flow the two coincide.)
+//!   - Each INSERT becomes at least one part per partition (one per batch here; an INSERT
+//!     under the byte cap stays below `max_insert_block_size` rows for typical rows, so one
+//!     part); ClickHouse merges them. The byte cap means many more, smaller INSERTs than
+//!     10M-row ones: ~300 per 100M keys per instance instead of 10.
 //! * `finalize_batch` inserts the `(cluster, batch)` row into `import_batches_completed`, which
 //!   is what makes the batch visible in `redis_records_view`.
 //!

@@ -670,6 +670,47 @@ async fn incompatible_table_is_a_clear_error() {
     assert!(err.contains("redis_records_raw"), "{err}");
     assert!(err.contains("member_count"), "{err}");
     assert!(err.contains("UInt32"), "{err}");
+    // A column of another type is found at the first record (before anything is sent); the
+    // writer then refuses records.
+    let mut w = output.writer_for(&b, "i2").expect("writer");
+    w.prepare_instance()
+        .await
+        .expect("the columns are all there");
+    let ctx = WriteContext {
+        cluster: Arc::from("c1"),
+        batch_ts_nanos: t1(),
+        instance: Arc::from("i2"),
+    };
+    let err = w
+        .write_record(&record(0), &ctx)
+        .await
+        .expect_err("mismatch")
+        .to_string();
+    assert!(err.contains("member_count"), "{err}");
+    let err = w
+        .write_record(&record(1), &ctx)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("after an earlier error"), "{err}");
+    // A missing column is found in prepare_instance.
+    db.exec(&format!(
+        "ALTER TABLE `{}`.redis_records_raw DROP COLUMN freq",
+        db.name
+    ))
+    .await;
+    let output = db.output(false);
+    let mut w = output.writer_for(&b, "i3").expect("writer");
+    let err = w
+        .prepare_instance()
+        .await
+        .expect_err("no freq column")
+        .to_string();
+    assert!(err.contains("freq"), "{err}");
+    assert_eq!(
+        db.q("SELECT count() FROM {db}.redis_records_raw").await,
+        "0"
+    );
     db.drop_db().await;
 }
 

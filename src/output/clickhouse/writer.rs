@@ -9,9 +9,10 @@
 //!   `client.inserter(RECORDS_TABLE).with_max_rows(`[`MAX_ROWS_PER_INSERT`]`)`. `write_record`
 //!   maps the record to a row, `write`s it and `commit`s; `finalize_instance` calls `end()`.
 //!   Rows are serialized as RowBinaryWithNamesAndTypes, validated against the table's columns
-//!   (the Inserter starts each INSERT with `Client::insert`, which fetches and checks them;
-//!   `prepare_instance` runs that check once up front so a schema mismatch fails before any
-//!   row is written).
+//!   (the Inserter starts each INSERT with `Client::insert`, which fetches the columns and
+//!   checks their names; `prepare_instance` runs that once up front, so a missing column fails
+//!   there; a column of another type fails at the first record's serialization, which aborts
+//!   the INSERT before anything is sent).
 //!
 //!   How the Inserter behaves (clickhouse 0.15.3), and why two more limits are set:
 //!   - `write()` only appends the serialized row to the current INSERT's in-memory buffer;
@@ -445,11 +446,11 @@ impl ChunkWriter for ClickHouseChunkWriter {
         if self.state != WriterState::New {
             return Err(self.not_open());
         }
-        // The Inserter starts its first INSERT (and so fetches and checks the table's columns)
-        // only at the first row. Check them now, so a schema mismatch fails here: with
+        // The Inserter starts its first INSERT (and so fetches the table's columns and checks
+        // their names) only at the first row. Do it now, so a missing column fails here: with
         // validation on (the default) `insert` fetches the columns once per client (the
         // Inserter's clone shares the cache); the INSERT is never started, and dropping it
-        // sends nothing.
+        // sends nothing. Column types are checked as each row is serialized.
         if let Err(e) = self
             .client
             .insert::<RecordRow<'static>>(RECORDS_TABLE)

@@ -19,8 +19,9 @@
 //!     nothing is sent until `commit()` finds a limit reached, and then the whole pending
 //!     INSERT is LZ4-compressed and sent as one block, and `commit()` waits for the server to
 //!     acknowledge it. `commit()` is a few comparisons when no limit is reached. So the
-//!     instance's parser pauses while each INSERT is sent and stored (~420K records/s through
-//!     one writer against a local ClickHouse, in the ignored `perf` test).
+//!     instance's parser pauses while each INSERT is sent and stored (the ignored `perf`
+//!     test, one writer against a local ClickHouse on a busy 2-core host: 0.3M-0.5M
+//!     records/s, the writer adding ~69 MiB to peak RSS).
 //!   - Memory: with `with_max_rows(10_000_000)` alone the buffer would hold ~1 GB of rows
 //!     per instance. [`MAX_BYTES_PER_INSERT`] (just under 32 MiB of serialized rows) ends
 //!     the INSERT long before that, so with rows of typical size (~100 bytes) INSERTs carry

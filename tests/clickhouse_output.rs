@@ -329,8 +329,23 @@ async fn end_to_end_two_instances() {
     db.drop_db().await;
 }
 
+/// How many parts were ever inserted into `redis_records_raw`. In a (non-replicated) MergeTree
+/// every inserted part takes the next block number (from 1) and merges keep the range, so
+/// this is the number of INSERTs while each INSERT holds one partition (one batch) and fewer
+/// than `max_insert_block_size` rows. (`system.query_log` is not enabled in the test engine.)
+async fn inserted_parts(db: &TestDb) -> u64 {
+    db.q(&format!(
+        "SELECT max(max_block_number) FROM system.parts WHERE database = '{}' AND table = \
+         'redis_records_raw' AND active",
+        db.name
+    ))
+    .await
+    .parse()
+    .expect("a number")
+}
+
 #[tokio::test]
-async fn inserts_roll_over() {
+async fn inserts_roll_over_at_max_rows() {
     let Some(db) = TestDb::new("rollover") else {
         return;
     };
@@ -345,6 +360,115 @@ async fn inserts_roll_over() {
             .await,
         "5500\t5500"
     );
+    assert_eq!(inserted_parts(&db).await, 6);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn inserts_roll_over_at_max_bytes() {
+    let Some(db) = TestDb::new("rollbytes") else {
+        return;
+    };
+    const MAX_BYTES: u64 = 64 * 1024;
+    let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
+    ch.set_max_bytes_per_insert(MAX_BYTES);
+    let mut output = Output::ClickHouse(ch);
+    let b = batch("c1", t1());
+    // Rows are ~100 bytes serialized: 2500 + 3000 rows are several times 64 KiB each.
+    full_dump(&mut output, &b, 2500, 3000).await;
+    assert_eq!(
+        db.q("SELECT count(), uniqExact(instance, db, key) FROM {db}.redis_records_view")
+            .await,
+        "5500\t5500"
+    );
+    let parts = inserted_parts(&db).await;
+    assert!((6..=20).contains(&parts), "{parts} INSERTs");
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn default_limits_make_one_insert_per_small_instance() {
+    let Some(db) = TestDb::new("onepart") else {
+        return;
+    };
+    let mut output = db.output(true);
+    let b = batch("c1", t1());
+    full_dump(&mut output, &b, 2500, 3000).await;
+    assert_eq!(
+        db.q("SELECT count() FROM {db}.redis_records_view").await,
+        "5500"
+    );
+    assert_eq!(inserted_parts(&db).await, 2);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn inserts_roll_over_at_period() {
+    let Some(db) = TestDb::new("period") else {
+        return;
+    };
+    let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
+    ch.set_insert_period(std::time::Duration::from_millis(300));
+    let mut output = Output::ClickHouse(ch);
+    let b = batch("c1", t1());
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    let ctx = WriteContext {
+        cluster: Arc::from("c1"),
+        batch_ts_nanos: t1(),
+        instance: Arc::from("i1"),
+    };
+    let mut w = output.writer_for(&b, "i1").expect("writer");
+    w.prepare_instance().await.expect("prepare_instance");
+    // Three bursts 400 ms apart: the first write of each later burst finds the period
+    // passed and ends the INSERT (that row included).
+    for burst in 0..3u64 {
+        for i in burst * 100..(burst + 1) * 100 {
+            w.write_record(&record(i), &ctx).await.expect("write");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    w.finalize_instance().await.expect("finalize_instance");
+    output.finalize_batch(&b).await.expect("finalize_batch");
+    assert_eq!(
+        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
+            .await,
+        "300\t300"
+    );
+    assert_eq!(inserted_parts(&db).await, 3);
+    db.drop_db().await;
+}
+
+/// Records trickling in for longer than ClickHouse's `http_receive_timeout` (30 s): the
+/// period ends each INSERT after ~10 s, so none is dropped. Takes ~35 s: run with --ignored.
+#[tokio::test]
+#[ignore = "takes ~35 s; run with --ignored slow_stream"]
+async fn slow_stream_outlives_http_receive_timeout() {
+    let Some(db) = TestDb::new("slow") else {
+        return;
+    };
+    let mut output = db.output(true);
+    let b = batch("c1", t1());
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    let ctx = WriteContext {
+        cluster: Arc::from("c1"),
+        batch_ts_nanos: t1(),
+        instance: Arc::from("i1"),
+    };
+    let mut w = output.writer_for(&b, "i1").expect("writer");
+    w.prepare_instance().await.expect("prepare_instance");
+    // One record every 100 ms for 35 s.
+    for i in 0..350 {
+        w.write_record(&record(i), &ctx).await.expect("write");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    w.finalize_instance().await.expect("finalize_instance");
+    output.finalize_batch(&b).await.expect("finalize_batch");
+    assert_eq!(
+        db.q("SELECT count() FROM {db}.redis_records_view").await,
+        "350"
+    );
+    let parts = inserted_parts(&db).await;
+    assert!((3..=5).contains(&parts), "{parts} INSERTs");
     db.drop_db().await;
 }
 
@@ -546,6 +670,47 @@ async fn incompatible_table_is_a_clear_error() {
     assert!(err.contains("redis_records_raw"), "{err}");
     assert!(err.contains("member_count"), "{err}");
     assert!(err.contains("UInt32"), "{err}");
+    // A column of another type is found at the first record (before anything is sent); the
+    // writer then refuses records.
+    let mut w = output.writer_for(&b, "i2").expect("writer");
+    w.prepare_instance()
+        .await
+        .expect("the columns are all there");
+    let ctx = WriteContext {
+        cluster: Arc::from("c1"),
+        batch_ts_nanos: t1(),
+        instance: Arc::from("i2"),
+    };
+    let err = w
+        .write_record(&record(0), &ctx)
+        .await
+        .expect_err("mismatch")
+        .to_string();
+    assert!(err.contains("member_count"), "{err}");
+    let err = w
+        .write_record(&record(1), &ctx)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("after an earlier error"), "{err}");
+    // A missing column is found in prepare_instance.
+    db.exec(&format!(
+        "ALTER TABLE `{}`.redis_records_raw DROP COLUMN freq",
+        db.name
+    ))
+    .await;
+    let output = db.output(false);
+    let mut w = output.writer_for(&b, "i3").expect("writer");
+    let err = w
+        .prepare_instance()
+        .await
+        .expect_err("no freq column")
+        .to_string();
+    assert!(err.contains("freq"), "{err}");
+    assert_eq!(
+        db.q("SELECT count() FROM {db}.redis_records_raw").await,
+        "0"
+    );
     db.drop_db().await;
 }
 
@@ -831,6 +996,13 @@ fn cli_bad_url_is_reported_without_password() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
+/// A `/proc/self/status` field in KiB (Linux only).
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Throughput: 2M records through one writer. Run once, in release, with --ignored.
 #[tokio::test]
 #[ignore = "throughput measurement; run in release with --ignored --nocapture"]
@@ -848,6 +1020,7 @@ async fn perf_two_million_records() {
         batch_ts_nanos: t1(),
         instance: Arc::from("10.0.0.1:6379"),
     };
+    let rss_before = proc_status_kib("VmRSS");
     let started = Instant::now();
     let mut w = output.writer_for(&b, "10.0.0.1:6379").expect("writer");
     w.prepare_instance().await.expect("prepare_instance");
@@ -861,6 +1034,14 @@ async fn perf_two_million_records() {
         "perf: {N} records through one ClickHouse writer in {secs:.2}s = {:.0} records/s",
         N as f64 / secs
     );
+    // The writer's memory: the process's peak RSS against its RSS before the first write
+    // (which already includes the pre-built records).
+    if let (Some(before), Some(peak)) = (rss_before, proc_status_kib("VmHWM")) {
+        println!(
+            "perf: RSS before writing {before} KiB, peak {peak} KiB: the writer added at most {} KiB",
+            peak.saturating_sub(before)
+        );
+    }
     assert_eq!(
         db.q("SELECT count() FROM {db}.redis_records_view").await,
         N.to_string()

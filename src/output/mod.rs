@@ -5,7 +5,7 @@
 //! Instance lifecycle ([`ChunkWriter`]): `prepare_instance` → `write_record` once per record,
 //! in parser order → `finalize_instance`. Records arrive **one at a time**; there is no batch
 //! write API. A writer buffers only what its format needs (Parquet: one 10,000-row micro-batch;
-//! ClickHouse: the `Inserter`'s in-flight INSERT).
+//! ClickHouse: the `Inserter`'s in-flight INSERT, capped near 32 MiB).
 //!
 //! Failure semantics: no writer retries. The first error from any writer (or parser) ends the
 //! whole dump; `finalize_batch` is then never called, so the batch is never marked complete

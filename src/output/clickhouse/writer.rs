@@ -4,30 +4,58 @@
 //!   (`system.tables`); with `--auto-create-tables` it creates what is missing (and the
 //!   database), otherwise a missing object is an error pointing at
 //!   `rdbinsight misc clickhouse-schema`.
-//! * Each instance writer holds one long-lived INSERT stream into `redis_records_raw`: records
-//!   are serialized (RowBinaryWithNamesAndTypes, validated against the table's columns) into a
-//!   256 KiB buffer that is LZ4-compressed and sent whenever it fills, so the server works
-//!   while the parser runs and memory stays bounded. The INSERT is ended and a new one started
-//!   every [`MAX_ROWS_PER_INSERT`] rows; `finalize_instance` ends the last one.
+//! * Each instance writer holds ONE long-lived [`clickhouse::inserter::Inserter`] into
+//!   `redis_records_raw`, created in `prepare_instance` with
+//!   `client.inserter(RECORDS_TABLE).with_max_rows(`[`MAX_ROWS_PER_INSERT`]`)`. `write_record`
+//!   maps the record to a row, `write`s it and `commit`s; `finalize_instance` calls `end()`.
+//!   Rows are serialized as RowBinaryWithNamesAndTypes, validated against the table's columns
+//!   (the Inserter starts each INSERT with `Client::insert`, which fetches the columns and
+//!   checks their names; `prepare_instance` runs that once up front, so a missing column fails
+//!   there; a column of another type fails at the first record's serialization, which aborts
+//!   the INSERT before anything is sent).
 //!
-//!   Why not `clickhouse::inserter::Inserter` (0.15)? Its `write()` only appends to an
-//!   in-memory buffer; nothing is sent until `commit()` finds a limit reached, and then the
-//!   whole pending INSERT goes out as a single LZ4 block. With a 10M-row limit that is ~1 GB of
-//!   RAM per instance and a block near ClickHouse's 1 GiB compressed-block cap. Worse, the
-//!   HTTP request (headers) starts with the first row, and the server drops a request that
-//!   sends no bytes for `http_receive_timeout` (30 s by default, not settable per query): an
-//!   INSERT whose 10M rows take longer than 30 s to arrive fails ("channel closed"), i.e. any
-//!   instance slower than ~330K keys/s (verified against ClickHouse 26.9).
-//!   `clickhouse::insert::Insert` streams; rolling it over every 10M rows gives the same
-//!   INSERT sizes with bounded memory, and the server only waits >30 s if 256 KiB of rows
-//!   (~3,000 keys) take that long to arrive.
+//!   How the Inserter behaves (clickhouse 0.15.3), and why two more limits are set:
+//!   - `write()` only appends the serialized row to the current INSERT's in-memory buffer;
+//!     nothing is sent until `commit()` finds a limit reached, and then the whole pending
+//!     INSERT is LZ4-compressed and sent as one block, and `commit()` waits for the server to
+//!     acknowledge it. `commit()` is a few comparisons when no limit is reached. So the
+//!     instance's parser pauses while each INSERT is sent and stored (the ignored `perf`
+//!     test, one writer against a local ClickHouse on a busy 2-core host: 0.3M-0.5M
+//!     records/s, the writer adding ~69 MiB to peak RSS).
+//!   - Memory: with `with_max_rows(10_000_000)` alone the buffer would hold ~1 GB of rows
+//!     per instance. [`MAX_BYTES_PER_INSERT`] (just under 32 MiB of serialized rows) ends
+//!     the INSERT long before that, so with rows of typical size (~100 bytes) INSERTs carry
+//!     a few hundred thousand rows and the 10M-row limit is only an upper bound. The buffer
+//!     grows by doubling from 256 KiB, and the cap sits just under a power of two so it
+//!     stops at 32 MiB; the LZ4 output needs as much again while a block is sent, so one
+//!     instance peaks at roughly 64 MiB (a single huge key can exceed the soft cap by its
+//!     own size).
+//!   - Timeout: the INSERT's HTTP request (headers) starts with its first row, but its body
+//!     is only sent at the commit. ClickHouse drops an HTTP request that sends nothing for
+//!     `http_receive_timeout` (30 s by default; a server/settings-profile setting, not
+//!     settable per query). [`INSERT_PERIOD`] (10 s) makes `commit()` end the INSERT once it
+//!     is that old, so while records flow no INSERT stays silent for much more than 10 s.
+//!     The Inserter only checks its limits when a record is written (it runs no timer):
+//!     if records stop flowing mid-INSERT (e.g. the parser spends a long time on one huge
+//!     key, or the source stalls) so that an INSERT's first row and the write that commits
+//!     it (or `finalize_instance`) are more than 30 s apart, the server has dropped the
+//!     INSERT and the writer fails ("channel closed"). If that happens, raise
+//!     `http_receive_timeout` in the ClickHouse user's settings profile (or the server
+//!     config). (The period is counted from the previous commit, not from the INSERT's first
+//!     row; while records flow the two coincide.)
+//!   - Each INSERT becomes at least one part per partition (one per batch here; an INSERT
+//!     under the byte cap stays below `max_insert_block_size` rows for typical rows, so one
+//!     part); ClickHouse merges them. The byte cap means many more, smaller INSERTs than
+//!     10M-row ones: ~300 per 100M keys per instance instead of 10.
 //! * `finalize_batch` inserts the `(cluster, batch)` row into `import_batches_completed`, which
 //!   is what makes the batch visible in `redis_records_view`.
 //!
 //! Nothing is retried. After an error the writer refuses further records.
 
+use std::time::Duration;
+
 use clickhouse::Client;
-use clickhouse::insert::Insert;
+use clickhouse::inserter::Inserter;
 use serde::Serialize;
 
 use super::config::{ClickHouseConfig, Scheme};
@@ -36,8 +64,33 @@ use super::schema::{self, BATCHES_TABLE, RECORDS_TABLE, quote_ident};
 use crate::output::{BatchContext, ChunkWriter, OutputError};
 use crate::record::{Record, WriteContext};
 
-/// Rows per INSERT statement (each INSERT becomes at least one part per partition).
+/// The Inserter's row limit: at most this many rows per INSERT statement.
 pub const MAX_ROWS_PER_INSERT: u64 = 10_000_000;
+/// The Inserter's (soft) byte limit: an INSERT is ended once its serialized rows reach this
+/// many bytes, which bounds the writer's buffer. Just under 32 MiB so that the buffer, which
+/// grows by doubling from 256 KiB, stops at 32 MiB.
+pub const MAX_BYTES_PER_INSERT: u64 = 32 * 1024 * 1024 - 64 * 1024;
+/// The Inserter's period: an INSERT is ended at the first record written once it is this old,
+/// well within ClickHouse's 30 s `http_receive_timeout` for an HTTP request that sends nothing.
+pub const INSERT_PERIOD: Duration = Duration::from_secs(10);
+
+/// The Inserter's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InsertLimits {
+    max_rows: u64,
+    max_bytes: u64,
+    period: Duration,
+}
+
+impl Default for InsertLimits {
+    fn default() -> Self {
+        InsertLimits {
+            max_rows: MAX_ROWS_PER_INSERT,
+            max_bytes: MAX_BYTES_PER_INSERT,
+            period: INSERT_PERIOD,
+        }
+    }
+}
 /// One row of `redis_records_raw`, borrowing from the record and its context.
 #[derive(clickhouse::Row, Serialize)]
 struct RecordRow<'a> {
@@ -97,7 +150,7 @@ pub struct ClickHouseOutput {
     admin: Box<Client>,
     /// Default database = the URL's: used for the inserts.
     client: Box<Client>,
-    max_rows_per_insert: u64,
+    limits: InsertLimits,
 }
 
 impl std::fmt::Debug for ClickHouseOutput {
@@ -136,7 +189,7 @@ impl ClickHouseOutput {
             config: Box::new(config),
             admin: Box::new(admin),
             client: Box::new(client),
-            max_rows_per_insert: MAX_ROWS_PER_INSERT,
+            limits: InsertLimits::default(),
         })
     }
 
@@ -152,9 +205,22 @@ impl ClickHouseOutput {
         Self::new(config)
     }
 
-    /// Rows per INSERT statement (default [`MAX_ROWS_PER_INSERT`]; tests use small values).
+    /// The Inserter's row limit (default [`MAX_ROWS_PER_INSERT`]; tests use small values).
+    /// Applies to writers created afterwards.
     pub fn set_max_rows_per_insert(&mut self, rows: u64) {
-        self.max_rows_per_insert = rows.max(1);
+        self.limits.max_rows = rows.max(1);
+    }
+
+    /// The Inserter's byte limit (default [`MAX_BYTES_PER_INSERT`]; tests use small values).
+    /// Applies to writers created afterwards.
+    pub fn set_max_bytes_per_insert(&mut self, bytes: u64) {
+        self.limits.max_bytes = bytes.max(1);
+    }
+
+    /// The Inserter's period (default [`INSERT_PERIOD`]; tests use small values).
+    /// Applies to writers created afterwards.
+    pub fn set_insert_period(&mut self, period: Duration) {
+        self.limits.period = period;
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -282,9 +348,8 @@ impl ClickHouseOutput {
     ) -> Result<ClickHouseChunkWriter, OutputError> {
         Ok(ClickHouseChunkWriter {
             client: self.client.clone(),
-            insert: None,
-            rows_in_insert: 0,
-            max_rows_per_insert: self.max_rows_per_insert,
+            inserter: None,
+            limits: self.limits,
             instance: instance.to_string(),
             state: WriterState::New,
         })
@@ -323,14 +388,13 @@ enum WriterState {
     Failed,
 }
 
-/// One instance's writer: a long-lived stream of `INSERT`s into `redis_records_raw`.
+/// One instance's writer: one long-lived `Inserter` into `redis_records_raw`.
 pub struct ClickHouseChunkWriter {
     client: Box<Client>,
-    /// The running INSERT (boxed: it is large, and `ChunkWriterEnum` holds writers by value).
-    insert: Option<Box<Insert<RecordRow<'static>>>>,
-    /// Rows written into the running INSERT.
-    rows_in_insert: u64,
-    max_rows_per_insert: u64,
+    /// Created in `prepare_instance`, consumed by `finalize_instance` (boxed: it is large, and
+    /// `ChunkWriterEnum` holds writers by value).
+    inserter: Option<Box<Inserter<RecordRow<'static>>>>,
+    limits: InsertLimits,
     instance: String,
     state: WriterState,
 }
@@ -338,17 +402,16 @@ pub struct ClickHouseChunkWriter {
 impl ClickHouseChunkWriter {
     fn fail(&mut self, err: clickhouse::error::Error) -> OutputError {
         self.state = WriterState::Failed;
-        // Dropping the INSERT aborts it. Rows of earlier INSERTs (and blocks the server
-        // already stored) remain, but the batch is never marked complete, so
-        // `redis_records_view` never shows them.
-        self.insert = None;
+        // Dropping the Inserter aborts its running INSERT. Rows of earlier INSERTs remain, but
+        // the batch is never marked complete, so `redis_records_view` never shows them.
+        self.inserter = None;
         let hint = if matches!(err, clickhouse::error::Error::Network(_)) {
             // The crate reports an INSERT the server dropped as "channel closed", without the
             // server's reason. The usual one: no bytes for `http_receive_timeout` (30 s by
             // default, a server/profile setting that cannot be raised per query).
-            " (if this instance sent nothing for a long while, e.g. while parsing a huge key, \
-             the server may have dropped the idle INSERT after its http_receive_timeout, 30 s \
-             by default; raise it in the ClickHouse user's settings profile)"
+            " (if records stopped flowing for a long while, e.g. while parsing a huge key, the \
+             server may have dropped the open INSERT after its http_receive_timeout, 30 s by \
+             default; raise it in the ClickHouse user's settings profile)"
         } else {
             ""
         };
@@ -377,23 +440,6 @@ impl ClickHouseChunkWriter {
             self.instance
         ))
     }
-
-    /// Start the next INSERT. With validation on (the default), this fetches the table's
-    /// columns once per client, so a schema mismatch fails here, before any row is sent.
-    async fn start_insert(&mut self) -> Result<(), OutputError> {
-        match self
-            .client
-            .insert::<RecordRow<'static>>(RECORDS_TABLE)
-            .await
-        {
-            Ok(insert) => {
-                self.insert = Some(Box::new(insert));
-                self.rows_in_insert = 0;
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
-    }
 }
 
 impl ChunkWriter for ClickHouseChunkWriter {
@@ -401,7 +447,25 @@ impl ChunkWriter for ClickHouseChunkWriter {
         if self.state != WriterState::New {
             return Err(self.not_open());
         }
-        self.start_insert().await?;
+        // The Inserter starts its first INSERT (and so fetches the table's columns and checks
+        // their names) only at the first row. Do it now, so a missing column fails here: with
+        // validation on (the default) `insert` fetches the columns once per client (the
+        // Inserter's clone shares the cache); the INSERT is never started, and dropping it
+        // sends nothing. Column types are checked as each row is serialized.
+        if let Err(e) = self
+            .client
+            .insert::<RecordRow<'static>>(RECORDS_TABLE)
+            .await
+        {
+            return Err(self.fail(e));
+        }
+        let inserter = self
+            .client
+            .inserter::<RecordRow<'static>>(RECORDS_TABLE)
+            .with_max_rows(self.limits.max_rows)
+            .with_max_bytes(self.limits.max_bytes)
+            .with_period(Some(self.limits.period));
+        self.inserter = Some(Box::new(inserter));
         self.state = WriterState::Open;
         Ok(())
     }
@@ -415,9 +479,9 @@ impl ChunkWriter for ClickHouseChunkWriter {
         if self.state != WriterState::Open {
             return Err(self.not_open());
         }
-        if self.insert.is_none() {
-            self.start_insert().await?;
-        }
+        let Some(inserter) = self.inserter.as_mut() else {
+            return Err(self.not_open());
+        };
         let row = RecordRow {
             cluster: &ctx.cluster,
             batch: ctx.batch_ts_nanos,
@@ -434,31 +498,21 @@ impl ChunkWriter for ClickHouseChunkWriter {
             codis_slot: record.codis_slot,
             redis_slot: record.redis_slot,
         };
-        // Serializes into a 256 KiB buffer and sends it (LZ4-compressed) whenever it is
-        // full: the INSERT streams, memory stays bounded.
-        let written = match self.insert.as_mut() {
-            Some(insert) => insert.write(&row).await,
-            None => return Err(self.not_open()),
+        // `write` serializes into the INSERT's buffer (starting the INSERT at its first row);
+        // `commit` ends the INSERT, sending the buffer, only if a limit is reached.
+        let result = match inserter.write(&row).await {
+            Ok(()) => inserter.commit().await.map(drop),
+            Err(e) => Err(e),
         };
-        if let Err(e) = written {
-            return Err(self.fail(e));
-        }
-        self.rows_in_insert += 1;
-        if self.rows_in_insert >= self.max_rows_per_insert
-            && let Some(insert) = self.insert.take()
-            && let Err(e) = insert.end().await
-        {
-            return Err(self.fail(e));
-        }
-        Ok(())
+        result.map_err(|e| self.fail(e))
     }
 
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {
         if self.state != WriterState::Open {
             return Err(self.not_open());
         }
-        if let Some(insert) = self.insert.take()
-            && let Err(e) = insert.end().await
+        if let Some(inserter) = self.inserter.take()
+            && let Err(e) = inserter.end().await
         {
             return Err(self.fail(e));
         }

@@ -151,6 +151,13 @@ impl Progress {
         }
     }
 
+    /// Leave the terminal below the bars, so later log lines start on a fresh line.
+    pub fn finish(&self) {
+        if self.bars.is_some() {
+            eprintln!();
+        }
+    }
+
     pub fn total_records(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
     }
@@ -232,6 +239,7 @@ pub async fn run(
     }
     let mut records = 0;
     let mut first_error = None;
+    let progress_done = ProgressDone(Arc::clone(&progress));
     while let Some(joined) = tasks.join_next().await {
         let result = joined
             .map_err(|e| anyhow!("instance task failed: {e}"))
@@ -247,6 +255,7 @@ pub async fn run(
             }
         }
     }
+    drop(progress_done);
     if let Some(e) = first_error {
         return Err(e.context("dump failed; the batch was not finalized"));
     }
@@ -370,6 +379,15 @@ async fn dump_instance(
         bar.finish_with_message(format!("{} records, done", counter.total()));
     }
     Ok(counter.total())
+}
+
+/// Calls [`Progress::finish`] when dropped (on success and on error alike).
+struct ProgressDone(Arc<Progress>);
+
+impl Drop for ProgressDone {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
 }
 
 fn instance_name(ctx: &WriteContext) -> String {

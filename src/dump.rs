@@ -342,7 +342,7 @@ async fn dump_instance(
         if !bar_checked {
             bar_checked = true;
             let t = total_bytes.load(Ordering::Relaxed);
-            bar = progress.bar(&instance_name(&ctx), (t > 0).then_some(t));
+            bar = progress.bar(&ctx.instance, (t > 0).then_some(t));
         }
         for record in &chunk {
             writer.write_record(record, &ctx).await?;
@@ -388,10 +388,6 @@ impl Drop for ProgressDone {
     fn drop(&mut self) {
         self.0.finish();
     }
-}
-
-fn instance_name(ctx: &WriteContext) -> String {
-    ctx.instance.to_string()
 }
 
 #[cfg(test)]

@@ -172,11 +172,10 @@ fn expect_consumed<S: ByteSrc>(s: &mut S) -> PResult<()> {
     Ok(())
 }
 
-fn check_total<S: ByteSrc>(s: &S, header: u64, min: u64) -> PResult<()> {
+/// The size a blob's header declares must be the blob's size (callers check the minimum size
+/// before reading the header).
+fn check_total<S: ByteSrc>(s: &S, header: u64) -> PResult<()> {
     let total = s.total();
-    if total < min {
-        return Err(corrupt(format!("{} too short: {total} bytes", s.kind())));
-    }
     if header != total {
         return Err(corrupt(format!(
             "{} size mismatch: header says {header} bytes, blob is {total}",
@@ -192,7 +191,7 @@ pub(crate) fn count_ziplist<S: ByteSrc>(s: &mut S) -> PResult<u64> {
         return Err(corrupt(format!("ziplist too short: {} bytes", s.total())));
     }
     let zlbytes = s.u32_le()?;
-    check_total(s, u64::from(zlbytes), 11)?;
+    check_total(s, u64::from(zlbytes))?;
     let zltail = s.u32_le()?;
     if u64::from(zltail) >= s.total() {
         return Err(corrupt(format!(
@@ -262,7 +261,7 @@ pub(crate) fn count_listpack<S: ByteSrc>(s: &mut S) -> PResult<u64> {
         return Err(corrupt(format!("listpack too short: {} bytes", s.total())));
     }
     let total = s.u32_le()?;
-    check_total(s, u64::from(total), 7)?;
+    check_total(s, u64::from(total))?;
     let num = s.u16_le()?;
     if num != u16::MAX {
         s.skip_rest_check_last(ZIP_END)?;

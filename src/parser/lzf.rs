@@ -14,7 +14,7 @@ use std::io::Read;
 
 use super::container::ByteSrc;
 use super::error::ParseErrorKind;
-use super::reader::{BUF_SIZE, PResult, Reader};
+use super::reader::{PResult, Reader};
 
 /// Longest output one input byte can produce (a 3-byte token yields up to 264 bytes).
 pub const MAX_EXPANSION: u64 = 88;
@@ -214,28 +214,12 @@ impl<'r, R: Read> LzfSrc<'r, R> {
     /// literal run (the only case where it is known without decoding).
     pub fn finish(&mut self) -> PResult<Option<u8>> {
         let mut last = self.win.last().copied();
-        if self.in_left > 0 && self.in_left <= BUF_SIZE as u64 {
-            // Common case: the rest of the compressed data fits in the input window; scan it
-            // in place.
-            let n = self.in_left as usize;
-            self.rd.require(n, "LZF-compressed data")?;
-            let scan = scan_tokens(self.rd.peek(n), self.produced, self.ulen);
-            self.rd.consume(n);
-            self.in_left = 0;
-            match scan {
-                Ok((produced, tail)) => {
-                    self.produced = produced;
-                    last = tail;
-                }
-                Err(e) => return Err(self.scan_error(e)),
-            }
-        }
         while self.in_left > 0 {
             let ctrl = self.in_u8()? as u64;
             if ctrl < 32 {
                 let len = ctrl + 1;
                 if self.in_left < len {
-                    return Err(self.scan_error(ScanError::LiteralPastEnd));
+                    return Err(corrupt("LZF literal runs past the compressed data".into()));
                 }
                 if self.produced + len > self.ulen {
                     return Err(self.overflow());
@@ -252,10 +236,10 @@ impl<'r, R: Read> LzfSrc<'r, R> {
                 let dist = ((ctrl & 0x1f) << 8 | u64::from(self.in_u8()?)) + 1;
                 len += 2;
                 if dist > self.produced {
-                    return Err(self.scan_error(ScanError::BackrefBeforeStart {
-                        dist,
-                        at: self.produced,
-                    }));
+                    return Err(corrupt(format!(
+                        "invalid LZF back-reference in a {}: {dist} bytes back with only {} written",
+                        self.kind, self.produced
+                    )));
                 }
                 if self.produced + len > self.ulen {
                     return Err(self.overflow());
@@ -274,75 +258,6 @@ impl<'r, R: Read> LzfSrc<'r, R> {
         self.rpos = self.win.len();
         Ok(last)
     }
-
-    fn scan_error(&self, e: ScanError) -> ParseErrorKind {
-        match e {
-            ScanError::Overflow => self.overflow(),
-            ScanError::LiteralPastEnd => {
-                corrupt("LZF literal runs past the compressed data".into())
-            }
-            ScanError::Truncated => {
-                corrupt(format!("LZF data of a {} ends inside a token", self.kind))
-            }
-            ScanError::BackrefBeforeStart { dist, at } => corrupt(format!(
-                "invalid LZF back-reference in a {}: {dist} bytes back with only {at} written",
-                self.kind
-            )),
-        }
-    }
-}
-
-/// Why a token scan failed.
-enum ScanError {
-    Overflow,
-    LiteralPastEnd,
-    Truncated,
-    BackrefBeforeStart { dist: u64, at: u64 },
-}
-
-/// Walk the LZF tokens of `input` without producing output, starting with `produced` bytes
-/// already output; returns the final output length and the last output byte when the data
-/// ends with a literal run.
-#[inline]
-fn scan_tokens(input: &[u8], mut produced: u64, ulen: u64) -> Result<(u64, Option<u8>), ScanError> {
-    let mut i = 0usize;
-    let mut last = None;
-    while i < input.len() {
-        let ctrl = input[i] as usize;
-        i += 1;
-        if ctrl < 32 {
-            let len = ctrl + 1;
-            if input.len() - i < len {
-                return Err(ScanError::LiteralPastEnd);
-            }
-            i += len;
-            last = Some(input[i - 1]);
-            produced += len as u64;
-        } else {
-            let mut len = (ctrl >> 5) as u64;
-            if len == 7 {
-                let Some(&b) = input.get(i) else {
-                    return Err(ScanError::Truncated);
-                };
-                len += u64::from(b);
-                i += 1;
-            }
-            let Some(&lo) = input.get(i) else {
-                return Err(ScanError::Truncated);
-            };
-            i += 1;
-            let dist = (((ctrl & 0x1f) << 8) | lo as usize) as u64 + 1;
-            if dist > produced {
-                return Err(ScanError::BackrefBeforeStart { dist, at: produced });
-            }
-            produced += len + 2;
-            last = None;
-        }
-        if produced > ulen {
-            return Err(ScanError::Overflow);
-        }
-    }
-    Ok((produced, last))
 }
 
 impl<R: Read> ByteSrc for LzfSrc<'_, R> {

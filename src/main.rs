@@ -25,6 +25,7 @@ fn init_logging(verbose: u8) {
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Dump(args) => cli::run::run_dump(*args),
+        cli::Command::Report(cmd) => cli::report::run_report(*cmd),
         cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(args)) => {
             print!(
                 "{}",

@@ -1,6 +1,7 @@
 //! Command-line interface (clap derive). Every flag has an `RDBINSIGHT_*` environment variable.
 
 pub mod dump;
+pub mod report;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Dump the keys of an RDB file or of live instances into an output.
     Dump(Box<dump::DumpArgs>),
+    /// Make the offline report (HTML and JSON) of a stored batch.
+    #[command(subcommand)]
+    Report(Box<report::ReportCommand>),
     /// Helper commands.
     #[command(subcommand)]
     Misc(MiscCommand),

@@ -1,0 +1,281 @@
+//! `rdbinsight report from-parquet ...` / `report from-clickhouse ...`: read a stored batch,
+//! build the report, write it (HTML and/or JSON) atomically.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+
+use rdbinsight::output::parquet::path::{batch_slug, sanitize_name};
+use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, ReportData};
+use rdbinsight::report::options::{
+    Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
+};
+use rdbinsight::report::{self, Report, ReportError};
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Report on a batch written by `dump ... into-parquet`.
+    FromParquet(FromParquetArgs),
+    /// Report on a batch written by `dump ... into-clickhouse`.
+    FromClickhouse(FromClickHouseArgs),
+}
+
+/// What every report takes.
+#[derive(Debug, Args, Clone)]
+pub struct ReportOutputArgs {
+    /// The HTML report (default: rdb_report_<cluster>_<batch>.html in the current directory;
+    /// '-' for stdout).
+    #[arg(short, long, env = "RDBINSIGHT_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Also write the report data as JSON (the document the page embeds; '-' for stdout).
+    #[arg(long, env = "RDBINSIGHT_JSON")]
+    pub json: Option<PathBuf>,
+    /// Keys in each top list, prefixes in the no-TTL list, and the cap of the big-key list.
+    #[arg(long, env = "RDBINSIGHT_TOP", default_value_t = DEFAULT_TOP,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TOP))]
+    pub top: u64,
+    /// A prefix is a node of the prefix tree when its keys hold at least this percentage of all
+    /// bytes (0 < PCT <= 100, up to 6 decimals).
+    #[arg(long, env = "RDBINSIGHT_PREFIX_THRESHOLD", default_value = DEFAULT_PREFIX_THRESHOLD_PCT)]
+    pub prefix_threshold: PrefixThreshold,
+    /// Cut every prefix back to just after the last of these characters (e.g. ':' or ':/.').
+    #[arg(long, env = "RDBINSIGHT_DELIMITER")]
+    pub delimiter: Option<Delimiters>,
+}
+
+#[derive(Debug, Args)]
+pub struct FromParquetArgs {
+    /// Root directory given to `into-parquet --dir`.
+    #[arg(long, env = "RDBINSIGHT_DIR")]
+    pub dir: PathBuf,
+    /// Cluster name (as given to `dump --cluster`).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: String,
+    /// The batch: its directory name (YYYY-MM-DD_HH-mm-ss.nnnnnnnnnZ) or RFC 3339 timestamp
+    /// (default: the newest batch).
+    #[arg(long, env = "RDBINSIGHT_BATCH")]
+    pub batch: Option<String>,
+    /// Memory for sorting the keys before sorted runs are spilled to disk (binary units:
+    /// 256MiB, 1GiB).
+    #[arg(long, env = "RDBINSIGHT_MEMORY_LIMIT", default_value = "256MiB")]
+    pub memory_limit: MemoryLimit,
+    /// Where sorted runs are spilled (default: the system temp dir, $TMPDIR).
+    #[arg(long, env = "RDBINSIGHT_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: ReportOutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FromClickHouseArgs {
+    /// http[s]://[user[:pass]@]host:port?database=DB (as given to `into-clickhouse --url`).
+    #[arg(long, env = "RDBINSIGHT_CLICKHOUSE_URL", hide_env_values = true)]
+    pub url: String,
+    /// Cluster name (as given to `dump --cluster`).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: String,
+    /// The batch timestamp, RFC 3339 (default: the newest completed batch).
+    #[arg(long, env = "RDBINSIGHT_BATCH")]
+    pub batch: Option<String>,
+    /// HTTP proxy for the ClickHouse connection.
+    #[arg(long, env = "RDBINSIGHT_PROXY_URL")]
+    pub proxy_url: Option<String>,
+    #[command(flatten)]
+    pub out: ReportOutputArgs,
+}
+
+fn options(out: &ReportOutputArgs) -> ReportOptions {
+    ReportOptions {
+        top: out.top,
+        prefix_threshold: out.prefix_threshold,
+        delimiter: out.delimiter.clone(),
+        ..ReportOptions::default()
+    }
+}
+
+/// Run `rdbinsight report ...`.
+pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (out, report) = runtime.block_on(async {
+        // Ctrl-C: stop at the next check, so temporary files are removed on the way out.
+        let flag = Arc::clone(&cancel);
+        let (interrupted_tx, mut interrupted) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: stopping and removing temporary files");
+                flag.store(true, Ordering::Relaxed);
+                let _ = interrupted_tx.send(true);
+            }
+        });
+        match cmd {
+            ReportCommand::FromParquet(a) => {
+                let mut opts = options(&a.out);
+                opts.memory_limit = a.memory_limit;
+                opts.spill_dir = a.spill_dir.clone();
+                let flag = Arc::clone(&cancel);
+                let report = tokio::task::spawn_blocking(move || {
+                    report::from_parquet(&a.dir, &a.cluster, a.batch.as_deref(), &opts, flag)
+                })
+                .await
+                .context("the report task failed")?;
+                anyhow::Ok((a.out, report))
+            }
+            ReportCommand::FromClickhouse(a) => {
+                let opts = options(&a.out);
+                let report = tokio::select! {
+                    r = report::from_clickhouse(
+                        &a.url,
+                        a.proxy_url.as_deref(),
+                        &a.cluster,
+                        a.batch.as_deref(),
+                        &opts,
+                    ) => r,
+                    _ = interrupted.wait_for(|v| *v) => Err(ReportError::Interrupted),
+                };
+                anyhow::Ok((a.out, report))
+            }
+        }
+    })?;
+    let report = report?;
+    write_report(&out, &report)
+}
+
+fn default_html_name(report: &Report) -> PathBuf {
+    PathBuf::from(format!(
+        "rdb_report_{}_{}.html",
+        sanitize_name(&report.data.cluster),
+        batch_slug(report.batch_ns)
+    ))
+}
+
+/// HTML RENDERER CALL SITE (issue #9). The renderer (`src/report/html`, written on another
+/// branch) is not merged yet; when it is, this returns
+/// `Some(rdbinsight::report::html::render_html(data))` and nothing else changes.
+fn render_html(_data: &ReportData) -> Option<String> {
+    None
+}
+
+fn write_report(out: &ReportOutputArgs, report: &Report) -> anyhow::Result<()> {
+    let data = &report.data;
+    let mut json = serde_json::to_string(data).context("cannot serialize the report")?;
+    json.push('\n');
+    let html = render_html(data);
+    if html.is_none() && (out.output.is_some() || out.json.is_none()) {
+        bail!(
+            "this build cannot write the HTML report yet (the renderer is not merged); write the \
+             report data with --json FILE"
+        );
+    }
+    if let Some(path) = &out.json {
+        write_atomically(path, json.as_bytes())?;
+        tracing::info!("wrote the report data to {}", shown(path));
+    }
+    if let Some(html) = html {
+        let path = out
+            .output
+            .clone()
+            .unwrap_or_else(|| default_html_name(report));
+        write_atomically(&path, html.as_bytes())?;
+        tracing::info!("wrote the report to {}", shown(&path));
+    }
+    let t = &data.totals;
+    tracing::info!(
+        "batch {} of cluster '{}': {} keys, {} bytes (rdb_size), {} instance(s), {} prefix \
+         node(s)",
+        data.batch,
+        data.cluster,
+        t.agg.keys,
+        t.agg.rdb_size,
+        t.instances,
+        data.prefix_tree.nodes.len()
+    );
+    Ok(())
+}
+
+fn shown(path: &Path) -> String {
+    if path == Path::new("-") {
+        "stdout".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Write `bytes` to `path` so that no half-written file is ever visible there: a temporary file
+/// in the same directory, fsynced, renamed over `path`. `-` is stdout; an existing path that is
+/// not a regular file (a FIFO, `/dev/stdout`) is written in place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if path == Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(bytes)
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?;
+        return Ok(());
+    }
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            bail!("cannot write {}: it is a directory", path.display());
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename the temporary file to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.json");
+        write_atomically(&p, b"one").unwrap();
+        write_atomically(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A directory in the way is an error, and nothing is left behind.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(write_atomically(&sub, b"x").is_err());
+        // A missing parent directory is an error naming it.
+        let err = write_atomically(&dir.path().join("missing/r.json"), b"x").unwrap_err();
+        assert!(format!("{err:#}").contains("missing"), "{err:#}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+}

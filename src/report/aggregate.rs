@@ -104,6 +104,23 @@ pub const TYPES: [RecordType; 7] = [
     RecordType::Module,
 ];
 
+/// Index of `t` in [`TYPES`].
+#[inline]
+pub fn type_index(t: RecordType) -> usize {
+    match t {
+        RecordType::String => 0,
+        RecordType::List => 1,
+        RecordType::Set => 2,
+        RecordType::ZSet => 3,
+        RecordType::Hash => 4,
+        RecordType::Stream => 5,
+        RecordType::Module => 6,
+    }
+}
+
+/// Encoding ids counted in the accumulator's dense tables (there are 18 encodings today).
+const DENSE_ENCODINGS: usize = 32;
+
 /// `redis` (`redis_slot`) or `codis` (`codis_slot`); the derived order is the report's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SlotKind {
@@ -344,7 +361,14 @@ pub struct RowAccumulator {
     instance_ids: HashMap<Arc<str>, u32>,
     encodings: Vec<Arc<str>>,
     encoding_ids: HashMap<Arc<str>, u32>,
-    groups: HashMap<(u32, u64, RecordType, u32), Agg>,
+    /// Per (instance, db): a dense table by (type, encoding id) while the encoding id is below
+    /// [`DENSE_ENCODINGS`]; the last (instance, db) looked up is cached (rows of one db come
+    /// together in an RDB file).
+    tables: Vec<((u32, u64), Vec<Agg>)>,
+    table_ids: HashMap<(u32, u64), usize>,
+    last_table: Option<((u32, u64), usize)>,
+    /// Groups of encoding ids beyond the dense tables (only with unusual data).
+    sparse_groups: HashMap<(u32, u64, RecordType, u32), Agg>,
     expiry: [Agg; 7],
     idle: [Agg; IDLE_BUCKETS],
     freq: [Agg; FREQ_BUCKETS],
@@ -365,7 +389,10 @@ impl RowAccumulator {
             instance_ids: HashMap::new(),
             encodings: Vec::new(),
             encoding_ids: HashMap::new(),
-            groups: HashMap::new(),
+            tables: Vec::new(),
+            table_ids: HashMap::new(),
+            last_table: None,
+            sparse_groups: HashMap::new(),
             expiry: [Agg::default(); 7],
             idle: [Agg::default(); IDLE_BUCKETS],
             freq: [Agg::default(); FREQ_BUCKETS],
@@ -399,10 +426,7 @@ impl RowAccumulator {
     pub fn add(&mut self, r: &RowRef<'_>) {
         self.rows += 1;
         let (size, members) = (r.rdb_size, r.member_count);
-        self.groups
-            .entry((r.instance, r.db, r.rtype, r.encoding))
-            .or_default()
-            .add(size, members);
+        self.group(r).add(size, members);
         self.expiry[expiry_bucket(r.expire_ms, self.batch_ms)].add(size, members);
         if let Some(v) = r.idle_seconds {
             self.idle[hist_bucket(&IDLE_BOUNDS, v)].add(size, members);
@@ -439,18 +463,56 @@ impl RowAccumulator {
         }
     }
 
+    #[inline]
+    fn group(&mut self, r: &RowRef<'_>) -> &mut Agg {
+        let enc = r.encoding as usize;
+        if enc >= DENSE_ENCODINGS {
+            return self
+                .sparse_groups
+                .entry((r.instance, r.db, r.rtype, r.encoding))
+                .or_default();
+        }
+        let id = (r.instance, r.db);
+        let table = match self.last_table {
+            Some((last, t)) if last == id => t,
+            _ => {
+                let t = match self.table_ids.get(&id) {
+                    Some(&t) => t,
+                    None => {
+                        self.tables
+                            .push((id, vec![Agg::default(); TYPES.len() * DENSE_ENCODINGS]));
+                        self.table_ids.insert(id, self.tables.len() - 1);
+                        self.tables.len() - 1
+                    }
+                };
+                self.last_table = Some((id, t));
+                t
+            }
+        };
+        &mut self.tables[table].1[type_index(r.rtype) * DENSE_ENCODINGS + enc]
+    }
+
     /// The aggregates, with names in place of ids.
     pub fn into_aggregates(self) -> Aggregates {
         let name = |id: u32| self.instances[id as usize].to_string();
         let mut groups = BTreeMap::new();
-        for ((inst, db, rtype, enc), agg) in &self.groups {
+        let mut add = |inst: u32, db: u64, rtype: RecordType, enc: usize, agg: &Agg| {
             let key = GroupKey {
-                instance: name(*inst),
-                db: *db,
+                instance: name(inst),
+                db,
                 rtype: rtype.as_str().to_string(),
-                encoding: self.encodings[*enc as usize].to_string(),
+                encoding: self.encodings[enc].to_string(),
             };
             groups.insert(key, *agg);
+        };
+        for ((inst, db), table) in &self.tables {
+            for (i, agg) in table.iter().enumerate().filter(|(_, a)| a.keys > 0) {
+                let (t, enc) = (i / DENSE_ENCODINGS, i % DENSE_ENCODINGS);
+                add(*inst, *db, TYPES[t], enc, agg);
+            }
+        }
+        for ((inst, db, rtype, enc), agg) in &self.sparse_groups {
+            add(*inst, *db, *rtype, *enc as usize, agg);
         }
         let mut slots = BTreeMap::new();
         for (kind, table) in [

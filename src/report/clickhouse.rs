@@ -127,8 +127,10 @@ impl Sql {
         )
     }
 
+    /// The sums of a group. (Aliases never reuse a column name: ClickHouse would substitute
+    /// them for the column in WHERE.)
     fn sums() -> &'static str {
-        "count() AS keys, sum(rdb_size) AS rdb_size, sum(member_count) AS member_count"
+        "count() AS n_keys, sum(rdb_size) AS n_bytes, sum(member_count) AS n_members"
     }
 
     fn list_batches(&self) -> String {
@@ -149,8 +151,8 @@ impl Sql {
 
     fn groups(&self) -> String {
         format!(
-            "SELECT instance, db, toString(type) AS type, toString(encoding) AS encoding, {} \
-             FROM {} WHERE {} GROUP BY instance, db, type, encoding",
+            "SELECT instance, db, toString(type) AS type_name, toString(encoding) AS \
+             encoding_name, {} FROM {} WHERE {} GROUP BY instance, db, type_name, encoding_name",
             Self::sums(),
             self.records,
             self.filter()
@@ -194,8 +196,9 @@ impl Sql {
     /// among the rows matching `extra` (an SQL condition).
     fn top(&self, metric: &str, extra: &str, n: u64) -> String {
         format!(
-            "SELECT key, instance, db, toString(type) AS type, toString(encoding) AS encoding, \
-             rdb_size, member_count, {} AS expire_ms, idle_seconds, freq FROM {} WHERE {} AND \
+            "SELECT key, instance, db, toString(type) AS type_name, toString(encoding) AS \
+             encoding_name, rdb_size, member_count, {} AS expire_ms, idle_seconds, freq FROM {} \
+             WHERE {} AND \
              {extra} ORDER BY {metric} DESC, key ASC, instance ASC, db ASC LIMIT {n}",
             Self::expire_ms(),
             self.records,
@@ -248,36 +251,35 @@ struct ClusterRow {
 struct GroupRow {
     instance: String,
     db: u64,
-    #[serde(rename = "type")]
-    rtype: String,
-    encoding: String,
-    keys: u64,
-    rdb_size: u64,
-    member_count: u64,
+    type_name: String,
+    encoding_name: String,
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
 struct BucketRow {
     bucket: u8,
-    keys: u64,
-    rdb_size: u64,
-    member_count: u64,
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
 struct SlotRow {
     slot: u16,
     instance: String,
-    keys: u64,
-    rdb_size: u64,
-    member_count: u64,
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
 struct SumRow {
-    keys: u64,
-    rdb_size: u64,
-    member_count: u64,
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -286,9 +288,8 @@ struct TopRow {
     key: Vec<u8>,
     instance: String,
     db: u64,
-    #[serde(rename = "type")]
-    rtype: String,
-    encoding: String,
+    type_name: String,
+    encoding_name: String,
     rdb_size: u64,
     member_count: u64,
     expire_ms: Option<i64>,
@@ -471,22 +472,22 @@ impl ClickHouseReader {
             .fetch(&self.sql.groups(), cluster, batch_ns, "the breakdowns")
             .await?;
         for g in groups {
-            if parse_type(&g.rtype).is_none() {
+            if parse_type(&g.type_name).is_none() {
                 return Err(ReportError::ClickHouse(format!(
                     "{}: batch {} holds keys of unknown type '{}'",
                     self.url,
                     format_ns(batch_ns),
-                    g.rtype
+                    g.type_name
                 )));
             }
             a.groups.insert(
                 GroupKey {
                     instance: g.instance,
                     db: g.db,
-                    rtype: g.rtype,
-                    encoding: g.encoding,
+                    rtype: g.type_name,
+                    encoding: g.encoding_name,
                 },
-                agg(g.keys, g.rdb_size, g.member_count),
+                agg(g.n_keys, g.n_bytes, g.n_members),
             );
         }
         let expiry: Vec<BucketRow> = self
@@ -526,7 +527,7 @@ impl ClickHouseReader {
             for r in rows {
                 a.slots.insert(
                     (kind, r.slot, r.instance),
-                    agg(r.keys, r.rdb_size, r.member_count),
+                    agg(r.n_keys, r.n_bytes, r.n_members),
                 );
             }
         }
@@ -552,7 +553,7 @@ impl ClickHouseReader {
             .fetch(&self.sql.big_sums(), cluster, batch_ns, "the big keys")
             .await?;
         if let Some(b) = big.first() {
-            a.big_agg = agg(b.keys, b.rdb_size, b.member_count);
+            a.big_agg = agg(b.n_keys, b.n_bytes, b.n_members);
         }
         Ok(a)
     }
@@ -609,7 +610,7 @@ fn fill_buckets<const N: usize>(
         let slot = out.get_mut(usize::from(r.bucket)).ok_or_else(|| {
             ReportError::ClickHouse(format!("{what} bucket {} out of range", r.bucket))
         })?;
-        *slot = agg(r.keys, r.rdb_size, r.member_count);
+        *slot = agg(r.n_keys, r.n_bytes, r.n_members);
     }
     Ok(())
 }
@@ -624,14 +625,14 @@ fn candidate(
             .or_insert_with_key(|k| Arc::from(k.as_str()))
             .clone()
     };
-    let rtype = parse_type(&r.rtype)
-        .ok_or_else(|| ReportError::ClickHouse(format!("unknown type '{}'", r.rtype)))?;
+    let rtype = parse_type(&r.type_name)
+        .ok_or_else(|| ReportError::ClickHouse(format!("unknown type '{}'", r.type_name)))?;
     Ok(KeyCandidate {
         key: r.key,
         instance: intern(r.instance),
         db: r.db,
         rtype,
-        encoding: intern(r.encoding),
+        encoding: intern(r.encoding_name),
         rdb_size: r.rdb_size,
         member_count: r.member_count,
         expire_ms: r.expire_ms,

@@ -135,12 +135,19 @@ pub fn from_parquet(
         opts.spill_dir.clone(),
         Arc::clone(&cancel),
     );
+    let started = std::time::Instant::now();
     parquet::scan(&b, cluster, &mut acc, &mut sorter, &cancel)?;
     let rows = acc.rows();
+    tracing::debug!("read {rows} rows in {:.2?}", started.elapsed());
+    let started = std::time::Instant::now();
     let aggregates = acc.into_aggregates();
     let total = total_agg(&aggregates);
     let mut builder = PrefixBuilder::new(opts.prefix_threshold.bytes(total.rdb_size));
     let spill = sorter.finish(|key, facts| builder.push(key, facts))?;
+    tracing::debug!(
+        "sorted the keys and built the prefix tree in {:.2?}",
+        started.elapsed()
+    );
     if spill.runs_spilled > 0 {
         tracing::info!(
             "key sort spilled {} run(s), {} bytes, {} intermediate merge(s) (--memory-limit {})",

@@ -329,7 +329,8 @@ fn scan_file(
 
     let mut row_no: u64 = 0;
     let mut last_instance: Option<(String, u32)> = None;
-    let mut last_encoding: Option<(String, u32)> = None;
+    // Encodings alternate from row to row: a short list scanned by value beats hashing.
+    let mut encodings: Vec<(String, u32)> = Vec::new();
     for b in reader {
         if cancel.load(Ordering::Relaxed) {
             return Err(ReportError::Interrupted);
@@ -363,11 +364,11 @@ fn scan_file(
                 }
             };
             let enc = c.encoding.value(i);
-            let encoding = match &last_encoding {
-                Some((name, id)) if name == enc => *id,
-                _ => {
+            let encoding = match encodings.iter().find(|(name, _)| name == enc) {
+                Some((_, id)) => *id,
+                None => {
                     let id = acc.encoding_id(enc);
-                    last_encoding = Some((enc.to_string(), id));
+                    encodings.push((enc.to_string(), id));
                     id
                 }
             };

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use crate::record::RecordType;
 
-use super::aggregate::TYPES;
+use super::aggregate::{TYPES, type_index};
 use super::prefix::KeyFacts;
 
 /// Bytes an index entry takes.
@@ -167,11 +167,6 @@ impl ExternalSorter {
         Ok(())
     }
 
-    fn sort_index(&mut self) {
-        let arena = &self.arena;
-        self.index.sort_unstable_by(|a, b| cmp_entries(arena, a, b));
-    }
-
     fn ensure_dir(&mut self) -> Result<PathBuf, SpillError> {
         if self.dir.is_none() {
             let mut b = tempfile::Builder::new();
@@ -207,25 +202,26 @@ impl ExternalSorter {
     /// Sort the buffered entries and write them as a run.
     fn spill(&mut self) -> Result<(), SpillError> {
         self.check_cancel()?;
-        self.sort_index();
+        sort_index(&mut self.index, &self.arena);
         let path = self.new_run_path()?;
-        let file =
-            File::create(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
+        let file = File::create(&path)
+            .map_err(|e| io_err(format!("cannot create {}", path.display()))(e))?;
         let mut w = BufWriter::with_capacity(256 << 10, file);
         let mut bytes = 0u64;
-        let write_err = |p: &Path| io_err(format!("cannot write {}", p.display()));
-        for e in &self.index {
-            let start = e.offset as usize;
-            let rest = entry_tail_len(&self.arena[start + e.key_len as usize..]);
-            let end = start + e.key_len as usize + rest;
-            let mut len = [0u8; 10];
-            let n = encode_varint(u64::from(e.key_len), &mut len);
-            w.write_all(&len[..n]).map_err(write_err(&path))?;
-            w.write_all(&self.arena[start..end])
-                .map_err(write_err(&path))?;
-            bytes += (n + end - start) as u64;
-        }
-        w.flush().map_err(write_err(&path))?;
+        let mut write = || -> io::Result<()> {
+            for e in &self.index {
+                let start = e.offset as usize;
+                let rest = entry_tail_len(&self.arena[start + e.key_len as usize..]);
+                let end = start + e.key_len as usize + rest;
+                let mut len = [0u8; 10];
+                let n = encode_varint(u64::from(e.key_len), &mut len);
+                w.write_all(&len[..n])?;
+                w.write_all(&self.arena[start..end])?;
+                bytes += (n + end - start) as u64;
+            }
+            w.flush()
+        };
+        write().map_err(|e| io_err(format!("cannot write {}", path.display()))(e))?;
         tracing::debug!(
             "spilled run {} ({} entries, {bytes} bytes)",
             self.stats.runs_spilled + 1,
@@ -264,7 +260,7 @@ impl ExternalSorter {
         E: std::error::Error + Send + Sync + 'static,
     {
         let consumer = |e: E| SpillError::Consumer(Box::new(e));
-        self.sort_index();
+        sort_index(&mut self.index, &self.arena);
         let (buf, fan_in) = self.merge_shape();
         if self.runs.is_empty() {
             for (i, e) in self.index.iter().enumerate() {
@@ -286,13 +282,12 @@ impl ExternalSorter {
             let mut w = BufWriter::with_capacity(buf, file);
             let mut bytes = 0u64;
             let mut sources = open_sources(&batch, buf)?;
+            let write_failed = |e| io_err(format!("cannot write {}", path.display()))(e);
             merge(&mut sources, &[], &[], &self.cancel, |key, facts| {
-                bytes += write_entry(&mut w, key, facts)
-                    .map_err(io_err(format!("cannot write {}", path.display())))?;
+                bytes += write_entry(&mut w, key, facts).map_err(write_failed)?;
                 Ok(())
             })?;
-            w.flush()
-                .map_err(io_err(format!("cannot write {}", path.display())))?;
+            w.flush().map_err(write_failed)?;
             drop(sources);
             for r in &batch {
                 let _ = std::fs::remove_file(&r.path);
@@ -323,21 +318,53 @@ fn head(key: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Sort the index by key bytes, 8 bytes at a time, most significant first (an MSD radix sort
+/// with 64-bit digits). A pass sorts a range by (the 8 bytes at `depth`, how many of them the
+/// key has) using only the index, where the 8 bytes are cached in `head`; a run that still ties
+/// and whose keys go on is sorted again one chunk deeper. So each key's bytes are fetched from
+/// the arena once per depth its run reaches, instead of at every comparison. The pending ranges
+/// are a list, not recursion: identical long keys go as deep as they are long.
+fn sort_index(index: &mut [IndexEntry], arena: &[u8]) {
+    // (start, end, depth): entries [start, end) share their first `depth` bytes, and every
+    // one of them is longer than `depth`... or `depth` is 0.
+    let mut pending: Vec<(usize, usize, usize)> = vec![(0, index.len(), 0)];
+    while let Some((start, end, depth)) = pending.pop() {
+        let part = &mut index[start..end];
+        if depth > 0 {
+            for e in part.iter_mut() {
+                let from = e.offset as usize + depth;
+                let to = e.offset as usize + e.key_len as usize;
+                e.head = head(&arena[from..to]);
+            }
+        }
+        part.sort_unstable_by_key(|e| (e.head, rest_class(e, depth)));
+        let mut i = 0;
+        while i < part.len() {
+            let digit = (part[i].head, rest_class(&part[i], depth));
+            let mut j = i + 1;
+            while j < part.len() && (part[j].head, rest_class(&part[j], depth)) == digit {
+                j += 1;
+            }
+            // Class 9: the keys go on past these 8 bytes. (Classes 0-8 with equal bytes are
+            // equal keys.)
+            if j - i > 1 && digit.1 > 8 {
+                pending.push((start + i, start + j, depth + 8));
+            }
+            i = j;
+        }
+    }
+}
+
+/// How many bytes the key has from `depth` on, capped at 9 ("more than this chunk"). Orders a
+/// key that ends inside a chunk before a longer one whose remaining bytes are zeros.
 #[inline]
-fn cmp_entries(arena: &[u8], a: &IndexEntry, b: &IndexEntry) -> Ordering {
-    a.head.cmp(&b.head).then_with(|| {
-        let ka = &arena[a.offset as usize..a.offset as usize + a.key_len as usize];
-        let kb = &arena[b.offset as usize..b.offset as usize + b.key_len as usize];
-        // Equal heads: the first min(8, len) bytes are equal, so compare from there (the
-        // padding may hide a length difference, which the slice comparison sees).
-        let skip = ka.len().min(kb.len()).min(8);
-        ka[skip..].cmp(&kb[skip..])
-    })
+fn rest_class(e: &IndexEntry, depth: usize) -> u32 {
+    (e.key_len as usize - depth).min(9) as u32
 }
 
 #[inline]
 fn flags(f: KeyFacts) -> u8 {
-    let t = TYPES.iter().position(|t| *t == f.rtype).unwrap_or(0) as u8;
+    let t = type_index(f.rtype) as u8;
     t | (u8::from(f.has_ttl) << 7)
 }
 
@@ -729,6 +756,44 @@ mod tests {
         ));
         drop(s);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn chunked_sort_edges() {
+        // Zero bytes against padding, lengths around the 8-byte chunks, long equal keys.
+        let long = vec![7u8; 10_000];
+        let mut keys: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\0".to_vec(),
+            b"\0\0\0\0\0\0\0\0".to_vec(),
+            b"\0\0\0\0\0\0\0\0\0".to_vec(),
+            b"abcdefgh".to_vec(),
+            b"abcdefgh\0".to_vec(),
+            b"abcdefg".to_vec(),
+            b"abcdefgi".to_vec(),
+            b"abcdefghabcdefgh".to_vec(),
+            b"abcdefghabcdefg".to_vec(),
+            b"abcdefghabcdefgh\x01".to_vec(),
+            long.clone(),
+            long.clone(),
+            [long.clone(), vec![0]].concat(),
+            long[..9_999].to_vec(),
+        ];
+        keys.extend(keys.clone());
+        let f = KeyFacts {
+            rdb_size: 1,
+            member_count: 1,
+            rtype: RecordType::String,
+            has_ttl: false,
+        };
+        let entries: Vec<(Vec<u8>, KeyFacts)> = keys.iter().rev().map(|k| (k.clone(), f)).collect();
+        let mut want = keys.clone();
+        want.sort();
+        for budget in [1 << 30, 64 << 10] {
+            let (got, _) = sort_with(budget, &entries);
+            let got: Vec<Vec<u8>> = got.into_iter().map(|(k, _)| k).collect();
+            assert_eq!(got, want, "budget {budget}");
+        }
     }
 
     #[test]

@@ -3,4 +3,5 @@
 
 pub mod codis;
 pub mod fixtures;
+pub mod output;
 pub mod redis;

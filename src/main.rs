@@ -31,9 +31,9 @@ fn main() -> ExitCode {
     // Usage errors: clap prints them and exits with 2.
     let cli = cli::Cli::parse();
     // Progress bars only on a terminal; the log writer prints above them.
-    let bars = std::io::stderr().is_terminal().then(|| {
-        indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
-    });
+    let bars = std::io::stderr()
+        .is_terminal()
+        .then(rdbinsight::dump::progress::terminal_bars);
     let stderr = Stderr::new(bars.clone());
     logging::init(cli.verbose, cli.log_format, stderr.clone());
     let format = cli.log_format;

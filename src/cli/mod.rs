@@ -13,7 +13,8 @@ Exit codes:
   0    success (for dump: every instance dumped and the batch finalized)
   1    the command failed (one `error:` line says why)
   2    usage: invalid arguments or flag values
-  130  interrupted by SIGINT (Ctrl-C); 143: by SIGTERM";
+  130  interrupted by SIGINT (Ctrl-C)
+  143  interrupted by SIGTERM";
 
 /// Turn Redis/Valkey RDB snapshots into one record per key, loaded into Parquet or ClickHouse.
 #[derive(Debug, Parser)]

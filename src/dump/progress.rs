@@ -64,12 +64,59 @@ pub struct Progress {
     interrupt: Interrupt,
 }
 
+/// Bars on stderr (a terminal) that stop two columns short of its right edge.
+///
+/// indicatif pads every bar line to the terminal's width, leaving the cursor in the "pending
+/// wrap" state at the right edge. The terminal's own echo of Ctrl-C (`^C`) then wraps to a new
+/// line, and clearing the bars afterwards erases the wrong lines: a bar would stay on screen
+/// after an interrupted dump. Two spare columns hold the `^C`.
+pub fn terminal_bars() -> MultiProgress {
+    MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::term_like_with_hz(
+        Box::new(NarrowTerm(console::Term::buffered_stderr())),
+        20,
+    ))
+}
+
+#[derive(Debug)]
+struct NarrowTerm(console::Term);
+
+impl indicatif::TermLike for NarrowTerm {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(2).max(1)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 impl Progress {
-    /// `interactive`: draw progress bars on stderr (when it is a terminal) instead of logging.
+    /// `interactive`: draw progress bars on stderr (meant for a terminal) instead of logging.
     pub fn new(interactive: bool) -> Arc<Self> {
-        let bars = interactive
-            .then(|| MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr()));
-        Self::with_bars(bars)
+        Self::with_bars(interactive.then(terminal_bars))
     }
 
     /// Draw bars on `bars` (shared with the log writer, which prints through it), or log

@@ -42,8 +42,9 @@
 //! already finalized instance files of a batch still in `_tmp_batch=`. The directory names
 //! repeat the `cluster` and `batch` columns in sanitized/text form; engines that apply Hive
 //! partitioning let the directory value win (DuckDB: `batch` becomes a VARCHAR) or refuse the
-//! type clash (pyarrow datasets), so read with Hive partitioning off (DuckDB
-//! `read_parquet(..., hive_partitioning = false)`) and use the columns in the files.
+//! type clash (pyarrow datasets), so read with Hive partitioning off and use the columns in the
+//! files. The README has a tested recipe per reader (DuckDB, pyarrow, pandas, polars,
+//! ClickHouse `file()`), see `scripts/parquet-readers.py`.
 //!
 //! # Threads
 //!

@@ -9,7 +9,13 @@
 //! Up to `concurrency` instances run at once. The first error (from any source, parser or
 //! writer) cancels the others (their streams are shut down, their writers dropped without
 //! `finalize_instance`), the batch is not finalized, and the output's `abort_batch` removes
-//! what the attempt wrote.
+//! what the attempt wrote. An [`Interrupt`] (SIGINT/SIGTERM, fired by the binary) does the
+//! same and ends the dump with [`Interrupted`], unless it arrives during `finalize_batch`:
+//! the commit is then let finish (see [`interrupt`]).
+//!
+//! Every instance's counters (state, records, RDB bytes, duration) live in one
+//! [`InstanceStatus`] table in [`Progress`], updated once per chunk; the progress bars, the
+//! progress log lines and the metrics ([`crate::metrics`]) all read it.
 //!
 //! The pipeline is generic over [`Output`]: it knows nothing of any concrete store.
 

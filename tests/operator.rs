@@ -409,12 +409,16 @@ fn prometheus_endpoint_during_a_dump_and_the_metrics_file() {
     let step = bytes.len() / 4;
     for part in 0..3 {
         feeder.write(&bytes[part * step..(part + 1) * step], T);
-        // Until the writer caught up with what was fed (all but the pipe's buffer).
+        // Until the parser caught up with what was fed (all but the pipe's buffer) and the
+        // writer wrote records past the previous scrape (it runs behind the parser).
         let deadline = Instant::now() + T;
+        let before = seen.last().map_or(0.0, |&(records, _)| records);
         let m = loop {
             let m = scrape(&addr);
             let read = get(&m, "rdbinsight_instance_rdb_bytes_read_total", &I).unwrap_or(0.0);
-            if read as usize + 80_000 >= (part + 1) * step || Instant::now() > deadline {
+            let records = get(&m, "rdbinsight_instance_records_written_total", &I).unwrap_or(0.0);
+            let caught_up = read as usize + 80_000 >= (part + 1) * step && records > before;
+            if caught_up || Instant::now() > deadline {
                 break m;
             }
             std::thread::sleep(Duration::from_millis(20));

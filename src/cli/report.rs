@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 
-use rdbinsight::output::parquet::path::{batch_slug, sanitize_name};
+use rdbinsight::dump::{Interrupt, Signal};
+use rdbinsight::output::parquet::path::sanitize_name;
 use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, ReportData};
 use rdbinsight::report::options::{
     Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
 };
 use rdbinsight::report::{self, Report, ReportError};
+
+use super::UsageError;
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -97,6 +100,13 @@ fn options(out: &ReportOutputArgs) -> ReportOptions {
     }
 }
 
+/// How a report ended when SIGINT or SIGTERM stopped it: exit code 130 / 143.
+#[derive(Debug, thiserror::Error)]
+#[error("report interrupted by {signal}: its temporary files were removed and nothing was written")]
+pub struct ReportInterrupted {
+    pub signal: Signal,
+}
+
 /// Run `rdbinsight report ...`.
 pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -104,18 +114,10 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let interrupt = Interrupt::default();
     let cancel = Arc::new(AtomicBool::new(false));
     let (out, report) = runtime.block_on(async {
-        // Ctrl-C: stop at the next check, so temporary files are removed on the way out.
-        let flag = Arc::clone(&cancel);
-        let (interrupted_tx, mut interrupted) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: stopping and removing temporary files");
-                flag.store(true, Ordering::Relaxed);
-                let _ = interrupted_tx.send(true);
-            }
-        });
+        listen_for_signals(interrupt.clone(), Arc::clone(&cancel))?;
         match cmd {
             ReportCommand::FromParquet(a) => {
                 let mut opts = options(&a.out);
@@ -139,21 +141,55 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
                         a.batch.as_deref(),
                         &opts,
                     ) => r,
-                    _ = interrupted.wait_for(|v| *v) => Err(ReportError::Interrupted),
+                    _ = interrupt.fired() => Err(ReportError::Interrupted),
                 };
                 anyhow::Ok((a.out, report))
             }
         }
     })?;
-    let report = report?;
+    let report = match report {
+        Ok(r) => r,
+        Err(ReportError::Interrupted) => {
+            let signal = interrupt.signal().unwrap_or(Signal::Int);
+            return Err(ReportInterrupted { signal }.into());
+        }
+        Err(ReportError::Options(msg)) => return Err(UsageError(msg).into()),
+        Err(e) => return Err(e.into()),
+    };
     write_report(&out, &report)
+}
+
+/// SIGINT and SIGTERM stop the report at its next check (the Parquet reader removes its
+/// spilled runs on the way out); a second one exits at once.
+fn listen_for_signals(interrupt: Interrupt, cancel: Arc<AtomicBool>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => Signal::Int,
+                _ = term.recv() => Signal::Term,
+            };
+            cancel.store(true, Ordering::Relaxed);
+            if !interrupt.fire(sig) {
+                eprintln!(
+                    "error: {sig} again: exiting at once (a spill directory rdbinsight-report-* \
+                     may be left in the temp dir)"
+                );
+                std::process::exit(i32::from(sig.exit_code()));
+            }
+            tracing::debug!("{sig}: stopping the report and removing its temporary files");
+        }
+    });
+    Ok(())
 }
 
 fn default_html_name(report: &Report) -> PathBuf {
     PathBuf::from(format!(
         "rdb_report_{}_{}.html",
         sanitize_name(&report.data.cluster),
-        batch_slug(report.batch_ns)
+        report.batch.slug()
     ))
 }
 

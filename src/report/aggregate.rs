@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use crate::output::parquet::schema::storable_expire_ms;
-use crate::record::RecordType;
+use crate::record::{BatchTs, RecordType};
 
 use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
 
@@ -38,13 +38,6 @@ pub const FREQ_BUCKETS: usize = FREQ_BOUNDS.len() + 1;
 #[inline]
 pub fn report_expire_ms(ms: Option<i64>) -> Option<i64> {
     storable_expire_ms(ms)
-}
-
-/// The batch timestamp in milliseconds, as TTLs are measured from it (truncated toward
-/// negative infinity).
-#[inline]
-pub fn batch_ms(batch_ns: i64) -> i64 {
-    batch_ns.div_euclid(1_000_000)
 }
 
 /// Index in [`EXPIRY_BUCKETS`] of a key with (report) expiry `expire_ms`.
@@ -382,9 +375,10 @@ pub struct RowAccumulator {
 }
 
 impl RowAccumulator {
-    pub fn new(batch_ns: i64, top: usize) -> Self {
+    /// `batch`: TTLs are measured from its millisecond (`BatchTs::millis`).
+    pub fn new(batch: BatchTs, top: usize) -> Self {
         RowAccumulator {
-            batch_ms: batch_ms(batch_ns),
+            batch_ms: batch.millis(),
             instances: Vec::new(),
             instance_ids: HashMap::new(),
             encodings: Vec::new(),
@@ -593,8 +587,6 @@ mod tests {
             0,
             "unstorable expiry = none"
         );
-        assert_eq!(batch_ms(-1), -1);
-        assert_eq!(batch_ms(1_999_999), 1);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, batch_ms, rank_cmp};
-use super::keytext::{format_ms, format_ns, key_text};
+use crate::record::BatchTs;
+
+use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
+use super::keytext::{format_ms, key_text};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, Balance, BucketRow, Cold, DbRow, Expiry,
     FORMAT_VERSION, FREQ_BOUNDS, HistBucket, Histogram, IDLE_BOUNDS, InstanceRow, KeyRow,
@@ -18,8 +20,7 @@ use super::options::ReportOptions;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchId {
     pub cluster: String,
-    /// Unix nanoseconds.
-    pub batch_ns: i64,
+    pub batch: BatchTs,
 }
 
 /// The parameters section, with the threshold in bytes for this total.
@@ -60,7 +61,7 @@ pub fn assemble(
     tree: PrefixTree,
 ) -> Result<ReportData, Inconsistent> {
     let total = total_agg(&a);
-    let bms = batch_ms(id.batch_ns);
+    let bms = id.batch.millis();
     let params = params(opts, total.rdb_size);
     let top = usize::try_from(opts.top).unwrap_or(usize::MAX);
 
@@ -200,7 +201,7 @@ pub fn assemble(
         format_version: FORMAT_VERSION,
         generator: format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
         cluster: id.cluster.clone(),
-        batch: format_ns(id.batch_ns),
+        batch: id.batch.rfc3339(),
         params,
         totals,
         by_type,

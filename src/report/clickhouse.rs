@@ -23,13 +23,13 @@ use crate::output::clickhouse::config::{ClickHouseUrl, ProxyUrl, Scheme};
 use crate::output::clickhouse::proxy;
 use crate::output::clickhouse::schema::{BATCHES_TABLE, RECORDS_TABLE, quote_ident};
 use crate::output::parquet::schema::MAX_EXPIRE_MS;
+use crate::record::BatchTs;
 
 use super::ReportError;
 use super::aggregate::{
     Aggregates, EXPIRY_BOUNDS_MS, FREQ_BUCKETS, GroupKey, IDLE_BUCKETS, KeyCandidate, SlotKind,
-    TYPES, batch_ms, parse_type,
+    TYPES, parse_type,
 };
-use super::keytext::format_ns;
 use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
 use super::prefix::{KeyFacts, PrefixBuilder};
 
@@ -378,7 +378,7 @@ impl ClickHouseReader {
         &self,
         cluster: &str,
         batch: Option<&str>,
-    ) -> Result<i64, ReportError> {
+    ) -> Result<BatchTs, ReportError> {
         let batches: Vec<BatchRow> = self
             .client
             .query(&self.sql.list_batches())
@@ -418,16 +418,16 @@ impl ClickHouseReader {
             )));
         }
         let Some(want) = batch else {
-            return Ok(batches[0].ns);
+            return Ok(BatchTs::from_nanos(batches[0].ns));
         };
         let ns = parse_batch_arg(want)?;
-        if batches.iter().any(|b| b.ns == ns) {
+        if batches.iter().any(|b| b.ns == ns.nanos()) {
             return Ok(ns);
         }
         let mut names: Vec<String> = batches
             .iter()
             .take(LIST_BATCHES)
-            .map(|b| format_ns(b.ns))
+            .map(|b| BatchTs::from_nanos(b.ns).rfc3339())
             .collect();
         if batches.len() > LIST_BATCHES {
             names.push(format!("and {} more", batches.len() - LIST_BATCHES));
@@ -436,7 +436,7 @@ impl ClickHouseReader {
             "{}: batch {} of cluster '{cluster}' is not a completed batch in {BATCHES_TABLE} \
              (available, newest first: {})",
             self.url,
-            format_ns(ns),
+            ns.rfc3339(),
             names.join(", ")
         )))
     }
@@ -445,7 +445,7 @@ impl ClickHouseReader {
         &self,
         sql: &str,
         cluster: &str,
-        batch_ns: i64,
+        batch: BatchTs,
         what: &str,
     ) -> Result<Vec<T>, ReportError>
     where
@@ -454,7 +454,7 @@ impl ClickHouseReader {
         self.client
             .query(sql)
             .bind(cluster)
-            .bind(batch_ns)
+            .bind(batch.nanos())
             .fetch_all::<T>()
             .await
             .map_err(|e| ch_err(self.ctx(&format!("cannot read {what}")), e))
@@ -464,19 +464,19 @@ impl ClickHouseReader {
     pub async fn aggregates(
         &self,
         cluster: &str,
-        batch_ns: i64,
+        batch: BatchTs,
         top: u64,
     ) -> Result<Aggregates, ReportError> {
         let mut a = Aggregates::default();
         let groups: Vec<GroupRow> = self
-            .fetch(&self.sql.groups(), cluster, batch_ns, "the breakdowns")
+            .fetch(&self.sql.groups(), cluster, batch, "the breakdowns")
             .await?;
         for g in groups {
             if parse_type(&g.type_name).is_none() {
                 return Err(ReportError::ClickHouse(format!(
                     "{}: batch {} holds keys of unknown type '{}'",
                     self.url,
-                    format_ns(batch_ns),
+                    batch.rfc3339(),
                     g.type_name
                 )));
             }
@@ -492,9 +492,9 @@ impl ClickHouseReader {
         }
         let expiry: Vec<BucketRow> = self
             .fetch(
-                &self.sql.expiry(batch_ms(batch_ns)),
+                &self.sql.expiry(batch.millis()),
                 cluster,
-                batch_ns,
+                batch,
                 "the expiry buckets",
             )
             .await?;
@@ -503,7 +503,7 @@ impl ClickHouseReader {
             .fetch(
                 &self.sql.histogram("idle_seconds", &IDLE_BOUNDS),
                 cluster,
-                batch_ns,
+                batch,
                 "the idle histogram",
             )
             .await?;
@@ -512,7 +512,7 @@ impl ClickHouseReader {
             .fetch(
                 &self.sql.histogram("freq", &FREQ_BOUNDS),
                 cluster,
-                batch_ns,
+                batch,
                 "the freq histogram",
             )
             .await?;
@@ -522,7 +522,7 @@ impl ClickHouseReader {
             (SlotKind::Codis, "codis_slot"),
         ] {
             let rows: Vec<SlotRow> = self
-                .fetch(&self.sql.slots(column), cluster, batch_ns, "the slots")
+                .fetch(&self.sql.slots(column), cluster, batch, "the slots")
                 .await?;
             for r in rows {
                 a.slots.insert(
@@ -541,7 +541,7 @@ impl ClickHouseReader {
                 .fetch(
                     &self.sql.top(metric, &extra, top),
                     cluster,
-                    batch_ns,
+                    batch,
                     "the top keys",
                 )
                 .await?;
@@ -550,7 +550,7 @@ impl ClickHouseReader {
             }
         }
         let big: Vec<SumRow> = self
-            .fetch(&self.sql.big_sums(), cluster, batch_ns, "the big keys")
+            .fetch(&self.sql.big_sums(), cluster, batch, "the big keys")
             .await?;
         if let Some(b) = big.first() {
             a.big_agg = agg(b.n_keys, b.n_bytes, b.n_members);
@@ -562,7 +562,7 @@ impl ClickHouseReader {
     pub async fn stream_keys(
         &self,
         cluster: &str,
-        batch_ns: i64,
+        batch: BatchTs,
         builder: &mut PrefixBuilder,
     ) -> Result<u64, ReportError> {
         let ctx = || self.ctx("cannot stream the keys");
@@ -570,7 +570,7 @@ impl ClickHouseReader {
             .client
             .query(&self.sql.keys())
             .bind(cluster)
-            .bind(batch_ns)
+            .bind(batch.nanos())
             .fetch::<KeyRow<'_>>()
             .map_err(|e| ch_err(ctx(), e))?;
         let mut rows = 0u64;
@@ -583,7 +583,7 @@ impl ClickHouseReader {
                     ReportError::ClickHouse(format!(
                         "{}: a key of batch {} has an unknown type",
                         self.url,
-                        format_ns(batch_ns)
+                        batch.rfc3339()
                     ))
                 })?;
             builder.push(
@@ -642,17 +642,10 @@ fn candidate(
 }
 
 /// `--batch` for ClickHouse: RFC 3339, or a Parquet batch directory name.
-fn parse_batch_arg(s: &str) -> Result<i64, ReportError> {
-    if let Some(ns) = super::parquet::parse_slug(s) {
-        return Ok(ns);
-    }
-    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
-        ReportError::Options(format!(
-            "--batch '{s}' is not an RFC 3339 timestamp (e.g. 2024-01-02T03:04:05.123456789Z)"
-        ))
-    })?;
-    t.timestamp_nanos_opt()
-        .ok_or_else(|| ReportError::Options(format!("--batch '{s}' is out of range")))
+fn parse_batch_arg(s: &str) -> Result<BatchTs, ReportError> {
+    BatchTs::parse_slug(s)
+        .or_else(|_| BatchTs::parse_rfc3339(s))
+        .map_err(|e| ReportError::Options(format!("--batch {e}")))
 }
 
 #[cfg(test)]
@@ -670,11 +663,11 @@ mod tests {
         assert!(Sql::expire_ms().contains("9223372036854775"));
         assert_eq!(
             parse_batch_arg("2024-01-02T03:04:05.123456789Z").unwrap(),
-            1_704_164_645_123_456_789
+            BatchTs::from_nanos(1_704_164_645_123_456_789)
         );
         assert_eq!(
             parse_batch_arg("2024-01-02_03-04-05.123456789Z").unwrap(),
-            1_704_164_645_123_456_789
+            BatchTs::from_nanos(1_704_164_645_123_456_789)
         );
         assert!(parse_batch_arg("latest").is_err());
     }

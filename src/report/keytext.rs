@@ -87,17 +87,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Unix nanoseconds as RFC 3339 UTC with 9 fractional digits (the report's `batch`).
-pub fn format_ns(ns: i64) -> String {
-    let ms = ns.div_euclid(1_000_000);
-    let sub_ms = ns.rem_euclid(1_000_000);
-    let mut out = format_ms(ms);
-    // "....sssZ" -> "....sss" + 6 more digits + "Z"
-    out.pop();
-    let _ = write!(out, "{sub_ms:06}Z");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,22 +161,5 @@ mod tests {
         assert_eq!(format_ms(i64::MAX), "+292278994-08-17T07:12:55.807Z");
         assert_eq!(format_ms(i64::MIN), "-292275055-05-16T16:47:04.192Z");
         assert_eq!(format_ms(i64::MAX / 1000), "+294247-01-10T04:00:54.775Z");
-    }
-
-    #[test]
-    fn batch_timestamps() {
-        assert_eq!(format_ns(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            format_ns(1_704_164_645_123_456_789),
-            "2024-01-02T03:04:05.123456789Z"
-        );
-        assert_eq!(format_ns(-1), "1969-12-31T23:59:59.999999999Z");
-        for ns in [0, -1, 1_704_164_645_123_456_789, i64::MAX, i64::MIN] {
-            assert_eq!(
-                format_ns(ns),
-                DateTime::<Utc>::from_timestamp_nanos(ns)
-                    .to_rfc3339_opts(SecondsFormat::Nanos, true)
-            );
-        }
     }
 }

@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::record::BatchTs;
+
 use self::aggregate::RowAccumulator;
 use self::assemble::{BatchId, Inconsistent, assemble, total_agg};
 use self::model::ReportData;
@@ -101,8 +103,8 @@ pub struct ReadStats {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub data: ReportData,
-    /// The batch timestamp, Unix nanoseconds (`data.batch` in text).
-    pub batch_ns: i64,
+    /// The batch timestamp (`data.batch` in text).
+    pub batch: BatchTs,
     pub stats: ReadStats,
 }
 
@@ -129,7 +131,7 @@ pub fn from_parquet(
         b.files.len(),
         b.dir.display()
     );
-    let mut acc = RowAccumulator::new(b.batch_ns, usize::try_from(opts.top).unwrap_or(usize::MAX));
+    let mut acc = RowAccumulator::new(b.batch, usize::try_from(opts.top).unwrap_or(usize::MAX));
     let mut sorter = ExternalSorter::new(
         sort_budget(opts.memory_limit),
         opts.spill_dir.clone(),
@@ -160,12 +162,12 @@ pub fn from_parquet(
     let tree = builder.finish(opts.delimiter.as_ref())?;
     let id = BatchId {
         cluster: cluster.to_string(),
-        batch_ns: b.batch_ns,
+        batch: b.batch,
     };
     let data = assemble(&id, opts, aggregates, tree)?;
     Ok(Report {
         data,
-        batch_ns: b.batch_ns,
+        batch: b.batch,
         stats: ReadStats {
             rows,
             files: b.files.len() as u64,
@@ -184,24 +186,21 @@ pub async fn from_clickhouse(
     opts: &ReportOptions,
 ) -> Result<Report, ReportError> {
     let reader = clickhouse::ClickHouseReader::new(url, proxy_url)?;
-    let batch_ns = reader.resolve_batch(cluster, batch).await?;
-    tracing::info!(
-        "reading batch {} of cluster '{cluster}' from ClickHouse",
-        keytext::format_ns(batch_ns)
-    );
-    let aggregates = reader.aggregates(cluster, batch_ns, opts.top).await?;
+    let batch = reader.resolve_batch(cluster, batch).await?;
+    tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
+    let aggregates = reader.aggregates(cluster, batch, opts.top).await?;
     let total = total_agg(&aggregates);
     let mut builder = PrefixBuilder::new(opts.prefix_threshold.bytes(total.rdb_size));
-    let rows = reader.stream_keys(cluster, batch_ns, &mut builder).await?;
+    let rows = reader.stream_keys(cluster, batch, &mut builder).await?;
     let tree = builder.finish(opts.delimiter.as_ref())?;
     let id = BatchId {
         cluster: cluster.to_string(),
-        batch_ns,
+        batch,
     };
     let data = assemble(&id, opts, aggregates, tree)?;
     Ok(Report {
         data,
-        batch_ns,
+        batch,
         stats: ReadStats {
             rows,
             ..ReadStats::default()

@@ -21,16 +21,15 @@ use arrow::datatypes::{
     DataType, TimeUnit, TimestampMillisecondType, TimestampNanosecondType, UInt8Type, UInt16Type,
     UInt64Type,
 };
-use chrono::NaiveDateTime;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
-use crate::output::parquet::path::{PARQUET_EXT, batch_slug, sanitize_name};
-use crate::output::parquet::schema::COLUMNS;
+use crate::output::parquet::path::{PARQUET_EXT, sanitize_name};
+use crate::record::BatchTs;
+use crate::record::columns::{COLUMNS, ColumnType};
 
 use super::ReportError;
 use super::aggregate::{RowAccumulator, RowRef, parse_type, report_expire_ms};
-use super::keytext::format_ns;
 use super::prefix::KeyFacts;
 use super::spill::{ExternalSorter, SpillError};
 
@@ -44,26 +43,17 @@ const LIST_BATCHES: usize = 20;
 pub struct ParquetBatch {
     pub dir: PathBuf,
     pub slug: String,
-    pub batch_ns: i64,
+    pub batch: BatchTs,
     /// The `*.parquet` files, sorted by name.
     pub files: Vec<PathBuf>,
 }
 
-/// The timestamp of a batch directory's slug (`YYYY-MM-DD_HH-mm-ss.nnnnnnnnnZ`).
-pub fn parse_slug(slug: &str) -> Option<i64> {
-    let t = NaiveDateTime::parse_from_str(slug, "%Y-%m-%d_%H-%M-%S%.9fZ").ok()?;
-    let ns = t.and_utc().timestamp_nanos_opt()?;
-    // Only the canonical spelling names a batch.
-    (batch_slug(ns) == slug).then_some(ns)
-}
-
 /// `--batch` as a slug: a slug as is, or an RFC 3339 timestamp converted.
 fn requested_slug(batch: &str) -> Option<String> {
-    if parse_slug(batch).is_some() {
-        return Some(batch.to_string());
-    }
-    let t = chrono::DateTime::parse_from_rfc3339(batch).ok()?;
-    Some(batch_slug(t.timestamp_nanos_opt()?))
+    BatchTs::parse_slug(batch)
+        .or_else(|_| BatchTs::parse_rfc3339(batch))
+        .ok()
+        .map(BatchTs::slug)
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> ReportError {
@@ -71,7 +61,7 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> ReportError {
 }
 
 /// The completed batches of a cluster directory, newest first.
-fn list_batches(cluster_dir: &Path) -> Result<Vec<(String, i64)>, ReportError> {
+fn list_batches(cluster_dir: &Path) -> Result<Vec<(String, BatchTs)>, ReportError> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(cluster_dir)
         .map_err(io(format!("cannot list {}", cluster_dir.display())))?;
@@ -84,8 +74,8 @@ fn list_batches(cluster_dir: &Path) -> Result<Vec<(String, i64)>, ReportError> {
         if !entry.path().is_dir() {
             continue;
         }
-        if let Some(ns) = parse_slug(slug) {
-            out.push((slug.to_string(), ns));
+        if let Ok(ts) = BatchTs::parse_slug(slug) {
+            out.push((slug.to_string(), ts));
         }
     }
     out.sort_by_key(|b| std::cmp::Reverse(b.1));
@@ -145,7 +135,7 @@ pub fn resolve_batch(
             name_list(&names)
         }
     };
-    let (slug, batch_ns) = match batch {
+    let (slug, batch) = match batch {
         None => batches.first().cloned().ok_or_else(|| {
             ReportError::NoBatch(format!(
                 "no completed batch of cluster '{cluster}' in {} (batch=* directories; \
@@ -185,7 +175,7 @@ pub fn resolve_batch(
     Ok(ParquetBatch {
         dir,
         slug,
-        batch_ns,
+        batch,
         files,
     })
 }
@@ -206,7 +196,7 @@ pub fn scan(
     cancel: &AtomicBool,
 ) -> Result<(), ReportError> {
     for path in &batch.files {
-        scan_file(path, cluster, batch.batch_ns, acc, sorter, cancel)?;
+        scan_file(path, cluster, batch.batch, acc, sorter, cancel)?;
     }
     Ok(())
 }
@@ -237,27 +227,27 @@ fn type_matches(got: &DataType, want: &DataType) -> bool {
     }
 }
 
-/// The expected type of each column of [`COLUMNS`], and whether it may hold nulls.
-fn expected(name: &str) -> (DataType, bool) {
-    match name {
-        "cluster" | "instance" | "type" | "encoding" => (DataType::Utf8, false),
-        "batch" => (DataType::Timestamp(TimeUnit::Nanosecond, None), false),
-        "db" | "member_count" | "rdb_size" => (DataType::UInt64, false),
-        "key" => (DataType::Binary, false),
-        "expire_at" => (DataType::Timestamp(TimeUnit::Millisecond, None), true),
-        "idle_seconds" => (DataType::UInt64, true),
-        "freq" => (DataType::UInt8, true),
-        _ => (DataType::UInt16, true), // codis_slot, redis_slot
+/// The Arrow type a column of the shared list is read as.
+fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Text | ColumnType::Label => DataType::Utf8,
+        ColumnType::Bytes => DataType::Binary,
+        ColumnType::TimestampNanos => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        ColumnType::TimestampMillis => DataType::Timestamp(TimeUnit::Millisecond, None),
+        ColumnType::UInt8 => DataType::UInt8,
+        ColumnType::UInt16 => DataType::UInt16,
+        ColumnType::UInt64 => DataType::UInt64,
     }
 }
 
 impl<'a> Columns<'a> {
     fn new(b: &'a RecordBatch, path: &Path) -> Result<Self, ReportError> {
-        for name in COLUMNS {
+        for column in &COLUMNS {
+            let name = column.name;
             let col = b
                 .column_by_name(name)
                 .ok_or_else(|| pq_err(path, format!("column {name} is missing")))?;
-            let (want, nullable) = expected(name);
+            let want = arrow_type(column.ty);
             if !type_matches(col.data_type(), &want) {
                 return Err(pq_err(
                     path,
@@ -267,7 +257,7 @@ impl<'a> Columns<'a> {
                     ),
                 ));
             }
-            if !nullable && col.null_count() > 0 {
+            if !column.nullable && col.null_count() > 0 {
                 return Err(pq_err(path, format!("column {name} holds nulls")));
             }
         }
@@ -302,7 +292,7 @@ fn opt<T: arrow::datatypes::ArrowPrimitiveType>(
 fn scan_file(
     path: &Path,
     cluster: &str,
-    batch_ns: i64,
+    batch: BatchTs,
     acc: &mut RowAccumulator,
     sorter: &mut ExternalSorter,
     cancel: &AtomicBool,
@@ -313,7 +303,7 @@ fn scan_file(
         .map_err(|e| pq_err(path, e))?;
     let fields = builder.schema().fields().clone();
     let mut roots = Vec::with_capacity(COLUMNS.len());
-    for name in COLUMNS {
+    for name in COLUMNS.iter().map(|c| c.name) {
         let i = fields
             .iter()
             .position(|f| f.name() == name)
@@ -347,11 +337,11 @@ fn scan_file(
                     sanitize_name(cluster)
                 )));
             }
-            if c.batch.value(i) != batch_ns {
+            if c.batch.value(i) != batch.nanos() {
                 return Err(row_err(format!(
                     "batch is {}, not the directory's {}",
-                    format_ns(c.batch.value(i)),
-                    format_ns(batch_ns)
+                    BatchTs::from_nanos(c.batch.value(i)),
+                    batch
                 )));
             }
             let inst = c.instance.value(i);
@@ -416,10 +406,11 @@ mod tests {
 
     #[test]
     fn slugs() {
-        let ns = 1_704_164_645_123_456_789;
-        assert_eq!(parse_slug("2024-01-02_03-04-05.123456789Z"), Some(ns));
-        assert_eq!(parse_slug("2024-01-02_03-04-05.1234Z"), None);
-        assert_eq!(parse_slug("2024-01-02T03:04:05.123456789Z"), None);
+        assert_eq!(
+            requested_slug("2024-01-02_03-04-05.123456789Z").as_deref(),
+            Some("2024-01-02_03-04-05.123456789Z")
+        );
+        assert_eq!(requested_slug("2024-01-02_03-04-05.1234Z"), None);
         assert_eq!(
             requested_slug("2024-01-02T03:04:05.123456789Z").as_deref(),
             Some("2024-01-02_03-04-05.123456789Z")
@@ -429,5 +420,20 @@ mod tests {
             Some("2024-01-02_03-04-05.123456789Z")
         );
         assert_eq!(requested_slug("yesterday"), None);
+    }
+
+    #[test]
+    fn every_column_type_is_read() {
+        for c in &COLUMNS {
+            // The writer's schema, minus time zones, is what the reader accepts.
+            let written = crate::output::parquet::schema::schema();
+            let field = written.field_with_name(c.name).expect("written column");
+            assert!(
+                type_matches(field.data_type(), &arrow_type(c.ty)),
+                "{}",
+                c.name
+            );
+            assert_eq!(field.is_nullable(), c.nullable, "{}", c.name);
+        }
     }
 }

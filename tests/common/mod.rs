@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests (each test crate uses a part of them).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod codis;
 pub mod fixtures;
 pub mod redis;
+pub mod report_data;

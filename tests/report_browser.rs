@@ -64,6 +64,21 @@ fn short(n: u64) -> String {
     format!("{r}{}", units[u])
 }
 
+/// The page's file-name rule: every run of characters other than `A-Za-z0-9._-` becomes `_`.
+fn file_safe(s: &str) -> String {
+    let (mut out, mut in_run) = (String::new(), false);
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            out.push(c);
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out
+}
+
 fn target_dir() -> PathBuf {
     // target/<profile>/deps/<this test binary>
     let exe = std::env::current_exe().expect("test binary path");
@@ -574,7 +589,8 @@ fn report_page_in_headless_chromium() {
     b.cdp("Emulation.setEmulatedMedia", json!({"features": []}));
 
     // Downloads: the JSON is the --json document byte for byte; CSV is RFC 4180.
-    let stem = "rdb_report_prod-cache_2024-05-06T07_08_09.123456789Z";
+    let stem = file_safe(&format!("rdb_report_{}_{}", data.cluster, data.batch));
+    assert_eq!(stem, "rdb_report_prod-cache_2024-05-06T07_08_09.123456789Z");
     b.click("#export-json");
     let json_doc = b.downloaded(&format!("{stem}.json"));
     let mut want_json = serde_json::to_string(&data).unwrap();
@@ -614,13 +630,27 @@ fn report_page_in_headless_chromium() {
         freq: None,
         slot: 7,
     };
+    // The cluster name carries escape-like text and the characters the embedding escapes:
+    // the JSON download must still be the --json document byte for byte.
+    let cluster = "one\\u003c<key>&\u{2028}\\\\u2029";
     let small = report_data::aggregate(
-        &[one],
+        std::slice::from_ref(&one),
         vec![Vec::new(), b"only:key".to_vec()],
         data.params.clone(),
-        "one-key",
+        cluster,
     );
     let (url, _) = open(&b, dir.path(), "one.html", &render_html(&small));
+    b.click("#export-json");
+    let name = format!(
+        "{}.json",
+        file_safe(&format!("rdb_report_{cluster}_{}", report_data::BATCH))
+    );
+    let mut want_json = serde_json::to_string(&small).unwrap();
+    want_json.push('\n');
+    assert!(
+        b.downloaded(&name) == want_json.as_bytes(),
+        "JSON download of {cluster:?}"
+    );
     assert_eq!(
         b.text("#t-idle-empty"),
         "No keys carry idle_seconds: the server's maxmemory-policy is not LRU \
@@ -635,6 +665,28 @@ fn report_page_in_headless_chromium() {
         b.text("#no-recs"),
         "Nothing to recommend: none of the checks found anything."
     );
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    // A deep chain (a, aa, aaa, ...): zooming to the deepest node keeps the path short.
+    let chain: Vec<SynthKey> = (1..=50)
+        .map(|i| SynthKey {
+            key: vec![b'a'; i],
+            rdb_size: 1000,
+            ..one.clone()
+        })
+        .collect();
+    let prefixes = chain.iter().map(|k| k.key.clone()).collect();
+    let deep = report_data::aggregate(&chain, prefixes, data.params.clone(), "deep");
+    let (url, _) = open(&b, dir.path(), "deep.html", &render_html(&deep));
+    b.click("#t-prefixes th:nth-child(2) button"); // prefix bytes, largest first
+    b.click("#t-prefixes tbody tr:first-child button.link");
+    assert_eq!(b.exec(crumbs, json!([])), json!(10));
+    assert_eq!(
+        b.text("#chart-crumbs li:nth-child(2)"),
+        "\u{2026} 41 levels"
+    );
+    assert_eq!(b.text("#chart-crumbs [aria-current]"), "\u{2026}a");
     assert_no_network(&b, &url, true);
     assert_clean_console(&b);
 

@@ -674,7 +674,18 @@
       var path = [];
       for (var k = focus; k >= 0; k = parent[k]) path.unshift(k);
       crumbs.replaceChildren();
+      // A deep node keeps the path short: the root, then its last ancestors.
+      var CRUMBS = 10;
+      if (path.length > CRUMBS) {
+        var skipped = path.length - CRUMBS + 1;
+        path = [path[0], -1].concat(path.slice(path.length - CRUMBS + 2));
+        path.skipped = skipped;
+      }
       path.forEach(function (k, idx) {
+        if (k === -1) {
+          crumbs.appendChild(el('li', { class: 'muted' }, '\u2026 ' + fmtInt(path.skipped) + ' levels'));
+          return;
+        }
         var current = k === focus;
         crumbs.appendChild(el('li', null, el('button', {
           type: 'button', title: fullLabel(k), 'aria-current': current ? 'true' : null,

@@ -2,19 +2,22 @@
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 
 use super::dump::{
     CommonSourceArgs, ConnectionArgs, DumpArgs, OutputCommand, ParquetCompression, SourceCommand,
 };
-use rdbinsight::dump::{self, DumpPlan, Progress};
+use rdbinsight::dump::{self, DumpPlan, DumpSummary, Progress};
+use rdbinsight::output::BatchContext;
 use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
+use rdbinsight::output::null::NullOutput;
 use rdbinsight::output::parquet::{self as pq, ParquetOutput};
-use rdbinsight::output::{BatchContext, Output};
 use rdbinsight::parser::ParseOptions;
+use rdbinsight::record::BatchTs;
 use rdbinsight::source::standalone::{StandaloneConfig, TlsOptions};
 use rdbinsight::source::{Instance, InstanceOpener, SlotKind, cluster, codis};
 
@@ -26,18 +29,11 @@ pub fn default_concurrency() -> usize {
         .clamp(1, 8)
 }
 
-/// Parse `--batch-timestamp` (RFC 3339) or take the current time, as Unix nanoseconds.
-pub fn batch_timestamp(common: &CommonSourceArgs) -> anyhow::Result<i64> {
+/// Parse `--batch-timestamp` (RFC 3339) or take the current time.
+pub fn batch_timestamp(common: &CommonSourceArgs) -> anyhow::Result<BatchTs> {
     match &common.batch_timestamp {
-        Some(s) => {
-            let t = chrono::DateTime::parse_from_rfc3339(s)
-                .with_context(|| format!("--batch-timestamp '{s}' is not an RFC 3339 timestamp"))?;
-            t.timestamp_nanos_opt()
-                .ok_or_else(|| anyhow!("--batch-timestamp '{s}' is out of range"))
-        }
-        None => chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .ok_or_else(|| anyhow!("the system clock is out of range")),
+        Some(s) => BatchTs::parse_rfc3339(s).context("invalid --batch-timestamp"),
+        None => Ok(BatchTs::now()),
     }
 }
 
@@ -65,7 +61,12 @@ pub fn connection_config(addr: &str, conn: &ConnectionArgs) -> StandaloneConfig 
     }
 }
 
-fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
+/// Build the output the command names and run the dump into it.
+async fn run_into(
+    cmd: &OutputCommand,
+    plan: DumpPlan,
+    progress: Arc<Progress>,
+) -> anyhow::Result<DumpSummary> {
     match cmd {
         OutputCommand::IntoJsonl(a) => {
             let target = if a.output == "-" {
@@ -73,7 +74,7 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
             } else {
                 JsonlTarget::File(PathBuf::from(&a.output))
             };
-            Ok(Output::Jsonl(JsonlOutput::new(target)))
+            dump::run(plan, JsonlOutput::new(target), progress).await
         }
         OutputCommand::IntoParquet(a) => {
             let compression = match a.compression {
@@ -82,15 +83,18 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
                 ParquetCompression::Lz4 => pq::ParquetCompression::Lz4,
                 ParquetCompression::None => pq::ParquetCompression::None,
             };
-            Ok(Output::Parquet(ParquetOutput::new(&a.dir, compression)))
+            dump::run(plan, ParquetOutput::new(&a.dir, compression), progress).await
         }
-        OutputCommand::IntoNull => Ok(Output::Null(rdbinsight::output::null::NullOutput)),
-        OutputCommand::IntoClickhouse(a) => Ok(Output::ClickHouse(ClickHouseOutput::from_args(
-            &a.url,
-            a.proxy_url.as_deref(),
-            a.auto_create_tables,
-            a.ttl_days,
-        )?)),
+        OutputCommand::IntoNull => dump::run(plan, NullOutput, progress).await,
+        OutputCommand::IntoClickhouse(a) => {
+            let output = ClickHouseOutput::from_args(
+                &a.url,
+                a.proxy_url.as_deref(),
+                a.auto_create_tables,
+                a.ttl_days,
+            )?;
+            dump::run(plan, output, progress).await
+        }
     }
 }
 
@@ -145,9 +149,8 @@ pub fn run_dump(args: DumpArgs) -> anyhow::Result<()> {
     };
     let batch = BatchContext {
         cluster,
-        batch_ts_nanos: batch_timestamp(common)?,
+        batch: batch_timestamp(common)?,
     };
-    let output = build_output(output_cmd)?;
     let plan = DumpPlan {
         batch,
         instances,
@@ -160,7 +163,7 @@ pub fn run_dump(args: DumpArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let progress = Progress::new(std::io::stderr().is_terminal());
-    let summary = runtime.block_on(dump::run(plan, output, progress))?;
+    let summary = runtime.block_on(run_into(output_cmd, plan, progress))?;
     let secs = summary.elapsed.as_secs_f64();
     tracing::info!(
         "dump complete: {} records from {} instance(s) in {:.2}s ({:.0} records/s)",

@@ -4,5 +4,6 @@
 pub mod browser;
 pub mod codis;
 pub mod fixtures;
+pub mod output;
 pub mod redis;
 pub mod report_data;

@@ -51,7 +51,17 @@ fn rdbinsight(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = rdbinsight(args, &[]);
+    ok_in(None, args)
+}
+
+/// Run in `cwd` (where a report without `-o` lands); asserts success, returns stderr.
+fn ok_in(cwd: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear();
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().expect("run rdbinsight");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
@@ -129,14 +139,17 @@ impl Stores<'_> {
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
+        let pq_html = self.dir.join(format!("{name}.parquet.html"));
         args.extend(["--cluster".into(), cluster.into(), "--json".into()]);
         args.push(pq_json.display().to_string());
+        args.extend(["-o".into(), pq_html.display().to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         ok(&refs);
         let pq = std::fs::read(&pq_json).expect("parquet report");
         if let Some(db) = self.ch {
             let ch_json = self.dir.join(format!("{name}.clickhouse.json"));
+            let ch_html = self.dir.join(format!("{name}.clickhouse.html"));
             let url = db.url();
             let mut args: Vec<&str> = vec![
                 "report",
@@ -147,6 +160,8 @@ impl Stores<'_> {
                 cluster,
                 "--json",
                 ch_json.to_str().expect("utf-8"),
+                "-o",
+                ch_html.to_str().expect("utf-8"),
             ];
             args.extend(extra);
             ok(&args);
@@ -157,7 +172,13 @@ impl Stores<'_> {
                 String::from_utf8_lossy(&pq),
                 String::from_utf8_lossy(&ch)
             );
+            assert!(
+                std::fs::read(&pq_html).expect("html") == std::fs::read(&ch_html).expect("html"),
+                "{name}: the two HTML pages differ"
+            );
         }
+        let html = std::fs::read_to_string(&pq_html).expect("html");
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains(r#"id="report-data""#));
         serde_json::from_slice(&pq).expect("report JSON")
     }
 }
@@ -550,10 +571,14 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     };
     check(&snapped, &m, &p, "main batch, delimiter ':'");
     let again = stores.report("crafted", &["--delimiter", ":"], "m-snapped-again");
-    assert_eq!(
-        std::fs::read(tmp.path().join("m-snapped.parquet.json")).expect("first"),
-        std::fs::read(tmp.path().join("m-snapped-again.parquet.json")).expect("second"),
-    );
+    for ext in ["json", "html"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join(format!("m-snapped.parquet.{ext}"))).expect("first"),
+            std::fs::read(tmp.path().join(format!("m-snapped-again.parquet.{ext}")))
+                .expect("second"),
+            "the same batch twice: byte-identical {ext}"
+        );
+    }
     assert_eq!(snapped, again);
 
     // --- Top lists cut inside a tie (by size, then by members).
@@ -953,11 +978,21 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
         "--prefix-threshold",
         "0.01",
     ]);
-    let log = ok(&args);
+    // Without -o the page gets its default name in the current directory.
+    let log = ok_in(Some(tmp.path()), &args);
+    let default_html = tmp.path().join(format!(
+        "rdb_report_pop_{}.html",
+        slug("2030-01-01T00:00:00Z")
+    ));
+    assert!(default_html.is_file(), "{log}");
+    let html = tmp.path().join("r.html");
+    let html_s = html.to_str().expect("utf-8");
     assert!(!log.contains("spilled"), "256 MiB holds 20,000 keys: {log}");
     let mut args = common.to_vec();
     args.extend([
         "-v",
+        "-o",
+        html_s,
         "--json",
         limited.to_str().expect("utf-8"),
         "--prefix-threshold",
@@ -993,6 +1028,8 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
     let mut args = common.to_vec();
     args.extend([
         "-v",
+        "-o",
+        html_s,
         "--json",
         limited.to_str().expect("utf-8"),
         "--memory-limit",
@@ -1037,6 +1074,8 @@ fn ctrl_c_stops_the_report_and_removes_spilled_runs() {
             "pop",
             "--json",
             out.to_str().expect("utf-8"),
+            "-o",
+            out.with_extension("html").to_str().expect("utf-8"),
             "--memory-limit",
             "4KiB",
             "--spill-dir",

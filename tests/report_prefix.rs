@@ -50,7 +50,7 @@ fn random_keys(rnd: &mut impl FnMut() -> u64) -> Vec<PKey> {
                     .collect()
             }
         };
-        let rdb_size = if rnd() % 20 == 0 {
+        let rdb_size = if rnd().is_multiple_of(20) {
             1_000 + rnd() % 100_000
         } else {
             1 + rnd() % 100
@@ -60,7 +60,7 @@ fn random_keys(rnd: &mut impl FnMut() -> u64) -> Vec<PKey> {
             rdb_size,
             member_count: rnd() % 50,
             rtype: (rnd() % 7) as usize,
-            has_ttl: rnd() % 3 == 0,
+            has_ttl: rnd().is_multiple_of(3),
         });
     }
     keys

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 
 use rdbinsight::dump::{Interrupt, Signal};
 use rdbinsight::output::parquet::path::sanitize_name;
-use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, ReportData};
+use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP};
 use rdbinsight::report::options::{
     Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
 };
@@ -193,36 +193,21 @@ fn default_html_name(report: &Report) -> PathBuf {
     ))
 }
 
-/// HTML RENDERER CALL SITE (issue #9). The renderer (`src/report/html`, written on another
-/// branch) is not merged yet; when it is, this returns
-/// `Some(rdbinsight::report::html::render_html(data))` and nothing else changes.
-fn render_html(_data: &ReportData) -> Option<String> {
-    None
-}
-
 fn write_report(out: &ReportOutputArgs, report: &Report) -> anyhow::Result<()> {
     let data = &report.data;
-    let mut json = serde_json::to_string(data).context("cannot serialize the report")?;
-    json.push('\n');
-    let html = render_html(data);
-    if html.is_none() && (out.output.is_some() || out.json.is_none()) {
-        bail!(
-            "this build cannot write the HTML report yet (the renderer is not merged); write the \
-             report data with --json FILE"
-        );
-    }
     if let Some(path) = &out.json {
-        write_atomically(path, json.as_bytes())?;
+        write_atomically(path, |w| {
+            serde_json::to_writer(&mut *w, data)?;
+            w.write_all(b"\n")
+        })?;
         tracing::info!("wrote the report data to {}", shown(path));
     }
-    if let Some(html) = html {
-        let path = out
-            .output
-            .clone()
-            .unwrap_or_else(|| default_html_name(report));
-        write_atomically(&path, html.as_bytes())?;
-        tracing::info!("wrote the report to {}", shown(&path));
-    }
+    let path = out
+        .output
+        .clone()
+        .unwrap_or_else(|| default_html_name(report));
+    write_atomically(&path, |w| report::html::write_html(data, w))?;
+    tracing::info!("wrote the report to {}", shown(&path));
     let t = &data.totals;
     tracing::info!(
         "batch {} of cluster '{}': {} keys, {} bytes (rdb_size), {} instance(s), {} prefix \
@@ -245,14 +230,17 @@ fn shown(path: &Path) -> String {
     }
 }
 
-/// Write `bytes` to `path` so that no half-written file is ever visible there: a temporary file
-/// in the same directory, fsynced, renamed over `path`. `-` is stdout; an existing path that is
-/// not a regular file (a FIFO, `/dev/stdout`) is written in place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Write to `path` so that no half-written file is ever visible there: `write` fills a
+/// temporary file in the same directory (buffered), which is fsynced and renamed over `path`;
+/// on any error the temporary file is removed and `path` is untouched. `-` is stdout; an
+/// existing path that is not a regular file (a FIFO, `/dev/stdout`) is written in place.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     if path == Path::new("-") {
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(bytes)
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        write(&mut stdout)
             .and_then(|()| stdout.flush())
             .context("cannot write to stdout")?;
         return Ok(());
@@ -263,11 +251,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         if meta.is_dir() {
             bail!("cannot write {}: it is a directory", path.display());
         }
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        f.write_all(bytes)
+        let mut w = std::io::BufWriter::new(f);
+        write(&mut w)
+            .and_then(|()| w.flush())
             .with_context(|| format!("cannot write {}", path.display()))?;
         return Ok(());
     }
@@ -279,14 +269,23 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    write(&mut w)
+        .and_then(|()| w.flush())
+        .with_context(|| format!("cannot write {}", tmp_path.display()))?;
+    let tmp = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("cannot write {}", tmp_path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", tmp_path.display()))?;
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot rename the temporary file to {}", path.display()))?;
@@ -301,17 +300,26 @@ mod tests {
     fn atomic_write_replaces_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.json");
-        write_atomically(&p, b"one").unwrap();
-        write_atomically(&p, b"two").unwrap();
+        let bytes = |b: &'static [u8]| move |w: &mut dyn std::io::Write| w.write_all(b);
+        write_atomically(&p, bytes(b"one")).unwrap();
+        write_atomically(&p, bytes(b"two")).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         // A directory in the way is an error, and nothing is left behind.
         let sub = dir.path().join("sub");
         std::fs::create_dir(&sub).unwrap();
-        assert!(write_atomically(&sub, b"x").is_err());
+        assert!(write_atomically(&sub, bytes(b"x")).is_err());
         // A missing parent directory is an error naming it.
-        let err = write_atomically(&dir.path().join("missing/r.json"), b"x").unwrap_err();
+        let err = write_atomically(&dir.path().join("missing/r.json"), bytes(b"x")).unwrap_err();
         assert!(format!("{err:#}").contains("missing"), "{err:#}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        // A writer that fails midway leaves the old file and no temporary file.
+        let failing = |w: &mut dyn std::io::Write| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("renderer failed"))
+        };
+        assert!(write_atomically(&p, failing).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

@@ -25,6 +25,7 @@
 pub mod aggregate;
 pub mod assemble;
 pub mod clickhouse;
+pub mod html;
 pub mod keytext;
 pub mod model;
 pub mod options;

@@ -1,11 +1,13 @@
 //! Helpers shared by the integration tests (each test crate uses a part of them).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli;
 pub mod clickhouse;
 pub mod codis;
 pub mod fixtures;
 pub mod output;
 pub mod redis;
+pub mod report_data;
 pub mod report_ref;
 pub mod resp;

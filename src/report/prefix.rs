@@ -162,42 +162,46 @@ impl PrefixBuilder {
     }
 
     /// Close the open nodes deeper than `depth` (all prefixes of `prev`), and make sure a node
-    /// of exactly `depth` is open (the branching point of `prev` and the next key).
+    /// of exactly `depth` is open (the branching point of `prev` and the next key). Works in
+    /// place on the stack (an `Open` is 120 bytes; this runs once per key).
     fn close_deeper_than(&mut self, depth: usize) -> Result<(), PrefixError> {
-        while let Some(top) = self.stack.last().copied() {
-            if top.depth <= depth {
-                break;
+        loop {
+            let n = self.stack.len();
+            match self.stack.last() {
+                Some(top) if top.depth > depth => {}
+                _ => return Ok(()),
             }
-            self.stack.pop();
-            self.keep(&top)?;
-            match self.stack.last_mut() {
-                Some(parent) if parent.depth >= depth => parent.totals.merge(&top.totals),
-                _ => {
-                    // The branching point at `depth` is new: it holds the closed node.
-                    self.stack.push(Open {
-                        depth,
-                        is_key: false,
-                        totals: top.totals,
-                    });
-                    break;
-                }
+            self.keep(n - 1)?;
+            if n >= 2 && self.stack[n - 2].depth >= depth {
+                let (below, top) = self.stack.split_at_mut(n - 1);
+                below[n - 2].totals.merge(&top[0].totals);
+                self.stack.truncate(n - 1);
+            } else {
+                // The branching point at `depth` is new: it holds exactly the closed node's
+                // keys, so the closed node becomes it.
+                let top = &mut self.stack[n - 1];
+                top.depth = depth;
+                top.is_key = false;
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     /// Open the node of a key longer than every open node.
     fn open_key(&mut self, len: usize, facts: KeyFacts) {
-        let mut totals = Totals::default();
-        totals.add_key(&facts);
         self.stack.push(Open {
             depth: len,
             is_key: true,
-            totals,
+            totals: Totals::default(),
         });
+        if let Some(top) = self.stack.last_mut() {
+            top.totals.add_key(&facts);
+        }
     }
 
-    fn keep(&mut self, node: &Open) -> Result<(), PrefixError> {
+    /// Keep the open node at `i` (a prefix of `prev`) if it holds enough bytes.
+    fn keep(&mut self, i: usize) -> Result<(), PrefixError> {
+        let node = &self.stack[i];
         if self.threshold == 0 || node.totals.agg.rdb_size < self.threshold {
             return Ok(());
         }
@@ -216,11 +220,13 @@ impl PrefixBuilder {
 
     /// Close every open node and order the tree (snapping prefixes to `delimiter` first).
     pub fn finish(mut self, delimiter: Option<&Delimiters>) -> Result<PrefixTree, PrefixError> {
-        while let Some(top) = self.stack.pop() {
-            self.keep(&top)?;
-            if let Some(parent) = self.stack.last_mut() {
-                parent.totals.merge(&top.totals);
+        while let Some(n) = self.stack.len().checked_sub(1) {
+            self.keep(n)?;
+            if n > 0 {
+                let (below, top) = self.stack.split_at_mut(n);
+                below[n - 1].totals.merge(&top[0].totals);
             }
+            self.stack.truncate(n);
         }
         let mut kept = self.kept;
         if let Some(d) = delimiter {

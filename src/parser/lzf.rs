@@ -1,107 +1,49 @@
-//! LZF (Redis's `lzf_d.c` format) without materializing values.
+//! LZF (Redis's `lzf_d.c` format), decoded from the input stream as it arrives.
 //!
 //! Token format: a control byte `c`; `c < 32` is a literal run of `c + 1` bytes; otherwise a
 //! back-reference of length `(c >> 5) + 2` (length 7 reads one more byte and adds it) at
 //! distance `((c & 0x1f) << 8 | next) + 1` from the current output end.
 //!
-//! Three uses: [`decompress`] for keys (which must be reported whole; the output size is
-//! checked against what the input can possibly produce before anything is allocated),
-//! [`LzfSrc`] to stream a compressed container through a bounded window (only as far as the
-//! count needs: usually just the header), and [`LzfSrc::finish`], which validates whatever a
-//! full walk left over without producing output.
+//! One decoder, [`LzfSrc`], serves both uses: keys, which must be reported whole
+//! ([`decompress_key`]: the output is the key itself, growing only as tokens arrive), and
+//! compressed containers, streamed through a bounded window (as a [`ByteSrc`], only as far as
+//! the count needs: usually just the header).
 
 use std::io::Read;
 
 use super::container::ByteSrc;
-use super::error::ParseErrorKind;
+use super::error::{ParseErrorKind, corrupt};
 use super::reader::{PResult, Reader};
 
 /// Longest output one input byte can produce (a 3-byte token yields up to 264 bytes).
 pub const MAX_EXPANSION: u64 = 88;
 /// Back-references reach at most this far back.
 const MAX_DISTANCE: usize = 8192;
-/// The streaming window is compacted when it grows past this.
+/// The streaming window of a container is compacted when it grows past this.
 const WINDOW_COMPACT: usize = 64 * 1024;
-
-fn corrupt(msg: String) -> ParseErrorKind {
-    ParseErrorKind::Corrupt(msg)
-}
 
 /// Whether `ulen` bytes can possibly come out of `clen` compressed bytes.
 pub fn plausible(clen: u64, ulen: u64) -> bool {
     ulen <= clen.saturating_mul(MAX_EXPANSION)
 }
 
-/// Decompress `input` into `out` (cleared first); the output must be exactly `ulen` bytes.
-/// The caller has checked [`plausible`], so `ulen` is bounded by the bytes that arrived.
-pub fn decompress(input: &[u8], ulen: usize, out: &mut Vec<u8>) -> PResult<()> {
-    out.clear();
-    out.reserve(ulen);
-    let mut i = 0;
-    while i < input.len() {
-        let ctrl = input[i] as usize;
-        i += 1;
-        if ctrl < 32 {
-            let len = ctrl + 1;
-            let Some(lit) = input.get(i..i + len) else {
-                return Err(corrupt("LZF literal runs past the compressed data".into()));
-            };
-            if out.len() + len > ulen {
-                return Err(corrupt(format!(
-                    "LZF output overflow: more than {ulen} bytes"
-                )));
-            }
-            out.extend_from_slice(lit);
-            i += len;
-        } else {
-            let mut len = ctrl >> 5;
-            if len == 7 {
-                let Some(&b) = input.get(i) else {
-                    return Err(corrupt("LZF back-reference truncated".into()));
-                };
-                len += b as usize;
-                i += 1;
-            }
-            let Some(&lo) = input.get(i) else {
-                return Err(corrupt("LZF back-reference truncated".into()));
-            };
-            i += 1;
-            let dist = ((ctrl & 0x1f) << 8 | lo as usize) + 1;
-            len += 2;
-            if dist > out.len() {
-                return Err(corrupt(format!(
-                    "invalid LZF back-reference: {dist} bytes back with only {} written",
-                    out.len()
-                )));
-            }
-            if out.len() + len > ulen {
-                return Err(corrupt(format!(
-                    "LZF output overflow: more than {ulen} bytes"
-                )));
-            }
-            let start = out.len() - dist;
-            // Overlapping copies repeat the pattern, so copy byte by byte when they overlap.
-            if dist >= len {
-                out.extend_from_within(start..start + len);
-            } else {
-                for k in 0..len {
-                    let b = out[start + k];
-                    out.push(b);
-                }
-            }
-        }
-    }
-    if out.len() != ulen {
-        return Err(corrupt(format!(
-            "LZF decompressed length mismatch: header says {ulen}, data gives {}",
-            out.len()
-        )));
-    }
-    Ok(())
+/// Decompress the `clen` compressed bytes of a key from `rd` into `out` (cleared first); the
+/// output must be exactly `ulen` bytes. Nothing is allocated up front: `out` grows with the
+/// tokens that actually arrive, each checked against `ulen`.
+pub(crate) fn decompress_key<R: Read>(
+    rd: &mut Reader<R>,
+    clen: u64,
+    ulen: u64,
+    out: &mut Vec<u8>,
+) -> PResult<()> {
+    let mut src = LzfSrc::new(rd, clen, ulen, out, "key");
+    src.keep_all = true;
+    src.finish()
 }
 
-/// Streams the decompressed bytes of an LZF string read from `rd`, keeping only a bounded
-/// window (back-references reach 8 KiB back).
+/// Decodes an LZF string read from `rd` into `win`: the whole output for a key
+/// ([`decompress_key`]), or a bounded window for a container (back-references reach 8 KiB
+/// back, so older bytes are dropped once consumed).
 pub(crate) struct LzfSrc<'r, R> {
     rd: &'r mut Reader<R>,
     /// Compressed bytes not yet read.
@@ -115,6 +57,8 @@ pub(crate) struct LzfSrc<'r, R> {
     /// The most recent output; `win[rpos..]` is produced but not yet consumed.
     win: &'r mut Vec<u8>,
     rpos: usize,
+    /// Never drop output from `win` (keys).
+    keep_all: bool,
     kind: &'static str,
 }
 
@@ -135,6 +79,7 @@ impl<'r, R: Read> LzfSrc<'r, R> {
             consumed: 0,
             win,
             rpos: 0,
+            keep_all: false,
             kind,
         }
     }
@@ -152,7 +97,13 @@ impl<'r, R: Read> LzfSrc<'r, R> {
 
     /// Decode one token into the window.
     fn produce(&mut self) -> PResult<()> {
-        if self.win.len() > WINDOW_COMPACT {
+        if self.in_left == 0 {
+            return Err(corrupt(format!(
+                "LZF decompressed length mismatch in a {}: header says {}, data gives {}",
+                self.kind, self.ulen, self.produced
+            )));
+        }
+        if !self.keep_all && self.win.len() > WINDOW_COMPACT {
             let keep_from = self.rpos.min(self.win.len() - MAX_DISTANCE);
             self.win.drain(..keep_from);
             self.rpos -= keep_from;
@@ -161,7 +112,10 @@ impl<'r, R: Read> LzfSrc<'r, R> {
         if ctrl < 32 {
             let len = ctrl + 1;
             if self.in_left < len as u64 {
-                return Err(corrupt("LZF literal runs past the compressed data".into()));
+                return Err(corrupt(format!(
+                    "LZF literal runs past the compressed data of a {}",
+                    self.kind
+                )));
             }
             if self.produced + len as u64 > self.ulen {
                 return Err(self.overflow());
@@ -187,10 +141,16 @@ impl<'r, R: Read> LzfSrc<'r, R> {
             if self.produced + len as u64 > self.ulen {
                 return Err(self.overflow());
             }
+            // The window holds at least the last MAX_DISTANCE bytes produced.
             let start = self.win.len() - dist;
-            for k in 0..len {
-                let b = self.win[start + k];
-                self.win.push(b);
+            if dist >= len {
+                self.win.extend_from_within(start..start + len);
+            } else {
+                // An overlapping copy repeats the pattern: byte by byte.
+                for k in 0..len {
+                    let b = self.win[start + k];
+                    self.win.push(b);
+                }
             }
             self.produced += len as u64;
         }
@@ -208,55 +168,15 @@ impl<'r, R: Read> LzfSrc<'r, R> {
         corrupt(format!("{} entry out of bounds", self.kind))
     }
 
-    /// Validate the rest of the compressed data without producing output: every token must be
-    /// well-formed, no back-reference may reach before the start, and the output must come to
-    /// exactly the declared length. Returns the last output byte when the data ends with a
-    /// literal run (the only case where it is known without decoding).
-    pub fn finish(&mut self) -> PResult<Option<u8>> {
-        let mut last = self.win.last().copied();
+    /// Decode whatever is left and check the string as a whole: the output comes to exactly
+    /// the declared length, and no compressed byte follows it (any token there would
+    /// overflow).
+    pub fn finish(&mut self) -> PResult<()> {
+        self.skip(self.remaining())?;
         while self.in_left > 0 {
-            let ctrl = self.in_u8()? as u64;
-            if ctrl < 32 {
-                let len = ctrl + 1;
-                if self.in_left < len {
-                    return Err(corrupt("LZF literal runs past the compressed data".into()));
-                }
-                if self.produced + len > self.ulen {
-                    return Err(self.overflow());
-                }
-                self.in_left -= len;
-                self.rd.skip(len - 1, "LZF-compressed data")?;
-                last = Some(self.rd.read_u8("LZF-compressed data")?);
-                self.produced += len;
-            } else {
-                let mut len = ctrl >> 5;
-                if len == 7 {
-                    len += u64::from(self.in_u8()?);
-                }
-                let dist = ((ctrl & 0x1f) << 8 | u64::from(self.in_u8()?)) + 1;
-                len += 2;
-                if dist > self.produced {
-                    return Err(corrupt(format!(
-                        "invalid LZF back-reference in a {}: {dist} bytes back with only {} written",
-                        self.kind, self.produced
-                    )));
-                }
-                if self.produced + len > self.ulen {
-                    return Err(self.overflow());
-                }
-                self.produced += len;
-                last = None;
-            }
+            self.produce()?;
         }
-        if self.produced != self.ulen {
-            return Err(corrupt(format!(
-                "LZF decompressed length mismatch in a {}: header says {}, data gives {}",
-                self.kind, self.ulen, self.produced
-            )));
-        }
-        self.consumed = self.ulen;
-        self.rpos = self.win.len();
-        Ok(last)
+        Ok(())
     }
 }
 
@@ -323,20 +243,27 @@ impl<R: Read> ByteSrc for LzfSrc<'_, R> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn decompress_literal_and_backref() {
-        // "abcabcabc": literal "abc" then a back-reference of 6 at distance 3.
-        let input = [2u8, b'a', b'b', b'c', (4 << 5), 2];
+    fn key(input: &[u8], ulen: u64) -> PResult<Vec<u8>> {
+        let mut rd = Reader::new(input);
         let mut out = Vec::new();
-        decompress(&input, 9, &mut out).unwrap();
-        assert_eq!(out, b"abcabcabc");
-        assert!(decompress(&input, 8, &mut out).is_err());
-        assert!(decompress(&input, 10, &mut out).is_err());
-        assert!(decompress(&[(1 << 5), 0], 3, &mut out).is_err());
+        decompress_key(&mut rd, input.len() as u64, ulen, &mut out)?;
+        Ok(out)
     }
 
     #[test]
-    fn streaming_matches_decompress() {
+    fn key_literal_and_backref() {
+        // "abcabcabc": literal "abc" then a back-reference of 6 at distance 3.
+        let input = [2u8, b'a', b'b', b'c', (4 << 5), 2];
+        assert_eq!(key(&input, 9).ok(), Some(b"abcabcabc".to_vec()));
+        assert!(key(&input, 8).is_err_and(|e| e.to_string().contains("overflow")));
+        assert!(key(&input, 10).is_err_and(|e| e.to_string().contains("length mismatch")));
+        assert!(key(&[(1 << 5), 0], 3).is_err_and(|e| e.to_string().contains("back-reference")));
+        // A literal run longer than the compressed data.
+        assert!(key(&[5u8, b'a'], 6).is_err_and(|e| e.to_string().contains("runs past")));
+    }
+
+    #[test]
+    fn streaming_matches_key() {
         let input = [2u8, b'a', b'b', b'c', (4 << 5), 2, 0, b'z'];
         let mut rd = Reader::new(&input[..]);
         let mut win = Vec::new();
@@ -347,10 +274,44 @@ mod tests {
         }
         assert_eq!(got, b"abcabcabcz");
         assert!(src.u8().is_err());
+        assert_eq!(key(&input, 10).ok(), Some(got));
 
         let mut rd = Reader::new(&input[..]);
         let mut src = LzfSrc::new(&mut rd, input.len() as u64, 10, &mut win, "test");
         assert_eq!(src.u8().unwrap(), b'a');
-        assert_eq!(src.finish().unwrap(), Some(b'z'));
+        assert_eq!(src.finish(), Ok(()));
+        assert_eq!(win, b"abcabcabcz");
+    }
+
+    #[test]
+    fn long_streams_keep_the_reach_of_back_references() {
+        // 100,000 output bytes: a 32-byte literal, then back-references at the farthest
+        // distance the window must keep (8192) once the output is long enough.
+        let mut input = vec![31u8];
+        input.extend((0..32u8).map(|i| i.wrapping_mul(37)));
+        let mut expected: Vec<u8> = input[1..].to_vec();
+        while expected.len() < 100_000 {
+            let (dist, len) = if expected.len() >= 8192 {
+                (8192, 264)
+            } else {
+                (32, 32)
+            };
+            let d = dist - 1;
+            input.extend_from_slice(&[(7 << 5) | (d >> 8) as u8, (len - 9) as u8, d as u8]);
+            for _ in 0..len {
+                expected.push(expected[expected.len() - dist]);
+            }
+        }
+        let ulen = expected.len() as u64;
+        assert_eq!(key(&input, ulen).ok().as_ref(), Some(&expected));
+        let mut rd = Reader::new(&input[..]);
+        let mut win = Vec::new();
+        let mut src = LzfSrc::new(&mut rd, input.len() as u64, ulen, &mut win, "test");
+        let mut got = Vec::with_capacity(expected.len());
+        while src.remaining() > 0 {
+            got.push(src.u8().unwrap());
+        }
+        assert_eq!(got, expected);
+        assert!(win.len() < 80_000, "the window is compacted: {}", win.len());
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod dump;
 pub mod run;
+pub mod source;
 
 use clap::{Parser, Subcommand};
 

@@ -2,21 +2,16 @@
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 
-use super::dump::{
-    CommonSourceArgs, ConnectionArgs, DumpArgs, OutputCommand, ParquetCompression, SourceCommand,
-};
+use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, ParquetCompression};
 use rdbinsight::dump::{self, DumpPlan, Progress};
 use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
 use rdbinsight::output::parquet::{self as pq, ParquetOutput};
 use rdbinsight::output::{BatchContext, Output};
 use rdbinsight::parser::ParseOptions;
-use rdbinsight::source::standalone::{StandaloneConfig, TlsOptions};
-use rdbinsight::source::{Instance, InstanceOpener, SlotKind, cluster, codis};
 
 /// Default `--concurrency`: the number of cores, at most 8.
 pub fn default_concurrency() -> usize {
@@ -38,30 +33,6 @@ pub fn batch_timestamp(common: &CommonSourceArgs) -> anyhow::Result<i64> {
         None => chrono::Utc::now()
             .timestamp_nanos_opt()
             .ok_or_else(|| anyhow!("the system clock is out of range")),
-    }
-}
-
-/// Shortest time allowed for each handshake reply, whatever `--connect-timeout` says.
-const MIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Connection settings for live sources (the address is filled in per instance).
-pub fn connection_config(addr: &str, conn: &ConnectionArgs) -> StandaloneConfig {
-    let tls = (conn.tls || conn.tls_ca.is_some() || conn.tls_insecure).then(|| TlsOptions {
-        ca_file: conn.tls_ca.clone(),
-        insecure: conn.tls_insecure,
-    });
-    if conn.tls_insecure {
-        tracing::warn!("TLS certificates are not verified (--tls-insecure)");
-    }
-    let connect_timeout = Duration::from_secs(conn.connect_timeout);
-    StandaloneConfig {
-        addr: addr.to_string(),
-        username: conn.username.clone(),
-        password: conn.password.clone(),
-        tls,
-        connect_timeout,
-        handshake_timeout: connect_timeout.max(MIN_HANDSHAKE_TIMEOUT),
-        read_timeout: Duration::from_secs(conn.read_timeout),
     }
 }
 
@@ -106,51 +77,15 @@ pub fn run_dump(args: DumpArgs) -> anyhow::Result<()> {
     if args.skip_checksum {
         tracing::warn!("CRC64 checksum verification is disabled (--skip-checksum)");
     }
-    let (cluster, common, instances, output_cmd) = match &args.source {
-        SourceCommand::FromFile(a) => {
-            let instance = Instance {
-                name: a.instance.clone(),
-                slots: SlotKind::None,
-                opener: InstanceOpener::File(a.path.clone()),
-            };
-            (a.cluster.clone(), &a.common, vec![instance], &a.output)
-        }
-        SourceCommand::FromStandalone(a) => {
-            let instance = Instance {
-                name: a.addr.clone(),
-                slots: SlotKind::None,
-                opener: InstanceOpener::Standalone(connection_config(&a.addr, &a.conn)),
-            };
-            (a.cluster.clone(), &a.common, vec![instance], &a.output)
-        }
-        SourceCommand::FromCluster(a) => {
-            let conn = connection_config("", &a.conn);
-            let instances = cluster::discover(&a.nodes, &conn, a.require_slave)
-                .context("cannot discover the Redis Cluster topology")?;
-            (a.cluster.clone(), &a.common, instances, &a.output)
-        }
-        SourceCommand::FromCodis(a) => {
-            let conn = connection_config("", &a.conn);
-            let (product, instances) = codis::discover(&a.dashboard, &conn, a.require_slave)
-                .context("cannot discover the Codis topology")?;
-            let cluster = match (&a.cluster, product) {
-                (Some(c), _) => c.clone(),
-                (None, Some(p)) => p,
-                (None, None) => bail!(
-                    "the Codis dashboard reports no product name; name the cluster with --cluster"
-                ),
-            };
-            (cluster, &a.common, instances, &a.output)
-        }
-    };
+    let source = super::source::plan(&args.source)?;
     let batch = BatchContext {
-        cluster,
-        batch_ts_nanos: batch_timestamp(common)?,
+        cluster: source.cluster,
+        batch_ts_nanos: batch_timestamp(args.source.common())?,
     };
-    let output = build_output(output_cmd)?;
+    let output = build_output(args.source.output())?;
     let plan = DumpPlan {
         batch,
-        instances,
+        instances: source.instances,
         concurrency,
         parse,
     };
@@ -170,45 +105,4 @@ pub fn run_dump(args: DumpArgs) -> anyhow::Result<()> {
         summary.records as f64 / secs.max(1e-9)
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_config_from_args() {
-        let mut args = ConnectionArgs {
-            username: Some("u".into()),
-            password: Some("p".into()),
-            connect_timeout: 5,
-            read_timeout: 90,
-            ..Default::default()
-        };
-        let cfg = connection_config("h:1", &args);
-        assert_eq!(cfg.addr, "h:1");
-        assert!(cfg.tls.is_none());
-        assert_eq!(cfg.connect_timeout, Duration::from_secs(5));
-        assert_eq!(cfg.handshake_timeout, MIN_HANDSHAKE_TIMEOUT);
-        assert_eq!(cfg.read_timeout, Duration::from_secs(90));
-        assert_eq!(cfg.username.as_deref(), Some("u"));
-
-        args.tls_ca = Some(PathBuf::from("/ca.pem"));
-        let tls = connection_config("h:1", &args)
-            .tls
-            .expect("--tls-ca implies TLS");
-        assert_eq!(tls.ca_file, Some(PathBuf::from("/ca.pem")));
-        assert!(!tls.insecure);
-
-        args.tls_ca = None;
-        args.tls_insecure = true;
-        let tls = connection_config("h:1", &args)
-            .tls
-            .expect("--tls-insecure implies TLS");
-        assert!(tls.insecure);
-
-        args.tls_insecure = false;
-        args.tls = true;
-        assert!(connection_config("h:1", &args).tls.is_some());
-    }
 }

@@ -437,7 +437,8 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
 
     #[test]
     fn parses_address_forms() {
-        let cases: [(&str, (&str, u16, Option<&str>)); 6] = [
+        type Parsed<'a> = (&'a str, u16, Option<&'a str>);
+        let cases: [(&str, Parsed); 6] = [
             ("::1:7000@17000", ("::1", 7000, None)),
             ("[::1]:7000@17000", ("::1", 7000, None)),
             (

@@ -10,12 +10,11 @@
 //! 1,024-record chunks over a bounded channel to an async writer task), then prints records/s,
 //! the file sizes and the peak RSS (VmHWM). `-` or no DIR: a temporary directory.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use rdbinsight::output::parquet::{MAX_ROW_GROUP_ROWS, ParquetCompression, ParquetOutput};
 use rdbinsight::output::{BatchContext, ChunkWriter, Output};
-use rdbinsight::record::{Encoding, Record, RecordType, WriteContext};
+use rdbinsight::record::{BatchTs, Encoding, Record, RecordType};
 
 const CHUNK: usize = 1024;
 
@@ -84,26 +83,18 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let batch = BatchContext {
         cluster: "bench".into(),
-        batch_ts_nanos: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+        batch: BatchTs::now(),
     };
     let started = Instant::now();
-    let mut output = Output::Parquet(
-        ParquetOutput::new(&root, compression).with_max_row_group_rows(row_group_rows),
-    );
+    let mut output = ParquetOutput::new(&root, compression).with_max_row_group_rows(row_group_rows);
     rt.block_on(output.prepare_batch(&batch))?;
-    let output = Arc::new(output);
     // One writer task and one generator thread per instance, all at once.
     let tasks: Vec<_> = (0..instances)
         .map(|k| {
-            let output = Arc::clone(&output);
-            let batch = batch.clone();
+            let ctx = batch.write_context(&format!("127.0.0.1:{}", 6379 + k));
+            let writer = output.writer_for(ctx);
             rt.spawn(async move {
-                let ctx = WriteContext {
-                    cluster: Arc::from("bench"),
-                    batch_ts_nanos: batch.batch_ts_nanos,
-                    instance: Arc::from(format!("127.0.0.1:{}", 6379 + k)),
-                };
-                let mut w = output.writer_for(&batch, &ctx.instance)?;
+                let mut w = writer?;
                 w.prepare_instance().await?;
                 let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Record>>(16);
                 let producer = std::thread::spawn(move || {
@@ -125,7 +116,7 @@ fn main() -> anyhow::Result<()> {
                 });
                 while let Some(chunk) = rx.recv().await {
                     for r in &chunk {
-                        w.write_record(r, &ctx).await?;
+                        w.write_record(r).await?;
                     }
                 }
                 producer
@@ -139,8 +130,7 @@ fn main() -> anyhow::Result<()> {
     for t in tasks {
         rt.block_on(t)??;
     }
-    let mut output = Arc::try_unwrap(output).map_err(|_| anyhow::anyhow!("output still shared"))?;
-    rt.block_on(output.finalize_batch(&batch))?;
+    rt.block_on(output.finalize_batch())?;
     let secs = started.elapsed().as_secs_f64();
     let dir = ParquetOutput::new(&root, compression)
         .batch_paths(&batch)

@@ -8,7 +8,10 @@
 //!
 //! Up to `concurrency` instances run at once. The first error (from any source, parser or
 //! writer) cancels the others (their streams are shut down, their writers dropped without
-//! `finalize_instance`) and the batch is not finalized.
+//! `finalize_instance`), the batch is not finalized, and the output's `abort_batch` removes
+//! what the attempt wrote.
+//!
+//! The pipeline is generic over [`Output`]: it knows nothing of any concrete store.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -21,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::output::{BatchContext, ChunkWriter, Output};
 use crate::parser::{ParseOptions, RdbParser};
-use crate::record::{Record, WriteContext};
+use crate::record::Record;
 use crate::slot;
 use crate::source::{CancelHandle, Instance, SlotKind};
 
@@ -200,10 +203,11 @@ impl CancelState {
     }
 }
 
-/// Run the dump. On success the batch has been finalized; on error it has not.
-pub async fn run(
+/// Run the dump. On success the batch has been finalized; on error it has not, and the
+/// output was asked to remove what this attempt wrote.
+pub async fn run<O: Output>(
     plan: DumpPlan,
-    mut output: Output,
+    mut output: O,
     progress: Arc<Progress>,
 ) -> anyhow::Result<DumpSummary> {
     let started = Instant::now();
@@ -214,17 +218,48 @@ pub async fn run(
         .prepare_batch(&plan.batch)
         .await
         .context("cannot prepare the output")?;
-    let output = Arc::new(output);
+    let n_instances = plan.instances.len();
+    match write_instances(&plan, &mut output, &progress).await {
+        Ok(records) => {
+            if let Err(e) = output.finalize_batch().await {
+                output.abort_batch().await;
+                return Err(anyhow::Error::new(e).context("cannot finalize the batch"));
+            }
+            Ok(DumpSummary {
+                instances: n_instances,
+                records,
+                elapsed: started.elapsed(),
+            })
+        }
+        Err(e) => {
+            output.abort_batch().await;
+            Err(e.context("dump failed; the batch was not finalized"))
+        }
+    }
+}
+
+/// Every instance through its writer, up to `plan.concurrency` at a time. Returns the number
+/// of records written; on error every instance task has ended (and dropped its writer).
+async fn write_instances<O: Output>(
+    plan: &DumpPlan,
+    output: &mut O,
+    progress: &Arc<Progress>,
+) -> anyhow::Result<u64> {
+    // Every writer up front: conflicts between instances fail before any work starts.
+    let mut writers = Vec::with_capacity(plan.instances.len());
+    for instance in &plan.instances {
+        let writer = output
+            .writer_for(plan.batch.write_context(&instance.name))
+            .with_context(|| format!("instance {} failed", instance.name))?;
+        writers.push(writer);
+    }
     let cancel = Arc::new(CancelState::default());
     let limit = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    let n_instances = plan.instances.len();
-    for instance in plan.instances {
-        let output = Arc::clone(&output);
+    for (instance, writer) in plan.instances.iter().cloned().zip(writers) {
         let cancel = Arc::clone(&cancel);
         let limit = Arc::clone(&limit);
-        let progress = Arc::clone(&progress);
-        let batch = plan.batch.clone();
+        let progress = Arc::clone(progress);
         let parse = plan.parse;
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.map_err(|e| anyhow!(e))?;
@@ -232,14 +267,14 @@ pub async fn run(
                 return Ok(0);
             }
             let name = instance.name.clone();
-            dump_instance(instance, &output, &batch, parse, &cancel, &progress)
+            dump_instance(instance, writer, parse, &cancel, &progress)
                 .await
                 .with_context(|| format!("instance {name} failed"))
         });
     }
     let mut records = 0;
     let mut first_error = None;
-    let progress_done = ProgressDone(Arc::clone(&progress));
+    let progress_done = ProgressDone(Arc::clone(progress));
     while let Some(joined) = tasks.join_next().await {
         let result = joined
             .map_err(|e| anyhow!("instance task failed: {e}"))
@@ -256,39 +291,22 @@ pub async fn run(
         }
     }
     drop(progress_done);
-    if let Some(e) = first_error {
-        return Err(e.context("dump failed; the batch was not finalized"));
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(records),
     }
-    let mut output = Arc::try_unwrap(output)
-        .map_err(|_| anyhow!("internal error: output still shared after all instances ended"))?;
-    output
-        .finalize_batch(&plan.batch)
-        .await
-        .context("cannot finalize the batch")?;
-    Ok(DumpSummary {
-        instances: n_instances,
-        records,
-        elapsed: started.elapsed(),
-    })
 }
 
 /// Dump one instance: open, parse on a blocking thread, write on this task.
-async fn dump_instance(
+async fn dump_instance<W: ChunkWriter + Send>(
     instance: Instance,
-    output: &Output,
-    batch: &BatchContext,
+    mut writer: W,
     parse: ParseOptions,
     cancel: &Arc<CancelState>,
     progress: &Arc<Progress>,
 ) -> anyhow::Result<u64> {
-    let ctx = WriteContext {
-        cluster: Arc::from(batch.cluster.as_str()),
-        batch_ts_nanos: batch.batch_ts_nanos,
-        instance: Arc::from(instance.name.as_str()),
-    };
-    let mut writer = output.writer_for(batch, &instance.name)?;
+    let name: Arc<str> = Arc::from(instance.name.as_str());
     writer.prepare_instance().await?;
-
     let (tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL_CHUNKS);
     let offset = Arc::new(AtomicU64::new(0));
     let total_bytes = Arc::new(AtomicU64::new(0));
@@ -342,18 +360,12 @@ async fn dump_instance(
         if !bar_checked {
             bar_checked = true;
             let t = total_bytes.load(Ordering::Relaxed);
-            bar = progress.bar(&ctx.instance, (t > 0).then_some(t));
+            bar = progress.bar(&name, (t > 0).then_some(t));
         }
         for record in &chunk {
-            writer.write_record(record, &ctx).await?;
+            writer.write_record(record).await?;
             if let Some(n) = counter.record() {
-                progress.report(
-                    &ctx.instance,
-                    n,
-                    counter.total(),
-                    pct(&offset, &total_bytes),
-                    false,
-                );
+                progress.report(&name, n, counter.total(), pct(&offset, &total_bytes), false);
             }
         }
         if let Some(bar) = &bar {
@@ -367,13 +379,7 @@ async fn dump_instance(
         .map_err(|e| anyhow!("parser thread failed: {e}"))??;
     writer.finalize_instance().await?;
     if let Some(n) = counter.finish() {
-        progress.report(
-            &ctx.instance,
-            n,
-            counter.total(),
-            pct(&offset, &total_bytes),
-            true,
-        );
+        progress.report(&name, n, counter.total(), pct(&offset, &total_bytes), true);
     }
     if let Some(bar) = bar {
         bar.finish_with_message(format!("{} records, done", counter.total()));

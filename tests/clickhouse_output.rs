@@ -10,6 +10,8 @@
 //! Throughput check (release, prints records/s):
 //! `scripts/clickhouse-test-env.sh cargo test --release --test clickhouse_output -- --ignored --nocapture perf`
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +19,7 @@ use std::time::Instant;
 
 use rdbinsight::output::clickhouse::{ClickHouseOutput, ClickHouseUrl};
 use rdbinsight::output::{BatchContext, ChunkWriter, Output, OutputError};
-use rdbinsight::record::{Encoding, Record, RecordType, WriteContext};
+use rdbinsight::record::{Encoding, Record, RecordType};
 
 const URL_VAR: &str = "RDBINSIGHT_TEST_CLICKHOUSE_URL";
 const SKIP_VAR: &str = "RDBINSIGHT_SKIP_CLICKHOUSE_TESTS";
@@ -83,10 +85,8 @@ impl TestDb {
         format!("{}?database={}", self.base, self.name)
     }
 
-    fn output(&self, auto_create: bool) -> Output {
-        Output::ClickHouse(
-            ClickHouseOutput::from_args(&self.url(), None, auto_create, 30).expect("valid URL"),
-        )
+    fn output(&self, auto_create: bool) -> ClickHouseOutput {
+        ClickHouseOutput::from_args(&self.url(), None, auto_create, 30).expect("valid URL")
     }
 
     async fn exec(&self, sql: &str) {
@@ -153,30 +153,22 @@ fn record(i: u64) -> Record {
 }
 
 fn batch(cluster: &str, ts_nanos: i64) -> BatchContext {
-    BatchContext {
-        cluster: cluster.to_string(),
-        batch_ts_nanos: ts_nanos,
-    }
+    common::output::batch(cluster, ts_nanos)
 }
 
 /// Write records `range` for `instance` through one writer; `finalize`: call
 /// `finalize_instance`.
 async fn write_instance(
-    output: &Output,
+    output: &mut ClickHouseOutput,
     b: &BatchContext,
     instance: &str,
     range: std::ops::Range<u64>,
     finalize: bool,
 ) -> Result<(), OutputError> {
-    let ctx = WriteContext {
-        cluster: Arc::from(b.cluster.as_str()),
-        batch_ts_nanos: b.batch_ts_nanos,
-        instance: Arc::from(instance),
-    };
-    let mut w = output.writer_for(b, instance)?;
+    let mut w = output.writer_for(b.write_context(instance))?;
     w.prepare_instance().await?;
     for i in range {
-        w.write_record(&record(i), &ctx).await?;
+        w.write_record(&record(i)).await?;
     }
     if finalize {
         w.finalize_instance().await?;
@@ -185,7 +177,7 @@ async fn write_instance(
 }
 
 /// A whole successful dump of `n_a` + `n_b` records over two instances.
-async fn full_dump(output: &mut Output, b: &BatchContext, n_a: u64, n_b: u64) {
+async fn full_dump(output: &mut ClickHouseOutput, b: &BatchContext, n_a: u64, n_b: u64) {
     output.prepare_batch(b).await.expect("prepare_batch");
     write_instance(output, b, "10.0.0.1:6379", 0..n_a, true)
         .await
@@ -193,7 +185,7 @@ async fn full_dump(output: &mut Output, b: &BatchContext, n_a: u64, n_b: u64) {
     write_instance(output, b, "10.0.0.2:6379", n_a..n_a + n_b, true)
         .await
         .expect("instance b");
-    output.finalize_batch(b).await.expect("finalize_batch");
+    output.finalize_batch().await.expect("finalize_batch");
 }
 
 /// A batch timestamp two hours ago, at .123456789 s. Batches must be recent: rows older than
@@ -351,7 +343,7 @@ async fn inserts_roll_over_at_max_rows() {
     };
     let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
     ch.set_max_rows_per_insert(1000);
-    let mut output = Output::ClickHouse(ch);
+    let mut output = ch;
     let b = batch("c1", t1());
     // 2500 + 3000 rows: INSERTs of 1000, 1000, 500 and 1000, 1000, 1000.
     full_dump(&mut output, &b, 2500, 3000).await;
@@ -372,7 +364,7 @@ async fn inserts_roll_over_at_max_bytes() {
     const MAX_BYTES: u64 = 64 * 1024;
     let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
     ch.set_max_bytes_per_insert(MAX_BYTES);
-    let mut output = Output::ClickHouse(ch);
+    let mut output = ch;
     let b = batch("c1", t1());
     // Rows are ~100 bytes serialized: 2500 + 3000 rows are several times 64 KiB each.
     full_dump(&mut output, &b, 2500, 3000).await;
@@ -409,26 +401,21 @@ async fn inserts_roll_over_at_period() {
     };
     let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
     ch.set_insert_period(std::time::Duration::from_millis(300));
-    let mut output = Output::ClickHouse(ch);
+    let mut output = ch;
     let b = batch("c1", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
-    let ctx = WriteContext {
-        cluster: Arc::from("c1"),
-        batch_ts_nanos: t1(),
-        instance: Arc::from("i1"),
-    };
-    let mut w = output.writer_for(&b, "i1").expect("writer");
+    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
     w.prepare_instance().await.expect("prepare_instance");
     // Three bursts 400 ms apart: the first write of each later burst finds the period
     // passed and ends the INSERT (that row included).
     for burst in 0..3u64 {
         for i in burst * 100..(burst + 1) * 100 {
-            w.write_record(&record(i), &ctx).await.expect("write");
+            w.write_record(&record(i)).await.expect("write");
         }
         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     }
     w.finalize_instance().await.expect("finalize_instance");
-    output.finalize_batch(&b).await.expect("finalize_batch");
+    output.finalize_batch().await.expect("finalize_batch");
     assert_eq!(
         db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
             .await,
@@ -449,20 +436,15 @@ async fn slow_stream_outlives_http_receive_timeout() {
     let mut output = db.output(true);
     let b = batch("c1", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
-    let ctx = WriteContext {
-        cluster: Arc::from("c1"),
-        batch_ts_nanos: t1(),
-        instance: Arc::from("i1"),
-    };
-    let mut w = output.writer_for(&b, "i1").expect("writer");
+    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
     w.prepare_instance().await.expect("prepare_instance");
     // One record every 100 ms for 35 s.
     for i in 0..350 {
-        w.write_record(&record(i), &ctx).await.expect("write");
+        w.write_record(&record(i)).await.expect("write");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     w.finalize_instance().await.expect("finalize_instance");
-    output.finalize_batch(&b).await.expect("finalize_batch");
+    output.finalize_batch().await.expect("finalize_batch");
     assert_eq!(
         db.q("SELECT count() FROM {db}.redis_records_view").await,
         "350"
@@ -480,10 +462,10 @@ async fn view_shows_batch_only_after_finalize_batch() {
     let mut output = db.output(true);
     let b = batch("c1", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
-    write_instance(&output, &b, "i1", 0..3000, true)
+    write_instance(&mut output, &b, "i1", 0..3000, true)
         .await
         .expect("i1");
-    write_instance(&output, &b, "i2", 3000..5000, true)
+    write_instance(&mut output, &b, "i2", 3000..5000, true)
         .await
         .expect("i2");
     // Every row is stored, none visible.
@@ -495,7 +477,7 @@ async fn view_shows_batch_only_after_finalize_batch() {
         db.q("SELECT count() FROM {db}.redis_records_view").await,
         "0"
     );
-    output.finalize_batch(&b).await.expect("finalize_batch");
+    output.finalize_batch().await.expect("finalize_batch");
     assert_eq!(
         db.q("SELECT count() FROM {db}.redis_records_view").await,
         "5000"
@@ -520,10 +502,10 @@ async fn unfinished_batch_stays_invisible() {
     let mut output = db.output(false);
     let b2 = batch("c1", t2());
     output.prepare_batch(&b2).await.expect("prepare_batch");
-    write_instance(&output, &b2, "10.0.0.1:6379", 0..3000, true)
+    write_instance(&mut output, &b2, "10.0.0.1:6379", 0..3000, true)
         .await
         .expect("finalized instance");
-    write_instance(&output, &b2, "10.0.0.2:6379", 3000..4000, false)
+    write_instance(&mut output, &b2, "10.0.0.2:6379", 3000..4000, false)
         .await
         .expect("dropped instance");
     drop(output);
@@ -595,9 +577,7 @@ async fn missing_tables_with_auto_create() {
         return;
     };
     let b = batch("c1", t1());
-    let mut output = Output::ClickHouse(
-        ClickHouseOutput::from_args(&db.url(), None, true, 7).expect("valid URL"),
-    );
+    let mut output = ClickHouseOutput::from_args(&db.url(), None, true, 7).expect("valid URL");
     output.prepare_batch(&b).await.expect("creates everything");
     // Idempotent.
     output.prepare_batch(&b).await.expect("second prepare");
@@ -663,7 +643,7 @@ async fn incompatible_table_is_a_clear_error() {
     .await;
     let mut output = db.output(false);
     output.prepare_batch(&b).await.expect("tables exist");
-    let err = write_instance(&output, &b, "i1", 0..10, true)
+    let err = write_instance(&mut output, &b, "i1", 0..10, true)
         .await
         .expect_err("member_count is UInt32")
         .to_string();
@@ -672,23 +652,18 @@ async fn incompatible_table_is_a_clear_error() {
     assert!(err.contains("UInt32"), "{err}");
     // A column of another type is found at the first record (before anything is sent); the
     // writer then refuses records.
-    let mut w = output.writer_for(&b, "i2").expect("writer");
+    let mut w = output.writer_for(b.write_context("i2")).expect("writer");
     w.prepare_instance()
         .await
         .expect("the columns are all there");
-    let ctx = WriteContext {
-        cluster: Arc::from("c1"),
-        batch_ts_nanos: t1(),
-        instance: Arc::from("i2"),
-    };
     let err = w
-        .write_record(&record(0), &ctx)
+        .write_record(&record(0))
         .await
         .expect_err("mismatch")
         .to_string();
     assert!(err.contains("member_count"), "{err}");
     let err = w
-        .write_record(&record(1), &ctx)
+        .write_record(&record(1))
         .await
         .expect_err("refused")
         .to_string();
@@ -699,8 +674,8 @@ async fn incompatible_table_is_a_clear_error() {
         db.name
     ))
     .await;
-    let output = db.output(false);
-    let mut w = output.writer_for(&b, "i3").expect("writer");
+    let mut output = db.output(false);
+    let mut w = output.writer_for(b.write_context("i3")).expect("writer");
     let err = w
         .prepare_instance()
         .await
@@ -832,9 +807,8 @@ async fn through_http_proxy() {
         }
     });
     let proxy_url = format!("http://pu:p%40ss@{proxy_addr}");
-    let mut output = Output::ClickHouse(
-        ClickHouseOutput::from_args(&db.url(), Some(&proxy_url), true, 30).expect("valid"),
-    );
+    let mut output =
+        ClickHouseOutput::from_args(&db.url(), Some(&proxy_url), true, 30).expect("valid");
     let b = batch("c1", t1());
     full_dump(&mut output, &b, 500, 500).await;
     assert_eq!(
@@ -862,8 +836,7 @@ async fn unreachable_server_is_a_clear_error() {
         .map(|a| a.port())
         .expect("port");
     let url = format!("http://alice:s3cret@127.0.0.1:{port}?database=x");
-    let mut output =
-        Output::ClickHouse(ClickHouseOutput::from_args(&url, None, true, 30).expect("valid URL"));
+    let mut output = ClickHouseOutput::from_args(&url, None, true, 30).expect("valid URL");
     let err = output
         .prepare_batch(&batch("c", t1()))
         .await
@@ -883,8 +856,7 @@ async fn https_speaks_tls() {
         "https://u:tlspw@{}:{}?database={}",
         parsed.host, parsed.port, db.name
     );
-    let mut output =
-        Output::ClickHouse(ClickHouseOutput::from_args(&url, None, true, 30).expect("valid URL"));
+    let mut output = ClickHouseOutput::from_args(&url, None, true, 30).expect("valid URL");
     let err = output
         .prepare_batch(&batch("c", t1()))
         .await
@@ -1015,20 +987,17 @@ async fn perf_two_million_records() {
     let b = batch("perf", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
     let records: Vec<Record> = (0..N).map(record).collect();
-    let ctx = WriteContext {
-        cluster: Arc::from("perf"),
-        batch_ts_nanos: t1(),
-        instance: Arc::from("10.0.0.1:6379"),
-    };
     let rss_before = proc_status_kib("VmRSS");
     let started = Instant::now();
-    let mut w = output.writer_for(&b, "10.0.0.1:6379").expect("writer");
+    let mut w = output
+        .writer_for(b.write_context("10.0.0.1:6379"))
+        .expect("writer");
     w.prepare_instance().await.expect("prepare_instance");
     for r in &records {
-        w.write_record(r, &ctx).await.expect("write");
+        w.write_record(r).await.expect("write");
     }
     w.finalize_instance().await.expect("finalize_instance");
-    output.finalize_batch(&b).await.expect("finalize_batch");
+    output.finalize_batch().await.expect("finalize_batch");
     let secs = started.elapsed().as_secs_f64();
     println!(
         "perf: {N} records through one ClickHouse writer in {secs:.2}s = {:.0} records/s",

@@ -1,9 +1,10 @@
 //! The Parquet output end to end: records in through `Output` / `ChunkWriter`, files read back
 //! with the Parquet Arrow reader and compared column by column, row by row.
 
+mod common;
+
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
@@ -12,47 +13,22 @@ use arrow::datatypes::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
-use rdbinsight::output::parquet::path::{BatchPaths, batch_slug};
+use rdbinsight::output::parquet::path::BatchPaths;
 use rdbinsight::output::parquet::schema::{MAX_EXPIRE_MS, schema, storable_expire_ms};
 use rdbinsight::output::parquet::{
     MICRO_BATCH_MAX_KEY_BYTES, MICRO_BATCH_ROWS, ParquetCompression, ParquetOutput,
 };
-use rdbinsight::output::{BatchContext, ChunkWriter, ChunkWriterEnum, Output};
-use rdbinsight::record::{Encoding, Record, RecordType, WriteContext};
+use rdbinsight::output::{BatchContext, ChunkWriter, Output};
+use rdbinsight::record::{BatchTs, Encoding, Record, RecordType};
+
+use common::output::write_batch;
 
 /// 2024-05-06T07:08:09.123456789Z
 const BATCH_NANOS: i64 = 1_714_979_289_123_456_789;
 
-const TYPES: [RecordType; 7] = [
-    RecordType::String,
-    RecordType::List,
-    RecordType::Set,
-    RecordType::ZSet,
-    RecordType::Hash,
-    RecordType::Stream,
-    RecordType::Module,
-];
-
-const ENCODINGS: [Encoding; 18] = [
-    Encoding::Raw,
-    Encoding::Int,
-    Encoding::Lzf,
-    Encoding::List,
-    Encoding::ZipList,
-    Encoding::QuickList,
-    Encoding::QuickList2,
-    Encoding::IntSet,
-    Encoding::ListPack,
-    Encoding::SkipList,
-    Encoding::ZipMap,
-    Encoding::Metadata,
-    Encoding::ListPackEx,
-    Encoding::Hash2,
-    Encoding::ListPacks,
-    Encoding::ListPacks2,
-    Encoding::ListPacks3,
-    Encoding::Module,
-];
+const BATCH: BatchTs = BatchTs::from_nanos(BATCH_NANOS);
+const TYPES: [RecordType; 7] = RecordType::ALL;
+const ENCODINGS: [Encoding; 18] = Encoding::ALL;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -111,39 +87,20 @@ fn records(n: usize, seed: u64) -> Vec<Record> {
 }
 
 fn batch_ctx(cluster: &str) -> BatchContext {
-    BatchContext {
-        cluster: cluster.to_string(),
-        batch_ts_nanos: BATCH_NANOS,
-    }
+    common::output::batch(cluster, BATCH_NANOS)
 }
 
-fn write_ctx(batch: &BatchContext, instance: &str) -> WriteContext {
-    WriteContext {
-        cluster: Arc::from(batch.cluster.as_str()),
-        batch_ts_nanos: batch.batch_ts_nanos,
-        instance: Arc::from(instance),
-    }
-}
-
-/// Drive a whole batch through the `Output` enum, as the dump pipeline does.
+/// Drive a whole batch through the output, as the dump pipeline does.
 async fn dump(
     root: &Path,
     compression: ParquetCompression,
     batch: &BatchContext,
     instances: &[(&str, &[Record])],
 ) {
-    let mut output = Output::Parquet(ParquetOutput::new(root, compression));
-    output.prepare_batch(batch).await.expect("prepare_batch");
-    for (instance, recs) in instances {
-        let ctx = write_ctx(batch, instance);
-        let mut w = output.writer_for(batch, instance).expect("writer_for");
-        w.prepare_instance().await.expect("prepare_instance");
-        for r in recs.iter() {
-            w.write_record(r, &ctx).await.expect("write_record");
-        }
-        w.finalize_instance().await.expect("finalize_instance");
-    }
-    output.finalize_batch(batch).await.expect("finalize_batch");
+    let mut output = ParquetOutput::new(root, compression);
+    write_batch(&mut output, batch, instances)
+        .await
+        .expect("dump");
 }
 
 /// One row read back: the context columns and the record.
@@ -264,7 +221,7 @@ fn assert_rows(
 
 fn final_dir(root: &Path, cluster_dir: &str) -> PathBuf {
     root.join(cluster_dir)
-        .join(format!("batch={}", batch_slug(BATCH_NANOS)))
+        .join(format!("batch={}", BATCH.slug()))
 }
 
 fn names(dir: &Path) -> Vec<String> {
@@ -284,11 +241,12 @@ fn round_trip_several_micro_batches_exact_rows() {
     rt().block_on(async {
         let mut output = ParquetOutput::new(dir.path(), ParquetCompression::Zstd);
         output.prepare_batch(&batch).await.expect("prepare");
-        let ctx = write_ctx(&batch, "i1");
-        let mut w = output.writer_for(&batch, "i1").expect("writer");
+        let mut w = output
+            .writer_for(batch.write_context("i1"))
+            .expect("writer");
         w.prepare_instance().await.expect("prepare_instance");
         for (n, r) in recs.iter().enumerate() {
-            w.write_record(r, &ctx).await.expect("write");
+            w.write_record(r).await.expect("write");
             // A micro-batch is handed to the Parquet writer exactly every 10,000 rows.
             assert_eq!(w.micro_batches(), ((n + 1) / MICRO_BATCH_ROWS) as u64);
         }
@@ -297,7 +255,7 @@ fn round_trip_several_micro_batches_exact_rows() {
         // Visible only inside the tmp dir until the batch is finalized.
         assert!(w.final_path().exists());
         assert!(!final_dir(dir.path(), "cluster=c1").exists());
-        output.finalize_batch(&batch).await.expect("finalize_batch");
+        output.finalize_batch().await.expect("finalize_batch");
     });
     let file = final_dir(dir.path(), "cluster=c1").join("i1.parquet");
     let codecs = assert_rows(&file, "c1", "i1", &recs);
@@ -317,19 +275,16 @@ fn several_row_groups() {
     let recs = records(60_001, 8);
     let batch = batch_ctx("c");
     rt().block_on(async {
-        let mut output = Output::Parquet(
-            ParquetOutput::new(dir.path(), ParquetCompression::Zstd)
-                .with_max_row_group_rows(25_000),
-        );
+        let mut output = ParquetOutput::new(dir.path(), ParquetCompression::Zstd)
+            .with_max_row_group_rows(25_000);
         output.prepare_batch(&batch).await.expect("prepare");
-        let ctx = write_ctx(&batch, "i");
-        let mut w = output.writer_for(&batch, "i").expect("writer");
+        let mut w = output.writer_for(batch.write_context("i")).expect("writer");
         w.prepare_instance().await.expect("prepare_instance");
         for r in &recs {
-            w.write_record(r, &ctx).await.expect("write");
+            w.write_record(r).await.expect("write");
         }
         w.finalize_instance().await.expect("finalize_instance");
-        output.finalize_batch(&batch).await.expect("finalize_batch");
+        output.finalize_batch().await.expect("finalize_batch");
     });
     let file = final_dir(dir.path(), "cluster=c").join("i.parquet");
     let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(&file).expect("open"))
@@ -357,17 +312,16 @@ fn huge_keys_cut_micro_batches_early() {
     rt().block_on(async {
         let mut output = ParquetOutput::new(dir.path(), ParquetCompression::None);
         output.prepare_batch(&batch).await.expect("prepare");
-        let ctx = write_ctx(&batch, "i");
-        let mut w = output.writer_for(&batch, "i").expect("writer");
+        let mut w = output.writer_for(batch.write_context("i")).expect("writer");
         w.prepare_instance().await.expect("prepare_instance");
         for r in &recs {
-            w.write_record(r, &ctx).await.expect("write");
+            w.write_record(r).await.expect("write");
         }
         // The second big key did not fit next to the first: [a], then [b, small].
         assert_eq!(w.micro_batches(), 1);
         w.finalize_instance().await.expect("finalize_instance");
         assert_eq!((w.rows(), w.micro_batches()), (3, 2));
-        output.finalize_batch(&batch).await.expect("finalize_batch");
+        output.finalize_batch().await.expect("finalize_batch");
     });
     assert_rows(
         &final_dir(dir.path(), "cluster=c").join("i.parquet"),
@@ -459,19 +413,17 @@ fn interrupted_dump_leaves_no_batch_and_rerun_succeeds() {
     let dir = tempfile::tempdir().expect("tempdir");
     let recs = records(15_000, 5);
     let batch = batch_ctx("c");
-    let paths = BatchPaths::new(dir.path(), "c", BATCH_NANOS);
+    let paths = BatchPaths::new(dir.path(), "c", BATCH);
     rt().block_on(async {
-        let mut output = Output::Parquet(ParquetOutput::new(dir.path(), ParquetCompression::Zstd));
+        let mut output = ParquetOutput::new(dir.path(), ParquetCompression::Zstd);
         output.prepare_batch(&batch).await.expect("prepare");
-        let ctx = write_ctx(&batch, "i");
-        let mut done = output.writer_for(&batch, "done").expect("writer");
-        done.prepare_instance().await.expect("prepare_instance");
-        done.write_record(&recs[0], &ctx).await.expect("write");
-        done.finalize_instance().await.expect("finalize_instance");
-        let mut w = output.writer_for(&batch, "i").expect("writer");
+        common::output::write_instance(&mut output, &batch, "done", &recs[..1])
+            .await
+            .expect("done");
+        let mut w = output.writer_for(batch.write_context("i")).expect("writer");
         w.prepare_instance().await.expect("prepare_instance");
         for r in &recs {
-            w.write_record(r, &ctx).await.expect("write");
+            w.write_record(r).await.expect("write");
         }
         assert!(paths.tmp_dir.join("i.parquet.tmp").exists());
         // The pipeline fails: the writer is dropped unfinished, finalize_batch never runs.
@@ -503,7 +455,7 @@ fn interrupted_dump_leaves_no_batch_and_rerun_succeeds() {
 #[test]
 fn leftover_of_a_killed_run_is_replaced() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let paths = BatchPaths::new(dir.path(), "c", BATCH_NANOS);
+    let paths = BatchPaths::new(dir.path(), "c", BATCH);
     // What `kill -9` leaves: a tmp dir with a partial file and a stale (unlocked) lock file.
     fs::create_dir_all(&paths.tmp_dir).expect("mkdir");
     fs::write(paths.tmp_dir.join("old.parquet.tmp"), b"PAR1 partial").expect("write");
@@ -532,7 +484,7 @@ fn leftover_of_a_killed_run_is_replaced() {
 fn existing_batch_and_concurrent_run_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let batch = batch_ctx("c");
-    let paths = BatchPaths::new(dir.path(), "c", BATCH_NANOS);
+    let paths = BatchPaths::new(dir.path(), "c", BATCH);
     rt().block_on(async {
         // A second run of a batch that is being written fails and leaves the first alone.
         let mut first = ParquetOutput::new(dir.path(), ParquetCompression::Zstd);
@@ -542,7 +494,7 @@ fn existing_batch_and_concurrent_run_are_refused() {
         assert!(err.to_string().contains("another rdbinsight run"), "{err}");
         drop(second);
         assert!(paths.tmp_dir.exists());
-        first.finalize_batch(&batch).await.expect("finalize");
+        first.finalize_batch().await.expect("finalize");
 
         // A batch is written once.
         let mut again = ParquetOutput::new(dir.path(), ParquetCompression::Zstd);
@@ -563,37 +515,42 @@ fn existing_batch_and_concurrent_run_are_refused() {
 fn misuse_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let batch = batch_ctx("c");
-    let paths = BatchPaths::new(dir.path(), "c", BATCH_NANOS);
+    let paths = BatchPaths::new(dir.path(), "c", BATCH);
     rt().block_on(async {
-        let mut output = Output::Parquet(ParquetOutput::new(dir.path(), ParquetCompression::Zstd));
+        let mut output = ParquetOutput::new(dir.path(), ParquetCompression::Zstd);
         assert!(
-            output.writer_for(&batch, "i").is_err(),
+            output.writer_for(batch.write_context("i")).is_err(),
             "before prepare_batch"
         );
         output.prepare_batch(&batch).await.expect("prepare");
 
         // Two instances that map to one file name.
-        let _a = output.writer_for(&batch, "a:1").expect("writer");
-        let err = output.writer_for(&batch, "a-1").err().expect("collision");
+        let _a = output
+            .writer_for(batch.write_context("a:1"))
+            .expect("writer");
+        let err = output
+            .writer_for(batch.write_context("a-1"))
+            .err()
+            .expect("collision");
         assert!(err.to_string().contains("a-1.parquet"), "{err}");
 
         // Writing before prepare_instance / after finalize_instance.
-        let ctx = write_ctx(&batch, "b");
         let rec = &records(1, 7)[0];
-        let mut w = output.writer_for(&batch, "b").expect("writer");
-        assert!(w.write_record(rec, &ctx).await.is_err());
+        let mut w = output.writer_for(batch.write_context("b")).expect("writer");
+        assert!(w.write_record(rec).await.is_err());
         w.prepare_instance().await.expect("prepare_instance");
-        w.write_record(rec, &ctx).await.expect("write");
+        w.write_record(rec).await.expect("write");
         w.finalize_instance().await.expect("finalize");
-        assert!(w.write_record(rec, &ctx).await.is_err());
+        assert!(w.write_record(rec).await.is_err());
         assert!(w.finalize_instance().await.is_err());
 
         // An instance still open blocks finalize_batch, and nothing is published.
-        let mut open = output.writer_for(&batch, "open").expect("writer");
+        let mut open = output
+            .writer_for(batch.write_context("open"))
+            .expect("writer");
         open.prepare_instance().await.expect("prepare_instance");
-        let err = output.finalize_batch(&batch).await.expect_err("unfinished");
+        let err = output.finalize_batch().await.expect_err("unfinished");
         assert!(err.to_string().contains("open.parquet.tmp"), "{err}");
-        assert!(matches!(open, ChunkWriterEnum::Parquet(_)));
     });
     assert!(!paths.final_dir.exists());
     assert!(!paths.tmp_dir.exists());

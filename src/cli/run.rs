@@ -2,16 +2,19 @@
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 
 use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, ParquetCompression};
-use rdbinsight::dump::{self, DumpPlan, Progress};
+use rdbinsight::dump::{self, DumpPlan, DumpSummary, Progress};
+use rdbinsight::output::BatchContext;
 use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
+use rdbinsight::output::null::NullOutput;
 use rdbinsight::output::parquet::{self as pq, ParquetOutput};
-use rdbinsight::output::{BatchContext, Output};
 use rdbinsight::parser::ParseOptions;
+use rdbinsight::record::BatchTs;
 
 /// Default `--concurrency`: the number of cores, at most 8.
 pub fn default_concurrency() -> usize {
@@ -21,22 +24,20 @@ pub fn default_concurrency() -> usize {
         .clamp(1, 8)
 }
 
-/// Parse `--batch-timestamp` (RFC 3339) or take the current time, as Unix nanoseconds.
-pub fn batch_timestamp(common: &CommonSourceArgs) -> anyhow::Result<i64> {
+/// Parse `--batch-timestamp` (RFC 3339) or take the current time.
+pub fn batch_timestamp(common: &CommonSourceArgs) -> anyhow::Result<BatchTs> {
     match &common.batch_timestamp {
-        Some(s) => {
-            let t = chrono::DateTime::parse_from_rfc3339(s)
-                .with_context(|| format!("--batch-timestamp '{s}' is not an RFC 3339 timestamp"))?;
-            t.timestamp_nanos_opt()
-                .ok_or_else(|| anyhow!("--batch-timestamp '{s}' is out of range"))
-        }
-        None => chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .ok_or_else(|| anyhow!("the system clock is out of range")),
+        Some(s) => BatchTs::parse_rfc3339(s).context("invalid --batch-timestamp"),
+        None => Ok(BatchTs::now()),
     }
 }
 
-fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
+/// Build the output the command names and run the dump into it.
+async fn run_into(
+    cmd: &OutputCommand,
+    plan: DumpPlan,
+    progress: Arc<Progress>,
+) -> anyhow::Result<DumpSummary> {
     match cmd {
         OutputCommand::IntoJsonl(a) => {
             let target = if a.output == "-" {
@@ -44,7 +45,7 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
             } else {
                 JsonlTarget::File(PathBuf::from(&a.output))
             };
-            Ok(Output::Jsonl(JsonlOutput::new(target)))
+            dump::run(plan, JsonlOutput::new(target), progress).await
         }
         OutputCommand::IntoParquet(a) => {
             let compression = match a.compression {
@@ -53,15 +54,18 @@ fn build_output(cmd: &OutputCommand) -> anyhow::Result<Output> {
                 ParquetCompression::Lz4 => pq::ParquetCompression::Lz4,
                 ParquetCompression::None => pq::ParquetCompression::None,
             };
-            Ok(Output::Parquet(ParquetOutput::new(&a.dir, compression)))
+            dump::run(plan, ParquetOutput::new(&a.dir, compression), progress).await
         }
-        OutputCommand::IntoNull => Ok(Output::Null(rdbinsight::output::null::NullOutput)),
-        OutputCommand::IntoClickhouse(a) => Ok(Output::ClickHouse(ClickHouseOutput::from_args(
-            &a.url,
-            a.proxy_url.as_deref(),
-            a.auto_create_tables,
-            a.ttl_days,
-        )?)),
+        OutputCommand::IntoNull => dump::run(plan, NullOutput, progress).await,
+        OutputCommand::IntoClickhouse(a) => {
+            let output = ClickHouseOutput::from_args(
+                &a.url,
+                a.proxy_url.as_deref(),
+                a.auto_create_tables,
+                a.ttl_days,
+            )?;
+            dump::run(plan, output, progress).await
+        }
     }
 }
 
@@ -80,9 +84,8 @@ pub fn run_dump(args: DumpArgs) -> anyhow::Result<()> {
     let source = super::source::plan(&args.source)?;
     let batch = BatchContext {
         cluster: source.cluster,
-        batch_ts_nanos: batch_timestamp(args.source.common())?,
+        batch: batch_timestamp(args.source.common())?,
     };
-    let output = build_output(args.source.output())?;
     let plan = DumpPlan {
         batch,
         instances: source.instances,
@@ -95,7 +98,7 @@ pub fn run_dump(args: DumpArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let progress = Progress::new(std::io::stderr().is_terminal());
-    let summary = runtime.block_on(dump::run(plan, output, progress))?;
+    let summary = runtime.block_on(run_into(args.source.output(), plan, progress))?;
     let secs = summary.elapsed.as_secs_f64();
     tracing::info!(
         "dump complete: {} records from {} instance(s) in {:.2}s ({:.0} records/s)",

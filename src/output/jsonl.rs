@@ -1,26 +1,33 @@
 //! JSON-lines output: one JSON object per record, for piping into jq/DuckDB and for acceptance
-//! tests. Fields, in order: `cluster batch instance db key [key_base64] type member_count
-//! rdb_size encoding expire_at idle_seconds freq codis_slot redis_slot`.
+//! tests. Fields, in order: the columns of [`crate::record::columns::COLUMNS`], with
+//! `key_base64` right after `key` when the key is not UTF-8.
 //!
-//! To a regular file, the output is written as `PATH.tmp` and renamed to `PATH` by
-//! `finalize_batch`, so a failed dump never leaves a complete-looking file. To stdout, or to
-//! anything that is not a regular file (`/dev/null`, a FIFO), lines stream as they come.
+//! To stdout, or to anything that is not a regular file (`/dev/null`, a FIFO), lines stream as
+//! they come. To a regular file `PATH`, the output has the guarantees of the Parquet output:
+//! - `prepare_batch` takes an advisory lock on `PATH.lock` (see [`super::lock`]); a second run
+//!   on the same `PATH` fails at once instead of mixing its lines in;
+//! - lines go to a temp file of this run, `PATH.tmp.<pid>`, created new; temp files of runs
+//!   that died (which only the lock holder can tell) are removed first;
+//! - `finalize_batch` flushes, fsyncs and renames the temp file to `PATH`, so `PATH` is
+//!   replaced only by a run that succeeded, and only with complete output;
+//! - a failed run removes its temp file (`abort_batch`, or when the output is dropped).
 
-use std::fs::File;
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{BatchContext, ChunkWriter, OutputError};
+use super::lock::FileLock;
+use super::{BatchContext, ChunkWriter, Output, OutputError};
 use crate::record::{Record, WriteContext};
 
 /// Flush an instance's buffer into the shared sink once it holds this many bytes.
 const FLUSH_BYTES: usize = 256 * 1024;
-
-type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
+/// Buffer between the shared sink and the file.
+const SINK_BUFFER: usize = 1 << 20;
 
 /// Where the lines go.
 #[derive(Debug, Clone)]
@@ -29,91 +36,254 @@ pub enum JsonlTarget {
     File(PathBuf),
 }
 
+/// The shared destination of every instance's lines.
+enum SinkInner {
+    Stdout(io::Stdout),
+    File(BufWriter<File>),
+}
+
+impl SinkInner {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            SinkInner::Stdout(s) => s.write_all(buf),
+            SinkInner::File(f) => f.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SinkInner::Stdout(s) => s.flush(),
+            SinkInner::File(f) => f.flush(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Sink(Arc<Mutex<SinkInner>>);
+
+impl Sink {
+    /// The sink, also after a writer panicked while holding it: its state is a byte buffer,
+    /// and a torn write only ever reaches a temp file that a failed run removes.
+    fn lock(&self) -> MutexGuard<'_, SinkInner> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A regular file being written: the lock, this run's temp file, and where it goes.
+struct Publish {
+    final_path: PathBuf,
+    tmp_path: PathBuf,
+    lock: Option<FileLock>,
+    published: bool,
+}
+
+impl Publish {
+    /// `PATH.lock` and `PATH.tmp.<pid>`.
+    fn paths(path: &Path) -> (PathBuf, PathBuf) {
+        let with = |suffix: &str| {
+            let mut s = path.as_os_str().to_owned();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        (with(".lock"), with(&format!(".tmp.{}", std::process::id())))
+    }
+
+    /// Lock, remove dead runs' temp files, create ours.
+    fn start(path: &Path) -> Result<(Publish, File), OutputError> {
+        let (lock_path, tmp_path) = Self::paths(path);
+        let lock = FileLock::try_acquire(&lock_path)
+            .map_err(|e| OutputError::io(format!("cannot lock {}", lock_path.display()), e))?
+            .ok_or_else(|| {
+                OutputError::Other(format!(
+                    "another rdbinsight run is writing {} (lock {} is held)",
+                    path.display(),
+                    lock_path.display()
+                ))
+            })?;
+        let publish = Publish {
+            final_path: path.to_path_buf(),
+            tmp_path,
+            lock: Some(lock),
+            published: false,
+        };
+        publish.remove_dead_temps();
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&publish.tmp_path)
+            .map_err(|e| {
+                OutputError::io(format!("cannot create {}", publish.tmp_path.display()), e)
+            })?;
+        Ok((publish, file))
+    }
+
+    /// Remove `PATH.tmp.<digits>` files: with the lock held, no live run writes one.
+    fn remove_dead_temps(&self) {
+        let (Some(dir), Some(name)) = (self.final_path.parent(), self.final_path.file_name())
+        else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let mut prefix = name.to_owned();
+        prefix.push(".tmp.");
+        let prefix = prefix.to_string_lossy().into_owned();
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let file_name = file_name.to_string_lossy();
+            let is_dead_temp = file_name
+                .strip_prefix(&prefix)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+            if is_dead_temp {
+                tracing::warn!(
+                    "removing {} left behind by an interrupted run",
+                    entry.path().display()
+                );
+                if let Err(e) = fs::remove_file(entry.path()) {
+                    tracing::warn!("cannot remove {}: {e}", entry.path().display());
+                }
+            }
+        }
+    }
+
+    /// fsync the temp file, rename it over `PATH`, fsync the directory, unlock.
+    fn publish(&mut self, file: &File) -> Result<(), OutputError> {
+        file.sync_all()
+            .map_err(|e| OutputError::io(format!("cannot fsync {}", self.tmp_path.display()), e))?;
+        fs::rename(&self.tmp_path, &self.final_path).map_err(|e| {
+            OutputError::io(
+                format!(
+                    "cannot rename {} to {}",
+                    self.tmp_path.display(),
+                    self.final_path.display()
+                ),
+                e,
+            )
+        })?;
+        self.published = true;
+        if let Some(dir) = self
+            .final_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            super::sync_dir(dir)?;
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Publish {
+    fn drop(&mut self) {
+        if !self.published {
+            match fs::remove_file(&self.tmp_path) {
+                Ok(()) => tracing::debug!("removed {} of a failed run", self.tmp_path.display()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot remove {}: {e}", self.tmp_path.display()),
+            }
+        }
+        // The lock (if still held) is released after the temp file is gone.
+        self.lock.take();
+    }
+}
+
+/// A prepared batch.
+struct Prepared {
+    sink: Sink,
+    publish: Option<Publish>,
+}
+
 /// Batch-level JSONL output.
 pub struct JsonlOutput {
     target: JsonlTarget,
-    sink: Option<Sink>,
-    /// The temporary file renamed into place by `finalize_batch` (regular files only).
-    tmp: Option<PathBuf>,
+    prepared: Option<Prepared>,
 }
 
 impl JsonlOutput {
     pub fn new(target: JsonlTarget) -> Self {
         JsonlOutput {
             target,
-            sink: None,
-            tmp: None,
+            prepared: None,
         }
     }
 
-    fn tmp_path(path: &std::path::Path) -> PathBuf {
-        let mut s = path.as_os_str().to_owned();
-        s.push(".tmp");
-        PathBuf::from(s)
+    fn not_prepared() -> OutputError {
+        OutputError::Other("JSONL output used before prepare_batch".into())
     }
+}
 
-    pub async fn prepare_batch(&mut self, _batch: &BatchContext) -> Result<(), OutputError> {
-        let sink: Box<dyn Write + Send> = match &self.target {
-            JsonlTarget::Stdout => Box::new(io::stdout()),
+impl Output for JsonlOutput {
+    type Writer = JsonlChunkWriter;
+
+    async fn prepare_batch(&mut self, _batch: &BatchContext) -> Result<(), OutputError> {
+        let (sink, publish) = match &self.target {
+            JsonlTarget::Stdout => (SinkInner::Stdout(io::stdout()), None),
             JsonlTarget::File(path) => {
                 // Devices and FIFOs are written in place: renaming over them would replace
                 // them (a rename onto /dev/null must never happen).
-                let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
-                let open_path = if special {
-                    path.clone()
+                if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                    let file = OpenOptions::new().write(true).open(path).map_err(|e| {
+                        OutputError::io(format!("cannot open {}", path.display()), e)
+                    })?;
+                    (
+                        SinkInner::File(BufWriter::with_capacity(SINK_BUFFER, file)),
+                        None,
+                    )
                 } else {
-                    Self::tmp_path(path)
-                };
-                let file = if special {
-                    std::fs::OpenOptions::new().write(true).open(&open_path)
-                } else {
-                    File::create(&open_path)
+                    let (publish, file) = Publish::start(path)?;
+                    (
+                        SinkInner::File(BufWriter::with_capacity(SINK_BUFFER, file)),
+                        Some(publish),
+                    )
                 }
-                .map_err(|e| {
-                    OutputError::io(format!("cannot create {}", open_path.display()), e)
-                })?;
-                self.tmp = (!special).then_some(open_path);
-                Box::new(BufWriter::with_capacity(1 << 20, file))
             }
         };
-        self.sink = Some(Arc::new(Mutex::new(sink)));
+        self.prepared = Some(Prepared {
+            sink: Sink(Arc::new(Mutex::new(sink))),
+            publish,
+        });
         Ok(())
     }
 
-    pub fn writer_for(
-        &self,
-        _batch: &BatchContext,
-        _instance: &str,
-    ) -> Result<JsonlChunkWriter, OutputError> {
+    fn writer_for(&mut self, ctx: WriteContext) -> Result<JsonlChunkWriter, OutputError> {
         let sink = self
+            .prepared
+            .as_ref()
+            .ok_or_else(Self::not_prepared)?
             .sink
-            .clone()
-            .ok_or_else(|| OutputError::Other("JSONL output used before prepare_batch".into()))?;
+            .clone();
         Ok(JsonlChunkWriter {
             sink,
+            line_start: line_start(&ctx),
             buf: Vec::with_capacity(FLUSH_BYTES + 4096),
-            batch: None,
         })
     }
 
-    pub async fn finalize_batch(&mut self, _batch: &BatchContext) -> Result<(), OutputError> {
-        if let Some(sink) = self.sink.take() {
-            let mut guard = sink
-                .lock()
-                .map_err(|_| OutputError::Other("JSONL sink poisoned".into()))?;
-            guard
-                .flush()
-                .map_err(|e| OutputError::io("cannot flush JSONL output", e))?;
-        }
-        if let (JsonlTarget::File(path), Some(tmp)) = (&self.target, self.tmp.take()) {
-            std::fs::rename(&tmp, path).map_err(|e| {
-                OutputError::io(
-                    format!("cannot rename {} to {}", tmp.display(), path.display()),
-                    e,
-                )
-            })?;
+    async fn finalize_batch(&mut self) -> Result<(), OutputError> {
+        let Prepared { sink, publish } = self.prepared.take().ok_or_else(Self::not_prepared)?;
+        let mut guard = sink.lock();
+        guard
+            .flush()
+            .map_err(|e| OutputError::io("cannot flush JSONL output", e))?;
+        if let (Some(mut publish), SinkInner::File(file)) = (publish, &*guard) {
+            publish.publish(file.get_ref())?;
         }
         Ok(())
+    }
+
+    async fn abort_batch(&mut self) {
+        // Dropping `Publish` removes the temp file and releases the lock.
+        self.prepared = None;
     }
 }
 
@@ -121,9 +291,9 @@ impl JsonlOutput {
 /// the shared sink, so concurrent instances never interleave inside a line.
 pub struct JsonlChunkWriter {
     sink: Sink,
+    /// `{"cluster":…,"batch":…,"instance":…,"db":`: the context, formatted once.
+    line_start: Vec<u8>,
     buf: Vec<u8>,
-    /// `(batch nanos, formatted)`: the batch timestamp is formatted once.
-    batch: Option<(i64, String)>,
 }
 
 impl JsonlChunkWriter {
@@ -131,11 +301,8 @@ impl JsonlChunkWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let mut guard = self
-            .sink
+        self.sink
             .lock()
-            .map_err(|_| OutputError::Other("JSONL sink poisoned".into()))?;
-        guard
             .write_all(&self.buf)
             .map_err(|e| OutputError::io("cannot write JSONL output", e))?;
         self.buf.clear();
@@ -143,9 +310,18 @@ impl JsonlChunkWriter {
     }
 }
 
-/// Format Unix nanoseconds as RFC 3339 UTC with 9 fractional digits.
-pub fn format_batch_ts(nanos: i64) -> String {
-    DateTime::<Utc>::from_timestamp_nanos(nanos).to_rfc3339_opts(SecondsFormat::Nanos, true)
+/// The start of every line of a writer: the context columns and the name of the first record
+/// column.
+fn line_start(ctx: &WriteContext) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(128);
+    buf.extend_from_slice(b"{\"cluster\":");
+    push_json_str(&mut buf, &ctx.cluster);
+    buf.extend_from_slice(b",\"batch\":\"");
+    buf.extend_from_slice(ctx.batch.rfc3339().as_bytes());
+    buf.extend_from_slice(b"\",\"instance\":");
+    push_json_str(&mut buf, &ctx.instance);
+    buf.extend_from_slice(b",\"db\":");
+    buf
 }
 
 /// Format Unix milliseconds as RFC 3339 UTC with 3 fractional digits (`None` when out of range).
@@ -172,15 +348,9 @@ fn push_opt<T: itoa::Integer>(buf: &mut Vec<u8>, v: Option<T>) {
     }
 }
 
-/// Append one record as a JSON line.
-pub fn encode_line(buf: &mut Vec<u8>, record: &Record, ctx: &WriteContext, batch: &str) {
-    buf.extend_from_slice(b"{\"cluster\":");
-    push_json_str(buf, &ctx.cluster);
-    buf.extend_from_slice(b",\"batch\":\"");
-    buf.extend_from_slice(batch.as_bytes());
-    buf.extend_from_slice(b"\",\"instance\":");
-    push_json_str(buf, &ctx.instance);
-    buf.extend_from_slice(b",\"db\":");
+/// Append one record as a JSON line; `line_start` is the writer's [`line_start`].
+fn encode_line(buf: &mut Vec<u8>, line_start: &[u8], record: &Record) {
+    buf.extend_from_slice(line_start);
     push_int(buf, record.db);
     buf.extend_from_slice(b",\"key\":");
     match std::str::from_utf8(&record.key) {
@@ -225,28 +395,9 @@ pub fn encode_line(buf: &mut Vec<u8>, record: &Record, ctx: &WriteContext, batch
 }
 
 impl ChunkWriter for JsonlChunkWriter {
-    async fn prepare_instance(&mut self) -> Result<(), OutputError> {
-        Ok(())
-    }
-
-    async fn write_record(
-        &mut self,
-        record: &Record,
-        ctx: &WriteContext,
-    ) -> Result<(), OutputError> {
-        if self
-            .batch
-            .as_ref()
-            .is_none_or(|(n, _)| *n != ctx.batch_ts_nanos)
-        {
-            self.batch = Some((ctx.batch_ts_nanos, format_batch_ts(ctx.batch_ts_nanos)));
-        }
-        let batch = self
-            .batch
-            .as_ref()
-            .map(|(_, s)| s.as_str())
-            .unwrap_or_default();
-        encode_line(&mut self.buf, record, ctx, batch);
+    #[inline]
+    async fn write_record(&mut self, record: &Record) -> Result<(), OutputError> {
+        encode_line(&mut self.buf, &self.line_start, record);
         if self.buf.len() >= FLUSH_BYTES {
             self.flush_buf()?;
         }
@@ -255,11 +406,8 @@ impl ChunkWriter for JsonlChunkWriter {
 
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {
         self.flush_buf()?;
-        let mut guard = self
-            .sink
+        self.sink
             .lock()
-            .map_err(|_| OutputError::Other("JSONL sink poisoned".into()))?;
-        guard
             .flush()
             .map_err(|e| OutputError::io("cannot flush JSONL output", e))
     }
@@ -268,7 +416,8 @@ impl ChunkWriter for JsonlChunkWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Encoding, RecordType};
+    use crate::record::columns;
+    use crate::record::{BatchTs, Encoding, RecordType};
 
     fn record(key: &[u8]) -> Record {
         Record {
@@ -289,21 +438,41 @@ mod tests {
     fn ctx() -> WriteContext {
         WriteContext {
             cluster: Arc::from("c\"1"),
-            batch_ts_nanos: 1_700_000_000_123_456_789,
+            batch: BatchTs::from_nanos(1_700_000_000_123_456_789),
             instance: Arc::from("127.0.0.1:6379"),
         }
     }
 
+    fn line(key: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode_line(&mut buf, &line_start(&ctx()), &record(key));
+        buf
+    }
+
+    /// The top-level field names of a JSON object line, in order (serde_json's `Map` does not
+    /// keep the order without a feature, so walk the line: name, `:`, value, `,`...).
+    fn field_order(line: &[u8]) -> Vec<String> {
+        fn next<T: serde::de::DeserializeOwned>(rest: &mut &str) -> T {
+            let mut it = serde_json::Deserializer::from_str(rest).into_iter::<T>();
+            let value = it.next().unwrap().unwrap();
+            *rest = &rest[it.byte_offset()..];
+            value
+        }
+        let text = std::str::from_utf8(line).unwrap().trim_end();
+        let mut rest = text.strip_prefix('{').unwrap();
+        let mut names = Vec::new();
+        while !rest.starts_with('}') {
+            names.push(next::<String>(&mut rest));
+            rest = rest.strip_prefix(':').unwrap();
+            next::<serde_json::Value>(&mut rest);
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+        names
+    }
+
     #[test]
     fn line_has_every_field_in_order() {
-        let mut buf = Vec::new();
-        encode_line(
-            &mut buf,
-            &record(b"user:1"),
-            &ctx(),
-            &format_batch_ts(ctx().batch_ts_nanos),
-        );
-        let line = String::from_utf8(buf).unwrap();
+        let line = String::from_utf8(line(b"user:1")).unwrap();
         assert_eq!(
             line,
             "{\"cluster\":\"c\\\"1\",\"batch\":\"2023-11-14T22:13:20.123456789Z\",\
@@ -315,37 +484,54 @@ mod tests {
     }
 
     #[test]
+    fn field_order_is_the_column_list() {
+        let expected: Vec<String> = columns::names().map(String::from).collect();
+        assert_eq!(field_order(&line(b"user:1")), expected);
+        // key_base64 follows key for binary keys.
+        let mut with_b64 = expected.clone();
+        let at = with_b64.iter().position(|n| n == "key").unwrap() + 1;
+        with_b64.insert(at, "key_base64".into());
+        assert_eq!(field_order(&line(b"\xff,\"x\":1")), with_b64);
+    }
+
+    #[test]
     fn binary_keys_get_base64() {
-        let mut buf = Vec::new();
-        encode_line(&mut buf, &record(b"\xff\x00k"), &ctx(), "b");
-        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line(b"\xff\x00k")).unwrap();
         assert_eq!(v["key_base64"], "/wBr");
         assert_eq!(v["key"], "\u{fffd}\u{0}k");
+    }
+
+    fn batch() -> BatchContext {
+        BatchContext {
+            cluster: "c".into(),
+            batch: BatchTs::from_nanos(0),
+        }
+    }
+
+    async fn write_one(out: &mut JsonlOutput) {
+        let mut w = out.writer_for(batch().write_context("i")).unwrap();
+        w.prepare_instance().await.unwrap();
+        w.write_record(&record(b"k")).await.unwrap();
+        w.finalize_instance().await.unwrap();
     }
 
     #[tokio::test]
     async fn file_output_appears_only_on_finalize_and_devices_are_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let batch = BatchContext {
-            cluster: "c".into(),
-            batch_ts_nanos: 0,
-        };
         let mut out = JsonlOutput::new(JsonlTarget::File(path.clone()));
-        out.prepare_batch(&batch).await.unwrap();
-        let mut w = out.writer_for(&batch, "i").unwrap();
-        w.write_record(&record(b"k"), &ctx()).await.unwrap();
-        w.finalize_instance().await.unwrap();
+        out.prepare_batch(&batch()).await.unwrap();
+        write_one(&mut out).await;
         assert!(!path.exists(), "visible before finalize_batch");
-        out.finalize_batch(&batch).await.unwrap();
+        out.finalize_batch().await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "only the output remains: {left:?}");
 
         let mut out = JsonlOutput::new(JsonlTarget::File(PathBuf::from("/dev/null")));
-        out.prepare_batch(&batch).await.unwrap();
-        let mut w = out.writer_for(&batch, "i").unwrap();
-        w.write_record(&record(b"k"), &ctx()).await.unwrap();
-        w.finalize_instance().await.unwrap();
-        out.finalize_batch(&batch).await.unwrap();
+        out.prepare_batch(&batch()).await.unwrap();
+        write_one(&mut out).await;
+        out.finalize_batch().await.unwrap();
         use std::os::unix::fs::FileTypeExt as _;
         assert!(
             std::fs::metadata("/dev/null")
@@ -353,5 +539,43 @@ mod tests {
                 .file_type()
                 .is_char_device()
         );
+    }
+
+    #[tokio::test]
+    async fn a_second_run_is_refused_and_a_failed_run_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "previous\n").unwrap();
+        let mut first = JsonlOutput::new(JsonlTarget::File(path.clone()));
+        first.prepare_batch(&batch()).await.unwrap();
+        write_one(&mut first).await;
+
+        let mut second = JsonlOutput::new(JsonlTarget::File(path.clone()));
+        let err = second.prepare_batch(&batch()).await.expect_err("locked");
+        assert!(err.to_string().contains("another rdbinsight run"), "{err}");
+
+        // The first run fails: its temp file and lock go, the previous output stays.
+        first.abort_batch().await;
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["out.jsonl"]);
+
+        // A dead run's temp file is removed by the next run (which holds the lock).
+        let dead = dir.path().join("out.jsonl.tmp.999999999");
+        std::fs::write(&dead, "torn").unwrap();
+        let unrelated = dir.path().join("out.jsonl.tmp.keep-me");
+        std::fs::write(&unrelated, "x").unwrap();
+        let mut third = JsonlOutput::new(JsonlTarget::File(path.clone()));
+        third.prepare_batch(&batch()).await.unwrap();
+        assert!(!dead.exists());
+        assert!(unrelated.exists());
+        write_one(&mut third).await;
+        third.finalize_batch().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        assert!(!dir.path().join("out.jsonl.lock").exists());
     }
 }

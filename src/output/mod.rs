@@ -1,23 +1,33 @@
-//! Where records go. An [`Output`] is prepared once per dump (`prepare_batch`), hands out one
-//! [`ChunkWriterEnum`] per instance, and is finalized once after every instance succeeded
-//! (`finalize_batch`).
+//! Where records go.
 //!
-//! Instance lifecycle ([`ChunkWriter`]): `prepare_instance` → `write_record` once per record,
-//! in parser order → `finalize_instance`. Records arrive **one at a time**; there is no batch
-//! write API. A writer buffers only what its format needs (Parquet: one 10,000-row micro-batch;
-//! ClickHouse: the `Inserter`'s in-flight INSERT, capped near 32 MiB).
+//! Two traits describe every output:
+//! - [`Output`], batch level: `prepare_batch` once per dump, then `writer_for` once per instance
+//!   (handing each writer its [`WriteContext`], the only time it is given), then
+//!   `finalize_batch` once after every instance succeeded, or `abort_batch` when the dump fails.
+//! - [`ChunkWriter`], instance level: `prepare_instance` → `write_record` once per record, in
+//!   parser order → `finalize_instance`. Records arrive **one at a time**; there is no batch
+//!   write API. A writer buffers only what its format needs (Parquet: one 10,000-row
+//!   micro-batch; ClickHouse: the in-flight INSERT's send buffer; JSONL: 256 KiB of lines).
+//!
+//! [`crate::dump::run`] is generic over `Output`: a new output is one folder implementing these
+//! two traits (and a CLI subcommand that builds it), with no change to the pipeline.
 //!
 //! Failure semantics: no writer retries. The first error from any writer (or parser) ends the
 //! whole dump; `finalize_batch` is then never called, so the batch is never marked complete
-//! (Parquet: no `batch=` directory appears; ClickHouse: no `import_batches_completed` row).
-//! A writer dropped without `finalize_instance` leaves only temporary output behind.
+//! (Parquet: no `batch=` directory appears; ClickHouse: no `import_batches_completed` row;
+//! JSONL: the output file is not replaced). A writer dropped without `finalize_instance` leaves
+//! only temporary output behind, which `abort_batch` (or the output's `Drop`) removes.
 
 pub mod clickhouse;
 pub mod jsonl;
+pub mod lock;
 pub mod null;
 pub mod parquet;
 
-use crate::record::{Record, WriteContext};
+use std::future::Future;
+use std::path::Path;
+
+use crate::record::{BatchTs, Record, WriteContext};
 
 /// Errors from writers, carrying enough context to act on.
 #[derive(Debug, thiserror::Error)]
@@ -42,114 +52,95 @@ impl OutputError {
 }
 
 /// Context of one dump (one import batch).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchContext {
     pub cluster: String,
-    /// Batch timestamp, Unix nanoseconds UTC.
-    pub batch_ts_nanos: i64,
+    pub batch: BatchTs,
 }
 
-/// One instance's writer. Implementations are driven by [`crate::dump`]; see the module docs
-/// for the lifecycle and failure semantics.
-#[allow(async_fn_in_trait)]
+impl BatchContext {
+    /// The context of `instance`'s writer in this batch.
+    pub fn write_context(&self, instance: &str) -> WriteContext {
+        WriteContext {
+            cluster: self.cluster.as_str().into(),
+            batch: self.batch,
+            instance: instance.into(),
+        }
+    }
+}
+
+/// A destination at batch level; see the module docs for the lifecycle.
+///
+/// The futures are `Send` so the pipeline can drive them on a multi-threaded runtime.
+pub trait Output: Send + 'static {
+    /// The per-instance writer.
+    type Writer: ChunkWriter + Send + 'static;
+
+    /// Called once before any writer is created: check or create the destination, claim the
+    /// batch. An error here means nothing was written.
+    fn prepare_batch(
+        &mut self,
+        batch: &BatchContext,
+    ) -> impl Future<Output = Result<(), OutputError>> + Send;
+
+    /// A new writer for one instance of the prepared batch. No I/O: the pipeline creates every
+    /// instance's writer up front (so conflicts such as two instances sharing a file name fail
+    /// before any work) and calls `prepare_instance` when the instance's turn comes.
+    fn writer_for(&mut self, ctx: WriteContext) -> Result<Self::Writer, OutputError>;
+
+    /// Called once after every instance's `finalize_instance` succeeded: makes the batch
+    /// visible, atomically where the store allows it.
+    fn finalize_batch(&mut self) -> impl Future<Output = Result<(), OutputError>> + Send;
+
+    /// Called once when the dump fails or is interrupted after `prepare_batch` succeeded, after
+    /// every writer was dropped: remove what this attempt wrote. Best effort; problems are
+    /// logged, the dump's own error is what the user sees.
+    fn abort_batch(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// One instance's writer; see the module docs for the lifecycle.
 pub trait ChunkWriter {
     /// Open whatever the instance writes into (a temp file, an INSERT stream).
-    async fn prepare_instance(&mut self) -> Result<(), OutputError>;
+    fn prepare_instance(&mut self) -> impl Future<Output = Result<(), OutputError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Append one record. May flush an internal micro-batch.
-    async fn write_record(
+    fn write_record(
         &mut self,
         record: &Record,
-        ctx: &WriteContext,
-    ) -> Result<(), OutputError>;
+    ) -> impl Future<Output = Result<(), OutputError>> + Send;
+
     /// Flush what is buffered and make the instance's output durable (but not yet visible as a
     /// completed batch: that is `finalize_batch`'s job).
-    async fn finalize_instance(&mut self) -> Result<(), OutputError>;
-}
-
-/// Static dispatch over the concrete writers.
-pub enum ChunkWriterEnum {
-    Jsonl(jsonl::JsonlChunkWriter),
-    Null(null::NullChunkWriter),
-    Parquet(parquet::ParquetChunkWriter),
-    ClickHouse(clickhouse::ClickHouseChunkWriter),
-}
-
-impl ChunkWriter for ChunkWriterEnum {
-    async fn prepare_instance(&mut self) -> Result<(), OutputError> {
-        match self {
-            ChunkWriterEnum::Jsonl(w) => w.prepare_instance().await,
-            ChunkWriterEnum::Null(w) => w.prepare_instance().await,
-            ChunkWriterEnum::Parquet(w) => w.prepare_instance().await,
-            ChunkWriterEnum::ClickHouse(w) => w.prepare_instance().await,
-        }
-    }
-
-    #[inline]
-    async fn write_record(
-        &mut self,
-        record: &Record,
-        ctx: &WriteContext,
-    ) -> Result<(), OutputError> {
-        match self {
-            ChunkWriterEnum::Jsonl(w) => w.write_record(record, ctx).await,
-            ChunkWriterEnum::Null(w) => w.write_record(record, ctx).await,
-            ChunkWriterEnum::Parquet(w) => w.write_record(record, ctx).await,
-            ChunkWriterEnum::ClickHouse(w) => w.write_record(record, ctx).await,
-        }
-    }
-
-    async fn finalize_instance(&mut self) -> Result<(), OutputError> {
-        match self {
-            ChunkWriterEnum::Jsonl(w) => w.finalize_instance().await,
-            ChunkWriterEnum::Null(w) => w.finalize_instance().await,
-            ChunkWriterEnum::Parquet(w) => w.finalize_instance().await,
-            ChunkWriterEnum::ClickHouse(w) => w.finalize_instance().await,
-        }
+    fn finalize_instance(&mut self) -> impl Future<Output = Result<(), OutputError>> + Send {
+        async { Ok(()) }
     }
 }
 
-/// A configured destination, at batch level.
-pub enum Output {
-    Jsonl(jsonl::JsonlOutput),
-    Null(null::NullOutput),
-    Parquet(parquet::ParquetOutput),
-    ClickHouse(clickhouse::ClickHouseOutput),
+/// fsync a directory so renames inside it are durable (a no-op where directories cannot be
+/// opened as files).
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), OutputError> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| OutputError::io(format!("cannot fsync directory {}", dir.display()), e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
-impl Output {
-    /// Called once before any instance starts.
-    pub async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
-        match self {
-            Output::Jsonl(o) => o.prepare_batch(batch).await,
-            Output::Null(o) => o.prepare_batch(batch).await,
-            Output::Parquet(o) => o.prepare_batch(batch).await,
-            Output::ClickHouse(o) => o.prepare_batch(batch).await,
-        }
-    }
-
-    /// A new writer for one instance (its `prepare_instance` is called by the pipeline).
-    pub fn writer_for(
-        &self,
-        batch: &BatchContext,
-        instance: &str,
-    ) -> Result<ChunkWriterEnum, OutputError> {
-        match self {
-            Output::Jsonl(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Jsonl),
-            Output::Null(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Null),
-            Output::Parquet(o) => o.writer_for(batch, instance).map(ChunkWriterEnum::Parquet),
-            Output::ClickHouse(o) => o
-                .writer_for(batch, instance)
-                .map(ChunkWriterEnum::ClickHouse),
-        }
-    }
-
-    /// Called once after every instance finalized successfully: makes the batch visible.
-    pub async fn finalize_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
-        match self {
-            Output::Jsonl(o) => o.finalize_batch(batch).await,
-            Output::Null(o) => o.finalize_batch(batch).await,
-            Output::Parquet(o) => o.finalize_batch(batch).await,
-            Output::ClickHouse(o) => o.finalize_batch(batch).await,
-        }
-    }
+/// Run blocking file-system work off the async worker threads.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, OutputError>
+where
+    F: FnOnce() -> Result<T, OutputError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| OutputError::Other(format!("output task failed: {e}")))?
 }

@@ -5,5 +5,6 @@ pub mod cli;
 pub mod codis;
 pub mod fake_server;
 pub mod fixtures;
+pub mod output;
 pub mod pki;
 pub mod redis;

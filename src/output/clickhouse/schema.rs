@@ -8,7 +8,10 @@
 //!   batch, so a dump that failed (or is still running) is never visible through it.
 //!
 //! `rdbinsight misc clickhouse-schema` prints [`schema_sql`]; `--auto-create-tables` runs the
-//! same statements, qualified with the URL's database.
+//! same statements, qualified with the URL's database. The columns of `redis_records_raw` are
+//! derived from [`crate::record::columns::COLUMNS`].
+
+use crate::record::columns::{COLUMNS, Column, ColumnType};
 
 /// The records table.
 pub const RECORDS_TABLE: &str = "redis_records_raw";
@@ -75,71 +78,23 @@ pub fn quote_str(s: &str) -> String {
     out
 }
 
-/// The columns of `redis_records_raw`: name, type, comment. The order is the insert order.
-pub const RECORD_COLUMNS: &[(&str, &str, &str)] = &[
-    (
-        "cluster",
-        "String",
-        "Cluster name (--cluster, or the Codis product name)",
-    ),
-    (
-        "batch",
-        "DateTime64(9, 'UTC')",
-        "Import batch timestamp: one value per dump, shared by all its instances",
-    ),
-    (
-        "instance",
-        "String",
-        "Instance the key came from (host:port, or --instance)",
-    ),
-    ("db", "UInt64", "Database number (SELECT index)"),
-    ("key", "String", "Key name, raw bytes"),
-    (
-        "type",
-        "LowCardinality(String)",
-        "Data type: string, list, set, zset, hash, stream, module",
-    ),
-    (
-        "member_count",
-        "UInt64",
-        "Elements: 1 for a string; list/set/zset elements; hash fields; stream entries; 0 for a module",
-    ),
-    (
-        "rdb_size",
-        "UInt64",
-        "Bytes the key takes in the RDB (type byte, key and value, without expiry/LRU/LFU opcodes)",
-    ),
-    (
-        "encoding",
-        "LowCardinality(String)",
-        "On-disk encoding, e.g. raw, int, list_pack, quick_list2, skip_list",
-    ),
-    (
-        "expire_at",
-        "Nullable(DateTime64(3, 'UTC'))",
-        "Absolute expiry time; NULL when the key has no TTL",
-    ),
-    (
-        "idle_seconds",
-        "Nullable(UInt64)",
-        "LRU idle time in seconds; NULL unless maxmemory-policy is an LRU policy",
-    ),
-    (
-        "freq",
-        "Nullable(UInt8)",
-        "LFU access counter; NULL unless maxmemory-policy is an LFU policy",
-    ),
-    (
-        "codis_slot",
-        "Nullable(UInt16)",
-        "Codis slot (crc32(key) % 1024); NULL unless the source is a Codis cluster",
-    ),
-    (
-        "redis_slot",
-        "Nullable(UInt16)",
-        "Redis Cluster slot (CRC16 of the hash tag % 16384); NULL unless the source is a Redis Cluster",
-    ),
-];
+/// The ClickHouse type of a column.
+pub fn clickhouse_type(column: &Column) -> String {
+    let ty = match column.ty {
+        ColumnType::Text | ColumnType::Bytes => "String",
+        ColumnType::Label => "LowCardinality(String)",
+        ColumnType::TimestampNanos => "DateTime64(9, 'UTC')",
+        ColumnType::TimestampMillis => "DateTime64(3, 'UTC')",
+        ColumnType::UInt8 => "UInt8",
+        ColumnType::UInt16 => "UInt16",
+        ColumnType::UInt64 => "UInt64",
+    };
+    if column.nullable {
+        format!("Nullable({ty})")
+    } else {
+        ty.to_string()
+    }
+}
 
 /// The schema objects, in creation order. `database`: qualify names with it (auto-create);
 /// `None`: unqualified, for running in the current database (`misc clickhouse-schema`).
@@ -149,17 +104,13 @@ pub fn schema_objects(database: Option<&str>, ttl_days: u32) -> Vec<SchemaObject
         None => quote_ident(name),
     };
     let mut columns = String::new();
-    for (i, (name, ty, comment)) in RECORD_COLUMNS.iter().enumerate() {
-        let sep = if i + 1 == RECORD_COLUMNS.len() {
-            ""
-        } else {
-            ","
-        };
+    for (i, column) in COLUMNS.iter().enumerate() {
+        let sep = if i + 1 == COLUMNS.len() { "" } else { "," };
         columns.push_str(&format!(
             "    {:<14} {} COMMENT {}{sep}\n",
-            quote_ident(name),
-            ty,
-            quote_str(comment)
+            quote_ident(column.name),
+            clickhouse_type(column),
+            quote_str(column.doc)
         ));
     }
     let records = format!(
@@ -255,7 +206,11 @@ mod tests {
         );
         let sql = schema_sql(30);
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS `redis_records_raw`"));
+        assert!(sql.contains("`key`          String COMMENT 'Key name, raw bytes',"));
+        assert!(sql.contains("`type`         LowCardinality(String)"));
+        assert!(sql.contains("`expire_at`    Nullable(DateTime64(3, 'UTC'))"));
+        assert!(sql.contains("`redis_slot`   Nullable(UInt16) COMMENT"));
         // A comment per column of both tables, and one per table.
-        assert_eq!(sql.matches("COMMENT").count(), RECORD_COLUMNS.len() + 2 + 2);
+        assert_eq!(sql.matches("COMMENT").count(), COLUMNS.len() + 2 + 2);
     }
 }

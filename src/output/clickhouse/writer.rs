@@ -61,7 +61,7 @@ use serde::Serialize;
 use super::config::{ClickHouseConfig, Scheme};
 use super::proxy;
 use super::schema::{self, BATCHES_TABLE, RECORDS_TABLE, quote_ident};
-use crate::output::{BatchContext, ChunkWriter, OutputError};
+use crate::output::{BatchContext, ChunkWriter, Output, OutputError};
 use crate::record::{Record, WriteContext};
 
 /// The Inserter's row limit: at most this many rows per INSERT statement.
@@ -91,7 +91,8 @@ impl Default for InsertLimits {
         }
     }
 }
-/// One row of `redis_records_raw`, borrowing from the record and its context.
+/// One row of `redis_records_raw`, borrowing from the record and its context. The fields are
+/// the columns of [`crate::record::columns::COLUMNS`], in order (a test checks it).
 #[derive(clickhouse::Row, Serialize)]
 struct RecordRow<'a> {
     cluster: &'a str,
@@ -145,12 +146,14 @@ fn ch_error(context: impl std::fmt::Display, err: clickhouse::error::Error) -> O
 
 /// Batch-level ClickHouse output.
 pub struct ClickHouseOutput {
-    config: Box<ClickHouseConfig>,
+    config: ClickHouseConfig,
     /// No default database: used for `system.*` queries and DDL (the database may not exist).
-    admin: Box<Client>,
+    admin: Client,
     /// Default database = the URL's: used for the inserts.
-    client: Box<Client>,
+    client: Client,
     limits: InsertLimits,
+    /// Set by `prepare_batch`.
+    batch: Option<BatchContext>,
 }
 
 impl std::fmt::Debug for ClickHouseOutput {
@@ -186,10 +189,11 @@ impl ClickHouseOutput {
         }
         let client = admin.clone().with_database(config.url.database.clone());
         Ok(ClickHouseOutput {
-            config: Box::new(config),
-            admin: Box::new(admin),
-            client: Box::new(client),
+            config,
+            admin,
+            client,
             limits: InsertLimits::default(),
+            batch: None,
         })
     }
 
@@ -255,14 +259,15 @@ impl ClickHouseOutput {
         Ok(Some(names))
     }
 
-    pub async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
+    /// Check the schema (creating it with `--auto-create-tables`); see the module docs.
+    async fn prepare_schema(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         let ttl_nanos = i64::from(self.config.ttl_days) * 86_400 * 1_000_000_000;
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-        if batch.batch_ts_nanos.saturating_add(ttl_nanos) < now {
+        let now = crate::record::BatchTs::now().nanos();
+        if batch.batch.nanos().saturating_add(ttl_nanos) < now {
             tracing::warn!(
                 "the batch timestamp {} is more than {} days old: with the table TTL of that \
                  many days, ClickHouse drops its rows as soon as they are inserted",
-                crate::output::jsonl::format_batch_ts(batch.batch_ts_nanos),
+                batch.batch,
                 self.config.ttl_days
             );
         }
@@ -340,28 +345,36 @@ impl ClickHouseOutput {
         }
         Ok(())
     }
+}
 
-    pub fn writer_for(
-        &self,
-        _batch: &BatchContext,
-        instance: &str,
-    ) -> Result<ClickHouseChunkWriter, OutputError> {
+impl Output for ClickHouseOutput {
+    type Writer = ClickHouseChunkWriter;
+
+    async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
+        self.prepare_schema(batch).await?;
+        self.batch = Some(batch.clone());
+        Ok(())
+    }
+
+    fn writer_for(&mut self, ctx: WriteContext) -> Result<ClickHouseChunkWriter, OutputError> {
         Ok(ClickHouseChunkWriter {
             client: self.client.clone(),
             inserter: None,
             limits: self.limits,
-            instance: instance.to_string(),
+            ctx,
             state: WriterState::New,
         })
     }
 
     /// Mark the batch complete: from now on `redis_records_view` shows it.
-    pub async fn finalize_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
+    async fn finalize_batch(&mut self) -> Result<(), OutputError> {
+        let batch = self.batch.take().ok_or_else(|| {
+            OutputError::Other("ClickHouse output used before prepare_batch".into())
+        })?;
         let context = || {
             format!(
                 "cannot mark batch {} of cluster {} complete in {BATCHES_TABLE}",
-                crate::output::jsonl::format_batch_ts(batch.batch_ts_nanos),
-                batch.cluster
+                batch.batch, batch.cluster
             )
         };
         let mut insert = self
@@ -372,7 +385,7 @@ impl ClickHouseOutput {
         insert
             .write(&BatchRow {
                 cluster: &batch.cluster,
-                batch: batch.batch_ts_nanos,
+                batch: batch.batch.nanos(),
             })
             .await
             .map_err(|e| ch_error(context(), e))?;
@@ -390,12 +403,11 @@ enum WriterState {
 
 /// One instance's writer: one long-lived `Inserter` into `redis_records_raw`.
 pub struct ClickHouseChunkWriter {
-    client: Box<Client>,
-    /// Created in `prepare_instance`, consumed by `finalize_instance` (boxed: it is large, and
-    /// `ChunkWriterEnum` holds writers by value).
-    inserter: Option<Box<Inserter<RecordRow<'static>>>>,
+    client: Client,
+    /// Created in `prepare_instance`, consumed by `finalize_instance`.
+    inserter: Option<Inserter<RecordRow<'static>>>,
     limits: InsertLimits,
-    instance: String,
+    ctx: WriteContext,
     state: WriterState,
 }
 
@@ -418,7 +430,7 @@ impl ClickHouseChunkWriter {
         let mut e = ch_error(
             format!(
                 "ClickHouse insert into {RECORDS_TABLE} failed for instance {}",
-                self.instance
+                self.ctx.instance
             ),
             err,
         );
@@ -437,7 +449,7 @@ impl ClickHouseChunkWriter {
         };
         OutputError::Other(format!(
             "ClickHouse writer for instance {} used {why}",
-            self.instance
+            self.ctx.instance
         ))
     }
 }
@@ -465,26 +477,23 @@ impl ChunkWriter for ClickHouseChunkWriter {
             .with_max_rows(self.limits.max_rows)
             .with_max_bytes(self.limits.max_bytes)
             .with_period(Some(self.limits.period));
-        self.inserter = Some(Box::new(inserter));
+        self.inserter = Some(inserter);
         self.state = WriterState::Open;
         Ok(())
     }
 
     #[inline]
-    async fn write_record(
-        &mut self,
-        record: &Record,
-        ctx: &WriteContext,
-    ) -> Result<(), OutputError> {
+    async fn write_record(&mut self, record: &Record) -> Result<(), OutputError> {
         if self.state != WriterState::Open {
             return Err(self.not_open());
         }
         let Some(inserter) = self.inserter.as_mut() else {
             return Err(self.not_open());
         };
+        let ctx = &self.ctx;
         let row = RecordRow {
             cluster: &ctx.cluster,
-            batch: ctx.batch_ts_nanos,
+            batch: ctx.batch.nanos(),
             instance: &ctx.instance,
             db: record.db,
             key: &record.key,
@@ -518,5 +527,17 @@ impl ChunkWriter for ClickHouseChunkWriter {
         }
         self.state = WriterState::Finalized;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clickhouse::Row as _;
+
+    #[test]
+    fn row_fields_are_the_column_list() {
+        let names: Vec<_> = crate::record::columns::names().collect();
+        assert_eq!(RecordRow::COLUMN_NAMES, names.as_slice());
     }
 }

@@ -39,8 +39,9 @@
 //! already finalized instance files of a batch still in `_tmp_batch=`. The directory names
 //! repeat the `cluster` and `batch` columns in sanitized/text form; engines that apply Hive
 //! partitioning let the directory value win (DuckDB: `batch` becomes a VARCHAR) or refuse the
-//! type clash (pyarrow datasets), so read with Hive partitioning off (DuckDB
-//! `read_parquet(..., hive_partitioning = false)`) and use the columns in the files.
+//! type clash (pyarrow datasets), so read with Hive partitioning off and use the columns in the
+//! files. The README has a tested recipe per reader (DuckDB, pyarrow, pandas, polars,
+//! ClickHouse `file()`), see `scripts/parquet-readers.py`.
 //!
 //! # Threads
 //!
@@ -52,10 +53,9 @@ pub mod path;
 pub mod schema;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -65,7 +65,8 @@ use parquet::schema::types::ColumnPath;
 
 use self::path::{BatchPaths, TMP_SUFFIX};
 use self::schema::ColumnBuilders;
-use super::{BatchContext, ChunkWriter, OutputError};
+use super::lock::FileLock;
+use super::{BatchContext, ChunkWriter, Output, OutputError, blocking, sync_dir};
 use crate::record::{Record, WriteContext};
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet writer.
@@ -144,57 +145,14 @@ fn io_error(what: &str, path: &Path, e: io::Error) -> OutputError {
     OutputError::io(format!("{what} {}", path.display()), e)
 }
 
-/// Run blocking file-system work off the async worker threads.
-async fn blocking<T, F>(f: F) -> Result<T, OutputError>
-where
-    F: FnOnce() -> Result<T, OutputError> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| OutputError::Other(format!("Parquet output task failed: {e}")))?
-}
-
-/// fsync a directory so renames inside it are durable (a no-op where directories cannot be
-/// opened as files).
-fn sync_dir(dir: &Path) -> Result<(), OutputError> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_error("cannot fsync directory", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// Whether `path` still names the open file `file` (always true where this cannot be checked).
-fn same_file(file: &File, path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        match (file.metadata(), fs::metadata(path)) {
-            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-            _ => false,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (file, path);
-        true
-    }
-}
-
 /// A batch between `prepare_batch` and `finalize_batch`.
 struct PreparedBatch {
-    batch: BatchContext,
     paths: BatchPaths,
-    /// Holds the advisory lock on `paths.lock_file` while the batch is written.
-    lock: Option<File>,
+    /// The advisory lock on `paths.lock_file`, held while the batch is written.
+    lock: Option<FileLock>,
     /// File name → instance name of every writer handed out, to refuse two instances that
     /// sanitize to the same file name.
-    claimed: Mutex<HashMap<String, String>>,
+    claimed: HashMap<String, String>,
     /// Set once the tmp dir was renamed: dropping must not clean up any more.
     finalized: bool,
 }
@@ -202,43 +160,24 @@ struct PreparedBatch {
 impl PreparedBatch {
     /// Steps of `prepare_batch`; see the module docs.
     fn create(root: &Path, batch: &BatchContext) -> Result<Self, OutputError> {
-        let paths = BatchPaths::new(root, &batch.cluster, batch.batch_ts_nanos);
+        let paths = BatchPaths::new(root, &batch.cluster, batch.batch);
         fs::create_dir_all(&paths.cluster_dir)
             .map_err(|e| io_error("cannot create directory", &paths.cluster_dir, e))?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&paths.lock_file)
-            .map_err(|e| io_error("cannot create lock file", &paths.lock_file, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(OutputError::Other(format!(
+        let lock = FileLock::try_acquire(&paths.lock_file)
+            .map_err(|e| io_error("cannot lock", &paths.lock_file, e))?
+            .ok_or_else(|| {
+                OutputError::Other(format!(
                     "another rdbinsight run is writing batch {} (lock {} is held)",
                     paths.tmp_dir.display(),
                     paths.lock_file.display()
-                )));
-            }
-            Err(TryLockError::Error(e)) => {
-                return Err(io_error("cannot lock", &paths.lock_file, e));
-            }
-        }
-        if !same_file(&lock, &paths.lock_file) {
-            // Another run removed the file between our open and lock (it was finishing or
-            // giving up); whoever runs next sees its outcome. Do not guess: ask for a retry.
-            return Err(OutputError::Other(format!(
-                "another rdbinsight run just released batch {}; try again",
-                paths.tmp_dir.display()
-            )));
-        }
+                ))
+            })?;
         // From here on we own the batch name; `Drop` releases the lock and removes the lock
         // file (and a tmp dir we created) if we fail or are never finalized.
         let mut prepared = PreparedBatch {
-            batch: batch.clone(),
             paths,
             lock: Some(lock),
-            claimed: Mutex::new(HashMap::new()),
+            claimed: HashMap::new(),
             finalized: false,
         };
         let p = &prepared.paths;
@@ -305,15 +244,9 @@ impl PreparedBatch {
         Ok(())
     }
 
-    /// Remove the lock file, then unlock. A run that opened the file before the removal either
-    /// fails to lock it, or locks it after we unlocked and then sees (in [`same_file`]) that
-    /// the path no longer names the file it locked.
     fn release_lock(&mut self) {
         if let Some(lock) = self.lock.take() {
-            if let Err(e) = fs::remove_file(&self.paths.lock_file) {
-                tracing::warn!("cannot remove {}: {e}", self.paths.lock_file.display());
-            }
-            drop(lock);
+            lock.release();
         }
     }
 }
@@ -340,9 +273,8 @@ impl Drop for PreparedBatch {
 pub struct ParquetOutput {
     root: PathBuf,
     compression: ParquetCompression,
-    // Boxed: keeps `Output` small (clippy::large_enum_variant) at no runtime cost.
-    props: Box<WriterProperties>,
-    prepared: Option<Box<PreparedBatch>>,
+    props: WriterProperties,
+    prepared: Option<PreparedBatch>,
 }
 
 impl ParquetOutput {
@@ -350,7 +282,7 @@ impl ParquetOutput {
         ParquetOutput {
             root: root.into(),
             compression,
-            props: Box::new(writer_properties(compression, MAX_ROW_GROUP_ROWS)),
+            props: writer_properties(compression, MAX_ROW_GROUP_ROWS),
             prepared: None,
         }
     }
@@ -359,16 +291,24 @@ impl ParquetOutput {
     /// Smaller row groups use less memory per instance and give readers finer-grained
     /// parallelism and pruning, at some cost in file size.
     pub fn with_max_row_group_rows(mut self, rows: usize) -> Self {
-        self.props = Box::new(writer_properties(self.compression, rows));
+        self.props = writer_properties(self.compression, rows);
         self
     }
 
     /// The paths of `batch` under this output's root.
     pub fn batch_paths(&self, batch: &BatchContext) -> BatchPaths {
-        BatchPaths::new(&self.root, &batch.cluster, batch.batch_ts_nanos)
+        BatchPaths::new(&self.root, &batch.cluster, batch.batch)
     }
 
-    pub async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
+    fn not_prepared() -> OutputError {
+        OutputError::Other("Parquet output used before prepare_batch".into())
+    }
+}
+
+impl Output for ParquetOutput {
+    type Writer = ParquetChunkWriter;
+
+    async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         if self.prepared.is_some() {
             return Err(OutputError::Other(
                 "Parquet output: prepare_batch called twice".into(),
@@ -377,73 +317,53 @@ impl ParquetOutput {
         let root = self.root.clone();
         let batch = batch.clone();
         let prepared = blocking(move || PreparedBatch::create(&root, &batch)).await?;
-        self.prepared = Some(Box::new(prepared));
+        self.prepared = Some(prepared);
         Ok(())
     }
 
-    fn prepared_for(&self, batch: &BatchContext) -> Result<&PreparedBatch, OutputError> {
-        let prepared = self
-            .prepared
-            .as_ref()
-            .ok_or_else(|| OutputError::Other("Parquet output used before prepare_batch".into()))?;
-        if prepared.batch.cluster != batch.cluster
-            || prepared.batch.batch_ts_nanos != batch.batch_ts_nanos
-        {
+    fn writer_for(&mut self, ctx: WriteContext) -> Result<ParquetChunkWriter, OutputError> {
+        let prepared = self.prepared.as_mut().ok_or_else(Self::not_prepared)?;
+        let file_name = BatchPaths::instance_file_name(&ctx.instance);
+        if let Some(other) = prepared.claimed.get(&file_name) {
             return Err(OutputError::Other(format!(
-                "Parquet output prepared for cluster {} batch {}, used for cluster {} batch {}",
-                prepared.batch.cluster,
-                prepared.batch.batch_ts_nanos,
-                batch.cluster,
-                batch.batch_ts_nanos
+                "instances '{other}' and '{}' would both be written to {file_name}",
+                ctx.instance
             )));
         }
-        Ok(prepared)
-    }
-
-    pub fn writer_for(
-        &self,
-        batch: &BatchContext,
-        instance: &str,
-    ) -> Result<ParquetChunkWriter, OutputError> {
-        let prepared = self.prepared_for(batch)?;
-        let file_name = BatchPaths::instance_file_name(instance);
-        {
-            let mut claimed = prepared
-                .claimed
-                .lock()
-                .map_err(|_| OutputError::Other("Parquet output state poisoned".into()))?;
-            if let Some(other) = claimed.get(&file_name) {
-                return Err(OutputError::Other(format!(
-                    "instances '{other}' and '{instance}' would both be written to {file_name}"
-                )));
-            }
-            claimed.insert(file_name, instance.to_string());
-        }
-        let (tmp_path, final_path) = prepared.paths.instance_paths(instance);
+        prepared.claimed.insert(file_name, ctx.instance.to_string());
+        let (tmp_path, final_path) = prepared.paths.instance_paths(&ctx.instance);
         Ok(ParquetChunkWriter {
             tmp_path,
             final_path,
             props: Some(self.props.clone()),
             writer: None,
             builders: None,
-            ctx_bytes: batch.cluster.len().max(instance.len()),
+            ctx_bytes: ctx.cluster.len().max(ctx.instance.len()),
+            ctx,
             rows: 0,
             micro_batches: 0,
             finalized: false,
         })
     }
 
-    pub async fn finalize_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
-        self.prepared_for(batch)?;
-        let mut prepared = self
-            .prepared
-            .take()
-            .ok_or_else(|| OutputError::Other("Parquet output used before prepare_batch".into()))?;
+    async fn finalize_batch(&mut self) -> Result<(), OutputError> {
+        let mut prepared = self.prepared.take().ok_or_else(Self::not_prepared)?;
         let final_dir = prepared.paths.final_dir.clone();
         // On error `prepared` is dropped inside the task, which removes the tmp dir.
         blocking(move || prepared.finalize()).await?;
         tracing::info!("Parquet batch complete: {}", final_dir.display());
         Ok(())
+    }
+
+    async fn abort_batch(&mut self) {
+        if let Some(prepared) = self.prepared.take() {
+            // Removing a directory tree is blocking work; dropping does it.
+            let _ = blocking(move || {
+                drop(prepared);
+                Ok(())
+            })
+            .await;
+        }
     }
 }
 
@@ -451,14 +371,14 @@ impl ParquetOutput {
 pub struct ParquetChunkWriter {
     tmp_path: PathBuf,
     final_path: PathBuf,
-    // The large parts are boxed to keep `ChunkWriterEnum` small (clippy::large_enum_variant);
-    // one pointer hop per record is not measurable.
     /// Taken by `prepare_instance`.
-    props: Option<Box<WriterProperties>>,
+    props: Option<WriterProperties>,
     /// Open between `prepare_instance` and `finalize_instance`.
-    writer: Option<Box<ArrowWriter<File>>>,
+    writer: Option<ArrowWriter<File>>,
     /// The micro-batch being filled (present while `writer` is).
-    builders: Option<Box<ColumnBuilders>>,
+    builders: Option<ColumnBuilders>,
+    /// The context columns of every row.
+    ctx: WriteContext,
     /// Capacity hint for the cluster/instance columns, bytes per row.
     ctx_bytes: usize,
     rows: u64,
@@ -484,12 +404,8 @@ impl ParquetChunkWriter {
         self.micro_batches
     }
 
-    fn new_builders(&self, key_bytes: usize) -> Box<ColumnBuilders> {
-        Box::new(ColumnBuilders::with_capacity(
-            MICRO_BATCH_ROWS,
-            key_bytes,
-            self.ctx_bytes,
-        ))
+    fn new_builders(&self, key_bytes: usize) -> ColumnBuilders {
+        ColumnBuilders::with_capacity(MICRO_BATCH_ROWS, key_bytes, self.ctx_bytes)
     }
 
     /// Encode the current micro-batch (if any rows) and start a fresh one.
@@ -505,7 +421,7 @@ impl ParquetChunkWriter {
             return Ok(());
         }
         let rows = full.len();
-        let batch = (*full).finish().map_err(|e| {
+        let batch = full.finish().map_err(|e| {
             OutputError::io(
                 format!(
                     "cannot build a record batch for {}",
@@ -540,7 +456,7 @@ impl ParquetChunkWriter {
     /// [`MICRO_BATCH_MAX_KEY_BYTES`]: refuse a key too large for 32-bit offsets, else start a
     /// new micro-batch with it.
     #[cold]
-    fn write_large_key(&mut self, record: &Record, ctx: &WriteContext) -> Result<(), OutputError> {
+    fn write_large_key(&mut self, record: &Record) -> Result<(), OutputError> {
         if record.key.len() > MAX_KEY_BYTES {
             return Err(OutputError::Other(format!(
                 "cannot write {}: a key of {} bytes is larger than Parquet allows ({MAX_KEY_BYTES})",
@@ -554,7 +470,7 @@ impl ParquetChunkWriter {
         let Some(builders) = self.builders.as_mut() else {
             return Err(self.not_open());
         };
-        builders.append(record, ctx);
+        builders.append(record, &self.ctx);
         self.rows += 1;
         Ok(())
     }
@@ -586,7 +502,7 @@ impl ChunkWriter for ParquetChunkWriter {
             .create_new(true)
             .open(&self.tmp_path)
             .map_err(|e| io_error("cannot create", &self.tmp_path, e))?;
-        let writer = ArrowWriter::try_new(file, schema::schema(), Some(*props)).map_err(|e| {
+        let writer = ArrowWriter::try_new(file, schema::schema(), Some(props)).map_err(|e| {
             parquet_error(
                 format!(
                     "cannot start a Parquet writer on {}",
@@ -595,26 +511,22 @@ impl ChunkWriter for ParquetChunkWriter {
                 e,
             )
         })?;
-        self.writer = Some(Box::new(writer));
+        self.writer = Some(writer);
         self.builders = Some(self.new_builders(MICRO_BATCH_ROWS * INITIAL_KEY_BYTES_PER_ROW));
         Ok(())
     }
 
     #[inline]
-    async fn write_record(
-        &mut self,
-        record: &Record,
-        ctx: &WriteContext,
-    ) -> Result<(), OutputError> {
+    async fn write_record(&mut self, record: &Record) -> Result<(), OutputError> {
         let Some(builders) = self.builders.as_mut() else {
             return Err(self.not_open());
         };
         if builders.key_bytes() + record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
             // Rare (huge keys): cut the micro-batch early to bound memory and stay far from
             // Arrow's 32-bit offsets.
-            return self.write_large_key(record, ctx);
+            return self.write_large_key(record);
         }
-        builders.append(record, ctx);
+        builders.append(record, &self.ctx);
         self.rows += 1;
         if builders.len() >= MICRO_BATCH_ROWS {
             self.flush_micro_batch()?;

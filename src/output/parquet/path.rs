@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use crate::record::BatchTs;
 
 /// File extension of a finished instance file.
 pub const PARQUET_EXT: &str = "parquet";
@@ -31,14 +31,6 @@ pub fn sanitize_name(name: &str) -> String {
         .collect()
 }
 
-/// The batch timestamp as used in directory names: `YYYY-MM-DD_HH-mm-ss.SSSSSSSSSZ` (UTC,
-/// nanosecond precision, no `:` so it is valid on every file system and sorts by time).
-pub fn batch_slug(batch_ts_nanos: i64) -> String {
-    DateTime::<Utc>::from_timestamp_nanos(batch_ts_nanos)
-        .format("%Y-%m-%d_%H-%M-%S%.9fZ")
-        .to_string()
-}
-
 /// The directories of one batch under the output root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchPaths {
@@ -54,9 +46,9 @@ pub struct BatchPaths {
 }
 
 impl BatchPaths {
-    pub fn new(root: &Path, cluster: &str, batch_ts_nanos: i64) -> Self {
+    pub fn new(root: &Path, cluster: &str, batch: BatchTs) -> Self {
         let cluster_dir = root.join(format!("cluster={}", sanitize_name(cluster)));
-        let slug = batch_slug(batch_ts_nanos);
+        let slug = batch.slug();
         BatchPaths {
             tmp_dir: cluster_dir.join(format!("_tmp_batch={slug}")),
             final_dir: cluster_dir.join(format!("batch={slug}")),
@@ -97,16 +89,8 @@ mod tests {
     }
 
     #[test]
-    fn slug() {
-        // 2024-01-02T03:04:05.123456789Z
-        let nanos = 1_704_164_645_123_456_789;
-        assert_eq!(batch_slug(nanos), "2024-01-02_03-04-05.123456789Z");
-        assert_eq!(batch_slug(0), "1970-01-01_00-00-00.000000000Z");
-    }
-
-    #[test]
     fn layout() {
-        let p = BatchPaths::new(Path::new("/out"), "my/cluster", 0);
+        let p = BatchPaths::new(Path::new("/out"), "my/cluster", BatchTs::from_nanos(0));
         assert_eq!(p.cluster_dir, Path::new("/out/cluster=my_cluster"));
         assert_eq!(
             p.tmp_dir,

@@ -1,8 +1,8 @@
 //! The Arrow schema of a Parquet instance file and the column builders that accumulate one
 //! micro-batch.
 //!
-//! Column order and types are part of the output contract (queries and the ClickHouse schema
-//! mirror them); change them only together with the docs.
+//! The schema is derived from the one column list, [`crate::record::columns::COLUMNS`]; the
+//! builders append in the same order (a test checks the two agree).
 
 use std::sync::{Arc, LazyLock};
 
@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use crate::record::columns::{COLUMNS, ColumnType};
 use crate::record::{Record, WriteContext};
 
 /// Time zone of both timestamp columns.
@@ -31,42 +32,26 @@ pub fn storable_expire_ms(ms: Option<i64>) -> Option<i64> {
     ms.filter(|ms| ms.unsigned_abs() <= MAX_EXPIRE_MS.unsigned_abs())
 }
 
-/// Column names, in schema order.
-pub const COLUMNS: [&str; 14] = [
-    "cluster",
-    "batch",
-    "instance",
-    "db",
-    "key",
-    "type",
-    "member_count",
-    "rdb_size",
-    "encoding",
-    "expire_at",
-    "idle_seconds",
-    "freq",
-    "codis_slot",
-    "redis_slot",
-];
+/// The Arrow type of a column type.
+pub fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Text | ColumnType::Label => DataType::Utf8,
+        ColumnType::Bytes => DataType::Binary,
+        ColumnType::TimestampNanos => DataType::Timestamp(TimeUnit::Nanosecond, Some(TZ.into())),
+        ColumnType::TimestampMillis => DataType::Timestamp(TimeUnit::Millisecond, Some(TZ.into())),
+        ColumnType::UInt8 => DataType::UInt8,
+        ColumnType::UInt16 => DataType::UInt16,
+        ColumnType::UInt64 => DataType::UInt64,
+    }
+}
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let ts = |unit| DataType::Timestamp(unit, Some(TZ.into()));
-    Arc::new(Schema::new(vec![
-        Field::new("cluster", DataType::Utf8, false),
-        Field::new("batch", ts(TimeUnit::Nanosecond), false),
-        Field::new("instance", DataType::Utf8, false),
-        Field::new("db", DataType::UInt64, false),
-        Field::new("key", DataType::Binary, false),
-        Field::new("type", DataType::Utf8, false),
-        Field::new("member_count", DataType::UInt64, false),
-        Field::new("rdb_size", DataType::UInt64, false),
-        Field::new("encoding", DataType::Utf8, false),
-        Field::new("expire_at", ts(TimeUnit::Millisecond), true),
-        Field::new("idle_seconds", DataType::UInt64, true),
-        Field::new("freq", DataType::UInt8, true),
-        Field::new("codis_slot", DataType::UInt16, true),
-        Field::new("redis_slot", DataType::UInt16, true),
-    ]))
+    Arc::new(Schema::new(
+        COLUMNS
+            .iter()
+            .map(|c| Field::new(c.name, arrow_type(c.ty), c.nullable))
+            .collect::<Vec<_>>(),
+    ))
 });
 
 /// The Arrow schema of every instance file (shared, built once).
@@ -141,11 +126,11 @@ impl ColumnBuilders {
         self.key_bytes
     }
 
-    /// Append one row.
+    /// Append one row: `ctx` + `r`.
     #[inline]
     pub fn append(&mut self, r: &Record, ctx: &WriteContext) {
         self.cluster.append_value(&*ctx.cluster);
-        self.batch.append_value(ctx.batch_ts_nanos);
+        self.batch.append_value(ctx.batch.nanos());
         self.instance.append_value(&*ctx.instance);
         self.db.append_value(r.db);
         self.key.append_value(&r.key);
@@ -188,7 +173,7 @@ impl ColumnBuilders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Encoding, RecordType};
+    use crate::record::{BatchTs, Encoding, RecordType};
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{TimestampMillisecondType, UInt64Type};
 
@@ -196,10 +181,11 @@ mod tests {
     fn schema_order_and_nullability() {
         let s = schema();
         let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
-        assert_eq!(names, COLUMNS);
+        assert_eq!(names, crate::record::columns::names().collect::<Vec<_>>());
         for (i, f) in s.fields().iter().enumerate() {
             assert_eq!(f.is_nullable(), i >= 9, "{}", f.name());
         }
+        assert_eq!(s.field(4).data_type(), &DataType::Binary);
         assert_eq!(
             s.field(1).data_type(),
             &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
@@ -214,7 +200,7 @@ mod tests {
     fn builds_a_batch() {
         let ctx = WriteContext {
             cluster: "c".into(),
-            batch_ts_nanos: 7,
+            batch: BatchTs::from_nanos(7),
             instance: "i".into(),
         };
         let mut b = ColumnBuilders::with_capacity(2, 4, 1);

@@ -2,12 +2,16 @@
 //!
 //! The parser fills the per-key fields; the dump pipeline adds the per-instance context
 //! ([`WriteContext`]: cluster, batch timestamp, instance) when it hands a record to a writer.
-//! A stored row is therefore `WriteContext` + `Record`, with the columns
-//! `cluster, batch, instance, db, key, type, member_count, rdb_size, encoding, expire_at,
-//! idle_seconds, freq, codis_slot, redis_slot`.
+//! A stored row is therefore `WriteContext` + `Record`, with the columns of
+//! [`columns::COLUMNS`]. [`BatchTs`] owns the batch timestamp and its renderings.
+
+pub mod batch;
+pub mod columns;
 
 use std::fmt;
 use std::sync::Arc;
+
+pub use batch::{BatchTs, BatchTsError};
 
 /// The Redis data type of a key, as reported in the `type` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,6 +26,22 @@ pub enum RecordType {
 }
 
 impl RecordType {
+    /// Every type, in the order of the `type` column's documentation.
+    pub const ALL: [RecordType; 7] = [
+        RecordType::String,
+        RecordType::List,
+        RecordType::Set,
+        RecordType::ZSet,
+        RecordType::Hash,
+        RecordType::Stream,
+        RecordType::Module,
+    ];
+
+    /// The type whose column value is `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     /// The column value (`string list set zset hash stream module`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -86,6 +106,33 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// Every encoding.
+    pub const ALL: [Encoding; 18] = [
+        Encoding::Raw,
+        Encoding::Int,
+        Encoding::Lzf,
+        Encoding::List,
+        Encoding::ZipList,
+        Encoding::QuickList,
+        Encoding::QuickList2,
+        Encoding::IntSet,
+        Encoding::ListPack,
+        Encoding::SkipList,
+        Encoding::ZipMap,
+        Encoding::Metadata,
+        Encoding::ListPackEx,
+        Encoding::Hash2,
+        Encoding::ListPacks,
+        Encoding::ListPacks2,
+        Encoding::ListPacks3,
+        Encoding::Module,
+    ];
+
+    /// The encoding whose column value is `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
     /// The column value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -143,12 +190,28 @@ pub struct Record {
     pub redis_slot: Option<u16>,
 }
 
-/// Per-instance context the pipeline passes with every record: which cluster, which import
-/// batch and which instance the record belongs to.
+/// Per-instance context: which cluster, which import batch and which instance the records of a
+/// writer belong to. Handed to a writer once, when it is created (`Output::writer_for`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteContext {
     pub cluster: Arc<str>,
-    /// Batch (import) timestamp, Unix nanoseconds UTC.
-    pub batch_ts_nanos: i64,
+    pub batch: BatchTs,
     pub instance: Arc<str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for t in RecordType::ALL {
+            assert_eq!(RecordType::parse(t.as_str()), Some(t));
+        }
+        for e in Encoding::ALL {
+            assert_eq!(Encoding::parse(e.as_str()), Some(e));
+        }
+        assert_eq!(RecordType::parse("zset"), Some(RecordType::ZSet));
+        assert_eq!(Encoding::parse("nope"), None);
+    }
 }

@@ -416,6 +416,20 @@ fn loading_server_is_reported() {
 }
 
 #[test]
+fn server_closing_mid_handshake_is_reported() {
+    let closing = FakeServer::start(1, |peer| {
+        peer.read_command()?;
+        peer.close();
+        Ok(())
+    });
+    let e = open_err(&closing.addr(), &options());
+    assert_eq!(
+        e,
+        format!("{}: PING: the server closed the connection", closing.addr())
+    );
+}
+
+#[test]
 fn connection_refused_is_clear() {
     let port = common::redis::free_port();
     let addr = format!("127.0.0.1:{port}");

@@ -174,6 +174,17 @@ impl Peer {
         }
     }
 
+    /// The socket itself, e.g. to relay bytes elsewhere (what passes through it directly is not
+    /// recorded).
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Close the connection now (returning from the handler does the same).
+    pub fn close(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
     /// Send `bytes` as they are.
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)

@@ -7,10 +7,10 @@
 //! Keys are read whole, but no untrusted length sizes an allocation before the bytes have
 //! arrived.
 //!
-//! Layout: [`reader`] (the input window, offsets, CRC64), [`lzf`] (streaming LZF decoding for
-//! keys and containers), [`container`] (ziplist/listpack/intset/zipmap counting), [`rdb`] (type
+//! Layout: `reader` (the input window, offsets, CRC64), `lzf` (streaming LZF decoding for
+//! keys and containers), `container` (ziplist/listpack/intset/zipmap counting), [`rdb`] (type
 //! and opcode numbers, named as in Redis's `rdb.h`), and this module (the record loop and the
-//! //! per-type value walkers).
+//! per-type value walkers).
 
 mod container;
 mod error;

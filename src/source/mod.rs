@@ -3,7 +3,7 @@
 //! blocking byte stream ([`OpenedStream`]) that the parser reads. Nothing is saved to disk.
 //!
 //! By concern:
-//! - [`file`]: an RDB file.
+//! - [`file`](mod@file): an RDB file.
 //! - [`connection`]: TCP, TLS ([`tls`]), `AUTH`, RESP round trips ([`resp`]), with the
 //!   [`ConnectionOptions`] every live source shares.
 //! - [`standalone`]: the replication handshake; [`snapshot`]: `PSYNC` and the snapshot's

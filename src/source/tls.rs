@@ -35,10 +35,18 @@ pub struct ClientCertFiles {
 }
 
 /// A checked, ready-to-use TLS client configuration (cheap to clone).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TlsConfig {
     config: Arc<rustls::ClientConfig>,
     client_cert: bool,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("client_cert", &self.client_cert)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TlsConfig {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run rdbinsight's whole test suite on a fresh machine: install what the tests need
-# (redis-server for the live-source tests; python3-venv for the ClickHouse test engine and the
-# Parquet readers), start
+# (redis-server for the live-source tests; chromium and chromedriver for the report's
+# real-browser test; python3-venv for the ClickHouse test engine and the Parquet readers), start
 # the real ClickHouse engine (scripts/clickhouse-test-env.sh), then `cargo test`.
 #
 #   scripts/test.sh                 # everything
@@ -16,6 +16,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# tests/operator.rs draws the progress bars in a real terminal.
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}" >&2

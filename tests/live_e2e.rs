@@ -7,8 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::cli::{comparable, dump_fails, key_of, read_jsonl, run_ok};
 use common::codis::{FakeGroup, serve_topom, topom_json};
+use common::dumps::{comparable, dump_fails, key_of, read_jsonl, run_ok};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use rdbinsight::slot;
 

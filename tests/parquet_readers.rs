@@ -14,8 +14,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-const T1: &str = "2026-11-29T10:00:00.123456789Z";
-const T2: &str = "2026-11-30T10:00:00.500000000Z";
+const T1: &str = "2025-11-29T10:00:00.123456789Z";
+const T2: &str = "2025-11-30T10:00:00.500000000Z";
 
 fn dump(dir: &Path, fixture: &str, cluster: &str, batch: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
@@ -95,7 +95,7 @@ fn every_recipe_reads_every_row_with_real_types() {
     // A dump still running (or killed): its finished instance files must not be read.
     let finished = dir
         .path()
-        .join("cluster=prod/batch=2026-11-29_10-00-00.123456789Z/127.0.0.1-6379.parquet");
+        .join("cluster=prod/batch=2025-11-29_10-00-00.123456789Z/127.0.0.1-6379.parquet");
     let running = dir
         .path()
         .join("cluster=prod/_tmp_batch=2026-12-01_00-00-00.000000000Z");

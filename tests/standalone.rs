@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cli::dump_fails;
+use common::dumps::dump_fails;
 use common::fake_server::{FakeServer, Peer};
 use common::redis::RedisServer;
 use crc::{CRC_64_REDIS, Crc};

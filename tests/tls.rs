@@ -9,8 +9,8 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{comparable, dump_fails, dump_jsonl, key_of};
 use common::codis::{FakeGroup, serve_topom, topom_json};
+use common::dumps::{comparable, dump_fails, dump_jsonl, key_of};
 use common::pki::Pki;
 use common::redis::{RedisCluster, RedisServer};
 use rdbinsight::slot;

@@ -53,57 +53,86 @@ pub fn connection_options(conn: &ConnectionArgs) -> anyhow::Result<ConnectionOpt
     })
 }
 
-/// Resolve the source: discover a cluster's or Codis's instances, name the cluster.
-pub fn plan(cmd: &SourceCommand) -> anyhow::Result<SourcePlan> {
-    let (spec, conn, cluster) = match cmd {
-        SourceCommand::FromFile(a) => (
-            Spec::File {
-                path: a.path.clone(),
-                instance: a.instance.clone(),
-            },
-            None,
-            Some(&a.cluster),
-        ),
-        SourceCommand::FromStandalone(a) => (
-            Spec::Standalone {
-                addr: a.addr.clone(),
-            },
-            Some(&a.conn),
-            Some(&a.cluster),
-        ),
-        SourceCommand::FromCluster(a) => (
-            Spec::Cluster {
-                seeds: a.nodes.clone(),
-                require_slave: a.require_slave,
-            },
-            Some(&a.conn),
-            Some(&a.cluster),
-        ),
-        SourceCommand::FromCodis(a) => (
-            Spec::Codis {
-                dashboard: a.dashboard.clone(),
-                require_slave: a.require_slave,
-            },
-            Some(&a.conn),
-            a.cluster.as_ref(),
-        ),
+/// A source ready to resolve: what to read, with which options, under which cluster name.
+#[derive(Debug)]
+pub struct PreparedSource {
+    spec: Spec,
+    options: ConnectionOptions,
+    /// `--cluster` (Codis may leave it to the dashboard's product name).
+    cluster: Option<String>,
+}
+
+/// The `--cluster` given, if any.
+pub fn cluster_arg(cmd: &SourceCommand) -> Option<String> {
+    match cmd {
+        SourceCommand::FromFile(a) => Some(a.cluster.clone()),
+        SourceCommand::FromStandalone(a) => Some(a.cluster.clone()),
+        SourceCommand::FromCluster(a) => Some(a.cluster.clone()),
+        SourceCommand::FromCodis(a) => a.cluster.clone(),
+    }
+}
+
+/// The source's spec and connection options; TLS files are read and checked here (local and
+/// quick), before any connection.
+pub fn prepare(cmd: &SourceCommand) -> anyhow::Result<PreparedSource> {
+    let (spec, conn) = match cmd {
+        SourceCommand::FromFile(a) => {
+            let (path, instance) = (a.path.clone(), a.instance.clone());
+            (Spec::File { path, instance }, None)
+        }
+        SourceCommand::FromStandalone(a) => {
+            let addr = a.addr.clone();
+            (Spec::Standalone { addr }, Some(&a.conn))
+        }
+        SourceCommand::FromCluster(a) => {
+            let (seeds, require_slave) = (a.nodes.clone(), a.require_slave);
+            (
+                Spec::Cluster {
+                    seeds,
+                    require_slave,
+                },
+                Some(&a.conn),
+            )
+        }
+        SourceCommand::FromCodis(a) => {
+            let (dashboard, require_slave) = (a.dashboard.clone(), a.require_slave);
+            (
+                Spec::Codis {
+                    dashboard,
+                    require_slave,
+                },
+                Some(&a.conn),
+            )
+        }
     };
     let options = match conn {
         Some(conn) => connection_options(conn)?,
         None => ConnectionOptions::default(),
     };
-    let resolved = spec.resolve(&options)?;
-    let cluster = match (cluster, resolved.product_name) {
-        (Some(c), _) => c.clone(),
-        (None, Some(p)) => p,
-        (None, None) => {
-            bail!("the Codis dashboard reports no product name; name the cluster with --cluster")
-        }
-    };
-    Ok(SourcePlan {
-        cluster,
-        instances: resolved.instances,
+    Ok(PreparedSource {
+        spec,
+        options,
+        cluster: cluster_arg(cmd),
     })
+}
+
+impl PreparedSource {
+    /// The instances (discovering a cluster's or Codis's: blocking network I/O) and the
+    /// cluster name.
+    pub fn resolve(self) -> anyhow::Result<SourcePlan> {
+        let resolved = self.spec.resolve(&self.options)?;
+        let cluster = match (self.cluster, resolved.product_name) {
+            (Some(c), _) => c,
+            (None, Some(p)) => p,
+            (None, None) => bail!(
+                "the Codis dashboard reports no product name; name the cluster with --cluster"
+            ),
+        };
+        Ok(SourcePlan {
+            cluster,
+            instances: resolved.instances,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,86 +1,191 @@
-//! Running the `rdbinsight` binary in tests and reading its JSON lines.
+//! The real `rdbinsight` binary as an operator runs it: spawned in its own process group (so a
+//! signal sent to the group arrives as a terminal's Ctrl-C does), stderr collected line by
+//! line, and RDB bytes fed through a FIFO at the pace a test decides.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-/// Run the binary with `args` (no backtraces, default logging).
-pub fn rdbinsight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(args)
+/// A `Command` for the binary with a clean environment for logs.
+pub fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbinsight"));
+    cmd.args(args)
         .env("RUST_BACKTRACE", "0")
         .env_remove("RUST_LOG")
-        .output()
-        .expect("run rdbinsight")
+        .env_remove("NO_COLOR");
+    cmd
 }
 
-/// Run the binary; panics with its stderr unless it succeeds.
-pub fn run_ok(args: &[&str]) {
-    let out = rdbinsight(args);
-    assert!(
-        out.status.success(),
-        "rdbinsight {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// A running binary.
+pub struct Running {
+    pub child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
 }
 
-/// The records of a JSONL output file.
-pub fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .expect("read the JSONL output")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
+impl Running {
+    /// Spawn `cmd` as the leader of a new process group, stdout discarded, stderr collected.
+    pub fn spawn(mut cmd: Command) -> Running {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = cmd
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rdbinsight");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let pipe = child.stderr.take().expect("stderr");
+        let lines = Arc::clone(&stderr);
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Running {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
 
-/// The key as text: `key_base64` when present (non-UTF-8 keys), else `key`.
-pub fn key_of(r: &Value) -> String {
-    match r.get("key_base64").and_then(Value::as_str) {
-        Some(b) => format!("base64:{b}"),
-        None => r["key"].as_str().expect("key").to_string(),
+    /// Send `sig` to the process group, as a terminal sends Ctrl-C to its foreground job.
+    pub fn signal_group(&self, sig: i32) {
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) takes plain integers; a negative pid names the process group.
+        let rc = unsafe { libc::kill(-pgid, sig) };
+        assert_eq!(rc, 0, "kill(-{pgid}, {sig})");
+    }
+
+    /// SIGKILL the process (no cleanup possible).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Wait until a stderr line contains `needle`.
+    pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.stderr().into_iter().find(|l| l.contains(needle)) {
+                return l;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no stderr line with {needle:?} within {timeout:?}: {:#?}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the exit (killing the process after `timeout`, then failing).
+    pub fn wait(&mut self, timeout: Duration) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "rdbinsight did not exit within {timeout:?}; stderr: {:#?}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (status, self.stderr())
     }
 }
 
-/// The fields that must agree between a live dump and a file dump of the same data.
-pub fn comparable(records: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = records
-        .iter()
-        .map(|r| {
-            format!(
-                "{}|{}|{}|{}|{}|{}",
-                r["db"],
-                key_of(r),
-                r["type"],
-                r["member_count"],
-                r["encoding"],
-                r["expire_at"]
-            )
-        })
-        .collect();
-    v.sort();
-    v
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
-/// Dump `source` (a `from-*` subcommand and its flags) into `dir/<name>.jsonl` and return the
-/// records.
-pub fn dump_jsonl(dir: &Path, name: &str, source: &[&str]) -> Vec<Value> {
-    let path = dir.join(format!("{name}.jsonl"));
-    let path_arg = path.to_str().expect("utf-8 path");
-    let mut args = vec!["dump"];
-    args.extend_from_slice(source);
-    args.extend_from_slice(&["into-jsonl", "--output", path_arg]);
-    run_ok(&args);
-    read_jsonl(&path)
+/// Create a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
 }
 
-/// Run `dump <source...> into-null`, which must exit with `code`; returns its stderr.
-pub fn dump_fails(code: i32, source: &[&str]) -> String {
-    let mut args = vec!["dump"];
-    args.extend_from_slice(source);
-    args.push("into-null");
-    let out = rdbinsight(&args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-    stderr
+/// Writes bytes into a FIFO from a thread: the open blocks until the reader (the dump) opens
+/// its end, which tells the test that the instance started.
+pub struct FifoFeeder {
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+    opened: mpsc::Receiver<()>,
+    done: mpsc::Receiver<usize>,
+    pub path: PathBuf,
+}
+
+impl FifoFeeder {
+    pub fn new(path: &Path) -> FifoFeeder {
+        mkfifo(path);
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let (opened_tx, opened) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        let p = path.to_path_buf();
+        thread::spawn(move || {
+            let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&p) else {
+                return;
+            };
+            let _ = opened_tx.send(());
+            let mut written = 0;
+            while let Ok(chunk) = rx.recv() {
+                // The reader may be gone (the dump stopped): EPIPE ends the feeding.
+                if f.write_all(&chunk).is_err() {
+                    break;
+                }
+                written += chunk.len();
+                let _ = done_tx.send(written);
+            }
+        });
+        FifoFeeder {
+            tx: Some(tx),
+            opened,
+            done,
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Wait until the dump opened the FIFO.
+    pub fn wait_opened(&self, timeout: Duration) {
+        self.opened
+            .recv_timeout(timeout)
+            .expect("the dump never opened the FIFO");
+    }
+
+    /// Write `bytes` and wait until they are in the pipe (all but the pipe's 64 KiB have then
+    /// been read by the dump).
+    pub fn write(&self, bytes: &[u8], timeout: Duration) {
+        if let Some(tx) = &self.tx {
+            tx.send(bytes.to_vec()).expect("feeder thread");
+            let _ = self.done.recv_timeout(timeout);
+        }
+    }
+
+    /// Close the write end (EOF for the dump).
+    pub fn close(&mut self) {
+        self.tx = None;
+    }
 }

@@ -4,7 +4,10 @@
 pub mod browser;
 pub mod cli;
 pub mod codis;
+pub mod dumps;
+pub mod fake_server;
 pub mod fixtures;
 pub mod output;
+pub mod pki;
 pub mod redis;
 pub mod report_data;

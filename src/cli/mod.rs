@@ -5,6 +5,7 @@ pub mod dump;
 pub mod logging;
 pub mod report;
 pub mod run;
+pub mod source;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

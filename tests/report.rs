@@ -391,7 +391,8 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
             servers: vec![(s.addr(), false)],
         })
         .collect();
-    let dashboard = serve_topom(topom_json("crafted", &groups));
+    let dashboard_server = serve_topom(topom_json("crafted", &groups));
+    let dashboard = dashboard_server.url();
     let m = stores.dump(&["from-codis", "--dashboard", &dashboard], BATCH_M, "m");
 
     // --- Two older batches of the same cluster: idle times (LRU) and LFU counters.

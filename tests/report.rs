@@ -1021,10 +1021,32 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
         entries(&spill)
     );
 
-    // A report that fails midway (a broken file read after spilling started) removes its runs.
+    // A newer batch still being written (`_tmp_batch=`) is not "the latest batch".
     let batch_dir = Path::new(pq)
         .join("cluster=pop")
         .join(format!("batch={}", slug("2030-01-01T00:00:00Z")));
+    let unfinished = Path::new(pq)
+        .join("cluster=pop")
+        .join(format!("_tmp_batch={}", slug("2030-06-01T00:00:00Z")));
+    std::fs::create_dir(&unfinished).expect("tmp batch dir");
+    std::fs::copy(batch_dir.join("i1.parquet"), unfinished.join("i1.parquet")).expect("copy");
+    let again = tmp.path().join("again.json");
+    let mut args = common.to_vec();
+    args.extend([
+        "-o",
+        html_s,
+        "--json",
+        again.to_str().expect("utf-8"),
+        "--prefix-threshold",
+        "0.01",
+    ]);
+    ok(&args);
+    assert_eq!(
+        std::fs::read(&unlimited).expect("unlimited"),
+        std::fs::read(&again).expect("again")
+    );
+
+    // A report that fails midway (a broken file read after spilling started) removes its runs.
     std::fs::write(batch_dir.join("zz-broken.parquet"), b"PAR1 not really").expect("write");
     let mut args = common.to_vec();
     args.extend([

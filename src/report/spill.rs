@@ -103,6 +103,9 @@ pub struct ExternalSorter {
     next_run: u64,
     stats: SpillStats,
     cancel: Arc<AtomicBool>,
+    /// The longest key pushed: a run announcing a longer one is corrupt (checked before
+    /// anything is allocated for it).
+    max_key_len: usize,
 }
 
 impl std::fmt::Debug for ExternalSorter {
@@ -130,6 +133,7 @@ impl ExternalSorter {
             next_run: 0,
             stats: SpillStats::default(),
             cancel,
+            max_key_len: 0,
         }
     }
 
@@ -164,6 +168,7 @@ impl ExternalSorter {
             key_len: key.len() as u32,
         });
         self.stats.entries += 1;
+        self.max_key_len = self.max_key_len.max(key.len());
         Ok(())
     }
 
@@ -281,7 +286,7 @@ impl ExternalSorter {
                 File::create(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
             let mut w = BufWriter::with_capacity(buf, file);
             let mut bytes = 0u64;
-            let mut sources = open_sources(&batch, buf)?;
+            let mut sources = open_sources(&batch, buf, self.max_key_len)?;
             let write_failed = |e| io_err(format!("cannot write {}", path.display()))(e);
             merge(&mut sources, &[], &[], &self.cancel, |key, facts| {
                 bytes += write_entry(&mut w, key, facts).map_err(write_failed)?;
@@ -297,7 +302,7 @@ impl ExternalSorter {
             self.stats.bytes_spilled += bytes;
             self.runs.push(Run { path });
         }
-        let mut sources = open_sources(&self.runs, buf)?;
+        let mut sources = open_sources(&self.runs, buf, self.max_key_len)?;
         merge(
             &mut sources,
             &self.arena,
@@ -451,6 +456,7 @@ struct RunReader {
     path: PathBuf,
     r: BufReader<File>,
     key: Vec<u8>,
+    max_key_len: usize,
     facts: KeyFacts,
 }
 
@@ -486,11 +492,11 @@ impl RunReader {
         let Some(len) = self.read_varint()? else {
             return Ok(false);
         };
-        // The run was written by this process from keys it held in memory; a length beyond
-        // that is corruption, not a reason to allocate.
+        // The run was written by this process from keys it was given; a length beyond the
+        // longest of them is corruption, not a reason to allocate.
         let len = usize::try_from(len)
             .ok()
-            .filter(|&l| l <= MAX_ARENA)
+            .filter(|&l| l <= self.max_key_len)
             .ok_or_else(|| self.corrupt("impossible key length"))?;
         self.key.resize(len, 0);
         let path = self.path.clone();
@@ -520,7 +526,11 @@ impl RunReader {
     }
 }
 
-fn open_sources(runs: &[Run], buf: usize) -> Result<Vec<RunReader>, SpillError> {
+fn open_sources(
+    runs: &[Run],
+    buf: usize,
+    max_key_len: usize,
+) -> Result<Vec<RunReader>, SpillError> {
     runs.iter()
         .map(|run| {
             let f = File::open(&run.path)
@@ -529,6 +539,7 @@ fn open_sources(runs: &[Run], buf: usize) -> Result<Vec<RunReader>, SpillError> 
                 path: run.path.clone(),
                 r: BufReader::with_capacity(buf, f),
                 key: Vec::new(),
+                max_key_len,
                 facts: KeyFacts {
                     rdb_size: 0,
                     member_count: 0,
@@ -794,6 +805,38 @@ mod tests {
             let got: Vec<Vec<u8>> = got.into_iter().map(|(k, _)| k).collect();
             assert_eq!(got, want, "budget {budget}");
         }
+    }
+
+    #[test]
+    fn a_corrupt_run_is_an_error_not_an_allocation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = ExternalSorter::new(64, Some(tmp.path().to_path_buf()), Arc::default());
+        for (k, f) in random_entries(200, 11) {
+            s.push(&k, f).unwrap();
+        }
+        let dir = s.spill_dir().expect("spilled").to_path_buf();
+        let run = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        // A key length of 2^60 at the start of the run.
+        let mut huge = Vec::new();
+        put_varint(&mut huge, 1 << 60);
+        std::fs::write(&run, &huge).unwrap();
+        let err = s.finish(|_, _| Ok::<(), std::io::Error>(())).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SpillError::Corrupt {
+                    what: "impossible key length",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!dir.exists());
     }
 
     #[test]

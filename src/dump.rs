@@ -356,7 +356,16 @@ async fn dump_instance<W: ChunkWriter + Send>(
         let t = total.load(Ordering::Relaxed);
         (t > 0).then(|| offset.load(Ordering::Relaxed) as f64 * 100.0 / t as f64)
     };
-    while let Some(chunk) = rx.recv().await {
+    loop {
+        let chunk = match tokio::time::timeout(crate::output::IDLE_TICK, rx.recv()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                // No record for a while (a stalled source, a huge key): writers may act on time.
+                writer.on_idle().await?;
+                continue;
+            }
+        };
         if !bar_checked {
             bar_checked = true;
             let t = total_bytes.load(Ordering::Relaxed);

@@ -26,11 +26,10 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Dump(args) => cli::run::run_dump(*args),
         cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(args)) => {
-            print!(
-                "{}",
-                rdbinsight::output::clickhouse::schema::schema_sql(args.ttl_days)
-            );
-            Ok(())
+            cli::clickhouse::print_schema(&args)
+        }
+        cli::Command::Misc(cli::MiscCommand::ClickhouseDropBatch(args)) => {
+            cli::clickhouse::drop_batch(args)
         }
     }
 }

@@ -5,16 +5,16 @@
 //! chdb-core wheel's embedded server) and sets it. Without the variable these tests FAIL,
 //! unless `RDBINSIGHT_SKIP_CLICKHOUSE_TESTS=1` skips them explicitly.
 //!
-//! Every test works in its own fresh database and drops it at the end.
-//!
-//! Throughput check (release, prints records/s):
-//! `scripts/clickhouse-test-env.sh cargo test --release --test clickhouse_output -- --ignored --nocapture perf`
+//! Every test works in its own fresh database and drops it at the end. Throughput is measured
+//! by `bench/clickhouse.sh`, not here. The batch-attempt rules are tested in
+//! clickhouse_attempts.rs, failures in clickhouse_faults.rs, `--on-cluster` in
+//! clickhouse_cluster.rs.
 
 mod common;
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::ch::{TYPES, TestDb, batch, record, t1, t2};
 use rdbinsight::output::clickhouse::{ClickHouseOutput, ClickHouseUrl};
@@ -896,54 +896,4 @@ fn cli_bad_url_is_reported_without_password() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("port is missing"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
-}
-
-/// A `/proc/self/status` field in KiB (Linux only).
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Throughput: 2M records through one writer. Run once, in release, with --ignored.
-#[tokio::test]
-#[ignore = "throughput measurement; run in release with --ignored --nocapture"]
-async fn perf_two_million_records() {
-    let Some(db) = TestDb::new("perf") else {
-        return;
-    };
-    const N: u64 = 2_000_000;
-    let mut output = db.output(true);
-    let b = batch("perf", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
-    let records: Vec<Record> = (0..N).map(record).collect();
-    let rss_before = proc_status_kib("VmRSS");
-    let started = Instant::now();
-    let mut w = output
-        .writer_for(b.write_context("10.0.0.1:6379"))
-        .expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
-    for r in &records {
-        w.write_record(r).await.expect("write");
-    }
-    w.finalize_instance().await.expect("finalize_instance");
-    output.finalize_batch().await.expect("finalize_batch");
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "perf: {N} records through one ClickHouse writer in {secs:.2}s = {:.0} records/s",
-        N as f64 / secs
-    );
-    // The writer's memory: the process's peak RSS against its RSS before the first write
-    // (which already includes the pre-built records).
-    if let (Some(before), Some(peak)) = (rss_before, proc_status_kib("VmHWM")) {
-        println!(
-            "perf: RSS before writing {before} KiB, peak {peak} KiB: the writer added at most {} KiB",
-            peak.saturating_sub(before)
-        );
-    }
-    assert_eq!(
-        db.q("SELECT count() FROM {db}.redis_records_view").await,
-        N.to_string()
-    );
-    db.drop_db().await;
 }

@@ -1,56 +1,56 @@
 //! The `rdbinsight` binary: parse arguments, set up logging (stderr), run, map errors to exit
-//! codes (0 only on full success, 1 otherwise, one `error: ...` line with the cause chain).
+//! codes (see [`cli::EXIT_CODES`]): one `error: ...` line with the cause chain on failure.
 
 mod cli;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-}
+use cli::logging::{self, Stderr};
 
-fn run(cli: cli::Cli) -> anyhow::Result<()> {
+fn run(cli: cli::Cli, env: cli::run::DumpEnv) -> anyhow::Result<()> {
     match cli.command {
-        cli::Command::Dump(args) => cli::run::run_dump(*args),
+        cli::Command::Dump(args) => cli::run::run_dump(*args, env),
         cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(args)) => {
             cli::clickhouse::print_schema(&args)
         }
         cli::Command::Misc(cli::MiscCommand::ClickhouseDropBatch(args)) => {
             cli::clickhouse::drop_batch(args)
         }
+        cli::Command::Misc(cli::MiscCommand::Completion(args)) => {
+            cli::completion::write(args.shell, &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
 fn main() -> ExitCode {
+    // Usage errors: clap prints them and exits with 2.
     let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
-    match run(cli) {
+    // Progress bars only on a terminal; the log writer prints above them.
+    let bars = std::io::stderr()
+        .is_terminal()
+        .then(rdbinsight::dump::progress::terminal_bars);
+    let stderr = Stderr::new(bars.clone());
+    logging::init(cli.verbose, cli.log_format, stderr.clone());
+    let format = cli.log_format;
+    let env = cli::run::DumpEnv {
+        bars,
+        stderr: stderr.clone(),
+    };
+    match run(cli, env) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the error and its causes. A backtrace only when asked for.
-            let mut line = format!("error: {err}");
-            for cause in err.chain().skip(1) {
-                line.push_str(": ");
-                line.push_str(&cause.to_string());
+            let line = logging::error_line(&err);
+            let code = cli::exit_code(&err);
+            tracing::debug!("error details: {err:?}");
+            match format {
+                cli::LogFormat::Text => stderr.line(&line),
+                cli::LogFormat::Json => tracing::error!(exit_code = code, "{line}"),
             }
-            eprintln!("{line}");
-            if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
-                eprintln!("{}", err.backtrace());
-            }
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }

@@ -198,8 +198,15 @@ async fn a_server_that_stops_reading_hits_the_send_timeout() {
 
 /// The Python of the test engine's venv (exported by scripts/clickhouse-test-env.sh).
 fn engine_python() -> Option<String> {
-    if let Ok(p) = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_PYTHON") {
-        return Some(p);
+    for var in [
+        "RDBINSIGHT_TEST_CLICKHOUSE_PYTHON",
+        "RDBINSIGHT_TEST_CHDB_PYTHON",
+    ] {
+        if let Ok(p) = std::env::var(var)
+            && std::path::Path::new(&p).exists()
+        {
+            return Some(p);
+        }
     }
     let local = concat!(env!("CARGO_MANIFEST_DIR"), "/target/chdb-venv/bin/python");
     std::path::Path::new(local)

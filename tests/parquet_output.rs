@@ -480,6 +480,63 @@ fn leftover_of_a_killed_run_is_replaced() {
     );
 }
 
+/// Issue #7 item 4: `kill -9` leaves `_tmp_batch=` dirs and lock files of *other* timestamps;
+/// the next run on the cluster removes those whose lock nobody holds, and leaves a live run's
+/// alone.
+#[test]
+fn dead_runs_of_any_batch_are_removed_live_ones_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |nanos: i64| BatchPaths::new(dir.path(), "c", BatchTs::from_nanos(nanos));
+    let (killed, no_lock, orphan_lock, live, done) = (at(1), at(2), at(3), at(4), at(5));
+    // Killed while writing: tmp dir with files and an unlocked lock file.
+    fs::create_dir_all(&killed.tmp_dir).expect("mkdir");
+    fs::write(killed.tmp_dir.join("x.parquet.tmp"), b"PAR1 partial").expect("write");
+    fs::write(&killed.lock_file, b"").expect("write");
+    // A tmp dir without its lock file, and a lock file without its tmp dir.
+    fs::create_dir_all(&no_lock.tmp_dir).expect("mkdir");
+    fs::write(no_lock.tmp_dir.join("y.parquet"), b"PAR1 stale").expect("write");
+    fs::write(&orphan_lock.lock_file, b"").expect("write");
+    // A complete batch: never touched.
+    fs::create_dir_all(&done.final_dir).expect("mkdir");
+    fs::write(done.final_dir.join("z.parquet"), b"PAR1 done").expect("write");
+    let recs = records(10, 7);
+    rt().block_on(async {
+        // A live run (this process holds its lock) on another batch.
+        let live_batch = BatchContext {
+            cluster: "c".into(),
+            batch: BatchTs::from_nanos(4),
+        };
+        let mut running = ParquetOutput::new(dir.path(), ParquetCompression::Zstd);
+        running.prepare_batch(&live_batch).await.expect("prepare");
+        common::output::write_instance(&mut running, &live_batch, "live", &recs)
+            .await
+            .expect("write");
+
+        let mut output = ParquetOutput::new(dir.path(), ParquetCompression::Zstd);
+        write_batch(&mut output, &batch_ctx("c"), &[("new", &recs)])
+            .await
+            .expect("the new run");
+        for gone in [&killed, &no_lock, &orphan_lock] {
+            assert!(!gone.tmp_dir.exists(), "{}", gone.tmp_dir.display());
+            assert!(!gone.lock_file.exists(), "{}", gone.lock_file.display());
+        }
+        assert!(
+            live.tmp_dir.join("live.parquet").exists(),
+            "a live run is left alone"
+        );
+        assert!(live.lock_file.exists());
+        assert!(done.final_dir.join("z.parquet").exists());
+        // ... and it still completes.
+        running
+            .finalize_batch()
+            .await
+            .expect("the live run finalizes");
+    });
+    assert_eq!(names(&live.final_dir), ["live.parquet"]);
+    assert!(!live.lock_file.exists());
+    assert_eq!(names(&at(BATCH_NANOS).final_dir), ["new.parquet"]);
+}
+
 #[test]
 fn existing_batch_and_concurrent_run_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -14,6 +14,18 @@ pub struct DumpArgs {
     #[arg(long, env = "RDBINSIGHT_SKIP_CHECKSUM")]
     pub skip_checksum: bool,
 
+    /// Serve Prometheus metrics on http://ADDR/metrics while the dump runs (e.g.
+    /// 127.0.0.1:9187): per instance records, bytes, state and duration, process memory and
+    /// CPU. The address is bound before the dump starts; a busy address is an error.
+    #[arg(long, env = "RDBINSIGHT_PROMETHEUS", value_name = "ADDR")]
+    pub prometheus: Option<String>,
+
+    /// Write the final metrics, the exit status and the last success time to PATH when the
+    /// dump ends, also when it fails (atomically, in the format of node_exporter's textfile
+    /// collector: name it *.prom in the collector's directory).
+    #[arg(long, env = "RDBINSIGHT_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub source: SourceCommand,
 }
@@ -24,6 +36,10 @@ pub struct CommonSourceArgs {
     /// Batch (import) timestamp, RFC 3339 (default: now).
     #[arg(long, env = "RDBINSIGHT_BATCH_TIMESTAMP")]
     pub batch_timestamp: Option<String>,
+    /// Accept a --batch-timestamp more than 5 minutes in the future. Such a batch stays the
+    /// latest one (the ClickHouse view, the newest Parquet batch) until that time has passed.
+    #[arg(long, env = "RDBINSIGHT_ALLOW_FUTURE_BATCH")]
+    pub allow_future_batch: bool,
 }
 
 /// Variants are named after their subcommands (`from-*`).

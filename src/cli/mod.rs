@@ -1,26 +1,49 @@
 //! Command-line interface (clap derive). Every flag has an `RDBINSIGHT_*` environment variable.
 
 pub mod clickhouse;
+pub mod completion;
 pub mod dump;
+pub mod logging;
 pub mod run;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// What the exit codes mean; shown by `--help` and kept in the README.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    success (for dump: every instance dumped and the batch finalized)
+  1    the command failed (one `error:` line says why)
+  2    usage: invalid arguments or flag values
+  130  interrupted by SIGINT (Ctrl-C)
+  143  interrupted by SIGTERM";
 
 /// Turn Redis/Valkey RDB snapshots into one record per key, loaded into Parquet or ClickHouse.
 #[derive(Debug, Parser)]
-#[command(name = "rdbinsight", version, about, propagate_version = true)]
+#[command(name = "rdbinsight", version, about, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
     /// More logging (-v: debug, -vv: trace). RUST_LOG overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "RDBINSIGHT_VERBOSE")]
     pub verbose: u8,
 
+    /// Log format on stderr: `text` (coloured on a terminal unless NO_COLOR is set) or `json`
+    /// (one JSON object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RDBINSIGHT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Dump the keys of an RDB file or of live instances into an output.
+    #[command(after_help = EXIT_CODES)]
     Dump(Box<dump::DumpArgs>),
     /// Helper commands.
     #[command(subcommand)]
@@ -34,4 +57,26 @@ pub enum MiscCommand {
     /// Remove an import batch from ClickHouse (its completion marker and rows), so that it can
     /// be written again.
     ClickhouseDropBatch(clickhouse::ClickHouseDropBatchArgs),
+    /// Print a shell completion script, e.g. `rdbinsight misc completion --shell bash >
+    /// /etc/bash_completion.d/rdbinsight`.
+    Completion(completion::CompletionArgs),
+}
+
+/// An invalid combination or value of arguments found after parsing: exit code 2, like the
+/// usage errors clap reports itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code of a failed command: 130 / 143 when interrupted, 2 for usage errors, else 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(i) = cause.downcast_ref::<rdbinsight::dump::Interrupted>() {
+            return i.signal.exit_code();
+        }
+        if cause.is::<UsageError>() {
+            return 2;
+        }
+    }
+    1
 }

@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests (each test crate uses a part of them).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod ch;
+pub mod cli;
 pub mod codis;
 pub mod fixtures;
 pub mod output;
 pub mod redis;
+pub mod report_data;

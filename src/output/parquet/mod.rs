@@ -17,6 +17,9 @@
 //!   `_tmp_batch=<slug>.lock` next to it. It fails if `batch=<slug>` already exists (a batch is
 //!   written once) or if another live run holds the lock; a leftover `_tmp_batch=<slug>` of an
 //!   interrupted run (no lock holder) is removed, so re-running the same batch just works.
+//!   The `_tmp_batch=*` directories of *other* batches whose lock nobody holds (runs that were
+//!   killed, whatever their timestamp) are removed too, with a warning naming each; those of
+//!   live runs are left alone.
 //! * Each instance writes `<name>.parquet.tmp` inside the tmp dir. Records are appended to Arrow
 //!   column builders and written with [`ArrowWriter`] every [`MICRO_BATCH_ROWS`] rows (earlier
 //!   only if its keys would exceed [`MICRO_BATCH_MAX_KEY_BYTES`]), so an instance buffers one
@@ -29,7 +32,7 @@
 //!   appear, so readers globbing `batch=*/*.parquet` never see a partial batch.
 //! * A failed dump never calls `finalize_batch`: no `batch=` directory appears. Dropping a
 //!   prepared but unfinished [`ParquetOutput`] removes its tmp dir (best effort); a killed
-//!   process leaves the tmp dir behind, which the next run of the same batch removes.
+//!   process leaves the tmp dir behind, which the next run on the cluster removes.
 //!
 //! Errors carry the path and the cause; nothing is retried.
 //!
@@ -39,8 +42,9 @@
 //! already finalized instance files of a batch still in `_tmp_batch=`. The directory names
 //! repeat the `cluster` and `batch` columns in sanitized/text form; engines that apply Hive
 //! partitioning let the directory value win (DuckDB: `batch` becomes a VARCHAR) or refuse the
-//! type clash (pyarrow datasets), so read with Hive partitioning off (DuckDB
-//! `read_parquet(..., hive_partitioning = false)`) and use the columns in the files.
+//! type clash (pyarrow datasets), so read with Hive partitioning off and use the columns in the
+//! files. The README has a tested recipe per reader (DuckDB, pyarrow, pandas, polars,
+//! ClickHouse `file()`), see `scripts/parquet-readers.py`.
 //!
 //! # Threads
 //!
@@ -62,7 +66,7 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use self::path::{BatchPaths, TMP_SUFFIX};
+use self::path::{BatchPaths, LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
 use self::schema::ColumnBuilders;
 use super::lock::FileLock;
 use super::{BatchContext, ChunkWriter, Output, OutputError, blocking, sync_dir};
@@ -199,6 +203,7 @@ impl PreparedBatch {
             fs::remove_dir_all(&p.tmp_dir)
                 .map_err(|e| io_error("cannot remove leftover directory", &p.tmp_dir, e))?;
         }
+        remove_dead_batches(&p.cluster_dir, &p.tmp_dir);
         fs::create_dir(&p.tmp_dir)
             .map_err(|e| io_error("cannot create directory", &p.tmp_dir, e))?;
         Ok(prepared)
@@ -265,6 +270,61 @@ impl Drop for PreparedBatch {
             }
         }
         self.release_lock();
+    }
+}
+
+/// Remove the `_tmp_batch=*` directories (and lock files) of other batches of the cluster
+/// that belong to dead runs: killed (SIGKILL, power loss) before they could clean up, whatever
+/// their batch timestamp. A directory is dead when its lock file is missing or can be locked
+/// (see [`FileLock::try_take_stale`]); one whose lock a live run holds is left alone. Best
+/// effort: problems are logged, they never fail this run.
+fn remove_dead_batches(cluster_dir: &Path, own_tmp_dir: &Path) {
+    let Ok(entries) = fs::read_dir(cluster_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if !name.starts_with(TMP_BATCH_PREFIX) || path == own_tmp_dir {
+            continue;
+        }
+        let (dir, lock_path) = match name.strip_suffix(LOCK_SUFFIX) {
+            // A lock file: its directory may be gone already (or never created).
+            Some(dir_name) => (cluster_dir.join(dir_name), path.clone()),
+            None => {
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let mut lock = name.to_string();
+                lock.push_str(LOCK_SUFFIX);
+                (path.clone(), cluster_dir.join(lock))
+            }
+        };
+        if dir == own_tmp_dir {
+            continue;
+        }
+        let stale_lock = match FileLock::try_take_stale(&lock_path) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) if lock_path.exists() => continue, // a live run holds it
+            Ok(None) => None,                           // no lock file: nobody claims it
+            Err(e) => {
+                tracing::warn!("cannot check lock {}: {e}", lock_path.display());
+                continue;
+            }
+        };
+        if dir.is_dir() {
+            tracing::warn!(
+                "removing {} left behind by a run that was killed",
+                dir.display()
+            );
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                tracing::warn!("cannot remove {}: {e}", dir.display());
+                continue; // keep the lock file: the directory is still there
+            }
+        }
+        // Releasing the taken lock removes the lock file.
+        drop(stale_lock);
     }
 }
 

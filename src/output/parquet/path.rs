@@ -13,6 +13,10 @@ use crate::record::BatchTs;
 pub const PARQUET_EXT: &str = "parquet";
 /// Suffix of an instance file still being written.
 pub const TMP_SUFFIX: &str = ".tmp";
+/// Name prefix of a batch directory being written.
+pub const TMP_BATCH_PREFIX: &str = "_tmp_batch=";
+/// Suffix of a batch's lock file (next to its tmp dir).
+pub const LOCK_SUFFIX: &str = ".lock";
 
 /// Make `name` safe as (part of) a single path component; see the module docs for the rule.
 ///
@@ -50,9 +54,9 @@ impl BatchPaths {
         let cluster_dir = root.join(format!("cluster={}", sanitize_name(cluster)));
         let slug = batch.slug();
         BatchPaths {
-            tmp_dir: cluster_dir.join(format!("_tmp_batch={slug}")),
+            tmp_dir: cluster_dir.join(format!("{TMP_BATCH_PREFIX}{slug}")),
             final_dir: cluster_dir.join(format!("batch={slug}")),
-            lock_file: cluster_dir.join(format!("_tmp_batch={slug}.lock")),
+            lock_file: cluster_dir.join(format!("{TMP_BATCH_PREFIX}{slug}{LOCK_SUFFIX}")),
             cluster_dir,
         }
     }

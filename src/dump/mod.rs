@@ -1,0 +1,355 @@
+//! The dump pipeline: for every instance, source → parser → records → writer.
+//!
+//! Each instance gets a blocking parser thread (the source is a blocking byte stream) and an
+//! async writer task, joined by a bounded channel of small record chunks: parsing runs ahead
+//! of writing by at most [`CHANNEL_CHUNKS`] × [`CHUNK_RECORDS`] records, so a slow writer
+//! stalls the parser instead of growing memory, and parsing and writing use both cores.
+//! The chunks are only transport: the writer still receives records one at a time.
+//!
+//! Up to `concurrency` instances run at once. The first error (from any source, parser or
+//! writer) cancels the others (their streams are shut down, their writers dropped without
+//! `finalize_instance`), the batch is not finalized, and the output's `abort_batch` removes
+//! what the attempt wrote. An [`Interrupt`] (SIGINT/SIGTERM, fired by the binary) does the
+//! same and ends the dump with [`Interrupted`], unless it arrives during `finalize_batch`:
+//! the commit is then let finish (see [`interrupt`]).
+//!
+//! Every instance's counters (state, records, RDB bytes, duration) live in one
+//! [`InstanceStatus`] table in [`Progress`], updated once per chunk; the progress bars, the
+//! progress log lines and the metrics ([`crate::metrics`]) all read it.
+//!
+//! The pipeline is generic over [`Output`]: it knows nothing of any concrete store.
+
+pub mod interrupt;
+pub mod progress;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::output::{BatchContext, ChunkWriter, Output};
+use crate::parser::{ParseOptions, RdbParser};
+use crate::record::Record;
+use crate::slot;
+use crate::source::{CancelHandle, Instance, SlotKind};
+
+pub use self::interrupt::{Interrupt, Interrupted, Signal};
+pub use self::progress::{Progress, ProgressCounter, REPORT_INTERVAL};
+use self::status::FailUnlessDone;
+pub use self::status::{InstanceState, InstanceStatus};
+
+/// Records per chunk sent from a parser thread to its writer task.
+pub const CHUNK_RECORDS: usize = 1024;
+/// Chunks that may wait between a parser and its writer.
+pub const CHANNEL_CHUNKS: usize = 16;
+
+/// What to dump and how.
+pub struct DumpPlan {
+    pub batch: BatchContext,
+    pub instances: Vec<Instance>,
+    /// Instances processed at once (≥ 1).
+    pub concurrency: usize,
+    pub parse: ParseOptions,
+}
+
+/// Totals of a finished dump.
+#[derive(Debug, Clone, Default)]
+pub struct DumpSummary {
+    pub instances: usize,
+    pub records: u64,
+    pub elapsed: Duration,
+}
+
+/// Cancels every running instance when one fails.
+#[derive(Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    handles: Mutex<Vec<CancelHandle>>,
+}
+
+impl CancelState {
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.fire();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Keep `handle` to abort its stream on cancel; fires at once if already cancelled (the
+    /// stream was still opening when another instance failed).
+    fn register(&self, handle: CancelHandle) {
+        if let Ok(mut handles) = self.handles.lock() {
+            handles.push(handle);
+        }
+        if self.is_cancelled() {
+            self.fire();
+        }
+    }
+
+    fn fire(&self) {
+        if let Ok(handles) = self.handles.lock() {
+            for h in handles.iter() {
+                h();
+            }
+        }
+    }
+}
+
+/// Run the dump. On success the batch has been finalized; on error it has not, and the
+/// output was asked to remove what this attempt wrote.
+///
+/// A stop requested through [`Progress::interrupt`] before the batch is committed ends the dump
+/// with [`Interrupted`] (sources cancelled, writers dropped, `abort_batch` called); one that
+/// arrives while `finalize_batch` runs lets the commit finish and is then only logged.
+pub async fn run<O: Output>(
+    plan: DumpPlan,
+    output: O,
+    progress: Arc<Progress>,
+) -> anyhow::Result<DumpSummary> {
+    let display = progress.display();
+    let result = run_batch(plan, output, &progress).await;
+    display.stop().await;
+    result
+}
+
+async fn run_batch<O: Output>(
+    plan: DumpPlan,
+    mut output: O,
+    progress: &Arc<Progress>,
+) -> anyhow::Result<DumpSummary> {
+    let started = Instant::now();
+    if plan.instances.is_empty() {
+        return Err(anyhow!("nothing to dump: the source has no instances"));
+    }
+    let names: Vec<&str> = plan.instances.iter().map(|i| i.name.as_str()).collect();
+    let statuses = progress.begin(&plan.batch.cluster, &names);
+    let interrupt = progress.interrupt().clone();
+    if let Some(signal) = interrupt.signal() {
+        return Err(Interrupted {
+            signal,
+            after_prepare: false,
+        }
+        .into());
+    }
+    output
+        .prepare_batch(&plan.batch)
+        .await
+        .context("cannot prepare the output")?;
+    let n_instances = plan.instances.len();
+    let records = match write_instances(&plan, &mut output, progress, &statuses).await {
+        Ok(records) => records,
+        Err(e) => {
+            output.abort_batch().await;
+            return Err(match interrupted(&e) {
+                true => e,
+                false => e.context("dump failed; the batch was not finalized"),
+            });
+        }
+    };
+    if let Err(signal) = interrupt.begin_commit() {
+        output.abort_batch().await;
+        return Err(Interrupted {
+            signal,
+            after_prepare: true,
+        }
+        .into());
+    }
+    let committed = output.finalize_batch().await;
+    interrupt.end_commit();
+    if let Err(e) = committed {
+        output.abort_batch().await;
+        return Err(anyhow::Error::new(e).context("cannot finalize the batch"));
+    }
+    if let Some(signal) = interrupt.signal() {
+        tracing::warn!(
+            "{signal} arrived while the batch was being finalized: the commit was let finish \
+             and the batch is complete"
+        );
+    }
+    Ok(DumpSummary {
+        instances: n_instances,
+        records,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Whether `e` is (or was caused by) an interrupt.
+fn interrupted(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Interrupted>())
+}
+
+/// Every instance through its writer, up to `plan.concurrency` at a time. Returns the number
+/// of records written; on error (or interrupt) every instance task has ended (and dropped its
+/// writer).
+async fn write_instances<O: Output>(
+    plan: &DumpPlan,
+    output: &mut O,
+    progress: &Arc<Progress>,
+    statuses: &[Arc<InstanceStatus>],
+) -> anyhow::Result<u64> {
+    // Every writer up front: conflicts between instances fail before any work starts.
+    let mut writers = Vec::with_capacity(plan.instances.len());
+    for instance in &plan.instances {
+        let writer = output
+            .writer_for(plan.batch.write_context(&instance.name))
+            .with_context(|| format!("instance {} failed", instance.name))?;
+        writers.push(writer);
+    }
+    let cancel = Arc::new(CancelState::default());
+    let limit = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for ((instance, writer), status) in plan
+        .instances
+        .iter()
+        .cloned()
+        .zip(writers)
+        .zip(statuses.iter().cloned())
+    {
+        let cancel = Arc::clone(&cancel);
+        let limit = Arc::clone(&limit);
+        let progress = Arc::clone(progress);
+        let parse = plan.parse;
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.map_err(|e| anyhow!(e))?;
+            if cancel.is_cancelled() {
+                return Ok(0);
+            }
+            let name = instance.name.clone();
+            status.start();
+            let failed = FailUnlessDone(&status);
+            let result = dump_instance(instance, writer, parse, &cancel, &progress, &status)
+                .await
+                .with_context(|| format!("instance {name} failed"));
+            if result.is_ok() {
+                status.end(InstanceState::Done);
+            }
+            drop(failed);
+            result
+        });
+    }
+    let interrupt = progress.interrupt().clone();
+    let mut records = 0;
+    let mut first_error: Option<anyhow::Error> = None;
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => joined,
+            signal = interrupt.fired(), if first_error.is_none() => {
+                tracing::debug!("{signal}: stopping every instance");
+                first_error = Some(Interrupted { signal, after_prepare: true }.into());
+                cancel.cancel();
+                tasks.abort_all();
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
+        let result = match joined {
+            Ok(r) => r,
+            Err(e) if e.is_cancelled() => continue,
+            Err(e) => Err(anyhow!("instance task failed: {e}")),
+        };
+        match result {
+            Ok(n) => records += n,
+            Err(e) => {
+                if first_error.is_none() {
+                    first_error = Some(e);
+                    cancel.cancel();
+                    tasks.abort_all();
+                } else {
+                    tracing::debug!("after the first error: {e:#}");
+                }
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(records),
+    }
+}
+
+/// Dump one instance: open, parse on a blocking thread, write on this task.
+async fn dump_instance<W: ChunkWriter + Send>(
+    instance: Instance,
+    mut writer: W,
+    parse: ParseOptions,
+    cancel: &Arc<CancelState>,
+    progress: &Arc<Progress>,
+    status: &Arc<InstanceStatus>,
+) -> anyhow::Result<u64> {
+    writer.prepare_instance().await?;
+    let (tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL_CHUNKS);
+    let parser_task = {
+        let cancel = Arc::clone(cancel);
+        let status = Arc::clone(status);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let stream = instance.open()?;
+            if let Some(handle) = stream.cancel {
+                cancel.register(handle);
+            }
+            status.set_total_bytes(stream.total_bytes);
+            let mut parser = RdbParser::new(stream.reader, instance.name.as_str(), parse);
+            let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+            while let Some(mut record) = parser.next_record()? {
+                match instance.slots {
+                    SlotKind::None => {}
+                    SlotKind::Redis => record.redis_slot = Some(slot::redis_slot(&record.key)),
+                    SlotKind::Codis => record.codis_slot = Some(slot::codis_slot(&record.key)),
+                }
+                chunk.push(record);
+                if chunk.len() == CHUNK_RECORDS {
+                    status.set_bytes_read(parser.offset());
+                    if cancel.is_cancelled() {
+                        return Err(anyhow!("cancelled"));
+                    }
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_RECORDS));
+                    if tx.blocking_send(full).is_err() {
+                        // The writer side is gone; it reports its own error.
+                        return Ok(());
+                    }
+                }
+            }
+            status.set_bytes_read(parser.offset());
+            if !chunk.is_empty() {
+                let _ = tx.blocking_send(chunk);
+            }
+            Ok(())
+        })
+    };
+
+    let mut counter = ProgressCounter::default();
+    let mut reported = 0;
+    loop {
+        let chunk = match tokio::time::timeout(crate::output::IDLE_TICK, rx.recv()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                // No record for a while (a stalled source, a huge key): writers may act on time.
+                writer.on_idle().await?;
+                continue;
+            }
+        };
+        for record in &chunk {
+            writer.write_record(record).await?;
+        }
+        let n = chunk.len() as u64;
+        status.add_records(n);
+        if counter.add(n) {
+            progress.report(status, counter.total() - reported);
+            reported = counter.total();
+        }
+    }
+    // The channel closed: the parser ended. Its result decides whether this instance succeeded.
+    parser_task
+        .await
+        .map_err(|e| anyhow!("parser thread failed: {e}"))??;
+    writer.finalize_instance().await?;
+    status.end(InstanceState::Done);
+    progress.instance_done(status, counter.total() - reported);
+    Ok(counter.total())
+}

@@ -1,0 +1,1318 @@
+// rdbinsight report page. Reads the ReportData JSON embedded in #report-data and builds every
+// section from it. Rules this file keeps:
+// - no network: nothing is fetched, every asset is inline (the page's CSP forbids it anyway);
+// - data never becomes markup: every string from the report goes through textContent /
+//   createTextNode / setAttribute, never innerHTML;
+// - numbers are shown exactly with our own digit grouping (never the browser locale), a
+//   rounded form only beside them;
+// - big inputs stay fast: the prefix chart is a canvas that draws only the nodes of the zoomed
+//   subtree that are at least a pixel wide, tables are paginated.
+(function () {
+  'use strict';
+
+  var TYPES = ['string', 'list', 'set', 'zset', 'hash', 'stream', 'module'];
+  var MAX_KEY_CHARS = 2000;
+
+  // ---------- small helpers ----------
+
+  function arr(x) { return Array.isArray(x) ? x : []; }
+  function num(x) { return typeof x === 'number' && isFinite(x) ? x : 0; }
+  function agg(x) {
+    x = x || {};
+    return { keys: num(x.keys), rdb_size: num(x.rdb_size), member_count: num(x.member_count) };
+  }
+
+  function append(parent, child) {
+    if (child === null || child === undefined || child === false) return;
+    if (Array.isArray(child)) { for (var i = 0; i < child.length; i++) append(parent, child[i]); return; }
+    parent.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+
+  // el('td', {class: 'n', title: '...', onclick: fn}, 'text', node, [more]): attributes are set
+  // with setAttribute (values are text), children appended as text nodes or nodes.
+  function el(tag, props) {
+    var e = document.createElement(tag);
+    if (props) {
+      for (var k in props) {
+        if (!Object.prototype.hasOwnProperty.call(props, k)) continue;
+        var v = props[k];
+        if (v === null || v === undefined || v === false) continue;
+        if (k === 'class') e.className = v;
+        else if (k.slice(0, 2) === 'on' && typeof v === 'function') e.addEventListener(k.slice(2), v);
+        else e.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    for (var j = 2; j < arguments.length; j++) append(e, arguments[j]);
+    return e;
+  }
+
+  function plural(n, one, many) { return n === 1 ? one : many; }
+
+  // 1234567 -> "1,234,567". Own grouping so the page reads the same in every locale.
+  function fmtInt(n) {
+    if (typeof n !== 'number' || !isFinite(n)) return '\u2013';
+    var neg = n < 0;
+    var s = String(Math.round(Math.abs(n)));
+    if (s.indexOf('e') >= 0) return (neg ? '-' : '') + s;
+    var out = '';
+    while (s.length > 3) { out = ',' + s.slice(-3) + out; s = s.slice(0, -3); }
+    return (neg ? '-' : '') + s + out;
+  }
+
+  function scaled(v, step, units) {
+    var u = 0;
+    while (v >= step && u < units.length - 1) { v /= step; u++; }
+    var r = v < 100 ? Math.round(v * 10) / 10 : Math.round(v);
+    if (r >= step && u < units.length - 1) { r = 1; u++; }
+    return { value: r, unit: units[u] };
+  }
+
+  // 500000 -> "500K", 1234567 -> "1.2M": a rounded count, shown beside the exact one.
+  function fmtShort(n) {
+    n = num(n);
+    if (Math.abs(n) < 1000) return fmtInt(n);
+    var s = scaled(Math.abs(n), 1000, ['', 'K', 'M', 'B', 'T', 'Q']);
+    var v = s.value >= 10 ? Math.round(s.value) : s.value;
+    return (n < 0 ? '-' : '') + v + s.unit;
+  }
+
+  // Binary units: 1288490188 -> "1.2 GiB".
+  function fmtBytes(n) {
+    n = num(n);
+    if (n < 1024) return fmtInt(n) + ' B';
+    var s = scaled(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB']);
+    return s.value + ' ' + s.unit;
+  }
+
+  function fmtPct(part, whole) {
+    part = num(part); whole = num(whole);
+    if (whole <= 0) return '\u2013';
+    var p = 100 * part / whole;
+    if (part === 0) return '0%';
+    if (part === whole) return '100%';
+    if (p < 0.1) return '<0.1%';
+    if (p > 99.9) return '>99.9%';
+    return p.toFixed(1) + '%';
+  }
+
+  function fmtRatio(x) { return isFinite(x) ? x.toFixed(2) + '\u00d7' : '\u2013'; }
+
+  // A duration in seconds, rounded to one unit: "45 s", "12 min", "3.5 h", "12 d".
+  function fmtDur(sec) {
+    sec = Math.abs(num(sec));
+    if (sec < 60) return (Math.round(sec * 10) / 10) + ' s';
+    var units = [[86400, 'd'], [3600, 'h'], [60, 'min']];
+    for (var i = 0; i < units.length; i++) {
+      if (sec >= units[i][0]) {
+        var v = sec / units[i][0];
+        return (v < 10 ? Math.round(v * 10) / 10 : Math.round(v)) + ' ' + units[i][1];
+      }
+    }
+    return sec + ' s';
+  }
+
+  // An exact bucket bound: 60 -> "1 min", 86400 -> "1 d", 90 -> "90 s".
+  function fmtBound(sec) {
+    if (sec > 0 && sec % 86400 === 0) return (sec / 86400) + ' d';
+    if (sec > 0 && sec % 3600 === 0) return (sec / 3600) + ' h';
+    if (sec > 0 && sec % 60 === 0) return (sec / 60) + ' min';
+    return fmtInt(sec) + ' s';
+  }
+
+  function ttlText(ms) {
+    if (ms === null || ms === undefined) return 'no TTL';
+    if (ms <= 0) return 'expired ' + fmtDur(-ms / 1000) + ' before';
+    return fmtDur(ms / 1000);
+  }
+
+  function keyText(kt) { return kt && typeof kt.text === 'string' ? kt.text : ''; }
+
+  // A key or prefix as text (never markup). \xNN escapes are already in KeyText.text.
+  function keyNode(kt, emptyLabel) {
+    var t = keyText(kt);
+    if (t === '') {
+      return el('span', { class: 'key special', title: 'the empty byte string' }, emptyLabel || '(empty)');
+    }
+    var shown = t.length > MAX_KEY_CHARS ? t.slice(0, MAX_KEY_CHARS) + '\u2026' : t;
+    var tips = [];
+    if (t.length > MAX_KEY_CHARS) tips.push(fmtInt(t.length) + ' characters, cut here; the CSV has all');
+    if (kt && kt.base64) tips.push('not plain UTF-8: \\xNN is a raw byte. Exact bytes (base64): ' + kt.base64.slice(0, MAX_KEY_CHARS));
+    return el('span', { class: 'key', title: tips.length ? tips.join('\n') : null }, shown);
+  }
+
+  function bar(part, whole, color) {
+    var w = whole > 0 ? Math.max(0, Math.min(100, 100 * part / whole)) : 0;
+    var fill = el('span');
+    fill.style.width = w.toFixed(2) + '%';
+    if (color) fill.style.background = color;
+    return el('div', { class: 'bar', 'aria-hidden': 'true' }, fill);
+  }
+
+  function typeColorVar(t) { return 'var(--t-' + (TYPES.indexOf(t) >= 0 ? t : 'none') + ')'; }
+
+  function swatch(t) {
+    var s = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+    s.style.background = typeColorVar(t);
+    return s;
+  }
+
+  function fileSafe(s) { return String(s).replace(/[^A-Za-z0-9._-]+/g, '_'); }
+
+  // A download made in the page (Blob URL): no network.
+  function download(name, text, mime) {
+    var blob = new Blob([text], { type: mime });
+    var url = URL.createObjectURL(blob);
+    var a = el('a', { href: url, download: name });
+    a.hidden = true;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+  }
+
+  // RFC 4180: fields with a comma, quote, CR or LF are quoted, quotes doubled; CRLF line ends.
+  function csvField(v) {
+    var s = v === null || v === undefined ? '' : String(v);
+    return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+
+  function fatal(msg) {
+    var box = el('p', { class: 'note fatal', role: 'alert' }, msg);
+    var top = document.querySelector('#summary .body');
+    if (top) top.appendChild(box); else document.body.insertBefore(box, document.body.firstChild);
+  }
+
+  // ---------- tables: sortable by every column, paginated, CSV export ----------
+
+  // col: {label, value(row) -> sortable number|string|null, render(row) -> node|string,
+  //       num: right-aligned numeric, key: KeyText getter (adds a _base64 CSV column),
+  //       csv(row) -> exported value (default value), title: header tooltip, cls: cell class}
+  function table(opt) {
+    var cols = opt.cols, rows = opt.rows;
+    var wrap = el('div', { class: 'tbl', id: opt.id, 'data-rows': rows.length });
+    var tools = el('div', { class: 'tbl-tools' }, el('span', { class: 'title' }, opt.title));
+    wrap.appendChild(tools);
+    if (opt.note) wrap.appendChild(el('p', { class: 'muted' }, opt.note));
+    if (!rows.length) {
+      wrap.appendChild(el('p', { class: 'empty' }, opt.empty || 'No rows.'));
+      return wrap;
+    }
+    var order = rows.map(function (_, i) { return i; });
+    var sortCol = -1, sortDir = 0, page = 0;
+    var sizes = [10, 25, 100, 500];
+    var pageSize = opt.pageSize || 25;
+    var ths = [];
+    var headRow = el('tr');
+    cols.forEach(function (c, ci) {
+      var th = el('th', { scope: 'col', class: c.num ? 'n' : null, 'aria-sort': 'none' },
+        el('button', {
+          type: 'button', class: 'sort', title: c.title || ('Sort by ' + c.label),
+          onclick: function () {
+            sortBy(ci, sortCol === ci ? -sortDir : (c.num ? -1 : 1));
+          }
+        }, c.label));
+      ths.push(th);
+      headRow.appendChild(th);
+    });
+    var tbody = el('tbody');
+    var tbl = el('table', { 'aria-label': opt.title }, el('thead', null, headRow), tbody);
+    wrap.appendChild(el('div', { class: 'tbl-scroll' }, tbl));
+
+    var info = el('span', { class: 'muted num', 'aria-live': 'polite' });
+    var first = el('button', { type: 'button', 'aria-label': 'First page', onclick: function () { go(0); } }, '\u00ab');
+    var prev = el('button', { type: 'button', 'aria-label': 'Previous page', onclick: function () { go(page - 1); } }, '\u2039');
+    var next = el('button', { type: 'button', 'aria-label': 'Next page', onclick: function () { go(page + 1); } }, '\u203a');
+    var last = el('button', { type: 'button', 'aria-label': 'Last page', onclick: function () { go(Infinity); } }, '\u00bb');
+    var sel = el('select', {
+      'aria-label': 'Rows per page', onchange: function () { pageSize = Number(sel.value); go(0); }
+    });
+    sizes.forEach(function (s) { sel.appendChild(el('option', { value: s, selected: s === pageSize }, s + ' rows')); });
+    var paged = rows.length > sizes[0];
+    if (paged) tools.appendChild(el('span', { class: 'pager' }, first, prev, info, next, last, sel));
+    else tools.appendChild(info);
+    tools.appendChild(el('button', {
+      type: 'button', 'aria-label': 'Download the table "' + opt.title + '" as CSV',
+      'data-csv': opt.csv, onclick: function () { download(opt.csvFile, toCsv(), 'text/csv;charset=utf-8'); }
+    }, 'CSV'));
+
+    function go(p) {
+      var pages = Math.max(1, Math.ceil(rows.length / pageSize));
+      page = Math.max(0, Math.min(pages - 1, p));
+      render();
+    }
+
+    function sortBy(ci, dir) {
+      var get = cols[ci].value;
+      var vals = new Array(rows.length);
+      for (var i = 0; i < rows.length; i++) vals[i] = get(rows[i]);
+      order.sort(function (a, b) {
+        var va = vals[a], vb = vals[b];
+        var na = va === null || va === undefined, nb = vb === null || vb === undefined;
+        if (na || nb) return na === nb ? a - b : (na ? 1 : -1);
+        var c = va < vb ? -1 : va > vb ? 1 : 0;
+        return c * dir || a - b;
+      });
+      sortCol = ci; sortDir = dir;
+      ths.forEach(function (th, k) {
+        th.setAttribute('aria-sort', k === ci ? (dir > 0 ? 'ascending' : 'descending') : 'none');
+      });
+      go(0);
+    }
+
+    function render() {
+      var start = page * pageSize, end = Math.min(rows.length, start + pageSize);
+      var frag = document.createDocumentFragment();
+      for (var k = start; k < end; k++) {
+        var r = rows[order[k]];
+        var tr = el('tr');
+        for (var ci = 0; ci < cols.length; ci++) {
+          var c = cols[ci];
+          var cls = (c.num ? 'n ' : '') + (c.cls || '');
+          tr.appendChild(el('td', { class: cls || null }, c.render ? c.render(r) : c.value(r)));
+        }
+        frag.appendChild(tr);
+      }
+      tbody.replaceChildren(frag);
+      info.textContent = 'rows ' + fmtInt(start + 1) + '\u2013' + fmtInt(end) + ' of ' + fmtInt(rows.length);
+      var pages = Math.ceil(rows.length / pageSize);
+      first.disabled = prev.disabled = page === 0;
+      next.disabled = last.disabled = page >= pages - 1;
+    }
+
+    function toCsv() {
+      var head = [];
+      cols.forEach(function (c) {
+        var name = c.csvName || c.label;
+        head.push(name);
+        if (c.key) head.push(name + '_base64');
+      });
+      var lines = [head.map(csvField).join(',')];
+      for (var k = 0; k < order.length; k++) {
+        var r = rows[order[k]], f = [];
+        for (var ci = 0; ci < cols.length; ci++) {
+          var c = cols[ci];
+          if (c.key) {
+            var kt = c.key(r);
+            f.push(csvField(keyText(kt)), csvField(kt && kt.base64 ? kt.base64 : ''));
+          } else {
+            f.push(csvField(c.csv ? c.csv(r) : c.value(r)));
+          }
+        }
+        lines.push(f.join(','));
+      }
+      return lines.join('\r\n') + '\r\n';
+    }
+
+    if (opt.sort) sortBy(opt.sort[0], opt.sort[1]); else render();
+    return wrap;
+  }
+
+  // Column builders.
+  function colText(label, get, extra) {
+    return Object.assign({ label: label, value: get }, extra || {});
+  }
+  function colInt(label, get, extra) {
+    return Object.assign({
+      label: label, num: true, value: get,
+      render: function (r) { var v = get(r); return v === null || v === undefined ? '\u2013' : fmtInt(v); }
+    }, extra || {});
+  }
+  // A number that names something (db, slot): sortable as a number, shown without grouping.
+  function colId(label, get, extra) {
+    return Object.assign({
+      label: label, num: true, value: get,
+      render: function (r) { var v = get(r); return v === null || v === undefined ? '\u2013' : String(v); }
+    }, extra || {});
+  }
+  function colBytes(label, get, extra) {
+    return Object.assign({
+      label: label, num: true, value: get, csvName: (extra && extra.csvName) || label,
+      render: function (r) {
+        var v = get(r);
+        return el('span', { title: fmtInt(v) + ' bytes' }, fmtBytes(v));
+      }
+    }, extra || {});
+  }
+  function colPct(label, get, whole, withBar) {
+    return {
+      label: label, num: true, cls: withBar ? 'bar-cell' : null,
+      value: function (r) { var w = whole(r); return w > 0 ? get(r) / w : null; },
+      csv: function (r) { var w = whole(r); return w > 0 ? (100 * get(r) / w).toFixed(4) : ''; },
+      render: function (r) {
+        var t = fmtPct(get(r), whole(r));
+        return withBar ? [t, bar(get(r), whole(r))] : t;
+      }
+    };
+  }
+  function colKey(label, get, extra) {
+    return Object.assign({
+      label: label, key: get, cls: 'keycell',
+      value: function (r) { return keyText(get(r)); },
+      render: function (r) { return keyNode(get(r)); }
+    }, extra || {});
+  }
+
+  // ---------- the report ----------
+
+  var dataEl = document.getElementById('report-data');
+  var RAW = dataEl ? dataEl.textContent : '';
+  var D;
+  try {
+    D = JSON.parse(RAW);
+  } catch (e) {
+    fatal('The report data embedded in this file is not valid JSON (' + e.message + ').');
+    throw e;
+  }
+
+  var P = D.params || {};
+  var T = D.totals || {};
+  var TOT = agg(T);
+  var TTL = agg(T.with_ttl);
+  var STEM = fileSafe('rdb_report_' + (D.cluster || '') + '_' + (D.batch || ''));
+  var NODES = arr(D.prefix_tree && D.prefix_tree.nodes);
+  var zoomToNode = null; // set by the prefix chart
+
+  function body(id) { return document.querySelector('#' + id + ' .body'); }
+
+  // The embedded text escapes <, >, &, U+2028 and U+2029 as \u003c etc. so no key can end the
+  // script element. Undo exactly those escapes (an escaped backslash is kept as is), which gives
+  // back serde_json's own text: the export is the same bytes as the CLI's --json file.
+  function exactJson(raw) {
+    return raw.replace(/\\(\\|u003c|u003e|u0026|u2028|u2029)/g, function (m, g) {
+      return g === '\\' ? m : String.fromCharCode(parseInt(g.slice(1), 16));
+    });
+  }
+
+  function renderSummary() {
+    var b = body('summary');
+    var cluster = String(D.cluster || '');
+    document.title = 'rdbinsight report: ' + cluster + ' ' + (D.batch || '');
+    document.getElementById('report-title').textContent = 'rdbinsight report: ' + cluster;
+    var totals = el('div', { class: 'totals' });
+    function card(id, label, exact, approx, title) {
+      totals.appendChild(el('div', { class: 'total', id: id },
+        el('div', { class: 'label' }, label),
+        el('div', { class: 'exact', title: title || null }, exact,
+          approx ? el('span', { class: 'approx' }, '(' + approx + ')') : null)));
+    }
+    // The rounded form only where it says something the exact one does not.
+    function approxCount(n) { return n >= 1000 ? fmtShort(n) : null; }
+    card('total-keys', 'Keys', fmtInt(TOT.keys) + ' ' + plural(TOT.keys, 'key', 'keys'), approxCount(TOT.keys));
+    card('total-bytes', 'RDB bytes (rdb_size)', fmtInt(TOT.rdb_size) + ' ' + plural(TOT.rdb_size, 'byte', 'bytes'),
+      TOT.rdb_size >= 1024 ? fmtBytes(TOT.rdb_size) : null);
+    card('total-members', 'Members', fmtInt(TOT.member_count) + ' ' + plural(TOT.member_count, 'member', 'members'),
+      approxCount(TOT.member_count), 'elements of lists, sets, sorted sets, streams; fields of hashes; 1 per string');
+    card('total-instances', 'Instances', fmtInt(num(T.instances)) + ' ' + plural(num(T.instances), 'instance', 'instances'));
+    card('total-dbs', 'Databases', fmtInt(num(T.dbs)) + ' ' + plural(num(T.dbs), 'db', 'dbs'));
+    card('total-ttl', 'Keys with an expiry', fmtInt(TTL.keys) + ' ' + plural(TTL.keys, 'key', 'keys'),
+      fmtPct(TTL.keys, TOT.keys) + ' of keys, ' + fmtPct(TTL.rdb_size, TOT.rdb_size) + ' of bytes');
+
+    var thr = P.prefix_threshold_pct !== undefined ? String(P.prefix_threshold_pct) : '?';
+    var params = 'Prefix nodes hold at least ' + thr + '% of the bytes (' + fmtInt(num(P.prefix_threshold_bytes)) +
+      ' bytes)' + (P.delimiter ? ', cut back to the last of the delimiter characters "' + P.delimiter + '"' : '') +
+      '. Top lists: ' + fmtInt(num(P.top)) + ' keys. Big keys: strings over ' + fmtBytes(num(P.big_string_bytes)) +
+      ', other types over ' + fmtBytes(num(P.big_other_bytes)) + ' or ' + fmtInt(num(P.big_members)) + ' members.';
+
+    var exportBtn = el('button', {
+      type: 'button', class: 'primary', id: 'export-json',
+      onclick: function () { download(STEM + '.json', exactJson(RAW) + '\n', 'application/json'); }
+    }, 'Download the report data (JSON)');
+
+    append(b, [
+      el('p', { class: 'meta-line' }, 'Cluster ', el('strong', null, cluster), ' \u00b7 batch ',
+        el('strong', { id: 'batch' }, String(D.batch || '')), ' \u00b7 made by ', String(D.generator || '?'),
+        ' \u00b7 data format ', String(D.format_version)),
+      totals,
+      el('p', { class: 'note', id: 'rdb-size-note' }, 'All sizes are rdb_size: the bytes a key takes in the RDB ' +
+        'file on disk (serialized, often compressed), not the memory (RAM) it uses in Redis. They compare keys ' +
+        'and prefixes with each other; they do not add up to used_memory.'),
+      TOT.keys === 0 ? el('p', { class: 'note', id: 'empty-batch' }, 'This batch holds no keys: every section below is empty.') : null,
+      el('p', { class: 'muted' }, params),
+      el('p', null, exportBtn, ' ', el('span', { class: 'muted' },
+        'Every table also has a CSV button. Nothing in this page uses the network.'))
+    ]);
+    var unsafe = [TOT.keys, TOT.rdb_size, TOT.member_count].some(function (v) { return !Number.isSafeInteger(v); });
+    if (unsafe) {
+      b.appendChild(el('p', { class: 'note' }, 'Some totals exceed 2^53 and are rounded in this view; the JSON download is exact.'));
+    }
+  }
+
+  function shareCols(get) {
+    return [
+      colInt('Keys', function (r) { return get(r).keys; }),
+      colPct('% keys', function (r) { return get(r).keys; }, function () { return TOT.keys; }),
+      colBytes('Bytes', function (r) { return get(r).rdb_size; }, { csvName: 'rdb_size' }),
+      colPct('% bytes', function (r) { return get(r).rdb_size; }, function () { return TOT.rdb_size; }, true),
+      colInt('Members', function (r) { return get(r).member_count; }, { csvName: 'member_count' }),
+      colBytes('Avg bytes/key', function (r) { var a = get(r); return a.keys ? Math.round(a.rdb_size / a.keys) : 0; },
+        { csvName: 'avg_rdb_size' })
+    ];
+  }
+
+  function renderBreakdowns() {
+    var b = body('breakdowns');
+    var typeCol = colText('Type', function (r) { return r.type; }, {
+      csvName: 'type', cls: 'nowrap', render: function (r) { return [swatch(r.type), String(r.type)]; }
+    });
+    var byType = arr(D.by_type), byTE = arr(D.by_type_encoding), byDb = arr(D.by_db), byInst = arr(D.by_instance);
+    var empty = 'No keys in this batch.';
+    append(b, el('div', { class: 'grid2' },
+      table({ id: 't-by-type', title: 'By type', csv: 'by_type', csvFile: STEM + '_by_type.csv', rows: byType, empty: empty,
+        cols: [typeCol].concat(shareCols(agg)) }),
+      table({ id: 't-by-db', title: 'By database', csv: 'by_db', csvFile: STEM + '_by_db.csv', rows: byDb, empty: empty,
+        cols: [colId('DB', function (r) { return r.db; }, { csvName: 'db' })].concat(shareCols(agg)) }),
+      table({ id: 't-by-type-encoding', title: 'By type and encoding', csv: 'by_type_encoding',
+        csvFile: STEM + '_by_type_encoding.csv', rows: byTE, empty: empty,
+        cols: [typeCol, colText('Encoding', function (r) { return r.encoding; }, { csvName: 'encoding' })].concat(shareCols(agg)) }),
+      table({ id: 't-by-instance', title: 'By instance', csv: 'by_instance', csvFile: STEM + '_by_instance.csv',
+        rows: byInst, empty: empty,
+        cols: [colText('Instance', function (r) { return r.instance; }, { csvName: 'instance' })].concat(shareCols(agg)) })
+    ));
+  }
+
+  // ---------- prefix tree: icicle chart on a canvas + table ----------
+
+  function renderPrefixes() {
+    var b = body('prefixes');
+    var n = NODES.length;
+    append(b, el('p', null,
+      'A prefix is a node when the keys starting with it hold at least ' + fmtInt(num(P.prefix_threshold_bytes)) +
+      ' bytes (' + (P.prefix_threshold_pct !== undefined ? P.prefix_threshold_pct : '?') + '% of all) and it is where those keys ' +
+      'stop sharing bytes (a branching point, or a whole key). Each node holds the keys of its children and ' +
+      'possibly more; widths are bytes. ',
+      el('strong', { id: 'node-count' }, fmtInt(n) + ' prefix ' + plural(n, 'node', 'nodes')), '.'));
+    if (!n) {
+      b.appendChild(el('p', { class: 'empty' }, TOT.rdb_size > 0
+        ? 'No prefix nodes in the data.'
+        : 'No prefix nodes: the batch holds no bytes.'));
+      return;
+    }
+
+    // The tree as flat arrays. Nodes come in prefix order (a pre-order); index n is a virtual
+    // base used only if the data has more than one root.
+    var N = n + 1;
+    var parent = new Int32Array(N).fill(-1);
+    var bytes = new Float64Array(N);
+    var depth = new Int32Array(N);
+    var childCount = new Int32Array(N);
+    var roots = [];
+    var i;
+    for (i = 0; i < n; i++) {
+      bytes[i] = num(NODES[i].rdb_size);
+      var p = NODES[i].parent;
+      if (typeof p === 'number' && p >= 0 && p < i && Math.floor(p) === p) parent[i] = p; else roots.push(i);
+    }
+    var base = roots.length === 1 ? roots[0] : n;
+    if (base === n) {
+      roots.forEach(function (r) { parent[r] = n; bytes[n] += bytes[r]; });
+    }
+    for (i = 0; i < N; i++) if (parent[i] >= 0) childCount[parent[i]]++;
+    var childStart = new Int32Array(N + 1);
+    for (i = 0; i < N; i++) childStart[i + 1] = childStart[i] + childCount[i];
+    var fillAt = childStart.slice(0, N);
+    var kids = new Int32Array(childStart[N]);
+    for (i = 0; i < n; i++) if (parent[i] >= 0) kids[fillAt[parent[i]]++] = i;
+    for (i = 0; i < n; i++) depth[i] = parent[i] < 0 ? 0 : (parent[i] === n ? 1 : depth[parent[i]] + 1);
+
+    var dom = new Int8Array(N).fill(-2);
+    function domType(k) {
+      if (dom[k] !== -2) return dom[k];
+      var best = -1, bv = 0, tb = k < n ? (NODES[k].rdb_size_by_type || {}) : {};
+      for (var t = 0; t < TYPES.length; t++) { var v = num(tb[TYPES[t]]); if (v > bv) { bv = v; best = t; } }
+      dom[k] = best;
+      return best;
+    }
+    function nodeAgg(k) { return k < n ? agg(NODES[k]) : TOT; }
+    function fullText(k) { return k < n ? keyText(NODES[k].prefix) : ''; }
+    function fullLabel(k) {
+      if (k === n) return '(all keys)';
+      var t = fullText(k);
+      return t === '' ? '(empty prefix: all keys)' : t;
+    }
+    // The part of the prefix below its parent's (the chart is narrow; the tooltip has it all).
+    function shortLabel(k) {
+      if (k === n) return '(all keys)';
+      var t = fullText(k), p = parent[k];
+      if (p >= 0 && p !== n) {
+        var pt = fullText(p);
+        if (pt !== '' && t.length > pt.length && t.slice(0, pt.length) === pt) return '\u2026' + t.slice(pt.length);
+      }
+      return t === '' ? '(empty prefix)' : t;
+    }
+
+    var ROW_H = 24, MAX_ROWS = 32, MIN_W = 1;
+    var focus = base, hover = -1, rows = [], W = 0, matches = null, matchedDrawn = 0;
+    var box = el('div', { class: 'chart-box' });
+    var canvas = el('canvas', {
+      id: 'prefix-canvas', tabindex: '0', role: 'img',
+      'aria-label': 'Icicle chart of the prefix tree. Click a node to zoom in, click the top row to zoom out; ' +
+        'Escape zooms out. The table below lists the same nodes.'
+    });
+    box.appendChild(canvas);
+    var tip = document.getElementById('chart-tip');
+    var crumbs = el('ol', { class: 'crumbs', id: 'chart-crumbs', 'aria-label': 'Zoom path' });
+    var focusInfo = el('p', { id: 'chart-focus', 'aria-live': 'polite' });
+    var search = el('input', {
+      type: 'search', id: 'prefix-search', placeholder: 'search prefixes (substring, any case)',
+      'aria-label': 'Search prefixes', autocomplete: 'off', spellcheck: 'false'
+    });
+    var searchCount = el('span', { id: 'search-count', class: 'muted', 'aria-live': 'polite' });
+    var results = el('ol', { class: 'search-results', id: 'search-results' });
+    var outBtn = el('button', { type: 'button', id: 'zoom-out', onclick: zoomOut }, 'Zoom out');
+    var resetBtn = el('button', { type: 'button', id: 'zoom-reset', onclick: function () { zoomTo(base); } }, 'Whole tree');
+    var legend = el('div', { class: 'legend', 'aria-label': 'Colour: the type holding most of a node\'s bytes' });
+    TYPES.forEach(function (t) {
+      if (arr(D.by_type).some(function (r) { return r.type === t; })) legend.appendChild(el('span', null, swatch(t), t));
+    });
+    var hl = el('span', null);
+    var hlSw = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+    hlSw.style.background = 'var(--match)';
+    append(hl, [hlSw, 'search match']);
+    legend.appendChild(hl);
+
+    append(b, [
+      el('div', { class: 'chart-tools' }, search, searchCount, outBtn, resetBtn),
+      crumbs, focusInfo, box, legend, results,
+      el('p', { class: 'muted' }, 'Colour: the type holding most of a node\'s bytes. Nodes narrower than a ' +
+        'pixel are not drawn (zoom in, search, or use the table). Rows deeper than ' + MAX_ROWS +
+        ' levels below the zoomed node are not drawn.')
+    ]);
+
+    function layout() {
+      W = Math.max(200, Math.floor(box.clientWidth || 800));
+      rows = [];
+      var stack = [[focus, 0, W, 0]];
+      while (stack.length) {
+        var it = stack.pop();
+        var k = it[0], x = it[1], w = it[2], d = it[3];
+        (rows[d] || (rows[d] = [])).push({ n: k, x: x, w: w });
+        if (d + 1 >= MAX_ROWS || bytes[k] <= 0) continue;
+        var items = [], cx = x;
+        for (var c = childStart[k]; c < childStart[k + 1]; c++) {
+          var ch = kids[c], cw = w * bytes[ch] / bytes[k];
+          if (cw >= MIN_W) items.push([ch, cx, cw, d + 1]);
+          cx += cw;
+        }
+        for (var q = items.length - 1; q >= 0; q--) stack.push(items[q]);
+      }
+    }
+
+    function paint() {
+      var dpr = window.devicePixelRatio || 1;
+      var H = Math.max(1, rows.length) * ROW_H;
+      canvas.width = Math.round(W * dpr);
+      canvas.height = Math.round(H * dpr);
+      canvas.style.height = H + 'px';
+      var ctx = canvas.getContext('2d');
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      var cs = getComputedStyle(document.documentElement);
+      var colors = TYPES.map(function (t) { return cs.getPropertyValue('--t-' + t).trim(); });
+      var noneColor = cs.getPropertyValue('--t-none').trim();
+      var matchColor = cs.getPropertyValue('--match').trim();
+      var textColor = cs.getPropertyValue('--chart-text').trim();
+      ctx.fillStyle = cs.getPropertyValue('--chart-bg').trim();
+      ctx.fillRect(0, 0, W, H);
+      ctx.font = '12px ' + cs.getPropertyValue('--mono');
+      ctx.textBaseline = 'middle';
+      var cw = ctx.measureText('M').width || 7;
+      var drawn = 0;
+      matchedDrawn = 0;
+      for (var d = 0; d < rows.length; d++) {
+        var y = d * ROW_H;
+        var row = rows[d];
+        for (var j = 0; j < row.length; j++) {
+          var r = row[j], k = r.n, w = Math.max(1, r.w - 1);
+          var isMatch = matches !== null && matches[k] === 1;
+          drawn++;
+          if (isMatch) matchedDrawn++;
+          ctx.globalAlpha = matches !== null && !isMatch ? 0.3 : 1;
+          var t = domType(k);
+          ctx.fillStyle = isMatch ? matchColor : (t >= 0 ? colors[t] : noneColor);
+          ctx.fillRect(r.x, y, w, ROW_H - 1);
+          if (d % 2 === 1 && !isMatch) {
+            ctx.fillStyle = 'rgba(0,0,0,0.07)';
+            ctx.fillRect(r.x, y, w, ROW_H - 1);
+          }
+          if (k === hover) {
+            ctx.globalAlpha = 1;
+            ctx.strokeStyle = textColor;
+            ctx.lineWidth = 2;
+            ctx.strokeRect(r.x + 1, y + 1, Math.max(0, w - 2), ROW_H - 3);
+          }
+          if (w > cw * 2.5) {
+            var label = d === 0
+              ? fullLabel(k) + '   ' + fmtBytes(bytes[k]) + ', ' + fmtInt(nodeAgg(k).keys) + ' keys'
+              : shortLabel(k);
+            var fit = Math.floor((w - 6) / cw);
+            if (label.length > fit) label = label.slice(0, Math.max(1, fit - 1)) + '\u2026';
+            ctx.fillStyle = textColor;
+            ctx.fillText(label, r.x + 3, y + ROW_H / 2);
+          }
+        }
+      }
+      ctx.globalAlpha = 1;
+      canvas.setAttribute('data-drawn-nodes', String(drawn));
+      canvas.setAttribute('data-highlighted', String(matchedDrawn));
+    }
+
+    function hitTest(ev) {
+      var rect = canvas.getBoundingClientRect();
+      var x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+      var row = rows[Math.floor(y / ROW_H)];
+      if (!row || x < 0) return -1;
+      var lo = 0, hi = row.length - 1, found = -1;
+      while (lo <= hi) {
+        var mid = (lo + hi) >> 1;
+        if (row[mid].x <= x) { found = mid; lo = mid + 1; } else hi = mid - 1;
+      }
+      if (found < 0) return -1;
+      var r = row[found];
+      return x < r.x + r.w ? r.n : -1;
+    }
+
+    function renderCrumbs() {
+      var path = [];
+      for (var k = focus; k >= 0; k = parent[k]) path.unshift(k);
+      crumbs.replaceChildren();
+      // A deep node keeps the path short: the root, then its last ancestors.
+      var CRUMBS = 10;
+      if (path.length > CRUMBS) {
+        var skipped = path.length - CRUMBS + 1;
+        path = [path[0], -1].concat(path.slice(path.length - CRUMBS + 2));
+        path.skipped = skipped;
+      }
+      path.forEach(function (k, idx) {
+        if (k === -1) {
+          crumbs.appendChild(el('li', { class: 'muted' }, '\u2026 ' + fmtInt(path.skipped) + ' levels'));
+          return;
+        }
+        var current = k === focus;
+        crumbs.appendChild(el('li', null, el('button', {
+          type: 'button', title: fullLabel(k), 'aria-current': current ? 'true' : null,
+          onclick: function () { zoomTo(k); }
+        }, idx === 0 ? fullLabel(k) : shortLabel(k))));
+      });
+      var a = nodeAgg(focus);
+      var below = childStart[N] ? countBelow(focus) : 0;
+      focusInfo.replaceChildren('Showing ', keyNode(focus < n ? NODES[focus].prefix : null, fullLabel(focus)), ': ' +
+        fmtInt(a.keys) + ' keys, ' + fmtInt(a.rdb_size) + ' bytes (' + fmtBytes(a.rdb_size) + ', ' +
+        fmtPct(a.rdb_size, TOT.rdb_size) + ' of all bytes), ' + fmtInt(below) + ' prefix ' +
+        plural(below, 'node', 'nodes') + ' below.');
+      outBtn.disabled = parent[focus] < 0;
+      canvas.setAttribute('data-focus', String(focus));
+    }
+
+    function countBelow(k) {
+      var count = 0, st = [k];
+      while (st.length) {
+        var x = st.pop();
+        for (var c = childStart[x]; c < childStart[x + 1]; c++) { count++; st.push(kids[c]); }
+      }
+      return count;
+    }
+
+    function zoomTo(k) {
+      if (k < 0 || k >= N) return;
+      focus = k;
+      hover = -1;
+      tip.hidden = true;
+      layout();
+      paint();
+      renderCrumbs();
+    }
+    function zoomOut() { if (parent[focus] >= 0) zoomTo(parent[focus]); }
+    zoomToNode = function (k) {
+      zoomTo(k);
+      box.scrollIntoView({ block: 'nearest' });
+    };
+
+    function showTip(k, ev) {
+      var a = nodeAgg(k);
+      var nt = k < n ? agg(NODES[k].no_ttl) : null;
+      var pa = parent[k] >= 0 ? nodeAgg(parent[k]) : null;
+      var rowsT = [
+        ['Keys', fmtInt(a.keys) + ' (' + fmtPct(a.keys, TOT.keys) + ' of all)'],
+        ['Bytes', fmtInt(a.rdb_size) + ' (' + fmtBytes(a.rdb_size) + ', ' + fmtPct(a.rdb_size, TOT.rdb_size) + ' of all' +
+          (pa ? ', ' + fmtPct(a.rdb_size, pa.rdb_size) + ' of parent' : '') + ')'],
+        ['Members', fmtInt(a.member_count)]
+      ];
+      if (nt) rowsT.push(['No TTL', fmtInt(nt.keys) + ' keys, ' + fmtBytes(nt.rdb_size) + ' (' + fmtPct(nt.rdb_size, a.rdb_size) + ' of bytes)']);
+      if (k < n) {
+        var tb = NODES[k].rdb_size_by_type || {};
+        TYPES.forEach(function (t) { if (num(tb[t]) > 0) rowsT.push([t, fmtBytes(num(tb[t])) + ' (' + fmtPct(num(tb[t]), a.rdb_size) + ')']); });
+        rowsT.push(['Prefix', fmtInt(num(NODES[k].prefix_len)) + ' bytes' + (NODES[k].is_key ? ', also a key' : '')]);
+      }
+      rowsT.push(['Below', fmtInt(childStart[k + 1] - childStart[k]) + ' child nodes']);
+      var tb2 = el('table');
+      rowsT.forEach(function (r) { tb2.appendChild(el('tr', null, el('td', { class: 'muted' }, r[0]), el('td', { class: 'num' }, r[1]))); });
+      tip.replaceChildren(keyNode(k < n ? NODES[k].prefix : null, fullLabel(k)), tb2,
+        el('div', { class: 'muted' }, k === focus ? (parent[k] >= 0 ? 'click: zoom out' : '') : 'click: zoom in'));
+      tip.hidden = false;
+      var tw = tip.offsetWidth, th = tip.offsetHeight;
+      var x = ev.clientX + 14, y = ev.clientY + 14;
+      if (x + tw > window.innerWidth - 4) x = Math.max(4, ev.clientX - tw - 14);
+      if (y + th > window.innerHeight - 4) y = Math.max(4, ev.clientY - th - 14);
+      tip.style.left = x + 'px';
+      tip.style.top = y + 'px';
+    }
+
+    canvas.addEventListener('mousemove', function (ev) {
+      var k = hitTest(ev);
+      if (k !== hover) { hover = k; paint(); }
+      if (k >= 0) showTip(k, ev); else tip.hidden = true;
+    });
+    canvas.addEventListener('mouseleave', function () {
+      tip.hidden = true;
+      if (hover !== -1) { hover = -1; paint(); }
+    });
+    canvas.addEventListener('click', function (ev) {
+      var k = hitTest(ev);
+      if (k < 0) return;
+      if (k === focus) zoomOut(); else zoomTo(k);
+    });
+    canvas.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Escape' || ev.key === 'Backspace') { zoomOut(); ev.preventDefault(); }
+      else if (ev.key === 'Home') { zoomTo(base); ev.preventDefault(); }
+    });
+
+    var lower = null, searchTimer = 0, lastQuery = '';
+    function runSearch() {
+      var q = search.value.trim().toLowerCase();
+      // 'change' follows 'input' on blur: rebuilding the list then would swallow the click
+      // that caused the blur.
+      if (q === lastQuery) return;
+      lastQuery = q;
+      results.replaceChildren();
+      if (!q) {
+        matches = null;
+        searchCount.textContent = '';
+        paint();
+        return;
+      }
+      if (!lower) lower = NODES.map(function (x) { return keyText(x.prefix).toLowerCase(); });
+      matches = new Uint8Array(N);
+      var found = [];
+      for (var k = 0; k < n; k++) if (lower[k].indexOf(q) >= 0) { matches[k] = 1; found.push(k); }
+      found.sort(function (a, c) { return bytes[c] - bytes[a] || a - c; });
+      paint();
+      var listed = Math.min(found.length, 100);
+      searchCount.textContent = fmtInt(found.length) + ' matching ' + plural(found.length, 'node', 'nodes') +
+        (found.length ? ', ' + fmtInt(matchedDrawn) + ' wide enough to show in the current view' : '') +
+        (found.length > listed ? '; the ' + listed + ' largest listed' : '');
+      for (var j = 0; j < listed; j++) {
+        (function (k) {
+          var a = nodeAgg(k);
+          results.appendChild(el('li', null, el('button', {
+            type: 'button', class: 'link', onclick: function () { zoomTo(k); }
+          }, keyNode(NODES[k].prefix, fullLabel(k))), ' \u2014 ' + fmtBytes(a.rdb_size) + ' in ' + fmtInt(a.keys) + ' keys'));
+        })(found[j]);
+      }
+    }
+    search.addEventListener('input', function () {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(runSearch, 150);
+    });
+    search.addEventListener('change', function () { clearTimeout(searchTimer); runSearch(); });
+    search.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Enter') { clearTimeout(searchTimer); runSearch(); }
+    });
+
+    if (typeof ResizeObserver === 'function') {
+      new ResizeObserver(function () {
+        var w = Math.max(200, Math.floor(box.clientWidth || 800));
+        if (w !== W) { layout(); paint(); }
+      }).observe(box);
+    }
+    if (window.matchMedia) {
+      var mq = window.matchMedia('(prefers-color-scheme: dark)');
+      if (mq.addEventListener) mq.addEventListener('change', paint);
+    }
+
+    layout();
+    paint();
+    renderCrumbs();
+
+    // The same nodes as a table.
+    var present = TYPES.filter(function (t) {
+      for (var k = 0; k < n; k++) if (num((NODES[k].rdb_size_by_type || {})[t]) > 0) return true;
+      return false;
+    });
+    var idx = [];
+    for (i = 0; i < n; i++) idx.push(i);
+    var cols = [
+      colKey('Prefix', function (k) { return NODES[k].prefix; }, {
+        csvName: 'prefix',
+        render: function (k) {
+          return el('button', { type: 'button', class: 'link', title: 'Zoom the chart to this prefix',
+            onclick: function () { zoomToNode(k); } }, keyNode(NODES[k].prefix, fullLabel(k)));
+        }
+      }),
+      colInt('Prefix bytes', function (k) { return num(NODES[k].prefix_len); }, { csvName: 'prefix_len' }),
+      colInt('Depth', function (k) { return depth[k]; }, { csvName: 'depth' }),
+      colInt('Children', function (k) { return childStart[k + 1] - childStart[k]; }, { csvName: 'children' }),
+      colInt('Keys', function (k) { return num(NODES[k].keys); }, { csvName: 'keys' }),
+      colPct('% keys', function (k) { return num(NODES[k].keys); }, function () { return TOT.keys; }),
+      colBytes('Bytes', function (k) { return bytes[k]; }, { csvName: 'rdb_size' }),
+      colPct('% bytes', function (k) { return bytes[k]; }, function () { return TOT.rdb_size; }, true),
+      colInt('Members', function (k) { return num(NODES[k].member_count); }, { csvName: 'member_count' }),
+      colInt('No-TTL keys', function (k) { return agg(NODES[k].no_ttl).keys; }, { csvName: 'no_ttl_keys' }),
+      colBytes('No-TTL bytes', function (k) { return agg(NODES[k].no_ttl).rdb_size; }, { csvName: 'no_ttl_rdb_size' }),
+      colText('Is a key', function (k) { return NODES[k].is_key ? 'yes' : 'no'; }, { csvName: 'is_key' })
+    ];
+    present.forEach(function (t) {
+      cols.push(colBytes(t + ' bytes', function (k) { return num((NODES[k].rdb_size_by_type || {})[t]); },
+        { csvName: 'rdb_size_' + t }));
+    });
+    var colBytesIdx = 6;
+    b.appendChild(el('h3', null, 'All prefix nodes'));
+    b.appendChild(table({
+      id: 't-prefixes', title: 'Prefix nodes', csv: 'prefixes', csvFile: STEM + '_prefixes.csv',
+      rows: idx, cols: cols, sort: [colBytesIdx, -1],
+      note: 'Nodes nest: a node\'s numbers include those of the nodes below it. Click a prefix to zoom the chart to it.'
+    }));
+  }
+
+  // ---------- top keys ----------
+
+  function keyCols(rankLabel) {
+    return [
+      colInt('#', function (r) { return r._rank; }, { csvName: 'rank' }),
+      colKey('Key', function (r) { return r.key; }, { csvName: 'key' }),
+      colText('Instance', function (r) { return r.instance; }, { csvName: 'instance' }),
+      colId('DB', function (r) { return r.db; }, { csvName: 'db' }),
+      colText('Type', function (r) { return r.type; }, {
+        csvName: 'type', cls: 'nowrap', render: function (r) { return [swatch(r.type), String(r.type)]; }
+      }),
+      colText('Encoding', function (r) { return r.encoding; }, { csvName: 'encoding' }),
+      colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
+      colInt('Members', function (r) { return num(r.member_count); }, { csvName: 'member_count' }),
+      {
+        label: 'TTL', num: true, csvName: 'ttl_ms', title: 'Time to live at batch time (sort by TTL)',
+        value: function (r) { return typeof r.ttl_ms === 'number' ? r.ttl_ms : null; },
+        render: function (r) { return el('span', { title: r.expire_at ? 'expires at ' + r.expire_at : null }, ttlText(r.ttl_ms)); }
+      },
+      colInt('Idle', function (r) { return typeof r.idle_seconds === 'number' ? r.idle_seconds : null; }, {
+        csvName: 'idle_seconds',
+        render: function (r) { return typeof r.idle_seconds === 'number' ? fmtDur(r.idle_seconds) : '\u2013'; }
+      }),
+      colInt('Freq', function (r) { return typeof r.freq === 'number' ? r.freq : null; }, { csvName: 'freq' })
+    ];
+  }
+
+  function ranked(list) {
+    return arr(list).map(function (r, i) { return Object.assign({ _rank: i + 1 }, r); });
+  }
+
+  function renderTopKeys() {
+    var b = body('top-keys');
+    var top = num(P.top);
+    var empty = 'No keys in this batch.';
+    append(b, [
+      el('p', { class: 'muted' }, 'The ' + fmtInt(top) + ' largest keys by bytes, and by members (ties: key bytes ascending). ' +
+        'The same key name on two instances or dbs is two keys.'),
+      table({ id: 't-top-size', title: 'Top keys by bytes', csv: 'top_keys_by_size', csvFile: STEM + '_top_keys_by_size.csv',
+        rows: ranked(D.top_keys_by_size), cols: keyCols(), empty: empty }),
+      table({ id: 't-top-members', title: 'Top keys by members', csv: 'top_keys_by_members',
+        csvFile: STEM + '_top_keys_by_members.csv', rows: ranked(D.top_keys_by_members), cols: keyCols(), empty: empty })
+    ]);
+  }
+
+  // ---------- expiry ----------
+
+  var BUCKET_LABELS = {
+    no_ttl: 'No expiry', expired: 'Already expired at batch time', lt_1h: 'Within 1 h', '1h_24h': '1 h \u2013 24 h',
+    '1d_7d': '1 d \u2013 7 d', '7d_30d': '7 d \u2013 30 d', gt_30d: '30 d or later'
+  };
+
+  function renderExpiry() {
+    var b = body('expiry');
+    var ex = D.expiry || {};
+    var buckets = arr(ex.buckets);
+    var noTtl = buckets.filter(function (x) { return x.id === 'no_ttl'; })[0];
+    var nt = agg(noTtl);
+    append(b, el('p', null, 'Time to live at the batch timestamp (so the same batch always gives the same buckets). ',
+      el('strong', { id: 'no-ttl-summary' }, fmtInt(nt.keys) + ' ' + plural(nt.keys, 'key', 'keys') + ' (' + fmtPct(nt.keys, TOT.keys) +
+        ') hold ' + fmtInt(nt.rdb_size) + ' bytes (' + fmtPct(nt.rdb_size, TOT.rdb_size) + ') without expiry.')));
+    b.appendChild(table({
+      id: 't-expiry', title: 'Expiry buckets', csv: 'expiry', csvFile: STEM + '_expiry.csv', rows: buckets,
+      empty: 'No keys in this batch.',
+      cols: [
+        colText('Expires', function (r) { return BUCKET_LABELS[r.id] || r.id; }, { csvName: 'bucket', csv: function (r) { return r.id; } })
+      ].concat(shareCols(agg))
+    }));
+    var rows = arr(ex.no_ttl_prefixes);
+    b.appendChild(el('h3', null, 'Biggest prefixes without expiry'));
+    b.appendChild(table({
+      id: 't-no-ttl', title: 'Prefixes holding the most bytes without expiry', csv: 'no_ttl_prefixes',
+      csvFile: STEM + '_no_ttl_prefixes.csv', rows: rows,
+      note: 'Prefix nodes nest, so rows overlap (a prefix includes the ones below it).',
+      empty: TOT.keys === 0 ? 'No keys in this batch.' : (nt.keys === 0 ? 'Every key has an expiry.' : 'No prefix node holds keys without expiry.'),
+      cols: [
+        colKey('Prefix', function (r) { return r.prefix; }, {
+          csvName: 'prefix',
+          render: function (r) {
+            var k = r.node;
+            var label = keyNode(r.prefix, '(empty prefix: all keys)');
+            if (typeof k !== 'number' || !zoomToNode || k < 0 || k >= NODES.length) return label;
+            return el('button', { type: 'button', class: 'link', title: 'Zoom the chart to this prefix',
+              onclick: function () { zoomToNode(k); } }, label);
+          }
+        }),
+        colInt('No-TTL keys', function (r) { return agg(r.no_ttl).keys; }, { csvName: 'no_ttl_keys' }),
+        colBytes('No-TTL bytes', function (r) { return agg(r.no_ttl).rdb_size; }, { csvName: 'no_ttl_rdb_size' }),
+        colPct('% of prefix bytes', function (r) { return agg(r.no_ttl).rdb_size; }, function (r) { return agg(r.all).rdb_size; }, true),
+        colPct('% of all bytes', function (r) { return agg(r.no_ttl).rdb_size; }, function () { return TOT.rdb_size; }),
+        colInt('All keys', function (r) { return agg(r.all).keys; }, { csvName: 'keys' }),
+        colBytes('All bytes', function (r) { return agg(r.all).rdb_size; }, { csvName: 'rdb_size' })
+      ]
+    }));
+  }
+
+  // ---------- cold data ----------
+
+  function renderCold() {
+    var b = body('cold');
+    var cold = D.cold || {};
+    function hist(h, id, field, what, policy, label) {
+      var wf = agg(h && h.with_field);
+      var out = [el('h3', null, what)];
+      if (wf.keys === 0) {
+        out.push(el('p', { class: 'empty', id: id + '-empty' }, TOT.keys === 0
+          ? 'No keys in this batch.'
+          : 'No keys carry ' + field + ': the server\'s maxmemory-policy is not ' + policy +
+            ' (Redis writes ' + field + ' into the RDB only under an ' + policy + ' policy).'));
+        return out;
+      }
+      out.push(el('p', { id: id + '-share' }, fmtInt(wf.keys) + ' of ' + fmtInt(TOT.keys) + ' keys (' + fmtPct(wf.keys, TOT.keys) +
+        ', ' + fmtPct(wf.rdb_size, TOT.rdb_size) + ' of bytes) carry ' + field + '.'));
+      out.push(table({
+        id: id, title: what, csv: field, csvFile: STEM + '_' + field + '.csv', rows: arr(h.buckets),
+        cols: [
+          { label: 'Range', csvName: 'lo', value: function (r) { return num(r.lo); }, render: label,
+            title: 'Sort by lower bound' },
+          colInt('Upper (excl.)', function (r) { return typeof r.hi === 'number' ? r.hi : null; }, { csvName: 'hi' }),
+          colInt('Keys', function (r) { return agg(r).keys; }),
+          colPct('% of keys with ' + field, function (r) { return agg(r).keys; }, function () { return wf.keys; }, true),
+          colBytes('Bytes', function (r) { return agg(r).rdb_size; }, { csvName: 'rdb_size' }),
+          colPct('% of their bytes', function (r) { return agg(r).rdb_size; }, function () { return wf.rdb_size; }),
+          colInt('Members', function (r) { return agg(r).member_count; }, { csvName: 'member_count' })
+        ]
+      }));
+      return out;
+    }
+    function idleLabel(r) {
+      if (typeof r.hi !== 'number') return 'idle ' + fmtBound(num(r.lo)) + ' or more';
+      if (num(r.lo) === 0) return 'idle under ' + fmtBound(r.hi);
+      return fmtBound(num(r.lo)) + ' \u2013 ' + fmtBound(r.hi);
+    }
+    function freqLabel(r) {
+      var lo = num(r.lo);
+      if (typeof r.hi !== 'number') return lo + ' or more';
+      return r.hi - lo === 1 ? String(lo) : lo + ' \u2013 ' + (r.hi - 1);
+    }
+    append(b, [
+      el('p', { class: 'muted' }, 'Seconds since last access (LRU policies) and the logarithmic access counter (LFU ' +
+        'policies), as the snapshot recorded them. Buckets are log-scale.'),
+      el('div', { class: 'grid2' },
+        el('div', null, hist(cold.idle, 't-idle', 'idle_seconds', 'Idle time', 'LRU', idleLabel)),
+        el('div', null, hist(cold.freq, 't-freq', 'freq', 'Access frequency (LFU counter)', 'LFU', freqLabel)))
+    ]);
+  }
+
+  // ---------- outliers ----------
+
+  function renderOutliers() {
+    var b = body('outliers');
+    var o = D.outliers || {};
+    var big = ranked(o.big_keys);
+    var total = num(o.big_keys_total);
+    var bagg = agg(o.big_keys_agg);
+    append(b, el('h3', null, 'Big keys'));
+    append(b, el('p', { id: 'big-keys-summary' }, total === 0
+      ? 'No big keys: no string over ' + fmtBytes(num(P.big_string_bytes)) + ', no other key over ' +
+        fmtBytes(num(P.big_other_bytes)) + ' or ' + fmtInt(num(P.big_members)) + ' members.'
+      : fmtInt(total) + ' big ' + plural(total, 'key', 'keys') + ' hold ' + fmtInt(bagg.rdb_size) + ' bytes (' +
+        fmtBytes(bagg.rdb_size) + ', ' + fmtPct(bagg.rdb_size, TOT.rdb_size) + ' of all) and ' + fmtInt(bagg.member_count) +
+        ' members: strings over ' + fmtBytes(num(P.big_string_bytes)) + ', other types over ' + fmtBytes(num(P.big_other_bytes)) +
+        ' or ' + fmtInt(num(P.big_members)) + ' members.'));
+    if (total > big.length) {
+      b.appendChild(el('p', { class: 'note', id: 'big-keys-more' }, fmtInt(total - big.length) + ' more big ' +
+        plural(total - big.length, 'key is', 'keys are') + ' not listed (the list stops at --top ' + fmtInt(num(P.top)) + ').'));
+    }
+    if (big.length) {
+      b.appendChild(table({ id: 't-big-keys', title: 'Big keys', csv: 'big_keys', csvFile: STEM + '_big_keys.csv',
+        rows: big, cols: keyCols() }));
+    }
+
+    // Encoding mix per type.
+    b.appendChild(el('h3', null, 'Encoding mix per type'));
+    var byType = arr(D.by_type), te = arr(D.by_type_encoding);
+    var typeAgg = {};
+    byType.forEach(function (r) { typeAgg[r.type] = agg(r); });
+    if (!te.length) b.appendChild(el('p', { class: 'empty' }, 'No keys in this batch.'));
+    byType.forEach(function (tr) {
+      var rowsT = te.filter(function (r) { return r.type === tr.type; });
+      var ta = agg(tr);
+      var stack = el('div', { class: 'stack', role: 'img',
+        'aria-label': tr.type + ' keys by encoding: ' + rowsT.map(function (r) { return r.encoding + ' ' + fmtPct(num(r.keys), ta.keys); }).join(', ') });
+      rowsT.forEach(function (r, i) {
+        var s = el('span', { title: r.encoding + ': ' + fmtInt(num(r.keys)) + ' keys (' + fmtPct(num(r.keys), ta.keys) + ')' });
+        s.style.width = (ta.keys ? 100 * num(r.keys) / ta.keys : 0).toFixed(3) + '%';
+        s.style.background = typeColorVar(tr.type);
+        s.style.filter = 'brightness(' + (1 - 0.15 * i).toFixed(2) + ')';
+        stack.appendChild(s);
+      });
+      b.appendChild(el('div', null, el('strong', null, swatch(tr.type), String(tr.type)), ' \u2014 ' +
+        rowsT.map(function (r) { return r.encoding + ' ' + fmtPct(num(r.keys), ta.keys); }).join(', '), stack));
+    });
+    if (te.length) {
+      b.appendChild(table({
+        id: 't-encoding-mix', title: 'Encodings within each type', csv: 'encoding_mix', csvFile: STEM + '_encoding_mix.csv',
+        rows: te,
+        cols: [
+          colText('Type', function (r) { return r.type; }, { csvName: 'type', cls: 'nowrap', render: function (r) { return [swatch(r.type), String(r.type)]; } }),
+          colText('Encoding', function (r) { return r.encoding; }, { csvName: 'encoding' }),
+          colInt('Keys', function (r) { return num(r.keys); }, { csvName: 'keys' }),
+          colPct('% of the type\'s keys', function (r) { return num(r.keys); }, function (r) { return (typeAgg[r.type] || TOT).keys; }, true),
+          colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
+          colPct('% of the type\'s bytes', function (r) { return num(r.rdb_size); }, function (r) { return (typeAgg[r.type] || TOT).rdb_size; }),
+          colInt('Avg members/key', function (r) { return num(r.keys) ? Math.round(num(r.member_count) / num(r.keys)) : 0; },
+            { csvName: 'avg_member_count' })
+        ]
+      }));
+    }
+
+    b.appendChild(el('h3', null, 'Recommendations'));
+    var recs = recommendations();
+    if (!recs.length) {
+      b.appendChild(el('p', { class: 'empty', id: 'no-recs' }, TOT.keys === 0
+        ? 'No keys in this batch.'
+        : 'Nothing to recommend: none of the checks found anything.'));
+    } else {
+      var ul = el('ul', { class: 'recs', id: 'recs' });
+      recs.forEach(function (r) {
+        ul.appendChild(el('li', { 'data-rec': r.id }, el('div', { class: 'rec-title' }, r.title), el('div', null, r.text)));
+      });
+      b.appendChild(ul);
+    }
+    b.appendChild(el('p', { class: 'muted' }, 'Checked, from this batch\'s numbers only: big strings, huge collections, small ' +
+      'collections in hash-table encodings, keys without expiry, keys already expired, several databases, instance ' +
+      'imbalance, slots on several instances, long-idle data.'));
+  }
+
+  // Recommendations, each made only when the batch's numbers show the condition.
+  function recommendations() {
+    var out = [];
+    var o = D.outliers || {};
+    var big = arr(o.big_keys), total = num(o.big_keys_total), capped = total > big.length;
+    var atLeast = capped ? 'At least ' : '';
+    var strs = big.filter(function (r) { return r.type === 'string'; });
+    if (strs.length) {
+      var s0 = strs[0];
+      out.push({ id: 'big-strings', title: 'Big strings',
+        text: [atLeast + fmtInt(strs.length) + ' string ' + plural(strs.length, 'key is', 'keys are') + ' over ' +
+          fmtBytes(num(P.big_string_bytes)) + ' (largest: ', keyNode(s0.key), ', ' + fmtBytes(num(s0.rdb_size)) + ' on ' +
+          s0.instance + '). Reading, writing, expiring or deleting a big string blocks the server for its whole size ' +
+          'and makes replication and slot migration uneven: split it, or keep large blobs outside Redis.'] });
+    }
+    var colls = big.filter(function (r) { return r.type !== 'string'; });
+    if (colls.length) {
+      var c0 = colls[0];
+      out.push({ id: 'huge-collections', title: 'Huge collections',
+        text: [atLeast + fmtInt(colls.length) + ' ' + plural(colls.length, 'collection has', 'collections have') +
+          ' over ' + fmtInt(num(P.big_members)) + ' members or over ' + fmtBytes(num(P.big_other_bytes)) + ' (largest listed: ',
+          keyNode(c0.key), ', a ' + c0.type + ' with ' + fmtInt(num(c0.member_count)) + ' members). Commands that read ' +
+          'them whole (HGETALL, SMEMBERS, ZRANGE 0 -1, LRANGE 0 -1) are O(n), and DEL blocks: use UNLINK, iterate with ' +
+          '*SCAN, or split the key by a hash of the member.'] });
+    }
+    var te = arr(D.by_type_encoding);
+    var compact = [
+      ['hash', 'raw', 'hash-max-listpack-entries', 'hash-max-listpack-value', 'hashes'],
+      ['set', 'raw', 'set-max-listpack-entries (Redis 7.2+; set-max-intset-entries for integers)', 'set-max-listpack-value', 'sets'],
+      ['zset', 'skip_list', 'zset-max-listpack-entries', 'zset-max-listpack-value', 'sorted sets']
+    ];
+    compact.forEach(function (c) {
+      te.forEach(function (r) {
+        if (r.type !== c[0] || r.encoding !== c[1]) return;
+        // Leave out the listed big keys of this type and encoding: a few huge collections
+        // would otherwise hide many small ones in the average.
+        var keys = num(r.keys), members = num(r.member_count), bytes = num(r.rdb_size), left = 0;
+        big.forEach(function (k) {
+          if (k.type === r.type && k.encoding === r.encoding) {
+            keys -= 1; members -= num(k.member_count); bytes -= num(k.rdb_size); left++;
+          }
+        });
+        if (keys <= 0) return;
+        var avg = members / keys;
+        if (avg > 128) return;
+        out.push({ id: 'small-' + c[0], title: 'Small ' + c[4] + ' in a ' + (c[1] === 'raw' ? 'hash-table' : 'skip-list') + ' encoding',
+          text: fmtInt(keys) + ' ' + c[0] + ' keys (' + fmtBytes(bytes) + (left ? ', leaving out ' + left + ' big ' +
+            plural(left, 'key', 'keys') : '') + ') are stored as ' + (c[1] === 'raw' ? 'hash tables' : 'skip lists') +
+            ' with ' + (Math.round(avg * 10) / 10) + ' members on average, at or below the default ' + c[2] +
+            ' of 128. Redis keeps such small collections in the compact listpack encoding only when every member ' +
+            'also fits ' + c[3] + ' (64 bytes by default): shorter members or higher limits would let these keys ' +
+            'use much less memory.' });
+      });
+    });
+    var nt = agg((arr((D.expiry || {}).buckets).filter(function (x) { return x.id === 'no_ttl'; })[0]));
+    if (TOT.rdb_size > 0 && nt.rdb_size * 2 >= TOT.rdb_size) {
+      var np = arr((D.expiry || {}).no_ttl_prefixes).filter(function (r) { return keyText(r.prefix) !== ''; })[0];
+      out.push({ id: 'no-ttl', title: 'Most data never expires',
+        text: [fmtPct(nt.rdb_size, TOT.rdb_size) + ' of the bytes (' + fmtInt(nt.keys) + ' keys) have no expiry' +
+          (np ? '; the biggest non-empty prefix among them is ' : '.'), np ? keyNode(np.prefix) : null,
+          np ? ' (' + fmtBytes(agg(np.no_ttl).rdb_size) + ').' : null,
+          ' If some of it is cache or session data, a TTL keeps it from growing without bound (see Expiry).'] });
+    }
+    var exp = agg((arr((D.expiry || {}).buckets).filter(function (x) { return x.id === 'expired'; })[0]));
+    if (exp.keys > 0) {
+      out.push({ id: 'expired', title: 'Expired keys still in the snapshot',
+        text: fmtInt(exp.keys) + ' ' + plural(exp.keys, 'key', 'keys') + ' (' + fmtBytes(exp.rdb_size) + ') had already ' +
+          'expired at batch time but were still stored. Redis removes expired keys lazily and by sampling; many of them ' +
+          'mean active expiry lags behind (see active-expire-effort, hz) or the snapshot came from a replica, which ' +
+          'waits for its master to delete them.' });
+    }
+    var dbs = arr(D.by_db);
+    if (dbs.length > 1) {
+      out.push({ id: 'many-dbs', title: 'Keys in several databases',
+        text: 'Keys are spread over ' + dbs.length + ' databases (' + dbs.map(function (r) { return 'db ' + r.db; }).join(', ') +
+          '). Redis Cluster supports only db 0; key prefixes separate data in a way that also survives a move to a cluster.' });
+    }
+    var bal = D.balance || {};
+    var inst = arr(D.by_instance);
+    if (inst.length > 1 && num(bal.rdb_size_mean) > 0) {
+      var ratio = num(bal.rdb_size_max) / num(bal.rdb_size_mean);
+      if (ratio >= 1.5) {
+        var maxI = inst.reduce(function (a, r) { return num(r.rdb_size) > num(a.rdb_size) ? r : a; }, inst[0]);
+        out.push({ id: 'imbalance', title: 'Uneven instances',
+          text: 'Instance ' + maxI.instance + ' holds ' + fmtBytes(num(maxI.rdb_size)) + ', ' + fmtRatio(ratio) +
+            ' the mean of ' + fmtBytes(num(bal.rdb_size_mean)) + ' over ' + inst.length + ' instances. Look at its ' +
+            'biggest slots and keys (Balance, Top keys): a few big keys or a hot hash tag usually explain it.' });
+      }
+    }
+    var shared = arr(bal.shared_slots);
+    if (shared.length) {
+      out.push({ id: 'shared-slots', title: 'Slots found on several instances',
+        text: fmtInt(shared.length) + ' ' + plural(shared.length, 'slot has', 'slots have') + ' keys on more than one ' +
+          'instance: a slot migration was in progress when the snapshots were taken, or an instance still holds keys ' +
+          'of slots it no longer owns (see Balance).' });
+    }
+    var idle = D.cold && D.cold.idle;
+    if (idle && agg(idle.with_field).rdb_size > 0) {
+      var old = { keys: 0, rdb_size: 0 };
+      arr(idle.buckets).forEach(function (r) {
+        if (num(r.lo) >= 2592000) { old.keys += num(r.keys); old.rdb_size += num(r.rdb_size); }
+      });
+      if (old.rdb_size * 10 >= agg(idle.with_field).rdb_size && old.keys > 0) {
+        out.push({ id: 'cold', title: 'Long-idle data',
+          text: fmtInt(old.keys) + ' keys holding ' + fmtBytes(old.rdb_size) + ' (' + fmtPct(old.rdb_size, agg(idle.with_field).rdb_size) +
+            ' of the bytes with an idle time) were not accessed for 30 days or more: candidates for a TTL, ' +
+            'archiving, or deletion.' });
+      }
+    }
+    return out;
+  }
+
+  // ---------- balance ----------
+
+  function renderBalance() {
+    var b = body('balance');
+    var bal = D.balance || {};
+    var inst = arr(D.by_instance);
+    var km = num(bal.keys_mean), bm = num(bal.rdb_size_mean);
+    if (!inst.length) {
+      b.appendChild(el('p', { class: 'empty' }, 'No keys in this batch.'));
+    } else {
+      b.appendChild(el('p', { id: 'balance-summary' }, fmtInt(inst.length) + ' ' + plural(inst.length, 'instance', 'instances') +
+        '. Keys: max ' + fmtInt(num(bal.keys_max)) + ', mean ' + fmtInt(km) + ' (max/mean ' + fmtRatio(km > 0 ? num(bal.keys_max) / km : NaN) +
+        '). Bytes: max ' + fmtInt(num(bal.rdb_size_max)) + ' (' + fmtBytes(num(bal.rdb_size_max)) + '), mean ' + fmtInt(bm) +
+        ' (' + fmtBytes(bm) + '; max/mean ' + fmtRatio(bm > 0 ? num(bal.rdb_size_max) / bm : NaN) + ').' +
+        (inst.length === 1 ? ' One instance: nothing to balance.' : '')));
+      b.appendChild(table({
+        id: 't-balance', title: 'Per instance', csv: 'balance_instances', csvFile: STEM + '_balance_instances.csv', rows: inst,
+        cols: [
+          colText('Instance', function (r) { return r.instance; }, { csvName: 'instance' }),
+          colInt('Keys', function (r) { return num(r.keys); }, { csvName: 'keys' }),
+          { label: 'Keys / mean', num: true, csvName: 'keys_over_mean',
+            value: function (r) { return km > 0 ? num(r.keys) / km : null; },
+            csv: function (r) { return km > 0 ? (num(r.keys) / km).toFixed(4) : ''; },
+            render: function (r) { return fmtRatio(num(r.keys) / km); } },
+          colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
+          { label: 'Bytes / mean', num: true, csvName: 'rdb_size_over_mean', cls: 'bar-cell',
+            value: function (r) { return bm > 0 ? num(r.rdb_size) / bm : null; },
+            csv: function (r) { return bm > 0 ? (num(r.rdb_size) / bm).toFixed(4) : ''; },
+            render: function (r) { return [fmtRatio(num(r.rdb_size) / bm), bar(num(r.rdb_size), num(bal.rdb_size_max))]; } },
+          colPct('% bytes', function (r) { return num(r.rdb_size); }, function () { return TOT.rdb_size; }),
+          colInt('Members', function (r) { return num(r.member_count); }, { csvName: 'member_count' })
+        ]
+      }));
+    }
+
+    var bySize = arr(bal.top_slots_by_bytes), byKeys = arr(bal.top_slots_by_keys), shared = arr(bal.shared_slots);
+    var noSlots = 'No slot information: the batch was not read from a Redis Cluster or Codis (redis_slot and codis_slot are empty).';
+    var hasSlots = bySize.length > 0 || byKeys.length > 0 || shared.length > 0;
+    function slotCols() {
+      return [
+        colText('Kind', function (r) { return r.kind; }, { csvName: 'kind' }),
+        colId('Slot', function (r) { return num(r.slot); }, { csvName: 'slot' }),
+        colInt('Instances', function (r) { return num(r.instances); }, { csvName: 'instances' }),
+        colInt('Keys', function (r) { return num(r.keys); }, { csvName: 'keys' }),
+        colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
+        colPct('% bytes', function (r) { return num(r.rdb_size); }, function () { return TOT.rdb_size; }, true),
+        colInt('Members', function (r) { return num(r.member_count); }, { csvName: 'member_count' })
+      ];
+    }
+    b.appendChild(el('h3', null, 'Slots'));
+    if (!hasSlots) {
+      b.appendChild(el('p', { class: 'empty', id: 'no-slots' }, noSlots));
+      return;
+    }
+    append(b, el('div', { class: 'grid2' },
+      table({ id: 't-slots-bytes', title: 'Top slots by bytes', csv: 'top_slots_by_bytes', csvFile: STEM + '_top_slots_by_bytes.csv',
+        rows: bySize, cols: slotCols(), empty: noSlots }),
+      table({ id: 't-slots-keys', title: 'Top slots by keys', csv: 'top_slots_by_keys', csvFile: STEM + '_top_slots_by_keys.csv',
+        rows: byKeys, cols: slotCols(), empty: noSlots })));
+    var flat = [];
+    shared.forEach(function (s) {
+      arr(s.instances).forEach(function (r) {
+        flat.push({ kind: s.kind, slot: s.slot, n: arr(s.instances).length, instance: r.instance, keys: num(r.keys),
+          rdb_size: num(r.rdb_size), member_count: num(r.member_count) });
+      });
+    });
+    b.appendChild(el('h3', null, 'Slots on more than one instance'));
+    b.appendChild(el('p', { id: 'shared-summary' }, shared.length
+      ? fmtInt(shared.length) + ' ' + plural(shared.length, 'slot has', 'slots have') + ' keys on more than one instance ' +
+        '(a migration in progress, or keys left behind). One row per slot and instance:'
+      : 'No slot has keys on more than one instance.'));
+    if (flat.length) {
+      b.appendChild(table({
+        id: 't-shared-slots', title: 'Shared slots', csv: 'shared_slots', csvFile: STEM + '_shared_slots.csv', rows: flat,
+        cols: [
+          colText('Kind', function (r) { return r.kind; }, { csvName: 'kind' }),
+          colId('Slot', function (r) { return num(r.slot); }, { csvName: 'slot' }),
+          colInt('Instances', function (r) { return r.n; }, { csvName: 'instances' }),
+          colText('Instance', function (r) { return r.instance; }, { csvName: 'instance' }),
+          colInt('Keys', function (r) { return r.keys; }, { csvName: 'keys' }),
+          colBytes('Bytes', function (r) { return r.rdb_size; }, { csvName: 'rdb_size' }),
+          colInt('Members', function (r) { return r.member_count; }, { csvName: 'member_count' })
+        ]
+      }));
+    }
+  }
+
+  try {
+    renderSummary();
+    renderBreakdowns();
+    renderPrefixes();
+    renderTopKeys();
+    renderExpiry();
+    renderCold();
+    renderOutliers();
+    renderBalance();
+  } catch (e) {
+    fatal('The report could not be shown completely: ' + (e && e.message ? e.message : String(e)));
+    throw e;
+  }
+  // Page ready: every section is built and the chart drawn. The value is milliseconds since
+  // navigation start (the browser test holds it to a budget).
+  document.documentElement.setAttribute('data-report-ready', String(Math.round(performance.now())));
+})();

@@ -1,0 +1,787 @@
+//! The report page in a real browser: headless Chromium (Debian's `chromium` + `chromedriver`)
+//! opens rendered reports from `file://` with every network request trapped, and the test
+//! checks what an operator sees: exact numbers from the JSON in the DOM, the icicle chart
+//! drawn, zoom and search working, sorting, CSV/JSON downloads, keys shown as text, readable
+//! contrast in light and dark, and the time until every section is rendered.
+//!
+//! Skips (with a note) only when chromium or chromedriver is not installed; `scripts/test.sh`
+//! installs both, so CI runs it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::browser::Browser;
+use common::report_data::{self, SynthKey};
+use rdbinsight::report::html::render_html;
+use rdbinsight::report::model::{MAX_PREFIX_NODES, ReportData, TOP_SLOTS};
+use serde_json::{Value, json};
+
+/// Page ready (every section built, chart drawn), in ms since navigation start, for the
+/// 10,000-node report (a 2.9 MB page). 0.2–0.4 s on the 2-core test machine; the budget
+/// leaves room for a loaded CI host.
+const READY_BUDGET_10K_MS: u64 = 2_000;
+/// The same for the largest tree the model allows (100,000 nodes, a 28 MB page): ~0.7 s here.
+const READY_BUDGET_100K_MS: u64 = 10_000;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `1234567` -> `1,234,567`, as the page writes it.
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The page's rounded count beside the exact one (`8.1K`, `500K`, `1.2M`).
+fn short(n: u64) -> String {
+    if n < 1000 {
+        return group(n);
+    }
+    let units = ["", "K", "M", "B", "T", "Q"];
+    let (mut v, mut u) = (n as f64, 0);
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    let mut r = if v < 100.0 {
+        (v * 10.0).round() / 10.0
+    } else {
+        v.round()
+    };
+    if r >= 1000.0 && u < units.len() - 1 {
+        r = 1.0;
+        u += 1;
+    }
+    let r = if r >= 10.0 { r.round() } else { r };
+    format!("{r}{}", units[u])
+}
+
+/// The page's file-name rule: every run of characters other than `A-Za-z0-9._-` becomes `_`.
+fn file_safe(s: &str) -> String {
+    let (mut out, mut in_run) = (String::new(), false);
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            out.push(c);
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out
+}
+
+fn target_dir() -> PathBuf {
+    // target/<profile>/deps/<this test binary>
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// Open `html` (written to `dir/name`) and wait until the page says it is ready; return the
+/// ready time in ms. Drains both logs first so later checks see this page only.
+fn open(b: &Browser, dir: &Path, name: &str, html: &str) -> (String, u64) {
+    let path = dir.join(name);
+    std::fs::write(&path, html).expect("write the page");
+    b.log("browser");
+    b.log("performance");
+    let url = file_url(&path);
+    b.goto(&url);
+    let ready = b.wait_for(
+        "document.documentElement.getAttribute('data-report-ready')",
+        WAIT,
+    );
+    let ms: u64 = ready
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("ready ms");
+    (url, ms)
+}
+
+/// No request left the page: the proxy trap saw nothing, the page has no resource entries,
+/// and DevTools saw no request but the page itself (and `blob:` downloads).
+fn assert_no_network(b: &Browser, page_url: &str, just_opened: bool) {
+    assert_eq!(
+        b.proxy.seen(),
+        Vec::<String>::new(),
+        "connections reached the proxy trap"
+    );
+    let n = b.exec(
+        "return performance.getEntriesByType('resource').length;",
+        json!([]),
+    );
+    assert_eq!(n, json!(0), "resource timing entries");
+    let requests = b.requests_of(page_url);
+    if just_opened {
+        // The navigation itself is seen, so the filter on the document works.
+        assert!(
+            requests.iter().any(|u| u == page_url),
+            "no navigation seen: {requests:?}"
+        );
+    }
+    for url in &requests {
+        assert!(
+            url == page_url || url.starts_with("blob:"),
+            "the page requested {url}"
+        );
+    }
+}
+
+/// Console errors and warnings, uncaught exceptions and failed loads since the last drain.
+fn console_problems(b: &Browser) -> Vec<Value> {
+    b.log("browser")
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
+        .collect()
+}
+
+fn assert_clean_console(b: &Browser) {
+    let bad = console_problems(b);
+    assert!(bad.is_empty(), "browser log: {bad:#?}");
+}
+
+/// WCAG contrast ratios of the text/background pairs that carry information.
+const CONTRAST_JS: &str = r#"
+function lum(c) {
+  var m = c.match(/[\d.]+/g).map(Number);
+  var a = m.length > 3 ? m[3] : 1;
+  return m.slice(0, 3).map(function (v) {
+    v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  }).reduce(function (s, v, i) { return s + v * [0.2126, 0.7152, 0.0722][i]; }, 0) + 0 * a;
+}
+function bg(e) {
+  for (; e; e = e.parentElement) {
+    var c = getComputedStyle(e).backgroundColor;
+    if (c && c !== 'transparent' && !/rgba\(.*,\s*0\)$/.test(c)) return c;
+  }
+  return 'rgb(255,255,255)';
+}
+var sel = arguments[0], out = {};
+sel.forEach(function (s) {
+  var e = document.querySelector(s);
+  if (!e) { out[s] = -1; return; }
+  var a = lum(getComputedStyle(e).color), b = lum(bg(e));
+  out[s] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+});
+return out;
+"#;
+
+fn assert_contrast(b: &Browser, scheme: &str) {
+    let selectors = [
+        "body",
+        "#summary .meta-line",
+        "#total-keys .approx",
+        "#rdb-size-note",
+        "#t-by-type th button",
+        "#t-by-type td",
+        "#t-prefixes td button.link",
+        "nav.toc a",
+        "#export-json",
+        "#chart-crumbs button[aria-current]",
+        ".tbl-tools .muted",
+    ];
+    let v = b.exec(CONTRAST_JS, json!([selectors]));
+    for s in selectors {
+        let ratio = v[s].as_f64().unwrap_or(-1.0);
+        assert!(
+            ratio >= 4.5,
+            "{scheme}: contrast of {s} is {ratio:.2} (< 4.5)"
+        );
+    }
+}
+
+/// A tiny RFC 4180 reader (quoted fields, doubled quotes, CRLF) for the CSV downloads.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    assert!(text.ends_with("\r\n"), "CSV ends with CRLF");
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF");
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    rows
+}
+
+/// Where the centre of a child of the root is drawn: the root spans the canvas width, its
+/// children follow in prefix order with widths proportional to bytes.
+fn child_center(data: &ReportData, child: usize, width: f64) -> f64 {
+    let nodes = &data.prefix_tree.nodes;
+    let root_bytes = nodes[0].agg.rdb_size as f64;
+    let mut x = 0.0;
+    for (i, n) in nodes.iter().enumerate() {
+        if n.parent != Some(0) {
+            continue;
+        }
+        let w = width * n.agg.rdb_size as f64 / root_bytes;
+        if i == child {
+            return x + w / 2.0;
+        }
+        x += w;
+    }
+    panic!("{child} is not a child of the root");
+}
+
+#[test]
+fn report_page_in_headless_chromium() {
+    let Some(b) = Browser::start(1280, 2000) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shots = target_dir();
+
+    // --- A realistic report with 10,000 prefix nodes -------------------------------------
+    let t0 = Instant::now();
+    let data = report_data::synthetic(10_000, 0x5EED_0001);
+    let html = render_html(&data);
+    eprintln!(
+        "10k-node report: {} bytes of HTML, built in {:?}",
+        html.len(),
+        t0.elapsed()
+    );
+    assert_eq!(data.prefix_tree.nodes.len(), 10_000);
+    // Kept beside the screenshots for a look by hand.
+    std::fs::write(shots.join("report-sample.html"), &html).expect("write the sample page");
+    let (url, ready_ms) = open(&b, dir.path(), "report.html", &html);
+    eprintln!("10k-node report ready after {ready_ms} ms (budget {READY_BUDGET_10K_MS} ms)");
+    assert!(ready_ms <= READY_BUDGET_10K_MS, "ready after {ready_ms} ms");
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    // Header: exact totals with our own grouping, the rounded form beside them.
+    let t = &data.totals;
+    let keys = t.agg.keys;
+    assert_eq!(
+        b.text("#total-keys .exact"),
+        format!("{} keys({})", group(keys), short(keys))
+    );
+    assert!(
+        b.text("#total-bytes .exact")
+            .starts_with(&format!("{} bytes(", group(t.agg.rdb_size)))
+    );
+    assert_eq!(b.text("#total-instances .exact"), "3 instances");
+    assert_eq!(b.text("#total-dbs .exact"), format!("{} dbs", t.dbs));
+    assert!(b.text("#rdb-size-note").contains("not the memory (RAM)"));
+    assert_eq!(b.text("#batch"), report_data::BATCH);
+    assert_eq!(b.text("#node-count"), "10,000 prefix nodes");
+
+    // Keys are text, never markup: the `</script><b>` key shows as itself, no element came of it.
+    let nasty = "</script><b>x</b>:all";
+    let shown = b.exec(
+        "var k = arguments[0]; return Array.from(document.querySelectorAll('#t-top-members td.keycell'))\
+           .some(function (td) { return td.textContent === k; });",
+        json!([nasty]),
+    );
+    assert_eq!(shown, json!(true), "the </script> key is shown as text");
+    assert_eq!(
+        b.exec("return document.querySelectorAll('b').length;", json!([])),
+        json!(0)
+    );
+    assert_eq!(
+        b.exec("return document.scripts.length;", json!([])),
+        json!(2)
+    );
+    // A binary key shows its \xNN escapes and carries its exact bytes.
+    let bin = b.exec(
+        "var k = arguments[0]; var td = Array.from(document.querySelectorAll('#t-top-members td.keycell'))\
+           .filter(function (td) { return td.textContent === k; })[0];\
+         return td ? td.firstChild.getAttribute('title') : null;",
+        json!(["\\xff\\xfe\\x00bin:lb"]),
+    );
+    assert!(
+        bin.as_str().is_some_and(|s| s.contains("base64")),
+        "binary key title: {bin}"
+    );
+
+    // Tables hold the numbers of the JSON, in the JSON's order.
+    let rows = b.exec(
+        "return document.querySelectorAll('#t-by-type tbody tr').length;",
+        json!([]),
+    );
+    assert_eq!(rows, json!(data.by_type.len()));
+    assert_eq!(
+        b.text("#t-by-type tbody tr:first-child td:first-child"),
+        data.by_type[0].r#type
+    );
+    assert_eq!(
+        b.text("#t-by-type tbody tr:first-child td:nth-child(2)"),
+        group(data.by_type[0].agg.keys)
+    );
+    let top = &data.top_keys_by_size[0];
+    assert_eq!(
+        b.text("#t-top-size tbody tr:first-child td:nth-child(2)"),
+        top.key.text
+    );
+    let title = b.exec(
+        "return document.querySelector('#t-top-size tbody tr:first-child td:nth-child(7) span').title;",
+        json!([]),
+    );
+    assert_eq!(title, json!(format!("{} bytes", group(top.rdb_size))));
+    assert_eq!(
+        b.text("#t-prefixes .tbl-tools [aria-live]"),
+        "rows 1\u{2013}25 of 10,000"
+    );
+
+    // Every section has its content.
+    let o = &data.outliers;
+    let more = o.big_keys_total - o.big_keys.len() as u64;
+    assert!(more > 0);
+    assert!(
+        b.text("#big-keys-more")
+            .starts_with(&format!("{} more big keys are not listed", group(more)))
+    );
+    let idle = &data.cold.idle.with_field;
+    assert!(b.text("#t-idle-share").starts_with(&format!(
+        "{} of {} keys",
+        group(idle.keys),
+        group(keys)
+    )));
+    let freq = &data.cold.freq.with_field;
+    assert!(b.text("#t-freq-share").starts_with(&format!(
+        "{} of {} keys",
+        group(freq.keys),
+        group(keys)
+    )));
+    let no_ttl = &data.expiry.buckets[0].agg;
+    assert!(
+        b.text("#no-ttl-summary")
+            .starts_with(&format!("{} keys", group(no_ttl.keys)))
+    );
+    assert!(b.text("#balance-summary").starts_with("3 instances."));
+    assert_eq!(
+        b.exec(
+            "return document.querySelectorAll('#t-slots-bytes tbody tr').length;",
+            json!([])
+        ),
+        json!(TOP_SLOTS)
+    );
+    let shared = data.balance.shared_slots.len();
+    assert!(shared > 0);
+    assert!(
+        b.text("#shared-summary")
+            .starts_with(&format!("{} slots have keys", group(shared as u64)))
+    );
+    let recs = b.exec(
+        "return Array.from(document.querySelectorAll('#recs li')).map(function (l) { return l.dataset.rec; });",
+        json!([]),
+    );
+    for id in [
+        "big-strings",
+        "huge-collections",
+        "small-hash",
+        "expired",
+        "many-dbs",
+        "shared-slots",
+    ] {
+        assert!(
+            recs.as_array().unwrap().contains(&json!(id)),
+            "recommendation {id} in {recs}"
+        );
+    }
+
+    // Sorting: by keys (descending, then ascending), then by type name.
+    let mut by_keys: Vec<(u64, &str)> = data
+        .by_type
+        .iter()
+        .map(|r| (r.agg.keys, r.r#type.as_str()))
+        .collect();
+    by_keys.sort();
+    b.click("#t-by-type th:nth-child(2) button");
+    assert_eq!(
+        b.text("#t-by-type tbody tr:first-child td:first-child"),
+        by_keys.last().unwrap().1
+    );
+    b.click("#t-by-type th:nth-child(2) button");
+    assert_eq!(
+        b.text("#t-by-type tbody tr:first-child td:first-child"),
+        by_keys[0].1
+    );
+    let sort_state = b.exec(
+        "return document.querySelector('#t-by-type th:nth-child(2)').getAttribute('aria-sort');",
+        json!([]),
+    );
+    assert_eq!(sort_state, json!("ascending"));
+    b.click("#t-by-type th:nth-child(1) button");
+    let mut names: Vec<&str> = data.by_type.iter().map(|r| r.r#type.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        b.text("#t-by-type tbody tr:first-child td:first-child"),
+        names[0]
+    );
+
+    // The chart: drawn, with the root in focus.
+    let drawn: u64 = b
+        .exec(
+            "return Number(document.getElementById('prefix-canvas').dataset.drawnNodes);",
+            json!([]),
+        )
+        .as_u64()
+        .unwrap();
+    assert!(drawn > 50 && drawn <= 10_000, "drawn nodes: {drawn}");
+    let colours = b.exec(
+        "var c = document.getElementById('prefix-canvas'); var d = c.getContext('2d')\
+           .getImageData(0, 0, c.width, c.height).data; var s = new Set();\
+         for (var i = 0; i < d.length; i += 4 * 97) s.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]);\
+         return s.size;",
+        json!([]),
+    );
+    assert!(
+        colours.as_u64().unwrap() > 5,
+        "the canvas is painted: {colours} colours"
+    );
+    assert!(
+        b.text("#chart-focus")
+            .starts_with("Showing (empty prefix: all keys):")
+    );
+    let crumbs = "return document.querySelectorAll('#chart-crumbs li').length;";
+    assert_eq!(b.exec(crumbs, json!([])), json!(1));
+
+    // Hover and click the biggest child of the root.
+    let (child, node) = data
+        .prefix_tree
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.parent == Some(0))
+        .max_by_key(|(_, n)| n.agg.rdb_size)
+        .unwrap();
+    let rect = b.exec(
+        "var c = document.getElementById('prefix-canvas'); c.scrollIntoView({block: 'center'});\
+         var r = c.getBoundingClientRect(); return [r.left, r.top, r.width];",
+        json!([]),
+    );
+    let (left, top_px, width) = (
+        rect[0].as_f64().unwrap(),
+        rect[1].as_f64().unwrap(),
+        rect[2].as_f64().unwrap(),
+    );
+    let x = left + child_center(&data, child, width);
+    b.pointer(x, top_px + 36.0, false);
+    b.wait_for("!document.getElementById('chart-tip').hidden", WAIT);
+    let tip = b.text("#chart-tip");
+    assert!(tip.starts_with(&node.prefix.text), "tooltip: {tip}");
+    assert!(
+        tip.contains(&format!("Keys{} (", group(node.agg.keys))),
+        "tooltip: {tip}"
+    );
+    b.pointer(x, top_px + 36.0, true);
+    let focus = b.text("#chart-focus");
+    assert!(
+        focus.starts_with(&format!(
+            "Showing {}: {} keys, {} bytes",
+            node.prefix.text,
+            group(node.agg.keys),
+            group(node.agg.rdb_size)
+        )),
+        "focus after the click: {focus}"
+    );
+    assert_eq!(b.exec(crumbs, json!([])), json!(2));
+    assert_eq!(b.text("#chart-crumbs [aria-current]"), node.prefix.text);
+    // Clicking the top row zooms back out; so does the first breadcrumb.
+    b.pointer(left + width / 2.0, top_px + 12.0, true);
+    assert_eq!(b.exec(crumbs, json!([])), json!(1));
+    b.pointer(x, top_px + 36.0, true);
+    assert_eq!(b.exec(crumbs, json!([])), json!(2));
+    b.click("#chart-crumbs li:first-child button");
+    assert_eq!(b.exec(crumbs, json!([])), json!(1));
+    assert!(
+        b.text("#chart-focus")
+            .starts_with("Showing (empty prefix: all keys):")
+    );
+
+    // Search: highlights in the chart and lists the matches, largest first.
+    let mut found: Vec<(u64, usize)> = data
+        .prefix_tree
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.prefix.text.to_lowercase().contains("session"))
+        .map(|(i, n)| (n.agg.rdb_size, i))
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert!(found.len() > 100);
+    b.type_text("#prefix-search", "SESSION");
+    let count = b.wait_for("document.getElementById('search-count').textContent", WAIT);
+    assert!(
+        count
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} matching nodes", group(found.len() as u64))),
+        "search count: {count}"
+    );
+    let lit = b.exec(
+        "return Number(document.getElementById('prefix-canvas').dataset.highlighted);",
+        json!([]),
+    );
+    assert!(lit.as_u64().unwrap() > 0, "highlighted nodes: {lit}");
+    assert_eq!(
+        b.exec(
+            "return document.querySelectorAll('#search-results li').length;",
+            json!([])
+        ),
+        json!(100)
+    );
+    let first = &data.prefix_tree.nodes[found[0].1];
+    assert_eq!(
+        b.text("#search-results li:first-child button"),
+        first.prefix.text
+    );
+    b.click("#search-results li:first-child button");
+    let focus = b.text("#chart-focus");
+    assert!(
+        focus.starts_with(&format!("Showing {}:", first.prefix.text)),
+        "focus: {focus}"
+    );
+    b.clear("#prefix-search");
+    b.wait_for(
+        "document.getElementById('search-count').textContent === ''",
+        WAIT,
+    );
+    b.click("#zoom-reset");
+    assert_eq!(b.exec(crumbs, json!([])), json!(1));
+
+    // Readable in both schemes; screenshots of each.
+    b.exec("window.scrollTo(0, 0);", json!([]));
+    assert_contrast(&b, "light");
+    b.screenshot(&shots.join("report-screenshot.png"));
+    b.exec(
+        "document.getElementById('prefixes').scrollIntoView();",
+        json!([]),
+    );
+    b.screenshot(&shots.join("report-screenshot-chart.png"));
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    b.wait_for("matchMedia('(prefers-color-scheme: dark)').matches", WAIT);
+    assert_contrast(&b, "dark");
+    b.screenshot(&shots.join("report-screenshot-chart-dark.png"));
+    b.exec("window.scrollTo(0, 0);", json!([]));
+    b.screenshot(&shots.join("report-screenshot-dark.png"));
+    b.cdp("Emulation.setEmulatedMedia", json!({"features": []}));
+
+    // Downloads: the JSON is the --json document byte for byte; CSV is RFC 4180.
+    let stem = file_safe(&format!("rdb_report_{}_{}", data.cluster, data.batch));
+    assert_eq!(stem, "rdb_report_prod-cache_2024-05-06T07_08_09.123456789Z");
+    b.click("#export-json");
+    let json_doc = b.downloaded(&format!("{stem}.json"));
+    let mut want_json = serde_json::to_string(&data).unwrap();
+    want_json.push('\n');
+    assert!(
+        json_doc == want_json.as_bytes(),
+        "the JSON download differs from the --json document"
+    );
+    b.click("#t-top-members button[data-csv]");
+    let csv = String::from_utf8(b.downloaded(&format!("{stem}_top_keys_by_members.csv"))).unwrap();
+    let table = parse_csv(&csv);
+    assert_eq!(table[0][..3], ["rank", "key", "key_base64"]);
+    assert_eq!(table.len(), data.top_keys_by_members.len() + 1);
+    for (row, want) in table[1..].iter().zip(&data.top_keys_by_members) {
+        assert_eq!(row[1], want.key.text);
+        assert_eq!(row[2], want.key.base64.clone().unwrap_or_default());
+        assert_eq!(row[8], want.member_count.to_string());
+    }
+    assert!(
+        csv.contains("\"tags:\"\"quoted\"\",key\""),
+        "a quoted CSV field"
+    );
+    assert_no_network(&b, &url, false);
+    assert_clean_console(&b);
+
+    // --- Sections with nothing to show say why -------------------------------------------
+    let one = SynthKey {
+        key: b"only:key".to_vec(),
+        instance: 0,
+        db: 0,
+        r#type: "string",
+        encoding: "raw",
+        rdb_size: 120,
+        member_count: 1,
+        ttl_ms: Some(7_200_000),
+        idle_seconds: None,
+        freq: None,
+        slot: 7,
+    };
+    // The cluster name carries escape-like text and the characters the embedding escapes:
+    // the JSON download must still be the --json document byte for byte.
+    let cluster = "one\\u003c<key>&\u{2028}\\\\u2029";
+    let small = report_data::aggregate(
+        std::slice::from_ref(&one),
+        vec![Vec::new(), b"only:key".to_vec()],
+        data.params.clone(),
+        cluster,
+    );
+    let (url, _) = open(&b, dir.path(), "one.html", &render_html(&small));
+    b.click("#export-json");
+    let name = format!(
+        "{}.json",
+        file_safe(&format!("rdb_report_{cluster}_{}", report_data::BATCH))
+    );
+    let mut want_json = serde_json::to_string(&small).unwrap();
+    want_json.push('\n');
+    assert!(
+        b.downloaded(&name) == want_json.as_bytes(),
+        "JSON download of {cluster:?}"
+    );
+    assert_eq!(
+        b.text("#t-idle-empty"),
+        "No keys carry idle_seconds: the server's maxmemory-policy is not LRU \
+         (Redis writes idle_seconds into the RDB only under an LRU policy)."
+    );
+    assert!(
+        b.text("#t-freq-empty")
+            .starts_with("No keys carry freq: the server's maxmemory-policy is not LFU")
+    );
+    assert!(b.text("#big-keys-summary").starts_with("No big keys"));
+    assert_eq!(
+        b.text("#no-recs"),
+        "Nothing to recommend: none of the checks found anything."
+    );
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    // A deep chain (a, aa, aaa, ...): zooming to the deepest node keeps the path short.
+    let chain: Vec<SynthKey> = (1..=50)
+        .map(|i| SynthKey {
+            key: vec![b'a'; i],
+            rdb_size: 1000,
+            ..one.clone()
+        })
+        .collect();
+    let prefixes = chain.iter().map(|k| k.key.clone()).collect();
+    let deep = report_data::aggregate(&chain, prefixes, data.params.clone(), "deep");
+    let (url, _) = open(&b, dir.path(), "deep.html", &render_html(&deep));
+    b.click("#t-prefixes th:nth-child(2) button"); // prefix bytes, largest first
+    b.click("#t-prefixes tbody tr:first-child button.link");
+    assert_eq!(b.exec(crumbs, json!([])), json!(10));
+    assert_eq!(
+        b.text("#chart-crumbs li:nth-child(2)"),
+        "\u{2026} 41 levels"
+    );
+    assert_eq!(b.text("#chart-crumbs [aria-current]"), "\u{2026}a");
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    let empty = report_data::empty();
+    let (url, _) = open(&b, dir.path(), "empty.html", &render_html(&empty));
+    assert!(
+        b.text("#empty-batch")
+            .starts_with("This batch holds no keys")
+    );
+    assert_eq!(b.text("#total-keys .exact"), "0 keys");
+    assert_eq!(b.text("#node-count"), "0 prefix nodes");
+    assert!(
+        b.text("#prefixes .empty")
+            .starts_with("No prefix nodes: the batch holds no bytes")
+    );
+    assert!(b.text("#no-slots").starts_with("No slot information"));
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    // --- The largest tree the model allows stays usable -----------------------------------
+    let t0 = Instant::now();
+    let max = report_data::synthetic(MAX_PREFIX_NODES, 0x5EED_0002);
+    let html = render_html(&max);
+    eprintln!(
+        "{}-node report: {} bytes of HTML, built in {:?}",
+        MAX_PREFIX_NODES,
+        html.len(),
+        t0.elapsed()
+    );
+    let (url, ready_ms) = open(&b, dir.path(), "max.html", &html);
+    eprintln!(
+        "{MAX_PREFIX_NODES}-node report ready after {ready_ms} ms (budget {READY_BUDGET_100K_MS} ms)"
+    );
+    assert!(
+        ready_ms <= READY_BUDGET_100K_MS,
+        "ready after {ready_ms} ms"
+    );
+    assert_eq!(
+        b.text("#node-count"),
+        format!("{} prefix nodes", group(MAX_PREFIX_NODES as u64))
+    );
+    // Interactions stay quick: sorting all nodes, zooming, searching (ms, measured in the page).
+    let timing = b.exec(
+        "var t = performance.now();\
+         document.querySelector('#t-prefixes th:nth-child(5) button').click();\
+         var sort = performance.now() - t; t = performance.now();\
+         document.querySelector('#t-prefixes tbody tr:nth-child(2) button.link').click();\
+         var zoom = performance.now() - t; t = performance.now();\
+         document.getElementById('zoom-reset').click();\
+         var reset = performance.now() - t;\
+         return [sort, zoom, reset];",
+        json!([]),
+    );
+    eprintln!(
+        "{MAX_PREFIX_NODES} nodes: sort {:.0} ms, zoom {:.0} ms, zoom out {:.0} ms",
+        timing[0].as_f64().unwrap(),
+        timing[1].as_f64().unwrap(),
+        timing[2].as_f64().unwrap()
+    );
+    for (what, v) in ["sort", "zoom", "zoom out"]
+        .iter()
+        .zip(timing.as_array().unwrap())
+    {
+        assert!(v.as_f64().unwrap() < 2_000.0, "{what} took {v} ms");
+    }
+    let t0 = Instant::now();
+    b.type_text("#prefix-search", "user");
+    b.wait_for("document.getElementById('search-count').textContent", WAIT);
+    eprintln!(
+        "{MAX_PREFIX_NODES} nodes: search answered in {:?} (150 ms of it is the typing debounce)",
+        t0.elapsed()
+    );
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    // --- The checks above can fail: a broken page trips each of them ----------------------
+    let canary = "<!DOCTYPE html><html><body><script>\
+        console.error('canary console error');\
+        fetch('http://example.invalid/canary').catch(function () {});\
+        </script><script>throw new Error('canary exception');</script></body></html>";
+    std::fs::write(dir.path().join("canary.html"), canary).unwrap();
+    b.log("browser");
+    b.goto(&file_url(&dir.path().join("canary.html")));
+    let t0 = Instant::now();
+    while b.proxy.seen().is_empty() && t0.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = b.proxy.seen();
+    assert!(
+        seen.iter().any(|l| l.contains("example.invalid")),
+        "the proxy trap must see a page's request: {seen:?}"
+    );
+    let problems = format!("{:?}", console_problems(&b));
+    assert!(
+        problems.contains("canary console error") && problems.contains("canary exception"),
+        "the console check must see the canary's errors: {problems}"
+    );
+}

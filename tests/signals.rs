@@ -1,0 +1,418 @@
+//! Issue #7 item 4: SIGINT / SIGTERM sent to the real binary's process group (as a terminal's
+//! Ctrl-C, `timeout` or `systemctl stop` do) at several points of a dump, into Parquet, JSONL
+//! and ClickHouse; and the leftovers of a SIGKILLed run, removed by the next run.
+//!
+//! The source is a FIFO the test feeds (the RDB a real redis-server `SAVE`d), so the test
+//! decides how far the dump has got when the signal arrives.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use common::cli::{FifoFeeder, Running, command};
+use common::redis::RedisServer;
+
+const T: Duration = Duration::from_secs(60);
+const SIGINT: i32 = libc::SIGINT;
+const SIGTERM: i32 = libc::SIGTERM;
+
+/// An RDB of `keys` string keys written by a real redis-server.
+fn rdb(keys: u32) -> Vec<u8> {
+    rdb_sized(keys, 64)
+}
+
+fn rdb_sized(keys: u32, value_bytes: u32) -> Vec<u8> {
+    let server = RedisServer::start(&[]);
+    assert_eq!(
+        server.cli(&[
+            "DEBUG",
+            "POPULATE",
+            &keys.to_string(),
+            "key",
+            &value_bytes.to_string()
+        ]),
+        "OK"
+    );
+    fs::read(server.save()).expect("read the dump")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Every entry under `dir`, recursively, as paths relative to it (sorted).
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            out.push(
+                p.strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string(),
+            );
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `dump from-file --path FIFO ... <output...>` in its own process group.
+fn spawn_dump(fifo: &Path, batch: &str, output: &[&str]) -> Running {
+    let mut args = vec![
+        "dump",
+        "from-file",
+        "--path",
+        s(fifo),
+        "--cluster",
+        "c",
+        "--instance",
+        "i:1",
+        "--batch-timestamp",
+        batch,
+    ];
+    args.extend_from_slice(output);
+    Running::spawn(command(&args))
+}
+
+fn assert_interrupted(status: std::process::ExitStatus, stderr: &[String], code: i32, sig: &str) {
+    assert_eq!(status.code(), Some(code), "stderr: {stderr:#?}");
+    let errors: Vec<&String> = stderr.iter().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr:#?}");
+    let last = stderr.last().expect("a line");
+    assert!(
+        last.starts_with(&format!("error: dump interrupted by {sig}")),
+        "{stderr:#?}"
+    );
+    assert!(last.contains("not finalized"), "{last}");
+}
+
+/// Ctrl-C as soon as the instance started (nothing read yet), then SIGTERM mid-stream: each
+/// exits 130 / 143 with one line, and leaves no batch, no temporary directory, no lock file.
+#[test]
+fn parquet_interrupted_after_start_and_mid_stream_leaves_nothing() {
+    let bytes = rdb(60_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    for (i, (sig, code, name, fraction)) in [
+        (SIGINT, 130, "SIGINT", 0usize),
+        (SIGTERM, 143, "SIGTERM", 60),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let fifo = dir.path().join(format!("src{i}.fifo"));
+        let feeder = FifoFeeder::new(&fifo);
+        let mut run = spawn_dump(
+            &fifo,
+            &format!("2024-01-01T00:00:0{i}Z"),
+            &["into-parquet", "--dir", s(&out)],
+        );
+        feeder.wait_opened(T);
+        let cluster_dir = out.join("cluster=c");
+        let tmp = cluster_dir.join(format!("_tmp_batch=2024-01-01_00-00-0{i}.000000000Z"));
+        assert!(tmp.is_dir(), "the batch is being written: {:?}", tree(&out));
+        if fraction > 0 {
+            feeder.write(&bytes[..bytes.len() * fraction / 100], T);
+            assert!(tmp.join("i-1.parquet.tmp").exists(), "{:?}", tree(&out));
+        }
+        run.signal_group(sig);
+        let (status, stderr) = run.wait(T);
+        assert_interrupted(status, &stderr, code, name);
+        assert_eq!(tree(&out), ["cluster=c"], "nothing left behind");
+    }
+}
+
+/// Into a JSONL file: the previous content of the file is kept, no temp or lock file remains.
+#[test]
+fn jsonl_file_interrupted_mid_stream_is_left_as_it_was() {
+    let bytes = rdb(60_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("keys.jsonl");
+    fs::write(&out, b"previous run\n").expect("write");
+    let fifo = dir.path().join("src.fifo");
+    let feeder = FifoFeeder::new(&fifo);
+    let mut run = spawn_dump(
+        &fifo,
+        "2024-01-01T00:00:00Z",
+        &["into-jsonl", "--output", s(&out)],
+    );
+    feeder.wait_opened(T);
+    feeder.write(&bytes[..bytes.len() * 3 / 4], T);
+    let tmp = tree(dir.path());
+    assert!(
+        tmp.iter().any(|n| n.starts_with("keys.jsonl.tmp.")),
+        "{tmp:?}"
+    );
+    run.signal_group(SIGINT);
+    let (status, stderr) = run.wait(T);
+    assert_interrupted(status, &stderr, 130, "SIGINT");
+    assert_eq!(tree(dir.path()), ["keys.jsonl", "src.fifo"]);
+    assert_eq!(fs::read(&out).expect("read"), b"previous run\n");
+}
+
+/// A signal around the commit, sent when the log says the dump got there: while the last
+/// micro-batch is written (the instance is about to be finalized), and once the instance is
+/// done (the batch is being published). Wherever the signal falls, what is on disk agrees with
+/// the exit code: 0 and the complete batch (a signal during `finalize_batch` lets the commit
+/// finish, with a warning), or 130 and nothing at all.
+#[test]
+fn parquet_signal_around_finalize_leaves_a_complete_batch_or_nothing() {
+    let bytes = rdb(60_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut outcomes = Vec::new();
+    let triggers = ["flushed micro-batch 6 ", "done: instance i:1"];
+    for (i, trigger) in triggers.iter().cycle().take(6).enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        let fifo = dir.path().join(format!("src{i}.fifo"));
+        let mut feeder = FifoFeeder::new(&fifo);
+        let mut run = spawn_dump(
+            &fifo,
+            "2024-01-01T00:00:00Z",
+            &["-v", "into-parquet", "--dir", s(&out)],
+        );
+        feeder.wait_opened(T);
+        feeder.write(&bytes, T);
+        feeder.close();
+        run.wait_for_line(trigger, T);
+        run.signal_group(SIGINT);
+        let (status, stderr) = run.wait(T);
+        let batch = out.join("cluster=c/batch=2024-01-01_00-00-00.000000000Z");
+        match status.code() {
+            Some(0) => {
+                assert_eq!(
+                    tree(&out.join("cluster=c")),
+                    [
+                        "batch=2024-01-01_00-00-00.000000000Z",
+                        "batch=2024-01-01_00-00-00.000000000Z/i-1.parquet"
+                    ]
+                );
+                assert!(
+                    stderr
+                        .iter()
+                        .any(|l| l.contains("dump complete: 60000 records")),
+                    "{stderr:#?}"
+                );
+                let deferred = stderr
+                    .iter()
+                    .any(|l| l.contains("SIGINT arrived while the batch was being finalized"));
+                outcomes.push(if deferred {
+                    "complete (deferred)"
+                } else {
+                    "complete"
+                });
+            }
+            Some(130) => {
+                assert_interrupted(status, &stderr, 130, "SIGINT");
+                assert!(!batch.exists());
+                assert_eq!(tree(&out), ["cluster=c"], "{stderr:#?}");
+                outcomes.push("interrupted");
+            }
+            other => panic!("exit {other:?}: {stderr:#?}"),
+        }
+    }
+    eprintln!("outcomes after {triggers:?}, alternating: {outcomes:?}");
+}
+
+/// A commit that cannot finish (JSONL into a FIFO nobody reads: the final flush blocks): the
+/// first SIGINT waits for it, a second one exits at once with 130 and says so.
+#[test]
+fn a_second_signal_exits_at_once_while_cleanup_is_stuck() {
+    let bytes = rdb(20_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("src.fifo");
+    let sink = dir.path().join("sink.fifo");
+    common::cli::mkfifo(&sink);
+    let mut feeder = FifoFeeder::new(&fifo);
+    let mut run = spawn_dump(
+        &fifo,
+        "2024-01-01T00:00:00Z",
+        &["into-jsonl", "--output", s(&sink)],
+    );
+    // Open the sink's read end (so the dump can open it) and never read from it.
+    let _stalled = fs::File::open(&sink).expect("open the sink");
+    feeder.wait_opened(T);
+    feeder.write(&bytes, T);
+    feeder.close();
+    // 20,000 lines are ~4 MB: far more than the pipe holds; the dump blocks writing.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(run.child.try_wait().expect("try_wait").is_none(), "blocked");
+    run.signal_group(SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        run.child.try_wait().expect("try_wait").is_none(),
+        "the first signal waits for the blocked write"
+    );
+    run.signal_group(SIGINT);
+    let (status, stderr) = run.wait(T);
+    assert_eq!(status.code(), Some(130), "{stderr:#?}");
+    assert!(
+        stderr
+            .last()
+            .is_some_and(|l| l.starts_with("error: SIGINT again: exiting at once")),
+        "{stderr:#?}"
+    );
+}
+
+/// `kill -9` mid-stream leaves `_tmp_batch=` and its lock; the next run, with another batch
+/// timestamp, removes them (and says so) and completes.
+#[test]
+fn a_killed_runs_leftovers_are_removed_by_the_next_run() {
+    let bytes = rdb(20_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let fifo = dir.path().join("src.fifo");
+    let feeder = FifoFeeder::new(&fifo);
+    let mut run = spawn_dump(
+        &fifo,
+        "2024-01-01T00:00:00Z",
+        &["into-parquet", "--dir", s(&out)],
+    );
+    feeder.wait_opened(T);
+    feeder.write(&bytes[..bytes.len() / 2], T);
+    run.kill9();
+    let _ = run.wait(T);
+    let killed = "_tmp_batch=2024-01-01_00-00-00.000000000Z";
+    let left = tree(&out.join("cluster=c"));
+    assert!(left.contains(&killed.to_string()), "{left:?}");
+    assert!(left.contains(&format!("{killed}.lock")), "{left:?}");
+
+    let file = dir.path().join("dump.rdb");
+    fs::write(&file, &bytes).expect("write");
+    let next = command(&[
+        "dump",
+        "from-file",
+        "--path",
+        s(&file),
+        "--cluster",
+        "c",
+        "--instance",
+        "i:1",
+        "--batch-timestamp",
+        "2024-01-02T00:00:00Z",
+        "into-parquet",
+        "--dir",
+        s(&out),
+    ])
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "removing {}",
+            out.join("cluster=c").join(killed).display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        tree(&out.join("cluster=c")),
+        [
+            "batch=2024-01-02_00-00-00.000000000Z",
+            "batch=2024-01-02_00-00-00.000000000Z/i-1.parquet"
+        ]
+    );
+}
+
+/// Into ClickHouse: once rows of the attempt are in `redis_records_raw`, SIGINT; afterwards no
+/// row of that batch remains (and the batch is not marked complete).
+#[test]
+fn clickhouse_interrupted_mid_stream_leaves_no_rows() {
+    let Some(base) = clickhouse_base() else {
+        return;
+    };
+    // Rows are stored before the end once the source pauses: the writer ends an INSERT that
+    // sent nothing for 5 s (and the next row begins another).
+    let bytes = rdb_sized(800_000, 8);
+    let db = format!("rdbinsight_signals_{}", std::process::id());
+    let ch = Ch::new(&base);
+    ch.exec(&format!("CREATE DATABASE IF NOT EXISTS {db}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("src.fifo");
+    let feeder = FifoFeeder::new(&fifo);
+    let url = format!("{base}?database={db}");
+    // A current batch time: an old one would fall to the table's TTL.
+    let batch = chrono::Utc::now().to_rfc3339();
+    let mut run = spawn_dump(
+        &fifo,
+        &batch,
+        &["into-clickhouse", "--url", &url, "--auto-create-tables"],
+    );
+    feeder.wait_opened(T);
+    // The database is this test's own: every row in it is the attempt's.
+    let count = format!("SELECT count() FROM {db}.redis_records_raw");
+    // Feed a part, then pause until rows of the attempt are stored (the idle INSERT ended).
+    let mut fed = 0;
+    let step = bytes.len() / 20;
+    while fed + step < bytes.len() * 19 / 20 && ch.query(&count) == "0" {
+        feeder.write(&bytes[fed..fed + step], T);
+        fed += step;
+        let paused = std::time::Instant::now();
+        while ch.query(&count) == "0" && paused.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let stored = ch.query(&count);
+    eprintln!("rows stored when the signal was sent: {stored} (of {fed} bytes fed)");
+    run.signal_group(SIGINT);
+    let (status, stderr) = run.wait(T);
+    assert_interrupted(status, &stderr, 130, "SIGINT");
+    assert_eq!(ch.query(&count), "0", "rows before the signal: {stored}");
+    assert_eq!(
+        ch.query(&format!(
+            "SELECT count() FROM {db}.import_batches_completed WHERE cluster = 'c'"
+        )),
+        "0"
+    );
+    ch.exec(&format!("DROP DATABASE IF EXISTS {db}"));
+}
+
+/// The test engine's URL (see tests/clickhouse_output.rs): `None` only when skipping was asked.
+fn clickhouse_base() -> Option<String> {
+    match std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
+        _ if std::env::var("RDBINSIGHT_SKIP_CLICKHOUSE_TESTS").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "RDBINSIGHT_TEST_CLICKHOUSE_URL is not set: run the tests through \
+             scripts/clickhouse-test-env.sh, or set RDBINSIGHT_SKIP_CLICKHOUSE_TESTS=1"
+        ),
+    }
+}
+
+/// Plain HTTP queries to the engine.
+struct Ch {
+    base: String,
+}
+
+impl Ch {
+    fn new(base: &str) -> Ch {
+        Ch {
+            base: base.to_string(),
+        }
+    }
+
+    fn query(&self, sql: &str) -> String {
+        let mut resp = ureq::post(&self.base)
+            .send(sql.as_bytes())
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        resp.body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .trim()
+            .to_string()
+    }
+
+    fn exec(&self, sql: &str) {
+        self.query(sql);
+    }
+}

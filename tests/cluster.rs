@@ -7,16 +7,22 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::redis::{RedisCluster, free_port, wait_until};
-use rdbinsight::source::cluster::{self, parse_cluster_nodes};
-use rdbinsight::source::standalone::StandaloneConfig;
-use rdbinsight::source::{InstanceOpener, SlotKind};
+use rdbinsight::source::cluster::parse_cluster_nodes;
+use rdbinsight::source::error::chain;
+use rdbinsight::source::{
+    ConnectionOptions, Instance, InstanceOpener, SlotKind, SourceError, Spec,
+};
 
-fn conn() -> StandaloneConfig {
-    StandaloneConfig {
-        handshake_timeout: Duration::from_secs(10),
+fn discover(seeds: &[String], require_slave: bool) -> Result<Vec<Instance>, SourceError> {
+    let options = ConnectionOptions {
         read_timeout: Duration::from_secs(60),
         ..Default::default()
-    }
+    };
+    let spec = Spec::Cluster {
+        seeds: seeds.to_vec(),
+        require_slave,
+    };
+    Ok(spec.resolve(&options)?.instances)
 }
 
 fn names(instances: &[rdbinsight::source::Instance]) -> BTreeSet<String> {
@@ -36,12 +42,12 @@ fn discovery_prefers_replicas_and_falls_back() {
     // Any seed works, including after an unreachable one.
     let dead = format!("127.0.0.1:{}", free_port());
     let seeds = vec![dead, c.nodes[0].addr()];
-    let found = cluster::discover(&seeds, &conn(), true).expect("discover");
+    let found = discover(&seeds, true).expect("discover");
     assert_eq!(names(&found), replicas);
     for i in &found {
         assert_eq!(i.slots, SlotKind::Redis);
         match &i.opener {
-            InstanceOpener::Standalone(cfg) => assert_eq!(cfg.addr, i.name),
+            InstanceOpener::Redis { addr, .. } => assert_eq!(addr, &i.name),
             other => panic!("unexpected opener {other:?}"),
         }
     }
@@ -86,15 +92,17 @@ fn discovery_prefers_replicas_and_falls_back() {
                 .any(|n| n.port == victim.port && !n.is_healthy())
         },
     );
-    let found = cluster::discover(std::slice::from_ref(&seed), &conn(), false).expect("discover");
+    let found = discover(std::slice::from_ref(&seed), false).expect("discover");
     let mut expected = replicas.clone();
     expected.remove(&format!("127.0.0.1:{}", victim.port));
     expected.insert(format!("127.0.0.1:{}", victim_master.port));
     assert_eq!(names(&found), expected);
 
-    let err = cluster::discover(&[seed], &conn(), true)
-        .expect_err("--require-slave with a stopped replica")
-        .to_string();
+    let err = chain(&discover(&[seed], true).expect_err("--require-slave with a stopped replica"));
+    assert!(
+        err.starts_with("cannot discover the Redis Cluster topology: "),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("127.0.0.1:{}", victim_master.port)),
         "the error names the shard: {err}"
@@ -105,8 +113,7 @@ fn discovery_prefers_replicas_and_falls_back() {
 #[test]
 fn non_cluster_seed_is_a_clear_error() {
     let server = common::redis::RedisServer::start(&[]);
-    let err = cluster::discover(&[server.addr()], &conn(), false)
-        .expect_err("standalone seed")
-        .to_string();
+    let err = chain(&discover(&[server.addr()], false).expect_err("standalone seed"));
     assert!(err.contains("not a cluster node"), "{err}");
+    assert!(err.contains(&server.addr()), "{err}");
 }

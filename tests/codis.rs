@@ -7,16 +7,22 @@ use std::time::Duration;
 
 use common::codis::{FakeGroup, serve_topom, topom_json};
 use common::redis::{RedisServer, wait_until};
-use rdbinsight::source::SlotKind;
-use rdbinsight::source::codis;
-use rdbinsight::source::standalone::StandaloneConfig;
+use rdbinsight::source::error::chain;
+use rdbinsight::source::{ConnectionOptions, Resolved, SlotKind, SourceError, Spec};
 
-fn conn() -> StandaloneConfig {
-    StandaloneConfig {
-        handshake_timeout: Duration::from_secs(10),
+fn options() -> ConnectionOptions {
+    ConnectionOptions {
         read_timeout: Duration::from_secs(60),
         ..Default::default()
     }
+}
+
+fn discover(dashboard: &str, require_slave: bool) -> Result<Resolved, SourceError> {
+    Spec::Codis {
+        dashboard: dashboard.to_string(),
+        require_slave,
+    }
+    .resolve(&options())
 }
 
 fn replica_of(master: &RedisServer) -> RedisServer {
@@ -53,10 +59,14 @@ fn discovery_picks_spare_replica_then_read_replica_then_master() {
             servers: vec![(m3.addr(), false)],
         },
     ];
-    let url = serve_topom(topom_json("demo-product", &groups));
+    let dashboard = serve_topom(topom_json("demo-product", &groups));
+    let url = dashboard.url();
 
-    let (product, instances) = codis::discover(&url, &conn(), false).expect("discover");
-    assert_eq!(product.as_deref(), Some("demo-product"));
+    let Resolved {
+        instances,
+        product_name,
+    } = discover(&url, false).expect("discover");
+    assert_eq!(product_name.as_deref(), Some("demo-product"));
     let names: Vec<String> = instances.iter().map(|i| i.name.clone()).collect();
     assert_eq!(names, vec![r1_spare.addr(), r2_read.addr(), m3.addr()]);
     for i in &instances {
@@ -72,24 +82,40 @@ fn discovery_picks_spare_replica_then_read_replica_then_master() {
 
     // A dashboard URL without a scheme works too.
     let bare = url.trim_start_matches("http://");
-    assert!(codis::discover(bare, &conn(), false).is_ok());
+    assert!(discover(bare, false).is_ok());
 
-    let err = codis::discover(&url, &conn(), true)
-        .expect_err("--require-slave: group 2 has only a read replica")
-        .to_string();
+    let err =
+        chain(&discover(&url, true).expect_err("--require-slave: group 2 has only a read replica"));
+    assert!(
+        err.starts_with("cannot discover the Codis topology: "),
+        "{err}"
+    );
     assert!(err.contains("group 2"), "{err}");
     assert!(err.contains(&m2.addr()), "{err}");
 }
 
 #[test]
 fn bad_dashboard_is_a_clear_error() {
-    let url = serve_topom(serde_json::json!({"hello": "world"}));
-    let err = codis::discover(&url, &conn(), false)
-        .expect_err("no stats")
-        .to_string();
+    let dashboard = serve_topom(serde_json::json!({"hello": "world"}));
+    let url = dashboard.url();
+    let err = chain(&discover(&url, false).expect_err("no stats"));
     assert!(err.contains("no stats"), "{err}");
-    let err = codis::discover(&format!("{url}/wrong"), &conn(), false)
-        .expect_err("404")
-        .to_string();
+    let err = chain(&discover(&format!("{url}/wrong"), false).expect_err("404"));
     assert!(err.contains("404"), "{err}");
+    // Not JSON at all, and nothing listening.
+    let html = common::fake_server::FakeServer::start(1, |peer| {
+        peer.read_until(b"\r\n\r\n")?;
+        peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\n<html>")
+    });
+    let err = chain(&discover(&html.url(), false).expect_err("HTML"));
+    assert!(
+        err.contains("the /topom reply is not a Codis overview"),
+        "{err}"
+    );
+    let port = common::redis::free_port();
+    let err = chain(&discover(&format!("127.0.0.1:{port}"), false).expect_err("refused"));
+    assert!(
+        err.contains(&format!("codis dashboard http://127.0.0.1:{port}/topom")),
+        "{err}"
+    );
 }

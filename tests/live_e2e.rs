@@ -4,70 +4,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Command, Output};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::codis::{FakeGroup, serve_topom, topom_json};
+use common::dumps::{comparable, dump_fails, key_of, read_jsonl, run_ok};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use rdbinsight::slot;
-use rdbinsight::source::cluster::parse_cluster_nodes;
-use serde_json::Value;
-
-fn rdbinsight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run rdbinsight")
-}
-
-fn run_ok(args: &[&str]) {
-    let out = rdbinsight(args);
-    assert!(
-        out.status.success(),
-        "rdbinsight {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .expect("read the JSONL output")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-/// The key as text: `key_base64` when present (non-UTF-8 keys), else `key`.
-fn key_of(r: &Value) -> String {
-    match r.get("key_base64").and_then(Value::as_str) {
-        Some(b) => format!("base64:{b}"),
-        None => r["key"].as_str().expect("key").to_string(),
-    }
-}
-
-/// The fields that must agree between a live dump and a file dump of the same data.
-fn comparable(records: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = records
-        .iter()
-        .map(|r| {
-            format!(
-                "{}|{}|{}|{}|{}|{}",
-                r["db"],
-                key_of(r),
-                r["type"],
-                r["member_count"],
-                r["encoding"],
-                r["expire_at"]
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn load_variety(server: &RedisServer) {
     let mut script = String::from(
@@ -138,19 +81,19 @@ fn standalone_equals_from_file_on_the_saved_dump() {
 #[test]
 fn standalone_wrong_password_fails_the_dump() {
     let server = RedisServer::start(&["--requirepass", "right"]);
-    let out = rdbinsight(&[
-        "dump",
-        "from-standalone",
-        "--addr",
-        &server.addr(),
-        "--cluster",
-        "c",
-        "--password",
-        "wrong",
-        "into-jsonl",
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let addr = server.addr();
+    let stderr = dump_fails(
+        1,
+        &[
+            "from-standalone",
+            "--addr",
+            &addr,
+            "--cluster",
+            "c",
+            "--password",
+            "wrong",
+        ],
+    );
     assert!(stderr.contains("wrong password"), "{stderr}");
     assert!(
         !stderr.contains("right"),
@@ -158,46 +101,11 @@ fn standalone_wrong_password_fails_the_dump() {
     );
 }
 
-/// Master port owning each slot, from `CLUSTER NODES`.
-fn slot_owners(cluster: &RedisCluster) -> Vec<u16> {
-    let nodes = parse_cluster_nodes(&cluster.nodes[0].cli(&["CLUSTER", "NODES"])).expect("parse");
-    let mut owner = vec![0u16; slot::REDIS_SLOTS as usize];
-    for n in nodes.iter().filter(|n| n.is_master()) {
-        for &(a, b) in &n.slots {
-            for s in a..=b {
-                owner[s as usize] = n.port;
-            }
-        }
-    }
-    owner
-}
-
 #[test]
 fn cluster_dump_has_every_key_once_with_its_slot() {
     let cluster = RedisCluster::start(3);
-    let owner = slot_owners(&cluster);
     let keys: Vec<String> = (0..3000).map(|i| format!("key:{i}")).collect();
-    let mut scripts: BTreeMap<u16, String> = BTreeMap::new();
-    for k in &keys {
-        let port = owner[slot::redis_slot(k.as_bytes()) as usize];
-        scripts
-            .entry(port)
-            .or_default()
-            .push_str(&format!("SET {k} v\n"));
-    }
-    for (port, script) in &scripts {
-        cluster.node(*port).cli_pipe(script);
-    }
-    wait_until("replicas caught up", Duration::from_secs(30), || {
-        cluster.replicas().iter().all(|r| {
-            let m = cluster
-                .masters()
-                .into_iter()
-                .find(|m| m.id == r.master_id)
-                .expect("master");
-            cluster.node(r.port).cli(&["DBSIZE"]) == cluster.node(m.port).cli(&["DBSIZE"])
-        })
-    });
+    cluster.set_keys(&keys);
 
     let out = tempfile::tempdir().expect("temp dir");
     let path = out.path().join("cluster.jsonl");
@@ -267,7 +175,8 @@ fn codis_dump_carries_codis_slots() {
         r1.info_field("replication", "master_link_status") == Some("up".into())
             && r1.cli(&["DBSIZE"]) == m1.cli(&["DBSIZE"])
     });
-    let url = serve_topom(topom_json("demo", &groups));
+    let dashboard = serve_topom(topom_json("demo", &groups));
+    let url = dashboard.url();
 
     let out = tempfile::tempdir().expect("temp dir");
     let path = out.path().join("codis.jsonl");

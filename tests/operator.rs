@@ -694,7 +694,8 @@ fn terminal_bars_and_logs_never_share_a_line_and_the_screen_ends_clean() {
             servers: vec![(fast.addr(), false)],
         },
     ];
-    let url = serve_topom(topom_json("termdemo", &groups));
+    let dashboard = serve_topom(topom_json("termdemo", &groups));
+    let url = dashboard.url();
     let instances = vec![slow.addr(), fast.addr()];
     let bin = env!("CARGO_BIN_EXE_rdbinsight");
     let line = format!(

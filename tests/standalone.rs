@@ -1,24 +1,26 @@
 //! The standalone source against real `redis-server`s, checked at the byte level: the stream
 //! is a complete RDB (magic, EOF opcode, CRC64 trailer) and nothing more, for disk-based and
-//! diskless replication; authentication and failure modes give clear errors.
+//! diskless replication; authentication and failure modes give clear errors. Fake masters
+//! (tests/common/fake_server.rs) cover what a real server will not do on demand: keep-alives,
+//! silence, garbage.
 
 mod common;
 
-use std::io::{self, Read, Write};
-use std::net::TcpListener;
-use std::time::Duration;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use common::dumps::dump_fails;
+use common::fake_server::{FakeServer, Peer};
 use common::redis::RedisServer;
 use crc::{CRC_64_REDIS, Crc};
-use rdbinsight::source::SourceError;
-use rdbinsight::source::standalone::{self, StandaloneConfig};
+use rdbinsight::source::error::chain;
+use rdbinsight::source::{Cause, ConnectionOptions, SourceError, TimeoutKind, standalone};
 
 const CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
 
-fn config(server: &RedisServer) -> StandaloneConfig {
-    StandaloneConfig {
-        addr: server.addr(),
-        handshake_timeout: Duration::from_secs(10),
+fn options() -> ConnectionOptions {
+    ConnectionOptions {
         read_timeout: Duration::from_secs(60),
         ..Default::default()
     }
@@ -64,7 +66,7 @@ fn assert_rdb(data: &[u8]) {
 fn disk_based_snapshot_is_exactly_the_rdb() {
     let server = RedisServer::start(&["--repl-diskless-sync", "no"]);
     load_sample(&server);
-    let stream = standalone::open(&server.addr(), &config(&server)).expect("open");
+    let stream = standalone::open(&server.addr(), &options()).expect("open");
     let total = stream
         .total_bytes
         .expect("disk-based transfers announce their length");
@@ -82,7 +84,7 @@ fn diskless_snapshot_is_exactly_the_rdb() {
         "0",
     ]);
     load_sample(&server);
-    let stream = standalone::open(&server.addr(), &config(&server)).expect("open");
+    let stream = standalone::open(&server.addr(), &options()).expect("open");
     assert_eq!(
         stream.total_bytes, None,
         "diskless transfers have no length"
@@ -93,14 +95,15 @@ fn diskless_snapshot_is_exactly_the_rdb() {
 #[test]
 fn empty_server_gives_a_valid_rdb() {
     let server = RedisServer::start(&["--repl-diskless-sync", "no"]);
-    let stream = standalone::open(&server.addr(), &config(&server)).expect("open");
+    let stream = standalone::open(&server.addr(), &options()).expect("open");
     read_and_check(stream.reader);
 }
 
-fn open_err(cfg: &StandaloneConfig) -> String {
-    match standalone::open(&cfg.addr, cfg) {
+/// The error of opening `addr`, as `main` prints it (one line, with its causes).
+fn open_err(addr: &str, opts: &ConnectionOptions) -> String {
+    match standalone::open(addr, opts) {
         Ok(_) => panic!("expected an error"),
-        Err(e @ SourceError::Instance { .. }) => e.to_string(),
+        Err(e @ SourceError::Instance { .. }) => chain(&e),
         Err(e) => panic!("unexpected error kind: {e}"),
     }
 }
@@ -110,17 +113,17 @@ fn password_auth() {
     let pass = "p a s s\r\nword";
     let server = RedisServer::start(&["--requirepass", pass]);
     server.cli(&["SET", "k", "v"]);
-    let mut cfg = config(&server);
+    let mut opts = options();
 
-    let e = open_err(&cfg);
+    let e = open_err(&server.addr(), &opts);
     assert!(e.contains("requires a password"), "{e}");
 
-    cfg.password = Some("nope".into());
-    let e = open_err(&cfg);
+    opts.password = Some("nope".into());
+    let e = open_err(&server.addr(), &opts);
     assert!(e.contains("wrong password"), "{e}");
 
-    cfg.password = Some(pass.into());
-    let stream = standalone::open(&cfg.addr, &cfg).expect("open with the password");
+    opts.password = Some(pass.into());
+    let stream = standalone::open(&server.addr(), &opts).expect("open with the password");
     read_and_check(stream.reader);
 }
 
@@ -139,14 +142,14 @@ fn acl_user_auth() {
         "+ping",
     ]);
     server.cli(&["SET", "k", "v"]);
-    let mut cfg = config(&server);
-    cfg.username = Some("dumper".into());
-    cfg.password = Some("wrong".into());
-    let e = open_err(&cfg);
+    let mut opts = options();
+    opts.username = Some("dumper".into());
+    opts.password = Some("wrong".into());
+    let e = open_err(&server.addr(), &opts);
     assert!(e.contains("wrong user name or password"), "{e}");
 
-    cfg.password = Some(pass.into());
-    let stream = standalone::open(&cfg.addr, &cfg).expect("open as an ACL user");
+    opts.password = Some(pass.into());
+    let stream = standalone::open(&server.addr(), &opts).expect("open as an ACL user");
     read_and_check(stream.reader);
 }
 
@@ -155,7 +158,7 @@ fn replica_without_master_link_is_refused_clearly() {
     // A replica of a master that does not exist: its link stays down and it refuses PSYNC.
     let dead = common::redis::free_port().to_string();
     let server = RedisServer::start(&["--replicaof", "127.0.0.1", &dead]);
-    let e = open_err(&config(&server));
+    let e = open_err(&server.addr(), &options());
     assert!(e.contains("not connected to its master"), "{e}");
 }
 
@@ -167,7 +170,7 @@ fn server_killed_mid_transfer_is_an_error() {
         server.cli(&["DEBUG", "POPULATE", "1000000", "big", "200"]),
         "OK"
     );
-    let stream = standalone::open(&server.addr(), &config(&server)).expect("open");
+    let stream = standalone::open(&server.addr(), &options()).expect("open");
     let total = stream.total_bytes.expect("length");
     let mut reader = stream.reader;
     let mut buf = vec![0u8; 4096];
@@ -198,19 +201,8 @@ fn server_killed_mid_transfer_is_an_error() {
 #[test]
 fn cancel_aborts_a_blocked_read() {
     // A fake master that answers the handshake and then never sends the snapshot.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let _ = fake_master(&mut s, b"+FULLRESYNC abc 0\r\n$100\r\nREDIS");
-            std::thread::sleep(Duration::from_secs(30));
-        }
-    });
-    let cfg = StandaloneConfig {
-        addr: addr.clone(),
-        ..Default::default()
-    };
-    let stream = standalone::open(&addr, &cfg).expect("open");
+    let master = fake_master_sending(b"+FULLRESYNC abc 0\r\n$100\r\nREDIS".to_vec());
+    let stream = standalone::open(&master.addr(), &options()).expect("open");
     let cancel = stream.cancel.expect("cancel handle");
     let mut reader = stream.reader;
     let t = std::thread::spawn(move || {
@@ -226,148 +218,234 @@ fn cancel_aborts_a_blocked_read() {
     );
 }
 
-/// Answer PING/REPLCONF like a master, then send `after_psync` verbatim.
-fn fake_master(s: &mut std::net::TcpStream, after_psync: &[u8]) -> io::Result<()> {
-    fake_master_with(s, |s| s.write_all(after_psync))
-}
-
-/// Answer PING/REPLCONF like a master, then let `on_psync` talk.
-fn fake_master_with(
-    s: &mut std::net::TcpStream,
-    on_psync: impl FnOnce(&mut std::net::TcpStream) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; 4096];
-    let mut seen = Vec::new();
-    loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        seen.extend_from_slice(&buf[..n]);
-        // Every command we receive is an array whose first bulk is the name.
-        while let Some(end) = complete_command(&seen) {
-            let cmd = String::from_utf8_lossy(&seen[..end]).to_string();
-            seen.drain(..end);
-            if cmd.contains("PING") {
-                s.write_all(b"+PONG\r\n")?;
-            } else if cmd.contains("PSYNC") {
-                return on_psync(s);
-            } else {
-                s.write_all(b"+OK\r\n")?;
+/// A fake master: answers the handshake commands like Redis (`+PONG`, `+OK`), lets `on_psync`
+/// talk after `PSYNC`, then holds the connection open until dropped.
+fn fake_master(
+    on_psync: impl Fn(&mut Peer) -> io::Result<()> + Send + Sync + 'static,
+) -> FakeServer {
+    FakeServer::start(1, move |peer| {
+        while let Some(cmd) = peer.read_command()? {
+            match cmd.first().map(Vec::as_slice) {
+                Some(b"PING") => peer.send(b"+PONG\r\n")?,
+                Some(b"PSYNC") => {
+                    on_psync(peer)?;
+                    peer.hold();
+                    return Ok(());
+                }
+                _ => peer.send(b"+OK\r\n")?,
             }
         }
-    }
+        Ok(())
+    })
 }
 
-/// Length of the first complete RESP array command in `buf`, if any.
-fn complete_command(buf: &[u8]) -> Option<usize> {
-    let text = buf;
-    let line_end = |from: usize| {
-        text[from..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|p| from + p)
-    };
-    let e = line_end(0)?;
-    let n: usize = std::str::from_utf8(&text[1..e]).ok()?.parse().ok()?;
-    let mut at = e + 2;
-    for _ in 0..n {
-        let e = line_end(at)?;
-        let len: usize = std::str::from_utf8(&text[at + 1..e]).ok()?.parse().ok()?;
-        at = e + 2 + len + 2;
-        if at > text.len() {
-            return None;
-        }
-    }
-    Some(at)
+/// A fake master that sends `after_psync` verbatim.
+fn fake_master_sending(after_psync: Vec<u8>) -> FakeServer {
+    fake_master(move |peer| peer.send(&after_psync))
 }
 
 #[test]
 fn fake_master_keepalives_and_diskless_mark() {
     let mark = b"0123456789abcdef0123456789abcdef01234567";
-    let mut rdb = b"REDIS0011".to_vec();
-    rdb.push(0xFF);
-    let crc = CRC64.checksum(&rdb);
-    rdb.extend_from_slice(&crc.to_le_bytes());
+    let rdb = tiny_rdb();
     let mut reply = b"\n+FULLRESYNC abc 0\r\n\n\n\n$EOF:".to_vec();
     reply.extend_from_slice(mark);
     reply.extend_from_slice(b"\r\n");
     reply.extend_from_slice(&rdb);
     reply.extend_from_slice(mark);
 
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let _ = fake_master(&mut s, &reply);
-            std::thread::sleep(Duration::from_secs(5));
-        }
-    });
-    let cfg = StandaloneConfig {
-        addr: addr.clone(),
-        ..Default::default()
-    };
-    let stream = standalone::open(&addr, &cfg).expect("open");
+    let master = fake_master_sending(reply);
+    let stream = standalone::open(&master.addr(), &options()).expect("open");
     let data = read_and_check(stream.reader);
     assert_eq!(data, rdb);
+    // What a replica says, in order.
+    let sent = String::from_utf8_lossy(&master.received()[0]).into_owned();
+    let order: Vec<usize> = [
+        "PING",
+        "REPLCONF\r\n$4\r\ncapa\r\n$3\r\neof",
+        "rdb-only",
+        "PSYNC\r\n$1\r\n?\r\n$2\r\n-1",
+    ]
+    .iter()
+    .map(|c| {
+        sent.find(c)
+            .unwrap_or_else(|| panic!("{c} not sent: {sent:?}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{sent:?}");
 }
 
 #[test]
 fn non_redis_peer_and_silent_peer() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
-            std::thread::sleep(Duration::from_secs(2));
-        }
+    let http = FakeServer::start(1, |peer| {
+        peer.read_command()?;
+        peer.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
+        peer.hold();
+        Ok(())
     });
-    let e = open_err(&StandaloneConfig {
-        addr,
-        ..Default::default()
-    });
+    let e = open_err(&http.addr(), &options());
     assert!(e.contains("is this a Redis server"), "{e}");
 
-    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = silent.local_addr().expect("addr").to_string();
-    let e = open_err(&StandaloneConfig {
-        addr,
-        handshake_timeout: Duration::from_millis(300),
-        ..Default::default()
+    let silent = FakeServer::start(1, |peer| {
+        peer.hold();
+        Ok(())
     });
-    assert!(e.contains("no reply within"), "{e}");
-    drop(silent);
+    let opts = ConnectionOptions {
+        read_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let e = open_err(&silent.addr(), &opts);
+    assert!(
+        e.contains("PING: no answer within 0.3s (--read-timeout)"),
+        "{e}"
+    );
+}
+
+/// The handshake waits for each reply as long as `--read-timeout` says, not the connect timeout
+/// (which bounds TCP and TLS only), and a silent server fails after that long.
+#[test]
+fn handshake_replies_obey_the_read_timeout() {
+    // Each of PING and PSYNC answered after 1.2 s: longer than the connect timeout.
+    let slow = fake_master_slow(Duration::from_millis(1200));
+    let opts = ConnectionOptions {
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let stream = standalone::open(&slow.addr(), &opts).expect("slow but within --read-timeout");
+    assert_eq!(read_and_check(stream.reader), tiny_rdb());
+
+    // Answered after 1.2 s with a 1 s read timeout: the error says which timeout fired.
+    let slow = fake_master_slow(Duration::from_millis(1200));
+    let opts = ConnectionOptions {
+        connect_timeout: Duration::from_secs(10),
+        read_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let err = standalone::open(&slow.addr(), &opts)
+        .err()
+        .expect("PING answered too late");
+    let waited = started.elapsed();
+    assert!(
+        matches!(
+            err.cause(),
+            Some(Cause::Timeout {
+                which: TimeoutKind::Read,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        chain(&err).contains("PING: no answer within 1s (--read-timeout)"),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "gave up after {waited:?}"
+    );
+}
+
+/// The same through the binary: `--read-timeout 1` against a server that accepts and answers
+/// nothing fails within seconds (it used to wait at least 30 s), naming the flag.
+#[test]
+fn cli_read_timeout_bounds_the_handshake() {
+    let silent = FakeServer::start(1, |peer| {
+        peer.hold();
+        Ok(())
+    });
+    let started = Instant::now();
+    let addr = silent.addr();
+    let stderr = dump_fails(
+        1,
+        &[
+            "from-standalone",
+            "--addr",
+            &addr,
+            "--cluster",
+            "c",
+            "--read-timeout",
+            "1",
+        ],
+    );
+    let waited = started.elapsed();
+    assert!(
+        stderr.contains(&format!(
+            "{addr}: PING: no answer within 1s (--read-timeout)"
+        )),
+        "{stderr}"
+    );
+    assert!(waited < Duration::from_secs(10), "took {waited:?}");
+}
+
+/// A fake master that answers `PING` and `PSYNC` after `delay`, then sends a tiny snapshot.
+fn fake_master_slow(delay: Duration) -> FakeServer {
+    let rdb = Arc::new(tiny_rdb());
+    FakeServer::start(1, move |peer| {
+        while let Some(cmd) = peer.read_command()? {
+            match cmd.first().map(Vec::as_slice) {
+                Some(b"PING") => {
+                    peer.stall(delay);
+                    peer.send(b"+PONG\r\n")?;
+                }
+                Some(b"PSYNC") => {
+                    peer.stall(delay);
+                    peer.send(format!("+FULLRESYNC abc 0\r\n${}\r\n", rdb.len()).as_bytes())?;
+                    peer.send(&rdb)?;
+                    peer.hold();
+                    return Ok(());
+                }
+                _ => peer.send(b"+OK\r\n")?,
+            }
+        }
+        Ok(())
+    })
 }
 
 #[test]
 fn loading_server_is_reported() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(b"-LOADING Redis is loading the dataset in memory\r\n");
-            std::thread::sleep(Duration::from_secs(2));
-        }
+    let loading = FakeServer::start(1, |peer| {
+        peer.read_command()?;
+        peer.send(b"-LOADING Redis is loading the dataset in memory\r\n")?;
+        peer.hold();
+        Ok(())
     });
-    let e = open_err(&StandaloneConfig {
-        addr,
-        ..Default::default()
-    });
+    let e = open_err(&loading.addr(), &options());
     assert!(e.contains("still loading"), "{e}");
+}
+
+#[test]
+fn server_closing_mid_handshake_is_reported() {
+    let closing = FakeServer::start(1, |peer| {
+        peer.read_command()?;
+        peer.close();
+        Ok(())
+    });
+    let e = open_err(&closing.addr(), &options());
+    assert_eq!(
+        e,
+        format!("{}: PING: the server closed the connection", closing.addr())
+    );
 }
 
 #[test]
 fn connection_refused_is_clear() {
     let port = common::redis::free_port();
-    let e = open_err(&StandaloneConfig {
-        addr: format!("127.0.0.1:{port}"),
-        ..Default::default()
-    });
-    assert!(e.contains("cannot connect"), "{e}");
+    let addr = format!("127.0.0.1:{port}");
+    let err = standalone::open(&addr, &options())
+        .err()
+        .expect("nothing listens");
+    // The I/O error is the source, with its kind.
+    let kind = std::error::Error::source(&err)
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .map(io::Error::kind);
+    assert_eq!(kind, Some(io::ErrorKind::ConnectionRefused), "{err:?}");
+    let e = chain(&err);
+    assert!(
+        e.starts_with(&format!("{addr}: cannot connect to {addr}: ")),
+        "{e}"
+    );
 }
 
 /// A valid empty RDB (magic, EOF opcode, checksum).
@@ -382,47 +460,30 @@ fn tiny_rdb() -> Vec<u8> {
 #[test]
 fn keepalives_count_against_the_read_timeout_but_silence_fails() {
     // Keep-alives every 100 ms for 1 s, with a 400 ms read timeout: fine.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let _ = fake_master_with(&mut s, |s| {
-                s.write_all(b"+FULLRESYNC abc 0\r\n")?;
-                for _ in 0..10 {
-                    std::thread::sleep(Duration::from_millis(100));
-                    s.write_all(b"\n")?;
-                }
-                let rdb = tiny_rdb();
-                write!(s, "${}\r\n", rdb.len())?;
-                s.write_all(&rdb)?;
-                std::thread::sleep(Duration::from_secs(2));
-                Ok(())
-            });
+    let master = fake_master(|peer| {
+        peer.send(b"+FULLRESYNC abc 0\r\n")?;
+        for _ in 0..10 {
+            peer.stall(Duration::from_millis(100));
+            peer.send(b"\n")?;
         }
+        let rdb = tiny_rdb();
+        peer.send(format!("${}\r\n", rdb.len()).as_bytes())?;
+        peer.send(&rdb)
     });
-    let cfg = StandaloneConfig {
-        addr: addr.clone(),
+    let opts = ConnectionOptions {
         read_timeout: Duration::from_millis(400),
         ..Default::default()
     };
-    let stream = standalone::open(&addr, &cfg).expect("open");
+    let stream = standalone::open(&master.addr(), &opts).expect("open");
     assert_eq!(read_and_check(stream.reader), tiny_rdb());
 
     // The snapshot starts, then the master goes silent: a TimedOut error, not a short stream.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let _ = fake_master(&mut s, b"+FULLRESYNC abc 0\r\n$1000\r\nREDIS0011");
-            std::thread::sleep(Duration::from_secs(5));
-        }
-    });
-    let cfg = StandaloneConfig {
-        addr: addr.clone(),
+    let master = fake_master_sending(b"+FULLRESYNC abc 0\r\n$1000\r\nREDIS0011".to_vec());
+    let opts = ConnectionOptions {
         read_timeout: Duration::from_millis(300),
         ..Default::default()
     };
-    let stream = standalone::open(&addr, &cfg).expect("open");
+    let stream = standalone::open(&master.addr(), &opts).expect("open");
     let mut data = Vec::new();
     let mut reader = stream.reader;
     let err = reader.read_to_end(&mut data).expect_err("must time out");
@@ -433,21 +494,9 @@ fn keepalives_count_against_the_read_timeout_but_silence_fails() {
 
 #[test]
 fn psync_error_reply_is_reported() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let _ = fake_master(
-                &mut s,
-                b"-ERR Can't SYNC while not connected with my master\r\n",
-            );
-            std::thread::sleep(Duration::from_secs(2));
-        }
-    });
-    let e = open_err(&StandaloneConfig {
-        addr,
-        ..Default::default()
-    });
+    let master =
+        fake_master_sending(b"-ERR Can't SYNC while not connected with my master\r\n".to_vec());
+    let e = open_err(&master.addr(), &options());
     assert!(e.contains("PSYNC failed"), "{e}");
     assert!(e.contains("not connected with my master"), "{e}");
 }
@@ -456,16 +505,12 @@ fn psync_error_reply_is_reported() {
 fn ipv6_address_in_brackets() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
         eprintln!("no IPv6 loopback on this machine; only the address parsing is checked");
-        assert!(standalone::split_host_port("[::1]:6379").is_ok());
+        assert!(rdbinsight::source::connection::split_host_port("[::1]:6379").is_ok());
         return;
     }
     let server = RedisServer::start(&["--bind", "127.0.0.1", "-::1"]);
     server.cli(&["SET", "k", "v"]);
     let addr = format!("[::1]:{}", server.port);
-    let cfg = StandaloneConfig {
-        addr: addr.clone(),
-        ..config(&server)
-    };
-    let stream = standalone::open(&addr, &cfg).expect("open over IPv6");
+    let stream = standalone::open(&addr, &options()).expect("open over IPv6");
     read_and_check(stream.reader);
 }

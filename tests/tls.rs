@@ -1,129 +1,300 @@
-//! The standalone source over TLS against a real `redis-server` with a test CA.
+//! Live sources over TLS against real `redis-server`s with a test CA: server verification
+//! (`--tls-ca`, `--tls-insecure`, the system roots), and mutual TLS (`--tls-cert`/`--tls-key`)
+//! for servers with `tls-auth-clients yes`, through the standalone, Codis and cluster sources.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::redis::{RedisServer, free_port};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use rdbinsight::source::standalone::{self, StandaloneConfig, TlsOptions};
+use common::codis::{FakeGroup, serve_topom, topom_json};
+use common::dumps::{comparable, dump_fails, dump_jsonl, key_of};
+use common::pki::Pki;
+use common::redis::{RedisCluster, RedisServer};
+use rdbinsight::slot;
+use rdbinsight::source::error::chain;
+use rdbinsight::source::{ClientCertFiles, ConnectionOptions, TlsConfig, TlsOptions, standalone};
 
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+fn tls_options(tls: TlsOptions) -> Result<ConnectionOptions, String> {
+    Ok(ConnectionOptions {
+        tls: Some(TlsConfig::new(&tls).map_err(|e| chain(&e))?),
+        read_timeout: Duration::from_secs(60),
+        ..Default::default()
+    })
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost, as PEM files in `dir`.
-fn make_pki(dir: &Path) -> Pki {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().expect("server key");
-    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("server params");
-    let cert = params.signed_by(&key, &issuer).expect("server cert");
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&pki.ca, ca_cert.pem()).expect("write CA");
-    std::fs::write(&pki.cert, cert.pem()).expect("write cert");
-    std::fs::write(&pki.key, key.serialize_pem()).expect("write key");
-    pki
-}
-
-fn read_rdb(cfg: &StandaloneConfig) -> Result<Vec<u8>, String> {
-    let stream = standalone::open(&cfg.addr, cfg).map_err(|e| e.to_string())?;
+/// Open `addr` and read the whole snapshot; the error as `main` prints it.
+fn read_rdb(addr: &str, opts: &ConnectionOptions) -> Result<Vec<u8>, String> {
+    let stream = standalone::open(addr, opts).map_err(|e| chain(&e))?;
     let mut data = Vec::new();
     let mut reader = stream.reader;
     reader.read_to_end(&mut data).map_err(|e| e.to_string())?;
     Ok(data)
 }
 
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
 #[test]
-fn tls_with_ca_insecure_and_failures() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pki = make_pki(dir.path());
-    let tls_port = free_port().to_string();
-    let server = RedisServer::start(&[
-        "--tls-port",
-        &tls_port,
-        "--tls-cert-file",
-        pki.cert.to_str().expect("path"),
-        "--tls-key-file",
-        pki.key.to_str().expect("path"),
-        "--tls-ca-cert-file",
-        pki.ca.to_str().expect("path"),
-        "--tls-auth-clients",
-        "no",
-    ]);
+fn server_verification_ca_insecure_and_failures() {
+    let pki = Pki::new();
+    let server = RedisServer::start_tls(&pki, false, &[]);
     server.cli(&["SET", "k", "v"]);
-    let base = StandaloneConfig {
-        handshake_timeout: Duration::from_secs(10),
-        read_timeout: Duration::from_secs(60),
-        ..Default::default()
-    };
 
     // Verified against the test CA, by IP and by DNS name.
+    let verified = tls_options(TlsOptions {
+        ca_file: Some(pki.ca.clone()),
+        ..Default::default()
+    })
+    .expect("CA file");
     for host in ["127.0.0.1", "localhost"] {
-        let cfg = StandaloneConfig {
-            addr: format!("{host}:{tls_port}"),
-            tls: Some(TlsOptions {
-                ca_file: Some(pki.ca.clone()),
-                insecure: false,
-            }),
-            ..base.clone()
-        };
-        let data = read_rdb(&cfg).unwrap_or_else(|e| panic!("{host}: {e}"));
+        let data = read_rdb(&format!("{host}:{}", server.port), &verified)
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
         assert!(data.starts_with(b"REDIS00"));
     }
 
     // Not verified.
-    let insecure = StandaloneConfig {
-        addr: format!("127.0.0.1:{tls_port}"),
-        tls: Some(TlsOptions {
-            ca_file: None,
-            insecure: true,
-        }),
-        ..base.clone()
-    };
+    let insecure = tls_options(TlsOptions {
+        insecure: true,
+        ..Default::default()
+    })
+    .expect("insecure");
+    let data = read_rdb(&server.addr(), &insecure).expect("insecure");
+    assert!(data.starts_with(b"REDIS00"));
+
+    // The system roots (if the machine has any) do not know the test CA.
+    match tls_options(TlsOptions::default()) {
+        Err(e) => assert!(e.contains("no system CA certificates"), "{e}"),
+        Ok(system) => {
+            let e = read_rdb(&server.addr(), &system).expect_err("unknown issuer");
+            assert!(e.contains("not signed by a trusted CA (--tls-ca"), "{e}");
+        }
+    }
+
+    // A CA file that is not PEM, and one that does not exist, are named.
+    let bogus = pki.dir.path().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate").expect("write");
+    let e = tls_options(TlsOptions {
+        ca_file: Some(bogus.clone()),
+        ..Default::default()
+    })
+    .expect_err("bad CA file");
+    assert_eq!(
+        e,
+        format!("--tls-ca {}: holds no PEM certificate", bogus.display())
+    );
+    let missing = pki.dir.path().join("missing.pem");
+    let e = tls_options(TlsOptions {
+        ca_file: Some(missing.clone()),
+        ..Default::default()
+    })
+    .expect_err("missing CA file");
     assert!(
-        read_rdb(&insecure)
-            .expect("insecure")
-            .starts_with(b"REDIS00")
+        e.starts_with(&format!("--tls-ca {}: cannot read it", missing.display())),
+        "{e}"
     );
 
-    // The system roots do not know the test CA.
-    let system = StandaloneConfig {
-        tls: Some(TlsOptions::default()),
-        ..insecure.clone()
-    };
-    let e = read_rdb(&system).expect_err("unknown issuer");
-    assert!(e.contains("TLS") || e.contains("CA"), "{e}");
-
-    // A CA file that is not PEM.
-    let bogus = dir.path().join("bogus.pem");
-    std::fs::write(&bogus, "not a certificate").expect("write");
-    let bad_ca = StandaloneConfig {
-        tls: Some(TlsOptions {
-            ca_file: Some(bogus),
-            insecure: false,
-        }),
-        ..insecure.clone()
-    };
-    let e = read_rdb(&bad_ca).expect_err("bad CA file");
-    assert!(e.contains("--tls-ca"), "{e}");
-
     // Plain text to the TLS port fails cleanly.
-    let plain = StandaloneConfig {
-        tls: None,
-        ..insecure
-    };
-    assert!(read_rdb(&plain).is_err());
+    assert!(read_rdb(&server.addr(), &ConnectionOptions::default()).is_err());
+}
+
+/// Write a variety of keys plus 2,000 generated ones.
+fn load(server: &RedisServer) {
+    server.cli_pipe(
+        "SET s1 hello\nRPUSH l1 a b c\nSADD set1 x y z\nHSET h1 f1 v1 f2 v2\nZADD z1 1 a 2 b\n\
+         SET ex1 v EX 100000\nXADD st1 * f v\nSELECT 4\nSET db4key v\n",
+    );
+    assert_eq!(
+        server.cli(&["DEBUG", "POPULATE", "2000", "pop", "20"]),
+        "OK"
+    );
+}
+
+#[test]
+fn mutual_tls_standalone_and_codis() {
+    let pki = Pki::new();
+    let server = RedisServer::start_tls(&pki, true, &[]);
+    load(&server);
+    let out = tempfile::tempdir().expect("temp dir");
+    let expected = comparable(&dump_jsonl(
+        out.path(),
+        "file",
+        &[
+            "from-file",
+            "--path",
+            path(&server.save()),
+            "--cluster",
+            "c",
+            "--instance",
+            "i",
+        ],
+    ));
+    assert_eq!(expected.len(), 2008);
+
+    // Without a client certificate the server refuses us, and the error says what to do.
+    let no_cert = tls_options(TlsOptions {
+        ca_file: Some(pki.ca.clone()),
+        ..Default::default()
+    })
+    .expect("CA file");
+    let e = read_rdb(&server.addr(), &no_cert).expect_err("no client certificate");
+    assert!(
+        e.contains("the server requires a client certificate (--tls-cert/--tls-key)"),
+        "{e}"
+    );
+
+    // A certificate from a CA the server does not trust is refused too.
+    let (cert, key) = pki.foreign_client();
+    let foreign = tls_options(TlsOptions {
+        ca_file: Some(pki.ca.clone()),
+        client_cert: Some(ClientCertFiles { cert, key }),
+        ..Default::default()
+    })
+    .expect("a well-formed certificate");
+    let e = read_rdb(&server.addr(), &foreign).expect_err("foreign client certificate");
+    assert!(
+        e.contains("the server rejected the client certificate"),
+        "{e}"
+    );
+
+    // The right certificate: every key, as in the server's own dump.
+    let tls_flags = [
+        "--tls-ca",
+        path(&pki.ca),
+        "--tls-cert",
+        path(&pki.client_cert),
+        "--tls-key",
+        path(&pki.client_key),
+    ];
+    let addr = server.addr();
+    let mut args = vec!["from-standalone", "--addr", &addr, "--cluster", "c"];
+    args.extend_from_slice(&tls_flags);
+    let live = dump_jsonl(out.path(), "standalone", &args);
+    assert_eq!(comparable(&live), expected);
+
+    // The same options serve Codis: a dashboard whose one group is this server.
+    let dashboard = serve_topom(topom_json(
+        "tls-product",
+        &[FakeGroup {
+            id: 1,
+            servers: vec![(server.addr(), false)],
+        }],
+    ));
+    let url = dashboard.url();
+    let mut args = vec!["from-codis", "--dashboard", &url];
+    args.extend_from_slice(&tls_flags);
+    let codis = dump_jsonl(out.path(), "codis", &args);
+    assert_eq!(comparable(&codis), expected);
+    assert!(codis.iter().all(|r| r["cluster"] == "tls-product"));
+    assert!(codis.iter().all(|r| r["codis_slot"].is_u64()));
+
+    // Through the binary without the certificate: exit code 1 and the explanation.
+    let stderr = dump_fails(
+        1,
+        &[
+            "from-standalone",
+            "--addr",
+            &addr,
+            "--cluster",
+            "c",
+            "--tls-ca",
+            path(&pki.ca),
+        ],
+    );
+    assert!(stderr.contains("requires a client certificate"), "{stderr}");
+}
+
+#[test]
+fn mutual_tls_cluster() {
+    let pki = Pki::new();
+    let cluster = RedisCluster::start_tls(3, &pki);
+    let keys: Vec<String> = (0..600).map(|i| format!("key:{i}")).collect();
+    cluster.set_keys(&keys);
+
+    let seeds = cluster.seeds().join(",");
+    let out = tempfile::tempdir().expect("temp dir");
+    let records = dump_jsonl(
+        out.path(),
+        "cluster",
+        &[
+            "from-cluster",
+            "--nodes",
+            &seeds,
+            "--cluster",
+            "c",
+            "--require-slave",
+            "--tls-ca",
+            path(&pki.ca),
+            "--tls-cert",
+            path(&pki.client_cert),
+            "--tls-key",
+            path(&pki.client_key),
+        ],
+    );
+    let got: BTreeSet<String> = records.iter().map(key_of).collect();
+    assert_eq!(records.len(), keys.len(), "every key exactly once");
+    assert_eq!(got, keys.iter().cloned().collect::<BTreeSet<_>>());
+    for r in &records {
+        let k = key_of(r);
+        assert_eq!(
+            r["redis_slot"].as_u64(),
+            Some(u64::from(slot::redis_slot(k.as_bytes())))
+        );
+    }
+
+    // Without the client certificate, discovery itself is refused, clearly.
+    let stderr = dump_fails(
+        1,
+        &[
+            "from-cluster",
+            "--nodes",
+            &seeds,
+            "--cluster",
+            "c",
+            "--tls-ca",
+            path(&pki.ca),
+        ],
+    );
+    assert!(
+        stderr.contains("cannot discover the Redis Cluster topology: no seed node answered"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("requires a client certificate"), "{stderr}");
+}
+
+#[test]
+fn client_certificate_flags_are_checked_up_front() {
+    let pki = Pki::new();
+    // A certificate without its key (flag or environment) is a usage error.
+    let standalone = ["from-standalone", "--addr", "127.0.0.1:1", "--cluster", "c"];
+    let cert = path(&pki.client_cert);
+    let stderr = dump_fails(2, &[&standalone[..], &["--tls-cert", cert]].concat());
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+
+    // An unreadable key, and a key that is not the certificate's, are named before any
+    // connection is tried (nothing listens on 127.0.0.1:1).
+    let missing = pki.dir.path().join("missing.key");
+    let (_, other_key) = pki.foreign_client();
+    for (key, want) in [
+        (
+            missing.clone(),
+            format!("--tls-key {}: cannot read it", missing.display()),
+        ),
+        (
+            other_key.clone(),
+            format!(
+                "--tls-cert {} with --tls-key {}: unusable client certificate",
+                pki.client_cert.display(),
+                other_key.display()
+            ),
+        ),
+    ] {
+        let flags = ["--tls-cert", cert, "--tls-key", path(&key)];
+        let stderr = dump_fails(1, &[&standalone[..], &flags].concat());
+        assert!(stderr.contains(&want), "{stderr}");
+        assert!(!stderr.contains("cannot connect"), "{stderr}");
+    }
 }

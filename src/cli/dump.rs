@@ -56,6 +56,28 @@ pub enum SourceCommand {
     FromCodis(FromCodisArgs),
 }
 
+impl SourceCommand {
+    /// The arguments every source has.
+    pub fn common(&self) -> &CommonSourceArgs {
+        match self {
+            SourceCommand::FromFile(a) => &a.common,
+            SourceCommand::FromStandalone(a) => &a.common,
+            SourceCommand::FromCluster(a) => &a.common,
+            SourceCommand::FromCodis(a) => &a.common,
+        }
+    }
+
+    /// Where the records go.
+    pub fn output(&self) -> &OutputCommand {
+        match self {
+            SourceCommand::FromFile(a) => &a.output,
+            SourceCommand::FromStandalone(a) => &a.output,
+            SourceCommand::FromCluster(a) => &a.output,
+            SourceCommand::FromCodis(a) => &a.output,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct FromFileArgs {
     /// The RDB file.
@@ -91,11 +113,19 @@ pub struct ConnectionArgs {
     /// Do not verify the server's TLS certificate; implies --tls.
     #[arg(long, env = "RDBINSIGHT_TLS_INSECURE")]
     pub tls_insecure: bool,
-    /// Seconds to wait for a TCP connection.
+    /// Client certificate chain (PEM) for servers with `tls-auth-clients yes`; needs
+    /// --tls-key; implies --tls.
+    #[arg(long, env = "RDBINSIGHT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, RSA or EC) of --tls-cert.
+    #[arg(long, env = "RDBINSIGHT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds allowed for the TCP connection and the TLS handshake.
     #[arg(long, env = "RDBINSIGHT_CONNECT_TIMEOUT", default_value_t = 10)]
     pub connect_timeout: u64,
-    /// Seconds without any byte from the server before giving up (a big master may prepare
-    /// its snapshot for minutes; keep-alive newlines count as bytes).
+    /// Seconds without any byte from the server before giving up: each reply of the
+    /// handshake (AUTH, PING, REPLCONF, PSYNC; a loading server answers late), then each read
+    /// of the snapshot (a big master may prepare it for minutes; keep-alive newlines count).
     #[arg(long, env = "RDBINSIGHT_READ_TIMEOUT", default_value_t = 600)]
     pub read_timeout: u64,
 }

@@ -5,6 +5,7 @@ pub mod completion;
 pub mod dump;
 pub mod logging;
 pub mod run;
+pub mod source;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

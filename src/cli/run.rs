@@ -4,12 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 
 use super::UsageError;
-use super::dump::{
-    CommonSourceArgs, ConnectionArgs, DumpArgs, OutputCommand, ParquetCompression, SourceCommand,
-};
+use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, ParquetCompression};
 use super::logging::Stderr;
 use rdbinsight::dump::{self, DumpPlan, DumpSummary, Interrupted, Progress, Signal};
 use rdbinsight::metrics::{self, RunOutcome};
@@ -19,8 +17,6 @@ use rdbinsight::output::null::NullOutput;
 use rdbinsight::output::parquet::{self as pq, ParquetOutput};
 use rdbinsight::parser::ParseOptions;
 use rdbinsight::record::BatchTs;
-use rdbinsight::source::standalone::{StandaloneConfig, TlsOptions};
-use rdbinsight::source::{Instance, InstanceOpener, SlotKind, cluster, codis};
 
 /// Default `--concurrency`: the number of cores, at most 8.
 pub fn default_concurrency() -> usize {
@@ -35,30 +31,6 @@ pub fn batch_timestamp(common: &CommonSourceArgs) -> anyhow::Result<BatchTs> {
     match &common.batch_timestamp {
         Some(s) => BatchTs::parse_rfc3339(s).context("invalid --batch-timestamp"),
         None => Ok(BatchTs::now()),
-    }
-}
-
-/// Shortest time allowed for each handshake reply, whatever `--connect-timeout` says.
-const MIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Connection settings for live sources (the address is filled in per instance).
-pub fn connection_config(addr: &str, conn: &ConnectionArgs) -> StandaloneConfig {
-    let tls = (conn.tls || conn.tls_ca.is_some() || conn.tls_insecure).then(|| TlsOptions {
-        ca_file: conn.tls_ca.clone(),
-        insecure: conn.tls_insecure,
-    });
-    if conn.tls_insecure {
-        tracing::warn!("TLS certificates are not verified (--tls-insecure)");
-    }
-    let connect_timeout = Duration::from_secs(conn.connect_timeout);
-    StandaloneConfig {
-        addr: addr.to_string(),
-        username: conn.username.clone(),
-        password: conn.password.clone(),
-        tls,
-        connect_timeout,
-        handshake_timeout: connect_timeout.max(MIN_HANDSHAKE_TIMEOUT),
-        read_timeout: Duration::from_secs(conn.read_timeout),
     }
 }
 
@@ -89,68 +61,6 @@ async fn run_into(
         OutputCommand::IntoNull => dump::run(plan, NullOutput, progress).await,
         OutputCommand::IntoClickhouse(a) => {
             dump::run(plan, super::clickhouse::output(a)?, progress).await
-        }
-    }
-}
-
-/// What a dump needs before it can start: the cluster name and the instances (discovery of a
-/// live topology is blocking network I/O, so it runs off the async threads).
-type Discovery = Box<dyn FnOnce() -> anyhow::Result<(String, Vec<Instance>)> + Send>;
-
-/// The parts of the source command the dump needs, with discovery still to run.
-fn resolve_source(
-    source: &SourceCommand,
-) -> (Option<String>, &CommonSourceArgs, Discovery, &OutputCommand) {
-    match source {
-        SourceCommand::FromFile(a) => {
-            let instance = Instance {
-                name: a.instance.clone(),
-                slots: SlotKind::None,
-                opener: InstanceOpener::File(a.path.clone()),
-            };
-            let cluster = a.cluster.clone();
-            let found: Discovery = Box::new(move || Ok((cluster, vec![instance])));
-            (Some(a.cluster.clone()), &a.common, found, &a.output)
-        }
-        SourceCommand::FromStandalone(a) => {
-            let instance = Instance {
-                name: a.addr.clone(),
-                slots: SlotKind::None,
-                opener: InstanceOpener::Standalone(connection_config(&a.addr, &a.conn)),
-            };
-            let cluster = a.cluster.clone();
-            let found: Discovery = Box::new(move || Ok((cluster, vec![instance])));
-            (Some(a.cluster.clone()), &a.common, found, &a.output)
-        }
-        SourceCommand::FromCluster(a) => {
-            let conn = connection_config("", &a.conn);
-            let (nodes, require_slave, cluster) =
-                (a.nodes.clone(), a.require_slave, a.cluster.clone());
-            let found: Discovery = Box::new(move || {
-                let instances = cluster::discover(&nodes, &conn, require_slave)
-                    .context("cannot discover the Redis Cluster topology")?;
-                Ok((cluster, instances))
-            });
-            (Some(a.cluster.clone()), &a.common, found, &a.output)
-        }
-        SourceCommand::FromCodis(a) => {
-            let conn = connection_config("", &a.conn);
-            let (dashboard, require_slave, cluster) =
-                (a.dashboard.clone(), a.require_slave, a.cluster.clone());
-            let found: Discovery = Box::new(move || {
-                let (product, instances) = codis::discover(&dashboard, &conn, require_slave)
-                    .context("cannot discover the Codis topology")?;
-                let cluster = match (cluster, product) {
-                    (Some(c), _) => c,
-                    (None, Some(p)) => p,
-                    (None, None) => bail!(
-                        "the Codis dashboard reports no product name; name the cluster with \
-                         --cluster"
-                    ),
-                };
-                Ok((cluster, instances))
-            });
-            (a.cluster.clone(), &a.common, found, &a.output)
         }
     }
 }
@@ -203,7 +113,7 @@ pub struct DumpEnv {
 /// Run `rdbinsight dump ...`, then write `--metrics-file` (also on failure).
 pub fn run_dump(args: DumpArgs, env: DumpEnv) -> anyhow::Result<()> {
     let progress = Progress::with_bars(env.bars);
-    let (cluster_hint, _, _, _) = resolve_source(&args.source);
+    let cluster_hint = super::source::cluster_arg(&args.source);
     let result = run_dump_inner(&args, &progress, env.stderr);
     if let Some(path) = &args.metrics_file {
         let outcome = RunOutcome {
@@ -243,9 +153,11 @@ fn run_dump_inner(args: &DumpArgs, progress: &Arc<Progress>, stderr: Stderr) -> 
     let parse = ParseOptions {
         verify_checksum: !args.skip_checksum,
     };
-    let (_, common, discovery, output_cmd) = resolve_source(&args.source);
+    let common = args.source.common();
     let batch_ts = batch_timestamp(common).map_err(|e| UsageError(format!("{e:#}")))?;
     check_batch_time(batch_ts, BatchTs::now(), common.allow_future_batch)?;
+    // TLS files are read and checked here, before any connection.
+    let source = super::source::prepare(&args.source)?;
     let listener = match &args.prometheus {
         Some(addr) => Some(
             metrics::bind(addr).with_context(|| format!("cannot listen on --prometheus {addr}"))?,
@@ -275,8 +187,9 @@ fn run_dump_inner(args: &DumpArgs, progress: &Arc<Progress>, stderr: Stderr) -> 
             None => None,
         };
         let interrupt = progress.interrupt().clone();
-        let (cluster, instances) = tokio::select! {
-            found = tokio::task::spawn_blocking(discovery) => {
+        // Discovering a live topology is blocking network I/O: off the async threads.
+        let found = tokio::select! {
+            found = tokio::task::spawn_blocking(move || source.resolve()) => {
                 found.map_err(|e| anyhow!("source discovery failed: {e}"))??
             }
             signal = interrupt.fired() => {
@@ -285,14 +198,14 @@ fn run_dump_inner(args: &DumpArgs, progress: &Arc<Progress>, stderr: Stderr) -> 
         };
         let plan = DumpPlan {
             batch: BatchContext {
-                cluster,
+                cluster: found.cluster,
                 batch: batch_ts,
             },
-            instances,
+            instances: found.instances,
             concurrency,
             parse,
         };
-        run_into(output_cmd, plan, Arc::clone(progress)).await
+        run_into(args.source.output(), plan, Arc::clone(progress)).await
     });
     // Parser threads blocked on a source that ignores cancellation (a FIFO) must not keep the
     // process alive: the dump is over.
@@ -356,42 +269,6 @@ fn listen_for_signals(progress: Arc<Progress>, stderr: Stderr) -> anyhow::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn connection_config_from_args() {
-        let mut args = ConnectionArgs {
-            username: Some("u".into()),
-            password: Some("p".into()),
-            connect_timeout: 5,
-            read_timeout: 90,
-            ..Default::default()
-        };
-        let cfg = connection_config("h:1", &args);
-        assert_eq!(cfg.addr, "h:1");
-        assert!(cfg.tls.is_none());
-        assert_eq!(cfg.connect_timeout, Duration::from_secs(5));
-        assert_eq!(cfg.handshake_timeout, MIN_HANDSHAKE_TIMEOUT);
-        assert_eq!(cfg.read_timeout, Duration::from_secs(90));
-        assert_eq!(cfg.username.as_deref(), Some("u"));
-
-        args.tls_ca = Some(PathBuf::from("/ca.pem"));
-        let tls = connection_config("h:1", &args)
-            .tls
-            .expect("--tls-ca implies TLS");
-        assert_eq!(tls.ca_file, Some(PathBuf::from("/ca.pem")));
-        assert!(!tls.insecure);
-
-        args.tls_ca = None;
-        args.tls_insecure = true;
-        let tls = connection_config("h:1", &args)
-            .tls
-            .expect("--tls-insecure implies TLS");
-        assert!(tls.insecure);
-
-        args.tls_insecure = false;
-        args.tls = true;
-        assert!(connection_config("h:1", &args).tls.is_some());
-    }
 
     #[test]
     fn a_batch_far_in_the_future_is_refused_unless_allowed() {

@@ -10,7 +10,7 @@
 
 use std::io::Read;
 
-use super::error::ParseErrorKind;
+use super::error::corrupt;
 use super::reader::{PResult, Reader};
 
 const ZIP_END: u8 = 0xFF;
@@ -42,10 +42,6 @@ pub(crate) trait ByteSrc {
         let hi = self.u8()?;
         Ok(u16::from_le_bytes([lo, hi]))
     }
-}
-
-fn corrupt(msg: String) -> ParseErrorKind {
-    ParseErrorKind::Corrupt(msg)
 }
 
 /// A blob that is entirely in memory.
@@ -160,8 +156,28 @@ impl<R: Read> ByteSrc for StreamSrc<'_, R> {
     }
 }
 
-/// After a walk reached the terminator, nothing may follow it.
-fn expect_consumed<S: ByteSrc>(s: &mut S) -> PResult<()> {
+/// The entry count of a ziplist, listpack or zipmap whose header has been read: `exact` when
+/// the header's count can be trusted (the rest of the blob is then skipped, its terminator
+/// checked where that is cheap), otherwise a walk calling `skip_entry` with each entry's first
+/// byte until the 0xFF terminator, which must be the blob's last byte.
+fn count_entries<S: ByteSrc>(
+    s: &mut S,
+    exact: Option<u64>,
+    mut skip_entry: impl FnMut(&mut S, u8) -> PResult<()>,
+) -> PResult<u64> {
+    if let Some(count) = exact {
+        s.skip_rest_check_last(ZIP_END)?;
+        return Ok(count);
+    }
+    let mut count = 0u64;
+    loop {
+        let first = s.u8()?;
+        if first == ZIP_END {
+            break;
+        }
+        skip_entry(s, first)?;
+        count += 1;
+    }
     let left = s.remaining();
     if left != 0 {
         return Err(corrupt(format!(
@@ -169,12 +185,25 @@ fn expect_consumed<S: ByteSrc>(s: &mut S) -> PResult<()> {
             s.kind()
         )));
     }
+    Ok(count)
+}
+
+/// A blob must hold at least its fixed header and terminator (`min` bytes) before any of it
+/// is read.
+fn check_min_size<S: ByteSrc>(s: &S, min: u64) -> PResult<()> {
+    if s.total() < min {
+        return Err(corrupt(format!(
+            "{} too short: {} bytes",
+            s.kind(),
+            s.total()
+        )));
+    }
     Ok(())
 }
 
-/// The size a blob's header declares must be the blob's size (callers check the minimum size
-/// before reading the header).
-fn check_total<S: ByteSrc>(s: &S, header: u64) -> PResult<()> {
+/// Read the 32-bit size field that opens a ziplist or listpack: it must be the blob's size.
+fn check_size_field<S: ByteSrc>(s: &mut S) -> PResult<()> {
+    let header = u64::from(s.u32_le()?);
     let total = s.total();
     if header != total {
         return Err(corrupt(format!(
@@ -187,11 +216,8 @@ fn check_total<S: ByteSrc>(s: &S, header: u64) -> PResult<()> {
 
 /// Number of entries in a ziplist.
 pub(crate) fn count_ziplist<S: ByteSrc>(s: &mut S) -> PResult<u64> {
-    if s.total() < 11 {
-        return Err(corrupt(format!("ziplist too short: {} bytes", s.total())));
-    }
-    let zlbytes = s.u32_le()?;
-    check_total(s, u64::from(zlbytes))?;
+    check_min_size(s, 11)?;
+    check_size_field(s)?;
     let zltail = s.u32_le()?;
     if u64::from(zltail) >= s.total() {
         return Err(corrupt(format!(
@@ -199,16 +225,8 @@ pub(crate) fn count_ziplist<S: ByteSrc>(s: &mut S) -> PResult<u64> {
         )));
     }
     let zllen = s.u16_le()?;
-    if zllen != u16::MAX {
-        s.skip_rest_check_last(ZIP_END)?;
-        return Ok(u64::from(zllen));
-    }
-    let mut count = 0u64;
-    loop {
-        let first = s.u8()?;
-        if first == ZIP_END {
-            break;
-        }
+    let exact = (zllen != u16::MAX).then_some(u64::from(zllen));
+    count_entries(s, exact, |s, first| {
         if first == 0xFE {
             s.skip(4)?; // 5-byte prevlen
         }
@@ -237,11 +255,8 @@ pub(crate) fn count_ziplist<S: ByteSrc>(s: &mut S) -> PResult<u64> {
                 }
             },
         };
-        s.skip(data_len)?;
-        count += 1;
-    }
-    expect_consumed(s)?;
-    Ok(count)
+        s.skip(data_len)
+    })
 }
 
 /// Size in bytes of a listpack entry's back-length field for an entry of `len` bytes.
@@ -257,22 +272,11 @@ fn lp_backlen_size(len: u64) -> u64 {
 
 /// Number of entries in a listpack.
 pub(crate) fn count_listpack<S: ByteSrc>(s: &mut S) -> PResult<u64> {
-    if s.total() < 7 {
-        return Err(corrupt(format!("listpack too short: {} bytes", s.total())));
-    }
-    let total = s.u32_le()?;
-    check_total(s, u64::from(total))?;
+    check_min_size(s, 7)?;
+    check_size_field(s)?;
     let num = s.u16_le()?;
-    if num != u16::MAX {
-        s.skip_rest_check_last(ZIP_END)?;
-        return Ok(u64::from(num));
-    }
-    let mut count = 0u64;
-    loop {
-        let b = s.u8()?;
-        if b == ZIP_END {
-            break;
-        }
+    let exact = (num != u16::MAX).then_some(u64::from(num));
+    count_entries(s, exact, |s, b| {
         // Bytes of the entry (encoding + data) after the first byte.
         let (rest, entry_len): (u64, u64) = if b & 0x80 == 0 {
             (0, 1) // 7-bit uint
@@ -301,18 +305,13 @@ pub(crate) fn count_listpack<S: ByteSrc>(s: &mut S) -> PResult<u64> {
                 }
             }
         };
-        s.skip(rest + lp_backlen_size(entry_len))?;
-        count += 1;
-    }
-    expect_consumed(s)?;
-    Ok(count)
+        s.skip(rest + lp_backlen_size(entry_len))
+    })
 }
 
 /// Number of members of an intset.
 pub(crate) fn count_intset<S: ByteSrc>(s: &mut S) -> PResult<u64> {
-    if s.total() < 8 {
-        return Err(corrupt(format!("intset too short: {} bytes", s.total())));
-    }
+    check_min_size(s, 8)?;
     let width = s.u32_le()?;
     if !matches!(width, 2 | 4 | 8) {
         return Err(corrupt(format!(
@@ -333,37 +332,24 @@ pub(crate) fn count_intset<S: ByteSrc>(s: &mut S) -> PResult<u64> {
 
 /// Number of field-value pairs of a zipmap.
 pub(crate) fn count_zipmap<S: ByteSrc>(s: &mut S) -> PResult<u64> {
-    if s.total() < 2 {
-        return Err(corrupt(format!("zipmap too short: {} bytes", s.total())));
-    }
+    check_min_size(s, 2)?;
     let zmlen = s.u8()?;
-    if zmlen < 254 {
-        s.skip_rest_check_last(ZIP_END)?;
-        return Ok(u64::from(zmlen));
-    }
+    let exact = (zmlen < 254).then_some(u64::from(zmlen));
     fn len<S: ByteSrc>(s: &mut S, first: u8) -> PResult<u64> {
         match first {
             0..=253 => Ok(u64::from(first)),
             254 => Ok(u64::from(s.u32_le()?)),
-            _ => Err(corrupt("zipmap corrupt: unexpected end marker".into())),
+            _ => Err(corrupt("zipmap corrupt: unexpected end marker")),
         }
     }
-    let mut count = 0u64;
-    loop {
-        let b = s.u8()?;
-        if b == ZIP_END {
-            break;
-        }
+    count_entries(s, exact, |s, b| {
         let klen = len(s, b)?;
         s.skip(klen)?;
         let vb = s.u8()?;
         let vlen = len(s, vb)?;
         let free = s.u8()?;
-        s.skip(vlen + u64::from(free))?;
-        count += 1;
-    }
-    expect_consumed(s)?;
-    Ok(count)
+        s.skip(vlen + u64::from(free))
+    })
 }
 
 #[cfg(test)]

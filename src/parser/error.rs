@@ -79,3 +79,9 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+/// A [`ParseErrorKind::Corrupt`] with its detail: the one way the parser's modules say that a
+/// structure is malformed.
+pub(crate) fn corrupt(detail: impl Into<String>) -> ParseErrorKind {
+    ParseErrorKind::Corrupt(detail.into())
+}

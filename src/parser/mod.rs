@@ -2,13 +2,14 @@
 //!
 //! [`RdbParser`] is a pull parser over any [`std::io::Read`] (file, socket, pipe). It never
 //! seeks and never materializes a value: strings are skipped, containers are counted while
-//! streaming, and memory stays flat whatever the value sizes (one 1 MiB input buffer plus a
-//! small LZF window). Keys are read whole, but no untrusted length sizes an allocation before
-//! the bytes have arrived.
+//! streaming, and memory stays flat whatever the value sizes (one input window of 128 KiB that
+//! grows to at most 1 MiB for a container that must be contiguous, plus a small LZF window).
+//! Keys are read whole, but no untrusted length sizes an allocation before the bytes have
+//! arrived.
 //!
-//! Layout: [`reader`] (the input window, offsets, CRC64), [`lzf`] (decompression and streaming
-//! validation), [`container`] (ziplist/listpack/intset/zipmap counting), [`rdb`] (type and
-//! opcode numbers, named as in Redis's `rdb.h`), and this module (the record loop and the
+//! Layout: `reader` (the input window, offsets, CRC64), `lzf` (streaming LZF decoding for
+//! keys and containers), `container` (ziplist/listpack/intset/zipmap counting), [`rdb`] (type
+//! and opcode numbers, named as in Redis's `rdb.h`), and this module (the record loop and the
 //! per-type value walkers).
 
 mod container;
@@ -21,6 +22,8 @@ use std::io::Read;
 use std::sync::Arc;
 
 pub use error::{ParseError, ParseErrorKind};
+
+use error::corrupt;
 
 use crate::record::{Encoding, Record, RecordType};
 use container::{ByteSrc, SliceSrc, StreamSrc};
@@ -96,18 +99,12 @@ pub struct RdbParser<R: Read> {
     expire_at_ms: Option<i64>,
     idle_seconds: Option<u64>,
     freq: Option<u8>,
-    /// Compressed bytes of an LZF key.
-    lzf_in: Vec<u8>,
     /// Window of the streaming LZF decoder.
     lzf_win: Vec<u8>,
     /// The error that stopped the parser, repeated if it is called again.
     failure: Option<ParseError>,
     /// Length of the RDB (through the checksum), once the end has been reached.
     rdb_len: Option<u64>,
-}
-
-fn corrupt(msg: impl Into<String>) -> ParseErrorKind {
-    ParseErrorKind::Corrupt(msg.into())
 }
 
 impl<R: Read> RdbParser<R> {
@@ -126,7 +123,6 @@ impl<R: Read> RdbParser<R> {
             expire_at_ms: None,
             idle_seconds: None,
             freq: None,
-            lzf_in: Vec::new(),
             lzf_win: Vec::new(),
             failure: None,
             rdb_len: None,
@@ -448,18 +444,24 @@ impl<R: Read> RdbParser<R> {
             (rdb::ENC_INT16, true) => self.rd.skip(2, what).map(|_| Encoding::Int),
             (rdb::ENC_INT32, true) => self.rd.skip(4, what).map(|_| Encoding::Int),
             (rdb::ENC_LZF, true) => {
-                let clen = self.read_len(what)?;
-                let ulen = self.read_len(what)?;
-                if !lzf::plausible(clen, ulen) {
-                    return Err(corrupt(format!(
-                        "LZF string declares {ulen} bytes from {clen} compressed bytes, which is impossible"
-                    )));
-                }
+                let (clen, _) = self.read_lzf_lens(what)?;
                 self.rd.skip(clen, what)?;
                 Ok(Encoding::Lzf)
             }
             (e, true) => Err(corrupt(format!("unknown string encoding {e} in {what}"))),
         }
+    }
+
+    /// The compressed and decompressed lengths of an LZF string, checked against each other.
+    fn read_lzf_lens(&mut self, what: &'static str) -> PResult<(u64, u64)> {
+        let clen = self.read_len(what)?;
+        let ulen = self.read_len(what)?;
+        if !lzf::plausible(clen, ulen) {
+            return Err(corrupt(format!(
+                "impossible LZF lengths in {what}: {ulen} bytes from {clen} compressed bytes"
+            )));
+        }
+        Ok((clen, ulen))
     }
 
     /// Read a key whole into `out` (integer keys become decimal text, LZF keys decompressed).
@@ -484,22 +486,8 @@ impl<R: Read> RdbParser<R> {
                 Ok(())
             }
             (rdb::ENC_LZF, true) => {
-                let clen = self.read_len(WHAT)?;
-                let ulen = self.read_len(WHAT)?;
-                if !lzf::plausible(clen, ulen) || usize::try_from(ulen).is_err() {
-                    return Err(corrupt(format!(
-                        "LZF key declares {ulen} bytes from {clen} compressed bytes, which is impossible"
-                    )));
-                }
-                self.lzf_in.clear();
-                self.rd.read_append(&mut self.lzf_in, clen, WHAT)?;
-                // `plausible` bounds ulen by the compressed bytes that actually arrived.
-                lzf::decompress(&self.lzf_in, ulen as usize, out)
-                    .map_err(|k| corrupt(format!("in an LZF-compressed key: {k}")))?;
-                if self.lzf_in.capacity() > BUF_SIZE {
-                    self.lzf_in = Vec::new();
-                }
-                Ok(())
+                let (clen, ulen) = self.read_lzf_lens(WHAT)?;
+                lzf::decompress_key(&mut self.rd, clen, ulen, out)
             }
             (e, true) => Err(corrupt(format!("unknown string encoding {e} in a key"))),
         }
@@ -521,13 +509,7 @@ impl<R: Read> RdbParser<R> {
                 blob.count(&mut src)
             }
             (rdb::ENC_LZF, true) => {
-                let clen = self.read_len(what)?;
-                let ulen = self.read_len(what)?;
-                if !lzf::plausible(clen, ulen) {
-                    return Err(corrupt(format!(
-                        "LZF {what} declares {ulen} bytes from {clen} compressed bytes, which is impossible"
-                    )));
-                }
+                let (clen, ulen) = self.read_lzf_lens(what)?;
                 let mut src = lzf::LzfSrc::new(&mut self.rd, clen, ulen, &mut self.lzf_win, what);
                 let count = blob.count(&mut src)?;
                 src.finish()?;

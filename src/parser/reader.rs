@@ -1,9 +1,10 @@
-//! The parser's one input buffer: a fixed-size window over the byte stream with absolute
-//! offsets and an incremental CRC64.
+//! The parser's one input buffer: a window over the byte stream with absolute offsets and an
+//! incremental CRC64.
 //!
-//! Memory is decided here: the buffer is [`BUF_SIZE`] bytes, allocated once, and never grows.
-//! Callers may ask for at most [`BUF_SIZE`] contiguous bytes (`ensure`); everything larger is
-//! streamed through (`skip`, `read_append`). Running out of input is reported as
+//! Memory is decided here: the window starts at [`INITIAL_BUF_SIZE`] (128 KiB) and grows, by
+//! powers of two, to at most [`BUF_SIZE`] (1 MiB), only when a caller asks for that many
+//! contiguous bytes (`ensure`, for a container counted in place); it never shrinks. Everything
+//! larger is streamed through (`skip`, `read_append`). Running out of input is reported as
 //! [`ParseErrorKind::UnexpectedEof`] only when the stream really ended: short reads from
 //! sockets and pipes are retried, and no error value is built for control flow.
 
@@ -14,7 +15,8 @@ use crc_fast::{CrcAlgorithm, Digest};
 use super::error::ParseErrorKind;
 
 /// Largest input window. Containers up to this size are counted in place; the window starts
-/// at [`INITIAL_BUF_SIZE`] and grows (once, by doubling) only when such a container needs it.
+/// at [`INITIAL_BUF_SIZE`] and grows to the power of two that holds such a container, only
+/// when one needs it.
 pub const BUF_SIZE: usize = 1 << 20;
 /// Initial input window: enough for the read sizes that keep throughput at memory speed.
 pub const INITIAL_BUF_SIZE: usize = 128 * 1024;

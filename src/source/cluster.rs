@@ -3,8 +3,11 @@
 //! spares the master the fork), else the master (with a warning), unless `--require-slave`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use super::standalone::{Connection, StandaloneConfig, join_host_port, split_host_port};
+use super::connection::{Connection, ConnectionOptions, join_host_port, split_host_port};
+use super::error::{Cause, DiscoveryError, chain};
+use super::resp::Reply;
 use super::{Instance, InstanceOpener, SlotKind, SourceError};
 use crate::slot::REDIS_SLOTS;
 
@@ -168,7 +171,10 @@ impl Choice {
 }
 
 /// Pick one node per slot-owning shard (sorted by first slot), without probing the replicas.
-pub fn choose_nodes(nodes: &[ClusterNode], require_slave: bool) -> Result<Vec<Choice>, String> {
+pub fn choose_nodes(
+    nodes: &[ClusterNode],
+    require_slave: bool,
+) -> Result<Vec<Choice>, DiscoveryError> {
     choose_nodes_probed(nodes, require_slave, |_| Ok(()))
 }
 
@@ -178,13 +184,13 @@ pub fn choose_nodes_probed(
     nodes: &[ClusterNode],
     require_slave: bool,
     mut probe: impl FnMut(&ClusterNode) -> Result<(), String>,
-) -> Result<Vec<Choice>, String> {
+) -> Result<Vec<Choice>, DiscoveryError> {
     let mut masters: Vec<&ClusterNode> = nodes
         .iter()
         .filter(|n| n.is_master() && !n.slots.is_empty())
         .collect();
     if masters.is_empty() {
-        return Err("no master owns any slot (is the cluster set up?)".into());
+        return Err(DiscoveryError::NoSlotOwner);
     }
     masters.sort_by_key(|m| m.slots.iter().map(|s| s.0).min());
     let covered: u32 = masters.iter().map(|m| m.slot_count()).sum();
@@ -218,10 +224,9 @@ pub fn choose_nodes_probed(
         let node = match healthy {
             Some(r) => (*r).clone(),
             None if require_slave => {
-                return Err(format!(
-                    "{} has no healthy replica ({}) and --require-slave is set",
-                    master.describe_shard(),
-                    if replicas.is_empty() {
+                return Err(DiscoveryError::NoHealthyReplica {
+                    shard: master.describe_shard(),
+                    replicas: if replicas.is_empty() {
                         "it has none".to_string()
                     } else {
                         replicas
@@ -229,8 +234,8 @@ pub fn choose_nodes_probed(
                             .map(|r| format!("{} [{}]", r.addr(), r.flags.join(",")))
                             .collect::<Vec<_>>()
                             .join(", ")
-                    }
-                ));
+                    },
+                });
             }
             None if master.is_healthy() => {
                 tracing::warn!(
@@ -241,11 +246,10 @@ pub fn choose_nodes_probed(
                 master.clone()
             }
             None => {
-                return Err(format!(
-                    "{} has neither a healthy replica nor a healthy master (master flags: {})",
-                    master.describe_shard(),
-                    master.flags.join(",")
-                ));
+                return Err(DiscoveryError::NoHealthyNode {
+                    shard: master.describe_shard(),
+                    flags: master.flags.join(","),
+                });
             }
         };
         out.push(Choice {
@@ -259,47 +263,36 @@ pub fn choose_nodes_probed(
 /// Ask the seeds, in order, for `CLUSTER NODES`; the first answer wins.
 pub fn fetch_nodes(
     seeds: &[String],
-    conn: &StandaloneConfig,
-) -> Result<Vec<ClusterNode>, SourceError> {
+    opts: &ConnectionOptions,
+) -> Result<Vec<ClusterNode>, DiscoveryError> {
     let mut errors = Vec::new();
     for seed in seeds {
         let seed = seed.trim();
         if seed.is_empty() {
             continue;
         }
-        match fetch_from(seed, conn) {
+        match fetch_from(seed, opts) {
             Ok(nodes) => return Ok(nodes),
             Err(e) => {
-                tracing::warn!("seed {seed}: {e}");
-                errors.push(e.to_string());
+                tracing::warn!("seed {}", chain(&e));
+                errors.push(e);
             }
         }
     }
     if errors.is_empty() {
-        return Err(SourceError::Other("no seed node given (--nodes)".into()));
+        return Err(DiscoveryError::NoSeed);
     }
-    Err(SourceError::Other(format!(
-        "no seed node answered CLUSTER NODES: {}",
-        errors.join("; ")
-    )))
+    Err(DiscoveryError::NoSeedAnswered(errors))
 }
 
-fn fetch_from(seed: &str, conn: &StandaloneConfig) -> Result<Vec<ClusterNode>, SourceError> {
-    let fail = |message: String| SourceError::Instance {
-        instance: seed.to_string(),
-        message,
-    };
-    let mut c = Connection::connect(seed, &conn.with_addr(seed))?;
+fn fetch_from(seed: &str, opts: &ConnectionOptions) -> Result<Vec<ClusterNode>, SourceError> {
+    let mut c = Connection::connect(seed, opts)?;
     let text = match c.command(&[b"CLUSTER", b"NODES"])? {
-        super::resp::Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
-        super::resp::Reply::Error(e) if e.contains("cluster support disabled") => {
-            return Err(fail(format!(
-                "not a cluster node ({e}); use from-standalone for a standalone server"
-            )));
-        }
-        other => return Err(fail(format!("unexpected reply to CLUSTER NODES: {other}"))),
+        Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Reply::Error(e) => return Err(c.server_error("CLUSTER NODES", e)),
+        other => return Err(c.unexpected("CLUSTER NODES", &other, "")),
     };
-    let mut nodes = parse_cluster_nodes(&text).map_err(fail)?;
+    let mut nodes = parse_cluster_nodes(&text).map_err(|e| c.fail(Cause::Protocol(e)))?;
     fill_missing_hosts(&mut nodes, seed);
     Ok(nodes)
 }
@@ -324,15 +317,13 @@ pub fn fill_missing_hosts(nodes: &mut [ClusterNode], seed: &str) {
 
 /// Check that a replica can serve a snapshot: reachable, its link to the master up and no
 /// initial sync in progress (otherwise it refuses PSYNC or holds stale data).
-fn probe_replica(node: &ClusterNode, conn: &StandaloneConfig) -> Result<(), String> {
-    let addr = node.addr();
-    let mut c =
-        Connection::connect(&addr, &conn.with_addr(addr.clone())).map_err(|e| e.to_string())?;
+fn probe_replica(node: &ClusterNode, opts: &ConnectionOptions) -> Result<(), String> {
+    let mut c = Connection::connect(&node.addr(), opts).map_err(|e| chain(&e))?;
     let info = match c
         .command(&[b"INFO", b"replication"])
-        .map_err(|e| e.to_string())?
+        .map_err(|e| chain(&e))?
     {
-        super::resp::Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
         other => return Err(format!("unexpected reply to INFO replication: {other}")),
     };
     replica_ready(&info)
@@ -358,17 +349,16 @@ pub fn replica_ready(info: &str) -> Result<(), String> {
 /// Discover the cluster and return one instance per shard.
 pub fn discover(
     seeds: &[String],
-    conn: &StandaloneConfig,
+    opts: &Arc<ConnectionOptions>,
     require_slave: bool,
-) -> Result<Vec<Instance>, SourceError> {
-    let nodes = fetch_nodes(seeds, conn)?;
-    let choices = choose_nodes_probed(&nodes, require_slave, |r| probe_replica(r, conn))
-        .map_err(SourceError::Other)?;
+) -> Result<Vec<Instance>, DiscoveryError> {
+    let nodes = fetch_nodes(seeds, opts)?;
+    let choices = choose_nodes_probed(&nodes, require_slave, |r| probe_replica(r, opts))?;
     let mut seen = BTreeSet::new();
     let mut instances = Vec::new();
     for c in choices {
         // Over TLS, connect by the announced hostname (what certificates name) when there is one.
-        let addr = match (&conn.tls, &c.node.hostname) {
+        let addr = match (&opts.tls, &c.node.hostname) {
             (Some(_), Some(h)) => join_host_port(h, c.node.port),
             _ => c.node.addr(),
         };
@@ -383,7 +373,10 @@ pub fn discover(
         instances.push(Instance {
             name: addr.clone(),
             slots: SlotKind::Redis,
-            opener: InstanceOpener::Standalone(conn.with_addr(addr)),
+            opener: InstanceOpener::Redis {
+                addr,
+                options: Arc::clone(opts),
+            },
         });
     }
     Ok(instances)
@@ -434,7 +427,9 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         );
         assert!(chosen[1].is_master());
 
-        let err = choose_nodes(&nodes, true).expect_err("require slave");
+        let err = choose_nodes(&nodes, true)
+            .expect_err("require slave")
+            .to_string();
         assert!(err.contains("127.0.0.1:30002"), "{err}");
         assert!(err.contains("5461-10922"), "{err}");
         assert!(err.contains("--require-slave"), "{err}");
@@ -442,27 +437,28 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
 
     #[test]
     fn parses_address_forms() {
-        assert_eq!(
-            parse_node_addr("::1:7000@17000"),
-            Ok(("::1".into(), 7000, None))
-        );
-        assert_eq!(
-            parse_node_addr("[::1]:7000@17000"),
-            Ok(("::1".into(), 7000, None))
-        );
-        assert_eq!(
-            parse_node_addr("10.0.0.1:7000@17000,redis-0.example"),
-            Ok(("10.0.0.1".into(), 7000, Some("redis-0.example".into())))
-        );
-        assert_eq!(
-            parse_node_addr("10.0.0.1:7000@17000,,shard-id=abc"),
-            Ok(("10.0.0.1".into(), 7000, None))
-        );
-        assert_eq!(
-            parse_node_addr("10.0.0.1:7000"),
-            Ok(("10.0.0.1".into(), 7000, None))
-        );
-        assert_eq!(parse_node_addr(":7000@17000"), Ok(("".into(), 7000, None)));
+        type Parsed<'a> = (&'a str, u16, Option<&'a str>);
+        let cases: [(&str, Parsed); 6] = [
+            ("::1:7000@17000", ("::1", 7000, None)),
+            ("[::1]:7000@17000", ("::1", 7000, None)),
+            (
+                "10.0.0.1:7000@17000,redis-0.example",
+                ("10.0.0.1", 7000, Some("redis-0.example")),
+            ),
+            (
+                "10.0.0.1:7000@17000,,shard-id=abc",
+                ("10.0.0.1", 7000, None),
+            ),
+            ("10.0.0.1:7000", ("10.0.0.1", 7000, None)),
+            (":7000@17000", ("", 7000, None)),
+        ];
+        for (field, (host, port, hostname)) in cases {
+            assert_eq!(
+                parse_node_addr(field),
+                Ok((host.to_string(), port, hostname.map(str::to_string))),
+                "{field}"
+            );
+        }
         assert!(parse_node_addr("nonsense").is_err());
     }
 
@@ -538,9 +534,13 @@ bbb :7001@17001,replica-1.example slave aaa 0 0 1 connected
 aaa 10.0.0.1:7000@17000 master,fail - 0 0 1 disconnected 0-16383
 ";
         let nodes = parse_cluster_nodes(text).expect("parse");
-        let err = choose_nodes(&nodes, false).expect_err("nothing healthy");
+        let err = choose_nodes(&nodes, false)
+            .expect_err("nothing healthy")
+            .to_string();
         assert!(err.contains("neither"), "{err}");
-        let err = choose_nodes(&nodes, true).expect_err("require slave");
+        let err = choose_nodes(&nodes, true)
+            .expect_err("require slave")
+            .to_string();
         assert!(err.contains("it has none"), "{err}");
     }
 }

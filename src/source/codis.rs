@@ -6,12 +6,14 @@
 //! (warning), then the master (warning), unless `--require-slave`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::standalone::StandaloneConfig;
-use super::{Instance, InstanceOpener, SlotKind, SourceError};
+use super::connection::ConnectionOptions;
+use super::error::DiscoveryError;
+use super::{Instance, InstanceOpener, SlotKind};
 
 /// Largest `/topom` body accepted.
 const MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -123,9 +125,8 @@ impl Overview {
 }
 
 /// Parse the `/topom` JSON.
-pub fn parse_overview(body: &[u8]) -> Result<Overview, String> {
+pub fn parse_overview(body: &[u8]) -> Result<Overview, serde_json::Error> {
     serde_json::from_slice(body)
-        .map_err(|e| format!("the /topom reply is not a Codis overview: {e}"))
 }
 
 /// The server chosen for one group.
@@ -146,13 +147,10 @@ pub enum ServerKind {
 }
 
 /// Pick one server per group that holds data (sorted by group id).
-pub fn choose_servers(ov: &Overview, require_slave: bool) -> Result<Vec<Choice>, String> {
-    let stats = ov
-        .stats
-        .as_ref()
-        .ok_or("the /topom reply has no stats (is the dashboard online?)")?;
+pub fn choose_servers(ov: &Overview, require_slave: bool) -> Result<Vec<Choice>, DiscoveryError> {
+    let stats = ov.stats.as_ref().ok_or(DiscoveryError::NoStats)?;
     if stats.closed {
-        return Err("the Codis dashboard is closed".into());
+        return Err(DiscoveryError::DashboardClosed);
     }
     // Groups that own a slot or receive one in a migration; without slot data, all groups.
     let used: Option<BTreeSet<u32>> = stats.slots.as_ref().map(|slots| {
@@ -174,7 +172,7 @@ pub fn choose_servers(ov: &Overview, require_slave: bool) -> Result<Vec<Choice>,
         }
         let Some((master, replicas)) = g.servers.split_first() else {
             if used.is_some() {
-                return Err(format!("codis group {} owns slots but has no server", g.id));
+                return Err(DiscoveryError::EmptyGroup(g.id));
             }
             continue;
         };
@@ -190,11 +188,10 @@ pub fn choose_servers(ov: &Overview, require_slave: bool) -> Result<Vec<Choice>,
         let choice = if let Some(s) = spare {
             (s.server.clone(), ServerKind::Replica)
         } else if require_slave {
-            return Err(format!(
-                "codis group {} (master {}) has no healthy replica outside the read group and \
-                 --require-slave is set",
-                g.id, master.server
-            ));
+            return Err(DiscoveryError::NoSpareReplica {
+                group: g.id,
+                master: master.server.clone(),
+            });
         } else if let Some(s) = read() {
             tracing::warn!(
                 "codis group {}: no spare replica; reading {} which serves reads (replica_group)",
@@ -218,13 +215,17 @@ pub fn choose_servers(ov: &Overview, require_slave: bool) -> Result<Vec<Choice>,
         });
     }
     if out.is_empty() {
-        return Err("the Codis dashboard lists no group with servers".into());
+        return Err(DiscoveryError::NoGroups);
     }
     Ok(out)
 }
 
-/// `GET <dashboard>/topom`.
-pub fn fetch_overview(dashboard: &str, timeout: Duration) -> Result<Overview, SourceError> {
+/// `GET <dashboard>/topom`: `connect_timeout` to connect, `read_timeout` for the reply.
+pub fn fetch_overview(
+    dashboard: &str,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+) -> Result<Overview, DiscoveryError> {
     let base = dashboard.trim_end_matches('/');
     let base = if base.contains("://") {
         base.to_string()
@@ -233,37 +234,42 @@ pub fn fetch_overview(dashboard: &str, timeout: Duration) -> Result<Overview, So
     };
     let url = format!("{base}/topom");
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
+        .timeout_connect(Some(connect_timeout))
+        .timeout_recv_response(Some(read_timeout))
+        .timeout_recv_body(Some(read_timeout))
         .http_status_as_error(false)
         .build()
         .into();
-    let fail = |m: String| SourceError::Other(format!("codis dashboard {url}: {m}"));
-    let mut resp = agent.get(&url).call().map_err(|e| fail(e.to_string()))?;
+    let request_failed = |source| DiscoveryError::Dashboard {
+        url: url.clone(),
+        source,
+    };
+    let mut resp = agent.get(&url).call().map_err(request_failed)?;
     let status = resp.status();
     let body = resp
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
-        .map_err(|e| fail(format!("cannot read the reply: {e}")))?;
+        .map_err(request_failed)?;
     if !status.is_success() {
-        return Err(fail(format!(
-            "HTTP {status}: {}",
-            super::resp::preview(&body)
-        )));
+        return Err(DiscoveryError::DashboardStatus {
+            url,
+            status: status.as_u16(),
+            body: super::resp::preview(&body),
+        });
     }
-    parse_overview(&body).map_err(fail)
+    parse_overview(&body).map_err(|source| DiscoveryError::NotAnOverview { url, source })
 }
 
 /// Discover the Codis groups; returns the product name and one instance per group.
 pub fn discover(
     dashboard: &str,
-    conn: &StandaloneConfig,
+    opts: &Arc<ConnectionOptions>,
     require_slave: bool,
-) -> Result<(Option<String>, Vec<Instance>), SourceError> {
-    let timeout = conn.connect_timeout + conn.handshake_timeout;
-    let ov = fetch_overview(dashboard, timeout)?;
-    let choices = choose_servers(&ov, require_slave).map_err(SourceError::Other)?;
+) -> Result<(Option<String>, Vec<Instance>), DiscoveryError> {
+    let ov = fetch_overview(dashboard, opts.connect_timeout, opts.read_timeout)?;
+    let choices = choose_servers(&ov, require_slave)?;
     let instances = choices
         .into_iter()
         .map(|c| {
@@ -271,7 +277,10 @@ pub fn discover(
             Instance {
                 name: c.server.clone(),
                 slots: SlotKind::Codis,
-                opener: InstanceOpener::Standalone(conn.with_addr(c.server)),
+                opener: InstanceOpener::Redis {
+                    addr: c.server,
+                    options: Arc::clone(opts),
+                },
             }
         })
         .collect();
@@ -358,7 +367,9 @@ mod tests {
     #[test]
     fn require_slave_names_the_group() {
         let ov = parse_overview(SAMPLE.as_bytes()).expect("parse");
-        let err = choose_servers(&ov, true).expect_err("group 2 has only a read replica");
+        let err = choose_servers(&ov, true)
+            .expect_err("group 2 has only a read replica")
+            .to_string();
         assert!(err.contains("group 2"), "{err}");
         assert!(err.contains("10.0.1.1:6379"), "{err}");
     }

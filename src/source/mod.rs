@@ -1,20 +1,34 @@
-//! Where RDB bytes come from. Every source yields, per instance, a blocking byte stream
-//! ([`OpenedStream`]) that the parser reads; nothing is saved to disk.
+//! Where RDB bytes come from. A [`Spec`] (what the user named: a file, a server, a cluster's
+//! seeds, a Codis dashboard) resolves to a list of [`Instance`]s; each opens, on demand, a
+//! blocking byte stream ([`OpenedStream`]) that the parser reads. Nothing is saved to disk.
 //!
-//! - [`file`]: an RDB file.
-//! - [`standalone`]: a live Redis over the replication protocol.
-//! - [`cluster`]: every shard of a Redis Cluster (replica preferred).
-//! - [`codis`]: every group of a Codis cluster, found through its dashboard.
+//! By concern:
+//! - [`file`](mod@file): an RDB file.
+//! - [`connection`]: TCP, TLS ([`tls`]), `AUTH`, RESP round trips ([`resp`]), with the
+//!   [`ConnectionOptions`] every live source shares.
+//! - [`standalone`]: the replication handshake; [`snapshot`]: `PSYNC` and the snapshot's
+//!   framing (disk-based or diskless).
+//! - [`cluster`], [`codis`]: topology discovery only (which node to read per shard or group).
 //!
-//! [`resp`] is the small RESP client the live sources share.
+//! Errors are [`SourceError`]s with typed causes ([`error`]).
 
 pub mod cluster;
 pub mod codis;
+pub mod connection;
+pub mod error;
 pub mod file;
 pub mod resp;
+pub mod snapshot;
 pub mod standalone;
+pub mod tls;
 
 use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use connection::ConnectionOptions;
+pub use error::{Cause, DiscoveryError, SourceError, TimeoutKind, Topology};
+pub use tls::{ClientCertFiles, TlsConfig, TlsOptions};
 
 /// Which slot column the records of an instance get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,15 +39,6 @@ pub enum SlotKind {
     Redis,
     /// Codis: fill `codis_slot`.
     Codis,
-}
-
-/// Errors from sources (connect, handshake, discovery, file open).
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("{instance}: {message}")]
-    Instance { instance: String, message: String },
-    #[error("{0}")]
-    Other(String),
 }
 
 /// A handle that aborts a stream from another thread (e.g. shuts its socket down).
@@ -52,8 +57,13 @@ pub struct OpenedStream {
 /// How to reach one instance.
 #[derive(Debug, Clone)]
 pub enum InstanceOpener {
-    File(std::path::PathBuf),
-    Standalone(standalone::StandaloneConfig),
+    File(PathBuf),
+    /// A Redis server, read over replication.
+    Redis {
+        /// `host:port` (IPv6 as `[::1]:6379`).
+        addr: String,
+        options: Arc<ConnectionOptions>,
+    },
 }
 
 /// One instance to dump.
@@ -70,7 +80,93 @@ impl Instance {
     pub fn open(&self) -> Result<OpenedStream, SourceError> {
         match &self.opener {
             InstanceOpener::File(path) => file::open(&self.name, path),
-            InstanceOpener::Standalone(cfg) => standalone::open(&self.name, cfg),
+            InstanceOpener::Redis { addr, options } => standalone::open(addr, options),
         }
+    }
+}
+
+/// What the user asked to read.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    /// An RDB file, reported as `instance`.
+    File { path: PathBuf, instance: String },
+    /// One live server.
+    Standalone { addr: String },
+    /// Every shard of a Redis Cluster, found through any of `seeds`.
+    Cluster {
+        seeds: Vec<String>,
+        /// Fail instead of reading a master when a shard has no healthy replica.
+        require_slave: bool,
+    },
+    /// Every group of a Codis cluster, found through its dashboard.
+    Codis {
+        dashboard: String,
+        /// Fail instead of reading a master or a read replica when a group has no spare
+        /// replica.
+        require_slave: bool,
+    },
+}
+
+/// The instances a [`Spec`] stands for.
+#[derive(Debug)]
+pub struct Resolved {
+    pub instances: Vec<Instance>,
+    /// Codis: the dashboard's product name, the default cluster name.
+    pub product_name: Option<String>,
+}
+
+impl Spec {
+    /// The instances to dump: discovers the topology of a cluster or Codis (connecting to its
+    /// seeds or dashboard, and probing replicas); files and standalone servers are not
+    /// contacted until opened. `options` serves every live instance.
+    pub fn resolve(&self, options: &ConnectionOptions) -> Result<Resolved, SourceError> {
+        let options = Arc::new(options.clone());
+        let redis = |addr: &str, slots| Instance {
+            name: addr.to_string(),
+            slots,
+            opener: InstanceOpener::Redis {
+                addr: addr.to_string(),
+                options: Arc::clone(&options),
+            },
+        };
+        let (instances, product_name) = match self {
+            Spec::File { path, instance } => (
+                vec![Instance {
+                    name: instance.clone(),
+                    slots: SlotKind::None,
+                    opener: InstanceOpener::File(path.clone()),
+                }],
+                None,
+            ),
+            Spec::Standalone { addr } => (vec![redis(addr, SlotKind::None)], None),
+            Spec::Cluster {
+                seeds,
+                require_slave,
+            } => {
+                let instances =
+                    cluster::discover(seeds, &options, *require_slave).map_err(|cause| {
+                        SourceError::Discovery {
+                            topology: Topology::RedisCluster,
+                            cause,
+                        }
+                    })?;
+                (instances, None)
+            }
+            Spec::Codis {
+                dashboard,
+                require_slave,
+            } => {
+                let (product, instances) = codis::discover(dashboard, &options, *require_slave)
+                    .map_err(|cause| SourceError::Discovery {
+                        topology: Topology::Codis,
+                        cause,
+                    })?;
+                (instances, product)
+            }
+        };
+        Ok(Resolved {
+            instances,
+            product_name,
+        })
     }
 }

@@ -3,7 +3,7 @@
 //! included) may contain spaces or any bytes.
 
 use std::fmt;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 
 /// Longest status/error/header line accepted (a real server's lines are short).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -148,16 +148,15 @@ fn read_reply_depth<R: BufRead>(r: &mut R, depth: usize) -> Result<Reply, RespEr
             .map(Reply::Integer)
             .ok_or_else(|| RespError::Protocol(preview(&line))),
         b'$' => {
-            let len = parse_int(body).ok_or_else(|| RespError::Protocol(preview(&line)))?;
-            if len < 0 {
+            let Some(len) = parse_len(&line, MAX_BULK)? else {
                 return Ok(Reply::Bulk(None));
+            };
+            // Grows as the bytes arrive: the length is the peer's claim.
+            let mut data = Vec::new();
+            r.take(len as u64 + 2).read_to_end(&mut data)?;
+            if data.len() < len + 2 {
+                return Err(RespError::Closed);
             }
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|&l| l <= MAX_BULK)
-                .ok_or_else(|| RespError::Protocol(preview(&line)))?;
-            let mut data = vec![0u8; len + 2];
-            read_exact(r, &mut data)?;
             if &data[len..] != b"\r\n" {
                 return Err(RespError::Protocol(preview(&data)));
             }
@@ -165,14 +164,9 @@ fn read_reply_depth<R: BufRead>(r: &mut R, depth: usize) -> Result<Reply, RespEr
             Ok(Reply::Bulk(Some(data)))
         }
         b'*' => {
-            let n = parse_int(body).ok_or_else(|| RespError::Protocol(preview(&line)))?;
-            if n < 0 {
+            let Some(n) = parse_len(&line, MAX_ARRAY)? else {
                 return Ok(Reply::Array(None));
-            }
-            let n = usize::try_from(n)
-                .ok()
-                .filter(|&n| n <= MAX_ARRAY)
-                .ok_or_else(|| RespError::Protocol(preview(&line)))?;
+            };
             if depth >= MAX_DEPTH {
                 return Err(RespError::Protocol(preview(&line)));
             }
@@ -186,14 +180,18 @@ fn read_reply_depth<R: BufRead>(r: &mut R, depth: usize) -> Result<Reply, RespEr
     }
 }
 
-fn read_exact<R: BufRead>(r: &mut R, buf: &mut [u8]) -> Result<(), RespError> {
-    r.read_exact(buf).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            RespError::Closed
-        } else {
-            RespError::Io(e)
-        }
-    })
+/// The length of a `$` or `*` line: `None` for -1 (null), at most `max`.
+fn parse_len(line: &[u8], max: usize) -> Result<Option<usize>, RespError> {
+    let bad = || RespError::Protocol(preview(line));
+    let n = parse_int(&line[1..]).ok_or_else(bad)?;
+    if n < 0 {
+        return Ok(None);
+    }
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(bad)?;
+    Ok(Some(n))
 }
 
 /// Parse a decimal integer (optional leading `-`), strictly.

@@ -1,10 +1,9 @@
 //! A fake Codis dashboard: a tiny HTTP server that answers `GET /topom` with an overview shaped
 //! like Codis 3.2's, pointing at real redis-servers.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-
 use serde_json::{Value, json};
+
+use super::fake_server::FakeServer;
 
 /// One group: its servers (`addr`, `replica_group`), the first being the master.
 pub struct FakeGroup {
@@ -63,36 +62,26 @@ pub fn topom_json(product: &str, groups: &[FakeGroup]) -> Value {
     })
 }
 
-/// Serve `body` for `GET /topom` (404 otherwise) on a free port, forever, from a thread.
-/// Returns the dashboard URL.
-pub fn serve_topom(body: Value) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
+/// A fake dashboard serving `body` for `GET /topom` (404 otherwise) until dropped; its
+/// `url()` is the dashboard URL.
+pub fn serve_topom(body: Value) -> FakeServer {
     let body = body.to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut req = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
-            let ok = req.starts_with(b"GET /topom ");
-            let (status, payload) = if ok {
-                ("200 OK", body.as_str())
-            } else {
-                ("404 Not Found", "{\"error\":\"not found\"}")
-            };
-            let _ = write!(
-                s,
+    FakeServer::start(usize::MAX, move |peer| {
+        let Some(head) = peer.read_until(b"\r\n\r\n")? else {
+            return Ok(());
+        };
+        let (status, payload) = if head.starts_with(b"GET /topom ") {
+            ("200 OK", body.as_str())
+        } else {
+            ("404 Not Found", "{\"error\":\"not found\"}")
+        };
+        peer.send(
+            format!(
                 "HTTP/1.1 {status}\r\nContent-Type: application/json; charset=utf-8\r\n\
                  Content-Length: {}\r\nConnection: close\r\n\r\n{payload}",
                 payload.len()
-            );
-        }
-    });
-    url
+            )
+            .as_bytes(),
+        )
+    })
 }

@@ -1,12 +1,17 @@
 //! Real `redis-server` processes for tests: each on a free port of 127.0.0.1 with its own
-//! temporary directory, waited for until it answers PING, killed on drop.
+//! temporary directory, waited for until it answers PING, killed on drop. A server can be
+//! TLS-only (certificates from [`super::pki`]); `cli` then speaks TLS with a client
+//! certificate.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use super::pki::Pki;
 
 /// A free TCP port on 127.0.0.1 (there is a small race until the server binds it).
 pub fn free_port() -> u16 {
@@ -21,16 +26,35 @@ pub struct RedisServer {
     pub dir: tempfile::TempDir,
     /// `requirepass`, if set, for `cli`.
     pub password: Option<String>,
+    /// `redis-cli` TLS arguments for a TLS-only server.
+    cli_tls: Vec<String>,
 }
 
 impl RedisServer {
     /// Start a server with extra config arguments (`["--requirepass", "x"]`, ...).
     pub fn start(extra: &[&str]) -> RedisServer {
+        Self::start_with(None, extra)
+    }
+
+    /// Start a TLS-only server (`--port 0`, `port` is its TLS port) with `pki`'s certificates,
+    /// requiring client certificates when `auth_clients`.
+    pub fn start_tls(pki: &Pki, auth_clients: bool, extra: &[&str]) -> RedisServer {
+        Self::start_with(Some((pki, auth_clients)), extra)
+    }
+
+    fn start_with(tls: Option<(&Pki, bool)>, extra: &[&str]) -> RedisServer {
         let mut last = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
             let port = free_port();
-            match Self::try_start(dir, port, extra) {
+            let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+            let mut cli_tls = Vec::new();
+            if let Some((pki, auth_clients)) = tls {
+                args = pki.server_args(port, auth_clients);
+                cli_tls = pki.cli_args();
+            }
+            args.extend(extra.iter().map(|s| s.to_string()));
+            match Self::try_start(dir, port, args, cli_tls) {
                 Ok(s) => return s,
                 Err(e) => last = e,
             }
@@ -38,11 +62,14 @@ impl RedisServer {
         panic!("cannot start redis-server: {last}");
     }
 
-    fn try_start(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Result<RedisServer, String> {
+    fn try_start(
+        dir: tempfile::TempDir,
+        port: u16,
+        extra: Vec<String>,
+        cli_tls: Vec<String>,
+    ) -> Result<RedisServer, String> {
         let log = dir.path().join("redis.log");
         let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
             "--bind".into(),
             "127.0.0.1".into(),
             "--dir".into(),
@@ -63,12 +90,12 @@ impl RedisServer {
             "--repl-diskless-sync-delay".into(),
             "0".into(),
         ];
-        args.extend(extra.iter().map(|s| s.to_string()));
         let password = extra
             .iter()
             .position(|a| *a == "--requirepass")
             .and_then(|i| extra.get(i + 1))
-            .map(|s| s.to_string());
+            .cloned();
+        args.extend(extra);
         let child = Command::new("redis-server")
             .args(&args)
             .stdin(Stdio::null())
@@ -81,6 +108,7 @@ impl RedisServer {
             port,
             dir,
             password,
+            cli_tls,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -90,13 +118,17 @@ impl RedisServer {
                 let log = std::fs::read_to_string(&log).unwrap_or_default();
                 return Err(format!("redis-server exited with {status}: {log}"));
             }
-            if ping(port) {
+            if server.answers_ping() {
                 return Ok(server);
             }
             sleep(Duration::from_millis(20));
         }
         server.kill();
-        Err("redis-server did not answer PING within 10 s".into())
+        let ping = server.cli_command().arg("PING").output();
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        Err(format!(
+            "redis-server did not answer PING within 10 s (redis-cli: {ping:?}); log:\n{log}"
+        ))
     }
 
     pub fn addr(&self) -> String {
@@ -107,14 +139,35 @@ impl RedisServer {
         self.dir.path()
     }
 
-    /// Run `redis-cli` against this server; returns trimmed stdout. Panics on failure.
-    pub fn cli(&self, args: &[&str]) -> String {
+    /// Whether the server is up (answers PING, or asks for a password).
+    fn answers_ping(&self) -> bool {
+        if self.cli_tls.is_empty() {
+            return ping(self.port);
+        }
+        self.cli_command()
+            .arg("PING")
+            .output()
+            .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"PONG"))
+    }
+
+    /// `redis-cli` with this server's address, password and TLS arguments.
+    fn cli_command(&self) -> Command {
         let mut cmd = Command::new("redis-cli");
         cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        cmd.args(&self.cli_tls);
         if let Some(p) = &self.password {
             cmd.args(["-a", p, "--no-auth-warning"]);
         }
-        let out = cmd.args(args).output().expect("run redis-cli");
+        cmd
+    }
+
+    /// Run `redis-cli` against this server; returns trimmed stdout. Panics on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self
+            .cli_command()
+            .args(args)
+            .output()
+            .expect("run redis-cli");
         assert!(
             out.status.success(),
             "redis-cli {args:?} failed: {}",
@@ -125,12 +178,8 @@ impl RedisServer {
 
     /// Feed commands to `redis-cli` on stdin (one per line), e.g. to load data quickly.
     pub fn cli_pipe(&self, script: &str) {
-        let mut cmd = Command::new("redis-cli");
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
-        if let Some(p) = &self.password {
-            cmd.args(["-a", p, "--no-auth-warning"]);
-        }
-        let mut child = cmd
+        let mut child = self
+            .cli_command()
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -226,21 +275,37 @@ pub struct NodeLine {
 
 impl RedisCluster {
     pub fn start(masters: usize) -> RedisCluster {
+        Self::start_with(masters, None)
+    }
+
+    /// A cluster that speaks only TLS, between nodes too (`tls-cluster`, `tls-replication`),
+    /// requiring client certificates.
+    pub fn start_tls(masters: usize, pki: &Pki) -> RedisCluster {
+        Self::start_with(masters, Some(pki))
+    }
+
+    fn start_with(masters: usize, tls: Option<&Pki>) -> RedisCluster {
+        let config = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "1000",
+            "--repl-diskless-sync",
+            "no",
+        ];
+        let tls_config = ["--tls-cluster", "yes", "--tls-replication", "yes"];
         let nodes: Vec<RedisServer> = (0..masters * 2)
-            .map(|_| {
-                RedisServer::start(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "1000",
-                    "--repl-diskless-sync",
-                    "no",
-                ])
+            .map(|_| match tls {
+                None => RedisServer::start(&config),
+                Some(pki) => {
+                    RedisServer::start_tls(pki, true, &[&config[..], &tls_config].concat())
+                }
             })
             .collect();
-        let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+        let mut args: Vec<String> = tls.map(Pki::cli_args).unwrap_or_default();
+        args.extend(["--cluster".into(), "create".into()]);
         args.extend(nodes.iter().map(|n| n.addr()));
         args.extend([
             "--cluster-replicas".into(),
@@ -347,6 +412,40 @@ impl RedisCluster {
             .into_iter()
             .filter(|n| n.flags.contains("master"))
             .collect()
+    }
+
+    /// `SET key v` for each key, on the master that owns its slot, then wait until every
+    /// replica holds as many keys as its master.
+    pub fn set_keys(&self, keys: &[String]) {
+        let nodes = rdbinsight::source::cluster::parse_cluster_nodes(
+            &self.nodes[0].cli(&["CLUSTER", "NODES"]),
+        )
+        .expect("parse CLUSTER NODES");
+        let mut scripts: BTreeMap<u16, String> = BTreeMap::new();
+        for k in keys {
+            let slot = rdbinsight::slot::redis_slot(k.as_bytes());
+            let owner = nodes
+                .iter()
+                .find(|n| n.is_master() && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot)))
+                .expect("every slot has an owner");
+            scripts
+                .entry(owner.port)
+                .or_default()
+                .push_str(&format!("SET {k} v\n"));
+        }
+        for (port, script) in &scripts {
+            self.node(*port).cli_pipe(script);
+        }
+        wait_until("replicas caught up", Duration::from_secs(30), || {
+            self.replicas().iter().all(|r| {
+                let m = self
+                    .masters()
+                    .into_iter()
+                    .find(|m| m.id == r.master_id)
+                    .expect("master");
+                self.node(r.port).cli(&["DBSIZE"]) == self.node(m.port).cli(&["DBSIZE"])
+            })
+        });
     }
 
     /// Seed addresses (every node).

@@ -9,7 +9,15 @@ line to the FIFO ends the query, and the server with it.
 
 Usage:
     clickhouse-server.py run  [--port N] [--host H] [--state-dir DIR] [--ready-timeout S]
+                              [--tcp-port N --cluster NAME --shard HOST:PORT... --shard-index I]
     clickhouse-server.py stop --state-dir DIR [--keep]
+
+With --tcp-port the engine also serves the native TCP protocol on that port, and --cluster
+declares a ClickHouse cluster in `remote_servers`: one shard (of one replica) per --shard
+(native HOST:PORT), in order, so that several engines started this way reach each other
+(`Distributed` tables, `clusterAllReplicas`). The macros are {shard} = --shard-index and
+{replica} = r<shard-index>. There is no Keeper: `ON CLUSTER` DDL and Replicated tables do not
+work on such a cluster.
 
 `run` stays in the foreground until stopped; once the server answers /ping it prints its URL
 (one line on stdout) and writes the state dir:
@@ -131,11 +139,29 @@ def cmd_run(args):
             os.unlink(os.path.join(state, stale))
 
     # clickhouse-local reads config.xml from the working directory.
+    extra = ""
+    if args.tcp_port:
+        extra += f"  <tcp_port>{args.tcp_port}</tcp_port>\n"
+    if args.cluster:
+        shards = ""
+        for shard in args.shard:
+            shard_host, _, shard_port = shard.rpartition(":")
+            shards += (
+                "      <shard><replica>"
+                f"<host>{shard_host}</host><port>{shard_port}</port>"
+                "</replica></shard>\n"
+            )
+        extra += (
+            f"  <remote_servers>\n    <{args.cluster}>\n{shards}    </{args.cluster}>\n"
+            "  </remote_servers>\n"
+            f"  <macros><shard>{args.shard_index}</shard><replica>r{args.shard_index}</replica></macros>\n"
+        )
     write_file(
         os.path.join(state, "config.xml"),
         "<clickhouse>\n"
         f"  <listen_host>{host}</listen_host>\n"
         f"  <http_port>{port}</http_port>\n"
+        f"{extra}"
         "  <timezone>UTC</timezone>\n"
         "</clickhouse>\n",
     )
@@ -148,10 +174,10 @@ def cmd_run(args):
 
     def serve():
         try:
-            sql = (
-                "SYSTEM START LISTEN HTTP; "
-                f"SELECT count() FROM file('{fifo}', 'LineAsString')"
-            )
+            listen = "SYSTEM START LISTEN HTTP; "
+            if args.tcp_port:
+                listen += "SYSTEM START LISTEN TCP; "
+            sql = listen + f"SELECT count() FROM file('{fifo}', 'LineAsString')"
             result["res"] = chdb.query(sql, "CSV", path=data)
         except BaseException as e:  # reported by the main thread
             result["err"] = e
@@ -224,6 +250,10 @@ def main():
     run.add_argument("--port", type=int, default=0, help="default: a free port")
     run.add_argument("--state-dir", help="default: a new temp dir")
     run.add_argument("--ready-timeout", type=float, default=60.0)
+    run.add_argument("--tcp-port", type=int, default=0, help="also serve native TCP here")
+    run.add_argument("--cluster", help="declare this cluster in remote_servers")
+    run.add_argument("--shard", action="append", default=[], help="HOST:PORT (native), repeatable")
+    run.add_argument("--shard-index", type=int, default=1, help="this engine's {shard} macro")
     stop = sub.add_parser("stop", help="stop a server started with `run`")
     stop.add_argument("--state-dir", required=True)
     stop.add_argument("--keep", action="store_true", help="keep the state dir (logs, data)")

@@ -15,11 +15,10 @@ fn run(cli: cli::Cli, env: cli::run::DumpEnv) -> anyhow::Result<()> {
         cli::Command::Dump(args) => cli::run::run_dump(*args, env),
         cli::Command::Report(cmd) => cli::report::run_report(*cmd),
         cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(args)) => {
-            print!(
-                "{}",
-                rdbinsight::output::clickhouse::schema::schema_sql(args.ttl_days)
-            );
-            Ok(())
+            cli::clickhouse::print_schema(&args)
+        }
+        cli::Command::Misc(cli::MiscCommand::ClickhouseDropBatch(args)) => {
+            cli::clickhouse::drop_batch(args)
         }
         cli::Command::Misc(cli::MiscCommand::Completion(args)) => {
             cli::completion::write(args.shell, &mut std::io::stdout());

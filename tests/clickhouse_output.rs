@@ -5,156 +5,21 @@
 //! chdb-core wheel's embedded server) and sets it. Without the variable these tests FAIL,
 //! unless `RDBINSIGHT_SKIP_CLICKHOUSE_TESTS=1` skips them explicitly.
 //!
-//! Every test works in its own fresh database and drops it at the end.
-//!
-//! Throughput check (release, prints records/s):
-//! `scripts/clickhouse-test-env.sh cargo test --release --test clickhouse_output -- --ignored --nocapture perf`
+//! Every test works in its own fresh database and drops it at the end. Throughput is measured
+//! by `bench/clickhouse.sh`, not here. The batch-attempt rules are tested in
+//! clickhouse_attempts.rs, failures in clickhouse_faults.rs, `--on-cluster` in
+//! clickhouse_cluster.rs.
 
 mod common;
 
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::Duration;
 
+use common::ch::{TYPES, TestDb, batch, record, t1, t2};
 use rdbinsight::output::clickhouse::{ClickHouseOutput, ClickHouseUrl};
 use rdbinsight::output::{BatchContext, ChunkWriter, Output, OutputError};
-use rdbinsight::record::{Encoding, Record, RecordType};
-
-const URL_VAR: &str = "RDBINSIGHT_TEST_CLICKHOUSE_URL";
-const SKIP_VAR: &str = "RDBINSIGHT_SKIP_CLICKHOUSE_TESTS";
-
-/// The engine's base URL, or `None` when skipping was asked for. Panics (fails the test) when
-/// the URL is not set and skipping was not asked for.
-fn base_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") {
-                eprintln!("{SKIP_VAR}=1: skipping a ClickHouse test");
-                return None;
-            }
-            panic!(
-                "{URL_VAR} is not set, so there is no ClickHouse to test against.\n\
-                 Start the local test engine and run the tests with it:\n    \
-                 scripts/clickhouse-test-env.sh cargo test\n\
-                 (or `source scripts/clickhouse-test-env.sh` once per shell), or point {URL_VAR} \
-                 at your own ClickHouse (http://[user[:pass]@]host:8123), or set {SKIP_VAR}=1 to \
-                 skip the ClickHouse tests explicitly."
-            )
-        }
-    }
-}
-
-/// A fresh database for one test; dropped by [`TestDb::drop_db`].
-struct TestDb {
-    base: String,
-    name: String,
-    admin: clickhouse::Client,
-}
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl TestDb {
-    fn new(test: &str) -> Option<TestDb> {
-        let base = base_url()?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rdbinsight_test_{test}_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 1_000_000_000
-        );
-        let parsed = ClickHouseUrl::parse(&format!("{base}?database=default"))
-            .unwrap_or_else(|e| panic!("{URL_VAR}: {e}"));
-        let mut admin = clickhouse::Client::default().with_url(parsed.endpoint());
-        if let Some(user) = parsed.user {
-            admin = admin.with_user(user);
-        }
-        if let Some(password) = parsed.password {
-            admin = admin.with_password(password);
-        }
-        Some(TestDb { base, name, admin })
-    }
-
-    /// `--url` for this database.
-    fn url(&self) -> String {
-        format!("{}?database={}", self.base, self.name)
-    }
-
-    fn output(&self, auto_create: bool) -> ClickHouseOutput {
-        ClickHouseOutput::from_args(&self.url(), None, auto_create, 30).expect("valid URL")
-    }
-
-    async fn exec(&self, sql: &str) {
-        self.admin
-            .query(sql)
-            .execute()
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-
-    /// The result as TabSeparated text, trailing newline removed.
-    async fn q(&self, sql: &str) -> String {
-        let sql = sql.replace("{db}", &format!("`{}`", self.name));
-        let bytes = self
-            .admin
-            .query(&sql)
-            .fetch_bytes("TabSeparated")
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        String::from_utf8_lossy(&bytes).trim_end().to_string()
-    }
-
-    async fn drop_db(self) {
-        self.exec(&format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .await;
-    }
-}
-
-const TYPES: [(RecordType, Encoding); 7] = [
-    (RecordType::String, Encoding::Raw),
-    (RecordType::List, Encoding::QuickList2),
-    (RecordType::Set, Encoding::IntSet),
-    (RecordType::ZSet, Encoding::SkipList),
-    (RecordType::Hash, Encoding::ListPack),
-    (RecordType::Stream, Encoding::ListPacks3),
-    (RecordType::Module, Encoding::Module),
-];
-
-/// Deterministic synthetic record `i`. Every 1000th key (from 7) is not valid UTF-8.
-fn record(i: u64) -> Record {
-    let (t, e) = TYPES[(i % 7) as usize];
-    let key = if i % 1000 == 7 {
-        let mut k = vec![0xff, 0xfe, 0x00, b'k'];
-        k.extend_from_slice(i.to_string().as_bytes());
-        k
-    } else {
-        format!("user:{i}:profile").into_bytes()
-    };
-    Record {
-        db: i % 4,
-        key,
-        r#type: t,
-        member_count: i % 100 + 1,
-        rdb_size: 20 + i % 1000,
-        encoding: e,
-        expire_at_ms: i.is_multiple_of(3).then_some(1_700_000_000_123 + i as i64),
-        idle_seconds: i.is_multiple_of(5).then_some(i * 10),
-        freq: i.is_multiple_of(11).then_some((i % 256) as u8),
-        codis_slot: i.is_multiple_of(2).then_some((i % 1024) as u16),
-        redis_slot: (i % 2 == 1).then_some((i % 16384) as u16),
-    }
-}
-
-fn batch(cluster: &str, ts_nanos: i64) -> BatchContext {
-    common::output::batch(cluster, ts_nanos)
-}
+use rdbinsight::record::Record;
 
 /// Write records `range` for `instance` through one writer; `finalize`: call
 /// `finalize_instance`.
@@ -186,20 +51,6 @@ async fn full_dump(output: &mut ClickHouseOutput, b: &BatchContext, n_a: u64, n_
         .await
         .expect("instance b");
     output.finalize_batch().await.expect("finalize_batch");
-}
-
-/// A batch timestamp two hours ago, at .123456789 s. Batches must be recent: rows older than
-/// the table TTL (`--ttl-days`) are dropped by ClickHouse as soon as they are inserted.
-fn t1() -> i64 {
-    static T: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *T.get_or_init(|| {
-        let now = chrono::Utc::now().timestamp();
-        (now - 7200) * 1_000_000_000 + 123_456_789
-    })
-}
-
-fn t2() -> i64 {
-    t1() + 3_600_000_000_000
 }
 
 /// `toString(batch)` of a DateTime64(9, 'UTC').
@@ -357,28 +208,6 @@ async fn inserts_roll_over_at_max_rows() {
 }
 
 #[tokio::test]
-async fn inserts_roll_over_at_max_bytes() {
-    let Some(db) = TestDb::new("rollbytes") else {
-        return;
-    };
-    const MAX_BYTES: u64 = 64 * 1024;
-    let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
-    ch.set_max_bytes_per_insert(MAX_BYTES);
-    let mut output = ch;
-    let b = batch("c1", t1());
-    // Rows are ~100 bytes serialized: 2500 + 3000 rows are several times 64 KiB each.
-    full_dump(&mut output, &b, 2500, 3000).await;
-    assert_eq!(
-        db.q("SELECT count(), uniqExact(instance, db, key) FROM {db}.redis_records_view")
-            .await,
-        "5500\t5500"
-    );
-    let parts = inserted_parts(&db).await;
-    assert!((6..=20).contains(&parts), "{parts} INSERTs");
-    db.drop_db().await;
-}
-
-#[tokio::test]
 async fn default_limits_make_one_insert_per_small_instance() {
     let Some(db) = TestDb::new("onepart") else {
         return;
@@ -394,63 +223,45 @@ async fn default_limits_make_one_insert_per_small_instance() {
     db.drop_db().await;
 }
 
+/// `on_idle` ends an INSERT that sent nothing for the idle time (its rows stored, invisible),
+/// and only then; the next record begins a new INSERT.
 #[tokio::test]
-async fn inserts_roll_over_at_period() {
-    let Some(db) = TestDb::new("period") else {
+async fn idle_insert_is_ended_and_the_next_row_begins_another() {
+    let Some(db) = TestDb::new("idle") else {
         return;
     };
-    let mut ch = ClickHouseOutput::from_args(&db.url(), None, true, 30).expect("valid URL");
-    ch.set_insert_period(std::time::Duration::from_millis(300));
-    let mut output = ch;
+    let mut output = db.output(true);
+    output.set_idle_end(Duration::from_millis(300));
     let b = batch("c1", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
     let mut w = output.writer_for(b.write_context("i1")).expect("writer");
     w.prepare_instance().await.expect("prepare_instance");
-    // Three bursts 400 ms apart: the first write of each later burst finds the period
-    // passed and ends the INSERT (that row included).
-    for burst in 0..3u64 {
-        for i in burst * 100..(burst + 1) * 100 {
-            w.write_record(&record(i)).await.expect("write");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    for i in 0..100 {
+        w.write_record(&record(i)).await.expect("write");
+    }
+    // Not idle long enough yet: the INSERT stays open.
+    w.on_idle().await.expect("on_idle");
+    assert_eq!(db.count("redis_records_raw").await, 0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    w.on_idle().await.expect("on_idle");
+    // Ended: stored, but not visible.
+    assert_eq!(db.count("redis_records_raw").await, 100);
+    assert_eq!(db.count("redis_records_view").await, 0);
+    // Nothing open: idle calls do nothing.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    w.on_idle().await.expect("on_idle");
+    for i in 100..250 {
+        w.write_record(&record(i)).await.expect("write");
     }
     w.finalize_instance().await.expect("finalize_instance");
+    assert_eq!(w.inserts_started(), 2);
     output.finalize_batch().await.expect("finalize_batch");
     assert_eq!(
         db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
             .await,
-        "300\t300"
+        "250\t250"
     );
-    assert_eq!(inserted_parts(&db).await, 3);
-    db.drop_db().await;
-}
-
-/// Records trickling in for longer than ClickHouse's `http_receive_timeout` (30 s): the
-/// period ends each INSERT after ~10 s, so none is dropped. Takes ~35 s: run with --ignored.
-#[tokio::test]
-#[ignore = "takes ~35 s; run with --ignored slow_stream"]
-async fn slow_stream_outlives_http_receive_timeout() {
-    let Some(db) = TestDb::new("slow") else {
-        return;
-    };
-    let mut output = db.output(true);
-    let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
-    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
-    // One record every 100 ms for 35 s.
-    for i in 0..350 {
-        w.write_record(&record(i)).await.expect("write");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    w.finalize_instance().await.expect("finalize_instance");
-    output.finalize_batch().await.expect("finalize_batch");
-    assert_eq!(
-        db.q("SELECT count() FROM {db}.redis_records_view").await,
-        "350"
-    );
-    let parts = inserted_parts(&db).await;
-    assert!((3..=5).contains(&parts), "{parts} INSERTs");
+    assert_eq!(inserted_parts(&db).await, 2);
     db.drop_db().await;
 }
 
@@ -549,12 +360,11 @@ async fn missing_tables_without_auto_create() {
     assert!(err.contains("--auto-create-tables"), "{err}");
 
     // The database but only one table.
-    db.exec(&format!("CREATE DATABASE `{}`", db.name)).await;
-    db.exec(&format!(
-        "CREATE TABLE `{}`.import_batches_completed (cluster String, batch DateTime64(9, 'UTC')) \
+    db.exec("CREATE DATABASE {db}").await;
+    db.exec(
+        "CREATE TABLE {db}.import_batches_completed (cluster String, batch DateTime64(9, 'UTC')) \
          ENGINE = MergeTree ORDER BY cluster",
-        db.name
-    ))
+    )
     .await;
     let err = db
         .output(false)
@@ -563,11 +373,26 @@ async fn missing_tables_without_auto_create() {
         .expect_err("tables missing")
         .to_string();
     assert!(
-        err.contains("table redis_records_raw, view redis_records_view"),
+        err.contains("table redis_records_raw, table import_batch_claims, view redis_records_view"),
         "{err}"
     );
     assert!(!err.contains("table import_batches_completed"), "{err}");
     assert!(err.contains("rdbinsight misc clickhouse-schema"), "{err}");
+
+    // A deployment of an earlier version: everything but the claims table.
+    db.exec("DROP DATABASE {db}").await;
+    let mut output = db.output(true);
+    output.prepare_batch(&b).await.expect("creates everything");
+    drop(output);
+    db.exec("DROP TABLE {db}.import_batch_claims").await;
+    let err = db
+        .output(false)
+        .prepare_batch(&batch("c1", t2()))
+        .await
+        .expect_err("claims table missing")
+        .to_string();
+    assert!(err.contains("lacks table import_batch_claims"), "{err}");
+    assert!(err.contains("it only adds what is missing"), "{err}");
     db.drop_db().await;
 }
 
@@ -576,11 +401,17 @@ async fn missing_tables_with_auto_create() {
     let Some(db) = TestDb::new("autocreate") else {
         return;
     };
-    let b = batch("c1", t1());
     let mut output = ClickHouseOutput::from_args(&db.url(), None, true, 7).expect("valid URL");
-    output.prepare_batch(&b).await.expect("creates everything");
+    output
+        .prepare_batch(&batch("c1", t1()))
+        .await
+        .expect("creates everything");
     // Idempotent.
-    output.prepare_batch(&b).await.expect("second prepare");
+    let mut output = ClickHouseOutput::from_args(&db.url(), None, true, 7).expect("valid URL");
+    output
+        .prepare_batch(&batch("c1", t2()))
+        .await
+        .expect("second prepare");
     let objects = db
         .q(&format!(
             "SELECT name, engine FROM system.tables WHERE database = '{}' ORDER BY name",
@@ -589,7 +420,8 @@ async fn missing_tables_with_auto_create() {
         .await;
     assert_eq!(
         objects,
-        "import_batches_completed\tReplacingMergeTree\n\
+        "import_batch_claims\tReplacingMergeTree\n\
+         import_batches_completed\tReplacingMergeTree\n\
          redis_records_raw\tReplacingMergeTree\n\
          redis_records_view\tView"
     );
@@ -613,79 +445,153 @@ async fn missing_tables_with_auto_create() {
         .await;
     assert_eq!(comments, "14\t14");
     // Only some objects missing: only those are created (the view here).
-    db.exec(&format!("DROP VIEW `{}`.redis_records_view", db.name))
-        .await;
-    output.prepare_batch(&b).await.expect("recreates the view");
+    db.exec("DROP VIEW {db}.redis_records_view").await;
+    let mut output = ClickHouseOutput::from_args(&db.url(), None, true, 7).expect("valid URL");
+    output
+        .prepare_batch(&batch("c1", t2() + 1))
+        .await
+        .expect("recreates the view");
     assert_eq!(
         db.q(&format!(
             "SELECT count() FROM system.tables WHERE database = '{}'",
             db.name
         ))
         .await,
-        "3"
+        "4"
     );
     db.drop_db().await;
 }
 
+/// Every object the batch touches is checked in prepare_batch, with its columns, before
+/// anything is written or claimed.
 #[tokio::test]
-async fn incompatible_table_is_a_clear_error() {
+async fn incompatible_schema_is_refused_before_anything_is_written() {
     let Some(db) = TestDb::new("mismatch") else {
+        return;
+    };
+    let mut output = db.output(true);
+    output
+        .prepare_batch(&batch("c1", t1()))
+        .await
+        .expect("prepare_batch");
+    drop(output);
+    db.exec("TRUNCATE TABLE {db}.import_batch_claims").await;
+    // Someone changed column types and dropped columns, in the records and the markers.
+    db.exec("ALTER TABLE {db}.redis_records_raw MODIFY COLUMN member_count UInt32")
+        .await;
+    db.exec("ALTER TABLE {db}.redis_records_raw DROP COLUMN freq")
+        .await;
+    db.exec("DROP TABLE {db}.import_batches_completed").await;
+    db.exec(
+        "CREATE TABLE {db}.import_batches_completed (cluster String, batch DateTime64(3, 'UTC')) \
+         ENGINE = ReplacingMergeTree ORDER BY (cluster, batch)",
+    )
+    .await;
+    // And the view reads other columns.
+    db.exec("DROP VIEW {db}.redis_records_view").await;
+    db.exec(
+        "CREATE VIEW {db}.redis_records_view AS SELECT cluster, batch FROM {db}.redis_records_raw",
+    )
+    .await;
+    let err = db
+        .output(false)
+        .prepare_batch(&batch("c1", t2()))
+        .await
+        .expect_err("incompatible")
+        .to_string();
+    for needle in [
+        "redis_records_raw.member_count is UInt32, expected UInt64",
+        "redis_records_raw.freq is missing",
+        "import_batches_completed.batch is DateTime64(3, 'UTC'), expected DateTime64(9, 'UTC')",
+        "redis_records_view.instance is missing",
+        "rdbinsight misc clickhouse-schema",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Nothing written, nothing claimed.
+    assert_eq!(db.count("redis_records_raw").await, 0);
+    assert_eq!(db.count("import_batch_claims").await, 0);
+    db.drop_db().await;
+}
+
+/// The schema changes between prepare_batch and the INSERT: the server refuses the INSERT,
+/// and the error is the server's own (code and text), on one line, not "channel closed".
+#[tokio::test]
+async fn insert_refused_by_the_server_reports_its_exception() {
+    let Some(db) = TestDb::new("refused") else {
         return;
     };
     let mut output = db.output(true);
     let b = batch("c1", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
-    // Someone changed a column type.
-    db.exec(&format!(
-        "ALTER TABLE `{}`.redis_records_raw MODIFY COLUMN member_count UInt32",
-        db.name
-    ))
-    .await;
-    let mut output = db.output(false);
-    output.prepare_batch(&b).await.expect("tables exist");
-    let err = write_instance(&mut output, &b, "i1", 0..10, true)
-        .await
-        .expect_err("member_count is UInt32")
-        .to_string();
-    assert!(err.contains("redis_records_raw"), "{err}");
+    db.exec("ALTER TABLE {db}.redis_records_raw MODIFY COLUMN member_count UInt32")
+        .await;
+    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
+    w.prepare_instance().await.expect("prepare_instance");
+    // Enough rows that chunks keep going out after the server refused the first one.
+    let mut err = None;
+    for i in 0..200_000 {
+        if let Err(e) = w.write_record(&record(i)).await {
+            err = Some(e);
+            break;
+        }
+    }
+    let err = match err {
+        Some(e) => e,
+        None => w.finalize_instance().await.expect_err("refused"),
+    }
+    .to_string();
+    assert!(err.contains("failed for instance i1"), "{err}");
+    assert!(err.contains("Code: "), "{err}");
     assert!(err.contains("member_count"), "{err}");
-    assert!(err.contains("UInt32"), "{err}");
-    // A column of another type is found at the first record (before anything is sent); the
-    // writer then refuses records.
-    let mut w = output.writer_for(b.write_context("i2")).expect("writer");
-    w.prepare_instance()
-        .await
-        .expect("the columns are all there");
-    let err = w
+    assert!(!err.contains("channel closed"), "{err}");
+    assert!(!err.contains("http_receive_timeout"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    let refused = w
         .write_record(&record(0))
-        .await
-        .expect_err("mismatch")
-        .to_string();
-    assert!(err.contains("member_count"), "{err}");
-    let err = w
-        .write_record(&record(1))
         .await
         .expect_err("refused")
         .to_string();
-    assert!(err.contains("after an earlier error"), "{err}");
-    // A missing column is found in prepare_instance.
-    db.exec(&format!(
-        "ALTER TABLE `{}`.redis_records_raw DROP COLUMN freq",
-        db.name
-    ))
-    .await;
-    let mut output = db.output(false);
-    let mut w = output.writer_for(b.write_context("i3")).expect("writer");
-    let err = w
-        .prepare_instance()
-        .await
-        .expect_err("no freq column")
-        .to_string();
-    assert!(err.contains("freq"), "{err}");
-    assert_eq!(
-        db.q("SELECT count() FROM {db}.redis_records_raw").await,
-        "0"
-    );
+    assert!(refused.contains("after an earlier error"), "{refused}");
+    db.drop_db().await;
+}
+
+/// The server fails an INSERT in the middle (a constraint fails on its first block of ~1M
+/// rows; the server reads the rest of the body and answers with its exception at the end):
+/// the error is the server's exception, and the abort leaves no row behind.
+#[tokio::test]
+async fn insert_aborted_mid_stream_reports_the_server_exception() {
+    let Some(db) = TestDb::new("midstream") else {
+        return;
+    };
+    let mut output = db.output(true);
+    let b = batch("c1", t1());
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    db.exec("ALTER TABLE {db}.redis_records_raw ADD CONSTRAINT small CHECK member_count < 100")
+        .await;
+    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
+    w.prepare_instance().await.expect("prepare_instance");
+    let mut err = None;
+    let mut written = 0u64;
+    for i in 0..1_100_000 {
+        if let Err(e) = w.write_record(&record(i)).await {
+            err = Some(e);
+            break;
+        }
+        written += 1;
+    }
+    let err = match err {
+        Some(e) => e,
+        None => w.finalize_instance().await.expect_err("refused"),
+    }
+    .to_string();
+    assert!(written > 0);
+    assert!(err.contains("Code: 469."), "{err}");
+    assert!(err.contains("(VIOLATED_CONSTRAINT)"), "{err}");
+    assert!(!err.contains("channel closed"), "{err}");
+    output.abort_batch().await;
+    assert_eq!(db.count("redis_records_raw").await, 0);
     db.drop_db().await;
 }
 
@@ -924,6 +830,8 @@ fn cli_clickhouse_schema() {
         "CREATE TABLE IF NOT EXISTS `redis_records_raw`",
         "CREATE TABLE IF NOT EXISTS `import_batches_completed`",
         "CREATE VIEW IF NOT EXISTS `redis_records_view`",
+        "CREATE TABLE IF NOT EXISTS `import_batch_claims`",
+        "SETTINGS non_replicated_deduplication_window = 10000",
         "ENGINE = ReplacingMergeTree",
         "PARTITION BY toYYYYMMDD(batch)",
         "ORDER BY (cluster, batch, instance, db, key)",
@@ -935,13 +843,35 @@ fn cli_clickhouse_schema() {
     ] {
         assert!(flat.contains(needle), "missing {needle:?} in\n{sql}");
     }
-    assert_eq!(sql.matches(";\n").count(), 3);
+    assert_eq!(sql.matches(";\n").count(), 4);
     // Default TTL.
     let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
         .args(["misc", "clickhouse-schema"])
         .output()
         .expect("run rdbinsight");
     assert!(String::from_utf8_lossy(&out.stdout).contains("INTERVAL 30 DAY"));
+    // The sharded variant (its statements run on the 2-shard engines in clickhouse_cluster.rs).
+    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
+        .args(["misc", "clickhouse-schema", "--on-cluster", "prod"])
+        .output()
+        .expect("run rdbinsight");
+    assert!(out.status.success(), "{out:?}");
+    let sql = String::from_utf8(out.stdout).expect("UTF-8");
+    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "CREATE TABLE IF NOT EXISTS `redis_records_raw_local` ON CLUSTER `prod`",
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')",
+        "CREATE TABLE IF NOT EXISTS `redis_records_raw` ON CLUSTER `prod`",
+        "ENGINE = Distributed('prod', currentDatabase(), 'redis_records_raw_local', cityHash64(cluster, instance, key))",
+        "CREATE TABLE IF NOT EXISTS `import_batches_completed` ON CLUSTER `prod`",
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}', version)",
+        "CREATE VIEW IF NOT EXISTS `redis_records_view` ON CLUSTER `prod`",
+        "WHERE (cluster, batch) GLOBAL IN (",
+    ] {
+        assert!(flat.contains(needle), "missing {needle:?} in\n{sql}");
+    }
+    assert_eq!(sql.matches(";\n").count(), 5);
+    assert_eq!(sql.matches(" ON CLUSTER `prod`").count(), 5);
 }
 
 #[test]
@@ -966,54 +896,4 @@ fn cli_bad_url_is_reported_without_password() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("port is missing"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
-}
-
-/// A `/proc/self/status` field in KiB (Linux only).
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Throughput: 2M records through one writer. Run once, in release, with --ignored.
-#[tokio::test]
-#[ignore = "throughput measurement; run in release with --ignored --nocapture"]
-async fn perf_two_million_records() {
-    let Some(db) = TestDb::new("perf") else {
-        return;
-    };
-    const N: u64 = 2_000_000;
-    let mut output = db.output(true);
-    let b = batch("perf", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
-    let records: Vec<Record> = (0..N).map(record).collect();
-    let rss_before = proc_status_kib("VmRSS");
-    let started = Instant::now();
-    let mut w = output
-        .writer_for(b.write_context("10.0.0.1:6379"))
-        .expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
-    for r in &records {
-        w.write_record(r).await.expect("write");
-    }
-    w.finalize_instance().await.expect("finalize_instance");
-    output.finalize_batch().await.expect("finalize_batch");
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "perf: {N} records through one ClickHouse writer in {secs:.2}s = {:.0} records/s",
-        N as f64 / secs
-    );
-    // The writer's memory: the process's peak RSS against its RSS before the first write
-    // (which already includes the pre-built records).
-    if let (Some(before), Some(peak)) = (rss_before, proc_status_kib("VmHWM")) {
-        println!(
-            "perf: RSS before writing {before} KiB, peak {peak} KiB: the writer added at most {} KiB",
-            peak.saturating_sub(before)
-        );
-    }
-    assert_eq!(
-        db.q("SELECT count() FROM {db}.redis_records_view").await,
-        N.to_string()
-    );
-    db.drop_db().await;
 }

@@ -331,7 +331,8 @@ fn clickhouse_interrupted_mid_stream_leaves_no_rows() {
     let Some(base) = clickhouse_base() else {
         return;
     };
-    // Enough rows that the writer commits insert blocks before the end (one per ~32 MiB).
+    // Rows are stored before the end once the source pauses: the writer ends an INSERT that
+    // sent nothing for 5 s (and the next row begins another).
     let bytes = rdb_sized(800_000, 8);
     let db = format!("rdbinsight_signals_{}", std::process::id());
     let ch = Ch::new(&base);
@@ -350,13 +351,16 @@ fn clickhouse_interrupted_mid_stream_leaves_no_rows() {
     feeder.wait_opened(T);
     // The database is this test's own: every row in it is the attempt's.
     let count = format!("SELECT count() FROM {db}.redis_records_raw");
-    // Feed until rows of the attempt are stored (the writer commits its insert in blocks).
+    // Feed a part, then pause until rows of the attempt are stored (the idle INSERT ended).
     let mut fed = 0;
     let step = bytes.len() / 20;
     while fed + step < bytes.len() * 19 / 20 && ch.query(&count) == "0" {
         feeder.write(&bytes[fed..fed + step], T);
         fed += step;
-        std::thread::sleep(Duration::from_millis(200));
+        let paused = std::time::Instant::now();
+        while ch.query(&count) == "0" && paused.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     let stored = ch.query(&count);
     eprintln!("rows stored when the signal was sent: {stored} (of {fed} bytes fed)");

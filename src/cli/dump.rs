@@ -193,7 +193,7 @@ pub enum OutputCommand {
     /// Parquet files under a directory (the embedded default).
     IntoParquet(IntoParquetArgs),
     /// A ClickHouse database over HTTP.
-    IntoClickhouse(IntoClickHouseArgs),
+    IntoClickhouse(super::clickhouse::IntoClickHouseArgs),
     /// Discard the records: parse and validate only (for checks and benchmarks).
     IntoNull,
 }
@@ -221,27 +221,4 @@ pub struct IntoParquetArgs {
     /// Column compression.
     #[arg(long, env = "RDBINSIGHT_COMPRESSION", value_enum, default_value_t = ParquetCompression::Zstd)]
     pub compression: ParquetCompression,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct IntoClickHouseArgs {
-    /// http[s]://[user[:pass]@]host:port?database=DB
-    #[arg(long, env = "RDBINSIGHT_CLICKHOUSE_URL", hide_env_values = true)]
-    pub url: String,
-    /// Create missing tables and the view.
-    #[arg(long, env = "RDBINSIGHT_AUTO_CREATE_TABLES")]
-    pub auto_create_tables: bool,
-    /// HTTP proxy for the ClickHouse connection.
-    #[arg(long, env = "RDBINSIGHT_PROXY_URL")]
-    pub proxy_url: Option<String>,
-    /// Days a batch is kept (the table TTL), used when creating tables.
-    #[arg(long, env = "RDBINSIGHT_TTL_DAYS", default_value_t = 30)]
-    pub ttl_days: u32,
-}
-
-#[derive(Debug, Args)]
-pub struct ClickHouseSchemaArgs {
-    /// Days a batch is kept (the table TTL).
-    #[arg(long, env = "RDBINSIGHT_TTL_DAYS", default_value_t = 30)]
-    pub ttl_days: u32,
 }

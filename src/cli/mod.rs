@@ -1,5 +1,6 @@
 //! Command-line interface (clap derive). Every flag has an `RDBINSIGHT_*` environment variable.
 
+pub mod clickhouse;
 pub mod completion;
 pub mod dump;
 pub mod logging;
@@ -57,7 +58,10 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum MiscCommand {
     /// Print the ClickHouse DDL (tables and view) that `into-clickhouse` needs.
-    ClickhouseSchema(dump::ClickHouseSchemaArgs),
+    ClickhouseSchema(clickhouse::ClickHouseSchemaArgs),
+    /// Remove an import batch from ClickHouse (its completion marker and rows), so that it can
+    /// be written again.
+    ClickhouseDropBatch(clickhouse::ClickHouseDropBatchArgs),
     /// Print a shell completion script, e.g. `rdbinsight misc completion --shell bash >
     /// /etc/bash_completion.d/rdbinsight`.
     Completion(completion::CompletionArgs),

@@ -12,7 +12,6 @@ use super::logging::Stderr;
 use rdbinsight::dump::{self, DumpPlan, DumpSummary, Interrupted, Progress, Signal};
 use rdbinsight::metrics::{self, RunOutcome};
 use rdbinsight::output::BatchContext;
-use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
 use rdbinsight::output::null::NullOutput;
 use rdbinsight::output::parquet::{self as pq, ParquetOutput};
@@ -61,13 +60,7 @@ async fn run_into(
         }
         OutputCommand::IntoNull => dump::run(plan, NullOutput, progress).await,
         OutputCommand::IntoClickhouse(a) => {
-            let output = ClickHouseOutput::from_args(
-                &a.url,
-                a.proxy_url.as_deref(),
-                a.auto_create_tables,
-                a.ttl_days,
-            )?;
-            dump::run(plan, output, progress).await
+            dump::run(plan, super::clickhouse::output(a)?, progress).await
         }
     }
 }

@@ -324,7 +324,16 @@ async fn dump_instance<W: ChunkWriter + Send>(
 
     let mut counter = ProgressCounter::default();
     let mut reported = 0;
-    while let Some(chunk) = rx.recv().await {
+    loop {
+        let chunk = match tokio::time::timeout(crate::output::IDLE_TICK, rx.recv()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                // No record for a while (a stalled source, a huge key): writers may act on time.
+                writer.on_idle().await?;
+                continue;
+            }
+        };
         for record in &chunk {
             writer.write_record(record).await?;
         }

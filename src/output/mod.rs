@@ -113,12 +113,22 @@ pub trait ChunkWriter {
         record: &Record,
     ) -> impl Future<Output = Result<(), OutputError>> + Send;
 
+    /// Called by the pipeline when no record arrived for [`IDLE_TICK`] (and again every tick
+    /// while none arrives): a writer that must act on time, not only on records, does it here
+    /// (the ClickHouse writer ends an INSERT before the server's body timeout drops it).
+    fn on_idle(&mut self) -> impl Future<Output = Result<(), OutputError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Flush what is buffered and make the instance's output durable (but not yet visible as a
     /// completed batch: that is `finalize_batch`'s job).
     fn finalize_instance(&mut self) -> impl Future<Output = Result<(), OutputError>> + Send {
         async { Ok(()) }
     }
 }
+
+/// How long the pipeline waits for records before calling [`ChunkWriter::on_idle`].
+pub const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// fsync a directory so renames inside it are durable (a no-op where directories cannot be
 /// opened as files).

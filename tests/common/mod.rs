@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod ch;
 pub mod cli;
 pub mod clickhouse;
 pub mod codis;

@@ -8,6 +8,7 @@
 //! `Debug` print `***` in its place, and error messages never quote the URL's userinfo.
 
 use std::fmt;
+use std::time::Duration;
 
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,6 +352,37 @@ impl fmt::Debug for ProxyUrl {
     }
 }
 
+/// Default `--ch-connect-timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `--ch-send-timeout`.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `--ch-response-timeout`.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long each step of a ClickHouse request may take. Each one, when it fires, is reported
+/// by its flag name, so the user knows which to raise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `--ch-connect-timeout`: opening a connection (TCP, and TLS for `https://`).
+    pub connect: Duration,
+    /// `--ch-send-timeout`: the server accepting the next chunk of an INSERT's body (a server
+    /// that stops reading, e.g. paused or hung).
+    pub send: Duration,
+    /// `--ch-response-timeout`: the server's answer once a request is sent (a query's result,
+    /// an INSERT's acknowledgement after its last row, a DDL statement).
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            send: DEFAULT_SEND_TIMEOUT,
+            response: DEFAULT_RESPONSE_TIMEOUT,
+        }
+    }
+}
+
 /// Everything `into-clickhouse` was given.
 #[derive(Debug, Clone)]
 pub struct ClickHouseConfig {
@@ -360,10 +392,14 @@ pub struct ClickHouseConfig {
     pub auto_create_tables: bool,
     /// Table TTL in days (used when creating tables).
     pub ttl_days: u32,
+    pub timeouts: Timeouts,
+    /// `--on-cluster NAME`: the sharded schema (see `schema`); inserts go through the
+    /// `Distributed` table synchronously.
+    pub on_cluster: Option<String>,
 }
 
 impl ClickHouseConfig {
-    /// Validate the command-line values.
+    /// Validate the command-line values (default timeouts, no `--on-cluster`).
     pub fn new(
         url: &str,
         proxy_url: Option<&str>,
@@ -383,7 +419,24 @@ impl ClickHouseConfig {
             proxy,
             auto_create_tables,
             ttl_days,
+            timeouts: Timeouts::default(),
+            on_cluster: None,
         })
+    }
+
+    /// Set `--on-cluster` (a ClickHouse cluster name from the server's `remote_servers`).
+    pub fn with_on_cluster(mut self, name: Option<&str>) -> Result<Self, UrlError> {
+        self.on_cluster = match name.map(str::trim) {
+            None => None,
+            Some("") => {
+                return Err(UrlError {
+                    what: "--on-cluster",
+                    reason: "the cluster name is empty".into(),
+                });
+            }
+            Some(n) => Some(n.to_string()),
+        };
+        Ok(self)
     }
 }
 

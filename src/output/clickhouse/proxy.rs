@@ -13,11 +13,10 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::config::ProxyUrl;
@@ -32,14 +31,13 @@ pub struct ProxyConnector {
 }
 
 impl ProxyConnector {
-    pub fn new(proxy: &ProxyUrl) -> Result<Self, String> {
+    /// Connects to `proxy` with `tcp` (which carries the TCP settings).
+    pub fn new(proxy: &ProxyUrl, tcp: HttpConnector) -> Result<Self, String> {
         let proxy: Uri = proxy
             .endpoint()
             .parse()
             .map_err(|e| format!("invalid proxy URL {proxy}: {e}"))?;
-        let mut inner = HttpConnector::new();
-        inner.set_keepalive(Some(Duration::from_secs(60)));
-        Ok(ProxyConnector { inner, proxy })
+        Ok(ProxyConnector { inner: tcp, proxy })
     }
 }
 
@@ -121,19 +119,16 @@ impl hyper::rt::Write for ProxiedStream {
     }
 }
 
-/// A `clickhouse::Client` whose connections go through `proxy`.
-pub fn client_via_proxy(proxy: &ProxyUrl) -> Result<clickhouse::Client, String> {
+/// `client` (whose connector is a [`ProxyConnector`]) with the proxy's credentials, if any,
+/// in a `Proxy-Authorization: Basic` header.
+pub fn with_proxy_auth(client: clickhouse::Client, proxy: &ProxyUrl) -> clickhouse::Client {
     use base64::Engine as _;
-    let connector = ProxyConnector::new(proxy)?;
-    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        // ClickHouse closes idle keep-alive connections after 3 s by default.
-        .pool_idle_timeout(Duration::from_secs(2))
-        .build(connector);
-    let mut client = clickhouse::Client::with_http_client(http);
-    if let Some(user) = &proxy.user {
-        let creds = format!("{user}:{}", proxy.password.as_deref().unwrap_or(""));
-        let token = base64::engine::general_purpose::STANDARD.encode(creds);
-        client = client.with_header("Proxy-Authorization", format!("Basic {token}"));
+    match &proxy.user {
+        Some(user) => {
+            let creds = format!("{user}:{}", proxy.password.as_deref().unwrap_or(""));
+            let token = base64::engine::general_purpose::STANDARD.encode(creds);
+            client.with_header("Proxy-Authorization", format!("Basic {token}"))
+        }
+        None => client,
     }
-    Ok(client)
 }

@@ -1,120 +1,61 @@
 //! [`ClickHouseOutput`] (batch level) and [`ClickHouseChunkWriter`] (one per instance).
 //!
-//! * `prepare_batch` checks, in the URL's database, that both tables and the view exist
-//!   (`system.tables`); with `--auto-create-tables` it creates what is missing (and the
-//!   database), otherwise a missing object is an error pointing at
-//!   `rdbinsight misc clickhouse-schema`.
-//! * Each instance writer holds ONE long-lived [`clickhouse::inserter::Inserter`] into
-//!   `redis_records_raw`, created in `prepare_instance` with
-//!   `client.inserter(RECORDS_TABLE).with_max_rows(`[`MAX_ROWS_PER_INSERT`]`)`. `write_record`
-//!   maps the record to a row, `write`s it and `commit`s; `finalize_instance` calls `end()`.
-//!   Rows are serialized as RowBinaryWithNamesAndTypes, validated against the table's columns
-//!   (the Inserter starts each INSERT with `Client::insert`, which fetches the columns and
-//!   checks their names; `prepare_instance` runs that once up front, so a missing column fails
-//!   there; a column of another type fails at the first record's serialization, which aborts
-//!   the INSERT before anything is sent).
+//! * `prepare_batch`, before any row is written:
+//!   - reads which tables and view exist in the URL's database (`system.tables`), with their
+//!     columns (`system.columns`); with `--auto-create-tables` it creates what is missing (and
+//!     the database); otherwise a missing object is an error pointing at
+//!     `rdbinsight misc clickhouse-schema`;
+//!   - checks that every object the batch touches (records, markers, claims, view; with
+//!     `--on-cluster` also the per-shard table) has the columns rdbinsight writes or reads,
+//!     with their types, that the records table is a `Distributed` one exactly when
+//!     `--on-cluster` is given, and that the claims table deduplicates inserts;
+//!   - refuses a batch timestamp older than the records table's TTL (every row would be
+//!     dropped as soon as it is stored);
+//!   - removes what dead attempts left, then claims the batch ([`super::claim`]): a batch that
+//!     is complete, has rows, or is being written by a live attempt is refused here.
+//! * Each instance writer streams its rows through an [`InsertStream`] (see `stream` for the
+//!   design and why it is not the crate's `Inserter`).
+//! * `finalize_batch` re-checks the claim, inserts the `(cluster, batch)` row into
+//!   `import_batches_completed` (which makes the batch visible in `redis_records_view`) and
+//!   marks the claim `completed`.
+//! * `abort_batch` (a failed or interrupted dump) waits for the attempt's INSERTs to end on
+//!   the server, deletes the batch's rows if the claim is still this attempt's, and marks the
+//!   claim `aborted`.
 //!
-//!   How the Inserter behaves (clickhouse 0.15.3), and why two more limits are set:
-//!   - `write()` only appends the serialized row to the current INSERT's in-memory buffer;
-//!     nothing is sent until `commit()` finds a limit reached, and then the whole pending
-//!     INSERT is LZ4-compressed and sent as one block, and `commit()` waits for the server to
-//!     acknowledge it. `commit()` is a few comparisons when no limit is reached. So the
-//!     instance's parser pauses while each INSERT is sent and stored (the ignored `perf`
-//!     test, one writer against a local ClickHouse on a busy 2-core host: 0.3M-0.5M
-//!     records/s, the writer adding ~69 MiB to peak RSS).
-//!   - Memory: with `with_max_rows(10_000_000)` alone the buffer would hold ~1 GB of rows
-//!     per instance. [`MAX_BYTES_PER_INSERT`] (just under 32 MiB of serialized rows) ends
-//!     the INSERT long before that, so with rows of typical size (~100 bytes) INSERTs carry
-//!     a few hundred thousand rows and the 10M-row limit is only an upper bound. The buffer
-//!     grows by doubling from 256 KiB, and the cap sits just under a power of two so it
-//!     stops at 32 MiB; the LZ4 output needs as much again while a block is sent, so one
-//!     instance peaks at roughly 64 MiB (a single huge key can exceed the soft cap by its
-//!     own size).
-//!   - Timeout: the INSERT's HTTP request (headers) starts with its first row, but its body
-//!     is only sent at the commit. ClickHouse drops an HTTP request that sends nothing for
-//!     `http_receive_timeout` (30 s by default; a server/settings-profile setting, not
-//!     settable per query). [`INSERT_PERIOD`] (10 s) makes `commit()` end the INSERT once it
-//!     is that old, so while records flow no INSERT stays silent for much more than 10 s.
-//!     The Inserter only checks its limits when a record is written (it runs no timer):
-//!     if records stop flowing mid-INSERT (e.g. the parser spends a long time on one huge
-//!     key, or the source stalls) so that an INSERT's first row and the write that commits
-//!     it (or `finalize_instance`) are more than 30 s apart, the server has dropped the
-//!     INSERT and the writer fails ("channel closed"). If that happens, raise
-//!     `http_receive_timeout` in the ClickHouse user's settings profile (or the server
-//!     config). (The period is counted from the previous commit, not from the INSERT's first
-//!     row; while records flow the two coincide.)
-//!   - Each INSERT becomes at least one part per partition (one per batch here; an INSERT
-//!     under the byte cap stays below `max_insert_block_size` rows for typical rows, so one
-//!     part); ClickHouse merges them. The byte cap means many more, smaller INSERTs than
-//!     10M-row ones: ~300 per 100M keys per instance instead of 10.
-//! * `finalize_batch` inserts the `(cluster, batch)` row into `import_batches_completed`, which
-//!   is what makes the batch visible in `redis_records_view`.
+//! Throughput and memory, `bash bench/clickhouse.sh` (the local ClickHouse 26.9 engine on the
+//! same 2 cores, shared with other builds; best of the runs, ratios within one run). The
+//! ceiling is the engine's own ingest of the same rows: one plain HTTP INSERT of the same
+//! RowBinary with `curl`.
+//!
+//! | file | `curl` INSERT | this writer (streaming) | previous design (`Inserter`) |
+//! |---|---|---|---|
+//! | mixed 500k keys | 1.95 s | 2.12 s = 1.09×, 16 MB peak RSS | 2.42 s = 1.24×, 79 MB |
+//! | mixed 5M keys | 33.6 s | 32.5 s = 0.97×, 17.5 MB | 39.9 s = 1.19×, 80 MB |
+//!
+//! The previous design used `clickhouse::inserter::Inserter` (0.15), which buffers a whole
+//! INSERT in memory and sends it only at the commit that reaches a limit: parser and engine
+//! took turns, and a byte cap (32 MiB) was needed to bound memory and stay under the server's
+//! 30 s body timeout. Streaming keeps the engine busy while the parser runs; each instance
+//! holds a 256 KiB row buffer and at most two compressed chunks in flight (8 instances at
+//! once: 3.2 MB of RSS per instance above the parser's).
 //!
 //! Nothing is retried. After an error the writer refuses further records.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use clickhouse::Client;
-use clickhouse::inserter::Inserter;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::config::{ClickHouseConfig, Scheme};
-use super::proxy;
-use super::schema::{self, BATCHES_TABLE, RECORDS_TABLE, quote_ident};
+use super::claim::{self, Attempt, Claim, ClaimTiming};
+use super::config::ClickHouseConfig;
+use super::conn::Conn;
+use super::rowbinary::{self, RowEncoder};
+use super::schema::{
+    self, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_LOCAL_TABLE, RECORDS_TABLE, quote_ident,
+};
+use super::stream::{InsertStream, StreamConfig, StreamLimits};
 use crate::output::{BatchContext, ChunkWriter, Output, OutputError};
-use crate::record::{Record, WriteContext};
-
-/// The Inserter's row limit: at most this many rows per INSERT statement.
-pub const MAX_ROWS_PER_INSERT: u64 = 10_000_000;
-/// The Inserter's (soft) byte limit: an INSERT is ended once its serialized rows reach this
-/// many bytes, which bounds the writer's buffer. Just under 32 MiB so that the buffer, which
-/// grows by doubling from 256 KiB, stops at 32 MiB.
-pub const MAX_BYTES_PER_INSERT: u64 = 32 * 1024 * 1024 - 64 * 1024;
-/// The Inserter's period: an INSERT is ended at the first record written once it is this old,
-/// well within ClickHouse's 30 s `http_receive_timeout` for an HTTP request that sends nothing.
-pub const INSERT_PERIOD: Duration = Duration::from_secs(10);
-
-/// The Inserter's limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct InsertLimits {
-    max_rows: u64,
-    max_bytes: u64,
-    period: Duration,
-}
-
-impl Default for InsertLimits {
-    fn default() -> Self {
-        InsertLimits {
-            max_rows: MAX_ROWS_PER_INSERT,
-            max_bytes: MAX_BYTES_PER_INSERT,
-            period: INSERT_PERIOD,
-        }
-    }
-}
-/// One row of `redis_records_raw`, borrowing from the record and its context. The fields are
-/// the columns of [`crate::record::columns::COLUMNS`], in order (a test checks it).
-#[derive(clickhouse::Row, Serialize)]
-struct RecordRow<'a> {
-    cluster: &'a str,
-    /// DateTime64(9): nanoseconds.
-    batch: i64,
-    instance: &'a str,
-    db: u64,
-    /// Arbitrary bytes in a String column (serialized as bytes, not as UTF-8 text).
-    #[serde(serialize_with = "serialize_bytes")]
-    key: &'a [u8],
-    #[serde(rename = "type")]
-    kind: &'static str,
-    member_count: u64,
-    rdb_size: u64,
-    encoding: &'static str,
-    /// Nullable(DateTime64(3)): milliseconds.
-    expire_at: Option<i64>,
-    idle_seconds: Option<u64>,
-    freq: Option<u8>,
-    codis_slot: Option<u16>,
-    redis_slot: Option<u16>,
-}
+use crate::record::{BatchTs, Record, WriteContext};
 
 /// One row of `import_batches_completed`.
 #[derive(clickhouse::Row, Serialize)]
@@ -123,37 +64,36 @@ struct BatchRow<'a> {
     batch: i64,
 }
 
-/// `serde_bytes` in one function: a `&[u8]` as a serde byte string, which the `clickhouse`
-/// crate writes as a String value verbatim.
-fn serialize_bytes<S: serde::Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_bytes(bytes)
+/// A table or view as `system.tables` describes it.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct TableInfo {
+    name: String,
+    engine: String,
+    create_table_query: String,
 }
 
-/// `context: error: cause: cause...`
-fn ch_error(context: impl std::fmt::Display, err: clickhouse::error::Error) -> OutputError {
-    let mut msg = format!("{context}: {err}");
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !msg.ends_with(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = cause.source();
-    }
-    OutputError::Other(msg)
+/// A column as `system.columns` describes it.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct ColumnInfo {
+    table: String,
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
 }
 
 /// Batch-level ClickHouse output.
 pub struct ClickHouseOutput {
     config: ClickHouseConfig,
-    /// No default database: used for `system.*` queries and DDL (the database may not exist).
-    admin: Client,
-    /// Default database = the URL's: used for the inserts.
-    client: Client,
-    limits: InsertLimits,
+    conn: Conn,
+    limits: StreamLimits,
+    timing: ClaimTiming,
+    compress: bool,
+    attempt: Attempt,
     /// Set by `prepare_batch`.
-    batch: Option<BatchContext>,
+    claim: Option<Claim>,
+    /// Set by `prepare_batch`: what every writer's stream shares.
+    stream: Option<StreamConfig>,
+    writers: u32,
 }
 
 impl std::fmt::Debug for ClickHouseOutput {
@@ -168,36 +108,30 @@ impl ClickHouseOutput {
     /// Build the clients. Nothing connects until `prepare_batch`. `https://` uses rustls with
     /// the bundled Mozilla root certificates.
     pub fn new(config: ClickHouseConfig) -> Result<Self, OutputError> {
-        let base = match &config.proxy {
-            None => Client::default(),
-            Some(p) => {
-                if config.url.scheme == Scheme::Https {
-                    return Err(OutputError::Other(format!(
-                        "--proxy-url {p}: an https:// ClickHouse URL through a proxy is not \
-                         supported (only plain HTTP forwarding)"
-                    )));
-                }
-                proxy::client_via_proxy(p).map_err(OutputError::Other)?
-            }
-        };
-        let mut admin = base.with_url(config.url.endpoint());
-        if let Some(user) = &config.url.user {
-            admin = admin.with_user(user.clone());
+        if let Some(p) = &config.proxy
+            && config.url.scheme == super::config::Scheme::Https
+        {
+            return Err(OutputError::Other(format!(
+                "--proxy-url {p}: an https:// ClickHouse URL through a proxy is not supported \
+                 (only plain HTTP forwarding)"
+            )));
         }
-        if let Some(password) = &config.url.password {
-            admin = admin.with_password(password.clone());
-        }
-        let client = admin.clone().with_database(config.url.database.clone());
+        let conn = Conn::new(&config)?;
         Ok(ClickHouseOutput {
             config,
-            admin,
-            client,
-            limits: InsertLimits::default(),
-            batch: None,
+            conn,
+            limits: StreamLimits::default(),
+            timing: ClaimTiming::default(),
+            compress: true,
+            attempt: Attempt::new(),
+            claim: None,
+            stream: None,
+            writers: 0,
         })
     }
 
-    /// Parse the command-line values and build the output.
+    /// Parse the command-line values and build the output (default timeouts, no
+    /// `--on-cluster`).
     pub fn from_args(
         url: &str,
         proxy_url: Option<&str>,
@@ -209,158 +143,403 @@ impl ClickHouseOutput {
         Self::new(config)
     }
 
-    /// The Inserter's row limit (default [`MAX_ROWS_PER_INSERT`]; tests use small values).
-    /// Applies to writers created afterwards.
+    /// Rows per INSERT (default [`super::stream::MAX_ROWS_PER_INSERT`]; tests use small
+    /// values). Applies to batches prepared afterwards.
     pub fn set_max_rows_per_insert(&mut self, rows: u64) {
         self.limits.max_rows = rows.max(1);
     }
 
-    /// The Inserter's byte limit (default [`MAX_BYTES_PER_INSERT`]; tests use small values).
-    /// Applies to writers created afterwards.
-    pub fn set_max_bytes_per_insert(&mut self, bytes: u64) {
-        self.limits.max_bytes = bytes.max(1);
+    /// Idle time after which an INSERT is ended (default [`super::stream::IDLE_END`]).
+    pub fn set_idle_end(&mut self, idle: Duration) {
+        self.limits.idle_end = idle;
     }
 
-    /// The Inserter's period (default [`INSERT_PERIOD`]; tests use small values).
-    /// Applies to writers created afterwards.
-    pub fn set_insert_period(&mut self, period: Duration) {
-        self.limits.period = period;
+    /// `--ch-claim-expiry`: a claim not refreshed for this long belongs to a dead attempt.
+    pub fn set_claim_expiry(&mut self, expiry: Duration) {
+        self.timing.expiry = expiry.max(Duration::from_secs(1));
+    }
+
+    /// LZ4 on the wire (default on).
+    pub fn set_compression(&mut self, on: bool) {
+        self.compress = on;
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
         &self.config
     }
 
-    /// Names of the schema objects that exist in the database, or `None` if the database
-    /// itself does not exist.
-    async fn existing_objects(&self) -> Result<Option<Vec<String>>, OutputError> {
-        let db = &self.config.url.database;
-        let url = &self.config.url;
-        let databases: u64 = self
-            .admin
-            .query("SELECT count() FROM system.databases WHERE name = ?")
-            .bind(db.as_str())
-            .fetch_one()
-            .await
-            .map_err(|e| ch_error(format!("cannot query ClickHouse at {url}"), e))?;
+    /// This run's attempt id (the prefix of its INSERTs' `query_id`s).
+    pub fn attempt_id(&self) -> &str {
+        &self.attempt.id
+    }
+
+    /// The stored objects rdbinsight uses, in creation order.
+    fn objects(&self) -> Vec<schema::SchemaObject> {
+        schema::schema_objects(
+            Some(&self.config.url.database),
+            self.config.ttl_days,
+            self.config.on_cluster.as_deref(),
+        )
+    }
+
+    /// The schema objects that exist (`None`: not even the database), and their columns.
+    async fn inspect(&self) -> Result<Option<(Vec<TableInfo>, Vec<ColumnInfo>)>, OutputError> {
+        let conn = &self.conn;
+        let url = &conn.url;
+        let databases: u64 = conn
+            .run(
+                format!("cannot query ClickHouse at {url}"),
+                conn.admin
+                    .query("SELECT count() FROM system.databases WHERE name = ?")
+                    .bind(conn.db.as_str())
+                    .fetch_one(),
+            )
+            .await?;
         if databases == 0 {
             return Ok(None);
         }
-        let names: Vec<String> = self
-            .admin
-            .query("SELECT name FROM system.tables WHERE database = ? AND name IN (?, ?, ?)")
-            .bind(db.as_str())
-            .bind(schema::RECORDS_TABLE)
-            .bind(schema::BATCHES_TABLE)
-            .bind(schema::VIEW)
-            .fetch_all()
-            .await
-            .map_err(|e| ch_error(format!("cannot list the tables of {url}"), e))?;
-        Ok(Some(names))
+        let names: Vec<&str> = self.objects().iter().map(|o| o.name).collect();
+        let tables: Vec<TableInfo> = conn
+            .run(
+                format!("cannot list the tables of {url}"),
+                conn.admin
+                    .query(
+                        "SELECT name, engine, create_table_query FROM system.tables \
+                         WHERE database = ? AND has(?, name)",
+                    )
+                    .bind(conn.db.as_str())
+                    .bind(&names)
+                    .fetch_all(),
+            )
+            .await?;
+        let columns: Vec<ColumnInfo> = conn
+            .run(
+                format!("cannot list the columns of {url}"),
+                conn.admin
+                    .query(
+                        "SELECT table, name, type FROM system.columns \
+                         WHERE database = ? AND has(?, table)",
+                    )
+                    .bind(conn.db.as_str())
+                    .bind(&names)
+                    .fetch_all(),
+            )
+            .await?;
+        Ok(Some((tables, columns)))
     }
 
-    /// Check the schema (creating it with `--auto-create-tables`); see the module docs.
-    async fn prepare_schema(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
-        let ttl_nanos = i64::from(self.config.ttl_days) * 86_400 * 1_000_000_000;
-        let now = crate::record::BatchTs::now().nanos();
-        if batch.batch.nanos().saturating_add(ttl_nanos) < now {
-            tracing::warn!(
-                "the batch timestamp {} is more than {} days old: with the table TTL of that \
-                 many days, ClickHouse drops its rows as soon as they are inserted",
+    /// Refuse a batch older than the records table's TTL (`--ttl-days` when the table does not
+    /// exist yet).
+    fn check_ttl(&self, batch: &BatchContext, tables: &[TableInfo]) -> Result<(), OutputError> {
+        let stored = if self.config.on_cluster.is_some() {
+            RECORDS_LOCAL_TABLE
+        } else {
+            RECORDS_TABLE
+        };
+        let (days, source) = match tables.iter().find(|t| t.name == stored) {
+            Some(t) => match table_ttl_days(&t.create_table_query) {
+                TableTtl::None => return Ok(()),
+                TableTtl::Days(d) => (d, format!("the {d}-day TTL of {}", self.conn.table(stored))),
+                TableTtl::Unknown => (
+                    u64::from(self.config.ttl_days),
+                    format!("--ttl-days {}", self.config.ttl_days),
+                ),
+            },
+            None => (
+                u64::from(self.config.ttl_days),
+                format!("--ttl-days {}", self.config.ttl_days),
+            ),
+        };
+        let ttl_nanos = i64::try_from(days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(86_400 * 1_000_000_000);
+        let age = BatchTs::now().nanos().saturating_sub(batch.batch.nanos());
+        if age > ttl_nanos {
+            return Err(OutputError::Other(format!(
+                "the batch timestamp {} is {} days old, older than {source}: ClickHouse would \
+                 drop every row as soon as it is stored. Use a recent --batch-timestamp (the \
+                 default is the current time)",
                 batch.batch,
-                self.config.ttl_days
-            );
+                age / 86_400_000_000_000
+            )));
         }
-        let db = self.config.url.database.clone();
-        let existing = self.existing_objects().await?;
-        let objects = schema::schema_objects(Some(&db), self.config.ttl_days);
+        Ok(())
+    }
+
+    /// Create what is missing (with `--auto-create-tables`) or say what to do.
+    async fn create_missing(
+        &self,
+        found: &Option<(Vec<TableInfo>, Vec<ColumnInfo>)>,
+    ) -> Result<bool, OutputError> {
+        let db = &self.config.url.database;
+        let objects = self.objects();
         let missing: Vec<_> = objects
             .iter()
             .filter(|o| {
-                existing
+                found
                     .as_ref()
-                    .is_none_or(|names| !names.iter().any(|n| n == o.name))
+                    .is_none_or(|(tables, _)| !tables.iter().any(|t| t.name == o.name))
             })
             .collect();
         if missing.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         if !self.config.auto_create_tables {
-            let what = if existing.is_none() {
-                format!("the database {} does not exist", quote_ident(&db))
+            let what = if found.is_none() {
+                format!("the database {} does not exist", quote_ident(db))
             } else {
                 let list: Vec<String> = missing
                     .iter()
                     .map(|o| format!("{} {}", o.kind.as_str(), o.name))
                     .collect();
-                format!(
-                    "the database {} lacks {}",
-                    quote_ident(&db),
-                    list.join(", ")
-                )
+                format!("the database {} lacks {}", quote_ident(db), list.join(", "))
             };
+            let on = self
+                .config
+                .on_cluster
+                .as_ref()
+                .map(|c| format!(" --on-cluster {c}"))
+                .unwrap_or_default();
             return Err(OutputError::Other(format!(
                 "ClickHouse {}: {what}. Create the schema with the DDL printed by \
-                 `rdbinsight misc clickhouse-schema` (run it in that database), or pass \
-                 --auto-create-tables",
-                self.config.url
+                 `rdbinsight misc clickhouse-schema{on}` (run it in that database; it only \
+                 adds what is missing), or pass --auto-create-tables",
+                self.conn.url
             )));
         }
-        if existing.is_none() {
-            self.admin
-                .query(&format!(
-                    "CREATE DATABASE IF NOT EXISTS {}",
-                    quote_ident(&db)
-                ))
-                .execute()
-                .await
-                .map_err(|e| {
-                    ch_error(
-                        format!("cannot create the database {}", quote_ident(&db)),
-                        e,
-                    )
-                })?;
+        let conn = &self.conn;
+        if found.is_none() {
+            let on = conn
+                .on_cluster
+                .as_ref()
+                .map(|c| format!(" ON CLUSTER {}", quote_ident(c)))
+                .unwrap_or_default();
+            conn.run(
+                format!("cannot create the database {}", quote_ident(db)),
+                conn.admin
+                    .query(&format!(
+                        "CREATE DATABASE IF NOT EXISTS {}{on}",
+                        quote_ident(db)
+                    ))
+                    .execute(),
+            )
+            .await?;
             tracing::info!("created ClickHouse database {db}");
         }
         // Tables before the view (the order of `schema_objects`).
         for object in missing {
             // `query` treats `?` as a bind placeholder; `??` is a literal `?`.
             let ddl = object.ddl.replace('?', "??");
-            self.admin.query(&ddl).execute().await.map_err(|e| {
-                ch_error(
-                    format!(
-                        "cannot create {} {}.{}",
-                        object.kind.as_str(),
-                        db,
-                        object.name
-                    ),
-                    e,
-                )
-            })?;
+            conn.run(
+                format!(
+                    "cannot create {} {}.{}",
+                    object.kind.as_str(),
+                    db,
+                    object.name
+                ),
+                conn.admin.query(&ddl).execute(),
+            )
+            .await?;
             tracing::info!(
                 "created ClickHouse {} {db}.{}",
                 object.kind.as_str(),
                 object.name
             );
         }
-        Ok(())
+        Ok(true)
     }
+
+    /// Every object with the columns and engine rdbinsight needs; all problems in one error.
+    fn check_objects(
+        &self,
+        tables: &[TableInfo],
+        columns: &[ColumnInfo],
+    ) -> Result<(), OutputError> {
+        let mut problems = Vec::new();
+        for object in self.objects() {
+            let Some(table) = tables.iter().find(|t| t.name == object.name) else {
+                problems.push(format!(
+                    "{} {} is missing",
+                    object.kind.as_str(),
+                    object.name
+                ));
+                continue;
+            };
+            for (name, ty) in &object.columns {
+                match columns
+                    .iter()
+                    .find(|c| c.table == object.name && c.name == *name)
+                {
+                    None => problems.push(format!("{}.{name} is missing", object.name)),
+                    Some(c) if c.ty != *ty => {
+                        problems.push(format!("{}.{name} is {}, expected {ty}", object.name, c.ty))
+                    }
+                    Some(_) => {}
+                }
+            }
+            if object.name == RECORDS_TABLE {
+                let distributed = table.engine == "Distributed";
+                match (&self.config.on_cluster, distributed) {
+                    (None, true) => problems.push(format!(
+                        "{RECORDS_TABLE} is a Distributed table: pass --on-cluster with its \
+                         cluster, so that inserts are synchronous"
+                    )),
+                    (Some(c), false) => problems.push(format!(
+                        "--on-cluster {c} was given but {RECORDS_TABLE} is a {} table, not \
+                         Distributed",
+                        table.engine
+                    )),
+                    _ => {}
+                }
+            }
+            if object.name == CLAIMS_TABLE
+                && !table.engine.starts_with("Replicated")
+                && !table
+                    .create_table_query
+                    .contains("non_replicated_deduplication_window")
+            {
+                problems.push(format!(
+                    "{CLAIMS_TABLE} does not deduplicate inserts, which makes batch claims \
+                     exclusive: ALTER TABLE {} MODIFY SETTING \
+                     non_replicated_deduplication_window = {}",
+                    self.conn.table(CLAIMS_TABLE),
+                    schema::CLAIMS_DEDUP_WINDOW
+                ));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(OutputError::Other(format!(
+            "ClickHouse {}: the schema is not what rdbinsight needs: {}. Compare with \
+             `rdbinsight misc clickhouse-schema`",
+            self.conn.url,
+            problems.join("; ")
+        )))
+    }
+
+    /// The client the writers insert with.
+    fn stream_config(&self, claim: &Claim) -> StreamConfig {
+        let mut client = self
+            .conn
+            .client
+            .clone()
+            .with_compression(if self.compress {
+                clickhouse::Compression::Lz4
+            } else {
+                clickhouse::Compression::None
+            })
+            // A settings profile with async inserts would buffer our rows server-side.
+            .with_setting("async_insert", "0");
+        if self.config.on_cluster.is_some() {
+            // Through the Distributed table synchronously: a failed shard fails the INSERT
+            // instead of queueing it on disk.
+            client = client.with_setting("insert_distributed_sync", "1");
+        }
+        StreamConfig {
+            client,
+            compress: self.compress,
+            sql: Arc::from(rowbinary::insert_sql(&self.conn.table(RECORDS_TABLE))),
+            header: Arc::from(rowbinary::header()),
+            timeouts: self.config.timeouts,
+            limits: self.limits,
+            fence: Arc::clone(&claim.fence),
+        }
+    }
+
+    /// `rdbinsight misc clickhouse-drop-batch`: remove a batch (its completion marker, then its
+    /// rows), refusing while a live attempt writes it. Returns the rows and markers it had.
+    pub async fn drop_batch(&mut self, batch: &BatchContext) -> Result<(u64, u64), OutputError> {
+        let found = self.inspect().await?;
+        let Some((tables, columns)) = &found else {
+            return Err(OutputError::Other(format!(
+                "ClickHouse {}: the database {} does not exist",
+                self.conn.url,
+                quote_ident(&self.conn.db)
+            )));
+        };
+        self.check_objects(tables, columns)?;
+        claim::clean_up_dead_attempts(&self.conn, self.timing).await?;
+        let mut claim = claim::claim(&self.conn, batch, &self.attempt, self.timing, false).await?;
+        let result = async {
+            let counts = claim::batch_counts(&self.conn, batch).await?;
+            claim::delete_marker(&self.conn, batch).await?;
+            claim::delete_rows(&self.conn, batch).await?;
+            Ok::<_, OutputError>(counts)
+        }
+        .await;
+        claim.stop_heartbeat().await;
+        let state = if result.is_ok() {
+            claim::state::DROPPED
+        } else {
+            claim::state::ABORTED
+        };
+        if let Err(e) = claim::set_state(&self.conn, &claim, state).await {
+            tracing::warn!("{e}");
+        }
+        result
+    }
+}
+
+/// What `TTL` a table has.
+#[derive(Debug, PartialEq, Eq)]
+enum TableTtl {
+    None,
+    Days(u64),
+    Unknown,
+}
+
+/// The `toIntervalDay(N)` of a table's TTL, as `system.tables.create_table_query` shows it.
+fn table_ttl_days(create: &str) -> TableTtl {
+    let Some(i) = create.find(" TTL ") else {
+        return TableTtl::None;
+    };
+    let ttl = &create[i..];
+    let Some(j) = ttl.find("toIntervalDay(") else {
+        return TableTtl::Unknown;
+    };
+    let digits: String = ttl[j + "toIntervalDay(".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().map_or(TableTtl::Unknown, TableTtl::Days)
 }
 
 impl Output for ClickHouseOutput {
     type Writer = ClickHouseChunkWriter;
 
     async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
-        self.prepare_schema(batch).await?;
-        self.batch = Some(batch.clone());
+        let mut found = self.inspect().await?;
+        let tables: &[TableInfo] = found.as_ref().map_or(&[], |(t, _)| t);
+        self.check_ttl(batch, tables)?;
+        if self.create_missing(&found).await? {
+            found = self.inspect().await?;
+        }
+        let (tables, columns) = found.as_ref().map_or((&[][..], &[][..]), |(t, c)| (t, c));
+        self.check_objects(tables, columns)?;
+        claim::clean_up_dead_attempts(&self.conn, self.timing).await?;
+        let claim = claim::claim(&self.conn, batch, &self.attempt, self.timing, true).await?;
+        self.stream = Some(self.stream_config(&claim));
+        self.claim = Some(claim);
         Ok(())
     }
 
     fn writer_for(&mut self, ctx: WriteContext) -> Result<ClickHouseChunkWriter, OutputError> {
+        let Some(stream) = &self.stream else {
+            return Err(OutputError::Other(
+                "ClickHouse output used before prepare_batch".into(),
+            ));
+        };
+        self.writers += 1;
+        let context = format!(
+            "ClickHouse insert into {} failed for instance {}",
+            self.conn.table(RECORDS_TABLE),
+            ctx.instance
+        );
+        let query_id = format!("{}-{}", self.attempt.id, self.writers);
         Ok(ClickHouseChunkWriter {
-            client: self.client.clone(),
-            inserter: None,
-            limits: self.limits,
+            encoder: RowEncoder::new(&ctx),
+            stream: InsertStream::new(stream.clone(), context, query_id),
             ctx,
             state: WriterState::New,
         })
@@ -368,28 +547,90 @@ impl Output for ClickHouseOutput {
 
     /// Mark the batch complete: from now on `redis_records_view` shows it.
     async fn finalize_batch(&mut self) -> Result<(), OutputError> {
-        let batch = self.batch.take().ok_or_else(|| {
-            OutputError::Other("ClickHouse output used before prepare_batch".into())
-        })?;
-        let context = || {
-            format!(
-                "cannot mark batch {} of cluster {} complete in {BATCHES_TABLE}",
-                batch.batch, batch.cluster
-            )
+        let conn = &self.conn;
+        let Some(claim) = self.claim.as_mut() else {
+            return Err(OutputError::Other(
+                "ClickHouse output used before prepare_batch".into(),
+            ));
         };
-        let mut insert = self
-            .client
-            .insert::<BatchRow<'static>>(BATCHES_TABLE)
-            .await
-            .map_err(|e| ch_error(context(), e))?;
-        insert
-            .write(&BatchRow {
-                cluster: &batch.cluster,
-                batch: batch.batch.nanos(),
-            })
-            .await
-            .map_err(|e| ch_error(context(), e))?;
-        insert.end().await.map_err(|e| ch_error(context(), e))
+        claim.stop_heartbeat().await;
+        claim::check_still_owner(conn, claim).await?;
+        let batch = &claim.batch;
+        let t = conn.timeouts;
+        conn.run(
+            format!(
+                "cannot mark batch {} of cluster {} complete in {}",
+                batch.batch,
+                batch.cluster,
+                conn.table(BATCHES_TABLE)
+            ),
+            async {
+                let mut insert = conn
+                    .client
+                    .insert::<BatchRow<'static>>(BATCHES_TABLE)
+                    .await?
+                    .with_timeouts(Some(t.send), Some(t.response));
+                insert
+                    .write(&BatchRow {
+                        cluster: &batch.cluster,
+                        batch: batch.batch.nanos(),
+                    })
+                    .await?;
+                insert.end().await
+            },
+        )
+        .await?;
+        if let Err(e) = claim::set_state(conn, claim, claim::state::COMPLETED).await {
+            // The batch is complete (its marker is written); a later run records it.
+            tracing::warn!("{e}");
+        }
+        self.claim = None;
+        Ok(())
+    }
+
+    /// Remove this attempt's rows (see the module docs).
+    async fn abort_batch(&mut self) {
+        let Some(mut claim) = self.claim.take() else {
+            return;
+        };
+        claim.stop_heartbeat().await;
+        let conn = &self.conn;
+        let what = format!(
+            "batch {} of cluster {}",
+            claim.batch.batch, claim.batch.cluster
+        );
+        let later = format!(
+            "the next run removes them once this attempt's claim expires (--ch-claim-expiry, {} s)",
+            self.timing.expiry.as_secs()
+        );
+        if let Err(e) = claim::wait_inserts_done(conn, &claim.attempt).await {
+            tracing::warn!("not removing the rows of {what} yet: {e}; {later}");
+            return;
+        }
+        // Only while the claim is still this attempt's (a fenced attempt whose claim was taken
+        // over must not delete the new owner's rows).
+        match claim::is_owner(conn, &claim).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    "not removing the rows of {what}: its claim is no longer this attempt's"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("not removing the rows of {what}: {e}; {later}");
+                return;
+            }
+        }
+        match claim::delete_rows(conn, &claim.batch).await {
+            Ok(()) => {
+                tracing::info!("removed the rows this attempt wrote for {what}");
+                if let Err(e) = claim::set_state(conn, &claim, claim::state::ABORTED).await {
+                    tracing::warn!("{e}; {later}");
+                }
+            }
+            Err(e) => tracing::warn!("could not remove the rows this attempt wrote: {e}; {later}"),
+        }
     }
 }
 
@@ -401,45 +642,15 @@ enum WriterState {
     Failed,
 }
 
-/// One instance's writer: one long-lived `Inserter` into `redis_records_raw`.
+/// One instance's writer: its rows streamed into `redis_records_raw`.
 pub struct ClickHouseChunkWriter {
-    client: Client,
-    /// Created in `prepare_instance`, consumed by `finalize_instance`.
-    inserter: Option<Inserter<RecordRow<'static>>>,
-    limits: InsertLimits,
+    encoder: RowEncoder,
+    stream: InsertStream,
     ctx: WriteContext,
     state: WriterState,
 }
 
 impl ClickHouseChunkWriter {
-    fn fail(&mut self, err: clickhouse::error::Error) -> OutputError {
-        self.state = WriterState::Failed;
-        // Dropping the Inserter aborts its running INSERT. Rows of earlier INSERTs remain, but
-        // the batch is never marked complete, so `redis_records_view` never shows them.
-        self.inserter = None;
-        let hint = if matches!(err, clickhouse::error::Error::Network(_)) {
-            // The crate reports an INSERT the server dropped as "channel closed", without the
-            // server's reason. The usual one: no bytes for `http_receive_timeout` (30 s by
-            // default, a server/profile setting that cannot be raised per query).
-            " (if records stopped flowing for a long while, e.g. while parsing a huge key, the \
-             server may have dropped the open INSERT after its http_receive_timeout, 30 s by \
-             default; raise it in the ClickHouse user's settings profile)"
-        } else {
-            ""
-        };
-        let mut e = ch_error(
-            format!(
-                "ClickHouse insert into {RECORDS_TABLE} failed for instance {}",
-                self.ctx.instance
-            ),
-            err,
-        );
-        if let OutputError::Other(msg) = &mut e {
-            msg.push_str(hint);
-        }
-        e
-    }
-
     fn not_open(&self) -> OutputError {
         let why = match self.state {
             WriterState::New => "before prepare_instance",
@@ -452,6 +663,18 @@ impl ClickHouseChunkWriter {
             self.ctx.instance
         ))
     }
+
+    /// INSERT statements begun so far.
+    pub fn inserts_started(&self) -> u64 {
+        self.stream.inserts_started()
+    }
+
+    fn check<T>(&mut self, result: Result<T, OutputError>) -> Result<T, OutputError> {
+        if result.is_err() {
+            self.state = WriterState::Failed;
+        }
+        result
+    }
 }
 
 impl ChunkWriter for ClickHouseChunkWriter {
@@ -459,25 +682,7 @@ impl ChunkWriter for ClickHouseChunkWriter {
         if self.state != WriterState::New {
             return Err(self.not_open());
         }
-        // The Inserter starts its first INSERT (and so fetches the table's columns and checks
-        // their names) only at the first row. Do it now, so a missing column fails here: with
-        // validation on (the default) `insert` fetches the columns once per client (the
-        // Inserter's clone shares the cache); the INSERT is never started, and dropping it
-        // sends nothing. Column types are checked as each row is serialized.
-        if let Err(e) = self
-            .client
-            .insert::<RecordRow<'static>>(RECORDS_TABLE)
-            .await
-        {
-            return Err(self.fail(e));
-        }
-        let inserter = self
-            .client
-            .inserter::<RecordRow<'static>>(RECORDS_TABLE)
-            .with_max_rows(self.limits.max_rows)
-            .with_max_bytes(self.limits.max_bytes)
-            .with_period(Some(self.limits.period));
-        self.inserter = Some(inserter);
+        // The schema was checked in prepare_batch; the first INSERT begins with the first row.
         self.state = WriterState::Open;
         Ok(())
     }
@@ -487,44 +692,24 @@ impl ChunkWriter for ClickHouseChunkWriter {
         if self.state != WriterState::Open {
             return Err(self.not_open());
         }
-        let Some(inserter) = self.inserter.as_mut() else {
-            return Err(self.not_open());
-        };
-        let ctx = &self.ctx;
-        let row = RecordRow {
-            cluster: &ctx.cluster,
-            batch: ctx.batch.nanos(),
-            instance: &ctx.instance,
-            db: record.db,
-            key: &record.key,
-            kind: record.r#type.as_str(),
-            member_count: record.member_count,
-            rdb_size: record.rdb_size,
-            encoding: record.encoding.as_str(),
-            expire_at: record.expire_at_ms,
-            idle_seconds: record.idle_seconds,
-            freq: record.freq,
-            codis_slot: record.codis_slot,
-            redis_slot: record.redis_slot,
-        };
-        // `write` serializes into the INSERT's buffer (starting the INSERT at its first row);
-        // `commit` ends the INSERT, sending the buffer, only if a limit is reached.
-        let result = match inserter.write(&row).await {
-            Ok(()) => inserter.commit().await.map(drop),
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| self.fail(e))
+        let result = self.stream.write(&self.encoder, record).await;
+        self.check(result)
+    }
+
+    async fn on_idle(&mut self) -> Result<(), OutputError> {
+        if self.state != WriterState::Open {
+            return Ok(());
+        }
+        let result = self.stream.on_idle().await;
+        self.check(result)
     }
 
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {
         if self.state != WriterState::Open {
             return Err(self.not_open());
         }
-        if let Some(inserter) = self.inserter.take()
-            && let Err(e) = inserter.end().await
-        {
-            return Err(self.fail(e));
-        }
+        let result = self.stream.finish().await;
+        self.check(result)?;
         self.state = WriterState::Finalized;
         Ok(())
     }
@@ -533,11 +718,25 @@ impl ChunkWriter for ClickHouseChunkWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clickhouse::Row as _;
 
     #[test]
-    fn row_fields_are_the_column_list() {
-        let names: Vec<_> = crate::record::columns::names().collect();
-        assert_eq!(RecordRow::COLUMN_NAMES, names.as_slice());
+    fn ttl_of_a_table() {
+        assert_eq!(
+            table_ttl_days(
+                "CREATE TABLE d.t (`batch` DateTime64(9, 'UTC')) ENGINE = ReplacingMergeTree \
+                 ORDER BY batch TTL toDateTime(batch) + toIntervalDay(7) SETTINGS index_granularity = 8192"
+            ),
+            TableTtl::Days(7)
+        );
+        assert_eq!(
+            table_ttl_days("CREATE TABLE d.t (x UInt8) ENGINE = MergeTree ORDER BY x"),
+            TableTtl::None
+        );
+        assert_eq!(
+            table_ttl_days(
+                "CREATE TABLE d.t (x UInt8) ENGINE = MergeTree ORDER BY x TTL toDateTime(batch) + toIntervalMonth(1)"
+            ),
+            TableTtl::Unknown
+        );
     }
 }

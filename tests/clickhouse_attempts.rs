@@ -1,0 +1,504 @@
+//! A ClickHouse batch is exactly one complete attempt (issue #7, item 1), against the real
+//! engine: a second attempt is refused up front, concurrent attempts cannot both complete, a
+//! failed attempt removes its rows, a killed one is cleaned up by the next run, a fenced one
+//! stops writing. In-process through the output API, and through the real binary.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::ch::{
+    TestDb, batch, dump_command, error_lines, mkfifo, rdb_with_keys, record, rfc3339, t1, t2,
+};
+use rdbinsight::output::clickhouse::ClickHouseOutput;
+use rdbinsight::output::{BatchContext, ChunkWriter, Output, OutputError};
+
+/// Records `range` for `instance` through one writer.
+async fn write_instance(
+    output: &mut ClickHouseOutput,
+    b: &BatchContext,
+    instance: &str,
+    range: std::ops::Range<u64>,
+    finalize: bool,
+) -> Result<(), OutputError> {
+    let mut w = output.writer_for(b.write_context(instance))?;
+    w.prepare_instance().await?;
+    for i in range {
+        w.write_record(&record(i)).await?;
+    }
+    if finalize {
+        w.finalize_instance().await?;
+    }
+    Ok(())
+}
+
+async fn complete(output: &mut ClickHouseOutput, b: &BatchContext, range: std::ops::Range<u64>) {
+    output.prepare_batch(b).await.expect("prepare_batch");
+    write_instance(output, b, "i1", range, true)
+        .await
+        .expect("write");
+    output.finalize_batch().await.expect("finalize_batch");
+}
+
+fn batch_filter(nanos: i64) -> String {
+    format!("WHERE batch = fromUnixTimestamp64Nano(toInt64({nanos}), 'UTC')")
+}
+
+#[tokio::test]
+async fn a_complete_batch_is_refused_up_front() {
+    let Some(db) = TestDb::new("complete") else {
+        return;
+    };
+    let b = batch("c1", t1());
+    complete(&mut db.output(true), &b, 0..500).await;
+    let err = db
+        .output(false)
+        .prepare_batch(&b)
+        .await
+        .expect_err("already complete")
+        .to_string();
+    assert!(err.contains("is already complete"), "{err}");
+    assert!(err.contains("another --batch-timestamp"), "{err}");
+    assert!(
+        err.contains("rdbinsight misc clickhouse-drop-batch --url"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("--batch {}", rfc3339(t1()))), "{err}");
+    assert_eq!(db.count("redis_records_raw").await, 500);
+    assert_eq!(db.count("redis_records_view").await, 500);
+    // The refused attempt's claim was released.
+    assert_eq!(
+        db.claim_states("c1").await,
+        format!("{}\t1\tcompleted\n{}\t2\treleased", t1(), t1())
+    );
+    db.drop_db().await;
+}
+
+/// Rows of an attempt that could not clean up (here: written by hand, as an older rdbinsight
+/// left them) block the batch until `misc clickhouse-drop-batch` removes them.
+#[tokio::test]
+async fn rows_without_a_marker_are_refused_until_dropped() {
+    let Some(db) = TestDb::new("leftover") else {
+        return;
+    };
+    let b = batch("c1", t1());
+    // Create the schema (and a completed earlier batch), then leave 5 rows in batch b.
+    complete(
+        &mut db.output(true),
+        &batch("c1", t1() - 1_000_000_000),
+        0..10,
+    )
+    .await;
+    db.exec(&format!(
+        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
+         member_count, rdb_size, encoding) SELECT 'c1', fromUnixTimestamp64Nano(toInt64({})), \
+         'old', 0, toString(number), 'string', 1, 10, 'raw' FROM numbers(5)",
+        t1()
+    ))
+    .await;
+    let err = db
+        .output(false)
+        .prepare_batch(&b)
+        .await
+        .expect_err("leftover rows")
+        .to_string();
+    assert!(err.contains("already has 5 rows"), "{err}");
+    assert!(err.contains("no completion marker"), "{err}");
+    assert!(err.contains("clickhouse-drop-batch"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
+        .args(["misc", "clickhouse-drop-batch", "--url", &db.url()])
+        .args(["--cluster", "c1", "--batch", &rfc3339(t1())])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run rdbinsight");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("5 rows (it was not complete)"), "{stderr}");
+    assert_eq!(
+        db.count(&format!("redis_records_raw {}", batch_filter(t1())))
+            .await,
+        0
+    );
+    // Now the batch can be written, and shows exactly this attempt's rows.
+    complete(&mut db.output(false), &b, 100..400).await;
+    assert_eq!(
+        db.q("SELECT count(), min(key), max(instance) FROM {db}.redis_records_view")
+            .await,
+        "300\tuser:100:profile\ti1"
+    );
+    db.drop_db().await;
+}
+
+/// Several attempts prepare the same batch at the same moment: exactly one gets it.
+#[tokio::test]
+async fn concurrent_attempts_cannot_both_claim_a_batch() {
+    let Some(db) = TestDb::new("race") else {
+        return;
+    };
+    // The schema first, so that the racers only race for the claim.
+    db.output(true)
+        .prepare_batch(&batch("setup", t1()))
+        .await
+        .expect("schema");
+    for round in 0..5i64 {
+        let b = batch("c1", t2() + round);
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let mut output = db.output(false);
+            let b = b.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = output.prepare_batch(&b).await;
+                (output, r)
+            }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (output, r) = t.await.expect("task");
+            match r {
+                Ok(()) => winners.push(output),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("at the same moment")
+                            || e.contains("being written by another attempt"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one attempt claims the batch"
+        );
+        let mut winner = winners.pop().expect("one");
+        write_instance(&mut winner, &b, "i1", 0..300, true)
+            .await
+            .expect("write");
+        winner.finalize_batch().await.expect("finalize");
+        assert_eq!(
+            db.count(&format!(
+                "redis_records_raw {}",
+                batch_filter(b.batch.nanos())
+            ))
+            .await,
+            300
+        );
+    }
+    db.drop_db().await;
+}
+
+/// The issue's reproduction: two runs of the real binary with one fixed --batch-timestamp,
+/// started together. One completes; the view shows exactly one copy of the keys.
+#[tokio::test]
+async fn two_concurrent_runs_with_one_timestamp() {
+    let Some(db) = TestDb::new("tworuns") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rdb = rdb_with_keys(dir.path(), 20_000);
+    let url = db.url();
+    let spawn = || {
+        dump_command(&rdb, "c1", t1(), &url, &["--auto-create-tables"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rdbinsight")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        a.wait_with_output().expect("wait"),
+        b.wait_with_output().expect("wait"),
+    );
+    let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "exactly one run completes:\n{a:?}\n{b:?}");
+    let failed = if a.status.success() { &b } else { &a };
+    let errors = error_lines(&failed.stderr);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("being written by another attempt")
+            || errors[0].contains("at the same moment")
+            || errors[0].contains("is already complete"),
+        "{errors:?}"
+    );
+    assert_eq!(db.count("redis_records_view").await, 20_000);
+    assert_eq!(db.count("redis_records_raw").await, 20_000);
+    db.drop_db().await;
+}
+
+/// A failed attempt removes its rows (abort_batch); a retry of the same batch then completes
+/// with exactly its own rows.
+#[tokio::test]
+async fn a_failed_attempt_removes_its_rows() {
+    let Some(db) = TestDb::new("failed") else {
+        return;
+    };
+    let b = batch("c1", t1());
+    let mut output = db.output(true);
+    output.set_max_rows_per_insert(500);
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    // Instance 1 completes (4 INSERTs stored), instance 2 fails mid-way (what the pipeline
+    // sees): its writer is dropped, then the batch aborted.
+    write_instance(&mut output, &b, "i1", 0..2000, true)
+        .await
+        .expect("i1");
+    write_instance(&mut output, &b, "i2", 2000..2700, false)
+        .await
+        .expect("i2 partly");
+    assert!(db.count("redis_records_raw").await >= 2000);
+    output.abort_batch().await;
+    assert_eq!(db.count("redis_records_raw").await, 0);
+    assert_eq!(db.claim_states("c1").await, format!("{}\t1\taborted", t1()));
+
+    // The retry: same batch, other keys.
+    complete(&mut db.output(false), &b, 5000..5800).await;
+    assert_eq!(
+        db.q("SELECT count(), min(key) FROM {db}.redis_records_view")
+            .await,
+        "800\tuser:5000:profile"
+    );
+    db.drop_db().await;
+}
+
+/// The same through the binary: a truncated RDB fails after rows went in; they are removed,
+/// and the retry with the full file and the same timestamp shows each key once (the issue saw
+/// 820,532 rows for a 500,000-key file).
+#[tokio::test]
+async fn a_failed_run_leaves_no_rows_and_its_retry_completes() {
+    let Some(db) = TestDb::new("truncated") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rdb = rdb_with_keys(dir.path(), 30_000);
+    let bytes = std::fs::read(&rdb).expect("read rdb");
+    let cut = dir.path().join("cut.rdb");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).expect("write cut");
+    let url = db.url();
+    let out = dump_command(&cut, "c1", t1(), &url, &["--auto-create-tables"])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("removed the rows this attempt wrote"),
+        "{stderr}"
+    );
+    assert_eq!(error_lines(&out.stderr).len(), 1, "{stderr}");
+    assert_eq!(db.count("redis_records_raw").await, 0);
+    let out = dump_command(&rdb, "c1", t1(), &url, &[])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
+            .await,
+        "30000\t30000"
+    );
+    db.drop_db().await;
+}
+
+/// SIGKILL mid-dump (no abort runs): the batch is blocked while the claim is fresh, then the
+/// next run — whatever its batch — removes the dead attempt's rows, and the batch can be
+/// written again. Its rows never become visible.
+#[tokio::test]
+async fn a_killed_attempt_is_cleaned_up_by_the_next_run() {
+    let Some(db) = TestDb::new("killed") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rdb = rdb_with_keys(dir.path(), 30_000);
+    let bytes = std::fs::read(&rdb).expect("read rdb");
+    let fifo = dir.path().join("source.fifo");
+    mkfifo(&fifo);
+    let url = db.url();
+    let expiry = ["--auto-create-tables", "--ch-claim-expiry", "3"];
+    let mut child = dump_command(&fifo, "c1", t1(), &url, &expiry)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Half of the RDB, then the source stalls: the idle INSERT is ended (rows stored).
+    let mut source = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open fifo");
+    source
+        .write_all(&bytes[..bytes.len() / 2])
+        .expect("write half");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let exists = db
+            .q(&format!(
+                "SELECT count() FROM system.tables WHERE database = '{}' AND name = 'redis_records_raw'",
+                db.name
+            ))
+            .await
+            == "1";
+        if exists && db.count("redis_records_raw").await > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rows stored in 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    drop(source);
+    let stored = db.count("redis_records_raw").await;
+    assert!(stored > 0);
+
+    // At once: the claim is still fresh, the batch is refused.
+    let out = dump_command(&rdb, "c1", t1(), &url, &expiry[1..])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let errors = error_lines(&out.stderr);
+    assert!(
+        errors[0].contains("being written by another attempt"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("--ch-claim-expiry"), "{errors:?}");
+    assert_eq!(db.count("redis_records_view").await, 0);
+
+    // After the expiry, a run of another cluster and batch removes the dead attempt's rows.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = dump_command(&rdb, "other", t2(), &url, &expiry[1..])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("removed the rows of a dead attempt"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.count(&format!(
+            "redis_records_raw {} AND cluster = 'c1'",
+            batch_filter(t1())
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        db.claim_states("c1").await,
+        format!("{}\t1\treclaimed", t1())
+    );
+
+    // The batch can be written again: exactly one copy of each key.
+    let out = dump_command(&rdb, "c1", t1(), &url, &expiry[1..])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view WHERE cluster = 'c1'")
+            .await,
+        "30000\t30000"
+    );
+    db.drop_db().await;
+}
+
+/// An attempt whose claim was taken over (another run considered it dead) stops writing at
+/// its next chunk, does not complete the batch, and does not delete the new owner's rows.
+#[tokio::test]
+async fn a_fenced_attempt_stops_and_deletes_nothing() {
+    let Some(db) = TestDb::new("fenced") else {
+        return;
+    };
+    let b = batch("c1", t1());
+    let mut output = db.output(true);
+    output.set_claim_expiry(Duration::from_secs(3));
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
+    w.prepare_instance().await.expect("prepare_instance");
+    for i in 0..100 {
+        w.write_record(&record(i)).await.expect("write");
+    }
+    // A cleaner marks the claim reclaimed (what a run does once the heartbeat is stale).
+    db.exec(&format!(
+        "INSERT INTO {{db}}.import_batch_claims (cluster, batch, seq, attempt, host, pid, \
+         started_at, state, version) VALUES ('c1', fromUnixTimestamp64Nano(toInt64({})), 1, \
+         '{}', 'h', 1, now64(3), 'reclaimed', {})",
+        t1(),
+        output.attempt_id(),
+        (1u64 << 62) + (1 << 40)
+    ))
+    .await;
+    // The heartbeat (every 0.25 s here) notices; the next chunk is refused.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut err = None;
+    for i in 100..200_000 {
+        if let Err(e) = w.write_record(&record(i)).await {
+            err = Some(e.to_string());
+            break;
+        }
+    }
+    let err = err.expect("the writer stops");
+    assert!(err.contains("was taken over"), "{err}");
+    drop(w);
+    let err = output
+        .finalize_batch()
+        .await
+        .expect_err("no marker")
+        .to_string();
+    assert!(
+        err.contains("taken over") || err.contains("no longer this attempt's"),
+        "{err}"
+    );
+    // The new owner's rows (here: some rows written by hand) are not deleted by the abort.
+    db.exec(&format!(
+        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
+         member_count, rdb_size, encoding) SELECT 'c1', fromUnixTimestamp64Nano(toInt64({})), \
+         'new', 0, toString(number), 'string', 1, 10, 'raw' FROM numbers(7)",
+        t1()
+    ))
+    .await;
+    output.abort_batch().await;
+    assert_eq!(
+        db.count("redis_records_raw WHERE instance = 'new'").await,
+        7
+    );
+    assert_eq!(db.count("import_batches_completed").await, 0);
+    db.drop_db().await;
+}
+
+/// `drop-batch` refuses a batch a live attempt is writing.
+#[tokio::test]
+async fn drop_batch_refuses_a_live_attempt() {
+    let Some(db) = TestDb::new("droplive") else {
+        return;
+    };
+    let b = batch("c1", t1());
+    let mut output = db.output(true);
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
+        .args(["misc", "clickhouse-drop-batch", "--url", &db.url()])
+        .args(["--cluster", "c1", "--batch", &rfc3339(t1())])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run rdbinsight");
+    assert!(!out.status.success());
+    let errors = error_lines(&out.stderr);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("being written by another attempt"),
+        "{errors:?}"
+    );
+    write_instance(&mut output, &b, "i1", 0..10, true)
+        .await
+        .expect("still writable");
+    output.finalize_batch().await.expect("finalize");
+    assert_eq!(db.count("redis_records_view").await, 10);
+    db.drop_db().await;
+}

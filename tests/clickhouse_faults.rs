@@ -1,0 +1,401 @@
+//! The ClickHouse writer when things go wrong (issue #7 items 2, 6, 9; issue #10's stalled
+//! source): a server that never answers, a connection that cannot be made, a server that
+//! stops reading, a server that dies mid-dump, a source that pauses longer than the server's
+//! receive timeout, a batch older than the TTL.
+//!
+//! The hung peers are tiny TCP servers in the test (they stand for a hung server, not for
+//! ClickHouse); everything else runs against the real engine.
+
+mod common;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::ch::{TestDb, batch, dump_command, error_lines, mkfifo, rdb_with_keys, record, t1};
+use rdbinsight::output::clickhouse::claim::Fence;
+use rdbinsight::output::clickhouse::conn::Conn;
+use rdbinsight::output::clickhouse::rowbinary::{self, RowEncoder};
+use rdbinsight::output::clickhouse::stream::{InsertStream, StreamConfig, StreamLimits};
+use rdbinsight::output::clickhouse::{ClickHouseConfig, ClickHouseOutput, Timeouts};
+use rdbinsight::output::{ChunkWriter, Output};
+
+/// A TCP server that accepts connections and then does nothing with them (never reads past
+/// `read_head` bytes of the request head, never answers). Returns its address.
+async fn hung_server(read_head: bool) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut sock, _)) = listener.accept().await {
+            if read_head {
+                use tokio::io::AsyncReadExt as _;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match sock.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+            }
+            held.push(sock);
+        }
+    });
+    addr
+}
+
+fn config(url: &str, timeouts: Timeouts) -> ClickHouseConfig {
+    let mut c = ClickHouseConfig::new(url, None, true, 30).expect("valid URL");
+    c.timeouts = timeouts;
+    c
+}
+
+fn secs(connect: u64, send: u64, response: u64) -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(connect),
+        send: Duration::from_secs(send),
+        response: Duration::from_secs(response),
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_hits_the_response_timeout() {
+    let addr = hung_server(false).await;
+    let url = format!("http://{addr}?database=x");
+    let mut output = ClickHouseOutput::new(config(&url, secs(5, 5, 1))).expect("output");
+    let started = Instant::now();
+    let err = output
+        .prepare_batch(&batch("c", t1()))
+        .await
+        .expect_err("no answer")
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains("no answer from the server within 1 s (--ch-response-timeout)"),
+        "{err}"
+    );
+    assert!(err.contains(&addr.to_string()), "{err}");
+
+    // The binary: one error line, exit code 1, in about the timeout.
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
+        .args(["dump", "from-file", "--path"])
+        .arg(common::fixtures::own_fixtures().join("r7-multidb.rdb"))
+        .args([
+            "--cluster",
+            "c",
+            "--instance",
+            "i",
+            "into-clickhouse",
+            "--url",
+            &url,
+        ])
+        .env("RDBINSIGHT_CH_RESPONSE_TIMEOUT", "2")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let errors = error_lines(&out.stderr);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("within 2 s (--ch-response-timeout)"),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_cannot_be_made_hits_the_connect_timeout() {
+    // A listener whose accept queue (backlog 0) is full: further SYNs are dropped, so
+    // connecting hangs as it does for a firewalled or unreachable host.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
+        "the accept queue should be full"
+    );
+    let url = format!("http://{addr}?database=x");
+    let mut output = ClickHouseOutput::new(config(&url, secs(1, 5, 30))).expect("output");
+    let started = Instant::now();
+    let err = output
+        .prepare_batch(&batch("c", t1()))
+        .await
+        .expect_err("no connection")
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains("no connection within 1 s (--ch-connect-timeout)"),
+        "{err}"
+    );
+    drop(listener);
+}
+
+#[tokio::test]
+async fn a_server_that_stops_reading_hits_the_send_timeout() {
+    let addr = hung_server(true).await;
+    let url = format!("http://{addr}?database=x");
+    let cfg = config(&url, secs(5, 1, 30));
+    let conn = Conn::new(&cfg).expect("conn");
+    let stream = StreamConfig {
+        client: conn
+            .client
+            .clone()
+            .with_compression(clickhouse::Compression::None),
+        compress: false,
+        sql: Arc::from(rowbinary::insert_sql("`x`.`redis_records_raw`")),
+        header: Arc::from(rowbinary::header()),
+        timeouts: cfg.timeouts,
+        limits: StreamLimits::default(),
+        fence: Arc::new(Fence::default()),
+    };
+    let b = batch("c", t1());
+    let encoder = RowEncoder::new(&b.write_context("i1"));
+    let mut s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
+    let started = Instant::now();
+    let mut err = None;
+    // Until the socket buffers are full and the server still does not read.
+    for i in 0..2_000_000 {
+        if let Err(e) = s.write(&encoder, &record(i)).await {
+            err = Some(e.to_string());
+            break;
+        }
+    }
+    let err = err.expect("the send times out");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains("the server accepted no data for 1 s (--ch-send-timeout)"),
+        "{err}"
+    );
+}
+
+/// The Python of the test engine's venv (exported by scripts/clickhouse-test-env.sh).
+fn engine_python() -> Option<String> {
+    for var in [
+        "RDBINSIGHT_TEST_CLICKHOUSE_PYTHON",
+        "RDBINSIGHT_TEST_CHDB_PYTHON",
+    ] {
+        if let Ok(p) = std::env::var(var)
+            && std::path::Path::new(&p).exists()
+        {
+            return Some(p);
+        }
+    }
+    let local = concat!(env!("CARGO_MANIFEST_DIR"), "/target/chdb-venv/bin/python");
+    std::path::Path::new(local)
+        .exists()
+        .then(|| local.to_string())
+}
+
+/// A private engine (the same as the shared one) that this test may kill.
+struct PrivateEngine {
+    child: std::process::Child,
+    url: String,
+    _state: tempfile::TempDir,
+}
+
+impl PrivateEngine {
+    fn start() -> PrivateEngine {
+        let python = engine_python().expect(
+            "the test engine's Python (RDBINSIGHT_TEST_CLICKHOUSE_PYTHON, or target/chdb-venv) \
+             is needed to start a private engine; run under scripts/clickhouse-test-env.sh",
+        );
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/clickhouse-server.py"
+            ))
+            .args(["run", "--state-dir"])
+            .arg(state.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the engine");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url_file = state.path().join("url");
+        loop {
+            if let Ok(u) = std::fs::read_to_string(&url_file)
+                && !u.trim().is_empty()
+            {
+                return PrivateEngine {
+                    child,
+                    url: u.trim().to_string(),
+                    _state: state,
+                };
+            }
+            assert!(
+                child.try_wait().expect("try_wait").is_none(),
+                "the private engine exited"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the private engine did not start in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateEngine {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The server dies while an INSERT streams: the error says the connection was lost, and does
+/// not blame ClickHouse's http_receive_timeout (the server never said so).
+#[tokio::test]
+async fn a_server_that_dies_mid_dump_is_not_blamed_on_its_receive_timeout() {
+    if common::ch::base_url().is_none() {
+        return;
+    }
+    let mut engine = PrivateEngine::start();
+    let db = TestDb::on(&engine.url, "dies");
+    let mut output = db.output(true);
+    let b = batch("c1", t1());
+    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
+    w.prepare_instance().await.expect("prepare_instance");
+    for i in 0..20_000 {
+        w.write_record(&record(i)).await.expect("write");
+    }
+    engine.kill();
+    let mut err = None;
+    for i in 20_000..2_000_000 {
+        if let Err(e) = w.write_record(&record(i)).await {
+            err = Some(e.to_string());
+            break;
+        }
+    }
+    let err = match err {
+        Some(e) => e,
+        None => w
+            .finalize_instance()
+            .await
+            .expect_err("server gone")
+            .to_string(),
+    };
+    assert!(err.contains("failed for instance i1"), "{err}");
+    assert!(!err.contains("http_receive_timeout"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}
+
+/// A source that pauses 45 s, longer than ClickHouse's 30 s http_receive_timeout: the writer
+/// ends its INSERT while idle and begins another with the next row; the dump succeeds.
+#[tokio::test]
+async fn a_source_that_pauses_45_seconds() {
+    let Some(db) = TestDb::new("pause") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rdb = rdb_with_keys(dir.path(), 30_000);
+    let bytes = std::fs::read(&rdb).expect("read rdb");
+    let fifo = dir.path().join("source.fifo");
+    mkfifo(&fifo);
+    let child = dump_command(&fifo, "c1", t1(), &db.url(), &["--auto-create-tables"])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut source = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open fifo");
+    source
+        .write_all(&bytes[..bytes.len() / 2])
+        .expect("first half");
+    std::thread::sleep(Duration::from_secs(45));
+    source
+        .write_all(&bytes[bytes.len() / 2..])
+        .expect("second half");
+    drop(source);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ending the INSERT"), "{stderr}");
+    assert_eq!(
+        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
+            .await,
+        "30000\t30000"
+    );
+    db.drop_db().await;
+}
+
+/// A batch older than the TTL is refused before anything is written (not even the database
+/// is created); the TTL of an existing table wins over --ttl-days.
+#[tokio::test]
+async fn a_batch_older_than_the_ttl_is_refused_before_anything_is_written() {
+    let Some(db) = TestDb::new("ttl") else { return };
+    let day = 86_400 * 1_000_000_000i64;
+    let old = batch("c1", t1() - 31 * day);
+    let err = db
+        .output(true)
+        .prepare_batch(&old)
+        .await
+        .expect_err("too old")
+        .to_string();
+    assert!(
+        err.contains("is 31 days old, older than --ttl-days 30"),
+        "{err}"
+    );
+    assert!(err.contains("--batch-timestamp"), "{err}");
+    assert_eq!(
+        db.q(&format!(
+            "SELECT count() FROM system.databases WHERE name = '{}'",
+            db.name
+        ))
+        .await,
+        "0"
+    );
+    // Tables made with a 7-day TTL: a 10-day-old batch is refused even with --ttl-days 30.
+    let mut output = ClickHouseOutput::from_args(&db.url(), None, true, 7).expect("url");
+    output
+        .prepare_batch(&batch("c1", t1()))
+        .await
+        .expect("schema");
+    drop(output);
+    let err = db
+        .output(false)
+        .prepare_batch(&batch("c1", t1() - 10 * day))
+        .await
+        .expect_err("older than the table's TTL")
+        .to_string();
+    assert!(err.contains("older than the 7-day TTL of"), "{err}");
+    assert_eq!(db.count("redis_records_raw").await, 0);
+    db.drop_db().await;
+}

@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::clickhouse::TestDb;
+use common::ch::TestDb;
 use common::codis::{FakeGroup, serve_topom, topom_json};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use common::report_ref::{self, Rec, RefParams};
 use common::resp::{Reply, Resp};
+use rdbinsight::output::clickhouse::schema;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rdbinsight");
@@ -80,10 +81,132 @@ fn fails(args: &[&str]) -> String {
     stderr
 }
 
-/// A source's arguments dumped into all three stores with one batch timestamp.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// The ClickHouse stores of one test: a database on the single engine and, when the two test
+/// shards are there (`scripts/clickhouse-test-env.sh` starts them), the same batches written
+/// with `--on-cluster` into a sharded schema: `redis_records_raw_local` on each shard under the
+/// `Distributed` table `redis_records_raw`. The test engines have no Keeper, so the schema is
+/// created here from the writer's `--on-cluster` DDL as tests/clickhouse_cluster.rs does (no
+/// `ON CLUSTER`, the per-shard table not replicated).
+struct Ch {
+    single: TestDb,
+    shards: Option<(Vec<TestDb>, String)>,
+}
+
+impl Ch {
+    fn new(test: &str) -> Option<Ch> {
+        let single = TestDb::new(test)?;
+        let urls = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS").unwrap_or_default();
+        let cluster = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
+        let urls: Vec<&str> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        if urls.len() < 2 || cluster.is_empty() {
+            eprintln!(
+                "no RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS / _CLUSTER: the sharded ClickHouse part \
+                 of {test} is skipped"
+            );
+            return Some(Ch {
+                single,
+                shards: None,
+            });
+        }
+        let name = common::ch::unique_name(test);
+        let ddl = |object: &str, sharded: bool| -> String {
+            let on = sharded.then_some(cluster.as_str());
+            let o = schema::schema_objects(Some(&name), 30, on)
+                .into_iter()
+                .find(|o| o.name == object)
+                .expect("schema object");
+            o.ddl
+                .replace(&format!(" ON CLUSTER `{cluster}`"), "")
+                .replace(
+                    "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', \
+                     '{replica}')",
+                    "ReplacingMergeTree",
+                )
+        };
+        let mut dbs = Vec::new();
+        for url in &urls {
+            let mut db = TestDb::on(url.trim_end_matches('/'), test);
+            db.name = name.clone();
+            block_on(async {
+                db.exec("CREATE DATABASE {db}").await;
+                db.exec(&ddl(schema::RECORDS_LOCAL_TABLE, true)).await;
+            });
+            dbs.push(db);
+        }
+        block_on(async {
+            for (object, sharded) in [
+                (schema::RECORDS_TABLE, true),
+                (schema::BATCHES_TABLE, false),
+                (schema::CLAIMS_TABLE, false),
+                (schema::VIEW, true),
+            ] {
+                let sql = ddl(object, sharded);
+                assert!(!sql.contains("Replicated"), "{sql}");
+                dbs[0].exec(&sql).await;
+            }
+        });
+        Some(Ch {
+            single,
+            shards: Some((dbs, cluster)),
+        })
+    }
+
+    /// (store name, `--url`, `--on-cluster`) of each ClickHouse store.
+    fn stores(&self) -> Vec<(&'static str, String, Option<String>)> {
+        let mut v = vec![("clickhouse", self.single.url(), None)];
+        if let Some((dbs, cluster)) = &self.shards {
+            v.push(("sharded", dbs[0].url(), Some(cluster.clone())));
+        }
+        v
+    }
+
+    /// Rows of the records table on each shard (to see that both hold some).
+    fn shard_counts(&self) -> Vec<u64> {
+        match &self.shards {
+            None => Vec::new(),
+            Some((dbs, _)) => block_on(async {
+                let mut v = Vec::new();
+                for db in dbs {
+                    v.push(db.count(schema::RECORDS_LOCAL_TABLE).await);
+                }
+                v
+            }),
+        }
+    }
+}
+
+impl Drop for Ch {
+    fn drop(&mut self) {
+        let name = self.single.name.clone();
+        let mut dbs = vec![TestDb::on(&self.single.base, "drop")];
+        dbs[0].name = name;
+        if let Some((shards, _)) = self.shards.take() {
+            dbs.extend(shards);
+        }
+        block_on(async {
+            for db in dbs {
+                db.drop_db().await;
+            }
+        });
+    }
+}
+
+/// A source's arguments dumped into every store with one batch timestamp.
 struct Stores<'a> {
     dir: &'a Path,
-    ch: Option<&'a TestDb>,
+    ch: Option<&'a Ch>,
 }
 
 impl Stores<'_> {
@@ -91,7 +214,8 @@ impl Stores<'_> {
         self.dir.join("pq").display().to_string()
     }
 
-    /// Dump `source` (`from-...` and its flags) into JSONL (returned), Parquet and ClickHouse.
+    /// Dump `source` (`from-...` and its flags) into JSONL (returned), Parquet and ClickHouse
+    /// (single and sharded).
     fn dump(&self, source: &[&str], batch: &str, name: &str) -> Vec<Rec> {
         let jsonl = self.dir.join(format!("{name}.jsonl"));
         let with = |out: &[&str]| -> Vec<String> {
@@ -116,69 +240,66 @@ impl Stores<'_> {
             jsonl.to_str().expect("utf-8"),
         ]));
         run(with(&["into-parquet", "--dir", &self.parquet()]));
-        if let Some(db) = self.ch {
-            run(with(&[
-                "into-clickhouse",
-                "--url",
-                &db.url(),
-                "--auto-create-tables",
-            ]));
+        for (_, url, on_cluster) in self.ch.map(Ch::stores).unwrap_or_default() {
+            let mut out = vec!["into-clickhouse", "--url", &url];
+            match &on_cluster {
+                None => out.push("--auto-create-tables"),
+                Some(c) => out.extend(["--on-cluster", c]),
+            }
+            run(with(&out));
         }
         report_ref::read_jsonl(&jsonl)
     }
 
-    /// The report from both stores; asserts the two JSON documents are byte-identical.
+    /// The report from every store; asserts the JSON documents and the HTML pages are
+    /// byte-identical.
     fn report(&self, cluster: &str, extra: &[&str], name: &str) -> Value {
         let pq_json = self.dir.join(format!("{name}.parquet.json"));
+        let pq_html = self.dir.join(format!("{name}.parquet.html"));
+        let pq_dir = self.parquet();
         let mut args = vec![
             "report",
             "from-parquet",
             "--dir",
-            self.dir.join("pq").to_str().expect("utf-8"),
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect::<Vec<_>>();
-        let pq_html = self.dir.join(format!("{name}.parquet.html"));
-        args.extend(["--cluster".into(), cluster.into(), "--json".into()]);
-        args.push(pq_json.display().to_string());
-        args.extend(["-o".into(), pq_html.display().to_string()]);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(&refs);
+            &pq_dir,
+            "--cluster",
+            cluster,
+        ];
+        args.extend(["--json", pq_json.to_str().expect("utf-8")]);
+        args.extend(["-o", pq_html.to_str().expect("utf-8")]);
+        args.extend(extra);
+        ok(&args);
         let pq = std::fs::read(&pq_json).expect("parquet report");
-        if let Some(db) = self.ch {
-            let ch_json = self.dir.join(format!("{name}.clickhouse.json"));
-            let ch_html = self.dir.join(format!("{name}.clickhouse.html"));
-            let url = db.url();
-            let mut args: Vec<&str> = vec![
+        let html = std::fs::read(&pq_html).expect("parquet page");
+        for (store, url, _) in self.ch.map(Ch::stores).unwrap_or_default() {
+            let json_path = self.dir.join(format!("{name}.{store}.json"));
+            let html_path = self.dir.join(format!("{name}.{store}.html"));
+            let mut args = vec![
                 "report",
                 "from-clickhouse",
                 "--url",
                 &url,
                 "--cluster",
                 cluster,
-                "--json",
-                ch_json.to_str().expect("utf-8"),
-                "-o",
-                ch_html.to_str().expect("utf-8"),
             ];
+            args.extend(["--json", json_path.to_str().expect("utf-8")]);
+            args.extend(["-o", html_path.to_str().expect("utf-8")]);
             args.extend(extra);
             ok(&args);
-            let ch = std::fs::read(&ch_json).expect("clickhouse report");
+            let got = std::fs::read(&json_path).expect("clickhouse report");
             assert!(
-                pq == ch,
-                "{name}: the Parquet and ClickHouse reports differ\nparquet:    {}\nclickhouse: {}",
+                pq == got,
+                "{name}: the Parquet and {store} reports differ\nparquet: {}\n{store}: {}",
                 String::from_utf8_lossy(&pq),
-                String::from_utf8_lossy(&ch)
+                String::from_utf8_lossy(&got)
             );
             assert!(
-                std::fs::read(&pq_html).expect("html") == std::fs::read(&ch_html).expect("html"),
-                "{name}: the two HTML pages differ"
+                html == std::fs::read(&html_path).expect("page"),
+                "{name}: the Parquet and {store} pages differ"
             );
         }
-        let html = std::fs::read_to_string(&pq_html).expect("html");
-        assert!(html.starts_with("<!DOCTYPE html>") && html.contains(r#"id="report-data""#));
+        let page = String::from_utf8(html).expect("utf-8 page");
+        assert!(page.starts_with("<!DOCTYPE html>") && page.contains(r#"id="report-data""#));
         serde_json::from_slice(&pq).expect("report JSON")
     }
 }
@@ -369,7 +490,7 @@ fn sum_of(recs: &[Rec], f: impl Fn(&Rec) -> bool) -> u64 {
 #[test]
 fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let db = TestDb::new("report_crafted");
+    let db = Ch::new("report_crafted");
     let stores = Stores {
         dir: tmp.path(),
         ch: db.as_ref(),
@@ -394,6 +515,16 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     let dashboard_server = serve_topom(topom_json("crafted", &groups));
     let dashboard = dashboard_server.url();
     let m = stores.dump(&["from-codis", "--dashboard", &dashboard], BATCH_M, "m");
+    if let Some(ch) = &db {
+        let counts = ch.shard_counts();
+        if !counts.is_empty() {
+            assert_eq!(counts.iter().sum::<u64>(), m.len() as u64, "{counts:?}");
+            assert!(
+                counts.iter().all(|&n| n > 0),
+                "both shards hold keys: {counts:?}"
+            );
+        }
+    }
 
     // --- Two older batches of the same cluster: idle times (LRU) and LFU counters.
     let idle_values: [u64; 18] = [
@@ -682,8 +813,7 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
         assert!(err.contains(&slug(b)), "{err}");
     }
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    if let Some(db) = &db {
-        let url = db.url();
+    for (_, url, _) in db.as_ref().map(Ch::stores).unwrap_or_default() {
         let err = fails(&[
             "report",
             "from-clickhouse",
@@ -731,7 +861,7 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
 #[test]
 fn empty_one_key_and_type_tie_batches() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let db = TestDb::new("report_small");
+    let db = Ch::new("report_small");
     let stores = Stores {
         dir: tmp.path(),
         ch: db.as_ref(),
@@ -825,7 +955,7 @@ fn empty_one_key_and_type_tie_batches() {
 #[test]
 fn cluster_batch_with_a_slot_on_two_instances() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let db = TestDb::new("report_cluster");
+    let db = Ch::new("report_cluster");
     let stores = Stores {
         dir: tmp.path(),
         ch: db.as_ref(),

@@ -4,9 +4,11 @@
 //! * Reads `redis_records_raw` restricted to one `(cluster, batch)` that is listed in
 //!   `import_batches_completed` (checked first), never `redis_records_view` (which shows only
 //!   each cluster's latest batch).
-//! * All SQL is in [`Sql`]: the table names and the row filter are its fields, so reading
-//!   through other tables (e.g. a `Distributed` table over sharded local ones) changes only
-//!   [`Sql::new`].
+//! * All SQL is in [`Sql`] (table names and the row filter in one place). A sharded schema
+//!   (`dump ... into-clickhouse --on-cluster`) keeps the name `redis_records_raw` for the
+//!   `Distributed` table over the shards' `redis_records_raw_local`, and the batch markers are
+//!   on every node, so the same SQL reads it: the shards aggregate and sort their part, the
+//!   server we talk to merges (tested on two real engines against one server and Parquet).
 //! * The rules that put a key in a bucket are restated in SQL here and must match
 //!   [`super::aggregate`] exactly: the expiry the report uses ([`Sql::expire_ms`]: NULL beyond
 //!   ±`MAX_EXPIRE_MS`, like the Parquet writer), the expiry, idle and freq buckets (a count of
@@ -19,9 +21,11 @@ use std::sync::Arc;
 use clickhouse::Client;
 use serde::Deserialize;
 
-use crate::output::clickhouse::config::{ClickHouseUrl, ProxyUrl, Scheme};
-use crate::output::clickhouse::proxy;
-use crate::output::clickhouse::schema::{BATCHES_TABLE, RECORDS_TABLE, quote_ident};
+use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl};
+use crate::output::clickhouse::http;
+use crate::output::clickhouse::schema::{
+    BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
+};
 use crate::output::parquet::schema::MAX_EXPIRE_MS;
 use crate::record::BatchTs;
 
@@ -337,25 +341,13 @@ fn agg(keys: u64, rdb_size: u64, member_count: u64) -> Agg {
 }
 
 impl ClickHouseReader {
-    /// Validate `--url` / `--proxy-url` and build the client (nothing connects yet).
+    /// Validate `--url` / `--proxy-url` and build the client (nothing connects yet): the
+    /// writer's HTTP client (`output::clickhouse::http`: connect timeout, TLS, proxy).
     pub fn new(url: &str, proxy_url: Option<&str>) -> Result<Self, ReportError> {
-        let url = ClickHouseUrl::parse(url).map_err(|e| ReportError::Options(e.to_string()))?;
-        let proxy = proxy_url
-            .map(ProxyUrl::parse)
-            .transpose()
+        let config = ClickHouseConfig::new(url, proxy_url, false, DEFAULT_TTL_DAYS)
             .map_err(|e| ReportError::Options(e.to_string()))?;
-        let base = match &proxy {
-            None => Client::default(),
-            Some(p) => {
-                if url.scheme == Scheme::Https {
-                    return Err(ReportError::Options(format!(
-                        "--proxy-url {p}: an https:// ClickHouse URL through a proxy is not \
-                         supported (only plain HTTP forwarding)"
-                    )));
-                }
-                proxy::client_via_proxy(p).map_err(ReportError::Options)?
-            }
-        };
+        let base = http::client(&config).map_err(ReportError::Options)?;
+        let url = config.url;
         let mut client = base
             .with_url(url.endpoint())
             .with_database(url.database.clone());

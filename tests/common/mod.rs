@@ -4,7 +4,6 @@
 pub mod browser;
 pub mod ch;
 pub mod cli;
-pub mod clickhouse;
 pub mod codis;
 pub mod dumps;
 pub mod fake_server;

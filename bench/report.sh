@@ -15,7 +15,7 @@
 #
 # Per dataset, untimed: one `dump from-file` into Parquet (a temp dir) and, with ClickHouse, into
 # the database `bench_report` (dropped first), both with the same batch timestamp (now). Then
-# each report mode is timed with /usr/bin/time -v. Rows are appended to
+# each report mode is timed with /usr/bin/time -v (JSON and HTML written to the temp dir). Rows are appended to
 # bench-data/report-results.tsv.
 set -uo pipefail
 
@@ -98,10 +98,10 @@ for name in "${datasets[@]}"; do
   for mode in "${modes[@]}"; do
     case $mode in
       parquet)
-        cmd=("$bin" -v report from-parquet --dir "$work/pq" --cluster bench --json "$work/$mode.json")
+        cmd=("$bin" -v report from-parquet --dir "$work/pq" --cluster bench --json "$work/$mode.json" -o "$work/$mode.html")
         [ -n "${BENCH_MEMORY_LIMIT:-}" ] && cmd+=(--memory-limit "$BENCH_MEMORY_LIMIT") ;;
       clickhouse)
-        cmd=("$bin" -v report from-clickhouse --url "$ch_url?database=bench_report" --cluster bench --json "$work/$mode.json") ;;
+        cmd=("$bin" -v report from-clickhouse --url "$ch_url?database=bench_report" --cluster bench --json "$work/$mode.json" -o "$work/$mode.html") ;;
     esac
     best=""; maxrss=0; note=ok
     for ((i = 1; i <= runs; i++)); do

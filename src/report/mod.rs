@@ -109,8 +109,9 @@ pub struct Report {
     pub stats: ReadStats,
 }
 
-/// The key sort's share of `--memory-limit`: three quarters; the rest is left for decoding
-/// (one record batch of each column), the aggregates and the top lists.
+/// The key sort's share of `--memory-limit`: three quarters. The rest is left for decoding
+/// (one record batch of each column), the aggregates and the top lists while the files are
+/// read, and for the merge's read buffers afterwards (at most a third of the sort's share).
 pub fn sort_budget(limit: MemoryLimit) -> u64 {
     limit.0 / 4 * 3
 }

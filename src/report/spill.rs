@@ -3,13 +3,19 @@
 //!
 //! Entries are appended to one byte arena (`key`, then `rdb_size` and `member_count` as LEB128
 //! varints, then a flags byte) indexed by 16-byte entries (the key's first 8 bytes as a
-//! big-endian integer, offset, length): sorting compares the integers first and the arena only
-//! on a tie. When arena + index reach the budget, the index is sorted and the entries are
-//! written to a run file (`varint key length` + the arena bytes) in a temporary directory, and
-//! the buffers are reused. [`ExternalSorter::finish`] merges the runs with the last, in-memory
-//! one (a k-way merge over a heap); more runs than the fan-in are first merged into bigger
-//! runs. So memory is the budget plus one read buffer per merged run (the fan-in is chosen so
-//! those buffers fit in the budget too).
+//! big-endian integer, offset, length). Sorting is an MSD radix sort on 8-byte chunks that
+//! touches the arena once per chunk depth (see `sort_index`). When arena + index reach the
+//! budget, the index is sorted and the entries are written to a run file (`varint key length` +
+//! the arena bytes) in a temporary directory, and the buffers are reused.
+//! [`ExternalSorter::finish`] merges the runs with the last, in-memory one (a k-way merge over
+//! a heap); more runs than the fan-in are first merged into bigger runs.
+//!
+//! Memory: the budget (arena + index, counted by length; the Vecs grow by doubling, but pages
+//! beyond the length are never touched) plus, while merging, one read buffer per merged run, in
+//! all at most a third of the budget ([`ExternalSorter::new`] documents how the report splits
+//! `--memory-limit`), and one key per run in the merge heap. Below 48 KiB of budget the buffers
+//! stop shrinking at 4 KiB each and a merge takes two runs at a time (tiny limits exist for
+//! tests).
 //!
 //! The directory (`rdbinsight-report-*` in `--spill-dir` or the system temp dir) is created at
 //! the first spill and removed when the sorter is dropped: on success, on error, on panic, and
@@ -118,7 +124,9 @@ impl std::fmt::Debug for ExternalSorter {
 }
 
 impl ExternalSorter {
-    /// `budget`: bytes of arena + index before a run is spilled. `spill_parent`: where the
+    /// `budget`: bytes of arena + index before a run is spilled; the merge's read buffers add
+    /// at most a third of it. (The report gives the sort ¾ of `--memory-limit`, so the merge,
+    /// which runs after the files are read, stays within the limit.) `spill_parent`: where the
     /// run directory goes (default: the system temp dir). `cancel`: when set, the sort stops
     /// with [`SpillError::Interrupted`] at the next check.
     pub fn new(budget: u64, spill_parent: Option<PathBuf>, cancel: Arc<AtomicBool>) -> Self {
@@ -248,10 +256,12 @@ impl ExternalSorter {
         }
     }
 
-    /// Read buffer per run and how many runs are merged at once.
+    /// Read buffer per run and how many runs are merged at once: the buffers together take at
+    /// most a third of the budget (the in-memory run keeps its place while merging).
     fn merge_shape(&self) -> (usize, usize) {
-        let buf = (self.budget / 16).clamp(MIN_READ_BUF, MAX_READ_BUF);
-        let fan_in = (self.budget / buf).clamp(2, MAX_FAN_IN);
+        let total = self.budget / 3;
+        let buf = (total / 16).clamp(MIN_READ_BUF, MAX_READ_BUF);
+        let fan_in = (total / buf).clamp(2, MAX_FAN_IN);
         (buf, fan_in)
     }
 

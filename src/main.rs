@@ -13,6 +13,7 @@ use cli::logging::{self, Stderr};
 fn run(cli: cli::Cli, env: cli::run::DumpEnv) -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Dump(args) => cli::run::run_dump(*args, env),
+        cli::Command::Report(cmd) => cli::report::run_report(*cmd),
         cli::Command::Misc(cli::MiscCommand::ClickhouseSchema(args)) => {
             cli::clickhouse::print_schema(&args)
         }

@@ -4,6 +4,7 @@ pub mod clickhouse;
 pub mod completion;
 pub mod dump;
 pub mod logging;
+pub mod report;
 pub mod run;
 pub mod source;
 
@@ -46,6 +47,9 @@ pub enum Command {
     /// Dump the keys of an RDB file or of live instances into an output.
     #[command(after_help = EXIT_CODES)]
     Dump(Box<dump::DumpArgs>),
+    /// Make the offline report (HTML and JSON) of a stored batch.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Report(Box<report::ReportCommand>),
     /// Helper commands.
     #[command(subcommand)]
     Misc(MiscCommand),
@@ -73,6 +77,9 @@ pub struct UsageError(pub String);
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(i) = cause.downcast_ref::<rdbinsight::dump::Interrupted>() {
+            return i.signal.exit_code();
+        }
+        if let Some(i) = cause.downcast_ref::<report::ReportInterrupted>() {
             return i.signal.exit_code();
         }
         if cause.is::<UsageError>() {

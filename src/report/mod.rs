@@ -1,7 +1,211 @@
 //! The offline report: what a stored batch says about where the memory goes.
 //!
-//! [`model::ReportData`] is the one data model; readers (Parquet files, ClickHouse) fill it and
-//! one renderer turns it into a self-contained HTML page (and its JSON).
+//! [`model::ReportData`] is the one data model; two readers fill it and one renderer turns it
+//! into a self-contained HTML page (and its JSON):
+//!
+//! ```text
+//! Parquet files ─ parquet::scan ─┬─ RowAccumulator ─────────────── Aggregates ─┐
+//!                                └─ ExternalSorter (spill) ─ PrefixBuilder ─────┤
+//! ClickHouse ─── clickhouse::aggregates (GROUP BY) ─────────────── Aggregates ─┤─ assemble ─ ReportData
+//!                clickhouse::stream_keys (ORDER BY key) ─ PrefixBuilder ────────┘
+//! ```
+//!
+//! * [`keytext`]: key bytes → display text; timestamps.
+//! * [`options`]: `--top`, `--prefix-threshold`, `--delimiter`, `--memory-limit`, validated.
+//! * [`aggregate`]: bucket rules, top-N heaps, the per-row accumulator.
+//! * [`prefix`]: the prefix tree from sorted keys (one pass, LCP stack).
+//! * [`spill`]: external sort of the keys within `--memory-limit`.
+//! * [`parquet`], [`clickhouse`]: the readers.
+//! * [`assemble`]: the shared last step (sums, orders, cuts).
+//!
+//! The same stored batch gives the same `ReportData` (and so byte-identical JSON) from both
+//! stores and on every run: nothing depends on the time of the report, every order is total,
+//! and every bucket rule is one function (restated once in SQL, see [`clickhouse`]).
 
+pub mod aggregate;
+pub mod assemble;
+pub mod clickhouse;
 pub mod html;
+pub mod keytext;
 pub mod model;
+pub mod options;
+pub mod parquet;
+pub mod prefix;
+pub mod spill;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::record::BatchTs;
+
+use self::aggregate::RowAccumulator;
+use self::assemble::{BatchId, Inconsistent, assemble, total_agg};
+use self::model::ReportData;
+use self::options::{MemoryLimit, ReportOptions};
+use self::prefix::{PrefixBuilder, PrefixError};
+use self::spill::{ExternalSorter, SpillError, SpillStats};
+
+/// Why a report could not be made. Every message names the file, directory or server.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The cluster or batch does not exist; the message lists what does.
+    #[error("{0}")]
+    NoBatch(String),
+    /// A bad option value.
+    #[error("{0}")]
+    Options(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Parquet file {}: {msg}", path.display())]
+    Parquet { path: PathBuf, msg: String },
+    #[error("{0}")]
+    ClickHouse(String),
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+    #[error("sorting the keys: {0}")]
+    Spill(SpillError),
+    #[error(transparent)]
+    Inconsistent(#[from] Inconsistent),
+    /// Ctrl-C (the cancel flag) stopped the report; temporary files are gone.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl From<SpillError> for ReportError {
+    fn from(e: SpillError) -> Self {
+        match e {
+            SpillError::Interrupted => ReportError::Interrupted,
+            SpillError::Consumer(inner) => match inner.downcast::<PrefixError>() {
+                Ok(p) => ReportError::Prefix(*p),
+                Err(other) => ReportError::Spill(SpillError::Consumer(other)),
+            },
+            e => ReportError::Spill(e),
+        }
+    }
+}
+
+/// What reading the batch took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Rows read (Parquet) or keys streamed (ClickHouse).
+    pub rows: u64,
+    /// Parquet: instance files read.
+    pub files: u64,
+    /// Parquet: what the key sort spilled.
+    pub spill: SpillStats,
+}
+
+/// A report and how it was read.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub data: ReportData,
+    /// The batch timestamp (`data.batch` in text).
+    pub batch: BatchTs,
+    pub stats: ReadStats,
+}
+
+/// The key sort's share of `--memory-limit`: three quarters. The rest is left for decoding
+/// (one record batch of each column), the aggregates and the top lists while the files are
+/// read, and for the merge's read buffers afterwards (at most a third of the sort's share).
+pub fn sort_budget(limit: MemoryLimit) -> u64 {
+    limit.0 / 4 * 3
+}
+
+/// The report of a batch stored as Parquet under `root` (`DIR` of `into-parquet`): `batch` (a
+/// batch directory name or an RFC 3339 timestamp) or the newest batch of `cluster`. Blocking;
+/// `cancel` stops it at the next check (temporary files are removed).
+pub fn from_parquet(
+    root: &Path,
+    cluster: &str,
+    batch: Option<&str>,
+    opts: &ReportOptions,
+    cancel: Arc<AtomicBool>,
+) -> Result<Report, ReportError> {
+    let b = parquet::resolve_batch(root, cluster, batch)?;
+    tracing::info!(
+        "reading batch {} of cluster '{cluster}': {} file(s) in {}",
+        b.slug,
+        b.files.len(),
+        b.dir.display()
+    );
+    let mut acc = RowAccumulator::new(b.batch, usize::try_from(opts.top).unwrap_or(usize::MAX));
+    let mut sorter = ExternalSorter::new(
+        sort_budget(opts.memory_limit),
+        opts.spill_dir.clone(),
+        Arc::clone(&cancel),
+    );
+    let started = std::time::Instant::now();
+    parquet::scan(&b, cluster, &mut acc, &mut sorter, &cancel)?;
+    let rows = acc.rows();
+    tracing::debug!("read {rows} rows in {:.2?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let aggregates = acc.into_aggregates();
+    let total = total_agg(&aggregates);
+    let mut builder = PrefixBuilder::new(opts.prefix_threshold.bytes(total.rdb_size));
+    let spill = sorter.finish(|key, facts| builder.push(key, facts))?;
+    tracing::debug!(
+        "sorted the keys and built the prefix tree in {:.2?}",
+        started.elapsed()
+    );
+    if spill.runs_spilled > 0 {
+        tracing::info!(
+            "key sort spilled {} run(s), {} bytes, {} intermediate merge(s) (--memory-limit {})",
+            spill.runs_spilled,
+            spill.bytes_spilled,
+            spill.runs_merged,
+            opts.memory_limit
+        );
+    }
+    let tree = builder.finish(opts.delimiter.as_ref())?;
+    let id = BatchId {
+        cluster: cluster.to_string(),
+        batch: b.batch,
+    };
+    let data = assemble(&id, opts, aggregates, tree)?;
+    Ok(Report {
+        data,
+        batch: b.batch,
+        stats: ReadStats {
+            rows,
+            files: b.files.len() as u64,
+            spill,
+        },
+    })
+}
+
+/// The report of a batch stored in ClickHouse (`--url` of `into-clickhouse`): `batch` (RFC
+/// 3339) or the newest completed batch of `cluster`.
+pub async fn from_clickhouse(
+    url: &str,
+    proxy_url: Option<&str>,
+    cluster: &str,
+    batch: Option<&str>,
+    opts: &ReportOptions,
+) -> Result<Report, ReportError> {
+    let reader = clickhouse::ClickHouseReader::new(url, proxy_url)?;
+    let batch = reader.resolve_batch(cluster, batch).await?;
+    tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
+    let aggregates = reader.aggregates(cluster, batch, opts.top).await?;
+    let total = total_agg(&aggregates);
+    let mut builder = PrefixBuilder::new(opts.prefix_threshold.bytes(total.rdb_size));
+    let rows = reader.stream_keys(cluster, batch, &mut builder).await?;
+    let tree = builder.finish(opts.delimiter.as_ref())?;
+    let id = BatchId {
+        cluster: cluster.to_string(),
+        batch,
+    };
+    let data = assemble(&id, opts, aggregates, tree)?;
+    Ok(Report {
+        data,
+        batch,
+        stats: ReadStats {
+            rows,
+            ..ReadStats::default()
+        },
+    })
+}

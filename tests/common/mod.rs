@@ -12,3 +12,5 @@ pub mod output;
 pub mod pki;
 pub mod redis;
 pub mod report_data;
+pub mod report_ref;
+pub mod resp;

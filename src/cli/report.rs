@@ -1,0 +1,325 @@
+//! `rdbinsight report from-parquet ...` / `report from-clickhouse ...`: read a stored batch,
+//! build the report, write it (HTML and/or JSON) atomically.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+
+use rdbinsight::dump::{Interrupt, Signal};
+use rdbinsight::output::parquet::path::sanitize_name;
+use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP};
+use rdbinsight::report::options::{
+    Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
+};
+use rdbinsight::report::{self, Report, ReportError};
+
+use super::UsageError;
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Report on a batch written by `dump ... into-parquet`.
+    FromParquet(FromParquetArgs),
+    /// Report on a batch written by `dump ... into-clickhouse`.
+    FromClickhouse(FromClickHouseArgs),
+}
+
+/// What every report takes.
+#[derive(Debug, Args, Clone)]
+pub struct ReportOutputArgs {
+    /// The HTML report (default: rdb_report_<cluster>_<batch>.html in the current directory;
+    /// '-' for stdout).
+    #[arg(short, long, env = "RDBINSIGHT_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Also write the report data as JSON (the document the page embeds; '-' for stdout).
+    #[arg(long, env = "RDBINSIGHT_JSON")]
+    pub json: Option<PathBuf>,
+    /// Keys in each top list, prefixes in the no-TTL list, and the cap of the big-key list.
+    #[arg(long, env = "RDBINSIGHT_TOP", default_value_t = DEFAULT_TOP,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TOP))]
+    pub top: u64,
+    /// A prefix is a node of the prefix tree when its keys hold at least this percentage of all
+    /// bytes (0 < PCT <= 100, up to 6 decimals).
+    #[arg(long, env = "RDBINSIGHT_PREFIX_THRESHOLD", default_value = DEFAULT_PREFIX_THRESHOLD_PCT)]
+    pub prefix_threshold: PrefixThreshold,
+    /// Cut every prefix back to just after the last of these characters (e.g. ':' or ':/.').
+    #[arg(long, env = "RDBINSIGHT_DELIMITER")]
+    pub delimiter: Option<Delimiters>,
+}
+
+#[derive(Debug, Args)]
+pub struct FromParquetArgs {
+    /// Root directory given to `into-parquet --dir`.
+    #[arg(long, env = "RDBINSIGHT_DIR")]
+    pub dir: PathBuf,
+    /// Cluster name (as given to `dump --cluster`).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: String,
+    /// The batch: its directory name (YYYY-MM-DD_HH-mm-ss.nnnnnnnnnZ) or RFC 3339 timestamp
+    /// (default: the newest batch).
+    #[arg(long, env = "RDBINSIGHT_BATCH")]
+    pub batch: Option<String>,
+    /// Memory for sorting the keys before sorted runs are spilled to disk (binary units:
+    /// 256MiB, 1GiB).
+    #[arg(long, env = "RDBINSIGHT_MEMORY_LIMIT", default_value = "256MiB")]
+    pub memory_limit: MemoryLimit,
+    /// Where sorted runs are spilled (default: the system temp dir, $TMPDIR).
+    #[arg(long, env = "RDBINSIGHT_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: ReportOutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FromClickHouseArgs {
+    /// http[s]://[user[:pass]@]host:port?database=DB (as given to `into-clickhouse --url`).
+    #[arg(long, env = "RDBINSIGHT_CLICKHOUSE_URL", hide_env_values = true)]
+    pub url: String,
+    /// Cluster name (as given to `dump --cluster`).
+    #[arg(long, env = "RDBINSIGHT_CLUSTER")]
+    pub cluster: String,
+    /// The batch timestamp, RFC 3339 (default: the newest completed batch).
+    #[arg(long, env = "RDBINSIGHT_BATCH")]
+    pub batch: Option<String>,
+    /// HTTP proxy for the ClickHouse connection.
+    #[arg(long, env = "RDBINSIGHT_PROXY_URL")]
+    pub proxy_url: Option<String>,
+    #[command(flatten)]
+    pub out: ReportOutputArgs,
+}
+
+fn options(out: &ReportOutputArgs) -> ReportOptions {
+    ReportOptions {
+        top: out.top,
+        prefix_threshold: out.prefix_threshold,
+        delimiter: out.delimiter.clone(),
+        ..ReportOptions::default()
+    }
+}
+
+/// How a report ended when SIGINT or SIGTERM stopped it: exit code 130 / 143.
+#[derive(Debug, thiserror::Error)]
+#[error("report interrupted by {signal}: its temporary files were removed and nothing was written")]
+pub struct ReportInterrupted {
+    pub signal: Signal,
+}
+
+/// Run `rdbinsight report ...`.
+pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let interrupt = Interrupt::default();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (out, report) = runtime.block_on(async {
+        listen_for_signals(interrupt.clone(), Arc::clone(&cancel))?;
+        match cmd {
+            ReportCommand::FromParquet(a) => {
+                let mut opts = options(&a.out);
+                opts.memory_limit = a.memory_limit;
+                opts.spill_dir = a.spill_dir.clone();
+                let flag = Arc::clone(&cancel);
+                let report = tokio::task::spawn_blocking(move || {
+                    report::from_parquet(&a.dir, &a.cluster, a.batch.as_deref(), &opts, flag)
+                })
+                .await
+                .context("the report task failed")?;
+                anyhow::Ok((a.out, report))
+            }
+            ReportCommand::FromClickhouse(a) => {
+                let opts = options(&a.out);
+                let report = tokio::select! {
+                    r = report::from_clickhouse(
+                        &a.url,
+                        a.proxy_url.as_deref(),
+                        &a.cluster,
+                        a.batch.as_deref(),
+                        &opts,
+                    ) => r,
+                    _ = interrupt.fired() => Err(ReportError::Interrupted),
+                };
+                anyhow::Ok((a.out, report))
+            }
+        }
+    })?;
+    let report = match report {
+        Ok(r) => r,
+        Err(ReportError::Interrupted) => {
+            let signal = interrupt.signal().unwrap_or(Signal::Int);
+            return Err(ReportInterrupted { signal }.into());
+        }
+        Err(ReportError::Options(msg)) => return Err(UsageError(msg).into()),
+        Err(e) => return Err(e.into()),
+    };
+    write_report(&out, &report)
+}
+
+/// SIGINT and SIGTERM stop the report at its next check (the Parquet reader removes its
+/// spilled runs on the way out); a second one exits at once.
+fn listen_for_signals(interrupt: Interrupt, cancel: Arc<AtomicBool>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => Signal::Int,
+                _ = term.recv() => Signal::Term,
+            };
+            cancel.store(true, Ordering::Relaxed);
+            if !interrupt.fire(sig) {
+                eprintln!(
+                    "error: {sig} again: exiting at once (a spill directory rdbinsight-report-* \
+                     may be left in the temp dir)"
+                );
+                std::process::exit(i32::from(sig.exit_code()));
+            }
+            tracing::debug!("{sig}: stopping the report and removing its temporary files");
+        }
+    });
+    Ok(())
+}
+
+fn default_html_name(report: &Report) -> PathBuf {
+    PathBuf::from(format!(
+        "rdb_report_{}_{}.html",
+        sanitize_name(&report.data.cluster),
+        report.batch.slug()
+    ))
+}
+
+fn write_report(out: &ReportOutputArgs, report: &Report) -> anyhow::Result<()> {
+    let data = &report.data;
+    if let Some(path) = &out.json {
+        write_atomically(path, |w| {
+            serde_json::to_writer(&mut *w, data)?;
+            w.write_all(b"\n")
+        })?;
+        tracing::info!("wrote the report data to {}", shown(path));
+    }
+    let path = out
+        .output
+        .clone()
+        .unwrap_or_else(|| default_html_name(report));
+    write_atomically(&path, |w| report::html::write_html(data, w))?;
+    tracing::info!("wrote the report to {}", shown(&path));
+    let t = &data.totals;
+    tracing::info!(
+        "batch {} of cluster '{}': {} keys, {} bytes (rdb_size), {} instance(s), {} prefix \
+         node(s)",
+        data.batch,
+        data.cluster,
+        t.agg.keys,
+        t.agg.rdb_size,
+        t.instances,
+        data.prefix_tree.nodes.len()
+    );
+    Ok(())
+}
+
+fn shown(path: &Path) -> String {
+    if path == Path::new("-") {
+        "stdout".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Write to `path` so that no half-written file is ever visible there: `write` fills a
+/// temporary file in the same directory (buffered), which is fsynced and renamed over `path`;
+/// on any error the temporary file is removed and `path` is untouched. `-` is stdout; an
+/// existing path that is not a regular file (a FIFO, `/dev/stdout`) is written in place.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    if path == Path::new("-") {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        write(&mut stdout)
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?;
+        return Ok(());
+    }
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            bail!("cannot write {}: it is a directory", path.display());
+        }
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        write(&mut w)
+            .and_then(|()| w.flush())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    write(&mut w)
+        .and_then(|()| w.flush())
+        .with_context(|| format!("cannot write {}", tmp_path.display()))?;
+    let tmp = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("cannot write {}", tmp_path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", tmp_path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename the temporary file to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.json");
+        let bytes = |b: &'static [u8]| move |w: &mut dyn std::io::Write| w.write_all(b);
+        write_atomically(&p, bytes(b"one")).unwrap();
+        write_atomically(&p, bytes(b"two")).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A directory in the way is an error, and nothing is left behind.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(write_atomically(&sub, bytes(b"x")).is_err());
+        // A missing parent directory is an error naming it.
+        let err = write_atomically(&dir.path().join("missing/r.json"), bytes(b"x")).unwrap_err();
+        assert!(format!("{err:#}").contains("missing"), "{err:#}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        // A writer that fails midway leaves the old file and no temporary file.
+        let failing = |w: &mut dyn std::io::Write| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("renderer failed"))
+        };
+        assert!(write_atomically(&p, failing).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+}

@@ -1,0 +1,337 @@
+//! [`Aggregates`] + prefix tree → [`ReportData`]: every sum, order and cut of the report, in one
+//! place shared by both readers (so the stores can only differ in what they hand over).
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use crate::record::BatchTs;
+
+use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
+use super::keytext::{format_ms, key_text};
+use super::model::{
+    Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, Balance, BucketRow, Cold, DbRow, Expiry,
+    FORMAT_VERSION, FREQ_BOUNDS, HistBucket, Histogram, IDLE_BOUNDS, InstanceRow, KeyRow,
+    NoTtlPrefix, Outliers, Params, PrefixTree, ReportData, SharedSlot, SlotRow, TOP_SLOTS, Totals,
+    TypeEncodingRow, TypeRow,
+};
+use super::options::ReportOptions;
+
+/// What identifies the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchId {
+    pub cluster: String,
+    pub batch: BatchTs,
+}
+
+/// The parameters section, with the threshold in bytes for this total.
+pub fn params(opts: &ReportOptions, total_rdb_size: u64) -> Params {
+    Params {
+        top: opts.top,
+        prefix_threshold_pct: opts.prefix_threshold.normalized(),
+        prefix_threshold_bytes: opts.prefix_threshold.bytes(total_rdb_size),
+        delimiter: opts.delimiter.as_ref().map(|d| d.as_str().to_string()),
+        big_string_bytes: BIG_STRING_BYTES,
+        big_other_bytes: BIG_OTHER_BYTES,
+        big_members: BIG_MEMBERS,
+    }
+}
+
+/// The sum over all groups (the batch totals without `with_ttl`).
+pub fn total_agg(a: &Aggregates) -> Agg {
+    let mut t = Agg::default();
+    for agg in a.groups.values() {
+        t.merge(agg);
+    }
+    t
+}
+
+/// Why the pieces do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the batch changed while it was read ({0}); is another dump writing the same batch? Run the \
+     report again"
+)]
+pub struct Inconsistent(pub String);
+
+/// Build the report.
+pub fn assemble(
+    id: &BatchId,
+    opts: &ReportOptions,
+    a: Aggregates,
+    tree: PrefixTree,
+) -> Result<ReportData, Inconsistent> {
+    let total = total_agg(&a);
+    let bms = id.batch.millis();
+    let params = params(opts, total.rdb_size);
+    let top = usize::try_from(opts.top).unwrap_or(usize::MAX);
+
+    // Consistency: the tree's first node holds every key (with or without snapping), and
+    // there is a tree exactly when there are bytes.
+    match tree.nodes.first() {
+        Some(root) if root.agg != total => {
+            return Err(Inconsistent(format!(
+                "{} keys / {} bytes in the key listing, {} keys / {} bytes in the aggregates",
+                root.agg.keys, root.agg.rdb_size, total.keys, total.rdb_size
+            )));
+        }
+        None if total.rdb_size > 0 => {
+            return Err(Inconsistent("no keys in the key listing".into()));
+        }
+        _ => {}
+    }
+    let mut expiry_sum = Agg::default();
+    for b in &a.expiry {
+        expiry_sum.merge(b);
+    }
+    if expiry_sum != total {
+        return Err(Inconsistent(format!(
+            "{} keys by expiry, {} in the aggregates",
+            expiry_sum.keys, total.keys
+        )));
+    }
+
+    let mut by_type: BTreeMap<&str, Agg> = BTreeMap::new();
+    let mut by_type_encoding: BTreeMap<(&str, &str), Agg> = BTreeMap::new();
+    let mut by_db: BTreeMap<u64, Agg> = BTreeMap::new();
+    let mut by_instance: BTreeMap<&str, Agg> = BTreeMap::new();
+    for (g, agg) in &a.groups {
+        by_type.entry(&g.rtype).or_default().merge(agg);
+        by_type_encoding
+            .entry((&g.rtype, &g.encoding))
+            .or_default()
+            .merge(agg);
+        by_db.entry(g.db).or_default().merge(agg);
+        by_instance.entry(&g.instance).or_default().merge(agg);
+    }
+    let mut with_ttl = Agg::default();
+    for b in &a.expiry[1..] {
+        with_ttl.merge(b);
+    }
+    let totals = Totals {
+        agg: total,
+        instances: by_instance.len() as u64,
+        dbs: by_db.len() as u64,
+        with_ttl,
+    };
+
+    let mut by_type: Vec<TypeRow> = by_type
+        .into_iter()
+        .map(|(t, agg)| TypeRow {
+            r#type: t.to_string(),
+            agg,
+        })
+        .collect();
+    by_type.sort_by(|x, y| {
+        y.agg
+            .rdb_size
+            .cmp(&x.agg.rdb_size)
+            .then_with(|| x.r#type.cmp(&y.r#type))
+    });
+    let mut by_type_encoding: Vec<TypeEncodingRow> = by_type_encoding
+        .into_iter()
+        .map(|((t, e), agg)| TypeEncodingRow {
+            r#type: t.to_string(),
+            encoding: e.to_string(),
+            agg,
+        })
+        .collect();
+    by_type_encoding.sort_by(|x, y| {
+        y.agg
+            .rdb_size
+            .cmp(&x.agg.rdb_size)
+            .then_with(|| x.r#type.cmp(&y.r#type))
+            .then_with(|| x.encoding.cmp(&y.encoding))
+    });
+    let by_db: Vec<DbRow> = by_db
+        .into_iter()
+        .map(|(db, agg)| DbRow { db, agg })
+        .collect();
+    let by_instance: Vec<InstanceRow> = by_instance
+        .into_iter()
+        .map(|(i, agg)| InstanceRow {
+            instance: i.to_string(),
+            agg,
+        })
+        .collect();
+
+    let key_rows = |mut v: Vec<KeyCandidate>, by_members: bool| -> Vec<KeyRow> {
+        let metric = |c: &KeyCandidate| {
+            if by_members {
+                c.member_count
+            } else {
+                c.rdb_size
+            }
+        };
+        v.sort_by(|x, y| {
+            rank_cmp(
+                (metric(x), &x.key, &x.instance, x.db),
+                (metric(y), &y.key, &y.instance, y.db),
+            )
+        });
+        v.truncate(top);
+        v.into_iter().map(|c| key_row(c, bms)).collect()
+    };
+
+    let expiry = Expiry {
+        buckets: EXPIRY_BUCKETS
+            .iter()
+            .zip(a.expiry.iter())
+            .map(|(id, agg)| BucketRow {
+                id: id.to_string(),
+                agg: *agg,
+            })
+            .collect(),
+        no_ttl_prefixes: no_ttl_prefixes(&tree, top),
+    };
+
+    let cold = Cold {
+        idle: histogram(&IDLE_BOUNDS, &a.idle),
+        freq: histogram(&FREQ_BOUNDS, &a.freq),
+    };
+
+    let outliers = Outliers {
+        big_keys: key_rows(a.big_keys, false),
+        big_keys_total: a.big_agg.keys,
+        big_keys_agg: a.big_agg,
+    };
+
+    let balance = balance(&totals, &by_instance, &a.slots);
+
+    Ok(ReportData {
+        format_version: FORMAT_VERSION,
+        generator: format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
+        cluster: id.cluster.clone(),
+        batch: id.batch.rfc3339(),
+        params,
+        totals,
+        by_type,
+        by_type_encoding,
+        by_db,
+        by_instance,
+        top_keys_by_size: key_rows(a.top_by_size, false),
+        top_keys_by_members: key_rows(a.top_by_members, true),
+        prefix_tree: tree,
+        expiry,
+        cold,
+        outliers,
+        balance,
+    })
+}
+
+fn key_row(c: KeyCandidate, batch_ms: i64) -> KeyRow {
+    KeyRow {
+        key: key_text(&c.key),
+        instance: c.instance.to_string(),
+        db: c.db,
+        r#type: c.rtype.as_str().to_string(),
+        encoding: c.encoding.to_string(),
+        rdb_size: c.rdb_size,
+        member_count: c.member_count,
+        expire_at: c.expire_ms.map(format_ms),
+        // |expire_ms| <= i64::MAX / 1000 (report_expire_ms): no overflow.
+        ttl_ms: c.expire_ms.map(|ms| ms - batch_ms),
+        idle_seconds: c.idle_seconds,
+        freq: c.freq,
+    }
+}
+
+fn no_ttl_prefixes(tree: &PrefixTree, top: usize) -> Vec<NoTtlPrefix> {
+    let mut v: Vec<(usize, &super::model::PrefixNode)> = tree
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.no_ttl.rdb_size > 0)
+        .collect();
+    // The nodes are sorted by prefix bytes, so a stable sort by bytes keeps that order on ties.
+    v.sort_by_key(|x| Reverse(x.1.no_ttl.rdb_size));
+    v.truncate(top);
+    v.into_iter()
+        .map(|(i, n)| NoTtlPrefix {
+            // i < MAX_PREFIX_NODES.
+            node: i as u32,
+            prefix: n.prefix.clone(),
+            no_ttl: n.no_ttl,
+            all: n.agg,
+        })
+        .collect()
+}
+
+fn histogram(bounds: &[u64], buckets: &[Agg]) -> Histogram {
+    let mut with_field = Agg::default();
+    let mut out = Vec::with_capacity(buckets.len());
+    for (i, agg) in buckets.iter().enumerate() {
+        with_field.merge(agg);
+        out.push(HistBucket {
+            lo: if i == 0 { 0 } else { bounds[i - 1] },
+            hi: bounds.get(i).copied(),
+            agg: *agg,
+        });
+    }
+    Histogram {
+        with_field,
+        buckets: out,
+    }
+}
+
+fn balance(
+    totals: &Totals,
+    by_instance: &[InstanceRow],
+    slots: &BTreeMap<(SlotKind, u16, String), Agg>,
+) -> Balance {
+    let keys_max = by_instance.iter().map(|r| r.agg.keys).max().unwrap_or(0);
+    let rdb_size_max = by_instance
+        .iter()
+        .map(|r| r.agg.rdb_size)
+        .max()
+        .unwrap_or(0);
+    let (keys_mean, rdb_size_mean) = if totals.instances == 0 {
+        (0.0, 0.0)
+    } else {
+        let n = totals.instances as f64;
+        (totals.agg.keys as f64 / n, totals.agg.rdb_size as f64 / n)
+    };
+    // (kind, slot) -> (sum, instances with their sums, in name order: the map is ordered).
+    let mut per_slot: BTreeMap<(SlotKind, u16), (Agg, Vec<InstanceRow>)> = BTreeMap::new();
+    for ((kind, slot, instance), agg) in slots {
+        let e = per_slot.entry((*kind, *slot)).or_default();
+        e.0.merge(agg);
+        e.1.push(InstanceRow {
+            instance: instance.clone(),
+            agg: *agg,
+        });
+    }
+    let rows: Vec<SlotRow> = per_slot
+        .iter()
+        .map(|((kind, slot), (agg, insts))| SlotRow {
+            kind: kind.as_str().to_string(),
+            slot: *slot,
+            instances: insts.len() as u64,
+            agg: *agg,
+        })
+        .collect();
+    // `rows` is in (kind, slot) order, so stable sorts keep it on ties.
+    let mut by_bytes = rows.clone();
+    by_bytes.sort_by_key(|x| Reverse(x.agg.rdb_size));
+    by_bytes.truncate(TOP_SLOTS);
+    let mut by_keys = rows;
+    by_keys.sort_by_key(|x| Reverse(x.agg.keys));
+    by_keys.truncate(TOP_SLOTS);
+    let shared_slots = per_slot
+        .into_iter()
+        .filter(|(_, (_, insts))| insts.len() > 1)
+        .map(|((kind, slot), (_, instances))| SharedSlot {
+            kind: kind.as_str().to_string(),
+            slot,
+            instances,
+        })
+        .collect();
+    Balance {
+        keys_max,
+        rdb_size_max,
+        keys_mean,
+        rdb_size_mean,
+        top_slots_by_bytes: by_bytes,
+        top_slots_by_keys: by_keys,
+        shared_slots,
+    }
+}

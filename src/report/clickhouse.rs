@@ -1,0 +1,681 @@
+//! The ClickHouse reader: the server aggregates (`GROUP BY`, `ORDER BY ... LIMIT`) and streams
+//! the keys in byte order for the prefix tree; this side only merges small results.
+//!
+//! * Reads `redis_records_raw` restricted to one `(cluster, batch)` that is listed in
+//!   `import_batches_completed` (checked first), never `redis_records_view` (which shows only
+//!   each cluster's latest batch).
+//! * All SQL is in [`Sql`] (table names and the row filter in one place). A sharded schema
+//!   (`dump ... into-clickhouse --on-cluster`) keeps the name `redis_records_raw` for the
+//!   `Distributed` table over the shards' `redis_records_raw_local`, and the batch markers are
+//!   on every node, so the same SQL reads it: the shards aggregate and sort their part, the
+//!   server we talk to merges (tested on two real engines against one server and Parquet).
+//! * The rules that put a key in a bucket are restated in SQL here and must match
+//!   [`super::aggregate`] exactly: the expiry the report uses ([`Sql::expire_ms`]: NULL beyond
+//!   ±`MAX_EXPIRE_MS`, like the Parquet writer), the expiry, idle and freq buckets (a count of
+//!   bounds `<=` the value), the big-key rule and the top-list order (String comparison in
+//!   ClickHouse is bytewise, as in Rust).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use clickhouse::Client;
+use serde::Deserialize;
+
+use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl};
+use crate::output::clickhouse::http;
+use crate::output::clickhouse::schema::{
+    BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
+};
+use crate::output::parquet::schema::MAX_EXPIRE_MS;
+use crate::record::BatchTs;
+
+use super::ReportError;
+use super::aggregate::{
+    Aggregates, EXPIRY_BOUNDS_MS, FREQ_BUCKETS, GroupKey, IDLE_BUCKETS, KeyCandidate, SlotKind,
+    TYPES, parse_type,
+};
+use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
+use super::prefix::{KeyFacts, PrefixBuilder};
+
+/// How many available batches an error message lists.
+const LIST_BATCHES: usize = 20;
+
+/// A connection to the database of `--url`.
+pub struct ClickHouseReader {
+    client: Client,
+    url: ClickHouseUrl,
+    sql: Sql,
+}
+
+impl std::fmt::Debug for ClickHouseReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseReader")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `context: error: cause: ...` as a [`ReportError`].
+fn ch_err(context: impl std::fmt::Display, err: clickhouse::error::Error) -> ReportError {
+    let mut msg = format!("{context}: {err}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !msg.ends_with(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = cause.source();
+    }
+    ReportError::ClickHouse(msg)
+}
+
+/// The SQL of the report, in one place.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    /// The records table, as written in queries.
+    pub records: String,
+    /// The completed-batch markers.
+    pub batches: String,
+}
+
+impl Sql {
+    /// The tables the writer creates, in the URL's database.
+    pub fn new() -> Self {
+        Sql {
+            records: quote_ident(RECORDS_TABLE),
+            batches: quote_ident(BATCHES_TABLE),
+        }
+    }
+
+    /// The row filter; binds cluster, then batch nanoseconds.
+    fn filter(&self) -> &'static str {
+        "cluster = ? AND batch = fromUnixTimestamp64Nano(toInt64(?), 'UTC')"
+    }
+
+    /// The expiry the report uses, in Unix ms: NULL when absent or beyond ±MAX_EXPIRE_MS
+    /// (`aggregate::report_expire_ms`).
+    pub fn expire_ms() -> String {
+        format!(
+            "if(toUnixTimestamp64Milli(expire_at) BETWEEN {lo} AND {hi}, \
+             toUnixTimestamp64Milli(expire_at), NULL)",
+            lo = -MAX_EXPIRE_MS,
+            hi = MAX_EXPIRE_MS
+        )
+    }
+
+    /// `aggregate::expiry_bucket` in SQL.
+    fn expiry_bucket(batch_ms: i64) -> String {
+        let bounds: Vec<String> = EXPIRY_BOUNDS_MS.iter().map(|b| b.to_string()).collect();
+        format!(
+            "if(e IS NULL, 0, if(ifNull(e, 0) - ({batch_ms}) <= 0, 1, \
+             2 + arrayCount(b -> b <= ifNull(e, 0) - ({batch_ms}), [{}])))",
+            bounds.join(", ")
+        )
+    }
+
+    /// `aggregate::hist_bucket` in SQL.
+    fn hist_bucket(column: &str, bounds: &[u64]) -> String {
+        let bounds: Vec<String> = bounds.iter().map(|b| b.to_string()).collect();
+        format!(
+            "arrayCount(b -> b <= assumeNotNull({column}), [{}])",
+            bounds.join(", ")
+        )
+    }
+
+    /// `aggregate::is_big` in SQL.
+    fn is_big() -> String {
+        format!(
+            "((type = 'string' AND rdb_size > {BIG_STRING_BYTES}) OR (type != 'string' AND \
+             (rdb_size > {BIG_OTHER_BYTES} OR member_count > {BIG_MEMBERS})))"
+        )
+    }
+
+    /// The sums of a group. (Aliases never reuse a column name: ClickHouse would substitute
+    /// them for the column in WHERE.)
+    fn sums() -> &'static str {
+        "count() AS n_keys, sum(rdb_size) AS n_bytes, sum(member_count) AS n_members"
+    }
+
+    fn list_batches(&self) -> String {
+        format!(
+            "SELECT toUnixTimestamp64Nano(batch) AS ns FROM {} WHERE cluster = ? \
+             GROUP BY batch ORDER BY batch DESC",
+            self.batches
+        )
+    }
+
+    fn list_clusters(&self) -> String {
+        format!(
+            "SELECT cluster FROM {} GROUP BY cluster ORDER BY cluster LIMIT {}",
+            self.batches,
+            LIST_BATCHES + 1
+        )
+    }
+
+    fn groups(&self) -> String {
+        format!(
+            "SELECT instance, db, toString(type) AS type_name, toString(encoding) AS \
+             encoding_name, {} FROM {} WHERE {} GROUP BY instance, db, type_name, encoding_name",
+            Self::sums(),
+            self.records,
+            self.filter()
+        )
+    }
+
+    fn expiry(&self, batch_ms: i64) -> String {
+        format!(
+            "SELECT toUInt8({}) AS bucket, {} FROM (SELECT {} AS e, rdb_size, member_count \
+             FROM {} WHERE {}) GROUP BY bucket",
+            Self::expiry_bucket(batch_ms),
+            Self::sums(),
+            Self::expire_ms(),
+            self.records,
+            self.filter()
+        )
+    }
+
+    fn histogram(&self, column: &str, bounds: &[u64]) -> String {
+        format!(
+            "SELECT toUInt8({}) AS bucket, {} FROM {} WHERE {} AND {column} IS NOT NULL \
+             GROUP BY bucket",
+            Self::hist_bucket(column, bounds),
+            Self::sums(),
+            self.records,
+            self.filter()
+        )
+    }
+
+    fn slots(&self, column: &str) -> String {
+        format!(
+            "SELECT assumeNotNull({column}) AS slot, instance, {} FROM {} WHERE {} AND \
+             {column} IS NOT NULL GROUP BY slot, instance",
+            Self::sums(),
+            self.records,
+            self.filter()
+        )
+    }
+
+    /// The first `n` keys by `metric` (`rdb_size` or `member_count`) in the report's order,
+    /// among the rows matching `extra` (an SQL condition).
+    fn top(&self, metric: &str, extra: &str, n: u64) -> String {
+        format!(
+            "SELECT key, instance, db, toString(type) AS type_name, toString(encoding) AS \
+             encoding_name, rdb_size, member_count, {} AS expire_ms, idle_seconds, freq FROM {} \
+             WHERE {} AND \
+             {extra} ORDER BY {metric} DESC, key ASC, instance ASC, db ASC LIMIT {n}",
+            Self::expire_ms(),
+            self.records,
+            self.filter()
+        )
+    }
+
+    fn big_sums(&self) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE {} AND {}",
+            Self::sums(),
+            self.records,
+            self.filter(),
+            Self::is_big()
+        )
+    }
+
+    /// Every key in byte order with what the prefix tree needs; `t` is the 1-based index in
+    /// [`TYPES`] (0: unknown). `t` and `has_ttl` are also sort keys, which changes nothing (the
+    /// order among equal keys does not matter) but makes the server compute them before
+    /// sorting: left to itself it moves them after the sort, where `type` has lost its
+    /// LowCardinality dictionary, and the query takes 3-5 times as long.
+    fn keys(&self) -> String {
+        let names: Vec<String> = TYPES.iter().map(|t| format!("'{}'", t.as_str())).collect();
+        format!(
+            "SELECT key, toUInt64(rdb_size) AS size, toUInt64(member_count) AS members, \
+             toUInt8(indexOf([{}], toString(type))) AS t, \
+             toUInt8(({}) IS NOT NULL) AS has_ttl FROM {} WHERE {} ORDER BY key, t, has_ttl",
+            names.join(", "),
+            Self::expire_ms(),
+            self.records,
+            self.filter()
+        )
+    }
+}
+
+impl Default for Sql {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct BatchRow {
+    ns: i64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct ClusterRow {
+    cluster: String,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct GroupRow {
+    instance: String,
+    db: u64,
+    type_name: String,
+    encoding_name: String,
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct BucketRow {
+    bucket: u8,
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct SlotRow {
+    slot: u16,
+    instance: String,
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct SumRow {
+    n_keys: u64,
+    n_bytes: u64,
+    n_members: u64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct TopRow {
+    #[serde(deserialize_with = "bytes")]
+    key: Vec<u8>,
+    instance: String,
+    db: u64,
+    type_name: String,
+    encoding_name: String,
+    rdb_size: u64,
+    member_count: u64,
+    expire_ms: Option<i64>,
+    idle_seconds: Option<u64>,
+    freq: Option<u8>,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct KeyRow<'a> {
+    key: &'a [u8],
+    size: u64,
+    members: u64,
+    t: u8,
+    has_ttl: u8,
+}
+
+/// A String column's raw bytes (not UTF-8 text) into a `Vec<u8>`.
+fn bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_byte_buf(V)
+}
+
+fn agg(keys: u64, rdb_size: u64, member_count: u64) -> Agg {
+    Agg {
+        keys,
+        rdb_size,
+        member_count,
+    }
+}
+
+impl ClickHouseReader {
+    /// Validate `--url` / `--proxy-url` and build the client (nothing connects yet): the
+    /// writer's HTTP client (`output::clickhouse::http`: connect timeout, TLS, proxy).
+    pub fn new(url: &str, proxy_url: Option<&str>) -> Result<Self, ReportError> {
+        let config = ClickHouseConfig::new(url, proxy_url, false, DEFAULT_TTL_DAYS)
+            .map_err(|e| ReportError::Options(e.to_string()))?;
+        let base = http::client(&config).map_err(ReportError::Options)?;
+        let url = config.url;
+        let mut client = base
+            .with_url(url.endpoint())
+            .with_database(url.database.clone());
+        if let Some(user) = &url.user {
+            client = client.with_user(user.clone());
+        }
+        if let Some(password) = &url.password {
+            client = client.with_password(password.clone());
+        }
+        Ok(ClickHouseReader {
+            client,
+            url,
+            sql: Sql::new(),
+        })
+    }
+
+    fn ctx(&self, what: &str) -> String {
+        format!("ClickHouse {}: {what}", self.url)
+    }
+
+    /// The batch to report: `batch` (RFC 3339, or a Parquet batch directory name) exactly, or
+    /// the newest completed batch of the cluster. Unix nanoseconds.
+    pub async fn resolve_batch(
+        &self,
+        cluster: &str,
+        batch: Option<&str>,
+    ) -> Result<BatchTs, ReportError> {
+        let batches: Vec<BatchRow> = self
+            .client
+            .query(&self.sql.list_batches())
+            .bind(cluster)
+            .fetch_all()
+            .await
+            .map_err(|e| {
+                ch_err(
+                    self.ctx(&format!(
+                        "cannot list the completed batches in {BATCHES_TABLE}"
+                    )),
+                    e,
+                )
+            })?;
+        if batches.is_empty() {
+            let clusters: Vec<ClusterRow> = self
+                .client
+                .query(&self.sql.list_clusters())
+                .fetch_all()
+                .await
+                .map_err(|e| ch_err(self.ctx("cannot list the clusters"), e))?;
+            let mut names: Vec<String> = clusters.into_iter().map(|c| c.cluster).collect();
+            let more = names.len() > LIST_BATCHES;
+            names.truncate(LIST_BATCHES);
+            let present = if names.is_empty() {
+                "no completed batch of any cluster".to_string()
+            } else {
+                format!(
+                    "clusters with completed batches: {}{}",
+                    names.join(", "),
+                    if more { ", ..." } else { "" }
+                )
+            };
+            return Err(ReportError::NoBatch(format!(
+                "{}: no completed batch of cluster '{cluster}' in {BATCHES_TABLE} ({present})",
+                self.url
+            )));
+        }
+        let Some(want) = batch else {
+            return Ok(BatchTs::from_nanos(batches[0].ns));
+        };
+        let ns = parse_batch_arg(want)?;
+        if batches.iter().any(|b| b.ns == ns.nanos()) {
+            return Ok(ns);
+        }
+        let mut names: Vec<String> = batches
+            .iter()
+            .take(LIST_BATCHES)
+            .map(|b| BatchTs::from_nanos(b.ns).rfc3339())
+            .collect();
+        if batches.len() > LIST_BATCHES {
+            names.push(format!("and {} more", batches.len() - LIST_BATCHES));
+        }
+        Err(ReportError::NoBatch(format!(
+            "{}: batch {} of cluster '{cluster}' is not a completed batch in {BATCHES_TABLE} \
+             (available, newest first: {})",
+            self.url,
+            ns.rfc3339(),
+            names.join(", ")
+        )))
+    }
+
+    async fn fetch<T>(
+        &self,
+        sql: &str,
+        cluster: &str,
+        batch: BatchTs,
+        what: &str,
+    ) -> Result<Vec<T>, ReportError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let started = std::time::Instant::now();
+        let rows = self
+            .client
+            .query(sql)
+            .bind(cluster)
+            .bind(batch.nanos())
+            .fetch_all::<T>()
+            .await
+            .map_err(|e| ch_err(self.ctx(&format!("cannot read {what}")), e))?;
+        tracing::debug!("read {what} in {:.2?}", started.elapsed());
+        Ok(rows)
+    }
+
+    /// Everything but the prefix tree, aggregated by the server.
+    pub async fn aggregates(
+        &self,
+        cluster: &str,
+        batch: BatchTs,
+        top: u64,
+    ) -> Result<Aggregates, ReportError> {
+        let mut a = Aggregates::default();
+        let groups: Vec<GroupRow> = self
+            .fetch(&self.sql.groups(), cluster, batch, "the breakdowns")
+            .await?;
+        for g in groups {
+            if parse_type(&g.type_name).is_none() {
+                return Err(ReportError::ClickHouse(format!(
+                    "{}: batch {} holds keys of unknown type '{}'",
+                    self.url,
+                    batch.rfc3339(),
+                    g.type_name
+                )));
+            }
+            a.groups.insert(
+                GroupKey {
+                    instance: g.instance,
+                    db: g.db,
+                    rtype: g.type_name,
+                    encoding: g.encoding_name,
+                },
+                agg(g.n_keys, g.n_bytes, g.n_members),
+            );
+        }
+        let expiry: Vec<BucketRow> = self
+            .fetch(
+                &self.sql.expiry(batch.millis()),
+                cluster,
+                batch,
+                "the expiry buckets",
+            )
+            .await?;
+        fill_buckets(&mut a.expiry, expiry, "expiry")?;
+        let idle: Vec<BucketRow> = self
+            .fetch(
+                &self.sql.histogram("idle_seconds", &IDLE_BOUNDS),
+                cluster,
+                batch,
+                "the idle histogram",
+            )
+            .await?;
+        fill_buckets::<IDLE_BUCKETS>(&mut a.idle, idle, "idle")?;
+        let freq: Vec<BucketRow> = self
+            .fetch(
+                &self.sql.histogram("freq", &FREQ_BOUNDS),
+                cluster,
+                batch,
+                "the freq histogram",
+            )
+            .await?;
+        fill_buckets::<FREQ_BUCKETS>(&mut a.freq, freq, "freq")?;
+        for (kind, column) in [
+            (SlotKind::Redis, "redis_slot"),
+            (SlotKind::Codis, "codis_slot"),
+        ] {
+            let rows: Vec<SlotRow> = self
+                .fetch(&self.sql.slots(column), cluster, batch, "the slots")
+                .await?;
+            for r in rows {
+                a.slots.insert(
+                    (kind, r.slot, r.instance),
+                    agg(r.n_keys, r.n_bytes, r.n_members),
+                );
+            }
+        }
+        let mut interned: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        for (metric, extra, list) in [
+            ("rdb_size", "1".to_string(), &mut a.top_by_size),
+            ("member_count", "1".to_string(), &mut a.top_by_members),
+            ("rdb_size", Sql::is_big(), &mut a.big_keys),
+        ] {
+            let rows: Vec<TopRow> = self
+                .fetch(
+                    &self.sql.top(metric, &extra, top),
+                    cluster,
+                    batch,
+                    "the top keys",
+                )
+                .await?;
+            for r in rows {
+                list.push(candidate(r, &mut interned)?);
+            }
+        }
+        let big: Vec<SumRow> = self
+            .fetch(&self.sql.big_sums(), cluster, batch, "the big keys")
+            .await?;
+        if let Some(b) = big.first() {
+            a.big_agg = agg(b.n_keys, b.n_bytes, b.n_members);
+        }
+        Ok(a)
+    }
+
+    /// Stream every key of the batch in byte order into `builder`; returns the row count.
+    pub async fn stream_keys(
+        &self,
+        cluster: &str,
+        batch: BatchTs,
+        builder: &mut PrefixBuilder,
+    ) -> Result<u64, ReportError> {
+        let ctx = || self.ctx("cannot stream the keys");
+        // Plain RowBinary for the one query whose rows are counted in millions: the crate's
+        // per-row type validation costs more than the rest of the decoding. The query casts
+        // every column to the type of `KeyRow` (the tests run it against the real engine).
+        let mut cursor = self
+            .client
+            .clone()
+            .with_validation(false)
+            .query(&self.sql.keys())
+            .bind(cluster)
+            .bind(batch.nanos())
+            .fetch::<KeyRow<'_>>()
+            .map_err(|e| ch_err(ctx(), e))?;
+        let started = std::time::Instant::now();
+        let mut rows = 0u64;
+        while let Some(r) = cursor.next().await.map_err(|e| ch_err(ctx(), e))? {
+            let rtype = usize::from(r.t)
+                .checked_sub(1)
+                .and_then(|i| TYPES.get(i))
+                .copied()
+                .ok_or_else(|| {
+                    ReportError::ClickHouse(format!(
+                        "{}: a key of batch {} has an unknown type",
+                        self.url,
+                        batch.rfc3339()
+                    ))
+                })?;
+            builder.push(
+                r.key,
+                KeyFacts {
+                    rdb_size: r.size,
+                    member_count: r.members,
+                    rtype,
+                    has_ttl: r.has_ttl != 0,
+                },
+            )?;
+            rows += 1;
+        }
+        tracing::debug!("streamed {rows} keys in {:.2?}", started.elapsed());
+        Ok(rows)
+    }
+}
+
+fn fill_buckets<const N: usize>(
+    out: &mut [Agg; N],
+    rows: Vec<BucketRow>,
+    what: &str,
+) -> Result<(), ReportError> {
+    for r in rows {
+        let slot = out.get_mut(usize::from(r.bucket)).ok_or_else(|| {
+            ReportError::ClickHouse(format!("{what} bucket {} out of range", r.bucket))
+        })?;
+        *slot = agg(r.n_keys, r.n_bytes, r.n_members);
+    }
+    Ok(())
+}
+
+fn candidate(
+    r: TopRow,
+    interned: &mut BTreeMap<String, Arc<str>>,
+) -> Result<KeyCandidate, ReportError> {
+    let mut intern = |s: String| -> Arc<str> {
+        interned
+            .entry(s)
+            .or_insert_with_key(|k| Arc::from(k.as_str()))
+            .clone()
+    };
+    let rtype = parse_type(&r.type_name)
+        .ok_or_else(|| ReportError::ClickHouse(format!("unknown type '{}'", r.type_name)))?;
+    Ok(KeyCandidate {
+        key: r.key,
+        instance: intern(r.instance),
+        db: r.db,
+        rtype,
+        encoding: intern(r.encoding_name),
+        rdb_size: r.rdb_size,
+        member_count: r.member_count,
+        expire_ms: r.expire_ms,
+        idle_seconds: r.idle_seconds,
+        freq: r.freq,
+    })
+}
+
+/// `--batch` for ClickHouse: RFC 3339, or a Parquet batch directory name.
+fn parse_batch_arg(s: &str) -> Result<BatchTs, ReportError> {
+    BatchTs::parse_slug(s)
+        .or_else(|_| BatchTs::parse_rfc3339(s))
+        .map_err(|e| ReportError::Options(format!("--batch {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_shapes() {
+        let s = Sql::new();
+        assert!(s.keys().ends_with("ORDER BY key, t, has_ttl"));
+        assert!(!s.groups().contains("redis_records_view"));
+        assert_eq!(s.groups().matches('?').count(), 2);
+        assert_eq!(s.expiry(5).matches('?').count(), 2);
+        assert_eq!(s.top("rdb_size", &Sql::is_big(), 3).matches('?').count(), 2);
+        assert!(Sql::expire_ms().contains("9223372036854775"));
+        assert_eq!(
+            parse_batch_arg("2024-01-02T03:04:05.123456789Z").unwrap(),
+            BatchTs::from_nanos(1_704_164_645_123_456_789)
+        );
+        assert_eq!(
+            parse_batch_arg("2024-01-02_03-04-05.123456789Z").unwrap(),
+            BatchTs::from_nanos(1_704_164_645_123_456_789)
+        );
+        assert!(parse_batch_arg("latest").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! The Parquet reader: find a batch under `DIR/cluster=<sanitized cluster>/batch=<slug>/` and
+//! stream its instance files' rows into the accumulator and the key sort.
+//!
+//! * Only finished batches are read: `batch=<slug>` directories, never `_tmp_batch=<slug>`
+//!   (a dump still running or one that failed), and only `*.parquet` files in them.
+//! * Each file is read with the `parquet` crate's Arrow reader, projected to the columns the
+//!   report needs (all of the record's columns, by name from the shared column list), in record
+//!   batches of [`BATCH_ROWS`] rows: memory does not grow with the file.
+//! * Types come from the Parquet schema alone (the writer's embedded Arrow schema is ignored),
+//!   so any writer producing the same logical types is read the same way.
+//! * Every row is checked to belong to the requested cluster and batch (two cluster names can
+//!   share a sanitized directory name); a row of another cluster or batch is an error naming
+//!   the file and row.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow::array::{Array, AsArray, BinaryArray, PrimitiveArray, RecordBatch, StringArray};
+use arrow::datatypes::{
+    DataType, TimeUnit, TimestampMillisecondType, TimestampNanosecondType, UInt8Type, UInt16Type,
+    UInt64Type,
+};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+
+use crate::output::parquet::path::{PARQUET_EXT, sanitize_name};
+use crate::record::BatchTs;
+use crate::record::columns::{COLUMNS, ColumnType};
+
+use super::ReportError;
+use super::aggregate::{RowAccumulator, RowRef, parse_type, report_expire_ms};
+use super::prefix::KeyFacts;
+use super::spill::{ExternalSorter, SpillError};
+
+/// Rows per decoded record batch.
+pub const BATCH_ROWS: usize = 8192;
+/// How many available batches an error message lists.
+const LIST_BATCHES: usize = 20;
+
+/// A resolved batch: its directory, timestamp and instance files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetBatch {
+    pub dir: PathBuf,
+    pub slug: String,
+    pub batch: BatchTs,
+    /// The `*.parquet` files, sorted by name.
+    pub files: Vec<PathBuf>,
+}
+
+/// `--batch` as a slug: a slug as is, or an RFC 3339 timestamp converted.
+fn requested_slug(batch: &str) -> Option<String> {
+    BatchTs::parse_slug(batch)
+        .or_else(|_| BatchTs::parse_rfc3339(batch))
+        .ok()
+        .map(BatchTs::slug)
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> ReportError {
+    move |source| ReportError::Io { context, source }
+}
+
+/// The completed batches of a cluster directory, newest first.
+fn list_batches(cluster_dir: &Path) -> Result<Vec<(String, BatchTs)>, ReportError> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(cluster_dir)
+        .map_err(io(format!("cannot list {}", cluster_dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(io(format!("cannot list {}", cluster_dir.display())))?;
+        let name = entry.file_name();
+        let Some(slug) = name.to_str().and_then(|n| n.strip_prefix("batch=")) else {
+            continue;
+        };
+        if !entry.path().is_dir() {
+            continue;
+        }
+        if let Ok(ts) = BatchTs::parse_slug(slug) {
+            out.push((slug.to_string(), ts));
+        }
+    }
+    out.sort_by_key(|b| std::cmp::Reverse(b.1));
+    Ok(out)
+}
+
+/// Names for an error message: up to [`LIST_BATCHES`], then how many more.
+fn name_list(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(LIST_BATCHES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LIST_BATCHES {
+        s.push_str(&format!(" and {} more", names.len() - LIST_BATCHES));
+    }
+    s
+}
+
+/// Find the batch: `batch` (a slug or RFC 3339) exactly, or the newest when `None`.
+pub fn resolve_batch(
+    root: &Path,
+    cluster: &str,
+    batch: Option<&str>,
+) -> Result<ParquetBatch, ReportError> {
+    let cluster_dir = root.join(format!("cluster={}", sanitize_name(cluster)));
+    if !cluster_dir.is_dir() {
+        let mut clusters: Vec<String> = std::fs::read_dir(root)
+            .map_err(io(format!("cannot list {}", root.display())))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("cluster="))
+                    .map(str::to_string)
+            })
+            .collect();
+        clusters.sort();
+        let present = if clusters.is_empty() {
+            "no cluster= directories there".to_string()
+        } else {
+            format!("clusters present: {}", name_list(&clusters))
+        };
+        return Err(ReportError::NoBatch(format!(
+            "no batch of cluster '{cluster}' under {}: {} does not exist ({present})",
+            root.display(),
+            cluster_dir.display()
+        )));
+    }
+    let batches = list_batches(&cluster_dir)?;
+    let available = || {
+        let names: Vec<String> = batches.iter().map(|(s, _)| s.clone()).collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            name_list(&names)
+        }
+    };
+    let (slug, batch) = match batch {
+        None => batches.first().cloned().ok_or_else(|| {
+            ReportError::NoBatch(format!(
+                "no completed batch of cluster '{cluster}' in {} (batch=* directories; \
+                 unfinished _tmp_batch=* ones are ignored)",
+                cluster_dir.display()
+            ))
+        })?,
+        Some(want) => {
+            let slug = requested_slug(want).ok_or_else(|| {
+                ReportError::Options(format!(
+                    "--batch '{want}' is neither a batch directory name \
+                     (YYYY-MM-DD_HH-mm-ss.nnnnnnnnnZ) nor an RFC 3339 timestamp"
+                ))
+            })?;
+            batches
+                .iter()
+                .find(|(s, _)| *s == slug)
+                .cloned()
+                .ok_or_else(|| {
+                    ReportError::NoBatch(format!(
+                        "batch {slug} of cluster '{cluster}' not found in {} (available, newest \
+                         first: {})",
+                        cluster_dir.display(),
+                        available()
+                    ))
+                })?
+        }
+    };
+    let dir = cluster_dir.join(format!("batch={slug}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(io(format!("cannot list {}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == PARQUET_EXT) && p.is_file())
+        .collect();
+    files.sort();
+    Ok(ParquetBatch {
+        dir,
+        slug,
+        batch,
+        files,
+    })
+}
+
+fn pq_err(path: &Path, what: impl std::fmt::Display) -> ReportError {
+    ReportError::Parquet {
+        path: path.to_path_buf(),
+        msg: what.to_string(),
+    }
+}
+
+/// Read every row of the batch into `acc` and `sorter`.
+pub fn scan(
+    batch: &ParquetBatch,
+    cluster: &str,
+    acc: &mut RowAccumulator,
+    sorter: &mut ExternalSorter,
+    cancel: &AtomicBool,
+) -> Result<(), ReportError> {
+    for path in &batch.files {
+        scan_file(path, cluster, batch.batch, acc, sorter, cancel)?;
+    }
+    Ok(())
+}
+
+/// The columns of one record batch, typed.
+struct Columns<'a> {
+    cluster: &'a StringArray,
+    batch: &'a PrimitiveArray<TimestampNanosecondType>,
+    instance: &'a StringArray,
+    db: &'a PrimitiveArray<UInt64Type>,
+    key: &'a BinaryArray,
+    rtype: &'a StringArray,
+    member_count: &'a PrimitiveArray<UInt64Type>,
+    rdb_size: &'a PrimitiveArray<UInt64Type>,
+    encoding: &'a StringArray,
+    expire_at: &'a PrimitiveArray<TimestampMillisecondType>,
+    idle_seconds: &'a PrimitiveArray<UInt64Type>,
+    freq: &'a PrimitiveArray<UInt8Type>,
+    codis_slot: &'a PrimitiveArray<UInt16Type>,
+    redis_slot: &'a PrimitiveArray<UInt16Type>,
+}
+
+/// Whether a column's values are read as `want` (timestamps in any time zone).
+fn type_matches(got: &DataType, want: &DataType) -> bool {
+    match (got, want) {
+        (DataType::Timestamp(a, _), DataType::Timestamp(b, _)) => a == b,
+        _ => got == want,
+    }
+}
+
+/// The Arrow type a column of the shared list is read as.
+fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Text | ColumnType::Label => DataType::Utf8,
+        ColumnType::Bytes => DataType::Binary,
+        ColumnType::TimestampNanos => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        ColumnType::TimestampMillis => DataType::Timestamp(TimeUnit::Millisecond, None),
+        ColumnType::UInt8 => DataType::UInt8,
+        ColumnType::UInt16 => DataType::UInt16,
+        ColumnType::UInt64 => DataType::UInt64,
+    }
+}
+
+impl<'a> Columns<'a> {
+    fn new(b: &'a RecordBatch, path: &Path) -> Result<Self, ReportError> {
+        for column in &COLUMNS {
+            let name = column.name;
+            let col = b
+                .column_by_name(name)
+                .ok_or_else(|| pq_err(path, format!("column {name} is missing")))?;
+            let want = arrow_type(column.ty);
+            if !type_matches(col.data_type(), &want) {
+                return Err(pq_err(
+                    path,
+                    format!(
+                        "column {name} has type {}, expected {want}",
+                        col.data_type()
+                    ),
+                ));
+            }
+            if !column.nullable && col.null_count() > 0 {
+                return Err(pq_err(path, format!("column {name} holds nulls")));
+            }
+        }
+        let c = |name: &str| b.column_by_name(name).expect("checked above");
+        Ok(Columns {
+            cluster: c("cluster").as_string::<i32>(),
+            batch: c("batch").as_primitive(),
+            instance: c("instance").as_string::<i32>(),
+            db: c("db").as_primitive(),
+            key: c("key").as_binary::<i32>(),
+            rtype: c("type").as_string::<i32>(),
+            member_count: c("member_count").as_primitive(),
+            rdb_size: c("rdb_size").as_primitive(),
+            encoding: c("encoding").as_string::<i32>(),
+            expire_at: c("expire_at").as_primitive(),
+            idle_seconds: c("idle_seconds").as_primitive(),
+            freq: c("freq").as_primitive(),
+            codis_slot: c("codis_slot").as_primitive(),
+            redis_slot: c("redis_slot").as_primitive(),
+        })
+    }
+}
+
+#[inline]
+fn opt<T: arrow::datatypes::ArrowPrimitiveType>(
+    a: &PrimitiveArray<T>,
+    i: usize,
+) -> Option<T::Native> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+fn scan_file(
+    path: &Path,
+    cluster: &str,
+    batch: BatchTs,
+    acc: &mut RowAccumulator,
+    sorter: &mut ExternalSorter,
+    cancel: &AtomicBool,
+) -> Result<(), ReportError> {
+    let file = File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| pq_err(path, e))?;
+    let fields = builder.schema().fields().clone();
+    let mut roots = Vec::with_capacity(COLUMNS.len());
+    for name in COLUMNS.iter().map(|c| c.name) {
+        let i = fields
+            .iter()
+            .position(|f| f.name() == name)
+            .ok_or_else(|| pq_err(path, format!("column {name} is missing")))?;
+        roots.push(i);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| pq_err(path, e))?;
+
+    let mut row_no: u64 = 0;
+    let mut last_instance: Option<(String, u32)> = None;
+    // Encodings alternate from row to row: a short list scanned by value beats hashing.
+    let mut encodings: Vec<(String, u32)> = Vec::new();
+    for b in reader {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ReportError::Interrupted);
+        }
+        let b = b.map_err(|e| pq_err(path, format!("after row {row_no}: {e}")))?;
+        let c = Columns::new(&b, path)?;
+        for i in 0..b.num_rows() {
+            let row_err = |what: String| pq_err(path, format!("row {}: {what}", row_no + i as u64));
+            if c.cluster.value(i) != cluster {
+                return Err(row_err(format!(
+                    "cluster is '{}', not '{cluster}' (two cluster names map to the directory \
+                     cluster={})",
+                    c.cluster.value(i),
+                    sanitize_name(cluster)
+                )));
+            }
+            if c.batch.value(i) != batch.nanos() {
+                return Err(row_err(format!(
+                    "batch is {}, not the directory's {}",
+                    BatchTs::from_nanos(c.batch.value(i)),
+                    batch
+                )));
+            }
+            let inst = c.instance.value(i);
+            let instance = match &last_instance {
+                Some((name, id)) if name == inst => *id,
+                _ => {
+                    let id = acc.instance_id(inst);
+                    last_instance = Some((inst.to_string(), id));
+                    id
+                }
+            };
+            let enc = c.encoding.value(i);
+            let encoding = match encodings.iter().find(|(name, _)| name == enc) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = acc.encoding_id(enc);
+                    encodings.push((enc.to_string(), id));
+                    id
+                }
+            };
+            let t = c.rtype.value(i);
+            let rtype = parse_type(t).ok_or_else(|| row_err(format!("unknown type '{t}'")))?;
+            let expire_ms = report_expire_ms(opt(c.expire_at, i));
+            let row = RowRef {
+                instance,
+                db: c.db.value(i),
+                key: c.key.value(i),
+                rtype,
+                encoding,
+                member_count: c.member_count.value(i),
+                rdb_size: c.rdb_size.value(i),
+                expire_ms,
+                idle_seconds: opt(c.idle_seconds, i),
+                freq: opt(c.freq, i),
+                codis_slot: opt(c.codis_slot, i),
+                redis_slot: opt(c.redis_slot, i),
+            };
+            acc.add(&row);
+            sorter
+                .push(
+                    row.key,
+                    KeyFacts {
+                        rdb_size: row.rdb_size,
+                        member_count: row.member_count,
+                        rtype,
+                        has_ttl: expire_ms.is_some(),
+                    },
+                )
+                .map_err(|e| match e {
+                    SpillError::Interrupted => ReportError::Interrupted,
+                    e => ReportError::Spill(e),
+                })?;
+        }
+        row_no += b.num_rows() as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(
+            requested_slug("2024-01-02_03-04-05.123456789Z").as_deref(),
+            Some("2024-01-02_03-04-05.123456789Z")
+        );
+        assert_eq!(requested_slug("2024-01-02_03-04-05.1234Z"), None);
+        assert_eq!(
+            requested_slug("2024-01-02T03:04:05.123456789Z").as_deref(),
+            Some("2024-01-02_03-04-05.123456789Z")
+        );
+        assert_eq!(
+            requested_slug("2024-01-02T04:04:05.123456789+01:00").as_deref(),
+            Some("2024-01-02_03-04-05.123456789Z")
+        );
+        assert_eq!(requested_slug("yesterday"), None);
+    }
+
+    #[test]
+    fn every_column_type_is_read() {
+        for c in &COLUMNS {
+            // The writer's schema, minus time zones, is what the reader accepts.
+            let written = crate::output::parquet::schema::schema();
+            let field = written.field_with_name(c.name).expect("written column");
+            assert!(
+                type_matches(field.data_type(), &arrow_type(c.ty)),
+                "{}",
+                c.name
+            );
+            assert_eq!(field.is_nullable(), c.nullable, "{}", c.name);
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The prefix tree (issue #9, section 3) from keys in ascending byte order, in one pass.
+//!
+//! A byte string P is a node when the keys starting with P hold at least `T` bytes of
+//! `rdb_size` and P is the longest common prefix of exactly those keys: a branching point of
+//! the key trie, or a whole key. [`PrefixBuilder`] walks the sorted keys keeping a stack of the
+//! trie nodes that are prefixes of the current key (an "LCP stack"): a new key first closes
+//! every open node deeper than its longest common prefix with the previous key (such a node's
+//! keys are all seen, since keys arrive sorted), then opens the branching point at that depth if
+//! it is new, then opens the key itself. A closed node's aggregate is added to its parent, and
+//! it is kept only if it holds at least `T` bytes.
+//!
+//! Memory: the previous key, a stack no deeper than the longest key (open depths strictly
+//! increase), and the kept nodes (at most [`MAX_PREFIX_NODES`], else an error). Nothing per
+//! key is retained, so the builder takes a stream of any length.
+//!
+//! Every comparison is on raw bytes; the display text of a prefix ([`KeyText`]) is made only
+//! for the kept nodes.
+
+use crate::record::RecordType;
+
+use super::keytext::key_text;
+use super::model::{Agg, MAX_PREFIX_NODES, PrefixNode, PrefixTree, TypeBytes};
+use super::options::Delimiters;
+
+/// What the prefix tree needs to know about one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub rdb_size: u64,
+    pub member_count: u64,
+    pub rtype: RecordType,
+    /// Whether the key has an expiry (as the report counts it: see `aggregate::report_expire_ms`).
+    pub has_ttl: bool,
+}
+
+/// Why the tree could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    #[error(
+        "the prefix tree has more than {MAX_PREFIX_NODES} nodes at this threshold ({threshold} \
+         bytes): raise --prefix-threshold"
+    )]
+    TooManyNodes { threshold: u64 },
+    /// The input was not sorted (a reader bug, or a server sorting with a collation).
+    #[error("keys are not in ascending byte order: {later:?} came after {earlier:?}")]
+    OutOfOrder { earlier: String, later: String },
+}
+
+/// A node's totals: the keys starting with its prefix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Totals {
+    agg: Agg,
+    no_ttl: Agg,
+    by_type: TypeBytes,
+}
+
+impl Totals {
+    #[inline]
+    fn add_key(&mut self, f: &KeyFacts) {
+        self.agg.add(f.rdb_size, f.member_count);
+        if !f.has_ttl {
+            self.no_ttl.add(f.rdb_size, f.member_count);
+        }
+        add_type_bytes(&mut self.by_type, f.rtype, f.rdb_size);
+    }
+
+    #[inline]
+    fn merge(&mut self, o: &Totals) {
+        self.agg.merge(&o.agg);
+        self.no_ttl.merge(&o.no_ttl);
+        let (a, b) = (&mut self.by_type, &o.by_type);
+        a.string += b.string;
+        a.list += b.list;
+        a.set += b.set;
+        a.zset += b.zset;
+        a.hash += b.hash;
+        a.stream += b.stream;
+        a.module += b.module;
+    }
+}
+
+/// Add `bytes` to the field of `rtype`.
+#[inline]
+pub fn add_type_bytes(t: &mut TypeBytes, rtype: RecordType, bytes: u64) {
+    let field = match rtype {
+        RecordType::String => &mut t.string,
+        RecordType::List => &mut t.list,
+        RecordType::Set => &mut t.set,
+        RecordType::ZSet => &mut t.zset,
+        RecordType::Hash => &mut t.hash,
+        RecordType::Stream => &mut t.stream,
+        RecordType::Module => &mut t.module,
+    };
+    *field += bytes;
+}
+
+/// An open trie node: a prefix of the current key.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    depth: usize,
+    is_key: bool,
+    totals: Totals,
+}
+
+/// A kept node, before the tree is ordered.
+#[derive(Debug, Clone)]
+struct Kept {
+    prefix: Vec<u8>,
+    is_key: bool,
+    totals: Totals,
+}
+
+/// Builds the prefix tree from keys pushed in ascending byte order (duplicates allowed: the
+/// same key on several instances or dbs).
+#[derive(Debug)]
+pub struct PrefixBuilder {
+    threshold: u64,
+    prev: Vec<u8>,
+    started: bool,
+    stack: Vec<Open>,
+    kept: Vec<Kept>,
+}
+
+impl PrefixBuilder {
+    /// `threshold`: the minimum bytes of a node (`params.prefix_threshold_bytes`). With 0 (a
+    /// batch without bytes) no node is kept.
+    pub fn new(threshold: u64) -> Self {
+        PrefixBuilder {
+            threshold,
+            prev: Vec::new(),
+            started: false,
+            stack: Vec::new(),
+            kept: Vec::new(),
+        }
+    }
+
+    /// The next key; it must not sort before the previous one.
+    pub fn push(&mut self, key: &[u8], facts: KeyFacts) -> Result<(), PrefixError> {
+        if !self.started {
+            self.started = true;
+            self.open_key(key.len(), facts);
+            self.prev.extend_from_slice(key);
+            return Ok(());
+        }
+        let lcp = common_prefix_len(&self.prev, key);
+        if lcp < key.len() && (lcp == self.prev.len() || key[lcp] > self.prev[lcp]) {
+            // key > prev: close what lies deeper than the common prefix.
+            self.close_deeper_than(lcp)?;
+            self.open_key(key.len(), facts);
+        } else if lcp == key.len() && lcp == self.prev.len() {
+            // The same key again: the open node at its depth is the key.
+            let top = self.stack.last_mut().expect("the previous key is open");
+            top.totals.add_key(&facts);
+        } else {
+            return Err(PrefixError::OutOfOrder {
+                earlier: key_text(&self.prev).text,
+                later: key_text(key).text,
+            });
+        }
+        self.prev.clear();
+        self.prev.extend_from_slice(key);
+        Ok(())
+    }
+
+    /// Close the open nodes deeper than `depth` (all prefixes of `prev`), and make sure a node
+    /// of exactly `depth` is open (the branching point of `prev` and the next key). Works in
+    /// place on the stack (an `Open` is 120 bytes; this runs once per key).
+    fn close_deeper_than(&mut self, depth: usize) -> Result<(), PrefixError> {
+        loop {
+            let n = self.stack.len();
+            match self.stack.last() {
+                Some(top) if top.depth > depth => {}
+                _ => return Ok(()),
+            }
+            self.keep(n - 1)?;
+            if n >= 2 && self.stack[n - 2].depth >= depth {
+                let (below, top) = self.stack.split_at_mut(n - 1);
+                below[n - 2].totals.merge(&top[0].totals);
+                self.stack.truncate(n - 1);
+            } else {
+                // The branching point at `depth` is new: it holds exactly the closed node's
+                // keys, so the closed node becomes it.
+                let top = &mut self.stack[n - 1];
+                top.depth = depth;
+                top.is_key = false;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Open the node of a key longer than every open node.
+    fn open_key(&mut self, len: usize, facts: KeyFacts) {
+        self.stack.push(Open {
+            depth: len,
+            is_key: true,
+            totals: Totals::default(),
+        });
+        if let Some(top) = self.stack.last_mut() {
+            top.totals.add_key(&facts);
+        }
+    }
+
+    /// Keep the open node at `i` (a prefix of `prev`) if it holds enough bytes.
+    fn keep(&mut self, i: usize) -> Result<(), PrefixError> {
+        let node = &self.stack[i];
+        if self.threshold == 0 || node.totals.agg.rdb_size < self.threshold {
+            return Ok(());
+        }
+        if self.kept.len() >= MAX_PREFIX_NODES {
+            return Err(PrefixError::TooManyNodes {
+                threshold: self.threshold,
+            });
+        }
+        self.kept.push(Kept {
+            prefix: self.prev[..node.depth].to_vec(),
+            is_key: node.is_key,
+            totals: node.totals,
+        });
+        Ok(())
+    }
+
+    /// Close every open node and order the tree (snapping prefixes to `delimiter` first).
+    pub fn finish(mut self, delimiter: Option<&Delimiters>) -> Result<PrefixTree, PrefixError> {
+        while let Some(n) = self.stack.len().checked_sub(1) {
+            self.keep(n)?;
+            if n > 0 {
+                let (below, top) = self.stack.split_at_mut(n);
+                below[n - 1].totals.merge(&top[0].totals);
+            }
+            self.stack.truncate(n);
+        }
+        let mut kept = self.kept;
+        if let Some(d) = delimiter {
+            kept = snap(kept, d);
+        }
+        kept.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        Ok(PrefixTree {
+            nodes: with_parents(kept),
+        })
+    }
+}
+
+/// Cut every prefix back to just after its last delimiter; nodes with the same cut prefix
+/// become one: the keys starting with the cut prefix are exactly those of the shortest of them
+/// (any other key starting with it would branch off between the cut and that node, in a node
+/// of its own that is shorter still).
+fn snap(kept: Vec<Kept>, d: &Delimiters) -> Vec<Kept> {
+    let mut cut: Vec<(Vec<u8>, usize, Kept)> = kept
+        .into_iter()
+        .map(|k| {
+            let len = d.cut(&k.prefix);
+            (k.prefix[..len].to_vec(), k.prefix.len(), k)
+        })
+        .collect();
+    // By cut prefix, then by original length: the first of each group is the shortest.
+    cut.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    cut.dedup_by(|later, first| later.0 == first.0);
+    cut.into_iter()
+        .map(|(prefix, orig_len, k)| Kept {
+            is_key: k.is_key && orig_len == prefix.len(),
+            prefix,
+            totals: k.totals,
+        })
+        .collect()
+}
+
+/// Nodes sorted by prefix, with the index of each one's longest proper-prefix node.
+fn with_parents(sorted: Vec<Kept>) -> Vec<PrefixNode> {
+    let mut stack: Vec<usize> = Vec::new();
+    let mut out: Vec<PrefixNode> = Vec::with_capacity(sorted.len());
+    for (i, k) in sorted.iter().enumerate() {
+        while let Some(&top) = stack.last() {
+            if k.prefix.starts_with(&sorted[top].prefix) {
+                break;
+            }
+            stack.pop();
+        }
+        out.push(PrefixNode {
+            // i < MAX_PREFIX_NODES, far below u32::MAX.
+            parent: stack.last().map(|&p| p as u32),
+            prefix: key_text(&k.prefix),
+            prefix_len: k.prefix.len() as u64,
+            is_key: k.is_key,
+            agg: k.totals.agg,
+            no_ttl: k.totals.no_ttl,
+            rdb_size_by_type: k.totals.by_type,
+        });
+        stack.push(i);
+    }
+    out
+}
+
+/// Length of the longest common prefix.
+#[inline]
+pub fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    // Compare 8 bytes at a time, then finish bytewise.
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_ne_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_ne_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            break;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(rdb_size: u64, has_ttl: bool) -> KeyFacts {
+        KeyFacts {
+            rdb_size,
+            member_count: 1,
+            rtype: RecordType::String,
+            has_ttl,
+        }
+    }
+
+    /// (prefix, parent, is_key, keys, bytes) per node.
+    type Node = (Vec<u8>, Option<u32>, bool, u64, u64);
+
+    fn build(keys: &[(&[u8], u64)], t: u64, d: Option<&str>) -> Vec<Node> {
+        let mut b = PrefixBuilder::new(t);
+        for (k, s) in keys {
+            b.push(k, facts(*s, false)).unwrap();
+        }
+        let d = d.map(|d| d.parse::<Delimiters>().unwrap());
+        b.finish(d.as_ref())
+            .unwrap()
+            .nodes
+            .into_iter()
+            .map(|n| {
+                let bytes = match n.prefix.base64 {
+                    Some(_) => panic!("test keys are plain"),
+                    None => n.prefix.text.into_bytes(),
+                };
+                (bytes, n.parent, n.is_key, n.agg.keys, n.agg.rdb_size)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_tree() {
+        let keys: &[(&[u8], u64)] = &[(b"a:1", 10), (b"a:2", 10), (b"a:22", 5), (b"b", 1)];
+        assert_eq!(
+            build(keys, 1, None),
+            vec![
+                (b"".to_vec(), None, false, 4, 26),
+                (b"a:".to_vec(), Some(0), false, 3, 25),
+                (b"a:1".to_vec(), Some(1), true, 1, 10),
+                (b"a:2".to_vec(), Some(1), true, 2, 15),
+                (b"a:22".to_vec(), Some(3), true, 1, 5),
+                (b"b".to_vec(), Some(0), true, 1, 1),
+            ]
+        );
+        // Threshold 10: "a:22" and "b" drop out.
+        assert_eq!(build(keys, 10, None).len(), 4);
+        // Delimiter ':': "a:1", "a:2", "a:22" cut to "a:" (keeping "a:"'s sums), "b" to "".
+        assert_eq!(
+            build(keys, 1, Some(":")),
+            vec![
+                (b"".to_vec(), None, false, 4, 26),
+                (b"a:".to_vec(), Some(0), false, 3, 25),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_and_single_key() {
+        let keys: &[(&[u8], u64)] = &[(b"k", 3), (b"k", 4)];
+        assert_eq!(
+            build(keys, 1, None),
+            vec![(b"k".to_vec(), None, true, 2, 7)]
+        );
+        assert_eq!(
+            build(&[(b"", 2)], 1, None),
+            vec![(b"".to_vec(), None, true, 1, 2)]
+        );
+        assert_eq!(build(&[], 1, None), vec![]);
+        assert_eq!(build(&[(b"x", 2)], 0, None), vec![]);
+    }
+
+    #[test]
+    fn out_of_order_is_an_error() {
+        let mut b = PrefixBuilder::new(1);
+        b.push(b"b", facts(1, false)).unwrap();
+        assert!(matches!(
+            b.push(b"a", facts(1, false)),
+            Err(PrefixError::OutOfOrder { .. })
+        ));
+        let mut b = PrefixBuilder::new(1);
+        b.push(b"ab", facts(1, false)).unwrap();
+        assert!(b.push(b"a", facts(1, false)).is_err());
+    }
+
+    #[test]
+    fn lcp() {
+        assert_eq!(common_prefix_len(b"", b"abc"), 0);
+        assert_eq!(common_prefix_len(b"abcdefghij", b"abcdefghik"), 9);
+        assert_eq!(common_prefix_len(b"abcdefgh", b"abcdefgh"), 8);
+        assert_eq!(common_prefix_len(b"abcdefgh1", b"abcdefgh"), 8);
+        assert_eq!(common_prefix_len(b"x", b"y"), 0);
+    }
+}

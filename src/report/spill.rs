@@ -1,0 +1,861 @@
+//! External sort of `(key, facts)` entries within a memory budget: the Parquet reader's way to
+//! hand the prefix tree every key of a batch in byte order without holding them all.
+//!
+//! Entries are appended to one byte arena (`key`, then `rdb_size` and `member_count` as LEB128
+//! varints, then a flags byte) indexed by 16-byte entries (the key's first 8 bytes as a
+//! big-endian integer, offset, length). Sorting is an MSD radix sort on 8-byte chunks that
+//! touches the arena once per chunk depth (see `sort_index`). When arena + index reach the
+//! budget, the index is sorted and the entries are written to a run file (`varint key length` +
+//! the arena bytes) in a temporary directory, and the buffers are reused.
+//! [`ExternalSorter::finish`] merges the runs with the last, in-memory one (a k-way merge over
+//! a heap); more runs than the fan-in are first merged into bigger runs.
+//!
+//! Memory: the budget (arena + index, counted by length; the Vecs grow by doubling, but pages
+//! beyond the length are never touched) plus, while merging, one read buffer per merged run, in
+//! all at most a third of the budget ([`ExternalSorter::new`] documents how the report splits
+//! `--memory-limit`), and one key per run in the merge heap. Below 48 KiB of budget the buffers
+//! stop shrinking at 4 KiB each and a merge takes two runs at a time (tiny limits exist for
+//! tests).
+//!
+//! The directory (`rdbinsight-report-*` in `--spill-dir` or the system temp dir) is created at
+//! the first spill and removed when the sorter is dropped: on success, on error, on panic, and
+//! when the caller stops early (Ctrl-C sets the cancel flag checked here).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use crate::record::RecordType;
+
+use super::aggregate::{TYPES, type_index};
+use super::prefix::KeyFacts;
+
+/// Bytes an index entry takes.
+const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<IndexEntry>();
+/// Largest arena (offsets are `u32`).
+const MAX_ARENA: usize = u32::MAX as usize;
+/// Most runs merged at once.
+const MAX_FAN_IN: usize = 128;
+/// Bounds of the read buffer per run during a merge.
+const MIN_READ_BUF: usize = 4 << 10;
+const MAX_READ_BUF: usize = 1 << 20;
+/// Entries between two checks of the cancel flag.
+const CANCEL_CHECK_EVERY: u32 = 1 << 14;
+
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    /// The key's first 8 bytes, big-endian, zero-padded: orders like the bytes, except that a
+    /// tie may still differ (padding or later bytes).
+    head: u64,
+    offset: u32,
+    key_len: u32,
+}
+
+/// What went wrong while sorting.
+#[derive(Debug, thiserror::Error)]
+pub enum SpillError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("interrupted")]
+    Interrupted,
+    /// A run file did not read back as written (disk trouble).
+    #[error("spill file {path} is corrupt: {what}")]
+    Corrupt { path: PathBuf, what: &'static str },
+    /// The consumer of the sorted entries failed.
+    #[error(transparent)]
+    Consumer(Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> SpillError {
+    let context = context.into();
+    move |source| SpillError::Io { context, source }
+}
+
+/// Counters of what the sorter did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpillStats {
+    /// Entries sorted.
+    pub entries: u64,
+    /// Sorted runs written to disk (0: everything fit in memory).
+    pub runs_spilled: u64,
+    /// Runs written by intermediate merges.
+    pub runs_merged: u64,
+    /// Bytes written to run files (both kinds).
+    pub bytes_spilled: u64,
+}
+
+/// A sorted run on disk.
+#[derive(Debug)]
+struct Run {
+    path: PathBuf,
+}
+
+/// Sorts `(key, facts)` entries by key bytes within a memory budget.
+pub struct ExternalSorter {
+    budget: usize,
+    arena: Vec<u8>,
+    index: Vec<IndexEntry>,
+    runs: Vec<Run>,
+    spill_parent: Option<PathBuf>,
+    dir: Option<tempfile::TempDir>,
+    next_run: u64,
+    stats: SpillStats,
+    cancel: Arc<AtomicBool>,
+    /// The longest key pushed: a run announcing a longer one is corrupt (checked before
+    /// anything is allocated for it).
+    max_key_len: usize,
+}
+
+impl std::fmt::Debug for ExternalSorter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalSorter")
+            .field("budget", &self.budget)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExternalSorter {
+    /// `budget`: bytes of arena + index before a run is spilled; the merge's read buffers add
+    /// at most a third of it. (The report gives the sort ¾ of `--memory-limit`, so the merge,
+    /// which runs after the files are read, stays within the limit.) `spill_parent`: where the
+    /// run directory goes (default: the system temp dir). `cancel`: when set, the sort stops
+    /// with [`SpillError::Interrupted`] at the next check.
+    pub fn new(budget: u64, spill_parent: Option<PathBuf>, cancel: Arc<AtomicBool>) -> Self {
+        let budget = usize::try_from(budget).unwrap_or(usize::MAX).max(1);
+        ExternalSorter {
+            budget,
+            arena: Vec::new(),
+            index: Vec::new(),
+            runs: Vec::new(),
+            spill_parent,
+            dir: None,
+            next_run: 0,
+            stats: SpillStats::default(),
+            cancel,
+            max_key_len: 0,
+        }
+    }
+
+    /// The spill directory, once created.
+    pub fn spill_dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|d| d.path())
+    }
+
+    fn used(&self) -> usize {
+        self.arena.len() + self.index.len() * INDEX_ENTRY_BYTES
+    }
+
+    /// Add an entry. May write a run to disk.
+    pub fn push(&mut self, key: &[u8], facts: KeyFacts) -> Result<(), SpillError> {
+        let entry_len = key.len() + 2 * 10 + 1;
+        if !self.index.is_empty()
+            && (self.used() + entry_len + INDEX_ENTRY_BYTES > self.budget
+                || self.arena.len() + entry_len > MAX_ARENA)
+        {
+            self.spill()?;
+        }
+        // A single entry larger than the arena's offset range cannot exist: Redis keys are
+        // at most 512 MB.
+        let offset = self.arena.len() as u32;
+        self.arena.extend_from_slice(key);
+        put_varint(&mut self.arena, facts.rdb_size);
+        put_varint(&mut self.arena, facts.member_count);
+        self.arena.push(flags(facts));
+        self.index.push(IndexEntry {
+            head: head(key),
+            offset,
+            key_len: key.len() as u32,
+        });
+        self.stats.entries += 1;
+        self.max_key_len = self.max_key_len.max(key.len());
+        Ok(())
+    }
+
+    fn ensure_dir(&mut self) -> Result<PathBuf, SpillError> {
+        if self.dir.is_none() {
+            let mut b = tempfile::Builder::new();
+            b.prefix("rdbinsight-report-");
+            let dir = match &self.spill_parent {
+                Some(p) => b.tempdir_in(p),
+                None => b.tempdir(),
+            }
+            .map_err(io_err(format!(
+                "cannot create a spill directory in {}",
+                self.spill_parent
+                    .clone()
+                    .unwrap_or_else(std::env::temp_dir)
+                    .display()
+            )))?;
+            tracing::debug!("spilling sorted runs to {}", dir.path().display());
+            self.dir = Some(dir);
+        }
+        Ok(self
+            .dir
+            .as_ref()
+            .expect("just created")
+            .path()
+            .to_path_buf())
+    }
+
+    fn new_run_path(&mut self) -> Result<PathBuf, SpillError> {
+        let dir = self.ensure_dir()?;
+        self.next_run += 1;
+        Ok(dir.join(format!("run-{:06}", self.next_run)))
+    }
+
+    /// Sort the buffered entries and write them as a run.
+    fn spill(&mut self) -> Result<(), SpillError> {
+        self.check_cancel()?;
+        sort_index(&mut self.index, &self.arena);
+        let path = self.new_run_path()?;
+        let file = File::create(&path)
+            .map_err(|e| io_err(format!("cannot create {}", path.display()))(e))?;
+        let mut w = BufWriter::with_capacity(256 << 10, file);
+        let mut bytes = 0u64;
+        let mut write = || -> io::Result<()> {
+            for e in &self.index {
+                let start = e.offset as usize;
+                let rest = entry_tail_len(&self.arena[start + e.key_len as usize..]);
+                let end = start + e.key_len as usize + rest;
+                let mut len = [0u8; 10];
+                let n = encode_varint(u64::from(e.key_len), &mut len);
+                w.write_all(&len[..n])?;
+                w.write_all(&self.arena[start..end])?;
+                bytes += (n + end - start) as u64;
+            }
+            w.flush()
+        };
+        write().map_err(|e| io_err(format!("cannot write {}", path.display()))(e))?;
+        tracing::debug!(
+            "spilled run {} ({} entries, {bytes} bytes)",
+            self.stats.runs_spilled + 1,
+            self.index.len()
+        );
+        self.stats.runs_spilled += 1;
+        self.stats.bytes_spilled += bytes;
+        self.runs.push(Run { path });
+        self.arena.clear();
+        self.index.clear();
+        Ok(())
+    }
+
+    fn check_cancel(&self) -> Result<(), SpillError> {
+        if self.cancel.load(AtomicOrdering::Relaxed) {
+            Err(SpillError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Read buffer per run and how many runs are merged at once: the buffers together take at
+    /// most a third of the budget (the in-memory run keeps its place while merging).
+    fn merge_shape(&self) -> (usize, usize) {
+        let total = self.budget / 3;
+        let buf = (total / 16).clamp(MIN_READ_BUF, MAX_READ_BUF);
+        let fan_in = (total / buf).clamp(2, MAX_FAN_IN);
+        (buf, fan_in)
+    }
+
+    /// Hand every entry to `consume` in ascending key order (equal keys in any order), then
+    /// remove the spill directory. Returns what the sort did.
+    pub fn finish<E>(
+        mut self,
+        mut consume: impl FnMut(&[u8], KeyFacts) -> Result<(), E>,
+    ) -> Result<SpillStats, SpillError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let consumer = |e: E| SpillError::Consumer(Box::new(e));
+        sort_index(&mut self.index, &self.arena);
+        let (buf, fan_in) = self.merge_shape();
+        if self.runs.is_empty() {
+            for (i, e) in self.index.iter().enumerate() {
+                if (i as u32).is_multiple_of(CANCEL_CHECK_EVERY) {
+                    self.check_cancel()?;
+                }
+                let (key, facts) = decode_mem(&self.arena, e);
+                consume(key, facts).map_err(consumer)?;
+            }
+            return Ok(self.stats);
+        }
+        // Leave room for the in-memory run among the merged sources.
+        while self.runs.len() + 1 > fan_in {
+            let take = fan_in.min(self.runs.len());
+            let batch: Vec<Run> = self.runs.drain(..take).collect();
+            let path = self.new_run_path()?;
+            let file =
+                File::create(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
+            let mut w = BufWriter::with_capacity(buf, file);
+            let mut bytes = 0u64;
+            let mut sources = open_sources(&batch, buf, self.max_key_len)?;
+            let write_failed = |e| io_err(format!("cannot write {}", path.display()))(e);
+            merge(&mut sources, &[], &[], &self.cancel, |key, facts| {
+                bytes += write_entry(&mut w, key, facts).map_err(write_failed)?;
+                Ok(())
+            })?;
+            w.flush().map_err(write_failed)?;
+            drop(sources);
+            for r in &batch {
+                let _ = std::fs::remove_file(&r.path);
+            }
+            tracing::debug!("merged {take} runs into one ({bytes} bytes)");
+            self.stats.runs_merged += 1;
+            self.stats.bytes_spilled += bytes;
+            self.runs.push(Run { path });
+        }
+        let mut sources = open_sources(&self.runs, buf, self.max_key_len)?;
+        merge(
+            &mut sources,
+            &self.arena,
+            &self.index,
+            &self.cancel,
+            |key, facts| consume(key, facts).map_err(consumer),
+        )?;
+        Ok(self.stats)
+    }
+}
+
+/// The first 8 bytes of `key`, big-endian, zero-padded.
+#[inline]
+fn head(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Sort the index by key bytes, 8 bytes at a time, most significant first (an MSD radix sort
+/// with 64-bit digits). A pass sorts a range by (the 8 bytes at `depth`, how many of them the
+/// key has) using only the index, where the 8 bytes are cached in `head`; a run that still ties
+/// and whose keys go on is sorted again one chunk deeper. So each key's bytes are fetched from
+/// the arena once per depth its run reaches, instead of at every comparison. The pending ranges
+/// are a list, not recursion: identical long keys go as deep as they are long.
+fn sort_index(index: &mut [IndexEntry], arena: &[u8]) {
+    // (start, end, depth): entries [start, end) share their first `depth` bytes, and every
+    // one of them is longer than `depth`... or `depth` is 0.
+    let mut pending: Vec<(usize, usize, usize)> = vec![(0, index.len(), 0)];
+    while let Some((start, end, depth)) = pending.pop() {
+        let part = &mut index[start..end];
+        if depth > 0 {
+            for e in part.iter_mut() {
+                let from = e.offset as usize + depth;
+                let to = e.offset as usize + e.key_len as usize;
+                e.head = head(&arena[from..to]);
+            }
+        }
+        part.sort_unstable_by_key(|e| (e.head, rest_class(e, depth)));
+        let mut i = 0;
+        while i < part.len() {
+            let digit = (part[i].head, rest_class(&part[i], depth));
+            let mut j = i + 1;
+            while j < part.len() && (part[j].head, rest_class(&part[j], depth)) == digit {
+                j += 1;
+            }
+            // Class 9: the keys go on past these 8 bytes. (Classes 0-8 with equal bytes are
+            // equal keys.)
+            if j - i > 1 && digit.1 > 8 {
+                pending.push((start + i, start + j, depth + 8));
+            }
+            i = j;
+        }
+    }
+}
+
+/// How many bytes the key has from `depth` on, capped at 9 ("more than this chunk"). Orders a
+/// key that ends inside a chunk before a longer one whose remaining bytes are zeros.
+#[inline]
+fn rest_class(e: &IndexEntry, depth: usize) -> u32 {
+    (e.key_len as usize - depth).min(9) as u32
+}
+
+#[inline]
+fn flags(f: KeyFacts) -> u8 {
+    let t = type_index(f.rtype) as u8;
+    t | (u8::from(f.has_ttl) << 7)
+}
+
+#[inline]
+fn unflag(rdb_size: u64, member_count: u64, flags: u8) -> Option<KeyFacts> {
+    let rtype: RecordType = *TYPES.get(usize::from(flags & 0x7f))?;
+    Some(KeyFacts {
+        rdb_size,
+        member_count,
+        rtype,
+        has_ttl: flags & 0x80 != 0,
+    })
+}
+
+/// LEB128: 7 bits per byte, low bits first; returns the bytes used (at most 10).
+#[inline]
+fn encode_varint(mut v: u64, buf: &mut [u8; 10]) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        buf[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    buf[i] = v as u8;
+    i + 1
+}
+
+#[inline]
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    let mut buf = [0u8; 10];
+    let n = encode_varint(v, &mut buf);
+    out.extend_from_slice(&buf[..n]);
+}
+
+/// A varint from the front of `b`: (value, bytes used). Only for bytes this module wrote.
+#[inline]
+fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Length of the (two varints + flags) after a key in the arena.
+#[inline]
+fn entry_tail_len(b: &[u8]) -> usize {
+    let (_, a) = get_varint(b).expect("arena written by push");
+    let (_, c) = get_varint(&b[a..]).expect("arena written by push");
+    a + c + 1
+}
+
+#[inline]
+fn decode_mem<'a>(arena: &'a [u8], e: &IndexEntry) -> (&'a [u8], KeyFacts) {
+    let start = e.offset as usize;
+    let key_end = start + e.key_len as usize;
+    let tail = &arena[key_end..];
+    let (rdb_size, a) = get_varint(tail).expect("arena written by push");
+    let (member_count, c) = get_varint(&tail[a..]).expect("arena written by push");
+    let facts = unflag(rdb_size, member_count, tail[a + c]).expect("flags written by push");
+    (&arena[start..key_end], facts)
+}
+
+/// Write one entry in run format; returns the bytes written.
+fn write_entry(w: &mut impl Write, key: &[u8], f: KeyFacts) -> io::Result<u64> {
+    let mut buf = [0u8; 10];
+    let n = encode_varint(key.len() as u64, &mut buf);
+    w.write_all(&buf[..n])?;
+    w.write_all(key)?;
+    let mut tail = [0u8; 21];
+    let a = encode_varint(f.rdb_size, (&mut tail[..10]).try_into().expect("10 bytes"));
+    let b = encode_varint(f.member_count, &mut buf);
+    tail[a..a + b].copy_from_slice(&buf[..b]);
+    tail[a + b] = flags(f);
+    w.write_all(&tail[..a + b + 1])?;
+    Ok((n + key.len() + a + b + 1) as u64)
+}
+
+/// A run being read back.
+struct RunReader {
+    path: PathBuf,
+    r: BufReader<File>,
+    key: Vec<u8>,
+    max_key_len: usize,
+    facts: KeyFacts,
+}
+
+impl RunReader {
+    fn read_varint(&mut self) -> Result<Option<u64>, SpillError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let mut b = [0u8; 1];
+            match self.r.read(&mut b) {
+                Ok(0) if i == 0 => return Ok(None),
+                Ok(0) => return Err(self.corrupt("truncated number")),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(format!("cannot read {}", self.path.display()))(e)),
+            }
+            v |= u64::from(b[0] & 0x7f) << (7 * i);
+            if b[0] & 0x80 == 0 {
+                return Ok(Some(v));
+            }
+        }
+        Err(self.corrupt("overlong number"))
+    }
+
+    fn corrupt(&self, what: &'static str) -> SpillError {
+        SpillError::Corrupt {
+            path: self.path.clone(),
+            what,
+        }
+    }
+
+    /// Load the next entry; `false` at the end of the run.
+    fn advance(&mut self) -> Result<bool, SpillError> {
+        let Some(len) = self.read_varint()? else {
+            return Ok(false);
+        };
+        // The run was written by this process from keys it was given; a length beyond the
+        // longest of them is corruption, not a reason to allocate.
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= self.max_key_len)
+            .ok_or_else(|| self.corrupt("impossible key length"))?;
+        self.key.resize(len, 0);
+        let path = self.path.clone();
+        self.r.read_exact(&mut self.key).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                SpillError::Corrupt {
+                    path: path.clone(),
+                    what: "truncated key",
+                }
+            } else {
+                io_err(format!("cannot read {}", path.display()))(e)
+            }
+        })?;
+        let rdb_size = self
+            .read_varint()?
+            .ok_or_else(|| self.corrupt("truncated entry"))?;
+        let member_count = self
+            .read_varint()?
+            .ok_or_else(|| self.corrupt("truncated entry"))?;
+        let mut f = [0u8; 1];
+        self.r
+            .read_exact(&mut f)
+            .map_err(|_| self.corrupt("truncated entry"))?;
+        self.facts =
+            unflag(rdb_size, member_count, f[0]).ok_or_else(|| self.corrupt("bad flags"))?;
+        Ok(true)
+    }
+}
+
+fn open_sources(
+    runs: &[Run],
+    buf: usize,
+    max_key_len: usize,
+) -> Result<Vec<RunReader>, SpillError> {
+    runs.iter()
+        .map(|run| {
+            let f = File::open(&run.path)
+                .map_err(io_err(format!("cannot open {}", run.path.display())))?;
+            Ok(RunReader {
+                path: run.path.clone(),
+                r: BufReader::with_capacity(buf, f),
+                key: Vec::new(),
+                max_key_len,
+                facts: KeyFacts {
+                    rdb_size: 0,
+                    member_count: 0,
+                    rtype: RecordType::String,
+                    has_ttl: false,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Heap item: the source whose current key is smallest comes out first.
+struct Head {
+    /// Index into the run readers, or `usize::MAX` for the in-memory run.
+    source: usize,
+    key: Vec<u8>,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap.
+        o.key
+            .cmp(&self.key)
+            .then_with(|| o.source.cmp(&self.source))
+    }
+}
+
+/// K-way merge of the run readers and the sorted in-memory entries into `out`.
+fn merge(
+    runs: &mut [RunReader],
+    arena: &[u8],
+    index: &[IndexEntry],
+    cancel: &AtomicBool,
+    mut out: impl FnMut(&[u8], KeyFacts) -> Result<(), SpillError>,
+) -> Result<(), SpillError> {
+    const MEM: usize = usize::MAX;
+    let mut heap = BinaryHeap::with_capacity(runs.len() + 1);
+    for (i, r) in runs.iter_mut().enumerate() {
+        if r.advance()? {
+            heap.push(Head {
+                source: i,
+                key: std::mem::take(&mut r.key),
+            });
+        }
+    }
+    let mut mem_pos = 0usize;
+    if let Some(e) = index.first() {
+        heap.push(Head {
+            source: MEM,
+            key: decode_mem(arena, e).0.to_vec(),
+        });
+    }
+    let mut n = 0u32;
+    while let Some(mut h) = heap.pop() {
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(CANCEL_CHECK_EVERY) && cancel.load(AtomicOrdering::Relaxed) {
+            return Err(SpillError::Interrupted);
+        }
+        if h.source == MEM {
+            let facts = decode_mem(arena, &index[mem_pos]).1;
+            out(&h.key, facts)?;
+            mem_pos += 1;
+            if let Some(e) = index.get(mem_pos) {
+                h.key.clear();
+                h.key.extend_from_slice(decode_mem(arena, e).0);
+                heap.push(h);
+            }
+        } else {
+            let r = &mut runs[h.source];
+            out(&h.key, r.facts)?;
+            // Reuse the key buffer for the next entry of the same run.
+            r.key = std::mem::take(&mut h.key);
+            if r.advance()? {
+                h.key = std::mem::take(&mut r.key);
+                heap.push(h);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rnd(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    fn random_entries(n: usize, seed: u64) -> Vec<(Vec<u8>, KeyFacts)> {
+        let mut r = rnd(seed);
+        (0..n)
+            .map(|_| {
+                let len = (r() % 24) as usize;
+                // A small alphabet so keys share prefixes and repeat.
+                let key: Vec<u8> = (0..len)
+                    .map(|_| [b'a', b'b', 0, 0xff][(r() % 4) as usize])
+                    .collect();
+                let facts = KeyFacts {
+                    rdb_size: r() >> (r() % 64),
+                    member_count: r() % 1000,
+                    rtype: TYPES[(r() % 7) as usize],
+                    has_ttl: r().is_multiple_of(2),
+                };
+                (key, facts)
+            })
+            .collect()
+    }
+
+    fn sort_with(
+        budget: u64,
+        entries: &[(Vec<u8>, KeyFacts)],
+    ) -> (Vec<(Vec<u8>, KeyFacts)>, SpillStats) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Arc::default());
+        for (k, f) in entries {
+            s.push(k, *f).unwrap();
+        }
+        let mut out = Vec::new();
+        let stats = s
+            .finish(|k, f| {
+                out.push((k.to_vec(), f));
+                Ok::<(), std::io::Error>(())
+            })
+            .unwrap();
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "spill directory removed"
+        );
+        (out, stats)
+    }
+
+    #[test]
+    fn sorts_like_a_full_sort_at_every_budget() {
+        for (n, seed) in [(0, 1), (1, 2), (7, 3), (2_000, 4), (20_000, 5)] {
+            let entries = random_entries(n, seed);
+            let mut want = entries.clone();
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            // One-entry runs (budget 1) only on the small sets: 20,000 files would be slow.
+            let budgets: &[u64] = if n <= 2_000 {
+                &[1, 64, 4 << 10, 64 << 10, 1 << 30]
+            } else {
+                &[4 << 10, 64 << 10, 1 << 30]
+            };
+            for &budget in budgets {
+                let (mut got, stats) = sort_with(budget, &entries);
+                assert_eq!(stats.entries, n as u64);
+                // Equal keys may come in any order: compare as multisets within equal keys.
+                assert!(
+                    got.windows(2).all(|w| w[0].0 <= w[1].0),
+                    "n={n} budget={budget}"
+                );
+                got.sort_by(|a, b| {
+                    a.0.cmp(&b.0)
+                        .then(format!("{:?}", a.1).cmp(&format!("{:?}", b.1)))
+                });
+                let mut w = want.clone();
+                w.sort_by(|a, b| {
+                    a.0.cmp(&b.0)
+                        .then(format!("{:?}", a.1).cmp(&format!("{:?}", b.1)))
+                });
+                assert_eq!(got, w, "n={n} budget={budget}");
+                if budget == 1 << 30 {
+                    assert_eq!(stats.runs_spilled, 0);
+                }
+                if budget <= 4 << 10 && n >= 2_000 {
+                    assert!(stats.runs_spilled > 1);
+                }
+                if budget == 1 && n >= 2_000 {
+                    assert!(stats.runs_merged > 0, "fan-in 2 forces intermediate merges");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cancel_and_consumer_errors_remove_the_directory() {
+        let entries = random_entries(5_000, 9);
+        let tmp = tempfile::tempdir().unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut s = ExternalSorter::new(4 << 10, Some(tmp.path().to_path_buf()), cancel.clone());
+        for (k, f) in &entries {
+            s.push(k, *f).unwrap();
+        }
+        assert!(s.spill_dir().is_some_and(|d| d.exists()));
+        let mut seen = 0;
+        let err = s
+            .finish(|_, _| {
+                seen += 1;
+                if seen == 100 {
+                    return Err(std::io::Error::other("consumer failed"));
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("consumer failed"), "{err}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+
+        let mut s = ExternalSorter::new(4 << 10, Some(tmp.path().to_path_buf()), cancel.clone());
+        for (k, f) in &entries {
+            s.push(k, *f).unwrap();
+        }
+        cancel.store(true, AtomicOrdering::Relaxed);
+        assert!(matches!(
+            s.push(b"x", entries[0].1),
+            Ok(()) | Err(SpillError::Interrupted)
+        ));
+        drop(s);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn chunked_sort_edges() {
+        // Zero bytes against padding, lengths around the 8-byte chunks, long equal keys.
+        let long = vec![7u8; 10_000];
+        let mut keys: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\0".to_vec(),
+            b"\0\0\0\0\0\0\0\0".to_vec(),
+            b"\0\0\0\0\0\0\0\0\0".to_vec(),
+            b"abcdefgh".to_vec(),
+            b"abcdefgh\0".to_vec(),
+            b"abcdefg".to_vec(),
+            b"abcdefgi".to_vec(),
+            b"abcdefghabcdefgh".to_vec(),
+            b"abcdefghabcdefg".to_vec(),
+            b"abcdefghabcdefgh\x01".to_vec(),
+            long.clone(),
+            long.clone(),
+            [long.clone(), vec![0]].concat(),
+            long[..9_999].to_vec(),
+        ];
+        keys.extend(keys.clone());
+        let f = KeyFacts {
+            rdb_size: 1,
+            member_count: 1,
+            rtype: RecordType::String,
+            has_ttl: false,
+        };
+        let entries: Vec<(Vec<u8>, KeyFacts)> = keys.iter().rev().map(|k| (k.clone(), f)).collect();
+        let mut want = keys.clone();
+        want.sort();
+        for budget in [1 << 30, 64 << 10] {
+            let (got, _) = sort_with(budget, &entries);
+            let got: Vec<Vec<u8>> = got.into_iter().map(|(k, _)| k).collect();
+            assert_eq!(got, want, "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_run_is_an_error_not_an_allocation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = ExternalSorter::new(64, Some(tmp.path().to_path_buf()), Arc::default());
+        for (k, f) in random_entries(200, 11) {
+            s.push(&k, f).unwrap();
+        }
+        let dir = s.spill_dir().expect("spilled").to_path_buf();
+        let run = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        // A key length of 2^60 at the start of the run.
+        let mut huge = Vec::new();
+        put_varint(&mut huge, 1 << 60);
+        std::fs::write(&run, &huge).unwrap();
+        let err = s.finish(|_, _| Ok::<(), std::io::Error>(())).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SpillError::Corrupt {
+                    what: "impossible key length",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(get_varint(&b), Some((v, b.len())));
+        }
+        assert_eq!(get_varint(&[0x80]), None);
+    }
+}

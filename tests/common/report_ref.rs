@@ -1,0 +1,566 @@
+//! A naive, independent restatement of the report (issue #9) for tests: every section computed
+//! from the records by brute force (full sorts, every prefix of every key tried), written as
+//! JSON by hand. Shares no code with `src/report`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// One stored row, as the tests read it back from `into-jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rec {
+    pub instance: String,
+    pub db: u64,
+    pub key: Vec<u8>,
+    pub rtype: String,
+    pub member_count: u64,
+    pub rdb_size: u64,
+    pub encoding: String,
+    /// Unix ms; `None` without expiry (or one JSONL cannot show, i.e. absurd).
+    pub expire_ms: Option<i64>,
+    pub idle_seconds: Option<u64>,
+    pub freq: Option<u64>,
+    pub codis_slot: Option<u64>,
+    pub redis_slot: Option<u64>,
+}
+
+/// Read `into-jsonl` output.
+pub fn read_jsonl(path: &std::path::Path) -> Vec<Rec> {
+    let text = std::fs::read_to_string(path).expect("read jsonl");
+    text.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json line");
+            let key = match v.get("key_base64") {
+                Some(b) => base64::engine::general_purpose::STANDARD
+                    .decode(b.as_str().expect("base64 text"))
+                    .expect("base64"),
+                None => v["key"].as_str().expect("key").as_bytes().to_vec(),
+            };
+            let expire_ms = v["expire_at"].as_str().map(|s| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .expect("rfc3339")
+                    .timestamp_millis()
+            });
+            Rec {
+                instance: v["instance"].as_str().expect("instance").into(),
+                db: v["db"].as_u64().expect("db"),
+                key,
+                rtype: v["type"].as_str().expect("type").into(),
+                member_count: v["member_count"].as_u64().expect("member_count"),
+                rdb_size: v["rdb_size"].as_u64().expect("rdb_size"),
+                encoding: v["encoding"].as_str().expect("encoding").into(),
+                expire_ms,
+                idle_seconds: v["idle_seconds"].as_u64(),
+                freq: v["freq"].as_u64(),
+                codis_slot: v["codis_slot"].as_u64(),
+                redis_slot: v["redis_slot"].as_u64(),
+            }
+        })
+        .collect()
+}
+
+/// The display form of key bytes: UTF-8, with `\xNN` for invalid bytes and control
+/// characters, `\\` for a backslash; base64 when anything was escaped.
+pub fn key_text(b: &[u8]) -> Value {
+    let mut out = String::new();
+    let mut escaped = false;
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, 0),
+            Err(e) => (
+                std::str::from_utf8(&rest[..e.valid_up_to()]).expect("valid part"),
+                e.error_len().unwrap_or(rest.len() - e.valid_up_to()),
+            ),
+        };
+        for c in valid.chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+                escaped = true;
+            } else if (c as u32) < 0x20 || c as u32 == 0x7f {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+                escaped = true;
+            } else {
+                out.push(c);
+            }
+        }
+        let bad_bytes = &rest[valid.len()..valid.len() + bad];
+        for x in bad_bytes {
+            out.push_str(&format!("\\x{x:02x}"));
+            escaped = true;
+        }
+        rest = &rest[valid.len() + bad..];
+    }
+    if escaped {
+        json!({"text": out, "base64": base64::engine::general_purpose::STANDARD.encode(b)})
+    } else {
+        json!({"text": out})
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    pub keys: u64,
+    pub rdb_size: u64,
+    pub member_count: u64,
+}
+
+impl Sums {
+    pub fn add(&mut self, r: &Rec) {
+        self.keys += 1;
+        self.rdb_size += r.rdb_size;
+        self.member_count += r.member_count;
+    }
+    pub fn of<'a>(recs: impl IntoIterator<Item = &'a Rec>) -> Sums {
+        let mut s = Sums::default();
+        for r in recs {
+            s.add(r);
+        }
+        s
+    }
+    pub fn json(&self) -> Value {
+        json!({"keys": self.keys, "rdb_size": self.rdb_size, "member_count": self.member_count})
+    }
+    /// Merge into an object (the report flattens sums into rows).
+    pub fn flat(&self, mut v: Value) -> Value {
+        let o = v.as_object_mut().expect("object");
+        o.insert("keys".into(), json!(self.keys));
+        o.insert("rdb_size".into(), json!(self.rdb_size));
+        o.insert("member_count".into(), json!(self.member_count));
+        v
+    }
+}
+
+pub const TYPES: [&str; 7] = ["string", "list", "set", "zset", "hash", "stream", "module"];
+
+/// What the prefix tree needs per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PKey {
+    pub key: Vec<u8>,
+    pub rdb_size: u64,
+    pub member_count: u64,
+    pub rtype: usize,
+    pub has_ttl: bool,
+}
+
+/// A node of the reference tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefNode {
+    pub prefix: Vec<u8>,
+    pub parent: Option<usize>,
+    pub is_key: bool,
+    pub all: Sums,
+    pub no_ttl: Sums,
+    pub by_type: [u64; 7],
+}
+
+fn sums_of(keys: &[&PKey]) -> (Sums, Sums, [u64; 7]) {
+    let (mut all, mut no_ttl, mut by_type) = (Sums::default(), Sums::default(), [0u64; 7]);
+    for k in keys {
+        all.keys += 1;
+        all.rdb_size += k.rdb_size;
+        all.member_count += k.member_count;
+        if !k.has_ttl {
+            no_ttl.keys += 1;
+            no_ttl.rdb_size += k.rdb_size;
+            no_ttl.member_count += k.member_count;
+        }
+        by_type[k.rtype] += k.rdb_size;
+    }
+    (all, no_ttl, by_type)
+}
+
+/// The prefix tree by its definition: every prefix of every key is tried; P is a node when the
+/// keys starting with P hold >= `threshold` bytes and their longest common prefix is P. With
+/// `delimiters`, each node is cut after its last delimiter and the node for a cut prefix C holds
+/// the keys starting with C. Parents: the longest other node that is a prefix.
+pub fn prefix_tree(keys: &[PKey], threshold: u64, delimiters: Option<&[Vec<u8>]>) -> Vec<RefNode> {
+    if threshold == 0 {
+        return Vec::new();
+    }
+    let candidates: BTreeSet<Vec<u8>> = keys
+        .iter()
+        .flat_map(|k| (0..=k.key.len()).map(move |n| k.key[..n].to_vec()))
+        .collect();
+    let mut prefixes: BTreeSet<Vec<u8>> = BTreeSet::new();
+    for p in &candidates {
+        let under: Vec<&PKey> = keys.iter().filter(|k| k.key.starts_with(p)).collect();
+        let bytes: u64 = under.iter().map(|k| k.rdb_size).sum();
+        if bytes < threshold {
+            continue;
+        }
+        let first = &under[0].key;
+        let lcp = under
+            .iter()
+            .map(|k| first.iter().zip(&k.key).take_while(|(a, b)| a == b).count())
+            .min()
+            .unwrap_or(0);
+        if lcp == p.len() {
+            prefixes.insert(p.clone());
+        }
+    }
+    if let Some(ds) = delimiters {
+        prefixes = prefixes
+            .into_iter()
+            .map(|p| {
+                let cut = (0..=p.len())
+                    .rev()
+                    .find(|&end| ds.iter().any(|d| p[..end].ends_with(d) && !d.is_empty()))
+                    .unwrap_or(0);
+                p[..cut].to_vec()
+            })
+            .collect();
+    }
+    let list: Vec<Vec<u8>> = prefixes.into_iter().collect();
+    list.iter()
+        .map(|p| {
+            let under: Vec<&PKey> = keys.iter().filter(|k| k.key.starts_with(p)).collect();
+            let (all, no_ttl, by_type) = sums_of(&under);
+            let parent = list
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| q.len() < p.len() && p.starts_with(q))
+                .max_by_key(|(_, q)| q.len())
+                .map(|(i, _)| i);
+            RefNode {
+                prefix: p.clone(),
+                parent,
+                is_key: keys.iter().any(|k| &k.key == p),
+                all,
+                no_ttl,
+                by_type,
+            }
+        })
+        .collect()
+}
+
+pub fn node_json(n: &RefNode) -> Value {
+    let t = &n.by_type;
+    n.all.flat(json!({
+        "parent": n.parent,
+        "prefix": key_text(&n.prefix),
+        "prefix_len": n.prefix.len(),
+        "is_key": n.is_key,
+        "no_ttl": n.no_ttl.json(),
+        "rdb_size_by_type": {"string": t[0], "list": t[1], "set": t[2], "zset": t[3],
+                             "hash": t[4], "stream": t[5], "module": t[6]},
+    }))
+}
+
+/// What the report is made with.
+pub struct RefParams<'a> {
+    pub cluster: &'a str,
+    pub batch_ns: i64,
+    pub top: usize,
+    /// The percentage × 1,000,000.
+    pub micro_pct: u64,
+    /// As the report normalizes it.
+    pub pct_text: &'a str,
+    pub delimiter: Option<&'a str>,
+}
+
+const IDLE: [u64; 8] = [60, 600, 3600, 21600, 86400, 604800, 2592000, 7776000];
+const FREQ: [u64; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("in range")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn key_row(r: &Rec, batch_ms: i64) -> Value {
+    json!({
+        "key": key_text(&r.key),
+        "instance": r.instance,
+        "db": r.db,
+        "type": r.rtype,
+        "encoding": r.encoding,
+        "rdb_size": r.rdb_size,
+        "member_count": r.member_count,
+        "expire_at": r.expire_ms.map(rfc3339_ms),
+        "ttl_ms": r.expire_ms.map(|e| e - batch_ms),
+        "idle_seconds": r.idle_seconds,
+        "freq": r.freq,
+    })
+}
+
+fn histogram(recs: &[Rec], bounds: &[u64], field: impl Fn(&Rec) -> Option<u64>) -> Value {
+    let with: Vec<&Rec> = recs.iter().filter(|r| field(r).is_some()).collect();
+    let mut buckets = Vec::new();
+    for i in 0..=bounds.len() {
+        let lo = if i == 0 { 0 } else { bounds[i - 1] };
+        let hi = bounds.get(i).copied();
+        let inside = with.iter().copied().filter(|r| {
+            let v = field(r).expect("filtered");
+            v >= lo && hi.is_none_or(|h| v < h)
+        });
+        buckets.push(Sums::of(inside).flat(json!({"lo": lo, "hi": hi})));
+    }
+    json!({"with_field": Sums::of(with.iter().copied()).json(), "buckets": buckets})
+}
+
+/// The whole report document.
+pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
+    let batch_ms = p.batch_ns.div_euclid(1_000_000);
+    let total = Sums::of(recs);
+    let threshold = if total.rdb_size == 0 {
+        0
+    } else {
+        ((u128::from(total.rdb_size) * u128::from(p.micro_pct) / 100_000_000) as u64).max(1)
+    };
+    let instances: BTreeSet<&str> = recs.iter().map(|r| r.instance.as_str()).collect();
+    let dbs: BTreeSet<u64> = recs.iter().map(|r| r.db).collect();
+    let with_ttl = Sums::of(recs.iter().filter(|r| r.expire_ms.is_some()));
+
+    let mut by_type: BTreeMap<&str, Vec<&Rec>> = BTreeMap::new();
+    let mut by_te: BTreeMap<(&str, &str), Vec<&Rec>> = BTreeMap::new();
+    let mut by_db: BTreeMap<u64, Vec<&Rec>> = BTreeMap::new();
+    let mut by_inst: BTreeMap<&str, Vec<&Rec>> = BTreeMap::new();
+    for r in recs {
+        by_type.entry(&r.rtype).or_default().push(r);
+        by_te.entry((&r.rtype, &r.encoding)).or_default().push(r);
+        by_db.entry(r.db).or_default().push(r);
+        by_inst.entry(&r.instance).or_default().push(r);
+    }
+    let mut types: Vec<(&str, Sums)> = by_type
+        .iter()
+        .map(|(t, v)| (*t, Sums::of(v.iter().copied())))
+        .collect();
+    types.sort_by(|a, b| b.1.rdb_size.cmp(&a.1.rdb_size).then(a.0.cmp(b.0)));
+    let mut tes: Vec<((&str, &str), Sums)> = by_te
+        .iter()
+        .map(|(t, v)| (*t, Sums::of(v.iter().copied())))
+        .collect();
+    tes.sort_by(|a, b| b.1.rdb_size.cmp(&a.1.rdb_size).then(a.0.cmp(&b.0)));
+
+    let order = |metric: fn(&Rec) -> u64| {
+        move |a: &&Rec, b: &&Rec| {
+            metric(b)
+                .cmp(&metric(a))
+                .then(a.key.cmp(&b.key))
+                .then(a.instance.cmp(&b.instance))
+                .then(a.db.cmp(&b.db))
+        }
+    };
+    let mut by_size: Vec<&Rec> = recs.iter().collect();
+    by_size.sort_by(order(|r| r.rdb_size));
+    let mut by_members: Vec<&Rec> = recs.iter().collect();
+    by_members.sort_by(order(|r| r.member_count));
+    let big: Vec<&Rec> = by_size
+        .iter()
+        .copied()
+        .filter(|r| {
+            if r.rtype == "string" {
+                r.rdb_size > 1 << 20
+            } else {
+                r.rdb_size > 1 << 30 || r.member_count > 1_000_000
+            }
+        })
+        .collect();
+
+    let pkeys: Vec<PKey> = recs
+        .iter()
+        .map(|r| PKey {
+            key: r.key.clone(),
+            rdb_size: r.rdb_size,
+            member_count: r.member_count,
+            rtype: TYPES
+                .iter()
+                .position(|t| *t == r.rtype)
+                .expect("known type"),
+            has_ttl: r.expire_ms.is_some(),
+        })
+        .collect();
+    let delims: Option<Vec<Vec<u8>>> = p
+        .delimiter
+        .map(|d| d.chars().map(|c| c.to_string().into_bytes()).collect());
+    let nodes = prefix_tree(&pkeys, threshold, delims.as_deref());
+
+    let ttl_bucket = |r: &Rec| -> usize {
+        match r.expire_ms {
+            None => 0,
+            Some(e) => {
+                let ttl = e - batch_ms;
+                if ttl <= 0 {
+                    1
+                } else if ttl < 3_600_000 {
+                    2
+                } else if ttl < 86_400_000 {
+                    3
+                } else if ttl < 7 * 86_400_000 {
+                    4
+                } else if ttl < 30 * 86_400_000 {
+                    5
+                } else {
+                    6
+                }
+            }
+        }
+    };
+    let bucket_ids = [
+        "no_ttl", "expired", "lt_1h", "1h_24h", "1d_7d", "7d_30d", "gt_30d",
+    ];
+    let buckets: Vec<Value> = bucket_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Sums::of(recs.iter().filter(|r| ttl_bucket(r) == i)).flat(json!({"id": id})))
+        .collect();
+    let mut no_ttl: Vec<(usize, &RefNode)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.no_ttl.rdb_size > 0)
+        .collect();
+    no_ttl.sort_by(|a, b| {
+        b.1.no_ttl
+            .rdb_size
+            .cmp(&a.1.no_ttl.rdb_size)
+            .then(a.1.prefix.cmp(&b.1.prefix))
+    });
+    no_ttl.truncate(p.top);
+
+    // Slots.
+    let mut slots: BTreeMap<(&str, u64), BTreeMap<&str, Vec<&Rec>>> = BTreeMap::new();
+    for r in recs {
+        if let Some(s) = r.redis_slot {
+            slots
+                .entry(("redis", s))
+                .or_default()
+                .entry(&r.instance)
+                .or_default()
+                .push(r);
+        }
+        if let Some(s) = r.codis_slot {
+            slots
+                .entry(("codis", s))
+                .or_default()
+                .entry(&r.instance)
+                .or_default()
+                .push(r);
+        }
+    }
+    let slot_rows: Vec<(&str, u64, u64, Sums)> = slots
+        .iter()
+        .map(|((k, s), insts)| {
+            let all = Sums::of(insts.values().flatten().copied());
+            (*k, *s, insts.len() as u64, all)
+        })
+        .collect();
+    let slot_json = |v: &[(&str, u64, u64, Sums)]| -> Vec<Value> {
+        v.iter()
+            .take(20)
+            .map(|(k, s, n, sums)| sums.flat(json!({"kind": k, "slot": s, "instances": n})))
+            .collect()
+    };
+    let mut sb = slot_rows.clone();
+    sb.sort_by(|a, b| {
+        b.3.rdb_size
+            .cmp(&a.3.rdb_size)
+            .then(a.0.cmp(b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut sk = slot_rows.clone();
+    sk.sort_by(|a, b| {
+        b.3.keys
+            .cmp(&a.3.keys)
+            .then(a.0.cmp(b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    let shared: Vec<Value> = slots
+        .iter()
+        .filter(|(_, insts)| insts.len() > 1)
+        .map(|((k, s), insts)| {
+            let list: Vec<Value> = insts
+                .iter()
+                .map(|(i, v)| Sums::of(v.iter().copied()).flat(json!({"instance": i})))
+                .collect();
+            json!({"kind": k, "slot": s, "instances": list})
+        })
+        .collect();
+    let inst_sums: Vec<Sums> = by_inst
+        .values()
+        .map(|v| Sums::of(v.iter().copied()))
+        .collect();
+    let n = instances.len();
+    let mean = |x: u64| if n == 0 { 0.0 } else { x as f64 / n as f64 };
+
+    json!({
+        "format_version": 1,
+        "generator": format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
+        "cluster": p.cluster,
+        "batch": chrono::DateTime::from_timestamp_nanos(p.batch_ns)
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "params": {
+            "top": p.top,
+            "prefix_threshold_pct": p.pct_text,
+            "prefix_threshold_bytes": threshold,
+            "delimiter": p.delimiter,
+            "big_string_bytes": 1u64 << 20,
+            "big_other_bytes": 1u64 << 30,
+            "big_members": 1_000_000,
+        },
+        "totals": total.flat(json!({
+            "instances": instances.len(),
+            "dbs": dbs.len(),
+            "with_ttl": with_ttl.json(),
+        })),
+        "by_type": types.iter().map(|(t, s)| s.flat(json!({"type": t}))).collect::<Vec<_>>(),
+        "by_type_encoding": tes.iter()
+            .map(|((t, e), s)| s.flat(json!({"type": t, "encoding": e})))
+            .collect::<Vec<_>>(),
+        "by_db": by_db.iter()
+            .map(|(d, v)| Sums::of(v.iter().copied()).flat(json!({"db": d})))
+            .collect::<Vec<_>>(),
+        "by_instance": by_inst.iter()
+            .map(|(i, v)| Sums::of(v.iter().copied()).flat(json!({"instance": i})))
+            .collect::<Vec<_>>(),
+        "prefix_tree": {"nodes": nodes.iter().map(node_json).collect::<Vec<_>>()},
+        "top_keys_by_size": by_size.iter().take(p.top).map(|r| key_row(r, batch_ms)).collect::<Vec<_>>(),
+        "top_keys_by_members": by_members.iter().take(p.top).map(|r| key_row(r, batch_ms)).collect::<Vec<_>>(),
+        "expiry": {
+            "buckets": buckets,
+            "no_ttl_prefixes": no_ttl.iter().map(|(i, n)| json!({
+                "node": i,
+                "prefix": key_text(&n.prefix),
+                "no_ttl": n.no_ttl.json(),
+                "all": n.all.json(),
+            })).collect::<Vec<_>>(),
+        },
+        "cold": {
+            "idle": histogram(recs, &IDLE, |r| r.idle_seconds),
+            "freq": histogram(recs, &FREQ, |r| r.freq),
+        },
+        "outliers": {
+            "big_keys": big.iter().take(p.top).map(|r| key_row(r, batch_ms)).collect::<Vec<_>>(),
+            "big_keys_total": big.len(),
+            "big_keys_agg": Sums::of(big.iter().copied()).json(),
+        },
+        "balance": {
+            "keys_max": inst_sums.iter().map(|s| s.keys).max().unwrap_or(0),
+            "rdb_size_max": inst_sums.iter().map(|s| s.rdb_size).max().unwrap_or(0),
+            "keys_mean": mean(total.keys),
+            "rdb_size_mean": mean(total.rdb_size),
+            "top_slots_by_bytes": slot_json(&sb),
+            "top_slots_by_keys": slot_json(&sk),
+            "shared_slots": shared,
+        },
+    })
+}
+
+/// Compare section by section, so a failure names the section.
+pub fn assert_same_report(got: &Value, want: &Value, what: &str) {
+    let (g, w) = (
+        got.as_object().expect("report object"),
+        want.as_object().expect("report object"),
+    );
+    let keys: BTreeSet<&String> = g.keys().chain(w.keys()).collect();
+    for k in keys {
+        assert_eq!(
+            g.get(k),
+            w.get(k),
+            "{what}: section '{k}' differs from the reference\n got: {}\nwant: {}",
+            serde_json::to_string(&g.get(k)).unwrap_or_default(),
+            serde_json::to_string(&w.get(k)).unwrap_or_default()
+        );
+    }
+}

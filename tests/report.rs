@@ -1,0 +1,1336 @@
+//! `rdbinsight report` end to end, through the real binary: crafted datasets written by real
+//! `redis-server`s, dumped into Parquet, ClickHouse (the real engine) and JSON lines; the two
+//! reports must be byte-identical, and equal to the report recomputed naively from the JSON
+//! lines (`common::report_ref`, which shares no code with `src/report`).
+//!
+//! ClickHouse parts follow `tests/clickhouse_output.rs`: `scripts/clickhouse-test-env.sh`
+//! provides the engine; without `RDBINSIGHT_TEST_CLICKHOUSE_URL` the tests fail unless
+//! `RDBINSIGHT_SKIP_CLICKHOUSE_TESTS=1` (then only the Parquet side runs, with a note).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::ch::TestDb;
+use common::codis::{FakeGroup, serve_topom, topom_json};
+use common::redis::{RedisCluster, RedisServer, wait_until};
+use common::report_ref::{self, Rec, RefParams};
+use common::resp::{Reply, Resp};
+use rdbinsight::output::clickhouse::schema;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rdbinsight");
+
+/// The main crafted batch (the latest of cluster `crafted`), and two older ones.
+const BATCH_M: &str = "2030-01-02T03:04:05.123456789Z";
+const BATCH_L: &str = "2030-01-01T00:00:00Z";
+const BATCH_F: &str = "2030-01-01T00:00:01Z";
+
+fn ns(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("rfc3339")
+        .timestamp_nanos_opt()
+        .expect("in range")
+}
+
+fn slug(rfc3339: &str) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns(rfc3339))
+        .format("%Y-%m-%d_%H-%M-%S%.9fZ")
+        .to_string()
+}
+
+/// Run the binary with a clean environment (no inherited RDBINSIGHT_* or RUST_BACKTRACE).
+fn rdbinsight(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run rdbinsight")
+}
+
+fn ok(args: &[&str]) -> String {
+    ok_in(None, args)
+}
+
+/// Run in `cwd` (where a report without `-o` lands); asserts success, returns stderr.
+fn ok_in(cwd: Option<&Path>, args: &[&str]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear();
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().expect("run rdbinsight");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "rdbinsight {args:?} failed:\n{stderr}"
+    );
+    stderr
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = rdbinsight(args, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "rdbinsight {args:?} should fail:\n{stderr}"
+    );
+    stderr
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// The ClickHouse stores of one test: a database on the single engine and, when the two test
+/// shards are there (`scripts/clickhouse-test-env.sh` starts them), the same batches written
+/// with `--on-cluster` into a sharded schema: `redis_records_raw_local` on each shard under the
+/// `Distributed` table `redis_records_raw`. The test engines have no Keeper, so the schema is
+/// created here from the writer's `--on-cluster` DDL as tests/clickhouse_cluster.rs does (no
+/// `ON CLUSTER`, the per-shard table not replicated).
+struct Ch {
+    single: TestDb,
+    shards: Option<(Vec<TestDb>, String)>,
+}
+
+impl Ch {
+    fn new(test: &str) -> Option<Ch> {
+        let single = TestDb::new(test)?;
+        let urls = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS").unwrap_or_default();
+        let cluster = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
+        let urls: Vec<&str> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        if urls.len() < 2 || cluster.is_empty() {
+            eprintln!(
+                "no RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS / _CLUSTER: the sharded ClickHouse part \
+                 of {test} is skipped"
+            );
+            return Some(Ch {
+                single,
+                shards: None,
+            });
+        }
+        let name = common::ch::unique_name(test);
+        let ddl = |object: &str, sharded: bool| -> String {
+            let on = sharded.then_some(cluster.as_str());
+            let o = schema::schema_objects(Some(&name), 30, on)
+                .into_iter()
+                .find(|o| o.name == object)
+                .expect("schema object");
+            o.ddl
+                .replace(&format!(" ON CLUSTER `{cluster}`"), "")
+                .replace(
+                    "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', \
+                     '{replica}')",
+                    "ReplacingMergeTree",
+                )
+        };
+        let mut dbs = Vec::new();
+        for url in &urls {
+            let mut db = TestDb::on(url.trim_end_matches('/'), test);
+            db.name = name.clone();
+            block_on(async {
+                db.exec("CREATE DATABASE {db}").await;
+                db.exec(&ddl(schema::RECORDS_LOCAL_TABLE, true)).await;
+            });
+            dbs.push(db);
+        }
+        block_on(async {
+            for (object, sharded) in [
+                (schema::RECORDS_TABLE, true),
+                (schema::BATCHES_TABLE, false),
+                (schema::CLAIMS_TABLE, false),
+                (schema::VIEW, true),
+            ] {
+                let sql = ddl(object, sharded);
+                assert!(!sql.contains("Replicated"), "{sql}");
+                dbs[0].exec(&sql).await;
+            }
+        });
+        Some(Ch {
+            single,
+            shards: Some((dbs, cluster)),
+        })
+    }
+
+    /// (store name, `--url`, `--on-cluster`) of each ClickHouse store.
+    fn stores(&self) -> Vec<(&'static str, String, Option<String>)> {
+        let mut v = vec![("clickhouse", self.single.url(), None)];
+        if let Some((dbs, cluster)) = &self.shards {
+            v.push(("sharded", dbs[0].url(), Some(cluster.clone())));
+        }
+        v
+    }
+
+    /// Rows of the records table on each shard (to see that both hold some).
+    fn shard_counts(&self) -> Vec<u64> {
+        match &self.shards {
+            None => Vec::new(),
+            Some((dbs, _)) => block_on(async {
+                let mut v = Vec::new();
+                for db in dbs {
+                    v.push(db.count(schema::RECORDS_LOCAL_TABLE).await);
+                }
+                v
+            }),
+        }
+    }
+}
+
+impl Drop for Ch {
+    fn drop(&mut self) {
+        let name = self.single.name.clone();
+        let mut dbs = vec![TestDb::on(&self.single.base, "drop")];
+        dbs[0].name = name;
+        if let Some((shards, _)) = self.shards.take() {
+            dbs.extend(shards);
+        }
+        block_on(async {
+            for db in dbs {
+                db.drop_db().await;
+            }
+        });
+    }
+}
+
+/// A source's arguments dumped into every store with one batch timestamp.
+struct Stores<'a> {
+    dir: &'a Path,
+    ch: Option<&'a Ch>,
+}
+
+impl Stores<'_> {
+    fn parquet(&self) -> String {
+        self.dir.join("pq").display().to_string()
+    }
+
+    /// Dump `source` (`from-...` and its flags) into JSONL (returned), Parquet and ClickHouse
+    /// (single and sharded).
+    fn dump(&self, source: &[&str], batch: &str, name: &str) -> Vec<Rec> {
+        let jsonl = self.dir.join(format!("{name}.jsonl"));
+        let with = |out: &[&str]| -> Vec<String> {
+            let mut a: Vec<String> = vec!["dump".into()];
+            a.extend(source.iter().map(|s| s.to_string()));
+            a.extend([
+                "--batch-timestamp".into(),
+                batch.into(),
+                // Batches in the future keep the "expired at batch time" keys alive in Redis.
+                "--allow-future-batch".into(),
+            ]);
+            a.extend(out.iter().map(|s| s.to_string()));
+            a
+        };
+        let run = |args: Vec<String>| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(&refs);
+        };
+        run(with(&[
+            "into-jsonl",
+            "--output",
+            jsonl.to_str().expect("utf-8"),
+        ]));
+        run(with(&["into-parquet", "--dir", &self.parquet()]));
+        for (_, url, on_cluster) in self.ch.map(Ch::stores).unwrap_or_default() {
+            let mut out = vec!["into-clickhouse", "--url", &url];
+            match &on_cluster {
+                None => out.push("--auto-create-tables"),
+                Some(c) => out.extend(["--on-cluster", c]),
+            }
+            run(with(&out));
+        }
+        report_ref::read_jsonl(&jsonl)
+    }
+
+    /// The report from every store; asserts the JSON documents and the HTML pages are
+    /// byte-identical.
+    fn report(&self, cluster: &str, extra: &[&str], name: &str) -> Value {
+        let pq_json = self.dir.join(format!("{name}.parquet.json"));
+        let pq_html = self.dir.join(format!("{name}.parquet.html"));
+        let pq_dir = self.parquet();
+        let mut args = vec![
+            "report",
+            "from-parquet",
+            "--dir",
+            &pq_dir,
+            "--cluster",
+            cluster,
+        ];
+        args.extend(["--json", pq_json.to_str().expect("utf-8")]);
+        args.extend(["-o", pq_html.to_str().expect("utf-8")]);
+        args.extend(extra);
+        ok(&args);
+        let pq = std::fs::read(&pq_json).expect("parquet report");
+        let html = std::fs::read(&pq_html).expect("parquet page");
+        for (store, url, _) in self.ch.map(Ch::stores).unwrap_or_default() {
+            let json_path = self.dir.join(format!("{name}.{store}.json"));
+            let html_path = self.dir.join(format!("{name}.{store}.html"));
+            let mut args = vec![
+                "report",
+                "from-clickhouse",
+                "--url",
+                &url,
+                "--cluster",
+                cluster,
+            ];
+            args.extend(["--json", json_path.to_str().expect("utf-8")]);
+            args.extend(["-o", html_path.to_str().expect("utf-8")]);
+            args.extend(extra);
+            ok(&args);
+            let got = std::fs::read(&json_path).expect("clickhouse report");
+            assert!(
+                pq == got,
+                "{name}: the Parquet and {store} reports differ\nparquet: {}\n{store}: {}",
+                String::from_utf8_lossy(&pq),
+                String::from_utf8_lossy(&got)
+            );
+            assert!(
+                html == std::fs::read(&html_path).expect("page"),
+                "{name}: the Parquet and {store} pages differ"
+            );
+        }
+        let page = String::from_utf8(html).expect("utf-8 page");
+        assert!(page.starts_with("<!DOCTYPE html>") && page.contains(r#"id="report-data""#));
+        serde_json::from_slice(&pq).expect("report JSON")
+    }
+}
+
+fn check(got: &Value, recs: &[Rec], p: &RefParams<'_>, what: &str) {
+    let want = report_ref::report(recs, p);
+    report_ref::assert_same_report(got, &want, what);
+}
+
+fn params<'a>(cluster: &'a str, batch: &str, top: usize) -> RefParams<'a> {
+    RefParams {
+        cluster,
+        batch_ns: ns(batch),
+        top,
+        micro_pct: 1_000_000,
+        pct_text: "1",
+        delimiter: None,
+    }
+}
+
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+fn select(c: &mut Resp, db: u64) {
+    c.ok(&[b"SELECT", db.to_string().as_bytes()]);
+}
+
+fn set(c: &mut Resp, key: &[u8], val: &[u8]) {
+    c.ok(&[b"SET", key, val]);
+}
+
+/// The expiry edge cases, as (key, TTL in ms relative to the batch's millisecond).
+const TTLS: [(&str, i64); 12] = [
+    ("ttl:expired", -60_000),
+    ("ttl:zero", 0),
+    ("ttl:1ms", 1),
+    ("ttl:lt1h", 3_599_999),
+    ("ttl:1h", 3_600_000),
+    ("ttl:lt24h", 86_399_999),
+    ("ttl:1d", 86_400_000),
+    ("ttl:lt7d", 604_799_999),
+    ("ttl:7d", 604_800_000),
+    ("ttl:lt30d", 2_591_999_999),
+    ("ttl:30d", 2_592_000_000),
+    ("ttl:far", 3_650 * 86_400_000),
+];
+
+/// Instance A of the main batch: every kind of key.
+fn fill_a(c: &mut Resp, batch_ms: i64) {
+    select(c, 0);
+    set(c, b"</script><!--x", b"v1");
+    set(c, b"", b"empty-key-value");
+    set(c, b"bin:\x00\xff\xfe", b"b");
+    set(c, b"bin:\\x", b"backslash");
+    set(c, b"12345", b"int-key");
+    set(c, b"-1", b"neg");
+    set(c, "ключ:✓".as_bytes(), b"utf8");
+    set(c, b"shared:key", b"aaaa");
+    for k in [&b"tie:a"[..], b"tie:b", b"tie:c"] {
+        set(c, k, b"xx");
+    }
+    for (k, ttl) in TTLS {
+        set(c, k.as_bytes(), b"t");
+        c.ok(&[
+            b"PEXPIREAT",
+            k.as_bytes(),
+            (batch_ms + ttl).to_string().as_bytes(),
+        ]);
+    }
+    set(c, b"ttl:absurd", b"t");
+    assert_eq!(
+        c.ok(&[b"PEXPIREAT", b"ttl:absurd", i64::MAX.to_string().as_bytes()]),
+        Reply::Int(1)
+    );
+    // One prefix exactly at the threshold the test picks, one a byte below it.
+    set(c, b"above:a", b"aaaaaaaaaa");
+    set(c, b"above:b", b"bbbbbbbbbb");
+    set(c, b"below:a", b"aaaaaaaaaa");
+    set(c, b"below:b", b"bbbbbbbbb");
+    // A big (incompressible) string and a list with more than 1M members.
+    let mut r = xorshift(0x9E37_79B9_7F4A_7C15);
+    let big: Vec<u8> = (0..(1 << 20) + 1000).map(|_| r() as u8).collect();
+    set(c, b"big:str", &big);
+    let script = b"local t = {} for i = 1, 1000 do t[i] = 'x' end \
+        for i = 1, 1000 do redis.call('RPUSH', KEYS[1], unpack(t)) end \
+        return redis.call('RPUSH', KEYS[1], 'x')";
+    assert_eq!(
+        c.ok(&[b"EVAL", script, b"1", b"big:list"]),
+        Reply::Int(1_000_001)
+    );
+    // The encodings of each type.
+    c.ok(&[
+        b"HSET", b"h:small", b"f1", b"v1", b"f2", b"v2", b"f3", b"v3",
+    ]);
+    let mut hbig: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"h:big".to_vec()];
+    let mut zbig: Vec<Vec<u8>> = vec![b"ZADD".to_vec(), b"z:big".to_vec()];
+    for i in 0..200 {
+        hbig.push(format!("field{i}").into_bytes());
+        hbig.push(format!("value{i}").into_bytes());
+        zbig.push(i.to_string().into_bytes());
+        zbig.push(format!("member{i}").into_bytes());
+    }
+    c.ok(&hbig.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    c.ok(&zbig.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    c.ok(&[b"SADD", b"s:int", b"1", b"2", b"3"]);
+    c.ok(&[b"SADD", b"s:str", b"a", b"b", b"c"]);
+    c.ok(&[b"ZADD", b"z:small", b"1", b"a", b"2", b"b", b"3", b"c"]);
+    c.ok(&[b"RPUSH", b"l:small", b"a", b"b", b"c"]);
+    c.ok(&[b"XADD", b"x:s", b"*", b"f", b"v"]);
+    c.ok(&[b"XADD", b"x:s", b"*", b"f", b"w"]);
+    // The same keys in another db.
+    select(c, 1);
+    set(c, b"shared:key", b"bbbb");
+    set(c, b"tie:a", b"xx");
+}
+
+fn fill_b(c: &mut Resp) {
+    select(c, 0);
+    set(c, b"shared:key", b"cccc");
+    set(c, b"tie:a", b"xx");
+    set(c, b"b:only", b"v");
+    select(c, 2);
+    set(c, b"db2:key", b"v");
+}
+
+fn fill_c(c: &mut Resp) {
+    set(c, b"c:only", b"v");
+    set(c, b"tie:z", b"xx");
+}
+
+/// An RDB file written by a server started with `args`, after `fill`.
+fn rdb_file(dir: &Path, name: &str, args: &[&str], fill: impl FnOnce(&mut Resp)) -> PathBuf {
+    let s = RedisServer::start(args);
+    let mut c = Resp::connect(s.port);
+    fill(&mut c);
+    let path = dir.join(format!("{name}.rdb"));
+    std::fs::copy(s.save(), &path).expect("copy the dump");
+    path
+}
+
+/// `key` with `IDLETIME`/`FREQ` set through DUMP + RESTORE.
+fn restore_with(c: &mut Resp, key: &str, option: &[u8], value: u64) {
+    set(c, b"tmp", key.as_bytes());
+    let Reply::Bulk(Some(payload)) = c.ok(&[b"DUMP", b"tmp"]) else {
+        panic!("DUMP gave no payload");
+    };
+    c.ok(&[
+        b"RESTORE",
+        key.as_bytes(),
+        b"0",
+        &payload,
+        option,
+        value.to_string().as_bytes(),
+    ]);
+    c.ok(&[b"DEL", b"tmp"]);
+}
+
+/// Pick a `--prefix-threshold` whose threshold in bytes is exactly `bytes` for `total`.
+fn pct_for(bytes: u64, total: u64) -> (u64, String) {
+    let micro = (u128::from(bytes) * 100_000_000).div_ceil(u128::from(total)) as u64;
+    assert_eq!(
+        u128::from(total) * u128::from(micro) / 100_000_000,
+        u128::from(bytes)
+    );
+    let text = format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000);
+    let text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    (micro, text)
+}
+
+fn node<'a>(report: &'a Value, prefix: &str) -> Option<&'a Value> {
+    report["prefix_tree"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["prefix"]["text"] == prefix)
+}
+
+fn sum_of(recs: &[Rec], f: impl Fn(&Rec) -> bool) -> u64 {
+    recs.iter().filter(|r| f(r)).map(|r| r.rdb_size).sum()
+}
+
+#[test]
+fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let db = Ch::new("report_crafted");
+    let stores = Stores {
+        dir: tmp.path(),
+        ch: db.as_ref(),
+    };
+    let batch_ms = ns(BATCH_M).div_euclid(1_000_000);
+
+    // --- The main batch: three live instances behind a (fake) Codis dashboard.
+    let a = RedisServer::start(&[]);
+    let b = RedisServer::start(&[]);
+    let c = RedisServer::start(&[]);
+    fill_a(&mut Resp::connect(a.port), batch_ms);
+    fill_b(&mut Resp::connect(b.port));
+    fill_c(&mut Resp::connect(c.port));
+    let groups: Vec<FakeGroup> = [&a, &b, &c]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| FakeGroup {
+            id: i as u32 + 1,
+            servers: vec![(s.addr(), false)],
+        })
+        .collect();
+    let dashboard_server = serve_topom(topom_json("crafted", &groups));
+    let dashboard = dashboard_server.url();
+    let m = stores.dump(&["from-codis", "--dashboard", &dashboard], BATCH_M, "m");
+    if let Some(ch) = &db {
+        let counts = ch.shard_counts();
+        if !counts.is_empty() {
+            assert_eq!(counts.iter().sum::<u64>(), m.len() as u64, "{counts:?}");
+            assert!(
+                counts.iter().all(|&n| n > 0),
+                "both shards hold keys: {counts:?}"
+            );
+        }
+    }
+
+    // --- Two older batches of the same cluster: idle times (LRU) and LFU counters.
+    let idle_values: [u64; 18] = [
+        0,
+        59,
+        60,
+        599,
+        600,
+        3_599,
+        3_600,
+        21_599,
+        21_600,
+        86_399,
+        86_400,
+        604_799,
+        604_800,
+        2_591_999,
+        2_592_000,
+        7_775_999,
+        7_776_000,
+        100_000_000,
+    ];
+    let lru = rdb_file(
+        tmp.path(),
+        "lru",
+        &["--maxmemory-policy", "allkeys-lru"],
+        |c| {
+            for v in idle_values {
+                restore_with(c, &format!("idle:{v}"), b"IDLETIME", v);
+            }
+        },
+    );
+    let freq_values: [u64; 16] = [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255];
+    let lfu = rdb_file(
+        tmp.path(),
+        "lfu",
+        &["--maxmemory-policy", "allkeys-lfu"],
+        |c| {
+            for v in freq_values {
+                restore_with(c, &format!("freq:{v}"), b"FREQ", v);
+            }
+        },
+    );
+    let file_source = |path: &Path, instance: &str| -> Vec<String> {
+        vec![
+            "from-file".into(),
+            "--path".into(),
+            path.display().to_string(),
+            "--cluster".into(),
+            "crafted".into(),
+            "--instance".into(),
+            instance.into(),
+        ]
+    };
+    let src = file_source(&lru, "lru:1");
+    let l = stores.dump(
+        &src.iter().map(String::as_str).collect::<Vec<_>>(),
+        BATCH_L,
+        "l",
+    );
+    let src = file_source(&lfu, "lfu:1");
+    let f = stores.dump(
+        &src.iter().map(String::as_str).collect::<Vec<_>>(),
+        BATCH_F,
+        "f",
+    );
+
+    // --- What the data must contain for the checks below to mean something.
+    assert_eq!(m.len(), 46, "keys of the main batch");
+    assert!(m.iter().any(|r| r.key.is_empty()));
+    assert!(m.iter().any(|r| r.key == b"bin:\x00\xff\xfe"));
+    assert!(m.iter().any(|r| r.key == b"</script><!--x"));
+    assert_eq!(m.iter().filter(|r| r.key == b"shared:key").count(), 3);
+    assert!(
+        m.iter().any(|r| r.key == b"12345" && r.rtype == "string"),
+        "integer-encoded key"
+    );
+    assert!(
+        m.iter()
+            .all(|r| r.codis_slot.is_some() && r.idle_seconds.is_none())
+    );
+    assert!(l.iter().all(|r| r.idle_seconds.is_some()));
+    assert!(f.iter().all(|r| r.freq.is_some()));
+    let l_idle: Vec<u64> = l.iter().filter_map(|r| r.idle_seconds).collect();
+    assert!(
+        l_idle.iter().filter(|&&v| idle_values.contains(&v)).count() >= 9,
+        "idle times near the bucket edges: {l_idle:?}"
+    );
+    let mut f_freq: Vec<u64> = f.iter().filter_map(|r| r.freq).collect();
+    f_freq.sort();
+    assert_eq!(f_freq, freq_values, "LFU counters saved as restored");
+    let absurd = m
+        .iter()
+        .find(|r| r.key == b"ttl:absurd")
+        .expect("absurd TTL key");
+    assert_eq!(absurd.expire_ms, None, "JSONL cannot show year 292 million");
+
+    // --- The main batch with a threshold exactly at the bytes of "above:".
+    let total = sum_of(&m, |_| true);
+    let above = sum_of(&m, |r| r.key.starts_with(b"above:"));
+    assert_eq!(sum_of(&m, |r| r.key.starts_with(b"below:")), above - 1);
+    let (micro, pct) = pct_for(above, total);
+    let report = stores.report("crafted", &["--prefix-threshold", &pct], "m-threshold");
+    let p = RefParams {
+        micro_pct: micro,
+        pct_text: &pct,
+        ..params("crafted", BATCH_M, 100)
+    };
+    check(&report, &m, &p, "main batch at the 'above:' threshold");
+    assert_eq!(report["params"]["prefix_threshold_bytes"], above);
+    assert_eq!(
+        node(&report, "above:").expect("above: is a node")["rdb_size"],
+        above
+    );
+    assert!(node(&report, "below:").is_none(), "below: is a byte short");
+    // Hand-checked facts (independent of the reference implementation too).
+    assert_eq!(report["totals"]["keys"], 46);
+    assert_eq!(report["totals"]["instances"], 3);
+    assert_eq!(report["totals"]["dbs"], 3);
+    let buckets: Vec<(String, u64)> = report["expiry"]["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_str().expect("id").to_string(),
+                b["keys"].as_u64().expect("keys"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            ("no_ttl", 46 - 12),
+            ("expired", 2),
+            ("lt_1h", 2),
+            ("1h_24h", 2),
+            ("1d_7d", 2),
+            ("7d_30d", 2),
+            ("gt_30d", 2),
+        ]
+        .map(|(id, n)| (id.to_string(), n))
+    );
+    let big: Vec<&str> = report["outliers"]["big_keys"]
+        .as_array()
+        .expect("big keys")
+        .iter()
+        .map(|k| k["key"]["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(big, ["big:str", "big:list"]);
+    let shared = report["balance"]["shared_slots"]
+        .as_array()
+        .expect("shared");
+    let shared_key_slot = m
+        .iter()
+        .find(|r| r.key == b"shared:key")
+        .and_then(|r| r.codis_slot);
+    assert!(
+        shared
+            .iter()
+            .any(|s| s["slot"] == shared_key_slot.expect("slot"))
+    );
+    let bin = report["top_keys_by_size"]
+        .as_array()
+        .expect("top")
+        .iter()
+        .find(|k| k["key"]["base64"] == "YmluOgD//g==")
+        .expect("the binary key is listed");
+    assert_eq!(bin["key"]["text"], "bin:\\x00\\xff\\xfe");
+
+    // --- Default threshold, snapped to ':'; and the same again: byte-identical.
+    let snapped = stores.report("crafted", &["--delimiter", ":"], "m-snapped");
+    let p = RefParams {
+        delimiter: Some(":"),
+        ..params("crafted", BATCH_M, 100)
+    };
+    check(&snapped, &m, &p, "main batch, delimiter ':'");
+    let again = stores.report("crafted", &["--delimiter", ":"], "m-snapped-again");
+    for ext in ["json", "html"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join(format!("m-snapped.parquet.{ext}"))).expect("first"),
+            std::fs::read(tmp.path().join(format!("m-snapped-again.parquet.{ext}")))
+                .expect("second"),
+            "the same batch twice: byte-identical {ext}"
+        );
+    }
+    assert_eq!(snapped, again);
+
+    // --- Top lists cut inside a tie (by size, then by members).
+    let mut sizes: Vec<u64> = m.iter().map(|r| r.rdb_size).collect();
+    sizes.sort_by(|a, b| b.cmp(a));
+    let cut = (1..sizes.len())
+        .find(|&i| sizes[i - 1] == sizes[i] && i >= 3)
+        .expect("a tie in rdb_size");
+    let top = cut.to_string();
+    let tied = stores.report("crafted", &["--top", &top], "m-top-size");
+    check(
+        &tied,
+        &m,
+        &params("crafted", BATCH_M, cut),
+        "top by size cut in a tie",
+    );
+    let tied = stores.report("crafted", &["--top", "5"], "m-top-5");
+    check(
+        &tied,
+        &m,
+        &params("crafted", BATCH_M, 5),
+        "top 5 (members cut in a tie)",
+    );
+    let members: Vec<u64> = tied["top_keys_by_members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|k| k["member_count"].as_u64().expect("count"))
+        .collect();
+    assert_eq!(
+        members,
+        [1_000_001, 200, 200, 3, 3],
+        "cut among the 3-member keys"
+    );
+    // Cuts between copies of one key that differ only in instance or db ("shared:key" is on
+    // A db 0, A db 1 and B db 0, with equal sizes): the server's LIMIT must break ties as the
+    // report does.
+    let a_addr = a.addr();
+    for metric in [|r: &Rec| r.rdb_size, |r: &Rec| r.member_count] {
+        let mut order: Vec<&Rec> = m.iter().collect();
+        order.sort_by(|x, y| {
+            metric(y)
+                .cmp(&metric(x))
+                .then(x.key.cmp(&y.key))
+                .then(x.instance.cmp(&y.instance))
+                .then(x.db.cmp(&y.db))
+        });
+        let at: Vec<(usize, &str, u64)> = order
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.key == b"shared:key")
+            .map(|(i, r)| (i, r.instance.as_str(), r.db))
+            .collect();
+        assert_eq!(at.len(), 3);
+        // Adjacent; of the two cuts one separates the dbs of A, the other A from B.
+        assert_eq!((at[0].0 + 1, at[1].0 + 1), (at[1].0, at[2].0));
+        let dbs_of_a = at.iter().filter(|(_, i, _)| *i == a_addr).count();
+        assert_eq!(dbs_of_a, 2);
+        for (cut, _, _) in &at[1..] {
+            let top = cut.to_string();
+            let r = stores.report("crafted", &["--top", &top], &format!("m-top-{cut}"));
+            check(
+                &r,
+                &m,
+                &params("crafted", BATCH_M, *cut),
+                "top cut between copies of a key",
+            );
+        }
+    }
+
+    // --- The older batches, chosen with --batch (not the latest).
+    for (batch, recs, name) in [(BATCH_L, &l, "l"), (BATCH_F, &f, "f")] {
+        let r = stores.report("crafted", &["--batch", batch], name);
+        check(&r, recs, &params("crafted", batch, 100), name);
+    }
+    // The Parquet store also takes the directory name.
+    let by_slug = stores.report("crafted", &["--batch", &slug(BATCH_L)], "l-slug");
+    assert_eq!(
+        std::fs::read(tmp.path().join("l.parquet.json")).expect("l"),
+        std::fs::read(tmp.path().join("l-slug.parquet.json")).expect("l by slug"),
+    );
+    assert_eq!(by_slug["cold"]["idle"]["with_field"]["keys"], 18);
+
+    // --- A batch that does not exist: both stores name the available ones.
+    let missing = "2029-12-31T00:00:00Z";
+    let pq = stores.parquet();
+    let err = fails(&[
+        "report",
+        "from-parquet",
+        "--dir",
+        &pq,
+        "--cluster",
+        "crafted",
+        "--batch",
+        missing,
+        "--json",
+        "/dev/null",
+    ]);
+    for b in [BATCH_M, BATCH_L, BATCH_F] {
+        assert!(err.contains(&slug(b)), "{err}");
+    }
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    for (_, url, _) in db.as_ref().map(Ch::stores).unwrap_or_default() {
+        let err = fails(&[
+            "report",
+            "from-clickhouse",
+            "--url",
+            &url,
+            "--cluster",
+            "crafted",
+            "--batch",
+            missing,
+            "--json",
+            "/dev/null",
+        ]);
+        for b in [
+            "2030-01-02T03:04:05.123456789Z",
+            "2030-01-01T00:00:00.000000000Z",
+        ] {
+            assert!(err.contains(b), "{err}");
+        }
+        assert!(err.contains("2029-12-31T00:00:00.000000000Z"), "{err}");
+        let err = fails(&[
+            "report",
+            "from-clickhouse",
+            "--url",
+            &url,
+            "--cluster",
+            "nope",
+            "--json",
+            "/dev/null",
+        ]);
+        assert!(err.contains("crafted"), "lists the clusters: {err}");
+    }
+    let err = fails(&[
+        "report",
+        "from-parquet",
+        "--dir",
+        &pq,
+        "--cluster",
+        "nope",
+        "--json",
+        "/dev/null",
+    ]);
+    assert!(err.contains("clusters present: crafted"), "{err}");
+}
+
+#[test]
+fn empty_one_key_and_type_tie_batches() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let db = Ch::new("report_small");
+    let stores = Stores {
+        dir: tmp.path(),
+        ch: db.as_ref(),
+    };
+    let batch = "2030-03-04T05:06:07.000000001Z";
+    let from_file = |path: &Path, cluster: &str| -> Vec<String> {
+        vec![
+            "from-file".into(),
+            "--path".into(),
+            path.display().to_string(),
+            "--cluster".into(),
+            cluster.into(),
+            "--instance".into(),
+            "10.0.0.1:6379".into(),
+        ]
+    };
+    let refs = |v: &[String]| -> Vec<String> { v.to_vec() };
+
+    let empty = rdb_file(tmp.path(), "empty", &[], |_| {});
+    let src = refs(&from_file(&empty, "empty"));
+    let recs = stores.dump(
+        &src.iter().map(String::as_str).collect::<Vec<_>>(),
+        batch,
+        "e",
+    );
+    assert!(recs.is_empty());
+    let r = stores.report("empty", &[], "empty");
+    check(&r, &recs, &params("empty", batch, 100), "empty batch");
+    assert_eq!(r["prefix_tree"]["nodes"], serde_json::json!([]));
+    assert_eq!(r["params"]["prefix_threshold_bytes"], 0);
+
+    let one = rdb_file(tmp.path(), "one", &[], |c| set(c, b"only:key", b"v"));
+    let src = refs(&from_file(&one, "one"));
+    let recs = stores.dump(
+        &src.iter().map(String::as_str).collect::<Vec<_>>(),
+        batch,
+        "o",
+    );
+    assert_eq!(recs.len(), 1);
+    let r = stores.report("one", &["--prefix-threshold", "100"], "one");
+    check(
+        &r,
+        &recs,
+        &RefParams {
+            micro_pct: 100_000_000,
+            pct_text: "100",
+            ..params("one", batch, 100)
+        },
+        "one-key batch",
+    );
+    let nodes = r["prefix_tree"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0]["prefix"]["text"], "only:key");
+    assert_eq!(nodes[0]["is_key"], true);
+
+    // Two types holding exactly the same bytes: by_type is ordered by name on the tie.
+    let set_only = rdb_file(tmp.path(), "set", &[], |c| {
+        c.ok(&[b"SADD", b"s", b"1"]);
+    });
+    let src = refs(&from_file(&set_only, "probe"));
+    let probe = stores.dump(
+        &src.iter().map(String::as_str).collect::<Vec<_>>(),
+        batch,
+        "p",
+    );
+    let set_size = probe[0].rdb_size as usize;
+    // A string "k" = "vvv..." takes 1 (type) + 2 (key) + 1 + len (value) bytes.
+    let value = "v".repeat(set_size - 4);
+    let ties = rdb_file(tmp.path(), "ties", &[], |c| {
+        c.ok(&[b"SADD", b"s", b"1"]);
+        set(c, b"k", value.as_bytes());
+    });
+    let src = refs(&from_file(&ties, "ties"));
+    let recs = stores.dump(
+        &src.iter().map(String::as_str).collect::<Vec<_>>(),
+        batch,
+        "t",
+    );
+    assert_eq!(recs[0].rdb_size, recs[1].rdb_size, "equal sizes");
+    let r = stores.report("ties", &[], "ties");
+    check(&r, &recs, &params("ties", batch, 100), "type tie");
+    let types: Vec<&str> = r["by_type"]
+        .as_array()
+        .expect("by_type")
+        .iter()
+        .map(|t| t["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(types, ["set", "string"]);
+}
+
+#[test]
+fn cluster_batch_with_a_slot_on_two_instances() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let db = Ch::new("report_cluster");
+    let stores = Stores {
+        dir: tmp.path(),
+        ch: db.as_ref(),
+    };
+    let cluster = RedisCluster::start(3);
+    let seed = cluster.nodes[0].port.to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &seed])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for i in 0..12 {
+        cli(&["SET", &format!("cl:{i}"), &"v".repeat(i)]);
+    }
+    cli(&["SET", "{m}:a", "stays"]);
+    cli(&["SET", "{m}:b", "moves"]);
+    // Move "{m}:b" to another master mid-migration: its slot is then on two instances.
+    let slot = cli(&["CLUSTER", "KEYSLOT", "{m}:a"]);
+    let masters = cluster.masters();
+    let owner = cluster
+        .node(masters[0].port)
+        .cli(&["CLUSTER", "NODES"])
+        .lines()
+        .find(|l| {
+            l.contains("master")
+                && l.split_whitespace().skip(8).any(|r| {
+                    let (lo, hi) = r.split_once('-').unwrap_or((r, r));
+                    match (lo.parse::<u64>(), hi.parse::<u64>(), slot.parse::<u64>()) {
+                        (Ok(lo), Ok(hi), Ok(s)) => lo <= s && s <= hi,
+                        _ => false,
+                    }
+                })
+        })
+        .map(|l| l.split_whitespace().next().expect("id").to_string())
+        .expect("the slot's owner");
+    let src = masters.iter().find(|m| m.id == owner).expect("source");
+    let dst = masters.iter().find(|m| m.id != owner).expect("target");
+    cluster
+        .node(dst.port)
+        .cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &src.id]);
+    cluster
+        .node(src.port)
+        .cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &dst.id]);
+    let moved = cluster.node(src.port).cli(&[
+        "MIGRATE",
+        "127.0.0.1",
+        &dst.port.to_string(),
+        "",
+        "0",
+        "5000",
+        "KEYS",
+        "{m}:b",
+    ]);
+    assert_eq!(moved, "OK");
+    // Replicas (which the dump reads) must have caught up.
+    wait_until("replicas in sync", Duration::from_secs(30), || {
+        cluster.replicas().iter().all(|r| {
+            let master = cluster.node(
+                masters
+                    .iter()
+                    .find(|m| m.id == r.master_id)
+                    .expect("master")
+                    .port,
+            );
+            cluster.node(r.port).cli(&["DBSIZE"]) == master.cli(&["DBSIZE"])
+        })
+    });
+    let seeds = cluster.seeds().join(",");
+    let batch = "2030-05-06T07:08:09Z";
+    let recs = stores.dump(
+        &["from-cluster", "--nodes", &seeds, "--cluster", "cl"],
+        batch,
+        "cl",
+    );
+    assert_eq!(recs.len(), 14);
+    assert!(recs.iter().all(|r| r.redis_slot.is_some()));
+    let r = stores.report("cl", &[], "cl");
+    check(&r, &recs, &params("cl", batch, 100), "cluster batch");
+    let shared = r["balance"]["shared_slots"].as_array().expect("shared");
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert_eq!(shared[0]["kind"], "redis");
+    assert_eq!(shared[0]["slot"].to_string(), slot);
+    assert_eq!(
+        shared[0]["instances"].as_array().expect("instances").len(),
+        2
+    );
+    assert_eq!(
+        r["balance"]["top_slots_by_keys"][0]["slot"].to_string(),
+        slot
+    );
+}
+
+/// A Parquet batch of `keys` keys (DEBUG POPULATE), for the spill tests.
+fn populated_batch(dir: &Path, keys: u64) -> PathBuf {
+    let rdb = rdb_file(dir, "populated", &[], |c| {
+        c.ok(&[
+            b"DEBUG",
+            b"POPULATE",
+            keys.to_string().as_bytes(),
+            b"key",
+            b"10",
+        ]);
+        c.ok(&[b"SET", b"shared:ttl", b"v", b"PX", b"100000000"]);
+    });
+    let pq = dir.join("pq");
+    ok(&[
+        "dump",
+        "from-file",
+        "--path",
+        rdb.to_str().expect("utf-8"),
+        "--cluster",
+        "pop",
+        "--instance",
+        "i1",
+        "--batch-timestamp",
+        "2030-01-01T00:00:00Z",
+        "--allow-future-batch",
+        "into-parquet",
+        "--dir",
+        pq.to_str().expect("utf-8"),
+    ]);
+    pq
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn tiny_memory_limit_spills_and_gives_the_same_report() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pq = populated_batch(tmp.path(), 20_000);
+    let pq = pq.to_str().expect("utf-8");
+    let spill = tmp.path().join("spill");
+    std::fs::create_dir(&spill).expect("spill dir");
+    let spill_s = spill.to_str().expect("utf-8");
+    let unlimited = tmp.path().join("unlimited.json");
+    let limited = tmp.path().join("limited.json");
+    let common = ["report", "from-parquet", "--dir", pq, "--cluster", "pop"];
+    let mut args = common.to_vec();
+    args.extend([
+        "--json",
+        unlimited.to_str().expect("utf-8"),
+        "--prefix-threshold",
+        "0.01",
+    ]);
+    // Without -o the page gets its default name in the current directory.
+    let log = ok_in(Some(tmp.path()), &args);
+    let default_html = tmp.path().join(format!(
+        "rdb_report_pop_{}.html",
+        slug("2030-01-01T00:00:00Z")
+    ));
+    assert!(default_html.is_file(), "{log}");
+    let html = tmp.path().join("r.html");
+    let html_s = html.to_str().expect("utf-8");
+    assert!(!log.contains("spilled"), "256 MiB holds 20,000 keys: {log}");
+    let mut args = common.to_vec();
+    args.extend([
+        "-v",
+        "-o",
+        html_s,
+        "--json",
+        limited.to_str().expect("utf-8"),
+        "--prefix-threshold",
+        "0.01",
+        "--memory-limit",
+        "4KiB",
+        "--spill-dir",
+        spill_s,
+    ]);
+    let log = ok(&args);
+    let runs = log.matches("spilled run").count();
+    assert!(runs > 100, "a 3 KiB sort budget spills many runs: {runs}");
+    assert!(log.contains("intermediate merge"), "{log}");
+    assert_eq!(
+        std::fs::read(&unlimited).expect("unlimited"),
+        std::fs::read(&limited).expect("limited"),
+        "the spilled sort gives the same report"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&limited).expect("json")).expect("json");
+    assert_eq!(report["totals"]["keys"], 20_001);
+    assert!(
+        entries(&spill).is_empty(),
+        "spill directory removed: {:?}",
+        entries(&spill)
+    );
+
+    // A newer batch still being written (`_tmp_batch=`) is not "the latest batch".
+    let batch_dir = Path::new(pq)
+        .join("cluster=pop")
+        .join(format!("batch={}", slug("2030-01-01T00:00:00Z")));
+    let unfinished = Path::new(pq)
+        .join("cluster=pop")
+        .join(format!("_tmp_batch={}", slug("2030-06-01T00:00:00Z")));
+    std::fs::create_dir(&unfinished).expect("tmp batch dir");
+    std::fs::copy(batch_dir.join("i1.parquet"), unfinished.join("i1.parquet")).expect("copy");
+    let again = tmp.path().join("again.json");
+    let mut args = common.to_vec();
+    args.extend([
+        "-o",
+        html_s,
+        "--json",
+        again.to_str().expect("utf-8"),
+        "--prefix-threshold",
+        "0.01",
+    ]);
+    ok(&args);
+    assert_eq!(
+        std::fs::read(&unlimited).expect("unlimited"),
+        std::fs::read(&again).expect("again")
+    );
+
+    // A report that fails midway (a broken file read after spilling started) removes its runs.
+    std::fs::write(batch_dir.join("zz-broken.parquet"), b"PAR1 not really").expect("write");
+    let mut args = common.to_vec();
+    args.extend([
+        "-v",
+        "-o",
+        html_s,
+        "--json",
+        limited.to_str().expect("utf-8"),
+        "--memory-limit",
+        "4KiB",
+        "--spill-dir",
+        spill_s,
+    ]);
+    let err = fails(&args);
+    assert!(err.contains("spilled run"), "spilled before failing: {err}");
+    let last = err.lines().last().expect("error line");
+    assert!(
+        last.starts_with("error: Parquet file ") && last.contains("zz-broken.parquet"),
+        "{last}"
+    );
+    assert!(
+        entries(&spill).is_empty(),
+        "removed after the error: {:?}",
+        entries(&spill)
+    );
+    // The failed report did not replace the earlier output.
+    assert_eq!(
+        std::fs::read(&unlimited).expect("unlimited"),
+        std::fs::read(&limited).expect("limited")
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_report_and_removes_spilled_runs() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pq = populated_batch(tmp.path(), 300_000);
+    let spill = tmp.path().join("spill");
+    std::fs::create_dir(&spill).expect("spill dir");
+    let out = tmp.path().join("r.json");
+    let mut child = Command::new(BIN)
+        .args([
+            "-v",
+            "report",
+            "from-parquet",
+            "--dir",
+            pq.to_str().expect("utf-8"),
+            "--cluster",
+            "pop",
+            "--json",
+            out.to_str().expect("utf-8"),
+            "-o",
+            out.with_extension("html").to_str().expect("utf-8"),
+            "--memory-limit",
+            "4KiB",
+            "--spill-dir",
+            spill.to_str().expect("utf-8"),
+        ])
+        .env_clear()
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Interrupt once runs exist on disk.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let dirs = entries(&spill);
+        if let Some(d) = dirs.first()
+            && std::fs::read_dir(spill.join(d))
+                .map(|e| e.count())
+                .unwrap_or(0)
+                > 3
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no spilled runs appeared");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "finished before spilling"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("error: report interrupted by SIGINT"),
+        "{stderr}"
+    );
+    assert!(
+        entries(&spill).is_empty(),
+        "spill directory removed: {:?}",
+        entries(&spill)
+    );
+    assert!(!out.exists(), "no output written");
+}
+
+#[test]
+fn bad_options_are_one_line_usage_errors() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().to_str().expect("utf-8");
+    for (flag, value, says) in [
+        ("--prefix-threshold", "0", "greater than 0"),
+        ("--prefix-threshold", "101", "more than 100"),
+        ("--prefix-threshold", "0.0000001", "6 decimals"),
+        ("--prefix-threshold", "1%", "not a percentage"),
+        ("--memory-limit", "1KiB", "minimum"),
+        ("--memory-limit", "lots", "not a memory size"),
+        ("--top", "0", "0"),
+        ("--delimiter", "", "empty"),
+    ] {
+        let out = rdbinsight(
+            &[
+                "report",
+                "from-parquet",
+                "--dir",
+                dir,
+                "--cluster",
+                "c",
+                flag,
+                value,
+            ],
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+    // The same through the environment.
+    let out = rdbinsight(
+        &["report", "from-parquet", "--dir", dir, "--cluster", "c"],
+        &[("RDBINSIGHT_PREFIX_THRESHOLD", "-3")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // No batch at all: one line naming the directory.
+    let out = rdbinsight(
+        &[
+            "report",
+            "from-parquet",
+            "--dir",
+            dir,
+            "--cluster",
+            "c",
+            "--json",
+            "-",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(dir) && err.contains("cluster=c"), "{err}");
+}

@@ -1,0 +1,205 @@
+//! The prefix tree (one pass over sorted keys, `report::prefix`) against its definition by brute
+//! force (`common::report_ref::prefix_tree`), on random key sets: binary keys, the empty key,
+//! the same key several times (several instances or dbs), keys that are prefixes of others,
+//! keys cut inside a multi-byte character, every threshold from 1 byte to all bytes, with and
+//! without `--delimiter`. The keys also go through the external sort with tiny budgets, as the
+//! Parquet reader sends them.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use common::fixtures::xorshift;
+use common::report_ref::{self, PKey, RefNode, Sums};
+use rdbinsight::record::RecordType;
+use rdbinsight::report::model::PrefixNode;
+use rdbinsight::report::options::Delimiters;
+use rdbinsight::report::prefix::{KeyFacts, PrefixBuilder};
+use rdbinsight::report::spill::ExternalSorter;
+
+const TYPES: [RecordType; 7] = [
+    RecordType::String,
+    RecordType::List,
+    RecordType::Set,
+    RecordType::ZSet,
+    RecordType::Hash,
+    RecordType::Stream,
+    RecordType::Module,
+];
+
+/// Bytes keys are made of: ASCII, a delimiter, NUL, 0xff, and the three bytes of '→'.
+const ALPHABET: [u8; 8] = [b'a', b'b', b':', 0x00, 0xff, 0xe2, 0x86, 0x92];
+
+fn random_keys(rnd: &mut impl FnMut() -> u64) -> Vec<PKey> {
+    let n = 1 + (rnd() % 120) as usize;
+    let mut keys: Vec<PKey> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = match rnd() % 10 {
+            // The same key again, or a prefix of one, when there is one.
+            0 | 1 if !keys.is_empty() => keys[(rnd() % keys.len() as u64) as usize].key.clone(),
+            2 if !keys.is_empty() => {
+                let k = &keys[(rnd() % keys.len() as u64) as usize].key;
+                k[..(rnd() % (k.len() as u64 + 1)) as usize].to_vec()
+            }
+            3 => "a→b:".as_bytes()[..(rnd() % 7) as usize].to_vec(),
+            _ => {
+                let len = (rnd() % 10) as usize;
+                (0..len)
+                    .map(|_| ALPHABET[(rnd() % ALPHABET.len() as u64) as usize])
+                    .collect()
+            }
+        };
+        let rdb_size = if rnd().is_multiple_of(20) {
+            1_000 + rnd() % 100_000
+        } else {
+            1 + rnd() % 100
+        };
+        keys.push(PKey {
+            key,
+            rdb_size,
+            member_count: rnd() % 50,
+            rtype: (rnd() % 7) as usize,
+            has_ttl: rnd().is_multiple_of(3),
+        });
+    }
+    keys
+}
+
+fn facts(k: &PKey) -> KeyFacts {
+    KeyFacts {
+        rdb_size: k.rdb_size,
+        member_count: k.member_count,
+        rtype: TYPES[k.rtype],
+        has_ttl: k.has_ttl,
+    }
+}
+
+/// A node as the tests compare it.
+fn ours(n: &PrefixNode) -> RefNode {
+    let prefix = match &n.prefix.base64 {
+        Some(b) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .expect("base64"),
+        None => n.prefix.text.as_bytes().to_vec(),
+    };
+    assert_eq!(prefix.len() as u64, n.prefix_len);
+    assert_eq!(report_ref::key_text(&prefix)["text"], n.prefix.text);
+    let t = n.rdb_size_by_type;
+    RefNode {
+        prefix,
+        parent: n.parent.map(|p| p as usize),
+        is_key: n.is_key,
+        all: Sums {
+            keys: n.agg.keys,
+            rdb_size: n.agg.rdb_size,
+            member_count: n.agg.member_count,
+        },
+        no_ttl: Sums {
+            keys: n.no_ttl.keys,
+            rdb_size: n.no_ttl.rdb_size,
+            member_count: n.no_ttl.member_count,
+        },
+        by_type: [t.string, t.list, t.set, t.zset, t.hash, t.stream, t.module],
+    }
+}
+
+fn build_sorted(keys: &[PKey], threshold: u64, d: Option<&Delimiters>) -> Vec<RefNode> {
+    let mut sorted: Vec<&PKey> = keys.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut b = PrefixBuilder::new(threshold);
+    for k in sorted {
+        b.push(&k.key, facts(k)).expect("sorted keys");
+    }
+    b.finish(d).expect("tree").nodes.iter().map(ours).collect()
+}
+
+fn build_spilled(
+    keys: &[PKey],
+    threshold: u64,
+    d: Option<&Delimiters>,
+    budget: u64,
+) -> Vec<RefNode> {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Arc::default());
+    for k in keys {
+        s.push(&k.key, facts(k)).expect("push");
+    }
+    let mut b = PrefixBuilder::new(threshold);
+    s.finish(|key, f| b.push(key, f)).expect("sorted");
+    b.finish(d).expect("tree").nodes.iter().map(ours).collect()
+}
+
+#[test]
+fn prefix_tree_matches_its_definition_on_random_keys() {
+    let mut rnd = xorshift(0x5DEE_CE66_D1CE_4E5B);
+    let mut nodes_seen = 0usize;
+    let mut snapped_seen = 0usize;
+    for case in 0..400 {
+        let keys = random_keys(&mut rnd);
+        let total: u64 = keys.iter().map(|k| k.rdb_size).sum();
+        let threshold = match case % 5 {
+            0 => 1,
+            1 => (total / 100).max(1),
+            2 => (total / 10).max(1),
+            3 => 1 + rnd() % total,
+            _ => total,
+        };
+        for delim in [None, Some(":"), Some("→\u{0}")] {
+            let parsed = delim.map(|d| d.parse::<Delimiters>().expect("delimiters"));
+            let seqs: Option<Vec<Vec<u8>>> =
+                delim.map(|d| d.chars().map(|c| c.to_string().into_bytes()).collect());
+            let want = report_ref::prefix_tree(&keys, threshold, seqs.as_deref());
+            let got = build_sorted(&keys, threshold, parsed.as_ref());
+            assert_eq!(
+                got, want,
+                "case {case}, threshold {threshold}, delimiter {delim:?}, keys {keys:?}"
+            );
+            if case % 10 == 0 {
+                let spilled = build_spilled(&keys, threshold, parsed.as_ref(), 64);
+                assert_eq!(spilled, want, "case {case} through the spilled sort");
+            }
+            // The first node holds every key, whatever the cut.
+            assert_eq!(want[0].all.keys, keys.len() as u64);
+            nodes_seen += want.len();
+            snapped_seen += usize::from(delim.is_some() && want.len() > 1);
+        }
+    }
+    assert!(
+        nodes_seen > 5_000,
+        "the cases build real trees: {nodes_seen}"
+    );
+    assert!(snapped_seen > 100, "{snapped_seen}");
+}
+
+#[test]
+fn long_chains_and_wide_fans() {
+    // "a", "aa", "aaa", ...: every key is a node nested in the previous one.
+    let chain: Vec<PKey> = (0..300)
+        .map(|n| PKey {
+            key: vec![b'a'; n],
+            rdb_size: 1,
+            member_count: 1,
+            rtype: 0,
+            has_ttl: false,
+        })
+        .collect();
+    let got = build_sorted(&chain, 1, None);
+    assert_eq!(got, report_ref::prefix_tree(&chain, 1, None));
+    assert_eq!(got.len(), 300);
+    assert_eq!(got[299].parent, Some(298));
+    // 256 one-byte keys under the empty root.
+    let fan: Vec<PKey> = (0..=255u8)
+        .map(|b| PKey {
+            key: vec![b],
+            rdb_size: 2,
+            member_count: 0,
+            rtype: 1,
+            has_ttl: true,
+        })
+        .collect();
+    let got = build_sorted(&fan, 2, None);
+    assert_eq!(got, report_ref::prefix_tree(&fan, 2, None));
+    assert_eq!(got.len(), 257);
+    assert!(got[1..].iter().all(|n| n.parent == Some(0)));
+}

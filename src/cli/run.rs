@@ -205,7 +205,7 @@ fn run_dump_inner(args: &DumpArgs, progress: &Arc<Progress>, stderr: Stderr) -> 
             concurrency,
             parse,
         };
-        run_into(args.source.output(), plan, Arc::clone(progress)).await
+        run_into(&common.output, plan, Arc::clone(progress)).await
     });
     // Parser threads blocked on a source that ignores cancellation (a FIFO) must not keep the
     // process alive: the dump is over.

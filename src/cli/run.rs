@@ -9,7 +9,7 @@ use anyhow::{Context as _, anyhow};
 use super::UsageError;
 use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, ParquetCompression};
 use super::logging::Stderr;
-use rdbinsight::dump::{self, DumpPlan, DumpSummary, Interrupted, Progress, Signal};
+use rdbinsight::dump::{self, DumpPlan, DumpSummary, Interrupted, Progress};
 use rdbinsight::metrics::{self, RunOutcome};
 use rdbinsight::output::BatchContext;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
@@ -235,35 +235,25 @@ impl Drop for AbortOnDrop {
 /// one while it cleans up exits at once with the same code (what is left behind is removed by
 /// the next run).
 fn listen_for_signals(progress: Arc<Progress>, stderr: Stderr) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    tokio::spawn(async move {
-        loop {
-            let sig = tokio::select! {
-                _ = int.recv() => Signal::Int,
-                _ = term.recv() => Signal::Term,
-            };
-            let interrupt = progress.interrupt();
-            if !interrupt.fire(sig) {
-                progress.clear_bars();
-                stderr.line(&format!(
-                    "error: {sig} again: exiting at once without cleaning up (the next run \
-                     removes what this one left)"
-                ));
-                std::process::exit(i32::from(sig.exit_code()));
-            }
-            if interrupt.is_committing() {
-                tracing::warn!(
-                    "{sig}: the batch is being finalized; letting that finish (send {sig} \
-                     again to exit at once)"
-                );
-            } else {
-                tracing::debug!("{sig}: stopping the dump and removing this run's output");
-            }
+    super::on_signals(move |sig| {
+        let interrupt = progress.interrupt();
+        if !interrupt.fire(sig) {
+            progress.clear_bars();
+            stderr.line(&format!(
+                "error: {sig} again: exiting at once without cleaning up (the next run \
+                 removes what this one left)"
+            ));
+            std::process::exit(i32::from(sig.exit_code()));
         }
-    });
-    Ok(())
+        if interrupt.is_committing() {
+            tracing::warn!(
+                "{sig}: the batch is being finalized; letting that finish (send {sig} \
+                 again to exit at once)"
+            );
+        } else {
+            tracing::debug!("{sig}: stopping the dump and removing this run's output");
+        }
+    })
 }
 
 #[cfg(test)]

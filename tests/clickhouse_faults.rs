@@ -14,7 +14,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::ch::{TestDb, batch, dump_command, error_lines, mkfifo, rdb_with_keys, record, t1};
+use common::ch::{
+    FedDump, TestDb, batch, dump_command, error_lines, instance_writer, prepare_error, record,
+    refused, t1,
+};
 use rdbinsight::output::clickhouse::claim::Fence;
 use rdbinsight::output::clickhouse::conn::Conn;
 use rdbinsight::output::clickhouse::rowbinary::{self, RowEncoder};
@@ -63,22 +66,24 @@ fn secs(connect: u64, send: u64, response: u64) -> Timeouts {
     }
 }
 
-#[tokio::test]
-async fn a_server_that_never_answers_hits_the_response_timeout() {
-    let addr = hung_server(false).await;
-    let url = format!("http://{addr}?database=x");
-    let mut output = ClickHouseOutput::new(config(&url, secs(5, 5, 1))).expect("output");
+/// `prepare_batch`'s error with `timeouts` against `url`; it must come within 5 s.
+async fn quick_error(url: &str, timeouts: Timeouts) -> String {
+    let mut output = ClickHouseOutput::new(config(url, timeouts)).expect("output");
     let started = Instant::now();
-    let err = output
-        .prepare_batch(&batch("c", t1()))
-        .await
-        .expect_err("no answer")
-        .to_string();
+    let err = prepare_error(&mut output, &batch("c", t1())).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
+    err
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_hits_the_response_timeout() {
+    let addr = hung_server(false).await;
+    let url = format!("http://{addr}?database=x");
+    let err = quick_error(&url, secs(5, 5, 1)).await;
     assert!(
         err.contains("no answer from the server within 1 s (--ch-response-timeout)"),
         "{err}"
@@ -87,20 +92,9 @@ async fn a_server_that_never_answers_hits_the_response_timeout() {
 
     // The binary: one error line, exit code 1, in about the timeout.
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["dump", "from-file", "--path"])
-        .arg(common::fixtures::own_fixtures().join("r7-multidb.rdb"))
-        .args([
-            "--cluster",
-            "c",
-            "--instance",
-            "i",
-            "into-clickhouse",
-            "--url",
-            &url,
-        ])
+    let fixture = common::fixtures::own_fixtures().join("r7-multidb.rdb");
+    let out = dump_command(&fixture, "c", t1(), &url, &[])
         .env("RDBINSIGHT_CH_RESPONSE_TIMEOUT", "2")
-        .env_remove("RUST_BACKTRACE")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
@@ -135,18 +129,7 @@ async fn a_connection_that_cannot_be_made_hits_the_connect_timeout() {
         "the accept queue should be full"
     );
     let url = format!("http://{addr}?database=x");
-    let mut output = ClickHouseOutput::new(config(&url, secs(1, 5, 30))).expect("output");
-    let started = Instant::now();
-    let err = output
-        .prepare_batch(&batch("c", t1()))
-        .await
-        .expect_err("no connection")
-        .to_string();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    let err = quick_error(&url, secs(1, 5, 30)).await;
     assert!(
         err.contains("no connection within 1 s (--ch-connect-timeout)"),
         "{err}"
@@ -288,27 +271,12 @@ async fn a_server_that_dies_mid_dump_is_not_blamed_on_its_receive_timeout() {
     let mut output = db.output(true);
     let b = batch("c1", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
-    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
+    let mut w = instance_writer(&mut output, &b, "i1").await;
     for i in 0..20_000 {
         w.write_record(&record(i)).await.expect("write");
     }
     engine.kill();
-    let mut err = None;
-    for i in 20_000..2_000_000 {
-        if let Err(e) = w.write_record(&record(i)).await {
-            err = Some(e.to_string());
-            break;
-        }
-    }
-    let err = match err {
-        Some(e) => e,
-        None => w
-            .finalize_instance()
-            .await
-            .expect_err("server gone")
-            .to_string(),
-    };
+    let (err, _) = refused(&mut w, 20_000..2_000_000).await;
     assert!(err.contains("failed for instance i1"), "{err}");
     assert!(!err.contains("http_receive_timeout"), "{err}");
     assert!(!err.contains('\n'), "{err}");
@@ -322,23 +290,16 @@ async fn a_source_that_pauses_45_seconds() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let rdb = rdb_with_keys(dir.path(), 30_000);
-    let bytes = std::fs::read(&rdb).expect("read rdb");
-    let fifo = dir.path().join("source.fifo");
-    mkfifo(&fifo);
-    let child = dump_command(&fifo, "c1", t1(), &db.url(), &["--auto-create-tables"])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut source = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .expect("open fifo");
-    source
-        .write_all(&bytes[..bytes.len() / 2])
-        .expect("first half");
+    let FedDump {
+        child,
+        mut source,
+        bytes,
+        ..
+    } = FedDump::start(dir.path(), 30_000, &db, &["--auto-create-tables"], |cmd| {
+        cmd.env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+    });
     std::thread::sleep(Duration::from_secs(45));
     source
         .write_all(&bytes[bytes.len() / 2..])
@@ -348,11 +309,7 @@ async fn a_source_that_pauses_45_seconds() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("ending the INSERT"), "{stderr}");
-    assert_eq!(
-        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
-            .await,
-        "30000\t30000"
-    );
+    assert_eq!(db.view_keys("").await, "30000\t30000");
     db.drop_db().await;
 }
 
@@ -363,12 +320,7 @@ async fn a_batch_older_than_the_ttl_is_refused_before_anything_is_written() {
     let Some(db) = TestDb::new("ttl") else { return };
     let day = 86_400 * 1_000_000_000i64;
     let old = batch("c1", t1() - 31 * day);
-    let err = db
-        .output(true)
-        .prepare_batch(&old)
-        .await
-        .expect_err("too old")
-        .to_string();
+    let err = prepare_error(&mut db.output(true), &old).await;
     assert!(
         err.contains("is 31 days old, older than --ttl-days 30"),
         "{err}"
@@ -389,12 +341,7 @@ async fn a_batch_older_than_the_ttl_is_refused_before_anything_is_written() {
         .await
         .expect("schema");
     drop(output);
-    let err = db
-        .output(false)
-        .prepare_batch(&batch("c1", t1() - 10 * day))
-        .await
-        .expect_err("older than the table's TTL")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &batch("c1", t1() - 10 * day)).await;
     assert!(err.contains("older than the 7-day TTL of"), "{err}");
     assert_eq!(db.count("redis_records_raw").await, 0);
     db.drop_db().await;

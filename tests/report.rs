@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ch::TestDb;
+use common::ch::{Shards, TestDb};
 use common::codis::{FakeGroup, serve_topom, topom_json};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use common::report_ref::{self, Rec, RefParams};
 use common::resp::{Reply, Resp};
-use rdbinsight::output::clickhouse::schema;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rdbinsight");
@@ -91,83 +90,41 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// The ClickHouse stores of one test: a database on the single engine and, when the two test
 /// shards are there (`scripts/clickhouse-test-env.sh` starts them), the same batches written
-/// with `--on-cluster` into a sharded schema: `redis_records_raw_local` on each shard under the
-/// `Distributed` table `redis_records_raw`. The test engines have no Keeper, so the schema is
-/// created here from the writer's `--on-cluster` DDL as tests/clickhouse_cluster.rs does (no
-/// `ON CLUSTER`, the per-shard table not replicated).
+/// with `--on-cluster` into a sharded schema (`redis_records_raw_local` on each shard under the
+/// `Distributed` table `redis_records_raw`; [`Shards`] makes it without Keeper).
 struct Ch {
-    single: TestDb,
-    shards: Option<(Vec<TestDb>, String)>,
+    single: Option<TestDb>,
+    shards: Option<Shards>,
 }
 
 impl Ch {
     fn new(test: &str) -> Option<Ch> {
         let single = TestDb::new(test)?;
-        let urls = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS").unwrap_or_default();
-        let cluster = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
-        let urls: Vec<&str> = urls
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .collect();
-        if urls.len() < 2 || cluster.is_empty() {
+        let Some((urls, cluster)) = common::ch::shard_env() else {
             eprintln!(
                 "no RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS / _CLUSTER: the sharded ClickHouse part \
                  of {test} is skipped"
             );
             return Some(Ch {
-                single,
+                single: Some(single),
                 shards: None,
             });
-        }
-        let name = common::ch::unique_name(test);
-        let ddl = |object: &str, sharded: bool| -> String {
-            let on = sharded.then_some(cluster.as_str());
-            let o = schema::schema_objects(Some(&name), 30, on)
-                .into_iter()
-                .find(|o| o.name == object)
-                .expect("schema object");
-            o.ddl
-                .replace(&format!(" ON CLUSTER `{cluster}`"), "")
-                .replace(
-                    "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', \
-                     '{replica}')",
-                    "ReplacingMergeTree",
-                )
         };
-        let mut dbs = Vec::new();
-        for url in &urls {
-            let mut db = TestDb::on(url.trim_end_matches('/'), test);
-            db.name = name.clone();
-            block_on(async {
-                db.exec("CREATE DATABASE {db}").await;
-                db.exec(&ddl(schema::RECORDS_LOCAL_TABLE, true)).await;
-            });
-            dbs.push(db);
-        }
-        block_on(async {
-            for (object, sharded) in [
-                (schema::RECORDS_TABLE, true),
-                (schema::BATCHES_TABLE, false),
-                (schema::CLAIMS_TABLE, false),
-                (schema::VIEW, true),
-            ] {
-                let sql = ddl(object, sharded);
-                assert!(!sql.contains("Replicated"), "{sql}");
-                dbs[0].exec(&sql).await;
-            }
-        });
+        let shards = block_on(Shards::create(test, &urls, &cluster));
         Some(Ch {
-            single,
-            shards: Some((dbs, cluster)),
+            single: Some(single),
+            shards: Some(shards),
         })
     }
 
     /// (store name, `--url`, `--on-cluster`) of each ClickHouse store.
     fn stores(&self) -> Vec<(&'static str, String, Option<String>)> {
-        let mut v = vec![("clickhouse", self.single.url(), None)];
-        if let Some((dbs, cluster)) = &self.shards {
-            v.push(("sharded", dbs[0].url(), Some(cluster.clone())));
+        let mut v = Vec::new();
+        if let Some(single) = &self.single {
+            v.push(("clickhouse", single.url(), None));
+        }
+        if let Some(shards) = &self.shards {
+            v.push(("sharded", shards.url(), Some(shards.cluster.clone())));
         }
         v
     }
@@ -176,28 +133,20 @@ impl Ch {
     fn shard_counts(&self) -> Vec<u64> {
         match &self.shards {
             None => Vec::new(),
-            Some((dbs, _)) => block_on(async {
-                let mut v = Vec::new();
-                for db in dbs {
-                    v.push(db.count(schema::RECORDS_LOCAL_TABLE).await);
-                }
-                v
-            }),
+            Some(shards) => block_on(shards.local_counts()),
         }
     }
 }
 
 impl Drop for Ch {
     fn drop(&mut self) {
-        let name = self.single.name.clone();
-        let mut dbs = vec![TestDb::on(&self.single.base, "drop")];
-        dbs[0].name = name;
-        if let Some((shards, _)) = self.shards.take() {
-            dbs.extend(shards);
-        }
+        let (single, shards) = (self.single.take(), self.shards.take());
         block_on(async {
-            for db in dbs {
+            if let Some(db) = single {
                 db.drop_db().await;
+            }
+            if let Some(shards) = shards {
+                shards.drop_all().await;
             }
         });
     }

@@ -12,12 +12,13 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::ch::{
-    TYPES, TestDb, batch, instance_writer, misc, prepare_error, record, refused, t1, t2,
-    write_instance,
+    TYPES, TestDb, batch, dump_command, instance_writer, misc, prepare_error, record, refused, t1,
+    t2, write_instance,
 };
 use rdbinsight::output::clickhouse::{ClickHouseOutput, ClickHouseUrl};
 use rdbinsight::output::{BatchContext, ChunkWriter, Output};
@@ -787,21 +788,10 @@ fn cli_clickhouse_schema() {
 
 #[test]
 fn cli_bad_url_is_reported_without_password() {
-    let out = common::cli::command(&[
-        "dump",
-        "from-file",
-        "--path",
-        "/nonexistent.rdb",
-        "--cluster",
-        "c",
-        "--instance",
-        "i",
-        "into-clickhouse",
-        "--url",
-        "http://bob:hunter2@ch.example?database=redis",
-    ])
-    .output()
-    .expect("run rdbinsight");
+    let url = "http://bob:hunter2@ch.example?database=redis";
+    let out = dump_command(Path::new("/nonexistent.rdb"), "c", t1(), url, &[])
+        .output()
+        .expect("run rdbinsight");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("port is missing"), "{stderr}");

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::codis::{FakeGroup, serve_topom, topom_json};
-use common::dumps::{comparable, dump_fails, key_of, read_jsonl, run_ok};
+use common::dumps::{comparable, key_of, read_jsonl, run_ok, standalone_fails};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use rdbinsight::slot;
 
@@ -82,18 +82,7 @@ fn standalone_equals_from_file_on_the_saved_dump() {
 fn standalone_wrong_password_fails_the_dump() {
     let server = RedisServer::start(&["--requirepass", "right"]);
     let addr = server.addr();
-    let stderr = dump_fails(
-        1,
-        &[
-            "from-standalone",
-            "--addr",
-            &addr,
-            "--cluster",
-            "c",
-            "--password",
-            "wrong",
-        ],
-    );
+    let stderr = standalone_fails(&addr, &["--password", "wrong"]);
     assert!(stderr.contains("wrong password"), "{stderr}");
     assert!(
         !stderr.contains("right"),

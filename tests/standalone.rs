@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::dumps::dump_fails;
+use common::dumps::standalone_fails;
 use common::fake_server::{FakeServer, Peer};
 use common::redis::RedisServer;
 use crc::{CRC_64_REDIS, Crc};
@@ -357,18 +357,7 @@ fn cli_read_timeout_bounds_the_handshake() {
     });
     let started = Instant::now();
     let addr = silent.addr();
-    let stderr = dump_fails(
-        1,
-        &[
-            "from-standalone",
-            "--addr",
-            &addr,
-            "--cluster",
-            "c",
-            "--read-timeout",
-            "1",
-        ],
-    );
+    let stderr = standalone_fails(&addr, &["--read-timeout", "1"]);
     let waited = started.elapsed();
     assert!(
         stderr.contains(&format!(

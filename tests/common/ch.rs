@@ -447,10 +447,7 @@ pub async fn prepare_error(output: &mut ClickHouseOutput, b: &BatchContext) -> S
 
 /// Run `cmd` to the end; it must succeed. Returns its stderr.
 pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run rdbinsight");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{cmd:?}: {stderr}");
-    stderr
+    String::from_utf8_lossy(&super::cli::succeeds(cmd).stderr).into_owned()
 }
 
 /// A dump into `db` of an RDB of `keys` keys (written by a real redis-server) read from a

@@ -163,16 +163,7 @@ impl RedisServer {
 
     /// Run `redis-cli` against this server; returns trimmed stdout. Panics on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self
-            .cli_command()
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        assert!(
-            out.status.success(),
-            "redis-cli {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = super::cli::succeeds(self.cli_command().args(args));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 

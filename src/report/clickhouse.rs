@@ -31,8 +31,7 @@ use crate::record::BatchTs;
 
 use super::ReportError;
 use super::aggregate::{
-    Aggregates, EXPIRY_BOUNDS_MS, FREQ_BUCKETS, GroupKey, IDLE_BUCKETS, KeyCandidate, SlotKind,
-    TYPES, parse_type,
+    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES, parse_type,
 };
 use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
 use super::prefix::{KeyFacts, PrefixBuilder};
@@ -437,6 +436,22 @@ impl ClickHouseReader {
         )))
     }
 
+    /// The histogram of `column` (`name` in messages) over `bounds` into `out`.
+    async fn histogram<const N: usize>(
+        &self,
+        (column, name): (&str, &str),
+        bounds: &[u64],
+        cluster: &str,
+        batch: BatchTs,
+        out: &mut [Agg; N],
+    ) -> Result<(), ReportError> {
+        let what = format!("the {name} histogram");
+        let rows: Vec<BucketRow> = self
+            .fetch(&self.sql.histogram(column, bounds), cluster, batch, &what)
+            .await?;
+        fill_buckets(out, rows, name)
+    }
+
     async fn fetch<T>(
         &self,
         sql: &str,
@@ -499,24 +514,16 @@ impl ClickHouseReader {
             )
             .await?;
         fill_buckets(&mut a.expiry, expiry, "expiry")?;
-        let idle: Vec<BucketRow> = self
-            .fetch(
-                &self.sql.histogram("idle_seconds", &IDLE_BOUNDS),
-                cluster,
-                batch,
-                "the idle histogram",
-            )
+        self.histogram(
+            ("idle_seconds", "idle"),
+            &IDLE_BOUNDS,
+            cluster,
+            batch,
+            &mut a.idle,
+        )
+        .await?;
+        self.histogram(("freq", "freq"), &FREQ_BOUNDS, cluster, batch, &mut a.freq)
             .await?;
-        fill_buckets::<IDLE_BUCKETS>(&mut a.idle, idle, "idle")?;
-        let freq: Vec<BucketRow> = self
-            .fetch(
-                &self.sql.histogram("freq", &FREQ_BOUNDS),
-                cluster,
-                batch,
-                "the freq histogram",
-            )
-            .await?;
-        fill_buckets::<FREQ_BUCKETS>(&mut a.freq, freq, "freq")?;
         for (kind, column) in [
             (SlotKind::Redis, "redis_slot"),
             (SlotKind::Codis, "codis_slot"),

@@ -3,7 +3,7 @@
 //! format of node_exporter's textfile collector, the usual way a cron job reports to
 //! Prometheus.
 //!
-//! Every scrape reads the dump's [`InstanceStatus`] table; nothing is recorded twice. The
+//! Every scrape reads the dump's `InstanceStatus` table; nothing is recorded twice. The
 //! families:
 //!
 //! | metric | type | labels | meaning |
@@ -48,10 +48,10 @@ use prometheus_client::registry::Registry;
 
 use crate::dump::{InstanceState, InstanceStatus, Progress};
 
-pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub(crate) use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// The metric carried over from one metrics file to the next while runs fail.
-pub const LAST_SUCCESS: &str = "rdbinsight_last_success_timestamp_seconds";
+pub(crate) const LAST_SUCCESS: &str = "rdbinsight_last_success_timestamp_seconds";
 
 /// How a finished run ended, for the metrics file.
 #[derive(Debug, Clone)]
@@ -250,7 +250,7 @@ fn registry(progress: &Arc<Progress>) -> Registry {
 }
 
 /// The live metrics of `progress`, in the Prometheus text format.
-pub fn render(progress: &Arc<Progress>) -> String {
+pub(crate) fn render(progress: &Arc<Progress>) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry(progress));
@@ -259,7 +259,11 @@ pub fn render(progress: &Arc<Progress>) -> String {
 
 /// The final figures plus the run's outcome: the content of the metrics file.
 /// `previous`: the file the last run wrote, whose last success is carried over on failure.
-pub fn render_final(progress: &Arc<Progress>, outcome: &RunOutcome, previous: &str) -> String {
+pub(crate) fn render_final(
+    progress: &Arc<Progress>,
+    outcome: &RunOutcome,
+    previous: &str,
+) -> String {
     let last_success = if outcome.exit_status == 0 {
         Some(unix_seconds(outcome.ended))
     } else {
@@ -315,7 +319,7 @@ pub fn write_file(path: &Path, progress: &Arc<Progress>, outcome: &RunOutcome) -
 
 /// Resident memory and CPU time of this process, from `/proc/self` (Linux only).
 #[derive(Debug, Clone, Copy)]
-pub struct ProcessFigures {
+pub(crate) struct ProcessFigures {
     pub resident_bytes: u64,
     pub cpu_seconds: f64,
 }

@@ -1,7 +1,7 @@
 //! The ClickHouse writer when things go wrong (issue #7 items 2, 6, 9; issue #10's stalled
 //! source): a server that never answers, a connection that cannot be made, a server that
-//! stops reading, a server that dies mid-dump, a source that pauses longer than the server's
-//! receive timeout, a batch older than the TTL.
+//! dies mid-dump, a source that pauses longer than the server's receive timeout, a batch older
+//! than the TTL. (A server that stops reading is a unit test of the INSERT stream.)
 //!
 //! The hung peers are tiny TCP servers in the test (they stand for a hung server, not for
 //! ClickHouse); everything else runs against the real engine.
@@ -9,48 +9,16 @@
 mod common;
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::ch::{
     FedDump, TestDb, batch, dump_command, error_lines, instance_writer, prepare_error, record,
     refused, t1,
 };
-use rdbinsight::output::clickhouse::claim::Fence;
-use rdbinsight::output::clickhouse::conn::Conn;
-use rdbinsight::output::clickhouse::rowbinary::{self, RowEncoder};
-use rdbinsight::output::clickhouse::stream::{InsertStream, StreamConfig, StreamLimits};
+use common::fake_server::FakeServer;
 use rdbinsight::output::clickhouse::{ClickHouseConfig, ClickHouseOutput, Timeouts};
 use rdbinsight::output::{ChunkWriter, Output};
-
-/// A TCP server that accepts connections and then does nothing with them (never reads past
-/// `read_head` bytes of the request head, never answers). Returns its address.
-async fn hung_server(read_head: bool) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut sock, _)) = listener.accept().await {
-            if read_head {
-                use tokio::io::AsyncReadExt as _;
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match sock.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-            }
-            held.push(sock);
-        }
-    });
-    addr
-}
 
 fn config(url: &str, timeouts: Timeouts) -> ClickHouseConfig {
     let mut c = ClickHouseConfig::new(url, None, true, 30).expect("valid URL");
@@ -81,14 +49,19 @@ async fn quick_error(url: &str, timeouts: Timeouts) -> String {
 
 #[tokio::test]
 async fn a_server_that_never_answers_hits_the_response_timeout() {
-    let addr = hung_server(false).await;
+    // A server that accepts connections and never answers.
+    let hung = FakeServer::start(usize::MAX, |peer| {
+        peer.hold();
+        Ok(())
+    });
+    let addr = hung.addr();
     let url = format!("http://{addr}?database=x");
     let err = quick_error(&url, secs(5, 5, 1)).await;
     assert!(
         err.contains("no answer from the server within 1 s (--ch-response-timeout)"),
         "{err}"
     );
-    assert!(err.contains(&addr.to_string()), "{err}");
+    assert!(err.contains(&addr), "{err}");
 
     // The binary: one error line, exit code 1, in about the timeout.
     let started = Instant::now();
@@ -135,48 +108,6 @@ async fn a_connection_that_cannot_be_made_hits_the_connect_timeout() {
         "{err}"
     );
     drop(listener);
-}
-
-#[tokio::test]
-async fn a_server_that_stops_reading_hits_the_send_timeout() {
-    let addr = hung_server(true).await;
-    let url = format!("http://{addr}?database=x");
-    let cfg = config(&url, secs(5, 1, 30));
-    let conn = Conn::new(&cfg).expect("conn");
-    let stream = StreamConfig {
-        client: conn
-            .client
-            .clone()
-            .with_compression(clickhouse::Compression::None),
-        compress: false,
-        sql: Arc::from(rowbinary::insert_sql("`x`.`redis_records_raw`")),
-        header: Arc::from(rowbinary::header()),
-        timeouts: cfg.timeouts,
-        limits: StreamLimits::default(),
-        fence: Arc::new(Fence::default()),
-    };
-    let b = batch("c", t1());
-    let encoder = RowEncoder::new(&b.write_context("i1"));
-    let mut s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
-    let started = Instant::now();
-    let mut err = None;
-    // Until the socket buffers are full and the server still does not read.
-    for i in 0..2_000_000 {
-        if let Err(e) = s.write(&encoder, &record(i)).await {
-            err = Some(e.to_string());
-            break;
-        }
-    }
-    let err = err.expect("the send times out");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        err.contains("the server accepted no data for 1 s (--ch-send-timeout)"),
-        "{err}"
-    );
 }
 
 /// The Python of the test engine's venv (exported by scripts/clickhouse-test-env.sh).

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::browser::Browser;
 use common::report_data::{self, SynthKey};
-use rdbinsight::report::html::render_html;
 use rdbinsight::report::model::{MAX_PREFIX_NODES, ReportData, TOP_SLOTS};
+use rdbinsight::report::render_html;
 use serde_json::{Value, json};
 
 /// Page ready (every section built, chart drawn), in ms since navigation start, for the

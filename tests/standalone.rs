@@ -493,8 +493,8 @@ fn psync_error_reply_is_reported() {
 #[test]
 fn ipv6_address_in_brackets() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback on this machine; only the address parsing is checked");
-        assert!(rdbinsight::source::connection::split_host_port("[::1]:6379").is_ok());
+        // The address parsing is checked by source::connection's unit tests.
+        eprintln!("no IPv6 loopback on this machine: skipped");
         return;
     }
     let server = RedisServer::start(&["--bind", "127.0.0.1", "-::1"]);

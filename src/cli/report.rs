@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 
 use rdbinsight::dump::{Interrupt, Signal};
-use rdbinsight::output::parquet::path::sanitize_name;
+use rdbinsight::output::parquet::sanitize_name;
 use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP};
 use rdbinsight::report::options::{
     Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
@@ -196,7 +196,7 @@ fn write_report(out: &ReportOutputArgs, report: &Report) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| default_html_name(report));
-    write_atomically(&path, |w| report::html::write_html(data, w))?;
+    write_atomically(&path, |w| report::write_html(data, w))?;
     tracing::info!("wrote the report to {}", shown(&path));
     let t = &data.totals;
     tracing::info!(

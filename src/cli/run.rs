@@ -117,12 +117,7 @@ pub fn run_dump(args: DumpArgs, env: DumpEnv) -> anyhow::Result<()> {
     let result = run_dump_inner(&args, &progress, env.stderr);
     if let Some(path) = &args.metrics_file {
         let outcome = RunOutcome {
-            cluster: progress
-                .instances()
-                .first()
-                .map(|s| s.cluster().to_string())
-                .or(cluster_hint)
-                .unwrap_or_default(),
+            cluster: progress.cluster().or(cluster_hint).unwrap_or_default(),
             exit_status: match &result {
                 Ok(()) => 0,
                 Err(e) => super::exit_code(e),
@@ -231,7 +226,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// SIGINT and SIGTERM stop the dump cleanly (see [`rdbinsight::dump::interrupt`]); a second
+/// SIGINT and SIGTERM stop the dump cleanly (see [`rdbinsight::dump::Interrupt`]); a second
 /// one while it cleans up exits at once with the same code (what is left behind is removed by
 /// the next run).
 fn listen_for_signals(progress: Arc<Progress>, stderr: Stderr) -> anyhow::Result<()> {

@@ -20,7 +20,7 @@
 
 pub mod clickhouse;
 pub mod jsonl;
-pub mod lock;
+pub(crate) mod lock;
 pub mod null;
 pub mod parquet;
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rdbinsight::report::keytext::key_text;
+use rdbinsight::report::key_text;
 use rdbinsight::report::model::*;
 
 use super::fixtures::xorshift;

@@ -143,13 +143,13 @@ impl ClickHouseOutput {
         Self::new(config)
     }
 
-    /// Rows per INSERT (default [`super::stream::MAX_ROWS_PER_INSERT`]; tests use small
+    /// Rows per INSERT (default `super::stream::MAX_ROWS_PER_INSERT`; tests use small
     /// values). Applies to batches prepared afterwards.
     pub fn set_max_rows_per_insert(&mut self, rows: u64) {
         self.limits.max_rows = rows.max(1);
     }
 
-    /// Idle time after which an INSERT is ended (default [`super::stream::IDLE_END`]).
+    /// Idle time after which an INSERT is ended (default `super::stream::IDLE_END`).
     pub fn set_idle_end(&mut self, idle: Duration) {
         self.limits.idle_end = idle;
     }

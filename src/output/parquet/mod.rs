@@ -52,8 +52,10 @@
 //! milliseconds of CPU and its writes go to the page cache. The blocking steps (directory
 //! work, footer + fsync + rename) run on tokio's blocking pool.
 
-pub mod path;
+pub(crate) mod path;
 pub mod schema;
+
+pub use path::{BatchPaths, sanitize_name};
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -66,7 +68,7 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use self::path::{BatchPaths, LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
+use self::path::{LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
 use self::schema::ColumnBuilders;
 use super::lock::FileLock;
 use super::{BatchContext, ChunkWriter, Output, OutputError, blocking, sync_dir};
@@ -119,7 +121,7 @@ impl ParquetCompression {
 /// Page-level statistics (min/max, null count) are written for every column.
 ///
 /// `max_row_group_rows` is clamped to at least 1.
-pub fn writer_properties(
+pub(crate) fn writer_properties(
     compression: ParquetCompression,
     max_row_group_rows: usize,
 ) -> WriterProperties {

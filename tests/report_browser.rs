@@ -12,6 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use common::browser::Browser;
 use common::report_data::{self, SynthKey};
 use rdbinsight::report::model::{MAX_PREFIX_NODES, ReportData, TOP_SLOTS};
@@ -604,11 +606,20 @@ fn report_page_in_headless_chromium() {
     let table = parse_csv(&csv);
     assert_eq!(table[0][..3], ["rank", "key", "key_base64"]);
     assert_eq!(table.len(), data.top_keys_by_members.len() + 1);
+    let mut formulas = 0;
     for (row, want) in table[1..].iter().zip(&data.top_keys_by_members) {
-        assert_eq!(row[1], want.key.text);
-        assert_eq!(row[2], want.key.base64.clone().unwrap_or_default());
+        // Text a spreadsheet would run as a formula gets a leading ' and its exact bytes.
+        if want.key.text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            formulas += 1;
+            assert_eq!(row[1], format!("'{}", want.key.text));
+            assert_eq!(row[2], B64.encode(want.key.text.as_bytes()));
+        } else {
+            assert_eq!(row[1], want.key.text);
+            assert_eq!(row[2], want.key.base64.clone().unwrap_or_default());
+        }
         assert_eq!(row[8], want.member_count.to_string());
     }
+    assert_eq!(formulas, 1, "the =HYPERLINK(...) key is among the top keys");
     assert!(
         csv.contains("\"tags:\"\"quoted\"\",key\""),
         "a quoted CSV field"

@@ -142,6 +142,7 @@ pub fn from_parquet(
         b.dir.display()
     );
     let mut acc = RowAccumulator::new(b.batch, usize::try_from(opts.top).unwrap_or(usize::MAX));
+    spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
     let mut sorter = ExternalSorter::new(
         sort_budget(opts.memory_limit),
         opts.spill_dir.clone(),

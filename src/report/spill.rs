@@ -19,7 +19,10 @@
 //!
 //! The directory (`rdbinsight-report-*` in `--spill-dir` or the system temp dir) is created at
 //! the first spill and removed when the sorter is dropped: on success, on error, on panic, and
-//! when the caller stops early (Ctrl-C sets the cancel flag checked here).
+//! when the caller stops early (Ctrl-C sets the cancel flag checked here). A report that dies
+//! without dropping it (SIGKILL, a second Ctrl-C) leaves it behind; it holds a `.lock`
+//! ([`crate::output::lock`]) for as long as its report lives, so [`remove_stale_spill_dirs`]
+//! (run by every Parquet report) can tell such leftovers from the directory of a live report.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -29,10 +32,81 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
+use crate::output::lock::FileLock;
 use crate::record::RecordType;
 
 use super::aggregate::{TYPES, type_index};
 use super::prefix::KeyFacts;
+
+/// Name prefix of spill directories.
+const DIR_PREFIX: &str = "rdbinsight-report-";
+/// The lock file in a spill directory, held by its report while it lives.
+const DIR_LOCK: &str = ".lock";
+
+/// Remove the spill directories in `parent` (`--spill-dir`, default the system temp dir) that
+/// dead reports left behind: those whose lock file nobody alive holds. A directory without a
+/// lock file is left alone (its report may be about to lock it); so is one whose lock is held.
+/// Best effort: problems are logged, never fatal. Returns how many directories were removed.
+pub fn remove_stale_spill_dirs(parent: Option<&Path>) -> usize {
+    let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let entries = match std::fs::read_dir(&parent) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::debug!(
+                "cannot list {} for stale spill directories: {e}",
+                parent.display()
+            );
+            return 0;
+        }
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let is_spill = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(DIR_PREFIX));
+        if !is_spill || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = entry.path();
+        match FileLock::try_take_stale(&dir.join(DIR_LOCK)) {
+            Ok(Some(lock)) => {
+                // Ours now: remove the runs, then the lock, then the directory.
+                let result = remove_runs(&dir).and_then(|()| {
+                    lock.release();
+                    std::fs::remove_dir(&dir)
+                });
+                match result {
+                    Ok(()) => {
+                        removed += 1;
+                        tracing::info!(
+                            "removed the spill directory {} of a report that did not finish",
+                            dir.display()
+                        );
+                    }
+                    Err(e) => tracing::warn!(
+                        "cannot remove the stale spill directory {}: {e}",
+                        dir.display()
+                    ),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!("cannot check the lock of {}: {e}", dir.display()),
+        }
+    }
+    removed
+}
+
+/// Remove every file of a spill directory but its lock.
+fn remove_runs(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() != DIR_LOCK {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
 
 /// Bytes an index entry takes.
 const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<IndexEntry>();
@@ -106,6 +180,8 @@ pub struct ExternalSorter {
     runs: Vec<Run>,
     spill_parent: Option<PathBuf>,
     dir: Option<tempfile::TempDir>,
+    /// Held while `dir` exists (declared after it: the directory goes first, then the lock).
+    dir_lock: Option<FileLock>,
     next_run: u64,
     stats: SpillStats,
     cancel: Arc<AtomicBool>,
@@ -138,6 +214,7 @@ impl ExternalSorter {
             runs: Vec::new(),
             spill_parent,
             dir: None,
+            dir_lock: None,
             next_run: 0,
             stats: SpillStats::default(),
             cancel,
@@ -183,7 +260,7 @@ impl ExternalSorter {
     fn ensure_dir(&mut self) -> Result<PathBuf, SpillError> {
         if self.dir.is_none() {
             let mut b = tempfile::Builder::new();
-            b.prefix("rdbinsight-report-");
+            b.prefix(DIR_PREFIX);
             let dir = match &self.spill_parent {
                 Some(p) => b.tempdir_in(p),
                 None => b.tempdir(),
@@ -195,8 +272,16 @@ impl ExternalSorter {
                     .unwrap_or_else(std::env::temp_dir)
                     .display()
             )))?;
+            let lock_path = dir.path().join(DIR_LOCK);
+            let lock = FileLock::try_acquire(&lock_path)
+                .map_err(io_err(format!("cannot create {}", lock_path.display())))?
+                .ok_or_else(|| SpillError::Io {
+                    context: format!("{} is locked by another process", lock_path.display()),
+                    source: io::Error::from(io::ErrorKind::WouldBlock),
+                })?;
             tracing::debug!("spilling sorted runs to {}", dir.path().display());
             self.dir = Some(dir);
+            self.dir_lock = Some(lock);
         }
         Ok(self
             .dir
@@ -777,6 +862,37 @@ mod tests {
         ));
         drop(s);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn stale_spill_dirs_are_removed_live_ones_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let p = parent.path();
+        // A dead report's directory: runs and a lock file nobody holds.
+        let dead = p.join(format!("{DIR_PREFIX}dead"));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("run-000001"), b"x").unwrap();
+        std::fs::write(dead.join(DIR_LOCK), b"").unwrap();
+        // A live report's directory (its sorter holds the lock), one not locked yet, and a
+        // directory that is not ours.
+        let mut live = ExternalSorter::new(64, Some(p.to_path_buf()), Arc::default());
+        for (k, f) in random_entries(50, 7) {
+            live.push(&k, f).unwrap();
+        }
+        let live_dir = live.spill_dir().expect("spilled").to_path_buf();
+        let unlocked = p.join(format!("{DIR_PREFIX}new"));
+        std::fs::create_dir(&unlocked).unwrap();
+        let other = p.join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join(DIR_LOCK), b"").unwrap();
+
+        assert_eq!(remove_stale_spill_dirs(Some(p)), 1);
+        assert!(!dead.exists());
+        assert!(live_dir.join(DIR_LOCK).exists() && unlocked.exists() && other.exists());
+        // Once the live report ends normally, nothing of it is left for a sweep.
+        drop(live);
+        assert!(!live_dir.exists());
+        assert_eq!(remove_stale_spill_dirs(Some(p)), 0);
     }
 
     #[test]

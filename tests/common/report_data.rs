@@ -194,7 +194,7 @@ fn push(
 /// without TTL (some expired), binary and `</script>` keys, an integer key, the empty key, big
 /// strings and huge collections (more than `top`), slots found on two instances.
 pub fn synthetic(nodes: usize, seed: u64) -> ReportData {
-    assert!(nodes >= 100, "the fixed part of the key space has 76 nodes");
+    assert!(nodes >= 100, "the fixed part of the key space has 77 nodes");
     let mut rnd = xorshift(seed);
     let mut range = move |lo: u64, hi: u64| {
         if hi <= lo {
@@ -267,6 +267,22 @@ pub fn synthetic(nodes: usize, seed: u64) -> ReportData {
     };
     push(&mut keys, b"12345".to_vec(), &misc, (10, 10), &mut range);
     push(&mut keys, Vec::new(), &misc, (8, 8), &mut range);
+    // A key a spreadsheet would run as a formula (CSV injection): a huge hash, in the top keys.
+    let formula = Ns {
+        prefix: b"",
+        r#type: "hash",
+        encodings: &["raw"],
+        members: (1, 1),
+        ttl: &[None],
+        weight: 0,
+    };
+    let key = b"=HYPERLINK(\"http://example.invalid\",\"x\")".to_vec();
+    node_prefixes.push(key.clone());
+    count += 1;
+    push(&mut keys, key, &formula, (30 << 20, 60 << 20), &mut range);
+    if let Some(k) = keys.last_mut() {
+        k.member_count = 1_800_000;
+    }
 
     // Groups of two keys (both nodes) plus a small key, until the node count is reached.
     let weights: usize = NAMESPACES.iter().map(|n| n.weight).sum();

@@ -170,10 +170,34 @@
     setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
   }
 
+  // Spreadsheets run a cell that starts with = + - @ (or tab / CR) as a formula, and keys are
+  // written by whoever writes to Redis (CSV injection): such text gets a leading ' so it stays
+  // text. Numbers are never touched. A key column then also fills its _base64 column, so the
+  // exact bytes are still in the file.
+  var FORMULA_START = /^[=+\-@\t\r]/;
+
   // RFC 4180: fields with a comma, quote, CR or LF are quoted, quotes doubled; CRLF line ends.
   function csvField(v) {
     var s = v === null || v === undefined ? '' : String(v);
+    if (typeof v === 'string' && FORMULA_START.test(s)) s = "'" + s;
     return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+
+  // Base64 of the UTF-8 bytes of `s` (in slices: apply() has an argument limit).
+  function utf8Base64(s) {
+    var bytes = new TextEncoder().encode(s), bin = '';
+    for (var i = 0; i < bytes.length; i += 0x8000) {
+      bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return btoa(bin);
+  }
+
+  // The _base64 cell of a key: the exact bytes when the text is not the key itself (escapes)
+  // or when the text cell was neutralised; else empty.
+  function keyBase64(kt) {
+    if (kt && kt.base64) return kt.base64;
+    var t = keyText(kt);
+    return FORMULA_START.test(t) ? utf8Base64(t) : '';
   }
 
   function fatal(msg) {
@@ -293,7 +317,7 @@
           var c = cols[ci];
           if (c.key) {
             var kt = c.key(r);
-            f.push(csvField(keyText(kt)), csvField(kt && kt.base64 ? kt.base64 : ''));
+            f.push(csvField(keyText(kt)), csvField(keyBase64(kt)));
           } else {
             f.push(csvField(c.csv ? c.csv(r) : c.value(r)));
           }

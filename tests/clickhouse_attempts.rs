@@ -414,8 +414,7 @@ async fn drop_batch_refuses_a_live_attempt() {
         return;
     };
     let b = batch("c1", t1());
-    let mut output = db.output(true);
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     let out = drop_batch(&db, "c1", t1());
     assert!(!out.status.success());
     let errors = error_lines(&out.stderr);

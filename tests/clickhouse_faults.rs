@@ -199,9 +199,8 @@ async fn a_server_that_dies_mid_dump_is_not_blamed_on_its_receive_timeout() {
     }
     let mut engine = PrivateEngine::start();
     let db = TestDb::on(&engine.url, "dies");
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     let mut w = instance_writer(&mut output, &b, "i1").await;
     for i in 0..20_000 {
         w.write_record(&record(i)).await.expect("write");

@@ -248,9 +248,8 @@ async fn view_shows_batch_only_after_finalize_batch() {
     let Some(db) = TestDb::new("visible") else {
         return;
     };
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     write_instance(&mut output, &b, "i1", 0..3000, true)
         .await
         .expect("i1");
@@ -480,9 +479,8 @@ async fn insert_refused_by_the_server_reports_its_exception() {
     let Some(db) = TestDb::new("refused") else {
         return;
     };
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     db.exec("ALTER TABLE {db}.redis_records_raw MODIFY COLUMN member_count UInt32")
         .await;
     let mut w = instance_writer(&mut output, &b, "i1").await;
@@ -511,9 +509,8 @@ async fn insert_aborted_mid_stream_reports_the_server_exception() {
     let Some(db) = TestDb::new("midstream") else {
         return;
     };
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     db.exec("ALTER TABLE {db}.redis_records_raw ADD CONSTRAINT small CHECK member_count < 100")
         .await;
     let mut w = instance_writer(&mut output, &b, "i1").await;

@@ -102,6 +102,13 @@ impl TestDb {
         ClickHouseOutput::from_args(&self.url(), None, auto_create, 30).expect("valid URL")
     }
 
+    /// An output (`--auto-create-tables`) with batch `b` prepared.
+    pub async fn prepared(&self, b: &BatchContext) -> ClickHouseOutput {
+        let mut output = self.output(true);
+        output.prepare_batch(b).await.expect("prepare_batch");
+        output
+    }
+
     /// Run a statement; `{db}` is replaced by the quoted database name.
     pub async fn exec(&self, sql: &str) {
         let sql = sql.replace("{db}", &format!("`{}`", self.name));

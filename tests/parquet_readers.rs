@@ -53,18 +53,7 @@ fn python(var: &str) -> Option<String> {
 
 fn run_readers(python: &str, dir: &Path, readers: &[&str]) -> Vec<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/parquet-readers.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(dir)
-        .args(readers)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "readers failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = common::cli::succeeds(Command::new(python).arg(script).arg(dir).args(readers));
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()

@@ -350,16 +350,7 @@ impl RedisCluster {
             "1".into(),
             "--cluster-yes".into(),
         ]);
-        let out = Command::new("redis-cli")
-            .args(&args)
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "cluster create failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::cli::succeeds(Command::new("redis-cli").args(&args));
         let cluster = RedisCluster { nodes };
         wait_until(
             "cluster_state:ok on every node",

@@ -422,21 +422,15 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     // Slots.
     let mut slots: BTreeMap<(&str, u64), BTreeMap<&str, Vec<&Rec>>> = BTreeMap::new();
     for r in recs {
-        if let Some(s) = r.redis_slot {
-            slots
-                .entry(("redis", s))
-                .or_default()
-                .entry(&r.instance)
-                .or_default()
-                .push(r);
-        }
-        if let Some(s) = r.codis_slot {
-            slots
-                .entry(("codis", s))
-                .or_default()
-                .entry(&r.instance)
-                .or_default()
-                .push(r);
+        for (kind, slot) in [("redis", r.redis_slot), ("codis", r.codis_slot)] {
+            if let Some(s) = slot {
+                slots
+                    .entry((kind, s))
+                    .or_default()
+                    .entry(&r.instance)
+                    .or_default()
+                    .push(r);
+            }
         }
     }
     let slot_rows: Vec<(&str, u64, u64, Sums)> = slots

@@ -446,20 +446,19 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
             .map(|(k, s, n, sums)| sums.flat(json!({"kind": k, "slot": s, "instances": n})))
             .collect()
     };
-    let mut sb = slot_rows.clone();
-    sb.sort_by(|a, b| {
-        b.3.rdb_size
-            .cmp(&a.3.rdb_size)
-            .then(a.0.cmp(b.0))
-            .then(a.1.cmp(&b.1))
-    });
-    let mut sk = slot_rows.clone();
-    sk.sort_by(|a, b| {
-        b.3.keys
-            .cmp(&a.3.keys)
-            .then(a.0.cmp(b.0))
-            .then(a.1.cmp(&b.1))
-    });
+    // The slot rows by `metric` desc, then kind and slot.
+    let sorted_by = |metric: fn(&Sums) -> u64| {
+        let mut v = slot_rows.clone();
+        v.sort_by(|a, b| {
+            metric(&b.3)
+                .cmp(&metric(&a.3))
+                .then(a.0.cmp(b.0))
+                .then(a.1.cmp(&b.1))
+        });
+        v
+    };
+    let sb = sorted_by(|s| s.rdb_size);
+    let sk = sorted_by(|s| s.keys);
     let shared: Vec<Value> = slots
         .iter()
         .filter(|(_, insts)| insts.len() > 1)

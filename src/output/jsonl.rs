@@ -158,16 +158,7 @@ impl Publish {
     fn publish(&mut self, file: &File) -> Result<(), OutputError> {
         file.sync_all()
             .map_err(|e| OutputError::io(format!("cannot fsync {}", self.tmp_path.display()), e))?;
-        fs::rename(&self.tmp_path, &self.final_path).map_err(|e| {
-            OutputError::io(
-                format!(
-                    "cannot rename {} to {}",
-                    self.tmp_path.display(),
-                    self.final_path.display()
-                ),
-                e,
-            )
-        })?;
+        super::rename(&self.tmp_path, &self.final_path)?;
         self.published = true;
         if let Some(dir) = self
             .final_path

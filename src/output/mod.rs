@@ -144,6 +144,16 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// Rename `from` to `to` (the publishing step of the file outputs); the error names both.
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), OutputError> {
+    std::fs::rename(from, to).map_err(|e| {
+        OutputError::io(
+            format!("cannot rename {} to {}", from.display(), to.display()),
+            e,
+        )
+    })
+}
+
 /// Run blocking file-system work off the async worker threads.
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, OutputError>
 where

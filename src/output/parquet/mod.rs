@@ -234,16 +234,7 @@ impl PreparedBatch {
                 p.final_dir.display()
             )));
         }
-        fs::rename(&p.tmp_dir, &p.final_dir).map_err(|e| {
-            OutputError::io(
-                format!(
-                    "cannot rename {} to {}",
-                    p.tmp_dir.display(),
-                    p.final_dir.display()
-                ),
-                e,
-            )
-        })?;
+        super::rename(&p.tmp_dir, &p.final_dir)?;
         self.finalized = true;
         sync_dir(&p.cluster_dir)?;
         self.release_lock();
@@ -616,12 +607,7 @@ impl ChunkWriter for ParquetChunkWriter {
                 .sync_all()
                 .map_err(|e| io_error("cannot fsync", &tmp, e))?;
             drop(writer);
-            fs::rename(&tmp, &fin).map_err(|e| {
-                OutputError::io(
-                    format!("cannot rename {} to {}", tmp.display(), fin.display()),
-                    e,
-                )
-            })?;
+            super::rename(&tmp, &fin)?;
             Ok((meta.num_row_groups(), meta.file_metadata().num_rows()))
         })
         .await?;

@@ -22,6 +22,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 
 use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl};
+use crate::output::clickhouse::error::cause_chain;
 use crate::output::clickhouse::http;
 use crate::output::clickhouse::schema::{
     BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
@@ -56,17 +57,7 @@ impl std::fmt::Debug for ClickHouseReader {
 
 /// `context: error: cause: ...` as a [`ReportError`].
 fn ch_err(context: impl std::fmt::Display, err: clickhouse::error::Error) -> ReportError {
-    let mut msg = format!("{context}: {err}");
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !msg.ends_with(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = cause.source();
-    }
-    ReportError::ClickHouse(msg)
+    ReportError::ClickHouse(format!("{context}: {}", cause_chain(&err)))
 }
 
 /// The SQL of the report, in one place.

@@ -32,14 +32,9 @@ datasets=("$@")
 [ ${#datasets[@]} -gt 0 ] || datasets=(mixed-500k)
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install -y time)"
 
-bin=${BENCH_BIN:-}
-if [ -z "$bin" ]; then
-  log "bench/report: cargo build --release"
-  cargo build --release --quiet || die "cargo build --release failed"
-  bin=${CARGO_TARGET_DIR:-target}/release/rdbinsight
-fi
-[ -x "$bin" ] || die "rdbinsight binary not found at $bin"
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bin=$(bench_binary bench/report) || exit 1
 
 for d in "${datasets[@]}"; do
   if [ ! -s "$data/$d.rdb" ]; then

@@ -109,14 +109,9 @@ record_count() { # number of keys in the file: make-dataset's report, else redis
 for d in "${datasets[@]}"; do make_dataset "$d"; done
 
 # ---------------------------------------------------------------- binary
-bin=${BENCH_BIN:-}
-if [ -z "$bin" ]; then
-  log "bench: cargo build --release"
-  cargo build --release --quiet || die "cargo build --release failed"
-  bin=${CARGO_TARGET_DIR:-target}/release/rdbinsight
-fi
-[ -x "$bin" ] || die "rdbinsight binary not found at $bin"
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bin=$(bench_binary bench) || exit 1
 version=$("$bin" --version 2>/dev/null || echo "rdbinsight ?")
 
 ch_url=${RDBINSIGHT_TEST_CLICKHOUSE_URL:-}

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     // Progress bars only on a terminal; the log writer prints above them.
     let bars = std::io::stderr()
         .is_terminal()
-        .then(rdbinsight::dump::progress::terminal_bars);
+        .then(rdbinsight::dump::terminal_bars);
     let stderr = Stderr::new(bars.clone());
     logging::init(cli.verbose, cli.log_format, stderr.clone());
     let format = cli.log_format;

@@ -3,7 +3,7 @@
 //! format of node_exporter's textfile collector, the usual way a cron job reports to
 //! Prometheus.
 //!
-//! Every scrape reads the dump's [`InstanceStatus`] table; nothing is recorded twice. The
+//! Every scrape reads the dump's `InstanceStatus` table; nothing is recorded twice. The
 //! families:
 //!
 //! | metric | type | labels | meaning |
@@ -39,7 +39,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
@@ -47,10 +48,10 @@ use prometheus_client::registry::Registry;
 
 use crate::dump::{InstanceState, InstanceStatus, Progress};
 
-pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub(crate) use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// The metric carried over from one metrics file to the next while runs fail.
-pub const LAST_SUCCESS: &str = "rdbinsight_last_success_timestamp_seconds";
+pub(crate) const LAST_SUCCESS: &str = "rdbinsight_last_success_timestamp_seconds";
 
 /// How a finished run ended, for the metrics file.
 #[derive(Debug, Clone)]
@@ -74,90 +75,119 @@ impl std::fmt::Debug for DumpCollector {
     }
 }
 
-fn labels(s: &InstanceStatus) -> [(&'static str, &str); 2] {
-    [("cluster", s.cluster()), ("instance", s.instance())]
+/// The value of one series: whole numbers are exposed as integers, times as floats.
+#[derive(Debug, Clone, Copy)]
+enum Figure {
+    Whole(u64),
+    Real(f64),
 }
+
+impl Figure {
+    fn encode(self, kind: MetricType, encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        match (kind, self) {
+            (MetricType::Counter, Figure::Whole(v)) => ConstCounter::new(v).encode(encoder),
+            (MetricType::Counter, Figure::Real(v)) => ConstCounter::new(v).encode(encoder),
+            (_, Figure::Whole(v)) => ConstGauge::new(v).encode(encoder),
+            (_, Figure::Real(v)) => ConstGauge::new(v).encode(encoder),
+        }
+    }
+}
+
+/// The series of one instance in a family.
+enum Series {
+    /// None (e.g. the RDB length when the source does not know it).
+    Absent,
+    /// One series with the labels `cluster` and `instance`.
+    One(Figure),
+    /// One series per [`InstanceState`] (label `state`): 1 for the current one, else 0.
+    PerState(InstanceState),
+}
+
+/// A metric family with a series per instance, read from its [`InstanceStatus`].
+struct InstanceFamily {
+    /// Counters without the `_total` the encoder appends.
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    series: fn(&InstanceStatus) -> Series,
+}
+
+/// The per-instance families, in the order they are exposed (the module docs list them).
+const INSTANCE_FAMILIES: [InstanceFamily; 5] = [
+    InstanceFamily {
+        name: "rdbinsight_instance_records_written",
+        help: "Records written, per instance",
+        kind: MetricType::Counter,
+        series: |s| Series::One(Figure::Whole(s.records())),
+    },
+    InstanceFamily {
+        name: "rdbinsight_instance_rdb_bytes_read",
+        help: "RDB bytes parsed, per instance",
+        kind: MetricType::Counter,
+        series: |s| Series::One(Figure::Whole(s.bytes_read())),
+    },
+    InstanceFamily {
+        name: "rdbinsight_instance_rdb_bytes",
+        help: "Length of the instance's RDB, when the source knows it up front",
+        kind: MetricType::Gauge,
+        series: |s| match s.total_bytes() {
+            Some(total) => Series::One(Figure::Whole(total)),
+            None => Series::Absent,
+        },
+    },
+    InstanceFamily {
+        name: "rdbinsight_instance_state",
+        help: "1 for the instance's current state (pending, running, done, failed), else 0",
+        kind: MetricType::Gauge,
+        series: |s| Series::PerState(s.state()),
+    },
+    InstanceFamily {
+        name: "rdbinsight_instance_duration_seconds",
+        help: "Seconds the instance has been running (final once it ended)",
+        kind: MetricType::Gauge,
+        series: |s| Series::One(Figure::Real(s.duration().unwrap_or_default().as_secs_f64())),
+    },
+];
 
 impl Collector for DumpCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let instances = self.progress.instances();
-
-        let mut family = encoder.encode_descriptor(
-            "rdbinsight_instance_records_written",
-            "Records written, per instance",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        for s in &instances {
-            ConstCounter::new(s.records()).encode(family.encode_family(&labels(s))?)?;
-        }
-
-        let mut family = encoder.encode_descriptor(
-            "rdbinsight_instance_rdb_bytes_read",
-            "RDB bytes parsed, per instance",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        for s in &instances {
-            ConstCounter::new(s.bytes_read()).encode(family.encode_family(&labels(s))?)?;
-        }
-
-        let mut family = encoder.encode_descriptor(
-            "rdbinsight_instance_rdb_bytes",
-            "Length of the instance's RDB, when the source knows it up front",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for s in &instances {
-            if let Some(total) = s.total_bytes() {
-                ConstGauge::new(total).encode(family.encode_family(&labels(s))?)?;
+        for f in &INSTANCE_FAMILIES {
+            let mut family = encoder.encode_descriptor(f.name, f.help, None, f.kind)?;
+            for s in &instances {
+                let (cluster, instance) = (("cluster", s.cluster()), ("instance", s.instance()));
+                match (f.series)(s) {
+                    Series::Absent => {}
+                    Series::One(v) => {
+                        v.encode(f.kind, family.encode_family(&[cluster, instance])?)?
+                    }
+                    Series::PerState(current) => {
+                        for state in InstanceState::ALL {
+                            let l = [cluster, instance, ("state", state.as_str())];
+                            let v = Figure::Whole(u64::from(state == current));
+                            v.encode(f.kind, family.encode_family(&l)?)?;
+                        }
+                    }
+                }
             }
         }
-
-        let mut family = encoder.encode_descriptor(
-            "rdbinsight_instance_state",
-            "1 for the instance's current state (pending, running, done, failed), else 0",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for s in &instances {
-            let current = s.state();
-            for state in InstanceState::ALL {
-                let l = [
-                    ("cluster", s.cluster()),
-                    ("instance", s.instance()),
-                    ("state", state.as_str()),
-                ];
-                ConstGauge::new(i64::from(state == current)).encode(family.encode_family(&l)?)?;
-            }
-        }
-
-        let mut family = encoder.encode_descriptor(
-            "rdbinsight_instance_duration_seconds",
-            "Seconds the instance has been running (final once it ended)",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for s in &instances {
-            let secs = s.duration().unwrap_or_default().as_secs_f64();
-            ConstGauge::new(secs).encode(family.encode_family(&labels(s))?)?;
-        }
-
         if let Some(p) = ProcessFigures::read() {
-            let rss = ConstGauge::new(p.resident_bytes);
-            rss.encode(encoder.encode_descriptor(
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes",
-                None,
-                rss.metric_type(),
-            )?)?;
-            let cpu = ConstCounter::new(p.cpu_seconds);
-            cpu.encode(encoder.encode_descriptor(
-                "process_cpu_seconds",
-                "Total user and system CPU time spent in seconds",
-                None,
-                cpu.metric_type(),
-            )?)?;
+            for (name, help, kind, v) in [
+                (
+                    "process_resident_memory_bytes",
+                    "Resident memory size in bytes",
+                    MetricType::Gauge,
+                    Figure::Whole(p.resident_bytes),
+                ),
+                (
+                    "process_cpu_seconds",
+                    "Total user and system CPU time spent in seconds",
+                    MetricType::Counter,
+                    Figure::Real(p.cpu_seconds),
+                ),
+            ] {
+                v.encode(kind, encoder.encode_descriptor(name, help, None, kind)?)?;
+            }
         }
         Ok(())
     }
@@ -173,35 +203,28 @@ struct OutcomeCollector {
 impl Collector for OutcomeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let l = [("cluster", self.outcome.cluster.as_str())];
-        let mut family = encoder.encode_descriptor(
-            "rdbinsight_exit_status",
-            "Exit code of the last run (0 success, 1 failed, 2 usage, 130/143 interrupted)",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        ConstGauge::new(i64::from(self.outcome.exit_status)).encode(family.encode_family(&l)?)?;
-        let gauge = |encoder: &mut DescriptorEncoder, name: &str, help: &str, v: f64| {
-            let mut family = encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                prometheus_client::metrics::MetricType::Gauge,
-            )?;
-            ConstGauge::new(v).encode(family.encode_family(&l)?)
-        };
-        gauge(
-            &mut encoder,
-            "rdbinsight_last_run_timestamp_seconds",
-            "Unix time the last run ended",
-            unix_seconds(self.outcome.ended),
-        )?;
-        if let Some(t) = self.last_success {
-            gauge(
-                &mut encoder,
+        let last_success = self.last_success.map(|t| {
+            (
                 LAST_SUCCESS,
                 "Unix time the last successful run ended",
-                t,
-            )?;
+                Figure::Real(t),
+            )
+        });
+        let gauges = [
+            (
+                "rdbinsight_exit_status",
+                "Exit code of the last run (0 success, 1 failed, 2 usage, 130/143 interrupted)",
+                Figure::Whole(u64::from(self.outcome.exit_status)),
+            ),
+            (
+                "rdbinsight_last_run_timestamp_seconds",
+                "Unix time the last run ended",
+                Figure::Real(unix_seconds(self.outcome.ended)),
+            ),
+        ];
+        for (name, help, v) in gauges.into_iter().chain(last_success) {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            v.encode(MetricType::Gauge, family.encode_family(&l)?)?;
         }
         Ok(())
     }
@@ -227,7 +250,7 @@ fn registry(progress: &Arc<Progress>) -> Registry {
 }
 
 /// The live metrics of `progress`, in the Prometheus text format.
-pub fn render(progress: &Arc<Progress>) -> String {
+pub(crate) fn render(progress: &Arc<Progress>) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry(progress));
@@ -236,7 +259,11 @@ pub fn render(progress: &Arc<Progress>) -> String {
 
 /// The final figures plus the run's outcome: the content of the metrics file.
 /// `previous`: the file the last run wrote, whose last success is carried over on failure.
-pub fn render_final(progress: &Arc<Progress>, outcome: &RunOutcome, previous: &str) -> String {
+pub(crate) fn render_final(
+    progress: &Arc<Progress>,
+    outcome: &RunOutcome,
+    previous: &str,
+) -> String {
     let last_success = if outcome.exit_status == 0 {
         Some(unix_seconds(outcome.ended))
     } else {
@@ -292,7 +319,7 @@ pub fn write_file(path: &Path, progress: &Arc<Progress>, outcome: &RunOutcome) -
 
 /// Resident memory and CPU time of this process, from `/proc/self` (Linux only).
 #[derive(Debug, Clone, Copy)]
-pub struct ProcessFigures {
+pub(crate) struct ProcessFigures {
     pub resident_bytes: u64,
     pub cpu_seconds: f64,
 }

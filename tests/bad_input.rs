@@ -100,12 +100,98 @@ fn shared_bad_corpus_verdicts() {
     );
 }
 
+/// Whether an error is the one expected.
+type KindCheck = fn(&ParseErrorKind) -> bool;
+
 /// Specific errors and offsets the bad corpus documents.
 #[test]
 fn shared_bad_corpus_messages() {
     let Some(dir) = shared_fixtures() else { return };
     let dir = dir.join("bad");
-    let check = |name: &str, want_kind: &dyn Fn(&ParseErrorKind) -> bool, offset: Option<u64>| {
+    // (file, the error it must give, its byte offset when the corpus documents it)
+    let cases: &[(&str, KindCheck, Option<u64>)] = &[
+        (
+            "empty-file.rdb",
+            |k| matches!(k, ParseErrorKind::UnexpectedEof { .. }),
+            Some(0),
+        ),
+        (
+            "not-rdb-png.rdb",
+            |k| *k == ParseErrorKind::BadMagic,
+            Some(0),
+        ),
+        (
+            "not-rdb-aof.rdb",
+            |k| *k == ParseErrorKind::BadMagic,
+            Some(0),
+        ),
+        (
+            "wrong-magic.rdb",
+            |k| *k == ParseErrorKind::BadMagic,
+            Some(0),
+        ),
+        (
+            "version-0.rdb",
+            |k| *k == ParseErrorKind::UnsupportedVersion(0),
+            Some(5),
+        ),
+        (
+            "version-99.rdb",
+            |k| *k == ParseErrorKind::UnsupportedVersion(99),
+            Some(5),
+        ),
+        (
+            "version-not-digits.rdb",
+            |k| *k == ParseErrorKind::InvalidVersion,
+            Some(5),
+        ),
+        (
+            "type-byte-8-unassigned.rdb",
+            |k| *k == ParseErrorKind::UnknownType(8),
+            Some(49),
+        ),
+        (
+            "garbage-type-byte.rdb",
+            |k| *k == ParseErrorKind::UnknownType(0x42),
+            Some(49),
+        ),
+        (
+            "module-pre-ga-type6.rdb",
+            |k| *k == ParseErrorKind::UnsupportedModulePreGa,
+            Some(49),
+        ),
+        (
+            "crc-flipped-byte.rdb",
+            |k| matches!(k, ParseErrorKind::ChecksumMismatch { .. }),
+            Some(110),
+        ),
+        (
+            "quicklist2-bad-container.rdb",
+            |k| k.to_string().contains("invalid quicklist container 3"),
+            None,
+        ),
+        (
+            "module2-bad-opcode.rdb",
+            |k| k.to_string().contains("invalid module opcode 9"),
+            None,
+        ),
+        (
+            "listpack-total-bytes-lie.rdb",
+            |k| k.to_string().contains("listpack size mismatch"),
+            None,
+        ),
+        (
+            "lzf-in-key-ulen-too-big.rdb",
+            |k| k.to_string().contains("length mismatch"),
+            None,
+        ),
+        (
+            "string-length-2pow40.rdb",
+            |k| matches!(k, ParseErrorKind::UnexpectedEof { .. }),
+            None,
+        ),
+    ];
+    for &(name, want_kind, offset) in cases {
         let data = std::fs::read(dir.join(name)).unwrap();
         let (_, result) = run(&data);
         let err = result.expect_err(name);
@@ -113,87 +199,7 @@ fn shared_bad_corpus_messages() {
         if let Some(off) = offset {
             assert_eq!(err.offset, off, "{name}: {err}");
         }
-    };
-    check(
-        "empty-file.rdb",
-        &|k| matches!(k, ParseErrorKind::UnexpectedEof { .. }),
-        Some(0),
-    );
-    check(
-        "not-rdb-png.rdb",
-        &|k| *k == ParseErrorKind::BadMagic,
-        Some(0),
-    );
-    check(
-        "not-rdb-aof.rdb",
-        &|k| *k == ParseErrorKind::BadMagic,
-        Some(0),
-    );
-    check(
-        "wrong-magic.rdb",
-        &|k| *k == ParseErrorKind::BadMagic,
-        Some(0),
-    );
-    check(
-        "version-0.rdb",
-        &|k| *k == ParseErrorKind::UnsupportedVersion(0),
-        Some(5),
-    );
-    check(
-        "version-99.rdb",
-        &|k| *k == ParseErrorKind::UnsupportedVersion(99),
-        Some(5),
-    );
-    check(
-        "version-not-digits.rdb",
-        &|k| *k == ParseErrorKind::InvalidVersion,
-        Some(5),
-    );
-    check(
-        "type-byte-8-unassigned.rdb",
-        &|k| *k == ParseErrorKind::UnknownType(8),
-        Some(49),
-    );
-    check(
-        "garbage-type-byte.rdb",
-        &|k| *k == ParseErrorKind::UnknownType(0x42),
-        Some(49),
-    );
-    check(
-        "module-pre-ga-type6.rdb",
-        &|k| *k == ParseErrorKind::UnsupportedModulePreGa,
-        Some(49),
-    );
-    check(
-        "crc-flipped-byte.rdb",
-        &|k| matches!(k, ParseErrorKind::ChecksumMismatch { .. }),
-        Some(110),
-    );
-    check(
-        "quicklist2-bad-container.rdb",
-        &|k| k.to_string().contains("invalid quicklist container 3"),
-        None,
-    );
-    check(
-        "module2-bad-opcode.rdb",
-        &|k| k.to_string().contains("invalid module opcode 9"),
-        None,
-    );
-    check(
-        "listpack-total-bytes-lie.rdb",
-        &|k| k.to_string().contains("listpack size mismatch"),
-        None,
-    );
-    check(
-        "lzf-in-key-ulen-too-big.rdb",
-        &|k| k.to_string().contains("length mismatch"),
-        None,
-    );
-    check(
-        "string-length-2pow40.rdb",
-        &|k| matches!(k, ParseErrorKind::UnexpectedEof { .. }),
-        None,
-    );
+    }
     // Version 99 must fail before any record.
     let data = std::fs::read(dir.join("version-99.rdb")).unwrap();
     assert!(run(&data).0.is_empty());

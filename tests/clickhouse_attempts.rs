@@ -5,34 +5,15 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::ch::{
-    TestDb, batch, dump_command, error_lines, mkfifo, rdb_with_keys, record, rfc3339, t1, t2,
+    FedDump, TestDb, batch, dump_command, error_lines, instance_writer, misc, prepare_error,
+    rdb_with_keys, record, rfc3339, run_ok, t1, t2, write_instance, write_until_error,
 };
 use rdbinsight::output::clickhouse::ClickHouseOutput;
-use rdbinsight::output::{BatchContext, ChunkWriter, Output, OutputError};
-
-/// Records `range` for `instance` through one writer.
-async fn write_instance(
-    output: &mut ClickHouseOutput,
-    b: &BatchContext,
-    instance: &str,
-    range: std::ops::Range<u64>,
-    finalize: bool,
-) -> Result<(), OutputError> {
-    let mut w = output.writer_for(b.write_context(instance))?;
-    w.prepare_instance().await?;
-    for i in range {
-        w.write_record(&record(i)).await?;
-    }
-    if finalize {
-        w.finalize_instance().await?;
-    }
-    Ok(())
-}
+use rdbinsight::output::{BatchContext, ChunkWriter, Output};
 
 async fn complete(output: &mut ClickHouseOutput, b: &BatchContext, range: std::ops::Range<u64>) {
     output.prepare_batch(b).await.expect("prepare_batch");
@@ -40,6 +21,19 @@ async fn complete(output: &mut ClickHouseOutput, b: &BatchContext, range: std::o
         .await
         .expect("write");
     output.finalize_batch().await.expect("finalize_batch");
+}
+
+/// `rdbinsight misc clickhouse-drop-batch` of `cluster`'s batch at `nanos`.
+fn drop_batch(db: &TestDb, cluster: &str, nanos: i64) -> std::process::Output {
+    misc(&[
+        "clickhouse-drop-batch",
+        "--url",
+        &db.url(),
+        "--cluster",
+        cluster,
+        "--batch",
+        &rfc3339(nanos),
+    ])
 }
 
 fn batch_filter(nanos: i64) -> String {
@@ -53,12 +47,7 @@ async fn a_complete_batch_is_refused_up_front() {
     };
     let b = batch("c1", t1());
     complete(&mut db.output(true), &b, 0..500).await;
-    let err = db
-        .output(false)
-        .prepare_batch(&b)
-        .await
-        .expect_err("already complete")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &b).await;
     assert!(err.contains("is already complete"), "{err}");
     assert!(err.contains("another --batch-timestamp"), "{err}");
     assert!(
@@ -98,22 +87,12 @@ async fn rows_without_a_marker_are_refused_until_dropped() {
         t1()
     ))
     .await;
-    let err = db
-        .output(false)
-        .prepare_batch(&b)
-        .await
-        .expect_err("leftover rows")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &b).await;
     assert!(err.contains("already has 5 rows"), "{err}");
     assert!(err.contains("no completion marker"), "{err}");
     assert!(err.contains("clickhouse-drop-batch"), "{err}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["misc", "clickhouse-drop-batch", "--url", &db.url()])
-        .args(["--cluster", "c1", "--batch", &rfc3339(t1())])
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run rdbinsight");
+    let out = drop_batch(&db, "c1", t1());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("5 rows (it was not complete)"), "{stderr}");
@@ -289,19 +268,8 @@ async fn a_failed_run_leaves_no_rows_and_its_retry_completes() {
     );
     assert_eq!(error_lines(&out.stderr).len(), 1, "{stderr}");
     assert_eq!(db.count("redis_records_raw").await, 0);
-    let out = dump_command(&rdb, "c1", t1(), &url, &[])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
-            .await,
-        "30000\t30000"
-    );
+    run_ok(&mut dump_command(&rdb, "c1", t1(), &url, &[]));
+    assert_eq!(db.view_keys("").await, "30000\t30000");
     db.drop_db().await;
 }
 
@@ -314,34 +282,20 @@ async fn a_killed_attempt_is_cleaned_up_by_the_next_run() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let rdb = rdb_with_keys(dir.path(), 30_000);
-    let bytes = std::fs::read(&rdb).expect("read rdb");
-    let fifo = dir.path().join("source.fifo");
-    mkfifo(&fifo);
     let url = db.url();
     let expiry = ["--auto-create-tables", "--ch-claim-expiry", "3"];
-    let mut child = dump_command(&fifo, "c1", t1(), &url, &expiry)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
     // Half of the RDB, then the source stalls: the idle INSERT is ended (rows stored).
-    let mut source = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .expect("open fifo");
-    source
-        .write_all(&bytes[..bytes.len() / 2])
-        .expect("write half");
+    let FedDump {
+        mut child,
+        source,
+        rdb,
+        ..
+    } = FedDump::start(dir.path(), 30_000, &db, &expiry, |cmd| {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let exists = db
-            .q(&format!(
-                "SELECT count() FROM system.tables WHERE database = '{}' AND name = 'redis_records_raw'",
-                db.name
-            ))
-            .await
-            == "1";
+        let exists = db.tables("AND name = 'redis_records_raw'").await == "1";
         if exists && db.count("redis_records_raw").await > 0 {
             break;
         }
@@ -369,12 +323,8 @@ async fn a_killed_attempt_is_cleaned_up_by_the_next_run() {
 
     // After the expiry, a run of another cluster and batch removes the dead attempt's rows.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let out = dump_command(&rdb, "other", t2(), &url, &expiry[1..])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr =
+        run_ok(dump_command(&rdb, "other", t2(), &url, &expiry[1..]).env("RUST_LOG", "warn"));
     assert!(
         stderr.contains("removed the rows of a dead attempt"),
         "{stderr}"
@@ -393,19 +343,8 @@ async fn a_killed_attempt_is_cleaned_up_by_the_next_run() {
     );
 
     // The batch can be written again: exactly one copy of each key.
-    let out = dump_command(&rdb, "c1", t1(), &url, &expiry[1..])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view WHERE cluster = 'c1'")
-            .await,
-        "30000\t30000"
-    );
+    run_ok(&mut dump_command(&rdb, "c1", t1(), &url, &expiry[1..]));
+    assert_eq!(db.view_keys("WHERE cluster = 'c1'").await, "30000\t30000");
     db.drop_db().await;
 }
 
@@ -420,8 +359,7 @@ async fn a_fenced_attempt_stops_and_deletes_nothing() {
     let mut output = db.output(true);
     output.set_claim_expiry(Duration::from_secs(3));
     output.prepare_batch(&b).await.expect("prepare_batch");
-    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
+    let mut w = instance_writer(&mut output, &b, "i1").await;
     for i in 0..100 {
         w.write_record(&record(i)).await.expect("write");
     }
@@ -437,14 +375,10 @@ async fn a_fenced_attempt_stops_and_deletes_nothing() {
     .await;
     // The heartbeat (every 0.25 s here) notices; the next chunk is refused.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let mut err = None;
-    for i in 100..200_000 {
-        if let Err(e) = w.write_record(&record(i)).await {
-            err = Some(e.to_string());
-            break;
-        }
-    }
-    let err = err.expect("the writer stops");
+    let err = write_until_error(&mut w, 100..200_000)
+        .await
+        .0
+        .expect("the writer stops");
     assert!(err.contains("was taken over"), "{err}");
     drop(w);
     let err = output
@@ -480,14 +414,8 @@ async fn drop_batch_refuses_a_live_attempt() {
         return;
     };
     let b = batch("c1", t1());
-    let mut output = db.output(true);
-    output.prepare_batch(&b).await.expect("prepare_batch");
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["misc", "clickhouse-drop-batch", "--url", &db.url()])
-        .args(["--cluster", "c1", "--batch", &rfc3339(t1())])
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run rdbinsight");
+    let mut output = db.prepared(&b).await;
+    let out = drop_batch(&db, "c1", t1());
     assert!(!out.status.success());
     let errors = error_lines(&out.stderr);
     assert_eq!(errors.len(), 1, "{errors:?}");

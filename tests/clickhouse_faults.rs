@@ -1,7 +1,7 @@
 //! The ClickHouse writer when things go wrong (issue #7 items 2, 6, 9; issue #10's stalled
 //! source): a server that never answers, a connection that cannot be made, a server that
-//! stops reading, a server that dies mid-dump, a source that pauses longer than the server's
-//! receive timeout, a batch older than the TTL.
+//! dies mid-dump, a source that pauses longer than the server's receive timeout, a batch older
+//! than the TTL. (A server that stops reading is a unit test of the INSERT stream.)
 //!
 //! The hung peers are tiny TCP servers in the test (they stand for a hung server, not for
 //! ClickHouse); everything else runs against the real engine.
@@ -9,45 +9,16 @@
 mod common;
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::ch::{TestDb, batch, dump_command, error_lines, mkfifo, rdb_with_keys, record, t1};
-use rdbinsight::output::clickhouse::claim::Fence;
-use rdbinsight::output::clickhouse::conn::Conn;
-use rdbinsight::output::clickhouse::rowbinary::{self, RowEncoder};
-use rdbinsight::output::clickhouse::stream::{InsertStream, StreamConfig, StreamLimits};
+use common::ch::{
+    FedDump, TestDb, batch, dump_command, error_lines, instance_writer, prepare_error, record,
+    refused, t1,
+};
+use common::fake_server::FakeServer;
 use rdbinsight::output::clickhouse::{ClickHouseConfig, ClickHouseOutput, Timeouts};
 use rdbinsight::output::{ChunkWriter, Output};
-
-/// A TCP server that accepts connections and then does nothing with them (never reads past
-/// `read_head` bytes of the request head, never answers). Returns its address.
-async fn hung_server(read_head: bool) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut sock, _)) = listener.accept().await {
-            if read_head {
-                use tokio::io::AsyncReadExt as _;
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match sock.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-            }
-            held.push(sock);
-        }
-    });
-    addr
-}
 
 fn config(url: &str, timeouts: Timeouts) -> ClickHouseConfig {
     let mut c = ClickHouseConfig::new(url, None, true, 30).expect("valid URL");
@@ -63,44 +34,40 @@ fn secs(connect: u64, send: u64, response: u64) -> Timeouts {
     }
 }
 
-#[tokio::test]
-async fn a_server_that_never_answers_hits_the_response_timeout() {
-    let addr = hung_server(false).await;
-    let url = format!("http://{addr}?database=x");
-    let mut output = ClickHouseOutput::new(config(&url, secs(5, 5, 1))).expect("output");
+/// `prepare_batch`'s error with `timeouts` against `url`; it must come within 5 s.
+async fn quick_error(url: &str, timeouts: Timeouts) -> String {
+    let mut output = ClickHouseOutput::new(config(url, timeouts)).expect("output");
     let started = Instant::now();
-    let err = output
-        .prepare_batch(&batch("c", t1()))
-        .await
-        .expect_err("no answer")
-        .to_string();
+    let err = prepare_error(&mut output, &batch("c", t1())).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
+    err
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_hits_the_response_timeout() {
+    // A server that accepts connections and never answers.
+    let hung = FakeServer::start(usize::MAX, |peer| {
+        peer.hold();
+        Ok(())
+    });
+    let addr = hung.addr();
+    let url = format!("http://{addr}?database=x");
+    let err = quick_error(&url, secs(5, 5, 1)).await;
     assert!(
         err.contains("no answer from the server within 1 s (--ch-response-timeout)"),
         "{err}"
     );
-    assert!(err.contains(&addr.to_string()), "{err}");
+    assert!(err.contains(&addr), "{err}");
 
     // The binary: one error line, exit code 1, in about the timeout.
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["dump", "from-file", "--path"])
-        .arg(common::fixtures::own_fixtures().join("r7-multidb.rdb"))
-        .args([
-            "--cluster",
-            "c",
-            "--instance",
-            "i",
-            "into-clickhouse",
-            "--url",
-            &url,
-        ])
+    let fixture = common::fixtures::own_fixtures().join("r7-multidb.rdb");
+    let out = dump_command(&fixture, "c", t1(), &url, &[])
         .env("RDBINSIGHT_CH_RESPONSE_TIMEOUT", "2")
-        .env_remove("RUST_BACKTRACE")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
@@ -135,65 +102,12 @@ async fn a_connection_that_cannot_be_made_hits_the_connect_timeout() {
         "the accept queue should be full"
     );
     let url = format!("http://{addr}?database=x");
-    let mut output = ClickHouseOutput::new(config(&url, secs(1, 5, 30))).expect("output");
-    let started = Instant::now();
-    let err = output
-        .prepare_batch(&batch("c", t1()))
-        .await
-        .expect_err("no connection")
-        .to_string();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    let err = quick_error(&url, secs(1, 5, 30)).await;
     assert!(
         err.contains("no connection within 1 s (--ch-connect-timeout)"),
         "{err}"
     );
     drop(listener);
-}
-
-#[tokio::test]
-async fn a_server_that_stops_reading_hits_the_send_timeout() {
-    let addr = hung_server(true).await;
-    let url = format!("http://{addr}?database=x");
-    let cfg = config(&url, secs(5, 1, 30));
-    let conn = Conn::new(&cfg).expect("conn");
-    let stream = StreamConfig {
-        client: conn
-            .client
-            .clone()
-            .with_compression(clickhouse::Compression::None),
-        compress: false,
-        sql: Arc::from(rowbinary::insert_sql("`x`.`redis_records_raw`")),
-        header: Arc::from(rowbinary::header()),
-        timeouts: cfg.timeouts,
-        limits: StreamLimits::default(),
-        fence: Arc::new(Fence::default()),
-    };
-    let b = batch("c", t1());
-    let encoder = RowEncoder::new(&b.write_context("i1"));
-    let mut s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
-    let started = Instant::now();
-    let mut err = None;
-    // Until the socket buffers are full and the server still does not read.
-    for i in 0..2_000_000 {
-        if let Err(e) = s.write(&encoder, &record(i)).await {
-            err = Some(e.to_string());
-            break;
-        }
-    }
-    let err = err.expect("the send times out");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        err.contains("the server accepted no data for 1 s (--ch-send-timeout)"),
-        "{err}"
-    );
 }
 
 /// The Python of the test engine's venv (exported by scripts/clickhouse-test-env.sh).
@@ -285,30 +199,14 @@ async fn a_server_that_dies_mid_dump_is_not_blamed_on_its_receive_timeout() {
     }
     let mut engine = PrivateEngine::start();
     let db = TestDb::on(&engine.url, "dies");
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
-    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
+    let mut output = db.prepared(&b).await;
+    let mut w = instance_writer(&mut output, &b, "i1").await;
     for i in 0..20_000 {
         w.write_record(&record(i)).await.expect("write");
     }
     engine.kill();
-    let mut err = None;
-    for i in 20_000..2_000_000 {
-        if let Err(e) = w.write_record(&record(i)).await {
-            err = Some(e.to_string());
-            break;
-        }
-    }
-    let err = match err {
-        Some(e) => e,
-        None => w
-            .finalize_instance()
-            .await
-            .expect_err("server gone")
-            .to_string(),
-    };
+    let (err, _) = refused(&mut w, 20_000..2_000_000).await;
     assert!(err.contains("failed for instance i1"), "{err}");
     assert!(!err.contains("http_receive_timeout"), "{err}");
     assert!(!err.contains('\n'), "{err}");
@@ -322,23 +220,16 @@ async fn a_source_that_pauses_45_seconds() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let rdb = rdb_with_keys(dir.path(), 30_000);
-    let bytes = std::fs::read(&rdb).expect("read rdb");
-    let fifo = dir.path().join("source.fifo");
-    mkfifo(&fifo);
-    let child = dump_command(&fifo, "c1", t1(), &db.url(), &["--auto-create-tables"])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut source = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .expect("open fifo");
-    source
-        .write_all(&bytes[..bytes.len() / 2])
-        .expect("first half");
+    let FedDump {
+        child,
+        mut source,
+        bytes,
+        ..
+    } = FedDump::start(dir.path(), 30_000, &db, &["--auto-create-tables"], |cmd| {
+        cmd.env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+    });
     std::thread::sleep(Duration::from_secs(45));
     source
         .write_all(&bytes[bytes.len() / 2..])
@@ -348,11 +239,7 @@ async fn a_source_that_pauses_45_seconds() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("ending the INSERT"), "{stderr}");
-    assert_eq!(
-        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
-            .await,
-        "30000\t30000"
-    );
+    assert_eq!(db.view_keys("").await, "30000\t30000");
     db.drop_db().await;
 }
 
@@ -363,12 +250,7 @@ async fn a_batch_older_than_the_ttl_is_refused_before_anything_is_written() {
     let Some(db) = TestDb::new("ttl") else { return };
     let day = 86_400 * 1_000_000_000i64;
     let old = batch("c1", t1() - 31 * day);
-    let err = db
-        .output(true)
-        .prepare_batch(&old)
-        .await
-        .expect_err("too old")
-        .to_string();
+    let err = prepare_error(&mut db.output(true), &old).await;
     assert!(
         err.contains("is 31 days old, older than --ttl-days 30"),
         "{err}"
@@ -389,12 +271,7 @@ async fn a_batch_older_than_the_ttl_is_refused_before_anything_is_written() {
         .await
         .expect("schema");
     drop(output);
-    let err = db
-        .output(false)
-        .prepare_batch(&batch("c1", t1() - 10 * day))
-        .await
-        .expect_err("older than the table's TTL")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &batch("c1", t1() - 10 * day)).await;
     assert!(err.contains("older than the 7-day TTL of"), "{err}");
     assert_eq!(db.count("redis_records_raw").await, 0);
     db.drop_db().await;

@@ -12,34 +12,17 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::ch::{TYPES, TestDb, batch, record, t1, t2};
+use common::ch::{
+    TYPES, TestDb, batch, dump_command, instance_writer, misc, prepare_error, record, refused, t1,
+    t2, write_instance,
+};
 use rdbinsight::output::clickhouse::{ClickHouseOutput, ClickHouseUrl};
-use rdbinsight::output::{BatchContext, ChunkWriter, Output, OutputError};
+use rdbinsight::output::{BatchContext, ChunkWriter, Output};
 use rdbinsight::record::Record;
-
-/// Write records `range` for `instance` through one writer; `finalize`: call
-/// `finalize_instance`.
-async fn write_instance(
-    output: &mut ClickHouseOutput,
-    b: &BatchContext,
-    instance: &str,
-    range: std::ops::Range<u64>,
-    finalize: bool,
-) -> Result<(), OutputError> {
-    let mut w = output.writer_for(b.write_context(instance))?;
-    w.prepare_instance().await?;
-    for i in range {
-        w.write_record(&record(i)).await?;
-    }
-    if finalize {
-        w.finalize_instance().await?;
-    }
-    Ok(())
-}
 
 /// A whole successful dump of `n_a` + `n_b` records over two instances.
 async fn full_dump(output: &mut ClickHouseOutput, b: &BatchContext, n_a: u64, n_b: u64) {
@@ -234,8 +217,7 @@ async fn idle_insert_is_ended_and_the_next_row_begins_another() {
     output.set_idle_end(Duration::from_millis(300));
     let b = batch("c1", t1());
     output.prepare_batch(&b).await.expect("prepare_batch");
-    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
+    let mut w = instance_writer(&mut output, &b, "i1").await;
     for i in 0..100 {
         w.write_record(&record(i)).await.expect("write");
     }
@@ -256,11 +238,7 @@ async fn idle_insert_is_ended_and_the_next_row_begins_another() {
     w.finalize_instance().await.expect("finalize_instance");
     assert_eq!(w.inserts_started(), 2);
     output.finalize_batch().await.expect("finalize_batch");
-    assert_eq!(
-        db.q("SELECT count(), uniqExact(key) FROM {db}.redis_records_view")
-            .await,
-        "250\t250"
-    );
+    assert_eq!(db.view_keys("").await, "250\t250");
     assert_eq!(inserted_parts(&db).await, 2);
     db.drop_db().await;
 }
@@ -270,9 +248,8 @@ async fn view_shows_batch_only_after_finalize_batch() {
     let Some(db) = TestDb::new("visible") else {
         return;
     };
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     write_instance(&mut output, &b, "i1", 0..3000, true)
         .await
         .expect("i1");
@@ -349,12 +326,7 @@ async fn missing_tables_without_auto_create() {
     };
     let b = batch("c1", t1());
     // No database at all.
-    let err = db
-        .output(false)
-        .prepare_batch(&b)
-        .await
-        .expect_err("database missing")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &b).await;
     assert!(err.contains("does not exist"), "{err}");
     assert!(err.contains("rdbinsight misc clickhouse-schema"), "{err}");
     assert!(err.contains("--auto-create-tables"), "{err}");
@@ -366,12 +338,7 @@ async fn missing_tables_without_auto_create() {
          ENGINE = MergeTree ORDER BY cluster",
     )
     .await;
-    let err = db
-        .output(false)
-        .prepare_batch(&b)
-        .await
-        .expect_err("tables missing")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &b).await;
     assert!(
         err.contains("table redis_records_raw, table import_batch_claims, view redis_records_view"),
         "{err}"
@@ -385,12 +352,7 @@ async fn missing_tables_without_auto_create() {
     output.prepare_batch(&b).await.expect("creates everything");
     drop(output);
     db.exec("DROP TABLE {db}.import_batch_claims").await;
-    let err = db
-        .output(false)
-        .prepare_batch(&batch("c1", t2()))
-        .await
-        .expect_err("claims table missing")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &batch("c1", t2())).await;
     assert!(err.contains("lacks table import_batch_claims"), "{err}");
     assert!(err.contains("it only adds what is missing"), "{err}");
     db.drop_db().await;
@@ -493,12 +455,7 @@ async fn incompatible_schema_is_refused_before_anything_is_written() {
         "CREATE VIEW {db}.redis_records_view AS SELECT cluster, batch FROM {db}.redis_records_raw",
     )
     .await;
-    let err = db
-        .output(false)
-        .prepare_batch(&batch("c1", t2()))
-        .await
-        .expect_err("incompatible")
-        .to_string();
+    let err = prepare_error(&mut db.output(false), &batch("c1", t2())).await;
     for needle in [
         "redis_records_raw.member_count is UInt32, expected UInt64",
         "redis_records_raw.freq is missing",
@@ -522,26 +479,13 @@ async fn insert_refused_by_the_server_reports_its_exception() {
     let Some(db) = TestDb::new("refused") else {
         return;
     };
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     db.exec("ALTER TABLE {db}.redis_records_raw MODIFY COLUMN member_count UInt32")
         .await;
-    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
+    let mut w = instance_writer(&mut output, &b, "i1").await;
     // Enough rows that chunks keep going out after the server refused the first one.
-    let mut err = None;
-    for i in 0..200_000 {
-        if let Err(e) = w.write_record(&record(i)).await {
-            err = Some(e);
-            break;
-        }
-    }
-    let err = match err {
-        Some(e) => e,
-        None => w.finalize_instance().await.expect_err("refused"),
-    }
-    .to_string();
+    let (err, _) = refused(&mut w, 0..200_000).await;
     assert!(err.contains("failed for instance i1"), "{err}");
     assert!(err.contains("Code: "), "{err}");
     assert!(err.contains("member_count"), "{err}");
@@ -565,27 +509,12 @@ async fn insert_aborted_mid_stream_reports_the_server_exception() {
     let Some(db) = TestDb::new("midstream") else {
         return;
     };
-    let mut output = db.output(true);
     let b = batch("c1", t1());
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = db.prepared(&b).await;
     db.exec("ALTER TABLE {db}.redis_records_raw ADD CONSTRAINT small CHECK member_count < 100")
         .await;
-    let mut w = output.writer_for(b.write_context("i1")).expect("writer");
-    w.prepare_instance().await.expect("prepare_instance");
-    let mut err = None;
-    let mut written = 0u64;
-    for i in 0..1_100_000 {
-        if let Err(e) = w.write_record(&record(i)).await {
-            err = Some(e);
-            break;
-        }
-        written += 1;
-    }
-    let err = match err {
-        Some(e) => e,
-        None => w.finalize_instance().await.expect_err("refused"),
-    }
-    .to_string();
+    let mut w = instance_writer(&mut output, &b, "i1").await;
+    let (err, written) = refused(&mut w, 0..1_100_000).await;
     assert!(written > 0);
     assert!(err.contains("Code: 469."), "{err}");
     assert!(err.contains("(VIOLATED_CONSTRAINT)"), "{err}");
@@ -600,10 +529,7 @@ async fn schema_from_cli_is_what_the_writer_needs() {
     let Some(db) = TestDb::new("clischema") else {
         return;
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["misc", "clickhouse-schema"])
-        .output()
-        .expect("run rdbinsight");
+    let out = misc(&["clickhouse-schema"]);
     assert!(out.status.success());
     let sql = String::from_utf8(out.stdout).expect("UTF-8");
     db.exec(&format!("CREATE DATABASE `{}`", db.name)).await;
@@ -743,11 +669,7 @@ async fn unreachable_server_is_a_clear_error() {
         .expect("port");
     let url = format!("http://alice:s3cret@127.0.0.1:{port}?database=x");
     let mut output = ClickHouseOutput::from_args(&url, None, true, 30).expect("valid URL");
-    let err = output
-        .prepare_batch(&batch("c", t1()))
-        .await
-        .expect_err("nothing listens")
-        .to_string();
+    let err = prepare_error(&mut output, &batch("c", t1())).await;
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(err.to_lowercase().contains("connect"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
@@ -763,11 +685,7 @@ async fn https_speaks_tls() {
         parsed.host, parsed.port, db.name
     );
     let mut output = ClickHouseOutput::from_args(&url, None, true, 30).expect("valid URL");
-    let err = output
-        .prepare_batch(&batch("c", t1()))
-        .await
-        .expect_err("no TLS on the test engine")
-        .to_string();
+    let err = prepare_error(&mut output, &batch("c", t1())).await;
     assert!(
         err.contains("cannot query ClickHouse at https://u:***@"),
         "{err}"
@@ -819,10 +737,7 @@ fn bad_urls() {
 
 #[test]
 fn cli_clickhouse_schema() {
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["misc", "clickhouse-schema", "--ttl-days", "9"])
-        .output()
-        .expect("run rdbinsight");
+    let out = misc(&["clickhouse-schema", "--ttl-days", "9"]);
     assert!(out.status.success(), "{out:?}");
     let sql = String::from_utf8(out.stdout).expect("UTF-8");
     let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -845,16 +760,10 @@ fn cli_clickhouse_schema() {
     }
     assert_eq!(sql.matches(";\n").count(), 4);
     // Default TTL.
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["misc", "clickhouse-schema"])
-        .output()
-        .expect("run rdbinsight");
+    let out = misc(&["clickhouse-schema"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("INTERVAL 30 DAY"));
     // The sharded variant (its statements run on the 2-shard engines in clickhouse_cluster.rs).
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["misc", "clickhouse-schema", "--on-cluster", "prod"])
-        .output()
-        .expect("run rdbinsight");
+    let out = misc(&["clickhouse-schema", "--on-cluster", "prod"]);
     assert!(out.status.success(), "{out:?}");
     let sql = String::from_utf8(out.stdout).expect("UTF-8");
     let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -876,20 +785,8 @@ fn cli_clickhouse_schema() {
 
 #[test]
 fn cli_bad_url_is_reported_without_password() {
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args([
-            "dump",
-            "from-file",
-            "--path",
-            "/nonexistent.rdb",
-            "--cluster",
-            "c",
-            "--instance",
-            "i",
-            "into-clickhouse",
-            "--url",
-            "http://bob:hunter2@ch.example?database=redis",
-        ])
+    let url = "http://bob:hunter2@ch.example?database=redis";
+    let out = dump_command(Path::new("/nonexistent.rdb"), "c", t1(), url, &[])
         .output()
         .expect("run rdbinsight");
     assert!(!out.status.success());

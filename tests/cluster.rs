@@ -7,7 +7,6 @@ use std::io::Read;
 use std::time::Duration;
 
 use common::redis::{RedisCluster, free_port, wait_until};
-use rdbinsight::source::cluster::parse_cluster_nodes;
 use rdbinsight::source::error::chain;
 use rdbinsight::source::{
     ConnectionOptions, Instance, InstanceOpener, SlotKind, SourceError, Spec,
@@ -85,8 +84,7 @@ fn discovery_prefers_replicas_and_falls_back() {
         "the stopped replica to be seen as unhealthy",
         Duration::from_secs(30),
         || {
-            let nodes = parse_cluster_nodes(&seed_node.cli(&["CLUSTER", "NODES"]))
-                .expect("parse CLUSTER NODES");
+            let nodes = common::redis::parse_nodes(&seed_node.cli(&["CLUSTER", "NODES"]));
             nodes
                 .iter()
                 .any(|n| n.port == victim.port && !n.is_healthy())

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::codis::{FakeGroup, serve_topom, topom_json};
-use common::dumps::{comparable, dump_fails, key_of, read_jsonl, run_ok};
+use common::dumps::{comparable, dump_jsonl, key_of, standalone_fails};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use rdbinsight::slot;
 
@@ -43,34 +43,30 @@ fn standalone_equals_from_file_on_the_saved_dump() {
         load_variety(&server);
         let dump = server.save();
         let out = tempfile::tempdir().expect("temp dir");
-        let file_out = out.path().join("file.jsonl");
-        let live_out = out.path().join("live.jsonl");
-        run_ok(&[
-            "dump",
-            "from-file",
-            "--path",
-            dump.to_str().expect("utf-8 path"),
-            "--cluster",
-            "c",
-            "--instance",
-            &server.addr(),
-            "into-jsonl",
-            "--output",
-            file_out.to_str().expect("utf-8 path"),
-        ]);
-        run_ok(&[
-            "dump",
-            "from-standalone",
-            "--addr",
-            &server.addr(),
-            "--cluster",
-            "c",
-            "into-jsonl",
-            "--output",
-            live_out.to_str().expect("utf-8 path"),
-        ]);
-        let file = read_jsonl(&file_out);
-        let live = read_jsonl(&live_out);
+        let file = dump_jsonl(
+            out.path(),
+            "file",
+            &[
+                "from-file",
+                "--path",
+                dump.to_str().expect("utf-8 path"),
+                "--cluster",
+                "c",
+                "--instance",
+                &server.addr(),
+            ],
+        );
+        let live = dump_jsonl(
+            out.path(),
+            "live",
+            &[
+                "from-standalone",
+                "--addr",
+                &server.addr(),
+                "--cluster",
+                "c",
+            ],
+        );
         assert_eq!(file.len(), 20000 + 17, "diskless={diskless}");
         assert_eq!(comparable(&live), comparable(&file), "diskless={diskless}");
         assert!(live.iter().all(|r| r["instance"] == server.addr().as_str()));
@@ -82,18 +78,7 @@ fn standalone_equals_from_file_on_the_saved_dump() {
 fn standalone_wrong_password_fails_the_dump() {
     let server = RedisServer::start(&["--requirepass", "right"]);
     let addr = server.addr();
-    let stderr = dump_fails(
-        1,
-        &[
-            "from-standalone",
-            "--addr",
-            &addr,
-            "--cluster",
-            "c",
-            "--password",
-            "wrong",
-        ],
-    );
+    let stderr = standalone_fails(&addr, &["--password", "wrong"]);
     assert!(stderr.contains("wrong password"), "{stderr}");
     assert!(
         !stderr.contains("right"),
@@ -108,20 +93,12 @@ fn cluster_dump_has_every_key_once_with_its_slot() {
     cluster.set_keys(&keys);
 
     let out = tempfile::tempdir().expect("temp dir");
-    let path = out.path().join("cluster.jsonl");
     let seeds = cluster.seeds().join(",");
-    run_ok(&[
-        "dump",
-        "from-cluster",
-        "--nodes",
-        &seeds,
-        "--cluster",
-        "c",
-        "into-jsonl",
-        "--output",
-        path.to_str().expect("utf-8 path"),
-    ]);
-    let records = read_jsonl(&path);
+    let records = dump_jsonl(
+        out.path(),
+        "cluster",
+        &["from-cluster", "--nodes", &seeds, "--cluster", "c"],
+    );
     assert_eq!(records.len(), keys.len(), "every key exactly once");
     let got: BTreeSet<String> = records.iter().map(key_of).collect();
     let want: BTreeSet<String> = keys.iter().cloned().collect();
@@ -179,17 +156,7 @@ fn codis_dump_carries_codis_slots() {
     let url = dashboard.url();
 
     let out = tempfile::tempdir().expect("temp dir");
-    let path = out.path().join("codis.jsonl");
-    run_ok(&[
-        "dump",
-        "from-codis",
-        "--dashboard",
-        &url,
-        "into-jsonl",
-        "--output",
-        path.to_str().expect("utf-8 path"),
-    ]);
-    let records = read_jsonl(&path);
+    let records = dump_jsonl(out.path(), "codis", &["from-codis", "--dashboard", &url]);
     assert_eq!(records.len(), keys.len());
     let got: BTreeSet<String> = records.iter().map(key_of).collect();
     assert_eq!(got, keys.iter().cloned().collect::<BTreeSet<_>>());

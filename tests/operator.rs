@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::cli::{FifoFeeder, Running, command};
+use common::cli::{FifoFeeder, Running, command, succeeds};
 use common::codis::{FakeGroup, serve_topom, topom_json};
 use common::redis::RedisServer;
 
@@ -32,12 +32,17 @@ fn s(p: &Path) -> &str {
 }
 
 fn from_fixture<'a>(extra: &[&'a str], output: &[&'a str]) -> Vec<&'a str> {
+    from_file(extra, FIXTURE, output)
+}
+
+/// `dump [extra...] from-file --path PATH --cluster c --instance i:1 OUTPUT...`.
+fn from_file<'a>(extra: &[&'a str], path: &'a str, output: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["dump"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&[
         "from-file",
         "--path",
-        FIXTURE,
+        path,
         "--cluster",
         "c",
         "--instance",
@@ -52,17 +57,7 @@ fn exit_codes_0_1_2_and_help_documents_them() {
     let ok = run(&from_fixture(&[], &["into-null"]));
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
 
-    let failed = run(&[
-        "dump",
-        "from-file",
-        "--path",
-        "/nonexistent.rdb",
-        "--cluster",
-        "c",
-        "--instance",
-        "i",
-        "into-null",
-    ]);
+    let failed = run(&from_file(&[], "/nonexistent.rdb", &["into-null"]));
     assert_eq!(failed.status.code(), Some(1));
     let text = stderr(&failed);
     let lines: Vec<&str> = text.lines().collect();
@@ -125,19 +120,14 @@ fn no_colour_when_stderr_is_not_a_terminal() {
 
 #[test]
 fn json_logs_are_one_object_per_line_and_the_error_ends_with_the_cause() {
-    let out = run(&[
-        "--log-format",
-        "json",
-        "dump",
-        "from-file",
-        "--path",
-        "/nonexistent.rdb",
-        "--cluster",
-        "c",
-        "--instance",
-        "i",
-        "into-null",
-    ]);
+    let json = |path| {
+        [
+            &["--log-format", "json"],
+            &from_file(&[], path, &["into-null"])[..],
+        ]
+        .concat()
+    };
+    let out = run(&json("/nonexistent.rdb"));
     assert_eq!(out.status.code(), Some(1));
     let lines: Vec<serde_json::Value> = stderr(&out)
         .lines()
@@ -150,19 +140,7 @@ fn json_logs_are_one_object_per_line_and_the_error_ends_with_the_cause() {
     assert!(message.starts_with("error: "), "{message}");
     assert!(message.ends_with("(os error 2)"), "{message}");
 
-    let ok = run(&[
-        "--log-format",
-        "json",
-        "dump",
-        "from-file",
-        "--path",
-        FIXTURE,
-        "--cluster",
-        "c",
-        "--instance",
-        "i",
-        "into-null",
-    ]);
+    let ok = run(&json(FIXTURE));
     assert!(ok.status.success());
     for l in stderr(&ok).lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
@@ -253,23 +231,13 @@ fn bash_completes_the_sources() {
     fs::write(&script, &out.stdout).expect("write");
     // As bash calls a completion function: COMP_* set, then `func command word previous`.
     let complete = |words: &str, cword: usize| -> Vec<String> {
-        let out = Command::new("bash")
-            .arg("--norc")
-            .arg("-c")
-            .arg(format!(
-                "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+        let out = succeeds(Command::new("bash").arg("--norc").arg("-c").arg(format!(
+            "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; \
                  COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; \
                  _rdbinsight rdbinsight \"${{COMP_WORDS[COMP_CWORD]}}\" \
                  \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
-                script.display()
-            ))
-            .output()
-            .expect("run bash");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            script.display()
+        )));
         let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .map(String::from)
@@ -647,6 +615,19 @@ impl Drop for Tmux {
 }
 
 /// A log line on screen starts with its timestamp.
+/// The non-empty lines of a tmux screen between the command line (`...; echo EXIT=$?`) and its
+/// `EXIT=` line, a Ctrl-C's `^C` echo removed.
+fn lines_after_the_run(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .skip_while(|l| !l.contains("XIT=$?"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("EXIT="))
+        .map(|l| l.trim_start_matches("^C"))
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
 fn is_log_line(l: &str) -> bool {
     l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b'T' && l.starts_with("20")
 }
@@ -714,13 +695,7 @@ fn terminal_bars_and_logs_never_share_a_line_and_the_screen_ends_clean() {
     });
     assert!(saw_bar, "a bar with bytes and rate was shown:\n{screen}");
     assert!(screen.contains("EXIT=0"), "{screen}");
-    let after: Vec<&str> = screen
-        .lines()
-        .skip_while(|l| !l.contains("XIT=$?"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("EXIT="))
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    let after = lines_after_the_run(&screen);
     assert!(
         after.iter().all(|l| is_log_line(l)),
         "only log lines remain:\n{screen}"
@@ -749,14 +724,7 @@ fn terminal_bars_and_logs_never_share_a_line_and_the_screen_ends_clean() {
     tmux.send(&["C-c"]);
     let screen = tmux.wait_for("EXIT=", |screen| check_screen(screen, &instances));
     assert!(screen.contains("EXIT=130"), "{screen}");
-    let after: Vec<&str> = screen
-        .lines()
-        .skip_while(|l| !l.contains("XIT=$?"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("EXIT="))
-        .map(|l| l.trim_start_matches("^C"))
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    let after = lines_after_the_run(&screen);
     let last = after.last().expect("lines");
     assert!(
         last.starts_with("error: dump interrupted by SIGINT"),

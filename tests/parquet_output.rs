@@ -13,10 +13,9 @@ use arrow::datatypes::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
-use rdbinsight::output::parquet::path::BatchPaths;
 use rdbinsight::output::parquet::schema::{MAX_EXPIRE_MS, schema, storable_expire_ms};
 use rdbinsight::output::parquet::{
-    MICRO_BATCH_MAX_KEY_BYTES, MICRO_BATCH_ROWS, ParquetCompression, ParquetOutput,
+    BatchPaths, MICRO_BATCH_MAX_KEY_BYTES, MICRO_BATCH_ROWS, ParquetCompression, ParquetOutput,
 };
 use rdbinsight::output::{BatchContext, ChunkWriter, Output};
 use rdbinsight::record::{BatchTs, Encoding, Record, RecordType};

@@ -18,19 +18,12 @@ const T1: &str = "2025-11-29T10:00:00.123456789Z";
 const T2: &str = "2025-11-30T10:00:00.500000000Z";
 
 fn dump(dir: &Path, fixture: &str, cluster: &str, batch: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rdbinsight"))
-        .args(["dump", "from-file", "--path"])
-        .arg(common::fixtures::own_fixtures().join(fixture))
-        .args(["--cluster", cluster, "--instance", "127.0.0.1:6379"])
-        .args(["--batch-timestamp", batch, "into-parquet", "--dir"])
-        .arg(dir)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run rdbinsight");
-    assert!(
-        out.status.success(),
-        "dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::cli::succeeds(
+        common::cli::command(&["dump", "from-file", "--path"])
+            .arg(common::fixtures::own_fixtures().join(fixture))
+            .args(["--cluster", cluster, "--instance", "127.0.0.1:6379"])
+            .args(["--batch-timestamp", batch, "into-parquet", "--dir"])
+            .arg(dir),
     );
 }
 
@@ -60,18 +53,7 @@ fn python(var: &str) -> Option<String> {
 
 fn run_readers(python: &str, dir: &Path, readers: &[&str]) -> Vec<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/parquet-readers.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(dir)
-        .args(readers)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "readers failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = common::cli::succeeds(Command::new(python).arg(script).arg(dir).args(readers));
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()

@@ -115,22 +115,30 @@ fn parse_all(file: &str) -> Vec<Record> {
     out
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+/// The real pipeline over `instances` (`(name, fixture)`) into `output`: its result, and the
+/// log of what the output saw.
+fn run(
+    output: Collect,
+    instances: &[(&str, &str)],
+) -> (anyhow::Result<dump::DumpSummary>, Arc<Mutex<Log>>) {
+    let log = Arc::clone(&output.log);
+    let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
+        .block_on(dump::run(plan(instances), output, Progress::new(false)));
+    (result, log)
 }
 
 #[test]
 fn a_test_only_output_runs_through_the_real_pipeline() {
     let output = Collect::default();
-    let log = Arc::clone(&output.log);
-    let plan = plan(&[("a:1", "r7-strings.rdb"), ("b:2", "r7-multidb.rdb")]);
-    let summary = runtime()
-        .block_on(dump::run(plan, output, Progress::new(false)))
-        .expect("dump");
+    let (summary, log) = run(
+        output,
+        &[("a:1", "r7-strings.rdb"), ("b:2", "r7-multidb.rdb")],
+    );
+    let summary = summary.expect("dump");
     let log = log.lock().unwrap();
     let expected_a = parse_all("r7-strings.rdb");
     let expected_b = parse_all("r7-multidb.rdb");
@@ -172,11 +180,11 @@ fn a_failing_writer_aborts_the_batch_and_never_finalizes_it() {
         fail_instance: Some("b:2".into()),
         ..Collect::default()
     };
-    let log = Arc::clone(&output.log);
-    let plan = plan(&[("a:1", "r7-strings.rdb"), ("b:2", "r7-multidb.rdb")]);
-    let err = runtime()
-        .block_on(dump::run(plan, output, Progress::new(false)))
-        .expect_err("b fails");
+    let (err, log) = run(
+        output,
+        &[("a:1", "r7-strings.rdb"), ("b:2", "r7-multidb.rdb")],
+    );
+    let err = err.expect_err("b fails");
     let text = format!("{err:#}");
     assert!(text.contains("instance b:2 failed"), "{text}");
     assert!(text.contains("disk full (test)"), "{text}");
@@ -190,11 +198,11 @@ fn a_failing_writer_aborts_the_batch_and_never_finalizes_it() {
 #[test]
 fn an_unreadable_source_aborts_the_batch() {
     let output = Collect::default();
-    let log = Arc::clone(&output.log);
-    let plan = plan(&[("a:1", "r7-strings.rdb"), ("gone", "no-such-file.rdb")]);
-    let err = runtime()
-        .block_on(dump::run(plan, output, Progress::new(false)))
-        .expect_err("missing file");
+    let (err, log) = run(
+        output,
+        &[("a:1", "r7-strings.rdb"), ("gone", "no-such-file.rdb")],
+    );
+    let err = err.expect_err("missing file");
     assert!(format!("{err:#}").contains("no-such-file.rdb"), "{err:#}");
     let events = &log.lock().unwrap().events;
     assert_eq!(events.last().map(String::as_str), Some("abort_batch"));

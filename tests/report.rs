@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ch::TestDb;
+use common::ch::{Shards, TestDb};
 use common::codis::{FakeGroup, serve_topom, topom_json};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use common::report_ref::{self, Rec, RefParams};
 use common::resp::{Reply, Resp};
-use rdbinsight::output::clickhouse::schema;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rdbinsight");
@@ -41,42 +40,44 @@ fn slug(rfc3339: &str) -> String {
         .to_string()
 }
 
-/// Run the binary with a clean environment (no inherited RDBINSIGHT_* or RUST_BACKTRACE).
-fn rdbinsight(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Run the binary with a clean environment (no inherited RDBINSIGHT_* or RUST_BACKTRACE) and
+/// `env`, in `cwd` when given (where a report without `-o` lands).
+fn run_in<S: AsRef<str>>(cwd: Option<&Path>, args: &[S], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_clear();
-    for (k, v) in env {
-        cmd.env(k, v);
+    cmd.args(args.iter().map(AsRef::as_ref)).env_clear();
+    cmd.envs(env.iter().copied());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
     }
     cmd.output().expect("run rdbinsight")
 }
 
-fn ok(args: &[&str]) -> String {
+fn rdbinsight(args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_in(None, args, env)
+}
+
+fn ok<S: AsRef<str>>(args: &[S]) -> String {
     ok_in(None, args)
 }
 
-/// Run in `cwd` (where a report without `-o` lands); asserts success, returns stderr.
-fn ok_in(cwd: Option<&Path>, args: &[&str]) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env_clear();
-    if let Some(d) = cwd {
-        cmd.current_dir(d);
-    }
-    let out = cmd.output().expect("run rdbinsight");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "rdbinsight {args:?} failed:\n{stderr}"
-    );
-    stderr
+/// Run in `cwd`; asserts success, returns stderr.
+fn ok_in<S: AsRef<str>>(cwd: Option<&Path>, args: &[S]) -> String {
+    expect_run(cwd, args, true)
 }
 
-fn fails(args: &[&str]) -> String {
-    let out = rdbinsight(args, &[]);
+fn fails<S: AsRef<str>>(args: &[S]) -> String {
+    expect_run(None, args, false)
+}
+
+/// Run; asserts that it succeeds (`success`) or fails; returns stderr.
+fn expect_run<S: AsRef<str>>(cwd: Option<&Path>, args: &[S], success: bool) -> String {
+    let out = run_in(cwd, args, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "rdbinsight {args:?} should fail:\n{stderr}"
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    assert_eq!(
+        out.status.success(),
+        success,
+        "rdbinsight {args:?} (expected success: {success}):\n{stderr}"
     );
     stderr
 }
@@ -91,83 +92,41 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// The ClickHouse stores of one test: a database on the single engine and, when the two test
 /// shards are there (`scripts/clickhouse-test-env.sh` starts them), the same batches written
-/// with `--on-cluster` into a sharded schema: `redis_records_raw_local` on each shard under the
-/// `Distributed` table `redis_records_raw`. The test engines have no Keeper, so the schema is
-/// created here from the writer's `--on-cluster` DDL as tests/clickhouse_cluster.rs does (no
-/// `ON CLUSTER`, the per-shard table not replicated).
+/// with `--on-cluster` into a sharded schema (`redis_records_raw_local` on each shard under the
+/// `Distributed` table `redis_records_raw`; [`Shards`] makes it without Keeper).
 struct Ch {
-    single: TestDb,
-    shards: Option<(Vec<TestDb>, String)>,
+    single: Option<TestDb>,
+    shards: Option<Shards>,
 }
 
 impl Ch {
     fn new(test: &str) -> Option<Ch> {
         let single = TestDb::new(test)?;
-        let urls = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS").unwrap_or_default();
-        let cluster = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
-        let urls: Vec<&str> = urls
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .collect();
-        if urls.len() < 2 || cluster.is_empty() {
+        let Some((urls, cluster)) = common::ch::shard_env() else {
             eprintln!(
                 "no RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS / _CLUSTER: the sharded ClickHouse part \
                  of {test} is skipped"
             );
             return Some(Ch {
-                single,
+                single: Some(single),
                 shards: None,
             });
-        }
-        let name = common::ch::unique_name(test);
-        let ddl = |object: &str, sharded: bool| -> String {
-            let on = sharded.then_some(cluster.as_str());
-            let o = schema::schema_objects(Some(&name), 30, on)
-                .into_iter()
-                .find(|o| o.name == object)
-                .expect("schema object");
-            o.ddl
-                .replace(&format!(" ON CLUSTER `{cluster}`"), "")
-                .replace(
-                    "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', \
-                     '{replica}')",
-                    "ReplacingMergeTree",
-                )
         };
-        let mut dbs = Vec::new();
-        for url in &urls {
-            let mut db = TestDb::on(url.trim_end_matches('/'), test);
-            db.name = name.clone();
-            block_on(async {
-                db.exec("CREATE DATABASE {db}").await;
-                db.exec(&ddl(schema::RECORDS_LOCAL_TABLE, true)).await;
-            });
-            dbs.push(db);
-        }
-        block_on(async {
-            for (object, sharded) in [
-                (schema::RECORDS_TABLE, true),
-                (schema::BATCHES_TABLE, false),
-                (schema::CLAIMS_TABLE, false),
-                (schema::VIEW, true),
-            ] {
-                let sql = ddl(object, sharded);
-                assert!(!sql.contains("Replicated"), "{sql}");
-                dbs[0].exec(&sql).await;
-            }
-        });
+        let shards = block_on(Shards::create(test, &urls, &cluster));
         Some(Ch {
-            single,
-            shards: Some((dbs, cluster)),
+            single: Some(single),
+            shards: Some(shards),
         })
     }
 
     /// (store name, `--url`, `--on-cluster`) of each ClickHouse store.
     fn stores(&self) -> Vec<(&'static str, String, Option<String>)> {
-        let mut v = vec![("clickhouse", self.single.url(), None)];
-        if let Some((dbs, cluster)) = &self.shards {
-            v.push(("sharded", dbs[0].url(), Some(cluster.clone())));
+        let mut v = Vec::new();
+        if let Some(single) = &self.single {
+            v.push(("clickhouse", single.url(), None));
+        }
+        if let Some(shards) = &self.shards {
+            v.push(("sharded", shards.url(), Some(shards.cluster.clone())));
         }
         v
     }
@@ -176,77 +135,65 @@ impl Ch {
     fn shard_counts(&self) -> Vec<u64> {
         match &self.shards {
             None => Vec::new(),
-            Some((dbs, _)) => block_on(async {
-                let mut v = Vec::new();
-                for db in dbs {
-                    v.push(db.count(schema::RECORDS_LOCAL_TABLE).await);
-                }
-                v
-            }),
+            Some(shards) => block_on(shards.local_counts()),
         }
     }
 }
 
 impl Drop for Ch {
     fn drop(&mut self) {
-        let name = self.single.name.clone();
-        let mut dbs = vec![TestDb::on(&self.single.base, "drop")];
-        dbs[0].name = name;
-        if let Some((shards, _)) = self.shards.take() {
-            dbs.extend(shards);
-        }
+        let (single, shards) = (self.single.take(), self.shards.take());
         block_on(async {
-            for db in dbs {
+            if let Some(db) = single {
                 db.drop_db().await;
+            }
+            if let Some(shards) = shards {
+                shards.drop_all().await;
             }
         });
     }
 }
 
-/// A source's arguments dumped into every store with one batch timestamp.
-struct Stores<'a> {
-    dir: &'a Path,
-    ch: Option<&'a Ch>,
+/// A source's arguments dumped into every store with one batch timestamp: a temporary
+/// directory (JSONL, Parquet, the reports) and the ClickHouse stores.
+struct Stores {
+    tmp: tempfile::TempDir,
+    ch: Option<Ch>,
 }
 
-impl Stores<'_> {
+impl Stores {
+    fn new(test: &str) -> Stores {
+        Stores {
+            tmp: tempfile::tempdir().expect("temp dir"),
+            ch: Ch::new(test),
+        }
+    }
+
     fn parquet(&self) -> String {
-        self.dir.join("pq").display().to_string()
+        self.tmp.path().join("pq").display().to_string()
     }
 
     /// Dump `source` (`from-...` and its flags) into JSONL (returned), Parquet and ClickHouse
     /// (single and sharded).
-    fn dump(&self, source: &[&str], batch: &str, name: &str) -> Vec<Rec> {
-        let jsonl = self.dir.join(format!("{name}.jsonl"));
-        let with = |out: &[&str]| -> Vec<String> {
-            let mut a: Vec<String> = vec!["dump".into()];
-            a.extend(source.iter().map(|s| s.to_string()));
-            a.extend([
-                "--batch-timestamp".into(),
-                batch.into(),
-                // Batches in the future keep the "expired at batch time" keys alive in Redis.
-                "--allow-future-batch".into(),
-            ]);
-            a.extend(out.iter().map(|s| s.to_string()));
-            a
+    fn dump<S: AsRef<str>>(&self, source: &[S], batch: &str, name: &str) -> Vec<Rec> {
+        let jsonl = self.tmp.path().join(format!("{name}.jsonl"));
+        let run = |out: &[&str]| {
+            let mut args = vec!["dump"];
+            args.extend(source.iter().map(AsRef::as_ref));
+            // Batches in the future keep the "expired at batch time" keys alive in Redis.
+            args.extend(["--batch-timestamp", batch, "--allow-future-batch"]);
+            args.extend(out);
+            ok(&args);
         };
-        let run = |args: Vec<String>| {
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            ok(&refs);
-        };
-        run(with(&[
-            "into-jsonl",
-            "--output",
-            jsonl.to_str().expect("utf-8"),
-        ]));
-        run(with(&["into-parquet", "--dir", &self.parquet()]));
-        for (_, url, on_cluster) in self.ch.map(Ch::stores).unwrap_or_default() {
+        run(&["into-jsonl", "--output", jsonl.to_str().expect("utf-8")]);
+        run(&["into-parquet", "--dir", &self.parquet()]);
+        for (_, url, on_cluster) in self.ch.as_ref().map(Ch::stores).unwrap_or_default() {
             let mut out = vec!["into-clickhouse", "--url", &url];
             match &on_cluster {
                 None => out.push("--auto-create-tables"),
                 Some(c) => out.extend(["--on-cluster", c]),
             }
-            run(with(&out));
+            run(&out);
         }
         report_ref::read_jsonl(&jsonl)
     }
@@ -254,39 +201,26 @@ impl Stores<'_> {
     /// The report from every store; asserts the JSON documents and the HTML pages are
     /// byte-identical.
     fn report(&self, cluster: &str, extra: &[&str], name: &str) -> Value {
-        let pq_json = self.dir.join(format!("{name}.parquet.json"));
-        let pq_html = self.dir.join(format!("{name}.parquet.html"));
-        let pq_dir = self.parquet();
-        let mut args = vec![
-            "report",
-            "from-parquet",
-            "--dir",
-            &pq_dir,
-            "--cluster",
-            cluster,
-        ];
-        args.extend(["--json", pq_json.to_str().expect("utf-8")]);
-        args.extend(["-o", pq_html.to_str().expect("utf-8")]);
-        args.extend(extra);
-        ok(&args);
-        let pq = std::fs::read(&pq_json).expect("parquet report");
-        let html = std::fs::read(&pq_html).expect("parquet page");
-        for (store, url, _) in self.ch.map(Ch::stores).unwrap_or_default() {
-            let json_path = self.dir.join(format!("{name}.{store}.json"));
-            let html_path = self.dir.join(format!("{name}.{store}.html"));
-            let mut args = vec![
-                "report",
-                "from-clickhouse",
-                "--url",
-                &url,
-                "--cluster",
-                cluster,
-            ];
-            args.extend(["--json", json_path.to_str().expect("utf-8")]);
-            args.extend(["-o", html_path.to_str().expect("utf-8")]);
+        // `report <source...> --cluster C --json name.store.json -o name.store.html`: the
+        // document and the page.
+        let run = |store: &str, source: &[&str]| -> (Vec<u8>, Vec<u8>) {
+            let json = self.tmp.path().join(format!("{name}.{store}.json"));
+            let html = self.tmp.path().join(format!("{name}.{store}.html"));
+            let mut args = vec!["report"];
+            args.extend(source);
+            args.extend(["--cluster", cluster]);
+            args.extend(["--json", json.to_str().expect("utf-8")]);
+            args.extend(["-o", html.to_str().expect("utf-8")]);
             args.extend(extra);
             ok(&args);
-            let got = std::fs::read(&json_path).expect("clickhouse report");
+            (
+                std::fs::read(&json).expect("report"),
+                std::fs::read(&html).expect("page"),
+            )
+        };
+        let (pq, html) = run("parquet", &["from-parquet", "--dir", &self.parquet()]);
+        for (store, url, _) in self.ch.as_ref().map(Ch::stores).unwrap_or_default() {
+            let (got, got_html) = run(store, &["from-clickhouse", "--url", &url]);
             assert!(
                 pq == got,
                 "{name}: the Parquet and {store} reports differ\nparquet: {}\n{store}: {}",
@@ -294,7 +228,7 @@ impl Stores<'_> {
                 String::from_utf8_lossy(&got)
             );
             assert!(
-                html == std::fs::read(&html_path).expect("page"),
+                html == got_html,
                 "{name}: the Parquet and {store} pages differ"
             );
         }
@@ -302,6 +236,22 @@ impl Stores<'_> {
         assert!(page.starts_with("<!DOCTYPE html>") && page.contains(r#"id="report-data""#));
         serde_json::from_slice(&pq).expect("report JSON")
     }
+}
+
+/// `from-file --path PATH --cluster CLUSTER --instance INSTANCE`.
+fn file_source(path: &Path, cluster: &str, instance: &str) -> Vec<String> {
+    let path = path.display().to_string();
+    [
+        "from-file",
+        "--path",
+        &path,
+        "--cluster",
+        cluster,
+        "--instance",
+        instance,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn check(got: &Value, recs: &[Rec], p: &RefParams<'_>, what: &str) {
@@ -489,12 +439,8 @@ fn sum_of(recs: &[Rec], f: impl Fn(&Rec) -> bool) -> u64 {
 
 #[test]
 fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let db = Ch::new("report_crafted");
-    let stores = Stores {
-        dir: tmp.path(),
-        ch: db.as_ref(),
-    };
+    let stores = Stores::new("report_crafted");
+    let (tmp, db) = (&stores.tmp, &stores.ch);
     let batch_ms = ns(BATCH_M).div_euclid(1_000_000);
 
     // --- The main batch: three live instances behind a (fake) Codis dashboard.
@@ -547,50 +493,20 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
         7_776_000,
         100_000_000,
     ];
-    let lru = rdb_file(
-        tmp.path(),
-        "lru",
-        &["--maxmemory-policy", "allkeys-lru"],
-        |c| {
-            for v in idle_values {
-                restore_with(c, &format!("idle:{v}"), b"IDLETIME", v);
+    // An RDB of keys `<what>:<v>` restored with `option v` under `policy`.
+    let restored = |policy: &str, what: &str, option: &[u8], values: &[u64]| {
+        let name = &policy[policy.len() - 3..];
+        rdb_file(tmp.path(), name, &["--maxmemory-policy", policy], |c| {
+            for &v in values {
+                restore_with(c, &format!("{what}:{v}"), option, v);
             }
-        },
-    );
-    let freq_values: [u64; 16] = [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255];
-    let lfu = rdb_file(
-        tmp.path(),
-        "lfu",
-        &["--maxmemory-policy", "allkeys-lfu"],
-        |c| {
-            for v in freq_values {
-                restore_with(c, &format!("freq:{v}"), b"FREQ", v);
-            }
-        },
-    );
-    let file_source = |path: &Path, instance: &str| -> Vec<String> {
-        vec![
-            "from-file".into(),
-            "--path".into(),
-            path.display().to_string(),
-            "--cluster".into(),
-            "crafted".into(),
-            "--instance".into(),
-            instance.into(),
-        ]
+        })
     };
-    let src = file_source(&lru, "lru:1");
-    let l = stores.dump(
-        &src.iter().map(String::as_str).collect::<Vec<_>>(),
-        BATCH_L,
-        "l",
-    );
-    let src = file_source(&lfu, "lfu:1");
-    let f = stores.dump(
-        &src.iter().map(String::as_str).collect::<Vec<_>>(),
-        BATCH_F,
-        "f",
-    );
+    let lru = restored("allkeys-lru", "idle", b"IDLETIME", &idle_values);
+    let freq_values: [u64; 16] = [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255];
+    let lfu = restored("allkeys-lfu", "freq", b"FREQ", &freq_values);
+    let l = stores.dump(&file_source(&lru, "crafted", "lru:1"), BATCH_L, "l");
+    let f = stores.dump(&file_source(&lfu, "crafted", "lfu:1"), BATCH_F, "f");
 
     // --- What the data must contain for the checks below to mean something.
     assert_eq!(m.len(), 46, "keys of the main batch");
@@ -797,35 +713,24 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     // --- A batch that does not exist: both stores name the available ones.
     let missing = "2029-12-31T00:00:00Z";
     let pq = stores.parquet();
-    let err = fails(&[
-        "report",
-        "from-parquet",
-        "--dir",
-        &pq,
-        "--cluster",
-        "crafted",
-        "--batch",
-        missing,
-        "--json",
-        "/dev/null",
-    ]);
+    // `report <source> --cluster C [extra] --json /dev/null`, which must fail.
+    let refused = |source: &[&str], cluster: &str, extra: &[&str]| {
+        let mut args = vec!["report"];
+        args.extend(source);
+        args.extend(["--cluster", cluster]);
+        args.extend(extra);
+        args.extend(["--json", "/dev/null"]);
+        fails(&args)
+    };
+    let from_parquet = ["from-parquet", "--dir", &pq];
+    let err = refused(&from_parquet, "crafted", &["--batch", missing]);
     for b in [BATCH_M, BATCH_L, BATCH_F] {
         assert!(err.contains(&slug(b)), "{err}");
     }
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     for (_, url, _) in db.as_ref().map(Ch::stores).unwrap_or_default() {
-        let err = fails(&[
-            "report",
-            "from-clickhouse",
-            "--url",
-            &url,
-            "--cluster",
-            "crafted",
-            "--batch",
-            missing,
-            "--json",
-            "/dev/null",
-        ]);
+        let from_clickhouse = ["from-clickhouse", "--url", &url];
+        let err = refused(&from_clickhouse, "crafted", &["--batch", missing]);
         for b in [
             "2030-01-02T03:04:05.123456789Z",
             "2030-01-01T00:00:00.000000000Z",
@@ -833,60 +738,21 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
             assert!(err.contains(b), "{err}");
         }
         assert!(err.contains("2029-12-31T00:00:00.000000000Z"), "{err}");
-        let err = fails(&[
-            "report",
-            "from-clickhouse",
-            "--url",
-            &url,
-            "--cluster",
-            "nope",
-            "--json",
-            "/dev/null",
-        ]);
+        let err = refused(&from_clickhouse, "nope", &[]);
         assert!(err.contains("crafted"), "lists the clusters: {err}");
     }
-    let err = fails(&[
-        "report",
-        "from-parquet",
-        "--dir",
-        &pq,
-        "--cluster",
-        "nope",
-        "--json",
-        "/dev/null",
-    ]);
+    let err = refused(&from_parquet, "nope", &[]);
     assert!(err.contains("clusters present: crafted"), "{err}");
 }
 
 #[test]
 fn empty_one_key_and_type_tie_batches() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let db = Ch::new("report_small");
-    let stores = Stores {
-        dir: tmp.path(),
-        ch: db.as_ref(),
-    };
+    let stores = Stores::new("report_small");
+    let tmp = &stores.tmp;
     let batch = "2030-03-04T05:06:07.000000001Z";
-    let from_file = |path: &Path, cluster: &str| -> Vec<String> {
-        vec![
-            "from-file".into(),
-            "--path".into(),
-            path.display().to_string(),
-            "--cluster".into(),
-            cluster.into(),
-            "--instance".into(),
-            "10.0.0.1:6379".into(),
-        ]
-    };
-    let refs = |v: &[String]| -> Vec<String> { v.to_vec() };
 
     let empty = rdb_file(tmp.path(), "empty", &[], |_| {});
-    let src = refs(&from_file(&empty, "empty"));
-    let recs = stores.dump(
-        &src.iter().map(String::as_str).collect::<Vec<_>>(),
-        batch,
-        "e",
-    );
+    let recs = stores.dump(&file_source(&empty, "empty", "10.0.0.1:6379"), batch, "e");
     assert!(recs.is_empty());
     let r = stores.report("empty", &[], "empty");
     check(&r, &recs, &params("empty", batch, 100), "empty batch");
@@ -894,12 +760,7 @@ fn empty_one_key_and_type_tie_batches() {
     assert_eq!(r["params"]["prefix_threshold_bytes"], 0);
 
     let one = rdb_file(tmp.path(), "one", &[], |c| set(c, b"only:key", b"v"));
-    let src = refs(&from_file(&one, "one"));
-    let recs = stores.dump(
-        &src.iter().map(String::as_str).collect::<Vec<_>>(),
-        batch,
-        "o",
-    );
+    let recs = stores.dump(&file_source(&one, "one", "10.0.0.1:6379"), batch, "o");
     assert_eq!(recs.len(), 1);
     let r = stores.report("one", &["--prefix-threshold", "100"], "one");
     check(
@@ -921,9 +782,8 @@ fn empty_one_key_and_type_tie_batches() {
     let set_only = rdb_file(tmp.path(), "set", &[], |c| {
         c.ok(&[b"SADD", b"s", b"1"]);
     });
-    let src = refs(&from_file(&set_only, "probe"));
     let probe = stores.dump(
-        &src.iter().map(String::as_str).collect::<Vec<_>>(),
+        &file_source(&set_only, "probe", "10.0.0.1:6379"),
         batch,
         "p",
     );
@@ -934,12 +794,7 @@ fn empty_one_key_and_type_tie_batches() {
         c.ok(&[b"SADD", b"s", b"1"]);
         set(c, b"k", value.as_bytes());
     });
-    let src = refs(&from_file(&ties, "ties"));
-    let recs = stores.dump(
-        &src.iter().map(String::as_str).collect::<Vec<_>>(),
-        batch,
-        "t",
-    );
+    let recs = stores.dump(&file_source(&ties, "ties", "10.0.0.1:6379"), batch, "t");
     assert_eq!(recs[0].rdb_size, recs[1].rdb_size, "equal sizes");
     let r = stores.report("ties", &[], "ties");
     check(&r, &recs, &params("ties", batch, 100), "type tie");
@@ -954,12 +809,7 @@ fn empty_one_key_and_type_tie_batches() {
 
 #[test]
 fn cluster_batch_with_a_slot_on_two_instances() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let db = Ch::new("report_cluster");
-    let stores = Stores {
-        dir: tmp.path(),
-        ch: db.as_ref(),
-    };
+    let stores = Stores::new("report_cluster");
     let cluster = RedisCluster::start(3);
     let seed = cluster.nodes[0].port.to_string();
     let cli = |args: &[&str]| {
@@ -1101,16 +951,21 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
     let spill_s = spill.to_str().expect("utf-8");
     let unlimited = tmp.path().join("unlimited.json");
     let limited = tmp.path().join("limited.json");
-    let common = ["report", "from-parquet", "--dir", pq, "--cluster", "pop"];
-    let mut args = common.to_vec();
-    args.extend([
-        "--json",
-        unlimited.to_str().expect("utf-8"),
-        "--prefix-threshold",
-        "0.01",
-    ]);
+    let unlimited_s = unlimited.to_str().expect("utf-8");
+    let limited_s = limited.to_str().expect("utf-8");
+    // `report from-parquet` of this batch with `extra`.
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["report", "from-parquet", "--dir", pq, "--cluster", "pop"]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect()
+    };
     // Without -o the page gets its default name in the current directory.
-    let log = ok_in(Some(tmp.path()), &args);
+    let log = ok_in(
+        Some(tmp.path()),
+        &args(&["--json", unlimited_s, "--prefix-threshold", "0.01"]),
+    );
     let default_html = tmp.path().join(format!(
         "rdb_report_pop_{}.html",
         slug("2030-01-01T00:00:00Z")
@@ -1119,21 +974,21 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
     let html = tmp.path().join("r.html");
     let html_s = html.to_str().expect("utf-8");
     assert!(!log.contains("spilled"), "256 MiB holds 20,000 keys: {log}");
-    let mut args = common.to_vec();
-    args.extend([
+    // With a 4 KiB budget, into `limited`.
+    let spilling = [
         "-v",
         "-o",
         html_s,
         "--json",
-        limited.to_str().expect("utf-8"),
-        "--prefix-threshold",
-        "0.01",
+        limited_s,
         "--memory-limit",
         "4KiB",
         "--spill-dir",
         spill_s,
-    ]);
-    let log = ok(&args);
+    ];
+    let log = ok(&args(
+        &[&spilling[..], &["--prefix-threshold", "0.01"]].concat(),
+    ));
     let runs = log.matches("spilled run").count();
     assert!(runs > 100, "a 3 KiB sort budget spills many runs: {runs}");
     assert!(log.contains("intermediate merge"), "{log}");
@@ -1161,16 +1016,15 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
     std::fs::create_dir(&unfinished).expect("tmp batch dir");
     std::fs::copy(batch_dir.join("i1.parquet"), unfinished.join("i1.parquet")).expect("copy");
     let again = tmp.path().join("again.json");
-    let mut args = common.to_vec();
-    args.extend([
+    let again_s = again.to_str().expect("utf-8");
+    ok(&args(&[
         "-o",
         html_s,
         "--json",
-        again.to_str().expect("utf-8"),
+        again_s,
         "--prefix-threshold",
         "0.01",
-    ]);
-    ok(&args);
+    ]));
     assert_eq!(
         std::fs::read(&unlimited).expect("unlimited"),
         std::fs::read(&again).expect("again")
@@ -1178,19 +1032,7 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
 
     // A report that fails midway (a broken file read after spilling started) removes its runs.
     std::fs::write(batch_dir.join("zz-broken.parquet"), b"PAR1 not really").expect("write");
-    let mut args = common.to_vec();
-    args.extend([
-        "-v",
-        "-o",
-        html_s,
-        "--json",
-        limited.to_str().expect("utf-8"),
-        "--memory-limit",
-        "4KiB",
-        "--spill-dir",
-        spill_s,
-    ]);
-    let err = fails(&args);
+    let err = fails(&args(&spilling));
     assert!(err.contains("spilled run"), "spilled before failing: {err}");
     let last = err.lines().last().expect("error line");
     assert!(
@@ -1282,6 +1124,11 @@ fn ctrl_c_stops_the_report_and_removes_spilled_runs() {
 fn bad_options_are_one_line_usage_errors() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().to_str().expect("utf-8");
+    let from_parquet = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["report", "from-parquet", "--dir", dir, "--cluster", "c"];
+        args.extend(extra);
+        rdbinsight(&args, env)
+    };
     for (flag, value, says) in [
         ("--prefix-threshold", "0", "greater than 0"),
         ("--prefix-threshold", "101", "more than 100"),
@@ -1292,43 +1139,16 @@ fn bad_options_are_one_line_usage_errors() {
         ("--top", "0", "0"),
         ("--delimiter", "", "empty"),
     ] {
-        let out = rdbinsight(
-            &[
-                "report",
-                "from-parquet",
-                "--dir",
-                dir,
-                "--cluster",
-                "c",
-                flag,
-                value,
-            ],
-            &[],
-        );
+        let out = from_parquet(&[flag, value], &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
         assert!(err.contains(says), "{flag} {value}: {err}");
     }
     // The same through the environment.
-    let out = rdbinsight(
-        &["report", "from-parquet", "--dir", dir, "--cluster", "c"],
-        &[("RDBINSIGHT_PREFIX_THRESHOLD", "-3")],
-    );
+    let out = from_parquet(&[], &[("RDBINSIGHT_PREFIX_THRESHOLD", "-3")]);
     assert_eq!(out.status.code(), Some(2));
     // No batch at all: one line naming the directory.
-    let out = rdbinsight(
-        &[
-            "report",
-            "from-parquet",
-            "--dir",
-            dir,
-            "--cluster",
-            "c",
-            "--json",
-            "-",
-        ],
-        &[],
-    );
+    let out = from_parquet(&["--json", "-"], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(err.lines().count(), 1, "{err}");

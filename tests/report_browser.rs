@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::browser::Browser;
+use common::browser::{Browser, group};
 use common::report_data::{self, SynthKey};
-use rdbinsight::report::html::render_html;
 use rdbinsight::report::model::{MAX_PREFIX_NODES, ReportData, TOP_SLOTS};
+use rdbinsight::report::render_html;
 use serde_json::{Value, json};
 
 /// Page ready (every section built, chart drawn), in ms since navigation start, for the
@@ -28,19 +28,6 @@ const READY_BUDGET_10K_MS: u64 = 2_000;
 const READY_BUDGET_100K_MS: u64 = 10_000;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// `1234567` -> `1,234,567`, as the page writes it.
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// The page's rounded count beside the exact one (`8.1K`, `500K`, `1.2M`).
 fn short(n: u64) -> String {

@@ -13,21 +13,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::browser::Browser;
+use common::browser::{Browser, group};
 use common::dumps::run_ok;
 use serde_json::{Value, json};
-
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// Equal JSON values, numbers compared as doubles (as JavaScript holds them).
 fn same_numbers_as_doubles(a: &Value, b: &Value) -> bool {

@@ -18,15 +18,7 @@ use rdbinsight::report::options::Delimiters;
 use rdbinsight::report::prefix::{KeyFacts, PrefixBuilder};
 use rdbinsight::report::spill::ExternalSorter;
 
-const TYPES: [RecordType; 7] = [
-    RecordType::String,
-    RecordType::List,
-    RecordType::Set,
-    RecordType::ZSet,
-    RecordType::Hash,
-    RecordType::Stream,
-    RecordType::Module,
-];
+const TYPES: [RecordType; 7] = RecordType::ALL;
 
 /// Bytes keys are made of: ASCII, a delimiter, NUL, 0xff, and the three bytes of '→'.
 const ALPHABET: [u8; 8] = [b'a', b'b', b':', 0x00, 0xff, 0xe2, 0x86, 0x92];

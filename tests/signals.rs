@@ -11,6 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use common::ch::TestDb;
 use common::cli::{FifoFeeder, Running, command};
 use common::redis::RedisServer;
 
@@ -67,13 +68,13 @@ fn tree(dir: &Path) -> Vec<String> {
     out
 }
 
-/// `dump from-file --path FIFO ... <output...>` in its own process group.
-fn spawn_dump(fifo: &Path, batch: &str, output: &[&str]) -> Running {
+/// `dump from-file --path PATH --cluster c --instance i:1 --batch-timestamp BATCH <output...>`.
+fn dump_args<'a>(path: &'a Path, batch: &'a str, output: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "dump",
         "from-file",
         "--path",
-        s(fifo),
+        s(path),
         "--cluster",
         "c",
         "--instance",
@@ -82,7 +83,17 @@ fn spawn_dump(fifo: &Path, batch: &str, output: &[&str]) -> Running {
         batch,
     ];
     args.extend_from_slice(output);
-    Running::spawn(command(&args))
+    args
+}
+
+/// A dump (in its own process group) of the FIFO `dir/<name>`, which the returned feeder
+/// feeds; returns once the dump opened it.
+fn fed_dump(dir: &Path, name: &str, batch: &str, output: &[&str]) -> (FifoFeeder, Running) {
+    let fifo = dir.join(name);
+    let feeder = FifoFeeder::new(&fifo);
+    let run = Running::spawn(command(&dump_args(&fifo, batch, output)));
+    feeder.wait_opened(T);
+    (feeder, run)
 }
 
 fn assert_interrupted(status: std::process::ExitStatus, stderr: &[String], code: i32, sig: &str) {
@@ -111,14 +122,12 @@ fn parquet_interrupted_after_start_and_mid_stream_leaves_nothing() {
     .into_iter()
     .enumerate()
     {
-        let fifo = dir.path().join(format!("src{i}.fifo"));
-        let feeder = FifoFeeder::new(&fifo);
-        let mut run = spawn_dump(
-            &fifo,
+        let (feeder, mut run) = fed_dump(
+            dir.path(),
+            &format!("src{i}.fifo"),
             &format!("2024-01-01T00:00:0{i}Z"),
             &["into-parquet", "--dir", s(&out)],
         );
-        feeder.wait_opened(T);
         let cluster_dir = out.join("cluster=c");
         let tmp = cluster_dir.join(format!("_tmp_batch=2024-01-01_00-00-0{i}.000000000Z"));
         assert!(tmp.is_dir(), "the batch is being written: {:?}", tree(&out));
@@ -140,14 +149,12 @@ fn jsonl_file_interrupted_mid_stream_is_left_as_it_was() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("keys.jsonl");
     fs::write(&out, b"previous run\n").expect("write");
-    let fifo = dir.path().join("src.fifo");
-    let feeder = FifoFeeder::new(&fifo);
-    let mut run = spawn_dump(
-        &fifo,
+    let (feeder, mut run) = fed_dump(
+        dir.path(),
+        "src.fifo",
         "2024-01-01T00:00:00Z",
         &["into-jsonl", "--output", s(&out)],
     );
-    feeder.wait_opened(T);
     feeder.write(&bytes[..bytes.len() * 3 / 4], T);
     let tmp = tree(dir.path());
     assert!(
@@ -174,14 +181,12 @@ fn parquet_signal_around_finalize_leaves_a_complete_batch_or_nothing() {
     let triggers = ["flushed micro-batch 6 ", "done: instance i:1"];
     for (i, trigger) in triggers.iter().cycle().take(6).enumerate() {
         let out = dir.path().join(format!("out{i}"));
-        let fifo = dir.path().join(format!("src{i}.fifo"));
-        let mut feeder = FifoFeeder::new(&fifo);
-        let mut run = spawn_dump(
-            &fifo,
+        let (mut feeder, mut run) = fed_dump(
+            dir.path(),
+            &format!("src{i}.fifo"),
             "2024-01-01T00:00:00Z",
             &["-v", "into-parquet", "--dir", s(&out)],
         );
-        feeder.wait_opened(T);
         feeder.write(&bytes, T);
         feeder.close();
         run.wait_for_line(trigger, T);
@@ -234,11 +239,11 @@ fn a_second_signal_exits_at_once_while_cleanup_is_stuck() {
     let sink = dir.path().join("sink.fifo");
     common::cli::mkfifo(&sink);
     let mut feeder = FifoFeeder::new(&fifo);
-    let mut run = spawn_dump(
+    let mut run = Running::spawn(command(&dump_args(
         &fifo,
         "2024-01-01T00:00:00Z",
         &["into-jsonl", "--output", s(&sink)],
-    );
+    )));
     // Open the sink's read end (so the dump can open it) and never read from it.
     let _stalled = fs::File::open(&sink).expect("open the sink");
     feeder.wait_opened(T);
@@ -271,14 +276,12 @@ fn a_killed_runs_leftovers_are_removed_by_the_next_run() {
     let bytes = rdb(20_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let fifo = dir.path().join("src.fifo");
-    let feeder = FifoFeeder::new(&fifo);
-    let mut run = spawn_dump(
-        &fifo,
+    let (feeder, mut run) = fed_dump(
+        dir.path(),
+        "src.fifo",
         "2024-01-01T00:00:00Z",
         &["into-parquet", "--dir", s(&out)],
     );
-    feeder.wait_opened(T);
     feeder.write(&bytes[..bytes.len() / 2], T);
     run.kill9();
     let _ = run.wait(T);
@@ -289,21 +292,11 @@ fn a_killed_runs_leftovers_are_removed_by_the_next_run() {
 
     let file = dir.path().join("dump.rdb");
     fs::write(&file, &bytes).expect("write");
-    let next = command(&[
-        "dump",
-        "from-file",
-        "--path",
-        s(&file),
-        "--cluster",
-        "c",
-        "--instance",
-        "i:1",
-        "--batch-timestamp",
+    let next = command(&dump_args(
+        &file,
         "2024-01-02T00:00:00Z",
-        "into-parquet",
-        "--dir",
-        s(&out),
-    ])
+        &["into-parquet", "--dir", s(&out)],
+    ))
     .output()
     .expect("run");
     let stderr = String::from_utf8_lossy(&next.stderr);
@@ -328,91 +321,48 @@ fn a_killed_runs_leftovers_are_removed_by_the_next_run() {
 /// row of that batch remains (and the batch is not marked complete).
 #[test]
 fn clickhouse_interrupted_mid_stream_leaves_no_rows() {
-    let Some(base) = clickhouse_base() else {
+    let Some(db) = TestDb::new("signals") else {
         return;
     };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     // Rows are stored before the end once the source pauses: the writer ends an INSERT that
     // sent nothing for 5 s (and the next row begins another).
     let bytes = rdb_sized(800_000, 8);
-    let db = format!("rdbinsight_signals_{}", std::process::id());
-    let ch = Ch::new(&base);
-    ch.exec(&format!("CREATE DATABASE IF NOT EXISTS {db}"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let fifo = dir.path().join("src.fifo");
-    let feeder = FifoFeeder::new(&fifo);
-    let url = format!("{base}?database={db}");
     // A current batch time: an old one would fall to the table's TTL.
     let batch = chrono::Utc::now().to_rfc3339();
-    let mut run = spawn_dump(
-        &fifo,
+    let url = db.url();
+    let (feeder, mut run) = fed_dump(
+        dir.path(),
+        "src.fifo",
         &batch,
         &["into-clickhouse", "--url", &url, "--auto-create-tables"],
     );
-    feeder.wait_opened(T);
     // The database is this test's own: every row in it is the attempt's.
-    let count = format!("SELECT count() FROM {db}.redis_records_raw");
+    let count = || rt.block_on(db.count("redis_records_raw"));
     // Feed a part, then pause until rows of the attempt are stored (the idle INSERT ended).
     let mut fed = 0;
     let step = bytes.len() / 20;
-    while fed + step < bytes.len() * 19 / 20 && ch.query(&count) == "0" {
+    while fed + step < bytes.len() * 19 / 20 && count() == 0 {
         feeder.write(&bytes[fed..fed + step], T);
         fed += step;
         let paused = std::time::Instant::now();
-        while ch.query(&count) == "0" && paused.elapsed() < Duration::from_secs(10) {
+        while count() == 0 && paused.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    let stored = ch.query(&count);
+    let stored = count();
     eprintln!("rows stored when the signal was sent: {stored} (of {fed} bytes fed)");
     run.signal_group(SIGINT);
     let (status, stderr) = run.wait(T);
     assert_interrupted(status, &stderr, 130, "SIGINT");
-    assert_eq!(ch.query(&count), "0", "rows before the signal: {stored}");
+    assert_eq!(count(), 0, "rows before the signal: {stored}");
     assert_eq!(
-        ch.query(&format!(
-            "SELECT count() FROM {db}.import_batches_completed WHERE cluster = 'c'"
-        )),
-        "0"
+        rt.block_on(db.count("import_batches_completed WHERE cluster = 'c'")),
+        0
     );
-    ch.exec(&format!("DROP DATABASE IF EXISTS {db}"));
-}
-
-/// The test engine's URL (see tests/clickhouse_output.rs): `None` only when skipping was asked.
-fn clickhouse_base() -> Option<String> {
-    match std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
-        _ if std::env::var("RDBINSIGHT_SKIP_CLICKHOUSE_TESTS").is_ok_and(|v| v == "1") => None,
-        _ => panic!(
-            "RDBINSIGHT_TEST_CLICKHOUSE_URL is not set: run the tests through \
-             scripts/clickhouse-test-env.sh, or set RDBINSIGHT_SKIP_CLICKHOUSE_TESTS=1"
-        ),
-    }
-}
-
-/// Plain HTTP queries to the engine.
-struct Ch {
-    base: String,
-}
-
-impl Ch {
-    fn new(base: &str) -> Ch {
-        Ch {
-            base: base.to_string(),
-        }
-    }
-
-    fn query(&self, sql: &str) -> String {
-        let mut resp = ureq::post(&self.base)
-            .send(sql.as_bytes())
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        resp.body_mut()
-            .read_to_string()
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .trim()
-            .to_string()
-    }
-
-    fn exec(&self, sql: &str) {
-        self.query(sql);
-    }
+    rt.block_on(db.drop_db());
 }

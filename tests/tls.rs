@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::codis::{FakeGroup, serve_topom, topom_json};
-use common::dumps::{comparable, dump_fails, dump_jsonl, key_of};
+use common::dumps::{comparable, dump_fails, dump_jsonl, key_of, standalone_fails};
 use common::pki::Pki;
 use common::redis::{RedisCluster, RedisServer};
 use rdbinsight::slot;
@@ -135,12 +135,16 @@ fn mutual_tls_standalone_and_codis() {
     assert_eq!(expected.len(), 2008);
 
     // Without a client certificate the server refuses us, and the error says what to do.
-    let no_cert = tls_options(TlsOptions {
-        ca_file: Some(pki.ca.clone()),
-        ..Default::default()
-    })
-    .expect("CA file");
-    let e = read_rdb(&server.addr(), &no_cert).expect_err("no client certificate");
+    let refused = |client_cert: Option<ClientCertFiles>| {
+        let options = tls_options(TlsOptions {
+            ca_file: Some(pki.ca.clone()),
+            client_cert,
+            ..Default::default()
+        })
+        .expect("well-formed TLS files");
+        read_rdb(&server.addr(), &options).expect_err("the server refuses the client")
+    };
+    let e = refused(None);
     assert!(
         e.contains("the server requires a client certificate (--tls-cert/--tls-key)"),
         "{e}"
@@ -148,27 +152,14 @@ fn mutual_tls_standalone_and_codis() {
 
     // A certificate from a CA the server does not trust is refused too.
     let (cert, key) = pki.foreign_client();
-    let foreign = tls_options(TlsOptions {
-        ca_file: Some(pki.ca.clone()),
-        client_cert: Some(ClientCertFiles { cert, key }),
-        ..Default::default()
-    })
-    .expect("a well-formed certificate");
-    let e = read_rdb(&server.addr(), &foreign).expect_err("foreign client certificate");
+    let e = refused(Some(ClientCertFiles { cert, key }));
     assert!(
         e.contains("the server rejected the client certificate"),
         "{e}"
     );
 
     // The right certificate: every key, as in the server's own dump.
-    let tls_flags = [
-        "--tls-ca",
-        path(&pki.ca),
-        "--tls-cert",
-        path(&pki.client_cert),
-        "--tls-key",
-        path(&pki.client_key),
-    ];
+    let tls_flags = pki.mtls_flags();
     let addr = server.addr();
     let mut args = vec!["from-standalone", "--addr", &addr, "--cluster", "c"];
     args.extend_from_slice(&tls_flags);
@@ -192,18 +183,7 @@ fn mutual_tls_standalone_and_codis() {
     assert!(codis.iter().all(|r| r["codis_slot"].is_u64()));
 
     // Through the binary without the certificate: exit code 1 and the explanation.
-    let stderr = dump_fails(
-        1,
-        &[
-            "from-standalone",
-            "--addr",
-            &addr,
-            "--cluster",
-            "c",
-            "--tls-ca",
-            path(&pki.ca),
-        ],
-    );
+    let stderr = standalone_fails(&addr, &["--tls-ca", path(&pki.ca)]);
     assert!(stderr.contains("requires a client certificate"), "{stderr}");
 }
 
@@ -220,19 +200,17 @@ fn mutual_tls_cluster() {
         out.path(),
         "cluster",
         &[
-            "from-cluster",
-            "--nodes",
-            &seeds,
-            "--cluster",
-            "c",
-            "--require-slave",
-            "--tls-ca",
-            path(&pki.ca),
-            "--tls-cert",
-            path(&pki.client_cert),
-            "--tls-key",
-            path(&pki.client_key),
-        ],
+            &[
+                "from-cluster",
+                "--nodes",
+                &seeds,
+                "--cluster",
+                "c",
+                "--require-slave",
+            ][..],
+            &pki.mtls_flags(),
+        ]
+        .concat(),
     );
     let got: BTreeSet<String> = records.iter().map(key_of).collect();
     assert_eq!(records.len(), keys.len(), "every key exactly once");

@@ -7,12 +7,11 @@ use anyhow::Context as _;
 use clap::Args;
 
 use rdbinsight::output::BatchContext;
-use rdbinsight::output::clickhouse::claim::DEFAULT_CLAIM_EXPIRY;
-use rdbinsight::output::clickhouse::config::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SEND_TIMEOUT,
-};
 use rdbinsight::output::clickhouse::schema::{DEFAULT_TTL_DAYS, schema_sql};
-use rdbinsight::output::clickhouse::{ClickHouseConfig, ClickHouseOutput, Timeouts};
+use rdbinsight::output::clickhouse::{
+    ClickHouseConfig, ClickHouseOutput, DEFAULT_CLAIM_EXPIRY, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Timeouts,
+};
 use rdbinsight::record::BatchTs;
 
 /// Where ClickHouse is and how long each step of a request may take.

@@ -30,8 +30,8 @@ pub struct DumpArgs {
     pub source: SourceCommand,
 }
 
-/// Arguments every source has.
-#[derive(Debug, Args, Clone)]
+/// What every source takes after its own flags: the batch flags, then the output subcommand.
+#[derive(Debug, Args)]
 pub struct CommonSourceArgs {
     /// Batch (import) timestamp, RFC 3339 (default: now).
     #[arg(long, env = "RDBINSIGHT_BATCH_TIMESTAMP")]
@@ -40,6 +40,18 @@ pub struct CommonSourceArgs {
     /// latest one (the ClickHouse view, the newest Parquet batch) until that time has passed.
     #[arg(long, env = "RDBINSIGHT_ALLOW_FUTURE_BATCH")]
     pub allow_future_batch: bool,
+    /// Where the records go.
+    #[command(subcommand)]
+    pub output: OutputCommand,
+}
+
+/// What every live source (standalone, cluster, Codis) takes after its own flags.
+#[derive(Debug, Args)]
+pub struct LiveSourceArgs {
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    #[command(flatten)]
+    pub common: CommonSourceArgs,
 }
 
 /// Variants are named after their subcommands (`from-*`).
@@ -57,23 +69,23 @@ pub enum SourceCommand {
 }
 
 impl SourceCommand {
-    /// The arguments every source has.
+    /// The arguments every source has (the batch flags and the output).
     pub fn common(&self) -> &CommonSourceArgs {
         match self {
             SourceCommand::FromFile(a) => &a.common,
-            SourceCommand::FromStandalone(a) => &a.common,
-            SourceCommand::FromCluster(a) => &a.common,
-            SourceCommand::FromCodis(a) => &a.common,
+            SourceCommand::FromStandalone(a) => &a.live.common,
+            SourceCommand::FromCluster(a) => &a.live.common,
+            SourceCommand::FromCodis(a) => &a.live.common,
         }
     }
 
-    /// Where the records go.
-    pub fn output(&self) -> &OutputCommand {
+    /// The arguments of a live source (`None` for a file).
+    pub fn live(&self) -> Option<&LiveSourceArgs> {
         match self {
-            SourceCommand::FromFile(a) => &a.output,
-            SourceCommand::FromStandalone(a) => &a.output,
-            SourceCommand::FromCluster(a) => &a.output,
-            SourceCommand::FromCodis(a) => &a.output,
+            SourceCommand::FromFile(_) => None,
+            SourceCommand::FromStandalone(a) => Some(&a.live),
+            SourceCommand::FromCluster(a) => Some(&a.live),
+            SourceCommand::FromCodis(a) => Some(&a.live),
         }
     }
 }
@@ -91,8 +103,6 @@ pub struct FromFileArgs {
     pub instance: String,
     #[command(flatten)]
     pub common: CommonSourceArgs,
-    #[command(subcommand)]
-    pub output: OutputCommand,
 }
 
 /// Credentials and TLS for live sources.
@@ -139,11 +149,7 @@ pub struct FromStandaloneArgs {
     #[arg(long, env = "RDBINSIGHT_CLUSTER")]
     pub cluster: String,
     #[command(flatten)]
-    pub conn: ConnectionArgs,
-    #[command(flatten)]
-    pub common: CommonSourceArgs,
-    #[command(subcommand)]
-    pub output: OutputCommand,
+    pub live: LiveSourceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -158,11 +164,7 @@ pub struct FromClusterArgs {
     #[arg(long, env = "RDBINSIGHT_REQUIRE_SLAVE")]
     pub require_slave: bool,
     #[command(flatten)]
-    pub conn: ConnectionArgs,
-    #[command(flatten)]
-    pub common: CommonSourceArgs,
-    #[command(subcommand)]
-    pub output: OutputCommand,
+    pub live: LiveSourceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -177,11 +179,7 @@ pub struct FromCodisArgs {
     #[arg(long, env = "RDBINSIGHT_REQUIRE_SLAVE")]
     pub require_slave: bool,
     #[command(flatten)]
-    pub conn: ConnectionArgs,
-    #[command(flatten)]
-    pub common: CommonSourceArgs,
-    #[command(subcommand)]
-    pub output: OutputCommand,
+    pub live: LiveSourceArgs,
 }
 
 /// Variants are named after their subcommands (`into-*`).

@@ -73,6 +73,29 @@ pub enum MiscCommand {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// Call `on_signal` for every SIGINT and SIGTERM, in a task of the current (running) tokio
+/// runtime. The handlers are installed before this returns, so from then on a signal never
+/// takes its default action (ending the process without cleanup).
+pub fn on_signals(
+    mut on_signal: impl FnMut(rdbinsight::dump::Signal) + Send + 'static,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use rdbinsight::dump::Signal;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => Signal::Int,
+                _ = term.recv() => Signal::Term,
+            };
+            on_signal(sig);
+        }
+    });
+    Ok(())
+}
+
 /// The exit code of a failed command: 130 / 143 when interrupted, 2 for usage errors, else 1.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 
 use rdbinsight::dump::{Interrupt, Signal};
-use rdbinsight::output::parquet::path::sanitize_name;
+use rdbinsight::output::parquet::sanitize_name;
 use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP};
 use rdbinsight::report::options::{
     Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
@@ -162,27 +162,17 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
 /// SIGINT and SIGTERM stop the report at its next check (the Parquet reader removes its
 /// spilled runs on the way out); a second one exits at once.
 fn listen_for_signals(interrupt: Interrupt, cancel: Arc<AtomicBool>) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    tokio::spawn(async move {
-        loop {
-            let sig = tokio::select! {
-                _ = int.recv() => Signal::Int,
-                _ = term.recv() => Signal::Term,
-            };
-            cancel.store(true, Ordering::Relaxed);
-            if !interrupt.fire(sig) {
-                eprintln!(
-                    "error: {sig} again: exiting at once (a spill directory rdbinsight-report-* \
-                     may be left in the temp dir)"
-                );
-                std::process::exit(i32::from(sig.exit_code()));
-            }
-            tracing::debug!("{sig}: stopping the report and removing its temporary files");
+    super::on_signals(move |sig| {
+        cancel.store(true, Ordering::Relaxed);
+        if !interrupt.fire(sig) {
+            eprintln!(
+                "error: {sig} again: exiting at once (a spill directory rdbinsight-report-* \
+                 may be left in the temp dir)"
+            );
+            std::process::exit(i32::from(sig.exit_code()));
         }
-    });
-    Ok(())
+        tracing::debug!("{sig}: stopping the report and removing its temporary files");
+    })
 }
 
 fn default_html_name(report: &Report) -> PathBuf {
@@ -206,7 +196,7 @@ fn write_report(out: &ReportOutputArgs, report: &Report) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| default_html_name(report));
-    write_atomically(&path, |w| report::html::write_html(data, w))?;
+    write_atomically(&path, |w| report::write_html(data, w))?;
     tracing::info!("wrote the report to {}", shown(&path));
     let t = &data.totals;
     tracing::info!(

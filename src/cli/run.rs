@@ -9,7 +9,7 @@ use anyhow::{Context as _, anyhow};
 use super::UsageError;
 use super::dump::{CommonSourceArgs, DumpArgs, OutputCommand, ParquetCompression};
 use super::logging::Stderr;
-use rdbinsight::dump::{self, DumpPlan, DumpSummary, Interrupted, Progress, Signal};
+use rdbinsight::dump::{self, DumpPlan, DumpSummary, Interrupted, Progress};
 use rdbinsight::metrics::{self, RunOutcome};
 use rdbinsight::output::BatchContext;
 use rdbinsight::output::jsonl::{JsonlOutput, JsonlTarget};
@@ -117,12 +117,7 @@ pub fn run_dump(args: DumpArgs, env: DumpEnv) -> anyhow::Result<()> {
     let result = run_dump_inner(&args, &progress, env.stderr);
     if let Some(path) = &args.metrics_file {
         let outcome = RunOutcome {
-            cluster: progress
-                .instances()
-                .first()
-                .map(|s| s.cluster().to_string())
-                .or(cluster_hint)
-                .unwrap_or_default(),
+            cluster: progress.cluster().or(cluster_hint).unwrap_or_default(),
             exit_status: match &result {
                 Ok(()) => 0,
                 Err(e) => super::exit_code(e),
@@ -205,7 +200,7 @@ fn run_dump_inner(args: &DumpArgs, progress: &Arc<Progress>, stderr: Stderr) -> 
             concurrency,
             parse,
         };
-        run_into(args.source.output(), plan, Arc::clone(progress)).await
+        run_into(&common.output, plan, Arc::clone(progress)).await
     });
     // Parser threads blocked on a source that ignores cancellation (a FIFO) must not keep the
     // process alive: the dump is over.
@@ -231,39 +226,29 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// SIGINT and SIGTERM stop the dump cleanly (see [`rdbinsight::dump::interrupt`]); a second
+/// SIGINT and SIGTERM stop the dump cleanly (see [`rdbinsight::dump::Interrupt`]); a second
 /// one while it cleans up exits at once with the same code (what is left behind is removed by
 /// the next run).
 fn listen_for_signals(progress: Arc<Progress>, stderr: Stderr) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    tokio::spawn(async move {
-        loop {
-            let sig = tokio::select! {
-                _ = int.recv() => Signal::Int,
-                _ = term.recv() => Signal::Term,
-            };
-            let interrupt = progress.interrupt();
-            if !interrupt.fire(sig) {
-                progress.clear_bars();
-                stderr.line(&format!(
-                    "error: {sig} again: exiting at once without cleaning up (the next run \
-                     removes what this one left)"
-                ));
-                std::process::exit(i32::from(sig.exit_code()));
-            }
-            if interrupt.is_committing() {
-                tracing::warn!(
-                    "{sig}: the batch is being finalized; letting that finish (send {sig} \
-                     again to exit at once)"
-                );
-            } else {
-                tracing::debug!("{sig}: stopping the dump and removing this run's output");
-            }
+    super::on_signals(move |sig| {
+        let interrupt = progress.interrupt();
+        if !interrupt.fire(sig) {
+            progress.clear_bars();
+            stderr.line(&format!(
+                "error: {sig} again: exiting at once without cleaning up (the next run \
+                 removes what this one left)"
+            ));
+            std::process::exit(i32::from(sig.exit_code()));
         }
-    });
-    Ok(())
+        if interrupt.is_committing() {
+            tracing::warn!(
+                "{sig}: the batch is being finalized; letting that finish (send {sig} \
+                 again to exit at once)"
+            );
+        } else {
+            tracing::debug!("{sig}: stopping the dump and removing this run's output");
+        }
+    })
 }
 
 #[cfg(test)]

@@ -75,38 +75,25 @@ pub fn cluster_arg(cmd: &SourceCommand) -> Option<String> {
 /// The source's spec and connection options; TLS files are read and checked here (local and
 /// quick), before any connection.
 pub fn prepare(cmd: &SourceCommand) -> anyhow::Result<PreparedSource> {
-    let (spec, conn) = match cmd {
-        SourceCommand::FromFile(a) => {
-            let (path, instance) = (a.path.clone(), a.instance.clone());
-            (Spec::File { path, instance }, None)
-        }
-        SourceCommand::FromStandalone(a) => {
-            let addr = a.addr.clone();
-            (Spec::Standalone { addr }, Some(&a.conn))
-        }
-        SourceCommand::FromCluster(a) => {
-            let (seeds, require_slave) = (a.nodes.clone(), a.require_slave);
-            (
-                Spec::Cluster {
-                    seeds,
-                    require_slave,
-                },
-                Some(&a.conn),
-            )
-        }
-        SourceCommand::FromCodis(a) => {
-            let (dashboard, require_slave) = (a.dashboard.clone(), a.require_slave);
-            (
-                Spec::Codis {
-                    dashboard,
-                    require_slave,
-                },
-                Some(&a.conn),
-            )
-        }
+    let spec = match cmd {
+        SourceCommand::FromFile(a) => Spec::File {
+            path: a.path.clone(),
+            instance: a.instance.clone(),
+        },
+        SourceCommand::FromStandalone(a) => Spec::Standalone {
+            addr: a.addr.clone(),
+        },
+        SourceCommand::FromCluster(a) => Spec::Cluster {
+            seeds: a.nodes.clone(),
+            require_slave: a.require_slave,
+        },
+        SourceCommand::FromCodis(a) => Spec::Codis {
+            dashboard: a.dashboard.clone(),
+            require_slave: a.require_slave,
+        },
     };
-    let options = match conn {
-        Some(conn) => connection_options(conn)?,
+    let options = match cmd.live() {
+        Some(live) => connection_options(&live.conn)?,
         None => ConnectionOptions::default(),
     };
     Ok(PreparedSource {

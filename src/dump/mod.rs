@@ -11,17 +11,17 @@
 //! `finalize_instance`), the batch is not finalized, and the output's `abort_batch` removes
 //! what the attempt wrote. An [`Interrupt`] (SIGINT/SIGTERM, fired by the binary) does the
 //! same and ends the dump with [`Interrupted`], unless it arrives during `finalize_batch`:
-//! the commit is then let finish (see [`interrupt`]).
+//! the commit is then let finish (see `interrupt`).
 //!
 //! Every instance's counters (state, records, RDB bytes, duration) live in one
-//! [`InstanceStatus`] table in [`Progress`], updated once per chunk; the progress bars, the
+//! `InstanceStatus` table in [`Progress`], updated once per chunk; the progress bars, the
 //! progress log lines and the metrics ([`crate::metrics`]) all read it.
 //!
 //! The pipeline is generic over [`Output`]: it knows nothing of any concrete store.
 
-pub mod interrupt;
-pub mod progress;
-pub mod status;
+mod interrupt;
+mod progress;
+mod status;
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -39,9 +39,10 @@ use crate::slot;
 use crate::source::{CancelHandle, Instance, SlotKind};
 
 pub use self::interrupt::{Interrupt, Interrupted, Signal};
-pub use self::progress::{Progress, ProgressCounter, REPORT_INTERVAL};
+pub(crate) use self::progress::ProgressCounter;
+pub use self::progress::{Progress, terminal_bars};
 use self::status::FailUnlessDone;
-pub use self::status::{InstanceState, InstanceStatus};
+pub(crate) use self::status::{InstanceState, InstanceStatus};
 
 /// Records per chunk sent from a parser thread to its writer task.
 pub const CHUNK_RECORDS: usize = 1024;

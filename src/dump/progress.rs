@@ -136,8 +136,13 @@ impl Progress {
         &self.interrupt
     }
 
+    /// The cluster of the dump's instances (`None` until the dump has started).
+    pub fn cluster(&self) -> Option<String> {
+        self.instances().first().map(|s| s.cluster().to_string())
+    }
+
     /// The status of every instance of the dump (empty until the dump has started).
-    pub fn instances(&self) -> Vec<Arc<InstanceStatus>> {
+    pub(crate) fn instances(&self) -> Vec<Arc<InstanceStatus>> {
         self.instances.read().map(|v| v.clone()).unwrap_or_default()
     }
 

@@ -4,7 +4,7 @@
 //!
 //! To stdout, or to anything that is not a regular file (`/dev/null`, a FIFO), lines stream as
 //! they come. To a regular file `PATH`, the output has the guarantees of the Parquet output:
-//! - `prepare_batch` takes an advisory lock on `PATH.lock` (see [`super::lock`]); a second run
+//! - `prepare_batch` takes an advisory lock on `PATH.lock` (see `super::lock`); a second run
 //!   on the same `PATH` fails at once instead of mixing its lines in;
 //! - lines go to a temp file of this run, `PATH.tmp.<pid>`, created new; temp files of runs
 //!   that died (which only the lock holder can tell) are removed first;
@@ -158,16 +158,7 @@ impl Publish {
     fn publish(&mut self, file: &File) -> Result<(), OutputError> {
         file.sync_all()
             .map_err(|e| OutputError::io(format!("cannot fsync {}", self.tmp_path.display()), e))?;
-        fs::rename(&self.tmp_path, &self.final_path).map_err(|e| {
-            OutputError::io(
-                format!(
-                    "cannot rename {} to {}",
-                    self.tmp_path.display(),
-                    self.final_path.display()
-                ),
-                e,
-            )
-        })?;
+        super::rename(&self.tmp_path, &self.final_path)?;
         self.published = true;
         if let Some(dir) = self
             .final_path

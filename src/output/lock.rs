@@ -55,10 +55,6 @@ impl FileLock {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Remove the lock file, then unlock.
     pub fn release(mut self) {
         self.release_inner();

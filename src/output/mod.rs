@@ -20,7 +20,7 @@
 
 pub mod clickhouse;
 pub mod jsonl;
-pub mod lock;
+pub(crate) mod lock;
 pub mod null;
 pub mod parquet;
 
@@ -142,6 +142,16 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), OutputError> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+/// Rename `from` to `to` (the publishing step of the file outputs); the error names both.
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), OutputError> {
+    std::fs::rename(from, to).map_err(|e| {
+        OutputError::io(
+            format!("cannot rename {} to {}", from.display(), to.display()),
+            e,
+        )
+    })
 }
 
 /// Run blocking file-system work off the async worker threads.

@@ -8,14 +8,14 @@
 //! arrived.
 //!
 //! Layout: `reader` (the input window, offsets, CRC64), `lzf` (streaming LZF decoding for
-//! keys and containers), `container` (ziplist/listpack/intset/zipmap counting), [`rdb`] (type
+//! keys and containers), `container` (ziplist/listpack/intset/zipmap counting), `rdb` (type
 //! and opcode numbers, named as in Redis's `rdb.h`), and this module (the record loop and the
 //! per-type value walkers).
 
 mod container;
 mod error;
 mod lzf;
-pub mod rdb;
+pub(crate) mod rdb;
 mod reader;
 
 use std::io::Read;

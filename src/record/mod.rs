@@ -5,7 +5,7 @@
 //! A stored row is therefore `WriteContext` + `Record`, with the columns of
 //! [`columns::COLUMNS`]. [`BatchTs`] owns the batch timestamp and its renderings.
 
-pub mod batch;
+mod batch;
 pub mod columns;
 
 use std::fmt;

@@ -86,16 +86,9 @@ pub fn parse_type(s: &str) -> Option<RecordType> {
     })
 }
 
-/// Every [`RecordType`], in the order of `model::TypeBytes`' fields.
-pub const TYPES: [RecordType; 7] = [
-    RecordType::String,
-    RecordType::List,
-    RecordType::Set,
-    RecordType::ZSet,
-    RecordType::Hash,
-    RecordType::Stream,
-    RecordType::Module,
-];
+/// Every [`RecordType`], in the order of `model::TypeBytes`' fields (which is
+/// [`RecordType::ALL`]'s; the spill format stores indexes into it).
+pub const TYPES: [RecordType; 7] = RecordType::ALL;
 
 /// Index of `t` in [`TYPES`].
 #[inline]
@@ -146,23 +139,6 @@ pub struct KeyCandidate {
     pub freq: Option<u8>,
 }
 
-/// What a top list ranks by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    RdbSize,
-    MemberCount,
-}
-
-impl Metric {
-    #[inline]
-    fn of(self, c: &KeyCandidate) -> u64 {
-        match self {
-            Metric::RdbSize => c.rdb_size,
-            Metric::MemberCount => c.member_count,
-        }
-    }
-}
-
 /// The report order of a top list: metric desc, then key bytes asc, instance asc, db asc.
 /// `Less` means "ranks first".
 #[inline]
@@ -203,19 +179,18 @@ impl Ord for Ranked {
     }
 }
 
-/// The `n` keys that rank first by a [`Metric`] (bounded heap).
+/// The `n` keys that rank first (bounded heap) by the metric each is offered with
+/// (`rdb_size` or `member_count`: one list, one metric).
 #[derive(Debug)]
 pub struct TopKeys {
     n: usize,
-    metric: Metric,
     heap: BinaryHeap<Ranked>,
 }
 
 impl TopKeys {
-    pub fn new(n: usize, metric: Metric) -> Self {
+    pub fn new(n: usize) -> Self {
         TopKeys {
             n,
-            metric,
             heap: BinaryHeap::with_capacity(n.min(1 << 16) + 1),
         }
     }
@@ -253,17 +228,6 @@ impl TopKeys {
             self.heap.pop();
         }
         self.heap.push(Ranked { metric, c: make() });
-    }
-
-    /// Add a candidate (used by readers whose candidates come ready-made).
-    pub fn push(&mut self, c: KeyCandidate) {
-        let metric = self.metric.of(&c);
-        if self.admits(metric, &c.key, &c.instance, c.db) {
-            if self.heap.len() >= self.n {
-                self.heap.pop();
-            }
-            self.heap.push(Ranked { metric, c });
-        }
     }
 
     /// The list, first-ranked first.
@@ -392,9 +356,9 @@ impl RowAccumulator {
             freq: [Agg::default(); FREQ_BUCKETS],
             redis_slots: Vec::new(),
             codis_slots: Vec::new(),
-            top_by_size: TopKeys::new(top, Metric::RdbSize),
-            top_by_members: TopKeys::new(top, Metric::MemberCount),
-            big_keys: TopKeys::new(top, Metric::RdbSize),
+            top_by_size: TopKeys::new(top),
+            top_by_members: TopKeys::new(top),
+            big_keys: TopKeys::new(top),
             big_agg: Agg::default(),
             rows: 0,
         }
@@ -659,9 +623,9 @@ mod tests {
         for n in 0..=all.len() + 1 {
             // Every arrival order gives the same list.
             for rot in 0..all.len() {
-                let mut t = TopKeys::new(n, Metric::RdbSize);
+                let mut t = TopKeys::new(n);
                 for c in all.iter().cycle().skip(rot).take(all.len()) {
-                    t.push(c.clone());
+                    t.offer(c.rdb_size, &c.key, &c.instance, c.db, || c.clone());
                 }
                 let got = t.into_sorted();
                 assert_eq!(got, want[..n.min(all.len())].to_vec(), "n={n} rot={rot}");

@@ -121,11 +121,9 @@ pub fn assemble(
             agg,
         })
         .collect();
+    // Largest first; ties by name.
     by_type.sort_by(|x, y| {
-        y.agg
-            .rdb_size
-            .cmp(&x.agg.rdb_size)
-            .then_with(|| x.r#type.cmp(&y.r#type))
+        (Reverse(x.agg.rdb_size), &x.r#type).cmp(&(Reverse(y.agg.rdb_size), &y.r#type))
     });
     let mut by_type_encoding: Vec<TypeEncodingRow> = by_type_encoding
         .into_iter()
@@ -136,11 +134,11 @@ pub fn assemble(
         })
         .collect();
     by_type_encoding.sort_by(|x, y| {
-        y.agg
-            .rdb_size
-            .cmp(&x.agg.rdb_size)
-            .then_with(|| x.r#type.cmp(&y.r#type))
-            .then_with(|| x.encoding.cmp(&y.encoding))
+        (Reverse(x.agg.rdb_size), &x.r#type, &x.encoding).cmp(&(
+            Reverse(y.agg.rdb_size),
+            &y.r#type,
+            &y.encoding,
+        ))
     });
     let by_db: Vec<DbRow> = by_db
         .into_iter()

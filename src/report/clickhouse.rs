@@ -22,6 +22,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 
 use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl};
+use crate::output::clickhouse::error::cause_chain;
 use crate::output::clickhouse::http;
 use crate::output::clickhouse::schema::{
     BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
@@ -31,8 +32,7 @@ use crate::record::BatchTs;
 
 use super::ReportError;
 use super::aggregate::{
-    Aggregates, EXPIRY_BOUNDS_MS, FREQ_BUCKETS, GroupKey, IDLE_BUCKETS, KeyCandidate, SlotKind,
-    TYPES, parse_type,
+    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES, parse_type,
 };
 use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
 use super::prefix::{KeyFacts, PrefixBuilder};
@@ -57,17 +57,7 @@ impl std::fmt::Debug for ClickHouseReader {
 
 /// `context: error: cause: ...` as a [`ReportError`].
 fn ch_err(context: impl std::fmt::Display, err: clickhouse::error::Error) -> ReportError {
-    let mut msg = format!("{context}: {err}");
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !msg.ends_with(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = cause.source();
-    }
-    ReportError::ClickHouse(msg)
+    ReportError::ClickHouse(format!("{context}: {}", cause_chain(&err)))
 }
 
 /// The SQL of the report, in one place.
@@ -437,6 +427,22 @@ impl ClickHouseReader {
         )))
     }
 
+    /// The histogram of `column` (`name` in messages) over `bounds` into `out`.
+    async fn histogram<const N: usize>(
+        &self,
+        (column, name): (&str, &str),
+        bounds: &[u64],
+        cluster: &str,
+        batch: BatchTs,
+        out: &mut [Agg; N],
+    ) -> Result<(), ReportError> {
+        let what = format!("the {name} histogram");
+        let rows: Vec<BucketRow> = self
+            .fetch(&self.sql.histogram(column, bounds), cluster, batch, &what)
+            .await?;
+        fill_buckets(out, rows, name)
+    }
+
     async fn fetch<T>(
         &self,
         sql: &str,
@@ -499,24 +505,16 @@ impl ClickHouseReader {
             )
             .await?;
         fill_buckets(&mut a.expiry, expiry, "expiry")?;
-        let idle: Vec<BucketRow> = self
-            .fetch(
-                &self.sql.histogram("idle_seconds", &IDLE_BOUNDS),
-                cluster,
-                batch,
-                "the idle histogram",
-            )
+        self.histogram(
+            ("idle_seconds", "idle"),
+            &IDLE_BOUNDS,
+            cluster,
+            batch,
+            &mut a.idle,
+        )
+        .await?;
+        self.histogram(("freq", "freq"), &FREQ_BOUNDS, cluster, batch, &mut a.freq)
             .await?;
-        fill_buckets::<IDLE_BUCKETS>(&mut a.idle, idle, "idle")?;
-        let freq: Vec<BucketRow> = self
-            .fetch(
-                &self.sql.histogram("freq", &FREQ_BOUNDS),
-                cluster,
-                batch,
-                "the freq histogram",
-            )
-            .await?;
-        fill_buckets::<FREQ_BUCKETS>(&mut a.freq, freq, "freq")?;
         for (kind, column) in [
             (SlotKind::Redis, "redis_slot"),
             (SlotKind::Codis, "codis_slot"),

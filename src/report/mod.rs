@@ -10,32 +10,40 @@
 //!                clickhouse::stream_keys (ORDER BY key) ─ PrefixBuilder ────────┘
 //! ```
 //!
-//! * [`keytext`]: key bytes → display text; timestamps.
+//! * `keytext`: key bytes → display text; timestamps.
 //! * [`options`]: `--top`, `--prefix-threshold`, `--delimiter`, `--memory-limit`, validated.
-//! * [`aggregate`]: bucket rules, top-N heaps, the per-row accumulator.
+//! * `aggregate`: bucket rules, top-N heaps, the per-row accumulator.
 //! * [`prefix`]: the prefix tree from sorted keys (one pass, LCP stack).
 //! * [`spill`]: external sort of the keys within `--memory-limit`.
-//! * [`parquet`], [`clickhouse`]: the readers.
-//! * [`assemble`]: the shared last step (sums, orders, cuts).
+//! * `parquet`, `clickhouse`: the readers.
+//! * `assemble`: the shared last step (sums, orders, cuts).
 //!
 //! The same stored batch gives the same `ReportData` (and so byte-identical JSON) from both
 //! stores and on every run: nothing depends on the time of the report, every order is total,
-//! and every bucket rule is one function (restated once in SQL, see [`clickhouse`]).
+//! and every bucket rule is one function (restated once in SQL, see `clickhouse`).
 
-pub mod aggregate;
-pub mod assemble;
-pub mod clickhouse;
-pub mod html;
-pub mod keytext;
+pub(crate) mod aggregate;
+pub(crate) mod assemble;
+pub(crate) mod clickhouse;
+mod html;
+mod keytext;
 pub mod model;
 pub mod options;
-pub mod parquet;
+pub(crate) mod parquet;
+// `prefix` and `spill` are public but hidden only for tests/report_prefix.rs, which checks the
+// prefix tree (from a spilled sort too) against the independent reference in
+// tests/common/report_ref.rs that tests/report.rs shares. Not part of the API.
+#[doc(hidden)]
 pub mod prefix;
+#[doc(hidden)]
 pub mod spill;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+
+pub use self::html::{render_html, write_html};
+pub use self::keytext::key_text;
 
 use crate::record::BatchTs;
 

@@ -13,7 +13,7 @@
 //! increase), and the kept nodes (at most [`MAX_PREFIX_NODES`], else an error). Nothing per
 //! key is retained, so the builder takes a stream of any length.
 //!
-//! Every comparison is on raw bytes; the display text of a prefix ([`KeyText`]) is made only
+//! Every comparison is on raw bytes; the display text of a prefix ([`KeyText`](super::model::KeyText)) is made only
 //! for the kept nodes.
 
 use crate::record::RecordType;

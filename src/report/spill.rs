@@ -21,7 +21,7 @@
 //! the first spill and removed when the sorter is dropped: on success, on error, on panic, and
 //! when the caller stops early (Ctrl-C sets the cancel flag checked here). A report that dies
 //! without dropping it (SIGKILL, a second Ctrl-C) leaves it behind; it holds a `.lock`
-//! ([`crate::output::lock`]) for as long as its report lives, so [`remove_stale_spill_dirs`]
+//! (`crate::output::lock`) for as long as its report lives, so [`remove_stale_spill_dirs`]
 //! (run by every Parquet report) can tell such leftovers from the directory of a live report.
 
 use std::cmp::Ordering;

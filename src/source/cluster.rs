@@ -171,10 +171,8 @@ impl Choice {
 }
 
 /// Pick one node per slot-owning shard (sorted by first slot), without probing the replicas.
-pub fn choose_nodes(
-    nodes: &[ClusterNode],
-    require_slave: bool,
-) -> Result<Vec<Choice>, DiscoveryError> {
+#[cfg(test)]
+fn choose_nodes(nodes: &[ClusterNode], require_slave: bool) -> Result<Vec<Choice>, DiscoveryError> {
     choose_nodes_probed(nodes, require_slave, |_| Ok(()))
 }
 

@@ -21,8 +21,6 @@ const MAX_BODY: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Deserialize, Default)]
 pub struct Overview {
     #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
     pub config: Option<ConfigModel>,
     #[serde(default)]
     pub model: Option<TopomModel>,
@@ -54,7 +52,6 @@ pub struct Stats {
 
 #[derive(Debug, Deserialize, Default)]
 pub struct SlotMapping {
-    pub id: u32,
     #[serde(default)]
     pub group_id: u32,
     #[serde(default)]

@@ -4,23 +4,23 @@
 //!
 //! By concern:
 //! - [`file`](mod@file): an RDB file.
-//! - [`connection`]: TCP, TLS ([`tls`]), `AUTH`, RESP round trips ([`resp`]), with the
+//! - `connection`: TCP, TLS (`tls`), `AUTH`, RESP round trips (`resp`), with the
 //!   [`ConnectionOptions`] every live source shares.
-//! - [`standalone`]: the replication handshake; [`snapshot`]: `PSYNC` and the snapshot's
+//! - [`standalone`]: the replication handshake; `snapshot`: `PSYNC` and the snapshot's
 //!   framing (disk-based or diskless).
-//! - [`cluster`], [`codis`]: topology discovery only (which node to read per shard or group).
+//! - `cluster`, `codis`: topology discovery only (which node to read per shard or group).
 //!
 //! Errors are [`SourceError`]s with typed causes ([`error`]).
 
-pub mod cluster;
-pub mod codis;
-pub mod connection;
+pub(crate) mod cluster;
+pub(crate) mod codis;
+pub(crate) mod connection;
 pub mod error;
 pub mod file;
-pub mod resp;
-pub mod snapshot;
+pub(crate) mod resp;
+pub(crate) mod snapshot;
 pub mod standalone;
-pub mod tls;
+mod tls;
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -3,9 +3,9 @@
 //! Nothing is written to disk and the snapshot is never buffered.
 //!
 //! This module is the replication handshake: after the connection's `AUTH` and `PING`
-//! ([`Connection::connect`]), `REPLCONF capa eof capa psync2` (we accept diskless transfers)
+//! (`Connection::connect`), `REPLCONF capa eof capa psync2` (we accept diskless transfers)
 //! and `REPLCONF rdb-only 1` (Redis ≥ 7: send the snapshot only; a refusal is tolerated).
-//! [`snapshot::request`] then sends `PSYNC` and frames the snapshot.
+//! `snapshot::request` then sends `PSYNC` and frames the snapshot.
 
 use super::connection::{Connection, ConnectionOptions};
 use super::resp::Reply;

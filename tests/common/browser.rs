@@ -369,3 +369,16 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// `1234567` -> `1,234,567`, as the report page writes exact counts.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

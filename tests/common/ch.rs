@@ -6,12 +6,14 @@
 //! unless `RDBINSIGHT_SKIP_CLICKHOUSE_TESTS=1` skips them explicitly. Every test works in its
 //! own fresh database and drops it at the end.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rdbinsight::output::BatchContext;
-use rdbinsight::output::clickhouse::{ClickHouseOutput, ClickHouseUrl};
+use rdbinsight::output::clickhouse::schema;
+use rdbinsight::output::clickhouse::{ClickHouseConfig, ClickHouseOutput, ClickHouseUrl};
+use rdbinsight::output::{BatchContext, ChunkWriter, Output, OutputError};
 use rdbinsight::record::{Encoding, Record, RecordType};
 
 pub const URL_VAR: &str = "RDBINSIGHT_TEST_CLICKHOUSE_URL";
@@ -100,6 +102,13 @@ impl TestDb {
         ClickHouseOutput::from_args(&self.url(), None, auto_create, 30).expect("valid URL")
     }
 
+    /// An output (`--auto-create-tables`) with batch `b` prepared.
+    pub async fn prepared(&self, b: &BatchContext) -> ClickHouseOutput {
+        let mut output = self.output(true);
+        output.prepare_batch(b).await.expect("prepare_batch");
+        output
+    }
+
     /// Run a statement; `{db}` is replaced by the quoted database name.
     pub async fn exec(&self, sql: &str) {
         let sql = sql.replace("{db}", &format!("`{}`", self.name));
@@ -130,6 +139,23 @@ impl TestDb {
             .await
             .parse()
             .expect("a count")
+    }
+
+    /// `count() \t uniqExact(key)` of the view, `filter` (e.g. `WHERE cluster = 'c1'`) applied.
+    pub async fn view_keys(&self, filter: &str) -> String {
+        self.q(&format!(
+            "SELECT count(), uniqExact(key) FROM {{db}}.redis_records_view {filter}"
+        ))
+        .await
+    }
+
+    /// How many of this database's tables match `filter` (e.g. `AND name = 'x'`).
+    pub async fn tables(&self, filter: &str) -> String {
+        self.q(&format!(
+            "SELECT count() FROM system.tables WHERE database = '{}' {filter}",
+            self.name
+        ))
+        .await
     }
 
     /// The latest state of every claim: `seq state` lines for `cluster`.
@@ -218,15 +244,6 @@ pub fn rdb_with_keys(dir: &Path, keys: u64) -> PathBuf {
     path
 }
 
-/// A named pipe at `path` (`mkfifo`).
-pub fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo {}", path.display());
-}
-
 /// `rdbinsight dump from-file --path PATH --cluster CLUSTER --instance i1
 /// --batch-timestamp TS into-clickhouse --url URL [extra...]`, not started.
 pub fn dump_command(
@@ -236,9 +253,8 @@ pub fn dump_command(
     url: &str,
     extra: &[&str],
 ) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbinsight"));
-    cmd.args(["dump", "from-file", "--path"])
-        .arg(path)
+    let mut cmd = super::cli::command(&["dump", "from-file", "--path"]);
+    cmd.arg(path)
         .args([
             "--cluster",
             cluster,
@@ -248,9 +264,7 @@ pub fn dump_command(
         ])
         .arg(rfc3339(batch_nanos))
         .args(["into-clickhouse", "--url", url])
-        .args(extra)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LOG");
+        .args(extra);
     cmd
 }
 
@@ -261,4 +275,226 @@ pub fn error_lines(stderr: &[u8]) -> Vec<String> {
         .filter(|l| l.starts_with("error:"))
         .map(str::to_string)
         .collect()
+}
+
+/// `rdbinsight misc <args...>` run to the end (e.g. `clickhouse-schema`,
+/// `clickhouse-drop-batch`).
+pub fn misc(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["misc"];
+    all.extend_from_slice(args);
+    super::cli::command(&all).output().expect("run rdbinsight")
+}
+
+/// A writer for `instance` of the prepared batch `b`, its instance prepared.
+pub async fn instance_writer(
+    output: &mut ClickHouseOutput,
+    b: &BatchContext,
+    instance: &str,
+) -> <ClickHouseOutput as Output>::Writer {
+    let mut w = output
+        .writer_for(b.write_context(instance))
+        .expect("writer");
+    w.prepare_instance().await.expect("prepare_instance");
+    w
+}
+
+/// Records `range` for `instance` through one writer; `finalize`: call `finalize_instance`
+/// (without it the writer is dropped mid-way, as when an instance fails).
+pub async fn write_instance(
+    output: &mut ClickHouseOutput,
+    b: &BatchContext,
+    instance: &str,
+    range: Range<u64>,
+    finalize: bool,
+) -> Result<(), OutputError> {
+    let mut w = output.writer_for(b.write_context(instance))?;
+    w.prepare_instance().await?;
+    for i in range {
+        w.write_record(&record(i)).await?;
+    }
+    if finalize {
+        w.finalize_instance().await?;
+    }
+    Ok(())
+}
+
+/// Writes records `range` until one is refused: that error (if any) and how many records
+/// were accepted before it.
+pub async fn write_until_error(
+    w: &mut impl ChunkWriter,
+    range: Range<u64>,
+) -> (Option<String>, u64) {
+    let mut written = 0;
+    for i in range {
+        if let Err(e) = w.write_record(&record(i)).await {
+            return (Some(e.to_string()), written);
+        }
+        written += 1;
+    }
+    (None, written)
+}
+
+/// The error of a writer the server refuses: the first refused record of `range`, or, when
+/// all were taken (buffered), `finalize_instance`'s; and how many records were accepted.
+pub async fn refused(w: &mut impl ChunkWriter, range: Range<u64>) -> (String, u64) {
+    match write_until_error(w, range).await {
+        (Some(e), written) => (e, written),
+        (None, written) => (
+            w.finalize_instance()
+                .await
+                .expect_err("the server refuses the rows")
+                .to_string(),
+            written,
+        ),
+    }
+}
+
+/// The two test shards (`RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS`, comma-separated) and their
+/// cluster name (`RDBINSIGHT_TEST_CLICKHOUSE_CLUSTER`), when both are set.
+pub fn shard_env() -> Option<(Vec<String>, String)> {
+    let urls = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_SHARD_URLS").unwrap_or_default();
+    let cluster = std::env::var("RDBINSIGHT_TEST_CLICKHOUSE_CLUSTER").unwrap_or_default();
+    let urls: Vec<String> = urls
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    (!urls.is_empty() && !cluster.is_empty()).then_some((urls, cluster))
+}
+
+/// A database of one name on every test shard, with rdbinsight's `--on-cluster` schema made
+/// runnable without Keeper (the test engines have none, so `ON CLUSTER` DDL and Replicated
+/// tables cannot run): the per-shard table on each engine with a non-replicated engine, the
+/// `Distributed` table and the view as printed (without `ON CLUSTER`), and the markers and
+/// claims tables (single-server DDL) on the first engine, the one the writer talks to.
+pub struct Shards {
+    pub dbs: Vec<TestDb>,
+    pub cluster: String,
+}
+
+impl Shards {
+    pub async fn create(test: &str, urls: &[String], cluster: &str) -> Shards {
+        assert!(urls.len() >= 2, "two shards expected: {urls:?}");
+        let name = unique_name(test);
+        let ddl =
+            |object: &str, sharded: bool| -> String {
+                let on = sharded.then_some(cluster);
+                let o = schema::schema_objects(Some(&name), 30, on)
+                    .into_iter()
+                    .find(|o| o.name == object)
+                    .expect("schema object");
+                let sql = o.ddl.replace(&format!(" ON CLUSTER `{cluster}`"), "").replace(
+                "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', \
+                 '{replica}')",
+                "ReplacingMergeTree",
+            );
+                assert!(!sql.contains("Replicated"), "{sql}");
+                sql
+            };
+        let mut dbs = Vec::new();
+        for url in urls {
+            let mut db = TestDb::on(url, test);
+            db.name = name.clone();
+            db.exec("CREATE DATABASE {db}").await;
+            db.exec(&ddl(schema::RECORDS_LOCAL_TABLE, true)).await;
+            dbs.push(db);
+        }
+        for (object, sharded) in [
+            (schema::RECORDS_TABLE, true),
+            (schema::BATCHES_TABLE, false),
+            (schema::CLAIMS_TABLE, false),
+            (schema::VIEW, true),
+        ] {
+            dbs[0].exec(&ddl(object, sharded)).await;
+        }
+        Shards {
+            dbs,
+            cluster: cluster.to_string(),
+        }
+    }
+
+    /// `--url` of the engine the writer talks to.
+    pub fn url(&self) -> String {
+        self.dbs[0].url()
+    }
+
+    /// An `--on-cluster` output for the sharded schema.
+    pub fn output(&self) -> ClickHouseOutput {
+        let config = ClickHouseConfig::new(&self.url(), None, false, 30)
+            .expect("url")
+            .with_on_cluster(Some(&self.cluster))
+            .expect("cluster");
+        ClickHouseOutput::new(config).expect("output")
+    }
+
+    /// Rows of the per-shard records table on each shard.
+    pub async fn local_counts(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for db in &self.dbs {
+            out.push(db.count(schema::RECORDS_LOCAL_TABLE).await);
+        }
+        out
+    }
+
+    pub async fn drop_all(self) {
+        for db in self.dbs {
+            db.drop_db().await;
+        }
+    }
+}
+
+/// `prepare_batch`'s error (it must fail) as text.
+pub async fn prepare_error(output: &mut ClickHouseOutput, b: &BatchContext) -> String {
+    output
+        .prepare_batch(b)
+        .await
+        .expect_err("prepare_batch must fail")
+        .to_string()
+}
+
+/// Run `cmd` to the end; it must succeed. Returns its stderr.
+pub fn run_ok(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&super::cli::succeeds(cmd).stderr).into_owned()
+}
+
+/// A dump into `db` of an RDB of `keys` keys (written by a real redis-server) read from a
+/// FIFO: the first half of the file is fed, the dump keeps waiting for the rest. `setup`
+/// adjusts the command (environment, stdio) before it is spawned.
+pub struct FedDump {
+    pub child: std::process::Child,
+    pub source: std::fs::File,
+    pub rdb: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl FedDump {
+    pub fn start(
+        dir: &Path,
+        keys: u64,
+        db: &TestDb,
+        extra: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> FedDump {
+        use std::io::Write as _;
+        let rdb = rdb_with_keys(dir, keys);
+        let bytes = std::fs::read(&rdb).expect("read rdb");
+        let fifo = dir.join("source.fifo");
+        super::cli::mkfifo(&fifo);
+        let mut cmd = dump_command(&fifo, "c1", t1(), &db.url(), extra);
+        setup(&mut cmd);
+        let child = cmd.spawn().expect("spawn rdbinsight");
+        let mut source = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .expect("open fifo");
+        source
+            .write_all(&bytes[..bytes.len() / 2])
+            .expect("write the first half");
+        FedDump {
+            child,
+            source,
+            rdb,
+            bytes,
+        }
+    }
 }

@@ -20,6 +20,21 @@ pub fn command(args: &[&str]) -> Command {
     cmd
 }
 
+/// Run `cmd` (any program) to the end; it must succeed, else the test fails with its stderr
+/// and stdout.
+pub fn succeeds(cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
 /// A running binary.
 pub struct Running {
     pub child: Child,

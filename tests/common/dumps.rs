@@ -79,3 +79,11 @@ pub fn dump_fails(code: i32, source: &[&str]) -> String {
     assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
     stderr
 }
+
+/// Run `dump from-standalone --addr ADDR --cluster c [extra...] into-null`, which must exit
+/// with 1; returns its stderr.
+pub fn standalone_fails(addr: &str, extra: &[&str]) -> String {
+    let mut source = vec!["from-standalone", "--addr", addr, "--cluster", "c"];
+    source.extend_from_slice(extra);
+    dump_fails(1, &source)
+}

@@ -79,34 +79,57 @@ impl Pki {
     /// `redis-server` arguments for a TLS-only server on `tls_port` (plain port off) that
     /// requires client certificates when `auth_clients`.
     pub fn server_args(&self, tls_port: u16, auth_clients: bool) -> Vec<String> {
-        let path = |p: &PathBuf| p.display().to_string();
-        vec![
+        let mut args = vec![
             "--port".into(),
             "0".into(),
             "--tls-port".into(),
             tls_port.to_string(),
-            "--tls-cert-file".into(),
-            path(&self.server_cert),
-            "--tls-key-file".into(),
-            path(&self.server_key),
-            "--tls-ca-cert-file".into(),
-            path(&self.ca),
+        ];
+        args.extend(flags(&[
+            ("--tls-cert-file", &self.server_cert),
+            ("--tls-key-file", &self.server_key),
+            ("--tls-ca-cert-file", &self.ca),
+        ]));
+        args.extend([
             "--tls-auth-clients".into(),
             if auth_clients { "yes" } else { "no" }.into(),
-        ]
+        ]);
+        args
     }
 
     /// `redis-cli` arguments to talk to such a server.
     pub fn cli_args(&self) -> Vec<String> {
-        let path = |p: &PathBuf| p.display().to_string();
-        vec![
-            "--tls".into(),
-            "--cacert".into(),
-            path(&self.ca),
-            "--cert".into(),
-            path(&self.client_cert),
-            "--key".into(),
-            path(&self.client_key),
+        let mut args = vec!["--tls".to_string()];
+        args.extend(flags(&[
+            ("--cacert", &self.ca),
+            ("--cert", &self.client_cert),
+            ("--key", &self.client_key),
+        ]));
+        args
+    }
+
+    /// rdbinsight's flags for mutual TLS with the client certificate:
+    /// `--tls-ca CA --tls-cert CERT --tls-key KEY`.
+    pub fn mtls_flags(&self) -> [&str; 6] {
+        [
+            "--tls-ca",
+            utf8(&self.ca),
+            "--tls-cert",
+            utf8(&self.client_cert),
+            "--tls-key",
+            utf8(&self.client_key),
         ]
     }
+}
+
+fn utf8(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// `flag path` pairs as arguments.
+fn flags(pairs: &[(&str, &PathBuf)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+        .collect()
 }

@@ -163,16 +163,7 @@ impl RedisServer {
 
     /// Run `redis-cli` against this server; returns trimmed stdout. Panics on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = self
-            .cli_command()
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        assert!(
-            out.status.success(),
-            "redis-cli {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = super::cli::succeeds(self.cli_command().args(args));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -271,6 +262,53 @@ pub struct NodeLine {
     pub port: u16,
     pub flags: String,
     pub master_id: String,
+    /// `connected` or `disconnected`.
+    pub link_state: String,
+    /// Owned slot ranges, inclusive (importing/migrating entries left out).
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl NodeLine {
+    /// Not failing and its link up (what the dump's discovery calls healthy).
+    pub fn is_healthy(&self) -> bool {
+        !self
+            .flags
+            .split(',')
+            .any(|f| f == "fail" || f == "fail?" || f == "noaddr")
+            && self.link_state == "connected"
+    }
+}
+
+/// The lines of `CLUSTER NODES` output.
+pub fn parse_nodes(text: &str) -> Vec<NodeLine> {
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let addr = f[1].split('@').next().expect("addr");
+            let port = addr
+                .rsplit(':')
+                .next()
+                .expect("port")
+                .parse()
+                .expect("port");
+            let slots = f[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .map(|s| {
+                    let (a, b) = s.split_once('-').unwrap_or((s, s));
+                    (a.parse().expect("slot"), b.parse().expect("slot"))
+                })
+                .collect();
+            NodeLine {
+                id: f[0].to_string(),
+                port,
+                flags: f[2].to_string(),
+                master_id: f[3].to_string(),
+                link_state: f[7].to_string(),
+                slots,
+            }
+        })
+        .collect()
 }
 
 impl RedisCluster {
@@ -312,16 +350,7 @@ impl RedisCluster {
             "1".into(),
             "--cluster-yes".into(),
         ]);
-        let out = Command::new("redis-cli")
-            .args(&args)
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "cluster create failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::cli::succeeds(Command::new("redis-cli").args(&args));
         let cluster = RedisCluster { nodes };
         wait_until(
             "cluster_state:ok on every node",
@@ -379,25 +408,7 @@ impl RedisCluster {
             .iter()
             .find(|n| n.is_running())
             .expect("a running node");
-        n.cli(&["CLUSTER", "NODES"])
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                let addr = f[1].split('@').next().expect("addr");
-                let port = addr
-                    .rsplit(':')
-                    .next()
-                    .expect("port")
-                    .parse()
-                    .expect("port");
-                NodeLine {
-                    id: f[0].to_string(),
-                    port,
-                    flags: f[2].to_string(),
-                    master_id: f[3].to_string(),
-                }
-            })
-            .collect()
+        parse_nodes(&n.cli(&["CLUSTER", "NODES"]))
     }
 
     pub fn replicas(&self) -> Vec<NodeLine> {
@@ -417,16 +428,16 @@ impl RedisCluster {
     /// `SET key v` for each key, on the master that owns its slot, then wait until every
     /// replica holds as many keys as its master.
     pub fn set_keys(&self, keys: &[String]) {
-        let nodes = rdbinsight::source::cluster::parse_cluster_nodes(
-            &self.nodes[0].cli(&["CLUSTER", "NODES"]),
-        )
-        .expect("parse CLUSTER NODES");
+        let nodes = parse_nodes(&self.nodes[0].cli(&["CLUSTER", "NODES"]));
         let mut scripts: BTreeMap<u16, String> = BTreeMap::new();
         for k in keys {
             let slot = rdbinsight::slot::redis_slot(k.as_bytes());
             let owner = nodes
                 .iter()
-                .find(|n| n.is_master() && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot)))
+                .find(|n| {
+                    n.flags.contains("master")
+                        && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+                })
                 .expect("every slot has an owner");
             scripts
                 .entry(owner.port)

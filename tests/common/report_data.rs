@@ -3,9 +3,8 @@
 //! checked against it. Not a reader: the prefix nodes are chosen by construction, not found.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fmt::Write as _;
 
-use base64::Engine as _;
+use rdbinsight::report::key_text;
 use rdbinsight::report::model::*;
 
 use super::fixtures::xorshift;
@@ -31,36 +30,6 @@ pub struct SynthKey {
     pub idle_seconds: Option<u64>,
     pub freq: Option<u8>,
     pub slot: u16,
-}
-
-/// `KeyText` as the model defines it: UTF-8 text, `\xNN` for invalid bytes and control
-/// characters, `\\` for a backslash; base64 of the bytes when anything was escaped.
-pub fn key_text(bytes: &[u8]) -> KeyText {
-    let mut text = String::new();
-    let mut escaped = false;
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => {
-                    text.push_str("\\\\");
-                    escaped = true;
-                }
-                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                    let _ = write!(text, "\\x{:02x}", c as u32);
-                    escaped = true;
-                }
-                c => text.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            let _ = write!(text, "\\x{b:02x}");
-            escaped = true;
-        }
-    }
-    KeyText {
-        text,
-        base64: escaped.then(|| base64::engine::general_purpose::STANDARD.encode(bytes)),
-    }
 }
 
 fn fnv(b: &[u8]) -> u64 {

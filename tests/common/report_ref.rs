@@ -422,21 +422,15 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     // Slots.
     let mut slots: BTreeMap<(&str, u64), BTreeMap<&str, Vec<&Rec>>> = BTreeMap::new();
     for r in recs {
-        if let Some(s) = r.redis_slot {
-            slots
-                .entry(("redis", s))
-                .or_default()
-                .entry(&r.instance)
-                .or_default()
-                .push(r);
-        }
-        if let Some(s) = r.codis_slot {
-            slots
-                .entry(("codis", s))
-                .or_default()
-                .entry(&r.instance)
-                .or_default()
-                .push(r);
+        for (kind, slot) in [("redis", r.redis_slot), ("codis", r.codis_slot)] {
+            if let Some(s) = slot {
+                slots
+                    .entry((kind, s))
+                    .or_default()
+                    .entry(&r.instance)
+                    .or_default()
+                    .push(r);
+            }
         }
     }
     let slot_rows: Vec<(&str, u64, u64, Sums)> = slots
@@ -452,20 +446,19 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
             .map(|(k, s, n, sums)| sums.flat(json!({"kind": k, "slot": s, "instances": n})))
             .collect()
     };
-    let mut sb = slot_rows.clone();
-    sb.sort_by(|a, b| {
-        b.3.rdb_size
-            .cmp(&a.3.rdb_size)
-            .then(a.0.cmp(b.0))
-            .then(a.1.cmp(&b.1))
-    });
-    let mut sk = slot_rows.clone();
-    sk.sort_by(|a, b| {
-        b.3.keys
-            .cmp(&a.3.keys)
-            .then(a.0.cmp(b.0))
-            .then(a.1.cmp(&b.1))
-    });
+    // The slot rows by `metric` desc, then kind and slot.
+    let sorted_by = |metric: fn(&Sums) -> u64| {
+        let mut v = slot_rows.clone();
+        v.sort_by(|a, b| {
+            metric(&b.3)
+                .cmp(&metric(&a.3))
+                .then(a.0.cmp(b.0))
+                .then(a.1.cmp(&b.1))
+        });
+        v
+    };
+    let sb = sorted_by(|s| s.rdb_size);
+    let sk = sorted_by(|s| s.keys);
     let shared: Vec<Value> = slots
         .iter()
         .filter(|(_, insts)| insts.len() > 1)

@@ -250,11 +250,7 @@ async fn latest_claim(
     );
     conn.run(
         format!("cannot read the claims of batch {}", batch.batch),
-        conn.admin
-            .query(&sql)
-            .bind(batch.cluster.as_str())
-            .bind(batch.batch.nanos())
-            .fetch_optional::<ClaimState>(),
+        batch_query(conn, &sql, batch).fetch_optional::<ClaimState>(),
     )
     .await
 }
@@ -304,6 +300,15 @@ async fn put_claim(
     .await
 }
 
+/// An admin query about `batch`: its cluster and timestamp bound to the first two `?` of
+/// `sql` (`cluster = ? AND {BATCH_EQ}`).
+fn batch_query(conn: &Conn, sql: &str, batch: &BatchContext) -> clickhouse::query::Query {
+    conn.admin
+        .query(sql)
+        .bind(batch.cluster.as_str())
+        .bind(batch.batch.nanos())
+}
+
 fn claim_token(batch: &BatchContext, seq: u32) -> String {
     let hex: String = batch.cluster.bytes().map(|b| format!("{b:02x}")).collect();
     format!("rdbinsight-claim:{hex}:{}:{seq}", batch.batch.nanos())
@@ -322,10 +327,7 @@ async fn claim_owners(
     );
     conn.run(
         format!("cannot read the claims of batch {}", batch.batch),
-        conn.admin
-            .query(&sql)
-            .bind(batch.cluster.as_str())
-            .bind(batch.batch.nanos())
+        batch_query(conn, &sql, batch)
             .bind(seq)
             .fetch_all::<String>(),
     )
@@ -344,11 +346,7 @@ async fn count(
     );
     conn.run(
         format!("cannot count the {what} of batch {}", batch.batch),
-        conn.admin
-            .query(&sql)
-            .bind(batch.cluster.as_str())
-            .bind(batch.batch.nanos())
-            .fetch_one::<u64>(),
+        batch_query(conn, &sql, batch).fetch_one::<u64>(),
     )
     .await
 }
@@ -636,40 +634,28 @@ pub async fn wait_inserts_done(conn: &Conn, attempt: &Attempt) -> Result<(), Out
 
 /// Delete every row of `batch` (synchronously).
 pub async fn delete_rows(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
-    let sql = format!(
-        "DELETE FROM {} WHERE cluster = ? AND {BATCH_EQ}",
-        conn.rows_delete_target()
-    );
-    conn.run(
-        format!(
-            "cannot delete the rows of batch {} of cluster {}",
-            batch.batch, batch.cluster
-        ),
-        conn.admin
-            .query(&sql)
-            .bind(batch.cluster.as_str())
-            .bind(batch.batch.nanos())
-            .with_setting("mutations_sync", "2")
-            .execute(),
-    )
-    .await
+    delete_batch_from(conn, &conn.rows_delete_target(), "rows", batch).await
 }
 
 /// Delete the completion marker of `batch`.
 pub async fn delete_marker(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
-    let sql = format!(
-        "DELETE FROM {} WHERE cluster = ? AND {BATCH_EQ}",
-        conn.table(BATCHES_TABLE)
-    );
+    delete_batch_from(conn, &conn.table(BATCHES_TABLE), "completion marker", batch).await
+}
+
+/// Delete what `table` holds of `batch` (its `what`, for the error), synchronously.
+async fn delete_batch_from(
+    conn: &Conn,
+    table: &str,
+    what: &str,
+    batch: &BatchContext,
+) -> Result<(), OutputError> {
+    let sql = format!("DELETE FROM {table} WHERE cluster = ? AND {BATCH_EQ}");
     conn.run(
         format!(
-            "cannot delete the completion marker of batch {} of cluster {}",
+            "cannot delete the {what} of batch {} of cluster {}",
             batch.batch, batch.cluster
         ),
-        conn.admin
-            .query(&sql)
-            .bind(batch.cluster.as_str())
-            .bind(batch.batch.nanos())
+        batch_query(conn, &sql, batch)
             .with_setting("mutations_sync", "2")
             .execute(),
     )

@@ -77,31 +77,26 @@ pub struct SchemaObject {
 
 /// `name` as a ClickHouse identifier in backquotes.
 pub fn quote_ident(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('`');
-    for c in name.chars() {
-        match c {
-            '`' => out.push_str("\\`"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('`');
-    out
+    quoted(name, '`')
 }
 
 /// `name` as a ClickHouse string literal.
 pub fn quote_str(s: &str) -> String {
+    quoted(s, '\'')
+}
+
+/// `s` between two `quote`s, with `quote` and backslash escaped by a backslash (the one rule
+/// ClickHouse has for identifiers and string literals).
+fn quoted(s: &str, quote: char) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
+    out.push(quote);
     for c in s.chars() {
-        match c {
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
+        if c == quote || c == '\\' {
+            out.push('\\');
         }
+        out.push(c);
     }
-    out.push('\'');
+    out.push(quote);
     out
 }
 
@@ -270,53 +265,58 @@ pub fn schema_objects(
             columns: record_columns(),
         });
     }
-    let small = |cols: &[(&str, &str, &str)]| {
-        column_lines(
-            cols.iter()
-                .map(|(n, t, d)| (n.to_string(), t.to_string(), d.to_string())),
-        )
-    };
-    let needed = |cols: &[(&'static str, &'static str, &str)]| {
-        cols.iter()
-            .map(|(n, t, _)| (*n, t.trim_end_matches(" DEFAULT now64(3)").to_string()))
-            .collect()
-    };
-    objects.push(SchemaObject {
-        name: BATCHES_TABLE,
+    // The markers and claims tables: small, one engine path for all shards.
+    let small_table = |name: &'static str,
+                       cols: &[(&'static str, &'static str, &'static str)],
+                       order_by: &str,
+                       version: Option<&str>,
+                       settings: &str,
+                       comment: &str| SchemaObject {
+        name,
         kind: ObjectKind::Table,
         ddl: format!(
             "CREATE TABLE IF NOT EXISTS {table}{on}\n(\n{cols})\n\
              ENGINE = {engine}\n\
-             ORDER BY (cluster, batch)\n\
-             {ttl}\n\
-             COMMENT 'rdbinsight: import batches whose dump completed; written last, after all records'",
-            table = q(BATCHES_TABLE),
-            cols = small(&MARKER_COLUMNS),
-            engine = engine("/clickhouse/tables/all/{database}/{table}", None),
+             ORDER BY ({order_by})\n\
+             {ttl}{settings}\n\
+             COMMENT {comment}",
+            table = q(name),
+            cols = column_lines(cols.iter().map(|(n, t, d)| (
+                n.to_string(),
+                t.to_string(),
+                d.to_string()
+            ))),
+            engine = engine("/clickhouse/tables/all/{database}/{table}", version),
+            comment = quote_str(comment),
         ),
-        columns: needed(&MARKER_COLUMNS),
-    });
+        // The types rdbinsight checks, without the defaults.
+        columns: cols
+            .iter()
+            .map(|(n, t, _)| (*n, t.trim_end_matches(" DEFAULT now64(3)").to_string()))
+            .collect(),
+    };
+    objects.push(small_table(
+        BATCHES_TABLE,
+        &MARKER_COLUMNS,
+        "cluster, batch",
+        None,
+        "",
+        "rdbinsight: import batches whose dump completed; written last, after all records",
+    ));
     let dedup = if on_cluster.is_some() {
         // Replicated tables deduplicate through Keeper (replicated_deduplication_window).
         String::new()
     } else {
         format!("\nSETTINGS non_replicated_deduplication_window = {CLAIMS_DEDUP_WINDOW}")
     };
-    objects.push(SchemaObject {
-        name: CLAIMS_TABLE,
-        kind: ObjectKind::Table,
-        ddl: format!(
-            "CREATE TABLE IF NOT EXISTS {table}{on}\n(\n{cols})\n\
-             ENGINE = {engine}\n\
-             ORDER BY (cluster, batch, seq)\n\
-             {ttl}{dedup}\n\
-             COMMENT 'rdbinsight: which attempt owns which import batch; one row per claim and heartbeat'",
-            table = q(CLAIMS_TABLE),
-            cols = small(&CLAIM_COLUMNS),
-            engine = engine("/clickhouse/tables/all/{database}/{table}", Some("version")),
-        ),
-        columns: needed(&CLAIM_COLUMNS),
-    });
+    objects.push(small_table(
+        CLAIMS_TABLE,
+        &CLAIM_COLUMNS,
+        "cluster, batch, seq",
+        Some("version"),
+        &dedup,
+        "rdbinsight: which attempt owns which import batch; one row per claim and heartbeat",
+    ));
     let global = if on_cluster.is_some() { "GLOBAL " } else { "" };
     objects.push(SchemaObject {
         name: VIEW,

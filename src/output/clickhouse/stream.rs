@@ -252,3 +252,95 @@ impl InsertStream {
         ch_error(&self.context, &err, step, timeout)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::BatchContext;
+    use crate::output::clickhouse::config::ClickHouseConfig;
+    use crate::output::clickhouse::conn::Conn;
+    use crate::output::clickhouse::rowbinary;
+    use crate::record::{BatchTs, Encoding, Record, RecordType};
+
+    /// A server that stops reading (issue #7 item 2): it reads the request head, then holds the
+    /// connection without reading or answering. Writing stops at the send timeout, with a
+    /// message naming the flag. (A TCP server in the test, standing for a hung peer, not for
+    /// ClickHouse.)
+    #[tokio::test]
+    async fn a_server_that_stops_reading_hits_the_send_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let mut held = Vec::new();
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match sock.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                held.push(sock);
+            }
+        });
+        let mut cfg = ClickHouseConfig::new(&format!("http://{addr}?database=x"), None, true, 30)
+            .expect("url");
+        cfg.timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            send: Duration::from_secs(1),
+            response: Duration::from_secs(30),
+        };
+        let conn = Conn::new(&cfg).expect("conn");
+        let stream = StreamConfig {
+            client: conn.client.clone().with_compression(Compression::None),
+            compress: false,
+            sql: Arc::from(rowbinary::insert_sql("`x`.`redis_records_raw`")),
+            header: Arc::from(rowbinary::header()),
+            timeouts: cfg.timeouts,
+            limits: StreamLimits::default(),
+            fence: Arc::new(Fence::default()),
+        };
+        let batch = BatchContext {
+            cluster: "c".into(),
+            batch: BatchTs::from_nanos(1_700_000_000_000_000_000),
+        };
+        let encoder = RowEncoder::new(&batch.write_context("i1"));
+        let mut s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
+        let started = Instant::now();
+        let mut err = None;
+        // Until the socket buffers are full and the server still does not read.
+        for i in 0..2_000_000u64 {
+            let record = Record {
+                db: 0,
+                key: format!("user:{i}:profile").into_bytes(),
+                r#type: RecordType::String,
+                member_count: 1,
+                rdb_size: 40,
+                encoding: Encoding::Raw,
+                expire_at_ms: None,
+                idle_seconds: None,
+                freq: None,
+                codis_slot: None,
+                redis_slot: None,
+            };
+            if let Err(e) = s.write(&encoder, &record).await {
+                err = Some(e.to_string());
+                break;
+            }
+        }
+        let err = err.expect("the send times out");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            err.contains("the server accepted no data for 1 s (--ch-send-timeout)"),
+            "{err}"
+        );
+    }
+}

@@ -143,13 +143,13 @@ impl ClickHouseOutput {
         Self::new(config)
     }
 
-    /// Rows per INSERT (default [`super::stream::MAX_ROWS_PER_INSERT`]; tests use small
+    /// Rows per INSERT (default `super::stream::MAX_ROWS_PER_INSERT`; tests use small
     /// values). Applies to batches prepared afterwards.
     pub fn set_max_rows_per_insert(&mut self, rows: u64) {
         self.limits.max_rows = rows.max(1);
     }
 
-    /// Idle time after which an INSERT is ended (default [`super::stream::IDLE_END`]).
+    /// Idle time after which an INSERT is ended (default `super::stream::IDLE_END`).
     pub fn set_idle_end(&mut self, idle: Duration) {
         self.limits.idle_end = idle;
     }
@@ -199,32 +199,21 @@ impl ClickHouseOutput {
             return Ok(None);
         }
         let names: Vec<&str> = self.objects().iter().map(|o| o.name).collect();
-        let tables: Vec<TableInfo> = conn
-            .run(
-                format!("cannot list the tables of {url}"),
-                conn.admin
-                    .query(
-                        "SELECT name, engine, create_table_query FROM system.tables \
-                         WHERE database = ? AND has(?, name)",
-                    )
-                    .bind(conn.db.as_str())
-                    .bind(&names)
-                    .fetch_all(),
-            )
-            .await?;
-        let columns: Vec<ColumnInfo> = conn
-            .run(
-                format!("cannot list the columns of {url}"),
-                conn.admin
-                    .query(
-                        "SELECT table, name, type FROM system.columns \
-                         WHERE database = ? AND has(?, table)",
-                    )
-                    .bind(conn.db.as_str())
-                    .bind(&names)
-                    .fetch_all(),
-            )
-            .await?;
+        let tables: Vec<TableInfo> = system_rows(
+            conn,
+            "tables",
+            "SELECT name, engine, create_table_query FROM system.tables \
+             WHERE database = ? AND has(?, name)",
+            &names,
+        )
+        .await?;
+        let columns: Vec<ColumnInfo> = system_rows(
+            conn,
+            "columns",
+            "SELECT table, name, type FROM system.columns WHERE database = ? AND has(?, table)",
+            &names,
+        )
+        .await?;
         Ok(Some((tables, columns)))
     }
 
@@ -503,6 +492,28 @@ fn table_ttl_days(create: &str) -> TableTtl {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().map_or(TableTtl::Unknown, TableTtl::Days)
+}
+
+/// Rows of a `system` table (`sql` binds the database, then the object `names`) about
+/// rdbinsight's objects; `what` names them in the error.
+async fn system_rows<T>(
+    conn: &Conn,
+    what: &str,
+    sql: &str,
+    names: &[&str],
+) -> Result<Vec<T>, OutputError>
+where
+    T: clickhouse::RowOwned + clickhouse::RowRead,
+{
+    conn.run(
+        format!("cannot list the {what} of {}", conn.url),
+        conn.admin
+            .query(sql)
+            .bind(conn.db.as_str())
+            .bind(names)
+            .fetch_all(),
+    )
+    .await
 }
 
 impl Output for ClickHouseOutput {

@@ -52,8 +52,10 @@
 //! milliseconds of CPU and its writes go to the page cache. The blocking steps (directory
 //! work, footer + fsync + rename) run on tokio's blocking pool.
 
-pub mod path;
+pub(crate) mod path;
 pub mod schema;
+
+pub use path::{BatchPaths, sanitize_name};
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -66,7 +68,7 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use self::path::{BatchPaths, LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
+use self::path::{LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
 use self::schema::ColumnBuilders;
 use super::lock::FileLock;
 use super::{BatchContext, ChunkWriter, Output, OutputError, blocking, sync_dir};
@@ -119,7 +121,7 @@ impl ParquetCompression {
 /// Page-level statistics (min/max, null count) are written for every column.
 ///
 /// `max_row_group_rows` is clamped to at least 1.
-pub fn writer_properties(
+pub(crate) fn writer_properties(
     compression: ParquetCompression,
     max_row_group_rows: usize,
 ) -> WriterProperties {
@@ -232,16 +234,7 @@ impl PreparedBatch {
                 p.final_dir.display()
             )));
         }
-        fs::rename(&p.tmp_dir, &p.final_dir).map_err(|e| {
-            OutputError::io(
-                format!(
-                    "cannot rename {} to {}",
-                    p.tmp_dir.display(),
-                    p.final_dir.display()
-                ),
-                e,
-            )
-        })?;
+        super::rename(&p.tmp_dir, &p.final_dir)?;
         self.finalized = true;
         sync_dir(&p.cluster_dir)?;
         self.release_lock();
@@ -614,12 +607,7 @@ impl ChunkWriter for ParquetChunkWriter {
                 .sync_all()
                 .map_err(|e| io_error("cannot fsync", &tmp, e))?;
             drop(writer);
-            fs::rename(&tmp, &fin).map_err(|e| {
-                OutputError::io(
-                    format!("cannot rename {} to {}", tmp.display(), fin.display()),
-                    e,
-                )
-            })?;
+            super::rename(&tmp, &fin)?;
             Ok((meta.num_row_groups(), meta.file_metadata().num_rows()))
         })
         .await?;

@@ -62,7 +62,7 @@ pub fn schema() -> SchemaRef {
 /// One builder per column. Appending a record copies its key bytes and a few scalars; nothing
 /// is allocated per record as long as the builders were created with enough capacity (they
 /// are, see [`ColumnBuilders::with_capacity`]).
-pub struct ColumnBuilders {
+pub(crate) struct ColumnBuilders {
     cluster: StringBuilder,
     batch: TimestampNanosecondBuilder,
     instance: StringBuilder,

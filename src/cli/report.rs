@@ -167,7 +167,7 @@ fn listen_for_signals(interrupt: Interrupt, cancel: Arc<AtomicBool>) -> anyhow::
         if !interrupt.fire(sig) {
             eprintln!(
                 "error: {sig} again: exiting at once (a spill directory rdbinsight-report-* \
-                 may be left in the temp dir)"
+                 may be left; the next report removes it)"
             );
             std::process::exit(i32::from(sig.exit_code()));
         }

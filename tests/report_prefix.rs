@@ -15,7 +15,7 @@ use common::report_ref::{self, PKey, RefNode, Sums};
 use rdbinsight::record::RecordType;
 use rdbinsight::report::model::PrefixNode;
 use rdbinsight::report::options::Delimiters;
-use rdbinsight::report::prefix::{KeyFacts, PrefixBuilder};
+use rdbinsight::report::prefix::{KeyFacts, PrefixBuilder, PrefixError};
 use rdbinsight::report::spill::ExternalSorter;
 
 const TYPES: [RecordType; 7] = RecordType::ALL;
@@ -97,13 +97,23 @@ fn ours(n: &PrefixNode) -> RefNode {
 }
 
 fn build_sorted(keys: &[PKey], threshold: u64, d: Option<&Delimiters>) -> Vec<RefNode> {
+    build_capped(keys, threshold, d, usize::MAX).expect("tree")
+}
+
+/// The tree with a node cap of `max_nodes`.
+fn build_capped(
+    keys: &[PKey],
+    threshold: u64,
+    d: Option<&Delimiters>,
+    max_nodes: usize,
+) -> Result<Vec<RefNode>, PrefixError> {
     let mut sorted: Vec<&PKey> = keys.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut b = PrefixBuilder::new(threshold);
+    let mut b = PrefixBuilder::new(threshold, d).with_max_nodes(max_nodes);
     for k in sorted {
-        b.push(&k.key, facts(k)).expect("sorted keys");
+        b.push(&k.key, facts(k))?;
     }
-    b.finish(d).expect("tree").nodes.iter().map(ours).collect()
+    Ok(b.finish()?.nodes.iter().map(ours).collect())
 }
 
 fn build_spilled(
@@ -117,9 +127,9 @@ fn build_spilled(
     for k in keys {
         s.push(&k.key, facts(k)).expect("push");
     }
-    let mut b = PrefixBuilder::new(threshold);
+    let mut b = PrefixBuilder::new(threshold, d);
     s.finish(|key, f| b.push(key, f)).expect("sorted");
-    b.finish(d).expect("tree").nodes.iter().map(ours).collect()
+    b.finish().expect("tree").nodes.iter().map(ours).collect()
 }
 
 #[test]
@@ -127,6 +137,7 @@ fn prefix_tree_matches_its_definition_on_random_keys() {
     let mut rnd = xorshift(0x5DEE_CE66_D1CE_4E5B);
     let mut nodes_seen = 0usize;
     let mut snapped_seen = 0usize;
+    let (mut capped_fit, mut capped_refused, mut snapped_early) = (0usize, 0usize, 0usize);
     for case in 0..400 {
         let keys = random_keys(&mut rnd);
         let total: u64 = keys.iter().map(|k| k.rdb_size).sum();
@@ -137,6 +148,8 @@ fn prefix_tree_matches_its_definition_on_random_keys() {
             3 => 1 + rnd() % total,
             _ => total,
         };
+        // Nodes before any snapping.
+        let unsnapped = report_ref::prefix_tree(&keys, threshold, None).len();
         for delim in [None, Some(":"), Some("→\u{0}")] {
             let parsed = delim.map(|d| d.parse::<Delimiters>().expect("delimiters"));
             let seqs: Option<Vec<Vec<u8>>> =
@@ -147,6 +160,26 @@ fn prefix_tree_matches_its_definition_on_random_keys() {
                 got, want,
                 "case {case}, threshold {threshold}, delimiter {delim:?}, keys {keys:?}"
             );
+            // The node cap applies to the tree shown (after snapping, which with a delimiter
+            // also runs whenever the kept nodes reach twice the cap): refused exactly when the
+            // tree has more nodes than the cap.
+            for cap in [1, 2, 3, 5, 8] {
+                match build_capped(&keys, threshold, parsed.as_ref(), cap) {
+                    Ok(capped) => {
+                        assert!(want.len() <= cap, "case {case}, cap {cap}: not refused");
+                        assert_eq!(capped, want, "case {case}, cap {cap}");
+                        capped_fit += 1;
+                        // Kept nodes reached twice the cap and were snapped while building.
+                        snapped_early += usize::from(delim.is_some() && unsnapped >= 2 * cap);
+                    }
+                    Err(PrefixError::TooManyNodes { max, .. }) => {
+                        assert_eq!(max, cap);
+                        assert!(want.len() > cap, "case {case}, cap {cap}: refused");
+                        capped_refused += 1;
+                    }
+                    Err(e) => panic!("case {case}: {e}"),
+                }
+            }
             if case % 10 == 0 {
                 let spilled = build_spilled(&keys, threshold, parsed.as_ref(), 64);
                 assert_eq!(spilled, want, "case {case} through the spilled sort");
@@ -162,6 +195,14 @@ fn prefix_tree_matches_its_definition_on_random_keys() {
         "the cases build real trees: {nodes_seen}"
     );
     assert!(snapped_seen > 100, "{snapped_seen}");
+    assert!(
+        capped_fit > 500 && capped_refused > 500,
+        "both sides of the cap: {capped_fit} fit, {capped_refused} refused"
+    );
+    assert!(
+        snapped_early > 100,
+        "trees that fit only once snapped: {snapped_early}"
+    );
 }
 
 #[test]

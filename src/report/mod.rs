@@ -155,7 +155,10 @@ pub fn from_parquet(
     let started = std::time::Instant::now();
     let aggregates = acc.into_aggregates();
     let total = total_agg(&aggregates);
-    let mut builder = PrefixBuilder::new(opts.prefix_threshold.bytes(total.rdb_size));
+    let mut builder = PrefixBuilder::new(
+        opts.prefix_threshold.bytes(total.rdb_size),
+        opts.delimiter.as_ref(),
+    );
     let spill = sorter.finish(|key, facts| builder.push(key, facts))?;
     tracing::debug!(
         "sorted the keys and built the prefix tree in {:.2?}",
@@ -170,7 +173,7 @@ pub fn from_parquet(
             opts.memory_limit
         );
     }
-    let tree = builder.finish(opts.delimiter.as_ref())?;
+    let tree = builder.finish()?;
     let id = BatchId {
         cluster: cluster.to_string(),
         batch: b.batch,
@@ -201,9 +204,12 @@ pub async fn from_clickhouse(
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
     let aggregates = reader.aggregates(cluster, batch, opts.top).await?;
     let total = total_agg(&aggregates);
-    let mut builder = PrefixBuilder::new(opts.prefix_threshold.bytes(total.rdb_size));
+    let mut builder = PrefixBuilder::new(
+        opts.prefix_threshold.bytes(total.rdb_size),
+        opts.delimiter.as_ref(),
+    );
     let rows = reader.stream_keys(cluster, batch, &mut builder).await?;
-    let tree = builder.finish(opts.delimiter.as_ref())?;
+    let tree = builder.finish()?;
     let id = BatchId {
         cluster: cluster.to_string(),
         batch,

@@ -10,8 +10,16 @@
 //! it is kept only if it holds at least `T` bytes.
 //!
 //! Memory: the previous key, a stack no deeper than the longest key (open depths strictly
-//! increase), and the kept nodes (at most [`MAX_PREFIX_NODES`], else an error). Nothing per
-//! key is retained, so the builder takes a stream of any length.
+//! increase), and the kept nodes (at most [`MAX_PREFIX_NODES`], twice that before a snap with
+//! `--delimiter`; else an error). Nothing per key is retained, so the builder takes a stream of
+//! any length.
+//!
+//! With `--delimiter`, kept nodes are snapped (cut back to their last delimiter, equal cuts
+//! merged) whenever they reach twice the cap, so the cap applies to the snapped tree the
+//! report shows, not to the nodes before snapping. Snapping a part of the nodes early gives the
+//! same result as snapping all at the end (a cut group keeps its member with the shortest
+//! original prefix, whenever that member arrives), and the number of distinct cuts only grows,
+//! so more than the cap after a snap is final.
 //!
 //! Every comparison is on raw bytes; the display text of a prefix ([`KeyText`](super::model::KeyText)) is made only
 //! for the kept nodes.
@@ -36,10 +44,10 @@ pub struct KeyFacts {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrefixError {
     #[error(
-        "the prefix tree has more than {MAX_PREFIX_NODES} nodes at this threshold ({threshold} \
-         bytes): raise --prefix-threshold"
+        "the prefix tree has more than {max} nodes at this threshold ({threshold} bytes): \
+         raise --prefix-threshold"
     )]
-    TooManyNodes { threshold: u64 },
+    TooManyNodes { max: usize, threshold: u64 },
     /// The input was not sorted (a reader bug, or a server sorting with a collation).
     #[error("keys are not in ascending byte order: {later:?} came after {earlier:?}")]
     OutOfOrder { earlier: String, later: String },
@@ -104,7 +112,11 @@ struct Open {
 /// A kept node, before the tree is ordered.
 #[derive(Debug, Clone)]
 struct Kept {
+    /// The node's prefix, or its cut once snapped.
     prefix: Vec<u8>,
+    /// The length of the node's own prefix (before any snap).
+    orig_len: usize,
+    /// Whether the node's own prefix is a whole key.
     is_key: bool,
     totals: Totals,
 }
@@ -118,18 +130,36 @@ pub struct PrefixBuilder {
     started: bool,
     stack: Vec<Open>,
     kept: Vec<Kept>,
+    delimiter: Option<Delimiters>,
+    max_nodes: usize,
 }
 
 impl PrefixBuilder {
     /// `threshold`: the minimum bytes of a node (`params.prefix_threshold_bytes`). With 0 (a
-    /// batch without bytes) no node is kept.
-    pub fn new(threshold: u64) -> Self {
+    /// batch without bytes) no node is kept. `delimiter`: `--delimiter`, if given.
+    pub fn new(threshold: u64, delimiter: Option<&Delimiters>) -> Self {
         PrefixBuilder {
             threshold,
             prev: Vec::new(),
             started: false,
             stack: Vec::new(),
             kept: Vec::new(),
+            delimiter: delimiter.cloned(),
+            max_nodes: MAX_PREFIX_NODES,
+        }
+    }
+
+    /// A smaller node cap than [`MAX_PREFIX_NODES`] (tests reach it with small key sets).
+    #[doc(hidden)]
+    pub fn with_max_nodes(mut self, max_nodes: usize) -> Self {
+        self.max_nodes = max_nodes.max(1);
+        self
+    }
+
+    fn too_many(&self) -> PrefixError {
+        PrefixError::TooManyNodes {
+            max: self.max_nodes,
+            threshold: self.threshold,
         }
     }
 
@@ -205,21 +235,28 @@ impl PrefixBuilder {
         if self.threshold == 0 || node.totals.agg.rdb_size < self.threshold {
             return Ok(());
         }
-        if self.kept.len() >= MAX_PREFIX_NODES {
-            return Err(PrefixError::TooManyNodes {
-                threshold: self.threshold,
-            });
+        let (depth, is_key, totals) = (node.depth, node.is_key, node.totals);
+        match &self.delimiter {
+            None if self.kept.len() >= self.max_nodes => return Err(self.too_many()),
+            Some(d) if self.kept.len() >= self.max_nodes.saturating_mul(2) => {
+                self.kept = snap(std::mem::take(&mut self.kept), d);
+                if self.kept.len() > self.max_nodes {
+                    return Err(self.too_many());
+                }
+            }
+            _ => {}
         }
         self.kept.push(Kept {
-            prefix: self.prev[..node.depth].to_vec(),
-            is_key: node.is_key,
-            totals: node.totals,
+            prefix: self.prev[..depth].to_vec(),
+            orig_len: depth,
+            is_key,
+            totals,
         });
         Ok(())
     }
 
-    /// Close every open node and order the tree (snapping prefixes to `delimiter` first).
-    pub fn finish(mut self, delimiter: Option<&Delimiters>) -> Result<PrefixTree, PrefixError> {
+    /// Close every open node and order the tree (snapping prefixes to the delimiter first).
+    pub fn finish(mut self) -> Result<PrefixTree, PrefixError> {
         while let Some(n) = self.stack.len().checked_sub(1) {
             self.keep(n)?;
             if n > 0 {
@@ -228,9 +265,12 @@ impl PrefixBuilder {
             }
             self.stack.truncate(n);
         }
-        let mut kept = self.kept;
-        if let Some(d) = delimiter {
+        let mut kept = std::mem::take(&mut self.kept);
+        if let Some(d) = &self.delimiter {
             kept = snap(kept, d);
+            if kept.len() > self.max_nodes {
+                return Err(self.too_many());
+            }
         }
         kept.sort_by(|a, b| a.prefix.cmp(&b.prefix));
         Ok(PrefixTree {
@@ -240,27 +280,23 @@ impl PrefixBuilder {
 }
 
 /// Cut every prefix back to just after its last delimiter; nodes with the same cut prefix
-/// become one: the keys starting with the cut prefix are exactly those of the shortest of them
-/// (any other key starting with it would branch off between the cut and that node, in a node
-/// of its own that is shorter still).
+/// become one: the keys starting with the cut prefix are exactly those of the node with the
+/// shortest original prefix (any other key starting with the cut would branch off between the
+/// cut and that node, in a node of its own that is shorter still). Cutting is idempotent and
+/// the shortest original is kept, so snapping snapped nodes together with new ones is the same
+/// as snapping all of them once.
 fn snap(kept: Vec<Kept>, d: &Delimiters) -> Vec<Kept> {
-    let mut cut: Vec<(Vec<u8>, usize, Kept)> = kept
+    let mut cut: Vec<Kept> = kept
         .into_iter()
-        .map(|k| {
-            let len = d.cut(&k.prefix);
-            (k.prefix[..len].to_vec(), k.prefix.len(), k)
+        .map(|mut k| {
+            k.prefix.truncate(d.cut(&k.prefix));
+            k
         })
         .collect();
     // By cut prefix, then by original length: the first of each group is the shortest.
-    cut.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-    cut.dedup_by(|later, first| later.0 == first.0);
-    cut.into_iter()
-        .map(|(prefix, orig_len, k)| Kept {
-            is_key: k.is_key && orig_len == prefix.len(),
-            prefix,
-            totals: k.totals,
-        })
-        .collect()
+    cut.sort_by(|a, b| a.prefix.cmp(&b.prefix).then(a.orig_len.cmp(&b.orig_len)));
+    cut.dedup_by(|later, first| later.prefix == first.prefix);
+    cut
 }
 
 /// Nodes sorted by prefix, with the index of each one's longest proper-prefix node.
@@ -279,7 +315,8 @@ fn with_parents(sorted: Vec<Kept>) -> Vec<PrefixNode> {
             parent: stack.last().map(|&p| p as u32),
             prefix: key_text(&k.prefix),
             prefix_len: k.prefix.len() as u64,
-            is_key: k.is_key,
+            // A snapped node is a whole key only if its cut is its own prefix.
+            is_key: k.is_key && k.orig_len == k.prefix.len(),
             agg: k.totals.agg,
             no_ttl: k.totals.no_ttl,
             rdb_size_by_type: k.totals.by_type,
@@ -326,12 +363,12 @@ mod tests {
     type Node = (Vec<u8>, Option<u32>, bool, u64, u64);
 
     fn build(keys: &[(&[u8], u64)], t: u64, d: Option<&str>) -> Vec<Node> {
-        let mut b = PrefixBuilder::new(t);
+        let d = d.map(|d| d.parse::<Delimiters>().unwrap());
+        let mut b = PrefixBuilder::new(t, d.as_ref());
         for (k, s) in keys {
             b.push(k, facts(*s, false)).unwrap();
         }
-        let d = d.map(|d| d.parse::<Delimiters>().unwrap());
-        b.finish(d.as_ref())
+        b.finish()
             .unwrap()
             .nodes
             .into_iter()
@@ -388,13 +425,13 @@ mod tests {
 
     #[test]
     fn out_of_order_is_an_error() {
-        let mut b = PrefixBuilder::new(1);
+        let mut b = PrefixBuilder::new(1, None);
         b.push(b"b", facts(1, false)).unwrap();
         assert!(matches!(
             b.push(b"a", facts(1, false)),
             Err(PrefixError::OutOfOrder { .. })
         ));
-        let mut b = PrefixBuilder::new(1);
+        let mut b = PrefixBuilder::new(1, None);
         b.push(b"ab", facts(1, false)).unwrap();
         assert!(b.push(b"a", facts(1, false)).is_err());
     }

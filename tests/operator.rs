@@ -580,6 +580,24 @@ impl Tmux {
         assert!(self.cmd(&args).status().expect("send-keys").success());
     }
 
+    /// Clear the screen and wait for the shell's prompt alone on it, so that keys sent next
+    /// reach bash's line editor (keys typed while a command runs are echoed twice).
+    fn clear(&self) {
+        self.send(&["clear", "Enter"]);
+        let deadline = Instant::now() + T;
+        loop {
+            let screen = self.capture(false);
+            let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+            if let [prompt] = lines[..]
+                && (prompt.trim_end().ends_with('#') || prompt.trim_end().ends_with('$'))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no bare prompt:\n{screen}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The screen, with escape sequences for attributes if `escapes`.
     fn capture(&self, escapes: bool) -> String {
         let mut args = vec!["capture-pane", "-p", "-t", &self.session];
@@ -614,20 +632,28 @@ impl Drop for Tmux {
     }
 }
 
-/// A log line on screen starts with its timestamp.
 /// The non-empty lines of a tmux screen between the command line (`...; echo EXIT=$?`) and its
-/// `EXIT=` line, a Ctrl-C's `^C` echo removed.
+/// `EXIT=` line, a Ctrl-C's `^C` echo removed. The command line is the last one before `EXIT=`:
+/// keys sent before bash is back at its prompt are echoed by the terminal once, then again
+/// after the prompt.
 fn lines_after_the_run(screen: &str) -> Vec<&str> {
-    screen
-        .lines()
-        .skip_while(|l| !l.contains("XIT=$?"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("EXIT="))
+    let lines: Vec<&str> = screen.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| l.starts_with("EXIT="))
+        .unwrap_or(lines.len());
+    let start = lines[..end]
+        .iter()
+        .rposition(|l| l.contains("XIT=$?"))
+        .map_or(end, |i| i + 1);
+    lines[start..end]
+        .iter()
         .map(|l| l.trim_start_matches("^C"))
         .filter(|l| !l.trim().is_empty())
         .collect()
 }
 
+/// A log line on screen starts with its timestamp.
 fn is_log_line(l: &str) -> bool {
     l.len() > 20 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b'T' && l.starts_with("20")
 }
@@ -684,7 +710,7 @@ fn terminal_bars_and_logs_never_share_a_line_and_the_screen_ends_clean() {
     );
 
     let tmux = Tmux::start("bars");
-    tmux.send(&["clear", "Enter"]);
+    tmux.clear();
     tmux.send(&[&line, "Enter"]);
     let mut saw_bar = false;
     let screen = tmux.wait_for("EXIT=", |screen| {
@@ -718,7 +744,7 @@ fn terminal_bars_and_logs_never_share_a_line_and_the_screen_ends_clean() {
     assert!(tmux.capture(true).contains("\x1b["), "colour on a terminal");
 
     // ... not with NO_COLOR; and Ctrl-C mid-dump leaves a clean screen and exit 130.
-    tmux.send(&["clear", "Enter"]);
+    tmux.clear();
     tmux.send(&[&format!("NO_COLOR=1 {line}"), "Enter"]);
     tmux.wait_for("iB/s", |screen| check_screen(screen, &instances));
     tmux.send(&["C-c"]);

@@ -262,38 +262,28 @@ mod tests {
     use crate::output::clickhouse::rowbinary;
     use crate::record::{BatchTs, Encoding, Record, RecordType};
 
-    /// A server that stops reading (issue #7 item 2): it reads the request head, then holds the
-    /// connection without reading or answering. Writing stops at the send timeout, with a
-    /// message naming the flag. (A TCP server in the test, standing for a hung peer, not for
-    /// ClickHouse.)
-    #[tokio::test]
-    async fn a_server_that_stops_reading_hits_the_send_timeout() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            use tokio::io::AsyncReadExt as _;
-            let mut held = Vec::new();
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match sock.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                held.push(sock);
-            }
-        });
+    /// Rows for the stream tests.
+    fn test_record(i: u64) -> Record {
+        Record {
+            db: 0,
+            key: format!("user:{i}:profile").into_bytes(),
+            r#type: RecordType::String,
+            member_count: 1,
+            rdb_size: 40,
+            encoding: Encoding::Raw,
+            expire_at_ms: None,
+            idle_seconds: None,
+            freq: None,
+            codis_slot: None,
+            redis_slot: None,
+        }
+    }
+
+    /// An uncompressed stream to `addr` with `timeouts`.
+    fn test_stream(addr: std::net::SocketAddr, timeouts: Timeouts) -> (InsertStream, RowEncoder) {
         let mut cfg = ClickHouseConfig::new(&format!("http://{addr}?database=x"), None, true, 30)
             .expect("url");
-        cfg.timeouts = Timeouts {
-            connect: Duration::from_secs(5),
-            send: Duration::from_secs(1),
-            response: Duration::from_secs(30),
-        };
+        cfg.timeouts = timeouts;
         let conn = Conn::new(&cfg).expect("conn");
         let stream = StreamConfig {
             client: conn.client.clone().with_compression(Compression::None),
@@ -309,24 +299,108 @@ mod tests {
             batch: BatchTs::from_nanos(1_700_000_000_000_000_000),
         };
         let encoder = RowEncoder::new(&batch.write_context("i1"));
-        let mut s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
+        let s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
+        (s, encoder)
+    }
+
+    /// Read an HTTP request head (up to the blank line).
+    async fn read_head(sock: &mut tokio::net::TcpStream) {
+        use tokio::io::AsyncReadExt as _;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match sock.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+    }
+
+    /// A server that answers an INSERT with its exception while the body is still coming, and
+    /// reads no more of it (as a proxy in front of ClickHouse, or a server out of memory, may):
+    /// the error is the server's answer, not "channel closed", whether it answers at once or
+    /// after the client has filled the socket and waits for room. (A TCP server in the test:
+    /// the engine itself reads the whole body before answering, so it cannot produce this
+    /// order.)
+    #[tokio::test]
+    async fn an_answer_before_the_body_ends_is_the_error() {
+        for pause in [Duration::ZERO, Duration::from_millis(500)] {
+            let err = answered_early(pause).await;
+            assert!(err.contains("Code: 241"), "{pause:?}: {err}");
+            assert!(err.contains("MEMORY_LIMIT_EXCEEDED"), "{pause:?}: {err}");
+            assert!(!err.contains("channel closed"), "{pause:?}: {err}");
+        }
+    }
+
+    /// The error of an INSERT whose server reads 256 KiB of the body, waits `pause`, answers
+    /// with an exception and closes (lingering: no reset, which could discard the answer).
+    async fn answered_early(pause: Duration) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                read_head(&mut sock).await;
+                let mut body = vec![0u8; 256 << 10];
+                let _ = sock.read_exact(&mut body).await;
+                tokio::time::sleep(pause).await;
+                let text = "Code: 241. DB::Exception: Memory limit (total) exceeded: would use \
+                            9.31 GiB. (MEMORY_LIMIT_EXCEEDED) (version 26.9.2.1)\n";
+                let answer = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\nX-ClickHouse-Exception-Code: 241\r\n\
+                     Content-Type: text/plain\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        });
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            send: Duration::from_secs(5),
+            response: Duration::from_secs(5),
+        };
+        let (mut s, encoder) = test_stream(addr, timeouts);
+        for i in 0..2_000_000u64 {
+            if let Err(e) = s.write(&encoder, &test_record(i)).await {
+                return e.to_string();
+            }
+        }
+        s.finish().await.expect_err("refused").to_string()
+    }
+
+    /// A server that stops reading (issue #7 item 2): it reads the request head, then holds the
+    /// connection without reading or answering. Writing stops at the send timeout, with a
+    /// message naming the flag. (A TCP server in the test, standing for a hung peer, not for
+    /// ClickHouse.)
+    #[tokio::test]
+    async fn a_server_that_stops_reading_hits_the_send_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut sock, _)) = listener.accept().await {
+                read_head(&mut sock).await;
+                held.push(sock);
+            }
+        });
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            send: Duration::from_secs(1),
+            response: Duration::from_secs(30),
+        };
+        let (mut s, encoder) = test_stream(addr, timeouts);
         let started = Instant::now();
         let mut err = None;
         // Until the socket buffers are full and the server still does not read.
         for i in 0..2_000_000u64 {
-            let record = Record {
-                db: 0,
-                key: format!("user:{i}:profile").into_bytes(),
-                r#type: RecordType::String,
-                member_count: 1,
-                rdb_size: 40,
-                encoding: Encoding::Raw,
-                expire_at_ms: None,
-                idle_seconds: None,
-                freq: None,
-                codis_slot: None,
-                redis_slot: None,
-            };
+            let record = test_record(i);
             if let Err(e) = s.write(&encoder, &record).await {
                 err = Some(e.to_string());
                 break;

@@ -14,8 +14,8 @@
 //! `--delimiter`; else an error). Nothing per key is retained, so the builder takes a stream of
 //! any length.
 //!
-//! With `--delimiter`, kept nodes are snapped (cut back to their last delimiter, equal cuts
-//! merged) whenever they reach twice the cap, so the cap applies to the snapped tree the
+//! With `--delimiter`, a kept node keeps only its prefix cut back to the last delimiter, and
+//! kept nodes are snapped (equal cuts merged) whenever they reach twice the cap, so the cap applies to the snapped tree the
 //! report shows, not to the nodes before snapping. Snapping a part of the nodes early gives the
 //! same result as snapping all at the end (a cut group keeps its member with the shortest
 //! original prefix, whenever that member arrives), and the number of distinct cuts only grows,
@@ -112,7 +112,7 @@ struct Open {
 /// A kept node, before the tree is ordered.
 #[derive(Debug, Clone)]
 struct Kept {
-    /// The node's prefix, or its cut once snapped.
+    /// The node's prefix, or with a delimiter its cut.
     prefix: Vec<u8>,
     /// The length of the node's own prefix (before any snap).
     orig_len: usize,
@@ -238,16 +238,21 @@ impl PrefixBuilder {
         let (depth, is_key, totals) = (node.depth, node.is_key, node.totals);
         match &self.delimiter {
             None if self.kept.len() >= self.max_nodes => return Err(self.too_many()),
-            Some(d) if self.kept.len() >= self.max_nodes.saturating_mul(2) => {
-                self.kept = snap(std::mem::take(&mut self.kept), d);
+            Some(_) if self.kept.len() >= self.max_nodes.saturating_mul(2) => {
+                self.kept = snap(std::mem::take(&mut self.kept));
                 if self.kept.len() > self.max_nodes {
                     return Err(self.too_many());
                 }
             }
             _ => {}
         }
+        // With a delimiter only the cut is ever shown: keep that, not the whole prefix.
+        let len = self
+            .delimiter
+            .as_ref()
+            .map_or(depth, |d| d.cut(&self.prev[..depth]));
         self.kept.push(Kept {
-            prefix: self.prev[..depth].to_vec(),
+            prefix: self.prev[..len].to_vec(),
             orig_len: depth,
             is_key,
             totals,
@@ -255,7 +260,7 @@ impl PrefixBuilder {
         Ok(())
     }
 
-    /// Close every open node and order the tree (snapping prefixes to the delimiter first).
+    /// Close every open node and order the tree (merging equal cuts first with a delimiter).
     pub fn finish(mut self) -> Result<PrefixTree, PrefixError> {
         while let Some(n) = self.stack.len().checked_sub(1) {
             self.keep(n)?;
@@ -266,8 +271,8 @@ impl PrefixBuilder {
             self.stack.truncate(n);
         }
         let mut kept = std::mem::take(&mut self.kept);
-        if let Some(d) = &self.delimiter {
-            kept = snap(kept, d);
+        if self.delimiter.is_some() {
+            kept = snap(kept);
             if kept.len() > self.max_nodes {
                 return Err(self.too_many());
             }
@@ -279,24 +284,17 @@ impl PrefixBuilder {
     }
 }
 
-/// Cut every prefix back to just after its last delimiter; nodes with the same cut prefix
-/// become one: the keys starting with the cut prefix are exactly those of the node with the
-/// shortest original prefix (any other key starting with the cut would branch off between the
-/// cut and that node, in a node of its own that is shorter still). Cutting is idempotent and
-/// the shortest original is kept, so snapping snapped nodes together with new ones is the same
-/// as snapping all of them once.
-fn snap(kept: Vec<Kept>, d: &Delimiters) -> Vec<Kept> {
-    let mut cut: Vec<Kept> = kept
-        .into_iter()
-        .map(|mut k| {
-            k.prefix.truncate(d.cut(&k.prefix));
-            k
-        })
-        .collect();
+/// Merge the nodes with the same cut prefix (their prefixes are already cut back to just
+/// after their last delimiter, see `keep`): the keys starting with the cut prefix are exactly
+/// those of the node with the shortest original prefix (any other key starting with the cut
+/// would branch off between the cut and that node, in a node of its own that is shorter
+/// still). The shortest original is kept, so snapping snapped nodes together with new ones is
+/// the same as snapping all of them once.
+fn snap(mut kept: Vec<Kept>) -> Vec<Kept> {
     // By cut prefix, then by original length: the first of each group is the shortest.
-    cut.sort_by(|a, b| a.prefix.cmp(&b.prefix).then(a.orig_len.cmp(&b.orig_len)));
-    cut.dedup_by(|later, first| later.prefix == first.prefix);
-    cut
+    kept.sort_by(|a, b| a.prefix.cmp(&b.prefix).then(a.orig_len.cmp(&b.orig_len)));
+    kept.dedup_by(|later, first| later.prefix == first.prefix);
+    kept
 }
 
 /// Nodes sorted by prefix, with the index of each one's longest proper-prefix node.

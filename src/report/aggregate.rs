@@ -72,20 +72,6 @@ pub fn is_big(rtype: RecordType, rdb_size: u64, member_count: u64) -> bool {
     }
 }
 
-/// The `type` column value as a [`RecordType`].
-pub fn parse_type(s: &str) -> Option<RecordType> {
-    Some(match s {
-        "string" => RecordType::String,
-        "list" => RecordType::List,
-        "set" => RecordType::Set,
-        "zset" => RecordType::ZSet,
-        "hash" => RecordType::Hash,
-        "stream" => RecordType::Stream,
-        "module" => RecordType::Module,
-        _ => return None,
-    })
-}
-
 /// Every [`RecordType`], in the order of `model::TypeBytes`' fields (which is
 /// [`RecordType::ALL`]'s; the spill format stores indexes into it).
 pub const TYPES: [RecordType; 7] = RecordType::ALL;

@@ -22,18 +22,16 @@ use clickhouse::Client;
 use serde::Deserialize;
 
 use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl};
+use crate::output::clickhouse::conn::Conn;
 use crate::output::clickhouse::error::cause_chain;
-use crate::output::clickhouse::http;
 use crate::output::clickhouse::schema::{
-    BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
+    BATCH_FILTER, BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
 };
 use crate::output::parquet::schema::MAX_EXPIRE_MS;
-use crate::record::BatchTs;
+use crate::record::{BatchTs, RecordType};
 
 use super::ReportError;
-use super::aggregate::{
-    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES, parse_type,
-};
+use super::aggregate::{Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES};
 use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
 use super::prefix::{KeyFacts, PrefixBuilder};
 
@@ -80,7 +78,7 @@ impl Sql {
 
     /// The row filter; binds cluster, then batch nanoseconds.
     fn filter(&self) -> &'static str {
-        "cluster = ? AND batch = fromUnixTimestamp64Nano(toInt64(?), 'UTC')"
+        BATCH_FILTER
     }
 
     /// The expiry the report uses, in Unix ms: NULL when absent or beyond ±MAX_EXPIRE_MS
@@ -336,20 +334,10 @@ impl ClickHouseReader {
     pub fn new(url: &str, proxy_url: Option<&str>) -> Result<Self, ReportError> {
         let config = ClickHouseConfig::new(url, proxy_url, false, DEFAULT_TTL_DAYS)
             .map_err(|e| ReportError::Options(e.to_string()))?;
-        let base = http::client(&config).map_err(ReportError::Options)?;
-        let url = config.url;
-        let mut client = base
-            .with_url(url.endpoint())
-            .with_database(url.database.clone());
-        if let Some(user) = &url.user {
-            client = client.with_user(user.clone());
-        }
-        if let Some(password) = &url.password {
-            client = client.with_password(password.clone());
-        }
+        let conn = Conn::new(&config).map_err(|e| ReportError::Options(e.to_string()))?;
         Ok(ClickHouseReader {
-            client,
-            url,
+            client: conn.client,
+            url: config.url,
             sql: Sql::new(),
         })
     }
@@ -478,7 +466,7 @@ impl ClickHouseReader {
             .fetch(&self.sql.groups(), cluster, batch, "the breakdowns")
             .await?;
         for g in groups {
-            if parse_type(&g.type_name).is_none() {
+            if RecordType::parse(&g.type_name).is_none() {
                 return Err(ReportError::ClickHouse(format!(
                     "{}: batch {} holds keys of unknown type '{}'",
                     self.url,
@@ -630,7 +618,7 @@ fn candidate(
             .or_insert_with_key(|k| Arc::from(k.as_str()))
             .clone()
     };
-    let rtype = parse_type(&r.type_name)
+    let rtype = RecordType::parse(&r.type_name)
         .ok_or_else(|| ReportError::ClickHouse(format!("unknown type '{}'", r.type_name)))?;
     Ok(KeyCandidate {
         key: r.key,

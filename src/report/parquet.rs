@@ -25,13 +25,13 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
 use crate::output::parquet::path::{PARQUET_EXT, sanitize_name};
-use crate::record::BatchTs;
 use crate::record::columns::{COLUMNS, ColumnType};
+use crate::record::{BatchTs, RecordType};
 
 use super::ReportError;
-use super::aggregate::{RowAccumulator, RowRef, parse_type, report_expire_ms};
+use super::aggregate::{RowAccumulator, RowRef, report_expire_ms};
 use super::prefix::KeyFacts;
-use super::spill::{ExternalSorter, SpillError};
+use super::spill::ExternalSorter;
 
 /// Rows per decoded record batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -363,7 +363,8 @@ fn scan_file(
                 }
             };
             let t = c.rtype.value(i);
-            let rtype = parse_type(t).ok_or_else(|| row_err(format!("unknown type '{t}'")))?;
+            let rtype =
+                RecordType::parse(t).ok_or_else(|| row_err(format!("unknown type '{t}'")))?;
             let expire_ms = report_expire_ms(opt(c.expire_at, i));
             let row = RowRef {
                 instance,
@@ -380,20 +381,15 @@ fn scan_file(
                 redis_slot: opt(c.redis_slot, i),
             };
             acc.add(&row);
-            sorter
-                .push(
-                    row.key,
-                    KeyFacts {
-                        rdb_size: row.rdb_size,
-                        member_count: row.member_count,
-                        rtype,
-                        has_ttl: expire_ms.is_some(),
-                    },
-                )
-                .map_err(|e| match e {
-                    SpillError::Interrupted => ReportError::Interrupted,
-                    e => ReportError::Spill(e),
-                })?;
+            sorter.push(
+                row.key,
+                KeyFacts {
+                    rdb_size: row.rdb_size,
+                    member_count: row.member_count,
+                    rtype,
+                    has_ttl: expire_ms.is_some(),
+                },
+            )?;
         }
         row_no += b.num_rows() as u64;
     }

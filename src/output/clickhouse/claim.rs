@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::conn::Conn;
-use super::schema::{BATCHES_TABLE, CLAIMS_TABLE, RECORDS_TABLE};
+use super::schema::{BATCH_FILTER, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_TABLE};
 use crate::output::{BatchContext, OutputError};
 
 /// Default `--ch-claim-expiry`.
@@ -231,8 +231,6 @@ const STATE_SQL: &str = "SELECT cluster, toInt64(toUnixTimestamp64Nano(batch)) A
      FROM {claims} {filter} GROUP BY cluster, batch, seq";
 
 /// `batch = <nanos>` for a `DateTime64(9, 'UTC')` column, the nanoseconds bound as `?`.
-const BATCH_EQ: &str = "batch = fromUnixTimestamp64Nano(toInt64(?), 'UTC')";
-
 fn state_sql(conn: &Conn, filter: &str) -> String {
     STATE_SQL
         .replace("{claims}", &conn.table(CLAIMS_TABLE))
@@ -246,7 +244,7 @@ async fn latest_claim(
 ) -> Result<Option<ClaimState>, OutputError> {
     let sql = format!(
         "{} ORDER BY seq DESC LIMIT 1",
-        state_sql(conn, &format!("WHERE cluster = ? AND {BATCH_EQ}"))
+        state_sql(conn, &format!("WHERE {BATCH_FILTER}"))
     );
     conn.run(
         format!("cannot read the claims of batch {}", batch.batch),
@@ -301,7 +299,7 @@ async fn put_claim(
 }
 
 /// An admin query about `batch`: its cluster and timestamp bound to the first two `?` of
-/// `sql` (`cluster = ? AND {BATCH_EQ}`).
+/// `sql` (which filters with `BATCH_FILTER`).
 fn batch_query(conn: &Conn, sql: &str, batch: &BatchContext) -> clickhouse::query::Query {
     conn.admin
         .query(sql)
@@ -322,7 +320,7 @@ async fn claim_owners(
     seq: u32,
 ) -> Result<Vec<String>, OutputError> {
     let sql = format!(
-        "SELECT DISTINCT attempt FROM {} WHERE cluster = ? AND {BATCH_EQ} AND seq = ?",
+        "SELECT DISTINCT attempt FROM {} WHERE {BATCH_FILTER} AND seq = ?",
         conn.table(CLAIMS_TABLE)
     );
     conn.run(
@@ -341,7 +339,7 @@ async fn count(
     batch: &BatchContext,
 ) -> Result<u64, OutputError> {
     let sql = format!(
-        "SELECT count() FROM {} WHERE cluster = ? AND {BATCH_EQ}",
+        "SELECT count() FROM {} WHERE {BATCH_FILTER}",
         conn.table(table)
     );
     conn.run(
@@ -649,7 +647,7 @@ async fn delete_batch_from(
     what: &str,
     batch: &BatchContext,
 ) -> Result<(), OutputError> {
-    let sql = format!("DELETE FROM {table} WHERE cluster = ? AND {BATCH_EQ}");
+    let sql = format!("DELETE FROM {table} WHERE {BATCH_FILTER}");
     conn.run(
         format!(
             "cannot delete the {what} of batch {} of cluster {}",

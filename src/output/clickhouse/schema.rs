@@ -47,6 +47,11 @@ pub const CLAIMS_DEDUP_WINDOW: u32 = 10_000;
 /// The sharding key of the `Distributed` records table.
 pub const SHARDING_KEY: &str = "cityHash64(cluster, instance, key)";
 
+/// The rows of one batch: binds the cluster, then the batch timestamp in Unix nanoseconds
+/// (`BatchTs::nanos`), so the comparison is exact to the nanosecond.
+pub(crate) const BATCH_FILTER: &str =
+    "cluster = ? AND batch = fromUnixTimestamp64Nano(toInt64(?), 'UTC')";
+
 /// A table or a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {

@@ -109,14 +109,8 @@ pub fn output(args: &IntoClickHouseArgs) -> anyhow::Result<ClickHouseOutput> {
 
 /// `rdbinsight misc clickhouse-schema`.
 pub fn print_schema(args: &ClickHouseSchemaArgs) -> anyhow::Result<()> {
-    if args
-        .on_cluster
-        .as_deref()
-        .is_some_and(|c| c.trim().is_empty())
-    {
-        anyhow::bail!("invalid --on-cluster: the cluster name is empty");
-    }
-    print!("{}", schema_sql(args.ttl_days, args.on_cluster.as_deref()));
+    let on_cluster = ClickHouseConfig::on_cluster_name(args.on_cluster.as_deref())?;
+    print!("{}", schema_sql(args.ttl_days, on_cluster.as_deref()));
     Ok(())
 }
 

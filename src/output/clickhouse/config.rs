@@ -426,17 +426,20 @@ impl ClickHouseConfig {
 
     /// Set `--on-cluster` (a ClickHouse cluster name from the server's `remote_servers`).
     pub fn with_on_cluster(mut self, name: Option<&str>) -> Result<Self, UrlError> {
-        self.on_cluster = match name.map(str::trim) {
-            None => None,
-            Some("") => {
-                return Err(UrlError {
-                    what: "--on-cluster",
-                    reason: "the cluster name is empty".into(),
-                });
-            }
-            Some(n) => Some(n.to_string()),
-        };
+        self.on_cluster = Self::on_cluster_name(name)?;
         Ok(self)
+    }
+
+    /// `--on-cluster` as the schema uses it: trimmed, and not empty.
+    pub fn on_cluster_name(name: Option<&str>) -> Result<Option<String>, UrlError> {
+        match name.map(str::trim) {
+            None => Ok(None),
+            Some("") => Err(UrlError {
+                what: "--on-cluster",
+                reason: "the cluster name is empty".into(),
+            }),
+            Some(n) => Ok(Some(n.to_string())),
+        }
     }
 }
 

@@ -285,17 +285,13 @@ impl Connection {
     /// Hand the connection over to a snapshot reader: the buffered stream (which may already
     /// hold snapshot bytes), a handle that shuts the socket down, and the read timeout in
     /// force.
-    pub(super) fn into_stream(self) -> Result<(BufReader<Conn>, CancelHandle), SourceError> {
-        let socket = self.socket.try_clone().map_err(|source| {
-            self.fail(Cause::Io {
-                context: "cannot clone the socket".into(),
-                source,
-            })
-        })?;
+    pub(super) fn into_stream(self) -> (BufReader<Conn>, CancelHandle) {
+        // `socket` is the clone `connect` kept for shutting the connection down.
+        let socket = self.socket;
         let cancel: CancelHandle = Box::new(move || {
             let _ = socket.shutdown(Shutdown::Both);
         });
-        Ok((self.io, cancel))
+        (self.io, cancel)
     }
 
     /// The read timeout in force (for the messages of the snapshot readers).

@@ -124,7 +124,7 @@ impl fmt::Display for TimeoutKind {
 }
 
 /// Seconds as the user wrote them (`1s`, `0.3s`).
-fn secs(d: &Duration) -> String {
+pub(super) fn secs(d: &Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::OpenedStream;
 use super::connection::{Connection, READ_BUFFER, is_timeout};
-use super::error::{Cause, SourceError};
+use super::error::{Cause, SourceError, secs};
 use super::resp;
 
 /// Length of the diskless end-of-snapshot mark.
@@ -49,7 +49,7 @@ pub fn request(mut conn: Connection) -> Result<OpenedStream, SourceError> {
             )))
         })?;
         tracing::debug!("{}: diskless snapshot", conn.addr());
-        let (io, cancel) = conn.into_stream()?;
+        let (io, cancel) = conn.into_stream();
         Ok(OpenedStream {
             reader: Box::new(EofMarkReader::new(TimeoutReader::new(io, timeout), mark)),
             total_bytes: None,
@@ -59,7 +59,7 @@ pub fn request(mut conn: Connection) -> Result<OpenedStream, SourceError> {
         let len = u64::try_from(len)
             .map_err(|_| conn.fail(Cause::Protocol(format!("bad snapshot length {len}"))))?;
         tracing::debug!("{}: disk-based snapshot of {len} bytes", conn.addr());
-        let (io, cancel) = conn.into_stream()?;
+        let (io, cancel) = conn.into_stream();
         Ok(OpenedStream {
             reader: Box::new(SizedReader::new(TimeoutReader::new(io, timeout), len)),
             total_bytes: Some(len),
@@ -97,10 +97,7 @@ impl<R: Read> Read for TimeoutReader<R> {
             if is_timeout(&e) {
                 io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!(
-                        "no data for {}s (--read-timeout)",
-                        self.timeout.as_secs_f64()
-                    ),
+                    format!("no data for {} (--read-timeout)", secs(&self.timeout)),
                 )
             } else {
                 e

@@ -24,7 +24,9 @@ use arrow::datatypes::{
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
-use crate::output::parquet::path::{PARQUET_EXT, sanitize_name};
+use crate::output::parquet::path::{
+    BATCH_PREFIX, BatchPaths, CLUSTER_PREFIX, PARQUET_EXT, sanitize_name,
+};
 use crate::record::columns::{COLUMNS, ColumnType};
 use crate::record::{BatchTs, RecordType};
 
@@ -68,7 +70,7 @@ fn list_batches(cluster_dir: &Path) -> Result<Vec<(String, BatchTs)>, ReportErro
     for entry in entries {
         let entry = entry.map_err(io(format!("cannot list {}", cluster_dir.display())))?;
         let name = entry.file_name();
-        let Some(slug) = name.to_str().and_then(|n| n.strip_prefix("batch=")) else {
+        let Some(slug) = name.to_str().and_then(|n| n.strip_prefix(BATCH_PREFIX)) else {
             continue;
         };
         if !entry.path().is_dir() {
@@ -102,7 +104,7 @@ pub fn resolve_batch(
     cluster: &str,
     batch: Option<&str>,
 ) -> Result<ParquetBatch, ReportError> {
-    let cluster_dir = root.join(format!("cluster={}", sanitize_name(cluster)));
+    let cluster_dir = BatchPaths::cluster_dir(root, cluster);
     if !cluster_dir.is_dir() {
         let mut clusters: Vec<String> = std::fs::read_dir(root)
             .map_err(io(format!("cannot list {}", root.display())))?
@@ -110,7 +112,7 @@ pub fn resolve_batch(
             .filter_map(|e| {
                 e.file_name()
                     .to_str()
-                    .and_then(|n| n.strip_prefix("cluster="))
+                    .and_then(|n| n.strip_prefix(CLUSTER_PREFIX))
                     .map(str::to_string)
             })
             .collect();
@@ -164,7 +166,7 @@ pub fn resolve_batch(
                 })?
         }
     };
-    let dir = cluster_dir.join(format!("batch={slug}"));
+    let dir = cluster_dir.join(format!("{BATCH_PREFIX}{slug}"));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(io(format!("cannot list {}", dir.display())))?
         .filter_map(|e| e.ok())

@@ -13,6 +13,10 @@ use crate::record::BatchTs;
 pub const PARQUET_EXT: &str = "parquet";
 /// Suffix of an instance file still being written.
 pub const TMP_SUFFIX: &str = ".tmp";
+/// Name prefix of a cluster's directory (Hive-style partition `cluster=`).
+pub const CLUSTER_PREFIX: &str = "cluster=";
+/// Name prefix of a completed batch's directory (Hive-style partition `batch=`).
+pub const BATCH_PREFIX: &str = "batch=";
 /// Name prefix of a batch directory being written.
 pub const TMP_BATCH_PREFIX: &str = "_tmp_batch=";
 /// Suffix of a batch's lock file (next to its tmp dir).
@@ -51,14 +55,19 @@ pub struct BatchPaths {
 
 impl BatchPaths {
     pub fn new(root: &Path, cluster: &str, batch: BatchTs) -> Self {
-        let cluster_dir = root.join(format!("cluster={}", sanitize_name(cluster)));
+        let cluster_dir = Self::cluster_dir(root, cluster);
         let slug = batch.slug();
         BatchPaths {
             tmp_dir: cluster_dir.join(format!("{TMP_BATCH_PREFIX}{slug}")),
-            final_dir: cluster_dir.join(format!("batch={slug}")),
+            final_dir: cluster_dir.join(format!("{BATCH_PREFIX}{slug}")),
             lock_file: cluster_dir.join(format!("{TMP_BATCH_PREFIX}{slug}{LOCK_SUFFIX}")),
             cluster_dir,
         }
+    }
+
+    /// `DIR/cluster=<sanitized cluster>`: where the cluster's batches are.
+    pub fn cluster_dir(root: &Path, cluster: &str) -> PathBuf {
+        root.join(format!("{CLUSTER_PREFIX}{}", sanitize_name(cluster)))
     }
 
     /// The file name of an instance's finished file: `<sanitized instance>.parquet`.

@@ -57,6 +57,12 @@ impl BatchTs {
             .ok_or_else(|| err("a timestamp between 1677 and 2262"))
     }
 
+    /// Parse a batch as a user names it (`--batch`): a directory slug, else RFC 3339 (whose
+    /// error is the one returned).
+    pub fn parse_slug_or_rfc3339(text: &str) -> Result<Self, BatchTsError> {
+        Self::parse_slug(text).or_else(|_| Self::parse_rfc3339(text))
+    }
+
     /// Parse a directory slug (`2024-01-02_03-04-05.123456789Z`), exactly as [`BatchTs::slug`]
     /// writes it.
     pub fn parse_slug(text: &str) -> Result<Self, BatchTsError> {

@@ -636,9 +636,7 @@ fn candidate(
 
 /// `--batch` for ClickHouse: RFC 3339, or a Parquet batch directory name.
 fn parse_batch_arg(s: &str) -> Result<BatchTs, ReportError> {
-    BatchTs::parse_slug(s)
-        .or_else(|_| BatchTs::parse_rfc3339(s))
-        .map_err(|e| ReportError::Options(format!("--batch {e}")))
+    BatchTs::parse_slug_or_rfc3339(s).map_err(|e| ReportError::Options(format!("--batch {e}")))
 }
 
 #[cfg(test)]

@@ -52,8 +52,7 @@ pub struct ParquetBatch {
 
 /// `--batch` as a slug: a slug as is, or an RFC 3339 timestamp converted.
 fn requested_slug(batch: &str) -> Option<String> {
-    BatchTs::parse_slug(batch)
-        .or_else(|_| BatchTs::parse_rfc3339(batch))
+    BatchTs::parse_slug_or_rfc3339(batch)
         .ok()
         .map(BatchTs::slug)
 }

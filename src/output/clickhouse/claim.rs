@@ -208,6 +208,19 @@ pub struct ClaimState {
 }
 
 impl ClaimState {
+    /// Whether this is claim `seq` of attempt `attempt`, still running.
+    fn is_running_claim_of(&self, seq: u32, attempt: &str) -> bool {
+        self.seq == seq && self.attempt == attempt && self.state == state::RUNNING
+    }
+
+    /// `claim 3 of attempt ab12: running`, for messages.
+    fn describe(&self) -> String {
+        format!(
+            "claim {} of attempt {}: {}",
+            self.seq, self.attempt, self.state
+        )
+    }
+
     fn who(&self) -> String {
         let started = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(self.started_ms)
             .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -501,19 +514,12 @@ fn start_heartbeat(conn: Conn, claim: &Claim, timing: ClaimTiming) -> tokio::tas
                 Err(e) => Err(e),
             };
             match checked {
-                Ok(Some(l))
-                    if l.seq == seq && l.attempt == attempt.id && l.state == state::RUNNING =>
-                {
+                Ok(Some(l)) if l.is_running_claim_of(seq, &attempt.id) => {
                     last_ok = Instant::now();
                 }
                 Ok(l) => {
                     let by = l
-                        .map(|l| {
-                            format!(
-                                " (now claim {} of attempt {}: {})",
-                                l.seq, l.attempt, l.state
-                            )
-                        })
+                        .map(|l| format!(" (now {})", l.describe()))
                         .unwrap_or_default();
                     fence.trip(format!(
                         "the claim on batch {} of cluster {} was taken over{by}: this attempt \
@@ -567,30 +573,34 @@ pub async fn set_state(conn: &Conn, claim: &Claim, new_state: &str) -> Result<()
     .await
 }
 
+/// The batch's latest claim (the server's view), if it is still this attempt's and running.
+async fn owned(conn: &Conn, claim: &Claim) -> Result<(bool, Option<ClaimState>), OutputError> {
+    let latest = latest_claim(conn, &claim.batch).await?;
+    let owned = latest
+        .as_ref()
+        .is_some_and(|l| l.is_running_claim_of(claim.seq, &claim.attempt.id));
+    Ok((owned, latest))
+}
+
 /// Whether the batch's latest claim is still this attempt's and running (the server's view).
 pub async fn is_owner(conn: &Conn, claim: &Claim) -> Result<bool, OutputError> {
-    Ok(latest_claim(conn, &claim.batch).await?.is_some_and(|l| {
-        l.seq == claim.seq && l.attempt == claim.attempt.id && l.state == state::RUNNING
-    }))
+    Ok(owned(conn, claim).await?.0)
 }
 
 /// Before the marker: the claim must still be this attempt's, running, and not fenced.
 pub async fn check_still_owner(conn: &Conn, claim: &Claim) -> Result<(), OutputError> {
     claim.fence.check()?;
-    if is_owner(conn, claim).await? {
+    let (owned, latest) = owned(conn, claim).await?;
+    if owned {
         return Ok(());
     }
-    let latest = latest_claim(conn, &claim.batch).await?;
     Err(OutputError::Other(format!(
         "the claim on batch {} of cluster {} is no longer this attempt's ({}); not marking it \
          complete",
         claim.batch.batch,
         claim.batch.cluster,
         latest
-            .map(|l| format!(
-                "latest claim {} of attempt {}: {}",
-                l.seq, l.attempt, l.state
-            ))
+            .map(|l| format!("latest {}", l.describe()))
             .unwrap_or_else(|| "no claim found".into())
     )))
 }

@@ -40,6 +40,7 @@ fn record(i: u64, x: u64) -> Record {
         freq: None,
         codis_slot: None,
         redis_slot: Some((x % 16384) as u16),
+        mem_size: Some(64 + x % 4096),
     }
 }
 

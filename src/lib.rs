@@ -5,6 +5,7 @@
 //! [`output`] (records → a store), driven by [`dump`]. See `.ai_code/design.md`.
 
 pub mod dump;
+pub mod memory;
 pub mod metrics;
 pub mod output;
 pub mod parser;

@@ -222,6 +222,7 @@ fn skip_checksum_accepts_mismatch() {
         "x",
         ParseOptions {
             verify_checksum: false,
+            ..ParseOptions::default()
         },
     );
     let mut n = 0;

@@ -80,6 +80,7 @@ fn records(n: usize, seed: u64) -> Vec<Record> {
                 freq: opt(3).then_some((r >> 8) as u8),
                 codis_slot: opt(4).then_some((r % 1024) as u16),
                 redis_slot: opt(5).then_some((r % 16384) as u16),
+                mem_size: opt(6).then_some(48 + r % 100_000),
             }
         })
         .collect()
@@ -163,6 +164,7 @@ fn read_back(path: &Path) -> (Vec<Row>, usize, Vec<Compression>) {
         let freq = b.column(11).as_primitive::<UInt8Type>();
         let codis = b.column(12).as_primitive::<UInt16Type>();
         let redis = b.column(13).as_primitive::<UInt16Type>();
+        let mem = b.column(14).as_primitive::<UInt64Type>();
         for c in 0..9 {
             assert_eq!(b.column(c).null_count(), 0, "column {c} has nulls");
         }
@@ -183,6 +185,7 @@ fn read_back(path: &Path) -> (Vec<Row>, usize, Vec<Compression>) {
                     freq: opt(freq, i),
                     codis_slot: opt(codis, i),
                     redis_slot: opt(redis, i),
+                    mem_size: opt(mem, i),
                 },
             });
         }

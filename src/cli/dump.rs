@@ -26,8 +26,57 @@ pub struct DumpArgs {
     #[arg(long, env = "RDBINSIGHT_METRICS_FILE", value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
 
+    /// Memory model of `mem_size`: the server whose layout to follow (default: the RDB's
+    /// `redis-ver`/`valkey-ver`; a live source's `INFO`).
+    #[arg(long, env = "RDBINSIGHT_MEMORY_VERSION", value_name = "SERVER",
+          value_parser = ["redis-6.2", "redis-7.0", "redis-7.2", "redis-7.4", "valkey-8.0"])]
+    pub memory_version: Option<String>,
+
+    /// Allocator of the server that loads the RDB: jemalloc (bundled build: release
+    /// tarballs, official images; the default), jemalloc-16 (distribution packages, e.g.
+    /// Debian's; `MEMORY MALLOC-STATS` says `Quantum size: 16`) or libc. Live sources detect
+    /// it where `MEMORY MALLOC-STATS` is allowed.
+    #[arg(long, env = "RDBINSIGHT_MEMORY_ALLOCATOR", value_name = "ALLOCATOR",
+          value_parser = ["jemalloc", "jemalloc-16", "libc"])]
+    pub memory_allocator: Option<String>,
+
+    /// The loading server's settings, where not the version's defaults: NAME=VALUE,...
+    /// (hash/zset/set limits such as hash-max-listpack-entries, list-max-listpack-size,
+    /// maxmemory, maxmemory-policy, cluster-enabled=yes). Live sources read them with
+    /// `CONFIG GET` where allowed; these override.
+    #[arg(long, env = "RDBINSIGHT_MEMORY_CONFIG", value_name = "LIST")]
+    pub memory_config: Option<String>,
+
+    /// Do not compute `mem_size` (left NULL).
+    #[arg(long, env = "RDBINSIGHT_NO_MEMORY")]
+    pub no_memory: bool,
+
     #[command(subcommand)]
     pub source: SourceCommand,
+}
+
+impl DumpArgs {
+    /// The memory model's inputs given by flags (`None` with --no-memory).
+    pub fn memory_options(
+        &self,
+    ) -> Result<Option<rdbinsight::memory::MemoryOptions>, rdbinsight::memory::SettingError> {
+        use rdbinsight::memory::{Allocator, MemoryOptions, ServerVersion};
+        if self.no_memory {
+            return Ok(None);
+        }
+        let mut o = MemoryOptions {
+            version: self
+                .memory_version
+                .as_deref()
+                .and_then(ServerVersion::parse),
+            allocator: self.memory_allocator.as_deref().and_then(Allocator::parse),
+            ..MemoryOptions::default()
+        };
+        if let Some(list) = &self.memory_config {
+            o.apply_config_list(list)?;
+        }
+        Ok(Some(o))
+    }
 }
 
 /// What every source takes after its own flags: the batch flags, then the output subcommand.

@@ -145,8 +145,12 @@ fn run_dump_inner(args: &DumpArgs, progress: &Arc<Progress>, stderr: Stderr) -> 
         .concurrency
         .map(usize::from)
         .unwrap_or_else(default_concurrency);
+    let memory = args
+        .memory_options()
+        .map_err(|e| UsageError(format!("--memory-config: {e}")))?;
     let parse = ParseOptions {
         verify_checksum: !args.skip_checksum,
+        memory,
     };
     let common = args.source.common();
     let batch_ts = batch_timestamp(common).map_err(|e| UsageError(format!("{e:#}")))?;

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 
 use crate::output::{BatchContext, ChunkWriter, Output};
 use crate::parser::{ParseOptions, RdbParser};
-use crate::record::Record;
+use crate::record::{InstanceSummary, Record};
 use crate::slot;
 use crate::source::{CancelHandle, Instance, SlotKind};
 
@@ -288,7 +288,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
     let parser_task = {
         let cancel = Arc::clone(cancel);
         let status = Arc::clone(status);
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<InstanceSummary> {
             let stream = instance.open()?;
             if let Some(handle) = stream.cancel {
                 cancel.register(handle);
@@ -311,7 +311,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_RECORDS));
                     if tx.blocking_send(full).is_err() {
                         // The writer side is gone; it reports its own error.
-                        return Ok(());
+                        return Ok(InstanceSummary::default());
                     }
                 }
             }
@@ -319,7 +319,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
             if !chunk.is_empty() {
                 let _ = tx.blocking_send(chunk);
             }
-            Ok(())
+            Ok(summary(&parser))
         })
     };
 
@@ -346,11 +346,36 @@ async fn dump_instance<W: ChunkWriter + Send>(
         }
     }
     // The channel closed: the parser ended. Its result decides whether this instance succeeded.
-    parser_task
+    let summary = parser_task
         .await
         .map_err(|e| anyhow!("parser thread failed: {e}"))??;
+    if let Some(model) = &summary.memory_model {
+        tracing::debug!("{}: memory model {model}", status.instance());
+    }
+    writer.set_summary(&summary);
     writer.finalize_instance().await?;
     status.end(InstanceState::Done);
     progress.instance_done(status, counter.total() - reported);
     Ok(counter.total())
+}
+
+/// What the parser learned about the instance besides its keys.
+fn summary<R: std::io::Read>(parser: &RdbParser<R>) -> InstanceSummary {
+    let info = parser.info();
+    let model = parser.memory_model();
+    InstanceSummary {
+        memory_model: model.map(|m| m.describe()),
+        memory_approximate: model.is_some_and(|m| m.approximate),
+        rdb_server: info
+            .server
+            .as_ref()
+            .map(|(valkey, v)| format!("{} {v}", if *valkey { "valkey" } else { "redis" })),
+        used_mem: info.used_mem,
+        keyspace_tables: (!info.db_sizes.is_empty()).then(|| {
+            info.db_sizes
+                .iter()
+                .map(|&(_, keys, expires)| crate::memory::keyspace_tables(keys, expires))
+                .sum()
+        }),
+    }
 }

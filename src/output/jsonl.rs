@@ -382,6 +382,8 @@ fn encode_line(buf: &mut Vec<u8>, line_start: &[u8], record: &Record) {
     push_opt(buf, record.codis_slot);
     buf.extend_from_slice(b",\"redis_slot\":");
     push_opt(buf, record.redis_slot);
+    buf.extend_from_slice(b",\"mem_size\":");
+    push_opt(buf, record.mem_size);
     buf.extend_from_slice(b"}\n");
 }
 
@@ -423,6 +425,7 @@ mod tests {
             freq: Some(5),
             codis_slot: None,
             redis_slot: Some(866),
+            mem_size: Some(96),
         }
     }
 
@@ -470,7 +473,7 @@ mod tests {
              \"instance\":\"127.0.0.1:6379\",\"db\":2,\"key\":\"user:1\",\"type\":\"hash\",\
              \"member_count\":3,\"rdb_size\":42,\"encoding\":\"list_pack\",\
              \"expire_at\":\"2030-01-01T00:00:00.123Z\",\"idle_seconds\":null,\"freq\":5,\
-             \"codis_slot\":null,\"redis_slot\":866}\n"
+             \"codis_slot\":null,\"redis_slot\":866,\"mem_size\":96}\n"
         );
     }
 

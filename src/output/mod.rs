@@ -27,7 +27,7 @@ pub mod parquet;
 use std::future::Future;
 use std::path::Path;
 
-use crate::record::{BatchTs, Record, WriteContext};
+use crate::record::{BatchTs, InstanceSummary, Record, WriteContext};
 
 /// Errors from writers, carrying enough context to act on.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,13 @@ pub trait ChunkWriter {
     /// completed batch: that is `finalize_batch`'s job).
     fn finalize_instance(&mut self) -> impl Future<Output = Result<(), OutputError>> + Send {
         async { Ok(()) }
+    }
+
+    /// What the dump learned about the instance (its memory model, the RDB's figures);
+    /// called once, after the last record and before `finalize_instance`. No I/O: a writer
+    /// that stores it does so in `finalize_instance`.
+    fn set_summary(&mut self, summary: &InstanceSummary) {
+        let _ = summary;
     }
 }
 

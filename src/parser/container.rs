@@ -12,6 +12,8 @@ use std::io::Read;
 
 use super::error::corrupt;
 use super::reader::{PResult, Reader};
+use crate::memory::encode::string2ll;
+use crate::memory::estimate::Elem;
 
 const ZIP_END: u8 = 0xFF;
 
@@ -349,6 +351,115 @@ pub(crate) fn count_zipmap<S: ByteSrc>(s: &mut S) -> PResult<u64> {
         let vlen = len(s, vb)?;
         let free = s.u8()?;
         s.skip(vlen + u64::from(free))
+    })
+}
+
+/// Read a string entry of `len` bytes as an element: its bytes are looked at only when it
+/// could be an integer's text (at most 20 bytes).
+fn elem_of<S: ByteSrc>(s: &mut S, len: u64) -> PResult<Elem> {
+    if len <= 20 {
+        let mut buf = [0u8; 20];
+        let n = len as usize;
+        for b in &mut buf[..n] {
+            *b = s.u8()?;
+        }
+        Ok(Elem {
+            len,
+            int: string2ll(&buf[..n]),
+        })
+    } else {
+        s.skip(len)?;
+        Ok(Elem { len, int: None })
+    }
+}
+
+/// Walk a ziplist's entries (for a server that re-encodes them on load), calling `f` with
+/// each; returns the entry count. The same checks as [`count_ziplist`], and the header count
+/// must match the entries unless saturated.
+pub(crate) fn walk_ziplist<S: ByteSrc>(s: &mut S, mut f: impl FnMut(Elem)) -> PResult<u64> {
+    check_min_size(s, 11)?;
+    check_size_field(s)?;
+    let zltail = s.u32_le()?;
+    if u64::from(zltail) >= s.total() {
+        return Err(corrupt(format!(
+            "ziplist tail offset {zltail} is outside the blob"
+        )));
+    }
+    let zllen = s.u16_le()?;
+    let count = count_entries(s, None, |s, first| {
+        if first == 0xFE {
+            s.skip(4)?; // 5-byte prevlen
+        }
+        let enc = s.u8()?;
+        let elem = match enc >> 6 {
+            0 => elem_of(s, u64::from(enc & 0x3F))?,
+            1 => {
+                let len = u64::from(enc & 0x3F) << 8 | u64::from(s.u8()?);
+                elem_of(s, len)?
+            }
+            2 => {
+                let mut b = [0u8; 4];
+                for x in &mut b {
+                    *x = s.u8()?;
+                }
+                elem_of(s, u64::from(u32::from_be_bytes(b)))?
+            }
+            _ => {
+                let mut le = |n: usize| -> PResult<i64> {
+                    let mut b = [0u8; 8];
+                    for x in &mut b[..n] {
+                        *x = s.u8()?;
+                    }
+                    // Sign-extend the n-byte little-endian integer.
+                    let shift = 64 - 8 * n as u32;
+                    Ok((i64::from_le_bytes(b) << shift) >> shift)
+                };
+                let v = match enc {
+                    0xC0 => le(2)?,
+                    0xD0 => le(4)?,
+                    0xE0 => le(8)?,
+                    0xF0 => le(3)?,
+                    0xFE => le(1)?,
+                    0xF1..=0xFD => i64::from(enc & 0x0F) - 1,
+                    _ => {
+                        return Err(corrupt(format!(
+                            "ziplist corrupt: invalid entry encoding 0x{enc:02x}"
+                        )));
+                    }
+                };
+                Elem::int(v)
+            }
+        };
+        f(elem);
+        Ok(())
+    })?;
+    if zllen != u16::MAX && u64::from(zllen) != count {
+        return Err(corrupt(format!(
+            "ziplist corrupt: header says {zllen} entries, found {count}"
+        )));
+    }
+    Ok(count)
+}
+
+/// Walk a zipmap's fields and values, calling `f` with each; returns the pair count.
+pub(crate) fn walk_zipmap<S: ByteSrc>(s: &mut S, mut f: impl FnMut(Elem)) -> PResult<u64> {
+    check_min_size(s, 2)?;
+    let _zmlen = s.u8()?;
+    fn len<S: ByteSrc>(s: &mut S, first: u8) -> PResult<u64> {
+        match first {
+            0..=253 => Ok(u64::from(first)),
+            254 => Ok(u64::from(s.u32_le()?)),
+            _ => Err(corrupt("zipmap corrupt: unexpected end marker")),
+        }
+    }
+    count_entries(s, None, |s, b| {
+        let klen = len(s, b)?;
+        f(elem_of(s, klen)?);
+        let vb = s.u8()?;
+        let vlen = len(s, vb)?;
+        let free = s.u8()?;
+        f(elem_of(s, vlen)?);
+        s.skip(u64::from(free))
     })
 }
 

@@ -25,6 +25,12 @@ pub use error::{ParseError, ParseErrorKind};
 
 use error::corrupt;
 
+use crate::memory::encode::string2ll;
+use crate::memory::estimate::{
+    Elem, HashAcc, ListPush, QuickNodes, Repack, SetAcc, StreamAcc, ZsetAcc, average_sds,
+    hash_table, set_table, zset_skiplist,
+};
+use crate::memory::{MemoryOptions, Model};
 use crate::record::{Encoding, Record, RecordType};
 use container::{ByteSrc, SliceSrc, StreamSrc};
 use reader::{BUF_SIZE, PResult, Reader};
@@ -34,14 +40,31 @@ use reader::{BUF_SIZE, PResult, Reader};
 pub struct ParseOptions {
     /// Verify the CRC64 trailer when the file carries one (version ≥ 5, non-zero).
     pub verify_checksum: bool,
+    /// Compute `mem_size` with this model's inputs (completed from the RDB's aux fields);
+    /// `None` leaves `mem_size` empty.
+    pub memory: Option<MemoryOptions>,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             verify_checksum: true,
+            memory: Some(MemoryOptions::default()),
         }
     }
+}
+
+/// What the RDB said about itself, beyond its keys (aux fields, RESIZEDB hints).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RdbInfo {
+    /// `redis-ver` (`(false, "7.2.4")`) or `valkey-ver` (`(true, "8.0.1")`).
+    pub server: Option<(bool, String)>,
+    /// `used-mem`: the writing server's `used_memory` when it saved.
+    pub used_mem: Option<u64>,
+    /// Per db: the RESIZEDB hint (keys, keys with a TTL).
+    pub db_sizes: Vec<(u64, u64, u64)>,
+    /// A SLOT_INFO opcode was seen (a cluster node's RDB, Redis 7.4+).
+    pub slot_info: bool,
 }
 
 /// What the header said.
@@ -105,6 +128,10 @@ pub struct RdbParser<R: Read> {
     failure: Option<ParseError>,
     /// Length of the RDB (through the checksum), once the end has been reached.
     rdb_len: Option<u64>,
+    /// The memory model's inputs, until the first key resolves them into `model`.
+    memory: Option<MemoryOptions>,
+    model: Option<Model>,
+    info: RdbInfo,
 }
 
 impl<R: Read> RdbParser<R> {
@@ -126,7 +153,29 @@ impl<R: Read> RdbParser<R> {
             lzf_win: Vec::new(),
             failure: None,
             rdb_len: None,
+            memory: opts.memory,
+            model: None,
+            info: RdbInfo::default(),
         }
+    }
+
+    /// What the RDB said about itself so far (all of it once `next_record` returned
+    /// `Ok(None)`).
+    pub fn info(&self) -> &RdbInfo {
+        &self.info
+    }
+
+    /// The memory model the records' `mem_size` follow: resolved at the first key (or at the
+    /// end of an RDB without keys); `None` when no memory estimate was asked for.
+    pub fn memory_model(&self) -> Option<Model> {
+        self.model.or_else(|| self.resolve_model())
+    }
+
+    fn resolve_model(&self) -> Option<Model> {
+        let server = self.info.server.as_ref().map(|(v, s)| (*v, s.as_str()));
+        self.memory
+            .as_ref()
+            .map(|o| o.resolve(server, self.info.slot_info))
     }
 
     /// Length of the RDB through its checksum, once `next_record` has returned `Ok(None)`.
@@ -304,8 +353,11 @@ impl<R: Read> RdbParser<R> {
         match op {
             rdb::OPCODE_SELECTDB => self.db = self.read_len("a SELECTDB number")?,
             rdb::OPCODE_RESIZEDB => {
-                self.read_len("a RESIZEDB size")?;
-                self.read_len("a RESIZEDB size")?;
+                let keys = self.read_len("a RESIZEDB size")?;
+                let expires = self.read_len("a RESIZEDB size")?;
+                if self.info.db_sizes.len() < 1024 {
+                    self.info.db_sizes.push((self.db, keys, expires));
+                }
             }
             rdb::OPCODE_EXPIRETIME_MS => {
                 let t = i64::from_le_bytes(self.rd.read_array("an expire time")?);
@@ -318,8 +370,19 @@ impl<R: Read> RdbParser<R> {
             rdb::OPCODE_IDLE => self.idle_seconds = Some(self.read_len("an IDLE time")?),
             rdb::OPCODE_FREQ => self.freq = Some(self.rd.read_u8("a FREQ value")?),
             rdb::OPCODE_AUX => {
-                self.skip_string("an AUX field name")?;
-                self.skip_string("an AUX field value")?;
+                let name = self.read_short_string("an AUX field name")?;
+                let value = self.read_short_string("an AUX field value")?;
+                if let (Some(name), Some(value)) = (name, value) {
+                    let text = String::from_utf8_lossy(&value).into_owned();
+                    match name.as_slice() {
+                        b"redis-ver" if self.info.server.is_none() => {
+                            self.info.server = Some((false, text));
+                        }
+                        b"valkey-ver" => self.info.server = Some((true, text)),
+                        b"used-mem" => self.info.used_mem = text.parse().ok(),
+                        _ => {}
+                    }
+                }
             }
             rdb::OPCODE_MODULE_AUX => {
                 self.read_len("a module id")?;
@@ -339,6 +402,7 @@ impl<R: Read> RdbParser<R> {
                 self.skip_string("a function library")?;
             }
             rdb::OPCODE_SLOT_INFO => {
+                self.info.slot_info = true;
                 self.read_len("a SLOT_INFO slot")?;
                 self.read_len("a SLOT_INFO size")?;
                 self.read_len("a SLOT_INFO expires size")?;
@@ -374,12 +438,22 @@ impl<R: Read> RdbParser<R> {
             let off = self.rd.offset();
             return Err(self.error(k, off, None));
         }
-        let (r#type, encoding, member_count) = match self.read_value(t) {
+        if self.model.is_none() && self.memory.is_some() {
+            self.model = self.resolve_model();
+        }
+        let model = self.model;
+        let (r#type, encoding, member_count, value_mem) = match self.read_value(t, model.as_ref()) {
             Ok(v) => v,
             Err(k) => {
                 let off = self.rd.offset();
                 return Err(self.error(k, off, Some(&key)));
             }
+        };
+        let mem_size = match (model, value_mem) {
+            (Some(m), Some(v)) => {
+                Some(v + m.key_part(key.len() as u64, self.expire_at_ms.is_some()))
+            }
+            _ => None,
         };
         Ok(Record {
             db: self.db,
@@ -393,6 +467,7 @@ impl<R: Read> RdbParser<R> {
             freq: self.freq.take(),
             codis_slot: None,
             redis_slot: None,
+            mem_size,
         })
     }
 
@@ -493,20 +568,113 @@ impl<R: Read> RdbParser<R> {
         }
     }
 
-    /// Count the entries of a blob-encoded container (ziplist, listpack, intset, zipmap).
-    fn read_blob(&mut self, blob: Blob) -> PResult<u64> {
+    /// A string of at most 64 bytes (aux field names and values), or `None` (skipped) when
+    /// it is longer. Integer encodings become their decimal text.
+    fn read_short_string(&mut self, what: &'static str) -> PResult<Option<Vec<u8>>> {
+        const MAX: u64 = 64;
+        match self.read_len_enc(what)? {
+            (n, false) if n <= MAX => {
+                let mut out = Vec::with_capacity(n as usize);
+                self.rd.read_append(&mut out, n, what)?;
+                Ok(Some(out))
+            }
+            (n, false) => self.rd.skip(n, what).map(|_| None),
+            (e @ (rdb::ENC_INT8 | rdb::ENC_INT16 | rdb::ENC_INT32), true) => {
+                let v = self.read_int_enc(e, what)?;
+                Ok(Some(itoa::Buffer::new().format(v).as_bytes().to_vec()))
+            }
+            (rdb::ENC_LZF, true) => {
+                let (clen, ulen) = self.read_lzf_lens(what)?;
+                if ulen > MAX {
+                    return self.rd.skip(clen, what).map(|_| None);
+                }
+                let mut out = Vec::new();
+                lzf::decompress_key(&mut self.rd, clen, ulen, &mut out)?;
+                Ok(Some(out))
+            }
+            (e, true) => Err(corrupt(format!("unknown string encoding {e} in {what}"))),
+        }
+    }
+
+    /// The integer of an 0xC0–0xC2 string encoding.
+    #[inline]
+    fn read_int_enc(&mut self, enc: u64, what: &'static str) -> PResult<i64> {
+        Ok(match enc {
+            rdb::ENC_INT8 => i64::from(i8::from_le_bytes(self.rd.read_array(what)?)),
+            rdb::ENC_INT16 => i64::from(i16::from_le_bytes(self.rd.read_array(what)?)),
+            _ => i64::from(i32::from_le_bytes(self.rd.read_array(what)?)),
+        })
+    }
+
+    /// Read a string value as an element of the memory model: its loaded length and, when it
+    /// is an integer or the canonical text of one, the integer. Only strings of at most 20
+    /// bytes are looked at (no longer text is an integer); an LZF string of at most 20 bytes
+    /// (Redis never writes one) is taken as text.
+    #[inline]
+    fn read_elem(&mut self, what: &'static str) -> PResult<(Elem, Encoding)> {
+        match self.read_len_enc(what)? {
+            (n, false) if n <= 20 => {
+                let len = n as usize;
+                self.rd.require(len, what)?;
+                let int = string2ll(self.rd.peek(len));
+                self.rd.consume(len);
+                Ok((Elem { len: n, int }, Encoding::Raw))
+            }
+            (n, false) => {
+                self.rd.skip(n, what)?;
+                Ok((Elem { len: n, int: None }, Encoding::Raw))
+            }
+            (e @ (rdb::ENC_INT8 | rdb::ENC_INT16 | rdb::ENC_INT32), true) => {
+                Ok((Elem::int(self.read_int_enc(e, what)?), Encoding::Int))
+            }
+            (rdb::ENC_LZF, true) => {
+                let (clen, ulen) = self.read_lzf_lens(what)?;
+                self.rd.skip(clen, what)?;
+                Ok((
+                    Elem {
+                        len: ulen,
+                        int: None,
+                    },
+                    Encoding::Lzf,
+                ))
+            }
+            (e, true) => Err(corrupt(format!("unknown string encoding {e} in {what}"))),
+        }
+    }
+
+    /// The length of a string value once loaded (LZF strings decompressed), skipping it.
+    #[inline]
+    fn string_len(&mut self, what: &'static str) -> PResult<u64> {
+        match self.read_len_enc(what)? {
+            (n, false) => self.rd.skip(n, what).map(|_| n),
+            (e @ (rdb::ENC_INT8 | rdb::ENC_INT16 | rdb::ENC_INT32), true) => {
+                let v = self.read_int_enc(e, what)?;
+                Ok(crate::memory::encode::decimal_len(v))
+            }
+            (rdb::ENC_LZF, true) => {
+                let (clen, ulen) = self.read_lzf_lens(what)?;
+                self.rd.skip(clen, what)?;
+                Ok(ulen)
+            }
+            (e, true) => Err(corrupt(format!("unknown string encoding {e} in {what}"))),
+        }
+    }
+
+    /// Count the entries of a blob-encoded container (ziplist, listpack, intset, zipmap);
+    /// returns the count and the blob's length (decompressed).
+    fn read_blob(&mut self, blob: Blob) -> PResult<(u64, u64)> {
         let what = blob.name();
         match self.read_len_enc(what)? {
             (n, false) if n <= BUF_SIZE as u64 => {
-                let n = n as usize;
-                self.rd.require(n, what)?;
-                let count = blob.count(&mut SliceSrc::new(self.rd.peek(n), what))?;
-                self.rd.consume(n);
-                Ok(count)
+                let len = n as usize;
+                self.rd.require(len, what)?;
+                let count = blob.count(&mut SliceSrc::new(self.rd.peek(len), what))?;
+                self.rd.consume(len);
+                Ok((count, n))
             }
             (n, false) => {
                 let mut src = StreamSrc::new(&mut self.rd, n, what);
-                blob.count(&mut src)
+                Ok((blob.count(&mut src)?, n))
             }
             (rdb::ENC_LZF, true) => {
                 let (clen, ulen) = self.read_lzf_lens(what)?;
@@ -516,7 +684,43 @@ impl<R: Read> RdbParser<R> {
                 if self.lzf_win.capacity() > 4 * BUF_SIZE {
                     self.lzf_win = Vec::new();
                 }
-                Ok(count)
+                Ok((count, ulen))
+            }
+            (e, true) => Err(corrupt(format!("{what} stored with string encoding {e}"))),
+        }
+    }
+
+    /// Walk every entry of a ziplist or zipmap blob (`Blob::Ziplist`/`Blob::Zipmap`),
+    /// calling `f` with each; returns the count (pairs for a zipmap) and the blob's length.
+    fn walk_blob(&mut self, blob: Blob, mut f: impl FnMut(Elem)) -> PResult<(u64, u64)> {
+        let what = blob.name();
+        fn walk<S: ByteSrc>(blob: Blob, s: &mut S, f: &mut dyn FnMut(Elem)) -> PResult<u64> {
+            match blob {
+                Blob::Zipmap => container::walk_zipmap(s, f),
+                _ => container::walk_ziplist(s, f),
+            }
+        }
+        match self.read_len_enc(what)? {
+            (n, false) if n <= BUF_SIZE as u64 => {
+                let len = n as usize;
+                self.rd.require(len, what)?;
+                let count = walk(blob, &mut SliceSrc::new(self.rd.peek(len), what), &mut f)?;
+                self.rd.consume(len);
+                Ok((count, n))
+            }
+            (n, false) => {
+                let mut src = StreamSrc::new(&mut self.rd, n, what);
+                Ok((walk(blob, &mut src, &mut f)?, n))
+            }
+            (rdb::ENC_LZF, true) => {
+                let (clen, ulen) = self.read_lzf_lens(what)?;
+                let mut src = lzf::LzfSrc::new(&mut self.rd, clen, ulen, &mut self.lzf_win, what);
+                let count = walk(blob, &mut src, &mut f)?;
+                src.finish()?;
+                if self.lzf_win.capacity() > 4 * BUF_SIZE {
+                    self.lzf_win = Vec::new();
+                }
+                Ok((count, ulen))
             }
             (e, true) => Err(corrupt(format!("{what} stored with string encoding {e}"))),
         }
@@ -529,8 +733,299 @@ impl<R: Read> RdbParser<R> {
         Ok(())
     }
 
-    /// Walk a value; returns its type, encoding and member count.
-    fn read_value(&mut self, t: u8) -> PResult<(RecordType, Encoding, u64)> {
+    /// A zset score in the text form of RDB type 3 (1-byte length; 253/254/255 are
+    /// nan/+inf/-inf with no bytes).
+    fn read_text_score(&mut self) -> PResult<f64> {
+        const WHAT: &str = "a zset score";
+        let len = self.rd.read_u8(WHAT)?;
+        Ok(match len {
+            253 => f64::NAN,
+            254 => f64::INFINITY,
+            255 => f64::NEG_INFINITY,
+            n => {
+                let n = usize::from(n);
+                self.rd.require(n, WHAT)?;
+                let v = std::str::from_utf8(self.rd.peek(n))
+                    .ok()
+                    .and_then(|t| t.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                self.rd.consume(n);
+                v
+            }
+        })
+    }
+
+    /// Walk a value; returns its type, encoding, member count and, with a memory model, the
+    /// bytes its value takes once loaded (`None` for module values).
+    fn read_value(
+        &mut self,
+        t: u8,
+        m: Option<&Model>,
+    ) -> PResult<(RecordType, Encoding, u64, Option<u64>)> {
+        use Encoding as E;
+        use RecordType as T;
+        let Some(m) = m else {
+            let (ty, enc, n) = self.read_value_plain(t)?;
+            return Ok((ty, enc, n, None));
+        };
+        let st = m.settings;
+        Ok(match t {
+            rdb::TYPE_STRING => {
+                let (e, enc) = self.read_elem("a string value")?;
+                (T::String, enc, 1, Some(m.string_value(e)))
+            }
+            rdb::TYPE_LIST => {
+                let n = self.read_len("a list length")?;
+                let mut acc = ListPush::default();
+                for _ in 0..n {
+                    acc.push(m, self.read_elem("a list element")?.0);
+                }
+                (T::List, E::List, n, Some(acc.finish(m, true)))
+            }
+            rdb::TYPE_SET => {
+                let n = self.read_len("a set size")?;
+                let mut acc = SetAcc::new(m, n);
+                for _ in 0..n {
+                    acc.add(m, self.read_elem("a set member")?.0);
+                }
+                (T::Set, E::Raw, n, Some(acc.finish(m)))
+            }
+            rdb::TYPE_ZSET | rdb::TYPE_ZSET_2 => {
+                let n = self.read_len("a zset size")?;
+                let mut acc = ZsetAcc::default();
+                for _ in 0..n {
+                    let member = self.read_elem("a zset member")?.0;
+                    let score = if t == rdb::TYPE_ZSET {
+                        self.read_text_score()?
+                    } else {
+                        f64::from_le_bytes(self.rd.read_array("a zset score")?)
+                    };
+                    acc.add(m, member, score);
+                }
+                (T::ZSet, E::SkipList, n, Some(acc.finish(m)))
+            }
+            rdb::TYPE_HASH => {
+                let n = self.read_len("a hash size")?;
+                let mut acc = HashAcc::new(m, n);
+                for _ in 0..n {
+                    let field = self.read_elem("a hash field")?.0;
+                    let value = self.read_elem("a hash value")?.0;
+                    acc.add(m, field, value);
+                }
+                (T::Hash, E::Raw, n, Some(acc.finish(m)))
+            }
+            rdb::TYPE_MODULE_2 => {
+                self.read_len("a module id")?;
+                self.walk_module_value()?;
+                (T::Module, E::Module, 0, None)
+            }
+            rdb::TYPE_HASH_ZIPMAP => {
+                let mut lp = Repack::new(m);
+                let (pairs, _) = self.walk_blob(Blob::Zipmap, |e| lp.add(m, e))?;
+                let mem = if pairs > st.hash_max_entries || lp.max_len > st.hash_max_value {
+                    hash_table(m, pairs, lp.sds)
+                } else {
+                    m.packed_value(lp.bytes)
+                };
+                (T::Hash, E::ZipMap, pairs, Some(mem))
+            }
+            rdb::TYPE_LIST_ZIPLIST if m.version.ziplists() => {
+                let (n, len) = self.read_blob(Blob::Ziplist)?;
+                (T::List, E::ZipList, n, Some(m.blob_value(len)))
+            }
+            rdb::TYPE_LIST_ZIPLIST => {
+                let mut acc = ListPush::default();
+                let (n, _) = self.walk_blob(Blob::Ziplist, |e| acc.push(m, e))?;
+                (T::List, E::ZipList, n, Some(acc.finish(m, false)))
+            }
+            rdb::TYPE_SET_INTSET => {
+                let (n, len) = self.read_blob(Blob::Intset)?;
+                let mem = if n > st.set_max_intset_entries {
+                    let width = if n == 0 { 0 } else { (len - 8) / n };
+                    set_table(m, n, n * m.sds(if width <= 2 { 5 } else { 10 }))
+                } else {
+                    m.blob_value(len)
+                };
+                (T::Set, E::IntSet, n, Some(mem))
+            }
+            rdb::TYPE_ZSET_ZIPLIST | rdb::TYPE_HASH_ZIPLIST if m.version.ziplists() => {
+                let (n, len) = self.read_blob(Blob::Ziplist)?;
+                let (ty, pairs) = (Self::pair_type(t), Self::whole_pairs(n, 2)?);
+                (ty, E::ZipList, pairs, Some(m.blob_value(len)))
+            }
+            rdb::TYPE_ZSET_ZIPLIST | rdb::TYPE_HASH_ZIPLIST => {
+                let mut lp = Repack::new(m);
+                let (n, _) = self.walk_blob(Blob::Ziplist, |e| lp.add(m, e))?;
+                let pairs = Self::whole_pairs(n, 2)?;
+                let mem = if t == rdb::TYPE_HASH_ZIPLIST {
+                    if pairs > st.hash_max_entries {
+                        hash_table(m, pairs, lp.sds)
+                    } else {
+                        m.packed_value(lp.bytes)
+                    }
+                } else if pairs > st.zset_max_entries {
+                    zset_skiplist(m, pairs, lp.sds / 2)
+                } else {
+                    m.packed_value(lp.bytes)
+                };
+                (Self::pair_type(t), E::ZipList, pairs, Some(mem))
+            }
+            rdb::TYPE_LIST_QUICKLIST => {
+                let nodes = self.read_len("a quicklist node count")?;
+                let mut acc = QuickNodes::default();
+                let mut n = 0u64;
+                for _ in 0..nodes {
+                    let (count, bytes) = if m.version.ziplists() {
+                        self.read_blob(Blob::Ziplist)?
+                    } else {
+                        let mut lp = Repack::new(m);
+                        let (count, _) = self.walk_blob(Blob::Ziplist, |e| lp.add(m, e))?;
+                        (count, lp.bytes)
+                    };
+                    acc.node(m, bytes, count, true);
+                    n = n.saturating_add(count);
+                }
+                (T::List, E::QuickList, n, Some(acc.finish(m)))
+            }
+            rdb::TYPE_LIST_QUICKLIST_2 => {
+                let nodes = self.read_len("a quicklist node count")?;
+                let mut acc = QuickNodes::default();
+                let mut n = 0u64;
+                for _ in 0..nodes {
+                    match self.read_len("a quicklist node container")? {
+                        rdb::QUICKLIST_NODE_PLAIN => {
+                            let len = self.string_len("a plain quicklist node")?;
+                            acc.node(m, len, 1, false);
+                            n = n.saturating_add(1);
+                        }
+                        rdb::QUICKLIST_NODE_PACKED => {
+                            let (count, len) = self.read_blob(Blob::Listpack)?;
+                            acc.node(m, len, count, true);
+                            n = n.saturating_add(count);
+                        }
+                        c => return Err(corrupt(format!("invalid quicklist container {c}"))),
+                    }
+                }
+                (T::List, E::QuickList2, n, Some(acc.finish(m)))
+            }
+            rdb::TYPE_STREAM_LISTPACKS => {
+                let (n, mem) = self.read_stream_mem(1, m)?;
+                (T::Stream, E::ListPacks, n, Some(mem))
+            }
+            rdb::TYPE_STREAM_LISTPACKS_2 => {
+                let (n, mem) = self.read_stream_mem(2, m)?;
+                (T::Stream, E::ListPacks2, n, Some(mem))
+            }
+            rdb::TYPE_STREAM_LISTPACKS_3 => {
+                let (n, mem) = self.read_stream_mem(3, m)?;
+                (T::Stream, E::ListPacks3, n, Some(mem))
+            }
+            rdb::TYPE_HASH_LISTPACK => {
+                let (n, len) = self.read_blob(Blob::Listpack)?;
+                let pairs = Self::whole_pairs(n, 2)?;
+                let mem = if pairs > st.hash_max_entries {
+                    hash_table(m, pairs, average_sds(m, len - 7, n))
+                } else {
+                    m.blob_value(len)
+                };
+                (T::Hash, E::ListPack, pairs, Some(mem))
+            }
+            rdb::TYPE_ZSET_LISTPACK => {
+                let (n, len) = self.read_blob(Blob::Listpack)?;
+                let pairs = Self::whole_pairs(n, 2)?;
+                let mem = if pairs > st.zset_max_entries {
+                    zset_skiplist(m, pairs, average_sds(m, len - 7, n) / 2)
+                } else {
+                    m.blob_value(len)
+                };
+                (T::ZSet, E::ListPack, pairs, Some(mem))
+            }
+            rdb::TYPE_SET_LISTPACK => {
+                let (n, len) = self.read_blob(Blob::Listpack)?;
+                let mem = if m.version.since_72() && n > st.set_max_listpack_entries {
+                    set_table(m, n, average_sds(m, len - 7, n))
+                } else {
+                    m.blob_value(len)
+                };
+                (T::Set, E::ListPack, n, Some(mem))
+            }
+            rdb::TYPE_HASH_METADATA_PRE_GA if self.is_valkey() => {
+                // Valkey 9 HASH_2: per field: field, value, 8-byte expiry (-1: none). Modelled
+                // as a hash whose fields carry 8 more bytes (approximate).
+                let n = self.read_len("a hash size")?;
+                let mut acc = HashAcc::new(m, n);
+                for _ in 0..n {
+                    let mut field = self.read_elem("a hash field")?.0;
+                    let value = self.read_elem("a hash value")?.0;
+                    self.rd.skip(8, "a hash field expiry")?;
+                    field.len += 8;
+                    acc.add(m, field, value);
+                }
+                (T::Hash, E::Hash2, n, Some(acc.finish(m)))
+            }
+            rdb::TYPE_HASH_METADATA_PRE_GA | rdb::TYPE_HASH_METADATA => {
+                // Redis 7.4 hashtable with field TTLs: each field an `hfield` with 8 bytes of
+                // expiry metadata (approximate).
+                if t == rdb::TYPE_HASH_METADATA {
+                    self.rd.skip(8, "a hash minimum expiry")?;
+                }
+                let n = self.read_len("a hash size")?;
+                let mut acc = HashAcc::new(m, n);
+                let mut with_ttl = false;
+                for _ in 0..n {
+                    let ttl = self.read_len("a hash field TTL")?;
+                    let mut field = self.read_elem("a hash field")?.0;
+                    let value = self.read_elem("a hash value")?.0;
+                    if ttl != 0 {
+                        // The field's ExpireMeta and flags, and its share of the expiry
+                        // buckets.
+                        field.len += 17 + 8;
+                        with_ttl = true;
+                    }
+                    acc.add(m, field, value);
+                }
+                // The dict's expiry metadata (ExpireMeta, ebuckets, key).
+                let meta = if with_ttl { m.c(56 + 32) - m.c(56) } else { 0 };
+                (T::Hash, E::Metadata, n, Some(acc.finish(m) + meta))
+            }
+            rdb::TYPE_HASH_LISTPACK_EX_PRE_GA | rdb::TYPE_HASH_LISTPACK_EX => {
+                if t == rdb::TYPE_HASH_LISTPACK_EX {
+                    self.rd.skip(8, "a hash minimum expiry")?;
+                }
+                let (n, len) = self.read_blob(Blob::Listpack)?;
+                let triples = Self::whole_pairs(n, 3)?;
+                // The listpack and its `listpackEx` wrapper (expiry metadata, key, lp).
+                (
+                    T::Hash,
+                    E::ListPackEx,
+                    triples,
+                    Some(m.blob_value(len) + m.c(32)),
+                )
+            }
+            other => return Err(ParseErrorKind::UnknownType(other)),
+        })
+    }
+
+    fn pair_type(t: u8) -> RecordType {
+        if t == rdb::TYPE_HASH_ZIPLIST {
+            RecordType::Hash
+        } else {
+            RecordType::ZSet
+        }
+    }
+
+    /// `n` entries grouped `per` to a member (field-value pairs, triples with a TTL).
+    fn whole_pairs(n: u64, per: u64) -> PResult<u64> {
+        if n % per != 0 {
+            return Err(corrupt(format!(
+                "listpack or ziplist corrupt: {n} entries is not a multiple of {per}"
+            )));
+        }
+        Ok(n / per)
+    }
+
+    /// Walk a value without a memory model; returns its type, encoding and member count.
+    fn read_value_plain(&mut self, t: u8) -> PResult<(RecordType, Encoding, u64)> {
         use Encoding as E;
         use RecordType as T;
         Ok(match t {
@@ -578,16 +1073,16 @@ impl<R: Read> RdbParser<R> {
                 self.walk_module_value()?;
                 (T::Module, E::Module, 0)
             }
-            rdb::TYPE_HASH_ZIPMAP => (T::Hash, E::ZipMap, self.read_blob(Blob::Zipmap)?),
-            rdb::TYPE_LIST_ZIPLIST => (T::List, E::ZipList, self.read_blob(Blob::Ziplist)?),
-            rdb::TYPE_SET_INTSET => (T::Set, E::IntSet, self.read_blob(Blob::Intset)?),
+            rdb::TYPE_HASH_ZIPMAP => (T::Hash, E::ZipMap, self.read_blob(Blob::Zipmap)?.0),
+            rdb::TYPE_LIST_ZIPLIST => (T::List, E::ZipList, self.read_blob(Blob::Ziplist)?.0),
+            rdb::TYPE_SET_INTSET => (T::Set, E::IntSet, self.read_blob(Blob::Intset)?.0),
             rdb::TYPE_ZSET_ZIPLIST => (T::ZSet, E::ZipList, self.pairs(Blob::Ziplist, 2)?),
             rdb::TYPE_HASH_ZIPLIST => (T::Hash, E::ZipList, self.pairs(Blob::Ziplist, 2)?),
             rdb::TYPE_LIST_QUICKLIST => {
                 let nodes = self.read_len("a quicklist node count")?;
                 let mut n = 0u64;
                 for _ in 0..nodes {
-                    n = n.saturating_add(self.read_blob(Blob::Ziplist)?);
+                    n = n.saturating_add(self.read_blob(Blob::Ziplist)?.0);
                 }
                 (T::List, E::QuickList, n)
             }
@@ -601,7 +1096,7 @@ impl<R: Read> RdbParser<R> {
                             n = n.saturating_add(1);
                         }
                         rdb::QUICKLIST_NODE_PACKED => {
-                            n = n.saturating_add(self.read_blob(Blob::Listpack)?);
+                            n = n.saturating_add(self.read_blob(Blob::Listpack)?.0);
                         }
                         c => return Err(corrupt(format!("invalid quicklist container {c}"))),
                     }
@@ -613,7 +1108,7 @@ impl<R: Read> RdbParser<R> {
             rdb::TYPE_STREAM_LISTPACKS_3 => (T::Stream, E::ListPacks3, self.read_stream(3)?),
             rdb::TYPE_HASH_LISTPACK => (T::Hash, E::ListPack, self.pairs(Blob::Listpack, 2)?),
             rdb::TYPE_ZSET_LISTPACK => (T::ZSet, E::ListPack, self.pairs(Blob::Listpack, 2)?),
-            rdb::TYPE_SET_LISTPACK => (T::Set, E::ListPack, self.read_blob(Blob::Listpack)?),
+            rdb::TYPE_SET_LISTPACK => (T::Set, E::ListPack, self.read_blob(Blob::Listpack)?.0),
             rdb::TYPE_HASH_METADATA_PRE_GA if self.is_valkey() => {
                 // Valkey 9 HASH_2: per field: field, value, 8-byte expiry (-1: none).
                 let n = self.read_len("a hash size")?;
@@ -649,7 +1144,7 @@ impl<R: Read> RdbParser<R> {
 
     /// Entries of a blob grouped `per` to a member (field-value pairs, triples with a TTL).
     fn pairs(&mut self, blob: Blob, per: u64) -> PResult<u64> {
-        let n = self.read_blob(blob)?;
+        let (n, _) = self.read_blob(blob)?;
         if n % per != 0 {
             return Err(corrupt(format!(
                 "{} corrupt: {n} entries is not a multiple of {per}",
@@ -661,10 +1156,29 @@ impl<R: Read> RdbParser<R> {
 
     /// Walk a stream; returns its length (live entries).
     fn read_stream(&mut self, v: u8) -> PResult<u64> {
+        self.walk_stream(v, None)
+    }
+
+    /// Walk a stream with the memory model; returns its length and its bytes once loaded.
+    fn read_stream_mem(&mut self, v: u8, m: &Model) -> PResult<(u64, u64)> {
+        let mut acc = StreamAcc::default();
+        let length = self.walk_stream(v, Some((m, &mut acc)))?;
+        Ok((length, acc.finish(m)))
+    }
+
+    fn walk_stream(&mut self, v: u8, mut mem: Option<(&Model, &mut StreamAcc)>) -> PResult<u64> {
         let nodes = self.read_len("a stream node count")?;
         for _ in 0..nodes {
             self.skip_string("a stream node key")?;
-            self.skip_string("a stream listpack")?;
+            match mem.as_mut() {
+                Some((m, acc)) => {
+                    let len = self.string_len("a stream listpack")?;
+                    acc.node(m, len);
+                }
+                None => {
+                    self.skip_string("a stream listpack")?;
+                }
+            }
         }
         let length = self.read_len("a stream length")?;
         self.read_len("a stream last id")?;
@@ -689,14 +1203,20 @@ impl<R: Read> RdbParser<R> {
                 self.rd.skip(16 + 8, "a group PEL entry")?;
                 self.read_len("a PEL delivery count")?;
             }
+            if let Some((_, acc)) = mem.as_mut() {
+                acc.group(pel);
+            }
             let consumers = self.read_len("a consumer count")?;
             for _ in 0..consumers {
-                self.skip_string("a consumer name")?;
+                let name_len = self.string_len("a consumer name")?;
                 self.rd
                     .skip(if v >= 3 { 16 } else { 8 }, "a consumer seen time")?;
                 let pel = self.read_len("a consumer PEL size")?;
                 for _ in 0..pel {
                     self.rd.skip(16, "a consumer PEL entry")?;
+                }
+                if let Some((m, acc)) = mem.as_mut() {
+                    acc.consumer(m, name_len, pel);
                 }
             }
         }

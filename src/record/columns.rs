@@ -35,6 +35,9 @@ pub struct Column {
     pub nullable: bool,
     /// What the column means (ClickHouse column comments, docs).
     pub doc: &'static str,
+    /// Added after the first release: stores written before it lack the column, and readers
+    /// treat it as NULL there (migrations add it to ClickHouse tables).
+    pub added_later: bool,
 }
 
 const fn col(name: &'static str, ty: ColumnType, nullable: bool, doc: &'static str) -> Column {
@@ -43,11 +46,19 @@ const fn col(name: &'static str, ty: ColumnType, nullable: bool, doc: &'static s
         ty,
         nullable,
         doc,
+        added_later: false,
+    }
+}
+
+const fn later(column: Column) -> Column {
+    Column {
+        added_later: true,
+        ..column
     }
 }
 
 /// The stored columns, in storage order.
-pub const COLUMNS: [Column; 14] = [
+pub const COLUMNS: [Column; 15] = [
     col(
         "cluster",
         ColumnType::Text,
@@ -127,6 +138,15 @@ pub const COLUMNS: [Column; 14] = [
         true,
         "Redis Cluster slot (CRC16 of the hash tag % 16384); NULL unless the source is a Redis Cluster",
     ),
+    later(col(
+        "mem_size",
+        ColumnType::UInt64,
+        true,
+        "Bytes the allocator holds for this key right after a server loaded the RDB (robj, key, \
+         value structures, main-dict and expires-dict entries, each rounded to the allocator's \
+         size class; not the keyspace bucket arrays, fragmentation or live history); NULL for \
+         module values",
+    )),
 ];
 
 /// The column names, in storage order.
@@ -167,7 +187,8 @@ mod tests {
                 "idle_seconds",
                 "freq",
                 "codis_slot",
-                "redis_slot"
+                "redis_slot",
+                "mem_size"
             ]
         );
     }

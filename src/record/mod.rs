@@ -188,6 +188,29 @@ pub struct Record {
     pub codis_slot: Option<u16>,
     /// Redis Cluster slot (CRC16 mod 16384); filled when the source is a Redis Cluster.
     pub redis_slot: Option<u16>,
+    /// Bytes of RAM the key takes once a server loaded the RDB, per the instance's memory
+    /// model (`crate::memory`); `None` where no model applies (module values) or none was
+    /// asked for.
+    pub mem_size: Option<u64>,
+}
+
+/// What a dump learned about one instance besides its keys: the memory model its records'
+/// `mem_size` follow and the RDB's own figures. Handed to the instance's writer before
+/// `finalize_instance` (Parquet keeps it in the file's metadata, ClickHouse in a table), so
+/// the report can name the model and reconcile the totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceSummary {
+    /// The model, as `crate::memory::Model::describe` names it (`None`: no `mem_size`).
+    pub memory_model: Option<String>,
+    /// The model is the nearest one for a server it was not validated on.
+    pub memory_approximate: bool,
+    /// What the RDB said wrote it: `redis 7.2.4`, `valkey 8.0.1`.
+    pub rdb_server: Option<String>,
+    /// The RDB's `used-mem` aux field: the server's whole `used_memory` when it saved.
+    pub used_mem: Option<u64>,
+    /// The keyspace dicts' bucket arrays (from the RESIZEDB hints), not in any key's
+    /// `mem_size`.
+    pub keyspace_tables: Option<u64>,
 }
 
 /// Per-instance context: which cluster, which import batch and which instance the records of a

@@ -245,9 +245,12 @@ impl<'a> Columns<'a> {
     fn new(b: &'a RecordBatch, path: &Path) -> Result<Self, ReportError> {
         for column in &COLUMNS {
             let name = column.name;
-            let col = b
-                .column_by_name(name)
-                .ok_or_else(|| pq_err(path, format!("column {name} is missing")))?;
+            let Some(col) = b.column_by_name(name) else {
+                if column.added_later {
+                    continue;
+                }
+                return Err(pq_err(path, format!("column {name} is missing")));
+            };
             let want = arrow_type(column.ty);
             if !type_matches(col.data_type(), &want) {
                 return Err(pq_err(
@@ -304,12 +307,13 @@ fn scan_file(
         .map_err(|e| pq_err(path, e))?;
     let fields = builder.schema().fields().clone();
     let mut roots = Vec::with_capacity(COLUMNS.len());
-    for name in COLUMNS.iter().map(|c| c.name) {
-        let i = fields
-            .iter()
-            .position(|f| f.name() == name)
-            .ok_or_else(|| pq_err(path, format!("column {name} is missing")))?;
-        roots.push(i);
+    for column in &COLUMNS {
+        let name = column.name;
+        match fields.iter().position(|f| f.name() == name) {
+            Some(i) => roots.push(i),
+            None if column.added_later => {}
+            None => return Err(pq_err(path, format!("column {name} is missing"))),
+        }
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder

@@ -75,6 +75,7 @@ impl RowEncoder {
         put_nullable(out, record.freq.map(u8::to_le_bytes));
         put_nullable(out, record.codis_slot.map(u16::to_le_bytes));
         put_nullable(out, record.redis_slot.map(u16::to_le_bytes));
+        put_nullable(out, record.mem_size.map(u64::to_le_bytes));
     }
 }
 
@@ -196,6 +197,7 @@ mod tests {
             freq: Some(200),
             codis_slot: None,
             redis_slot: Some(16383),
+            mem_size: Some(4242),
         };
         let mut out = Vec::new();
         RowEncoder::new(&ctx).encode(&record, &mut out);
@@ -217,6 +219,7 @@ mod tests {
                 ("freq", Value::Int(200)),
                 ("codis_slot", Value::Null),
                 ("redis_slot", Value::Int(16383)),
+                ("mem_size", Value::Int(4242)),
             ]
         );
     }

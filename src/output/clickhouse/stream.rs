@@ -276,6 +276,7 @@ mod tests {
             freq: None,
             codis_slot: None,
             redis_slot: None,
+            mem_size: None,
         }
     }
 

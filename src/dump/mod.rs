@@ -294,6 +294,15 @@ async fn dump_instance<W: ChunkWriter + Send>(
                 cancel.register(handle);
             }
             status.set_total_bytes(stream.total_bytes);
+            let mut parse = parse;
+            if let Some(flags) = parse.memory {
+                // Flags over what the server said; a Redis Cluster node is in cluster mode.
+                let mut detected = stream.memory.unwrap_or_default();
+                if instance.slots == SlotKind::Redis {
+                    detected.cluster.get_or_insert(true);
+                }
+                parse.memory = Some(flags.over(detected));
+            }
             let mut parser = RdbParser::new(stream.reader, instance.name.as_str(), parse);
             let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
             while let Some(mut record) = parser.next_record()? {

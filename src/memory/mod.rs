@@ -138,6 +138,9 @@ pub struct Settings {
     pub list_compress_depth: u64,
     pub maxmemory: u64,
     pub policy: EvictionPolicy,
+    /// Which settings were given explicitly (bit `i` = `Settings::FIELDS[i]`), so that
+    /// flags can override what a server reported field by field.
+    explicit: u16,
 }
 
 impl Default for Settings {
@@ -154,6 +157,7 @@ impl Default for Settings {
             list_compress_depth: 0,
             maxmemory: 0,
             policy: EvictionPolicy::Other,
+            explicit: 0,
         }
     }
 }
@@ -191,7 +195,8 @@ impl Settings {
             parse_bytes(value)
                 .ok_or_else(|| SettingError(format!("{name}={value}: not a non-negative number")))
         };
-        match name.replace("ziplist", "listpack").as_str() {
+        let canonical = name.replace("ziplist", "listpack");
+        match canonical.as_str() {
             "hash-max-listpack-entries" => self.hash_max_entries = num()?,
             "hash-max-listpack-value" => self.hash_max_value = num()?,
             "zset-max-listpack-entries" => self.zset_max_entries = num()?,
@@ -226,7 +231,67 @@ impl Settings {
                 )));
             }
         }
+        if let Some(i) = Self::NAMES.iter().position(|n| *n == canonical) {
+            self.explicit |= 1 << i;
+        }
         Ok(())
+    }
+
+    /// These settings where given explicitly, `base`'s elsewhere.
+    pub fn over(self, base: Settings) -> Settings {
+        let has = |name: &str| {
+            Self::NAMES
+                .iter()
+                .position(|n| *n == name)
+                .is_some_and(|i| self.explicit & (1 << i) != 0)
+        };
+        let pick = |name: &str, a: u64, b: u64| if has(name) { a } else { b };
+        Settings {
+            hash_max_entries: pick(
+                "hash-max-listpack-entries",
+                self.hash_max_entries,
+                base.hash_max_entries,
+            ),
+            hash_max_value: pick("hash-max-listpack-value", self.hash_max_value, base.hash_max_value),
+            zset_max_entries: pick(
+                "zset-max-listpack-entries",
+                self.zset_max_entries,
+                base.zset_max_entries,
+            ),
+            zset_max_value: pick("zset-max-listpack-value", self.zset_max_value, base.zset_max_value),
+            set_max_intset_entries: pick(
+                "set-max-intset-entries",
+                self.set_max_intset_entries,
+                base.set_max_intset_entries,
+            ),
+            set_max_listpack_entries: pick(
+                "set-max-listpack-entries",
+                self.set_max_listpack_entries,
+                base.set_max_listpack_entries,
+            ),
+            set_max_listpack_value: pick(
+                "set-max-listpack-value",
+                self.set_max_listpack_value,
+                base.set_max_listpack_value,
+            ),
+            list_max_size: if has("list-max-listpack-size") {
+                self.list_max_size
+            } else {
+                base.list_max_size
+            },
+            list_compress_depth: pick(
+                "list-compress-depth",
+                self.list_compress_depth,
+                base.list_compress_depth,
+            ),
+            maxmemory: pick("maxmemory", self.maxmemory, base.maxmemory),
+            policy: if has("maxmemory-policy") {
+                self.policy
+            } else {
+                base.policy
+            },
+            explicit: self.explicit | base.explicit,
+        }
     }
 
     /// Whether loaded integers 0..9999 use the server's shared objects.
@@ -289,6 +354,77 @@ impl MemoryOptions {
             }
         }
         Ok(())
+    }
+
+    /// What a live server told about itself: `INFO` (all default sections), the text of
+    /// `MEMORY MALLOC-STATS` and `CONFIG GET` pairs (any of them may be missing where the
+    /// server refused the command). Unknown or unparsable items are ignored.
+    pub fn from_server(
+        info: Option<&str>,
+        malloc_stats: Option<&str>,
+        config: &[(String, String)],
+    ) -> MemoryOptions {
+        let mut o = MemoryOptions::default();
+        let field = |name: &str| {
+            info.and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.trim_end().strip_prefix(name)?.strip_prefix(':'))
+                    .map(str::to_string)
+            })
+        };
+        let server = match (field("valkey_version"), field("redis_version")) {
+            (Some(v), _) => Some((true, v)),
+            (None, Some(v)) => Some((false, v)),
+            (None, None) => None,
+        };
+        if let Some((valkey, v)) = &server {
+            let (version, approximate) = ServerVersion::nearest(*valkey, v);
+            o.version = Some(version);
+            o.version_approximate = approximate;
+        }
+        match field("mem_allocator").as_deref() {
+            Some(a) if a.starts_with("libc") => o.allocator = Some(Allocator::Libc),
+            Some(a) if a.starts_with("jemalloc") => {
+                let quantum = malloc_stats.and_then(|s| {
+                    s.lines().find_map(|l| {
+                        l.trim()
+                            .strip_prefix("Quantum size:")
+                            .map(|q| q.trim().to_string())
+                    })
+                });
+                o.allocator = match quantum.as_deref() {
+                    Some("16") => Some(Allocator::Jemalloc16),
+                    Some("8") => Some(Allocator::Jemalloc),
+                    _ => None,
+                };
+            }
+            _ => {}
+        }
+        if let Some(c) = field("cluster_enabled") {
+            o.cluster = Some(c.trim() == "1");
+        }
+        for (name, value) in config {
+            if Settings::NAMES.contains(&name.as_str()) {
+                // A value the model does not understand keeps the default.
+                let _ = o.settings.set(name, value);
+            }
+        }
+        o
+    }
+
+    /// These options (flags) over what a server reported: each explicit flag wins.
+    pub fn over(self, detected: MemoryOptions) -> MemoryOptions {
+        MemoryOptions {
+            version: self.version.or(detected.version),
+            version_approximate: if self.version.is_some() {
+                self.version_approximate
+            } else {
+                detected.version_approximate
+            },
+            allocator: self.allocator.or(detected.allocator),
+            settings: self.settings.over(detected.settings),
+            cluster: self.cluster.or(detected.cluster),
+        }
     }
 
     /// The model for an RDB whose aux fields said `rdb_server` (`(valkey, "7.2.4")`), written
@@ -463,6 +599,37 @@ mod tests {
             m.describe()
                 .starts_with("redis-7.0 jemalloc cluster hash-max-listpack-entries=128")
         );
+    }
+
+    #[test]
+    fn from_a_live_server() {
+        let info = "# Server\r\nredis_version:7.2.4\r\nvalkey_version:8.0.1\r\n# Memory\r\n\
+                    mem_allocator:jemalloc-5.3.0\r\n# Cluster\r\ncluster_enabled:1\r\n";
+        let stats = "___ Begin jemalloc statistics ___\nVersion: 5.3.0\nQuantum size: 16\n";
+        let config = [
+            ("hash-max-listpack-entries".to_string(), "1024".to_string()),
+            ("maxmemory-policy".to_string(), "allkeys-lfu".to_string()),
+            ("maxmemory".to_string(), "0".to_string()),
+        ];
+        let d = MemoryOptions::from_server(Some(info), Some(stats), &config);
+        assert_eq!(d.version, Some(ServerVersion::Valkey80));
+        assert_eq!(d.allocator, Some(Allocator::Jemalloc16));
+        assert_eq!(d.cluster, Some(true));
+        assert_eq!(d.settings.hash_max_entries, 1024);
+        assert!(d.settings.shares_integers());
+        // Flags win field by field.
+        let mut flags = MemoryOptions::default();
+        flags.apply_config_list("hash-max-listpack-value=128").unwrap();
+        let m = flags.over(d);
+        assert_eq!(m.settings.hash_max_entries, 1024);
+        assert_eq!(m.settings.hash_max_value, 128);
+        assert_eq!(m.settings.policy, EvictionPolicy::LruLfu);
+        let libc = MemoryOptions::from_server(Some("mem_allocator:libc\r\n"), None, &[]);
+        assert_eq!(libc.allocator, Some(Allocator::Libc));
+        // jemalloc without its quantum (MEMORY MALLOC-STATS refused): unknown.
+        let unknown =
+            MemoryOptions::from_server(Some("mem_allocator:jemalloc-5.3.0\r\n"), None, &[]);
+        assert_eq!(unknown.allocator, None);
     }
 
     #[test]

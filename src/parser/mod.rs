@@ -976,12 +976,11 @@ impl<R: Read> RdbParser<R> {
                     let ttl = self.read_len("a hash field TTL")?;
                     let mut field = self.read_elem("a hash field")?.0;
                     let value = self.read_elem("a hash value")?.0;
-                    if ttl != 0 {
-                        // The field's ExpireMeta and flags, and its share of the expiry
-                        // buckets.
-                        field.len += 17 + 8;
-                        with_ttl = true;
-                    }
+                    // Fields are `hfield`s (mstr): with a TTL they carry its ExpireMeta and
+                    // flags (17 bytes); the sizes beyond that are fitted to Redis 7.4.1
+                    // (approximate).
+                    field.len += if ttl != 0 { 17 } else { 8 };
+                    with_ttl |= ttl != 0;
                     acc.add(m, field, value);
                 }
                 // The dict's expiry metadata (ExpireMeta, ebuckets, key).

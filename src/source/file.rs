@@ -22,5 +22,6 @@ pub fn open(instance: &str, path: &Path) -> Result<OpenedStream, SourceError> {
         reader: Box::new(file),
         total_bytes,
         cancel: None,
+        memory: None,
     })
 }

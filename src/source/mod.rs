@@ -52,6 +52,9 @@ pub struct OpenedStream {
     pub total_bytes: Option<u64>,
     /// Aborts a blocked read (sockets); `None` where dropping the reader is enough.
     pub cancel: Option<CancelHandle>,
+    /// What a live server said of its memory layout (version, allocator, settings); `None`
+    /// for files.
+    pub memory: Option<crate::memory::MemoryOptions>,
 }
 
 /// How to reach one instance.

@@ -54,6 +54,7 @@ pub fn request(mut conn: Connection) -> Result<OpenedStream, SourceError> {
             reader: Box::new(EofMarkReader::new(TimeoutReader::new(io, timeout), mark)),
             total_bytes: None,
             cancel: Some(cancel),
+            memory: None,
         })
     } else if let Some(len) = header.strip_prefix(b"$").and_then(resp::parse_int) {
         let len = u64::try_from(len)
@@ -64,6 +65,7 @@ pub fn request(mut conn: Connection) -> Result<OpenedStream, SourceError> {
             reader: Box::new(SizedReader::new(TimeoutReader::new(io, timeout), len)),
             total_bytes: Some(len),
             cancel: Some(cancel),
+            memory: None,
         })
     } else if let Some(e) = header.strip_prefix(b"-") {
         Err(conn.server_error(

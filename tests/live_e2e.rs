@@ -175,3 +175,72 @@ fn codis_dump_carries_codis_slots() {
         assert!(inst == r1.addr() || inst == m2.addr(), "{inst}");
     }
 }
+
+/// A live dump picks its memory model by itself: the allocator's quantum from `MEMORY
+/// MALLOC-STATS` and the encoding limits from `CONFIG GET`; flags override field by field.
+#[test]
+fn live_dump_picks_its_memory_model() {
+    // One entry per listpack: a 2-field hash is a hashtable on this server.
+    let server = RedisServer::start(&["--hash-max-listpack-entries", "1"]);
+    server.cli_pipe("SET k0123456789 0123456789\nHSET h f1 v1 f2 v2\n");
+    let stats = server.cli(&["MEMORY", "MALLOC-STATS"]);
+    let quantum16 = stats.contains("Quantum size: 16");
+    assert!(
+        quantum16 || stats.contains("Quantum size: 8"),
+        "this test needs a jemalloc build: {}",
+        &stats[..stats.len().min(200)]
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = server.addr();
+    let mem = |name: &str, flags: &[&str]| -> Vec<(String, u64)> {
+        let mut source: Vec<&str> = flags.to_vec();
+        source.extend_from_slice(&["from-standalone", "--addr", &addr, "--cluster", "c"]);
+        let mut records: Vec<(String, u64)> = dump_jsonl(dir.path(), name, &source)
+            .iter()
+            .map(|r| (key_of(r), r["mem_size"].as_u64().expect("mem_size")))
+            .collect();
+        records.sort();
+        records
+    };
+    // String: dictEntry 24, key sds 1+11+1, embstr 16+3+10+1; hash: robj, dict 56, 4 buckets,
+    // four 2-byte sds, two entries, key sds 1+1+1 (q16 rounds 24 → 32, 13 → 16, 30 → 32, 56 →
+    // 64); as a listpack (7 + 4 entries of 3 bytes) it would be 16 + C(19).
+    let (string, hash_table, hash_listpack) = if quantum16 {
+        (
+            32 + 16 + 32,
+            32 + 8 + 16 + 64 + 32 + 4 * 8 + 2 * 32,
+            32 + 8 + 16 + 32,
+        )
+    } else {
+        (
+            24 + 16 + 32,
+            24 + 8 + 16 + 56 + 32 + 4 * 8 + 2 * 24,
+            24 + 8 + 16 + 24,
+        )
+    };
+    assert_eq!(
+        mem("detected", &[]),
+        [
+            ("h".to_string(), hash_table),
+            ("k0123456789".to_string(), string)
+        ]
+    );
+    // Flags win: the bundled jemalloc's 8-byte classes, the default listpack limit.
+    let forced = mem(
+        "forced",
+        &[
+            "--memory-allocator",
+            "jemalloc",
+            "--memory-config",
+            "hash-max-listpack-entries=512",
+        ],
+    );
+    assert_eq!(
+        forced,
+        [
+            ("h".to_string(), 24 + 8 + 16 + 24),
+            ("k0123456789".to_string(), 24 + 16 + 32)
+        ]
+    );
+    assert!(hash_listpack < hash_table);
+}

@@ -175,11 +175,12 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
     let mut problems = Vec::new();
     let (mut all_truth, mut all_model) = (0u64, 0u64);
     for (key, t) in &truths {
-        let mem = model
-            .get(key)
-            .copied()
-            .flatten()
-            .unwrap_or_else(|| panic!("{name}: no mem_size for {:?}", String::from_utf8_lossy(&key.1)));
+        let mem = model.get(key).copied().flatten().unwrap_or_else(|| {
+            panic!(
+                "{name}: no mem_size for {:?}",
+                String::from_utf8_lossy(&key.1)
+            )
+        });
         let c = class(&name, t);
         let dev = mem.abs_diff(t.bytes).min(mem.abs_diff(t.bytes_repeat));
         let within = match c {
@@ -220,12 +221,20 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
             pct(t.within),
             (t.model as f64 - t.truth as f64) * 100.0 / t.truth.max(1) as f64
         );
-        let sum = if *c == Class::Exact { &mut exact } else { &mut random };
+        let sum = if *c == Class::Exact {
+            &mut exact
+        } else {
+            &mut random
+        };
         sum.keys += t.keys;
         sum.equal += t.equal;
         sum.within += t.within;
     }
-    let (floor, what) = if libc { (93.0, "93 %") } else { (99.9, "99.9 %") };
+    let (floor, what) = if libc {
+        (93.0, "93 %")
+    } else {
+        (99.9, "99.9 %")
+    };
     let exact_pct = exact.equal as f64 * 100.0 / exact.keys.max(1) as f64;
     if exact_pct < floor {
         problems.push(format!(

@@ -141,11 +141,12 @@ pub fn sds_header(len: u64, valkey: bool) -> u64 {
         return if len == 0 { 3 } else { 1 };
     }
     if valkey {
-        if len <= 256 - 3 - 1 {
+        // A type holds lengths up to its maximum less the header and the NUL.
+        if len < 256 - 3 {
             3
-        } else if len <= 65536 - 5 - 1 {
+        } else if len < 65536 - 5 {
             5
-        } else if len <= (1u64 << 32) - 9 - 1 {
+        } else if len < (1u64 << 32) - 9 {
             9
         } else {
             17

@@ -297,7 +297,7 @@ impl SetAcc {
         }
     }
 
-    fn to_ht(&mut self, m: &Model) {
+    fn convert_to_table(&mut self, m: &Model) {
         if m.version.since_72() {
             // setTypeConvertAndExpand(o, HT, len): the dict presized to the whole set.
             self.dict.expand(self.len);
@@ -334,7 +334,7 @@ impl SetAcc {
                     bytes: LP_EMPTY + self.lp,
                 };
             } else {
-                self.to_ht(m);
+                self.convert_to_table(m);
             }
         }
         if let SetEnc::Listpack { bytes } = self.enc {
@@ -343,7 +343,7 @@ impl SetAcc {
                     bytes: bytes + lp_entry(e.len, e.int),
                 };
             } else {
-                self.to_ht(m);
+                self.convert_to_table(m);
             }
         }
         if let SetEnc::Ht = self.enc {
@@ -766,8 +766,10 @@ mod tests {
     use crate::memory::{Allocator, MemoryOptions};
 
     fn model(v: &str, a: Allocator) -> Model {
-        let mut o = MemoryOptions::default();
-        o.allocator = Some(a);
+        let o = MemoryOptions {
+            allocator: Some(a),
+            ..MemoryOptions::default()
+        };
         o.resolve(Some((false, v)), false)
     }
 

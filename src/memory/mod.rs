@@ -252,13 +252,21 @@ impl Settings {
                 self.hash_max_entries,
                 base.hash_max_entries,
             ),
-            hash_max_value: pick("hash-max-listpack-value", self.hash_max_value, base.hash_max_value),
+            hash_max_value: pick(
+                "hash-max-listpack-value",
+                self.hash_max_value,
+                base.hash_max_value,
+            ),
             zset_max_entries: pick(
                 "zset-max-listpack-entries",
                 self.zset_max_entries,
                 base.zset_max_entries,
             ),
-            zset_max_value: pick("zset-max-listpack-value", self.zset_max_value, base.zset_max_value),
+            zset_max_value: pick(
+                "zset-max-listpack-value",
+                self.zset_max_value,
+                base.zset_max_value,
+            ),
             set_max_intset_entries: pick(
                 "set-max-intset-entries",
                 self.set_max_intset_entries,
@@ -619,7 +627,9 @@ mod tests {
         assert!(d.settings.shares_integers());
         // Flags win field by field.
         let mut flags = MemoryOptions::default();
-        flags.apply_config_list("hash-max-listpack-value=128").unwrap();
+        flags
+            .apply_config_list("hash-max-listpack-value=128")
+            .unwrap();
         let m = flags.over(d);
         assert_eq!(m.settings.hash_max_entries, 1024);
         assert_eq!(m.settings.hash_max_value, 128);

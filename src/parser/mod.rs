@@ -841,7 +841,7 @@ impl<R: Read> RdbParser<R> {
             rdb::TYPE_SET_INTSET => {
                 let (n, len) = self.read_blob(Blob::Intset)?;
                 let mem = if n > st.set_max_intset_entries {
-                    let width = if n == 0 { 0 } else { (len - 8) / n };
+                    let width = len.saturating_sub(8).checked_div(n).unwrap_or(0);
                     set_table(m, n, n * m.sds(if width <= 2 { 5 } else { 10 }))
                 } else {
                     m.blob_value(len)
@@ -850,13 +850,13 @@ impl<R: Read> RdbParser<R> {
             }
             rdb::TYPE_ZSET_ZIPLIST | rdb::TYPE_HASH_ZIPLIST if m.version.ziplists() => {
                 let (n, len) = self.read_blob(Blob::Ziplist)?;
-                let (ty, pairs) = (Self::pair_type(t), Self::whole_pairs(n, 2)?);
+                let (ty, pairs) = (Self::pair_type(t), Self::whole_pairs(n, 2, Blob::Ziplist)?);
                 (ty, E::ZipList, pairs, Some(m.blob_value(len)))
             }
             rdb::TYPE_ZSET_ZIPLIST | rdb::TYPE_HASH_ZIPLIST => {
                 let mut lp = Repack::new(m);
                 let (n, _) = self.walk_blob(Blob::Ziplist, |e| lp.add(m, e))?;
-                let pairs = Self::whole_pairs(n, 2)?;
+                let pairs = Self::whole_pairs(n, 2, Blob::Ziplist)?;
                 let mem = if t == rdb::TYPE_HASH_ZIPLIST {
                     if pairs > st.hash_max_entries {
                         hash_table(m, pairs, lp.sds)
@@ -922,7 +922,7 @@ impl<R: Read> RdbParser<R> {
             }
             rdb::TYPE_HASH_LISTPACK => {
                 let (n, len) = self.read_blob(Blob::Listpack)?;
-                let pairs = Self::whole_pairs(n, 2)?;
+                let pairs = Self::whole_pairs(n, 2, Blob::Listpack)?;
                 let mem = if pairs > st.hash_max_entries {
                     hash_table(m, pairs, average_sds(m, len - 7, n))
                 } else {
@@ -932,7 +932,7 @@ impl<R: Read> RdbParser<R> {
             }
             rdb::TYPE_ZSET_LISTPACK => {
                 let (n, len) = self.read_blob(Blob::Listpack)?;
-                let pairs = Self::whole_pairs(n, 2)?;
+                let pairs = Self::whole_pairs(n, 2, Blob::Listpack)?;
                 let mem = if pairs > st.zset_max_entries {
                     zset_skiplist(m, pairs, average_sds(m, len - 7, n) / 2)
                 } else {
@@ -992,7 +992,7 @@ impl<R: Read> RdbParser<R> {
                     self.rd.skip(8, "a hash minimum expiry")?;
                 }
                 let (n, len) = self.read_blob(Blob::Listpack)?;
-                let triples = Self::whole_pairs(n, 3)?;
+                let triples = Self::whole_pairs(n, 3, Blob::Listpack)?;
                 // The listpack and its `listpackEx` wrapper (expiry metadata, key, lp).
                 (
                     T::Hash,
@@ -1014,10 +1014,11 @@ impl<R: Read> RdbParser<R> {
     }
 
     /// `n` entries grouped `per` to a member (field-value pairs, triples with a TTL).
-    fn whole_pairs(n: u64, per: u64) -> PResult<u64> {
-        if n % per != 0 {
+    fn whole_pairs(n: u64, per: u64, blob: Blob) -> PResult<u64> {
+        if !n.is_multiple_of(per) {
             return Err(corrupt(format!(
-                "listpack or ziplist corrupt: {n} entries is not a multiple of {per}"
+                "{} corrupt: {n} entries is not a multiple of {per}",
+                blob.name()
             )));
         }
         Ok(n / per)
@@ -1144,13 +1145,7 @@ impl<R: Read> RdbParser<R> {
     /// Entries of a blob grouped `per` to a member (field-value pairs, triples with a TTL).
     fn pairs(&mut self, blob: Blob, per: u64) -> PResult<u64> {
         let (n, _) = self.read_blob(blob)?;
-        if n % per != 0 {
-            return Err(corrupt(format!(
-                "{} corrupt: {n} entries is not a multiple of {per}",
-                blob.name()
-            )));
-        }
-        Ok(n / per)
+        Self::whole_pairs(n, per, blob)
     }
 
     /// Walk a stream; returns its length (live entries).

@@ -8,9 +8,9 @@
 //! `snapshot::request` then sends `PSYNC` and frames the snapshot.
 
 use super::connection::{Connection, ConnectionOptions};
-use crate::memory::{MemoryOptions, Settings};
 use super::resp::Reply;
 use super::{OpenedStream, SourceError, snapshot};
+use crate::memory::{MemoryOptions, Settings};
 
 /// Connect to `addr`, authenticate, request a full sync and return the snapshot stream.
 pub fn open(addr: &str, opts: &ConnectionOptions) -> Result<OpenedStream, SourceError> {
@@ -46,22 +46,26 @@ pub fn open(addr: &str, opts: &ConnectionOptions) -> Result<OpenedStream, Source
 /// warning.
 fn memory_facts(c: &mut Connection) -> Result<MemoryOptions, SourceError> {
     let mut refused = Vec::new();
-    let text = |c: &mut Connection, args: &[&[u8]], refused: &mut Vec<String>| {
-        match c.command(args)? {
+    let text =
+        |c: &mut Connection, args: &[&[u8]], refused: &mut Vec<String>| match c.command(args)? {
             Reply::Bulk(Some(b)) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
             Reply::Simple(s) => Ok(Some(s)),
             Reply::Error(e) if e.starts_with("NOAUTH") || e.starts_with("LOADING") => {
                 Err(c.server_error(&String::from_utf8_lossy(args[0]), e))
             }
             Reply::Error(e) => {
-                refused.push(format!("{} ({e})", String::from_utf8_lossy(&args.join(&b' '))));
+                refused.push(format!(
+                    "{} ({e})",
+                    String::from_utf8_lossy(&args.join(&b' '))
+                ));
                 Ok(None)
             }
             _ => Ok(None),
-        }
-    };
+        };
     let info = text(c, &[b"INFO"], &mut refused)?;
-    let uses_jemalloc = info.as_deref().is_some_and(|i| i.contains("mem_allocator:jemalloc"));
+    let uses_jemalloc = info
+        .as_deref()
+        .is_some_and(|i| i.contains("mem_allocator:jemalloc"));
     let stats = if uses_jemalloc {
         text(c, &[b"MEMORY", b"MALLOC-STATS"], &mut refused)?
     } else {

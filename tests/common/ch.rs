@@ -205,7 +205,7 @@ pub fn record(i: u64) -> Record {
         freq: i.is_multiple_of(11).then_some((i % 256) as u8),
         codis_slot: i.is_multiple_of(2).then_some((i % 1024) as u16),
         redis_slot: (i % 2 == 1).then_some((i % 16384) as u16),
-        mem_size: (i % 3 != 0).then_some(64 + i),
+        mem_size: (!i.is_multiple_of(3)).then_some(64 + i),
     }
 }
 

@@ -12,6 +12,11 @@
 #   BENCH_RUNS     runs per mode; the fastest wall time and the largest RSS are reported (default 1)
 #   BENCH_MODES    modes to run (default "md5sum redis-check-rdb jsonl null parquet clickhouse")
 #   BENCH_BIN      use this rdbinsight binary and skip `cargo build --release`
+#   BENCH_BIN_B    a second rdbinsight binary (e.g. the previous build): every rdbinsight mode
+#                  also runs it, alternating run by run with the first, and prints B's row and
+#                  the ratio B/A of the best wall times and of the peak RSS
+#   BENCH_ARGS_B   extra `dump` flags for B (e.g. "--no-memory" to time the same binary without
+#                  the memory model: BENCH_BIN_B=$BENCH_BIN BENCH_ARGS_B=--no-memory)
 #   BENCH_DATA     dataset directory (default bench-data, gitignored)
 #   BENCH_SHARED   directory of make-dataset.sh (default ../shared/bench)
 #   BENCH_VERIFY   0 = do not re-run into-jsonl once to count its records against the key count
@@ -125,10 +130,19 @@ if [ "${BENCH_KEEP_BACKTRACE:-0}" != 1 ]; then unset RUST_BACKTRACE RUST_LIB_BAC
 work=$(mktemp -d "${TMPDIR:-/tmp}/rdbinsight-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# mode_cmd MODE NAME FILE -> prints the command (NUL-separated) or nothing when the mode is off
+bin_b=""
+if [ -n "${BENCH_BIN_B:-}" ]; then
+  [ -x "$BENCH_BIN_B" ] || die "BENCH_BIN_B=$BENCH_BIN_B is not an executable"
+  bin_b=$(cd "$(dirname "$BENCH_BIN_B")" && pwd)/$(basename "$BENCH_BIN_B")
+fi
+read -r -a args_b <<<"${BENCH_ARGS_B:-}"
+
+# mode_cmd MODE NAME FILE [BIN [DUMP_FLAGS...]] -> prints the command (NUL-separated) or nothing
+# when the mode is off
 mode_cmd() {
-  local mode=$1 name=$2 file=$3
-  local src=(dump from-file --path "$file" --cluster bench --instance "$name")
+  local mode=$1 name=$2 file=$3 bin=${4:-$bin}
+  shift 4 2>/dev/null || shift $#
+  local src=(dump "$@" from-file --path "$file" --cluster bench --instance "$name")
   case $mode in
     md5sum) printf '%s\0' md5sum "$file" ;;
     redis-check-rdb) command -v redis-check-rdb >/dev/null && printf '%s\0' redis-check-rdb "$file" ;;
@@ -194,12 +208,23 @@ for name in "${datasets[@]}"; do
       fmt '%-16s %9s %9s %10s %12s %8s  %s\n' "$mode" - - - - - "SKIPPED: $(why_off "$mode")"
       continue
     fi
-    best=""; maxrss=0; status=ok
+    cmd_b=()
+    if [ -n "$bin_b" ] && [ "${cmd[0]}" = "$bin" ]; then
+      while IFS= read -r -d '' a; do cmd_b+=("$a"); done < <(mode_cmd "$mode" "$name" "$file" "$bin_b" "${args_b[@]}")
+    fi
+    best=""; maxrss=0; status=ok; best_b=""; maxrss_b=0; status_b=ok
     for ((i = 1; i <= runs; i++)); do
       run_once "${cmd[@]}"
       if [ "$rc" != 0 ]; then status="SKIPPED: exit $rc: $errline"; break; fi
       if [ -z "$best" ] || lt "$wall" "$best"; then best=$wall; fi
       [ "${rss:-0}" -gt "$maxrss" ] && maxrss=$rss
+      # B right after A, run by run, so both see the same machine.
+      if [ ${#cmd_b[@]} -gt 0 ] && [ "$status_b" = ok ]; then
+        run_once "${cmd_b[@]}"
+        if [ "$rc" != 0 ]; then status_b="SKIPPED: exit $rc: $errline"; continue; fi
+        if [ -z "$best_b" ] || lt "$wall" "$best_b"; then best_b=$wall; fi
+        [ "${rss:-0}" -gt "$maxrss_b" ] && maxrss_b=$rss
+      fi
     done
     if [ "$status" != ok ]; then
       fmt '%-16s %9s %9s %10s %12s %8s  %s\n' "$mode" - - - - - "$status"
@@ -220,6 +245,14 @@ for name in "${datasets[@]}"; do
     fmt '%-16s %9.2f %9.1f %10s %12.1f %8s  %s\n' "$mode" "$best" "$mbs" "$rps" "$(calc "$maxrss / 1024")" "$ratio" "$([ "$status" = ok ] && echo "ok$extra" || echo "WRONG$extra")"
     printf '%s\t%s\t%s\t%s\t%s\t%.3f\t%.1f\t%s\t%s\t%s\t%s\t%s\n' "$stamp" "$name" "$mode" "$bytes" "$records" \
       "$best" "$mbs" "$rps" "$maxrss" "$ratio" "$status" "$version" >>"$results"
+    if [ ${#cmd_b[@]} -gt 0 ]; then
+      if [ "$status_b" != ok ] || [ -z "$best_b" ]; then
+        fmt '%-16s %9s %9s %10s %12s %8s  %s\n' "$mode@B" - - - - - "$status_b"
+      else
+        fmt '%-16s %9.2f %9.1f %10s %12.1f %8s  B/A wall %.3f, B/A peak RSS %.3f\n' "$mode@B" "$best_b" "$(calc "$mb / $best_b")" - \
+          "$(calc "$maxrss_b / 1024")" - "$(calc "$best_b / $best")" "$(calc "$maxrss_b / $maxrss")"
+      fi
+    fi
   done
 done
 echo

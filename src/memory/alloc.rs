@@ -80,9 +80,9 @@ fn jemalloc_class(n: u64, lg_quantum: u32) -> u64 {
 #[inline]
 fn libc_class(n: u64) -> u64 {
     const MMAP_THRESHOLD: u64 = 128 * 1024;
-    if n + 8 >= MMAP_THRESHOLD {
+    if n.saturating_add(8) >= MMAP_THRESHOLD {
         // An mmap'd chunk: header 16 bytes, page-rounded, usable = size - 16.
-        return (n + 16).div_ceil(4096) * 4096 - 16;
+        return n.saturating_add(16).div_ceil(4096).saturating_mul(4096) - 16;
     }
     let chunk = (n + 8).div_ceil(16).max(2) * 16;
     chunk - 8

@@ -180,8 +180,10 @@ pub(crate) struct DictSim {
 }
 
 impl DictSim {
+    /// `_dictNextExp`: the power of two ≥ `n`, at least 4. A length from the input may be
+    /// absurd (a truncated file claims 2^62 members): the size saturates, it never wraps.
     fn next_size(n: u64) -> u64 {
-        n.max(4).next_power_of_two()
+        n.max(4).checked_next_power_of_two().unwrap_or(1 << 63)
     }
 
     /// `dictExpand(d, n)`.
@@ -235,7 +237,13 @@ impl DictSim {
 
     /// Bytes of the bucket arrays.
     pub fn bucket_bytes(&self, m: &Model) -> u64 {
-        let table = |size: u64| if size == 0 { 0 } else { m.c(8 * size) };
+        let table = |size: u64| {
+            if size == 0 {
+                0
+            } else {
+                m.c(size.saturating_mul(8))
+            }
+        };
         table(self.size0) + table(self.size1)
     }
 }
@@ -805,6 +813,23 @@ mod tests {
         assert_eq!(d.buckets(), 4 + 8);
         d.add_n(3);
         assert_eq!(d.buckets(), 8);
+    }
+
+    #[test]
+    fn absurd_lengths_saturate() {
+        // Lengths come from the input before its elements are read: a truncated or hostile
+        // file may claim anything, and the arithmetic must not overflow.
+        // (A value is only finished once all its elements were read, so the sums at the end
+        // stay within the input's size.)
+        let m = model("7.2.6", Allocator::Jemalloc);
+        let set = SetAcc::new(&m, u64::MAX);
+        assert!(set.dict.buckets() >= 1 << 63);
+        let mut hash = HashAcc::new(&m, u64::MAX);
+        hash.add(&m, Elem::int(1), Elem::int(2));
+        assert!(hash.dict.bucket_bytes(&m) > 1 << 62);
+        assert!(Allocator::Jemalloc.class(u64::MAX) >= u64::MAX / 2);
+        assert!(Allocator::Jemalloc16.class(u64::MAX - 1) > 0);
+        assert!(Allocator::Libc.class(u64::MAX - 3) > 0);
     }
 
     #[test]

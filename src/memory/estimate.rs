@@ -305,6 +305,13 @@ impl SetAcc {
         }
     }
 
+    /// Whether the next member's integer value can matter (it cannot once the set is a
+    /// hashtable: then only lengths count, and the parser need not look at the bytes).
+    #[inline]
+    pub fn needs_ints(&self) -> bool {
+        !matches!(self.enc, SetEnc::Ht)
+    }
+
     fn convert_to_table(&mut self, m: &Model) {
         if m.version.since_72() {
             // setTypeConvertAndExpand(o, HT, len): the dict presized to the whole set.
@@ -354,12 +361,14 @@ impl SetAcc {
                 self.convert_to_table(m);
             }
         }
-        if let SetEnc::Ht = self.enc {
-            self.dict.add();
-        }
         self.n += 1;
         self.sds += m.sds(e.len);
-        self.lp += lp_entry(e.len, e.int);
+        if let SetEnc::Ht = self.enc {
+            self.dict.add();
+        } else {
+            // Only a set that is still an intset or listpack may need its listpack size.
+            self.lp += lp_entry(e.len, e.int);
+        }
     }
 
     pub fn finish(&self, m: &Model) -> u64 {
@@ -412,6 +421,12 @@ impl HashAcc {
             sds: 0,
             prev_zl_entry: 0,
         }
+    }
+
+    /// Whether the next pair's integer values can matter (only while it is packed).
+    #[inline]
+    pub fn needs_ints(&self) -> bool {
+        self.packed.is_some()
     }
 
     pub fn add(&mut self, m: &Model, field: Elem, value: Elem) {
@@ -471,10 +486,23 @@ pub(crate) struct ZsetAcc {
 }
 
 impl ZsetAcc {
+    /// Whether the next member's integer value can matter (only while the zset may still
+    /// end up a listpack).
+    #[inline]
+    pub fn needs_ints(&self, m: &Model) -> bool {
+        self.n < m.settings.zset_max_entries && self.max_len <= m.settings.zset_max_value
+    }
+
     pub fn add(&mut self, m: &Model, member: Elem, score: f64) {
         self.n += 1;
         self.max_len = self.max_len.max(member.len);
         self.sds += m.sds(member.len);
+        let st = &m.settings;
+        if self.n > st.zset_max_entries || self.max_len > st.zset_max_value {
+            // A skiplist whatever follows: the packed size is never needed (and scores need
+            // not be printed).
+            return;
+        }
         let member_entry = if m.version.ziplists() {
             zl_entry(0, member.len, member.int)
         } else {

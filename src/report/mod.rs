@@ -30,9 +30,9 @@ mod keytext;
 pub mod model;
 pub mod options;
 pub(crate) mod parquet;
-// `prefix` and `spill` are public but hidden only for tests/report_prefix.rs, which checks the
-// prefix tree (from a spilled sort too) against the independent reference in
-// tests/common/report_ref.rs that tests/report.rs shares. Not part of the API.
+// `prefix` and `spill` are public but hidden only for tests/offline/report_prefix.rs, which
+// checks the prefix tree (from a spilled sort too) against the independent reference in
+// tests/common/report_ref.rs that tests/clickhouse/report.rs shares. Not part of the API.
 #[doc(hidden)]
 pub mod prefix;
 #[doc(hidden)]

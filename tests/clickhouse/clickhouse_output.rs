@@ -10,7 +10,7 @@
 //! clickhouse_attempts.rs, failures in clickhouse_faults.rs, `--on-cluster` in
 //! clickhouse_cluster.rs.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! (tests/common/fake_server.rs) cover what a real server will not do on demand: keep-alives,
 //! silence, garbage.
 
-mod common;
+use crate::common;
 
 use std::io::{self, Read};
 use std::sync::Arc;

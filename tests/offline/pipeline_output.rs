@@ -4,7 +4,7 @@
 //! calls, the context handed once per writer, `finalize_batch` only on success and
 //! `abort_batch` (and nothing else) on failure.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

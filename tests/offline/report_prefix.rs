@@ -5,7 +5,7 @@
 //! without `--delimiter`. The keys also go through the external sort with tiny budgets, as the
 //! Parquet reader sends them.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //! Skips (with a note) only when chromium or chromedriver is not installed; `scripts/test.sh`
 //! installs both, so CI runs it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The Parquet output end to end: records in through `Output` / `ChunkWriter`, files read back
 //! with the Parquet Arrow reader and compared column by column, row by row.
 
-mod common;
+use crate::common;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -631,7 +631,7 @@ fn unwritable_root_is_an_io_error_with_the_path() {
 
 /// Manual interop check: writes the varied test records to `$RDBINSIGHT_SAMPLE_DIR` for
 /// inspection with pyarrow/DuckDB. `RDBINSIGHT_SAMPLE_DIR=/tmp/x cargo test --test
-/// parquet_output -- --ignored sample`.
+/// offline parquet_output -- --ignored sample`.
 #[test]
 #[ignore]
 fn sample_for_manual_check() {

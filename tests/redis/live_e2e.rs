@@ -2,7 +2,7 @@
 //! JSON lines, checked against `from-file` on the server's own `SAVE`d dump and against the
 //! keys that were written. These need the RDB parser.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

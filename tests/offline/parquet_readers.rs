@@ -9,7 +9,7 @@
 //! `scripts/test.sh` creates both and sets `RDBINSIGHT_REQUIRE_READERS=1`, which turns a missing
 //! interpreter into a failure instead of a skip.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! here: every one must end in a clear error naming the offset (or in the exact records the
 //! verdict allows), never a panic and never a partial result presented as complete.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

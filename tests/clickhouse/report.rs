@@ -3,11 +3,11 @@
 //! reports must be byte-identical, and equal to the report recomputed naively from the JSON
 //! lines (`common::report_ref`, which shares no code with `src/report`).
 //!
-//! ClickHouse parts follow `tests/clickhouse_output.rs`: `scripts/clickhouse-test-env.sh`
+//! ClickHouse parts follow `clickhouse_output.rs`: `scripts/clickhouse-test-env.sh`
 //! provides the engine; without `RDBINSIGHT_TEST_CLICKHOUSE_URL` the tests fail unless
 //! `RDBINSIGHT_SKIP_CLICKHOUSE_TESTS=1` (then only the Parquet side runs, with a note).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

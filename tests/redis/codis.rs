@@ -1,6 +1,6 @@
 //! Codis discovery against a fake dashboard pointing at real redis-servers.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::Duration;

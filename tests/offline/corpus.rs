@@ -2,7 +2,7 @@
 //! fed in 1-byte and random-size chunks, and every strict prefix of it must fail cleanly.
 //! Runs the project's own fixtures always and the shared public corpus when `../shared` exists.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

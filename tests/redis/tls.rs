@@ -2,7 +2,7 @@
 //! (`--tls-ca`, `--tls-insecure`, the system roots), and mutual TLS (`--tls-cert`/`--tls-key`)
 //! for servers with `tls-auth-clients yes`, through the standalone, Codis and cluster sources.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::Read;

@@ -5,7 +5,7 @@
 //! The source is a FIFO the test feeds (the RDB a real redis-server `SAVE`d), so the test
 //! decides how far the dump has got when the signal arrives.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Cluster discovery against a real 3-master/3-replica Redis Cluster on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::Read;

@@ -2,13 +2,13 @@
 //! real RDB file, `rdbinsight report from-parquet -o FILE.html --json FILE.json`, then FILE.html
 //! opened from `file://` in headless Chromium with every network request trapped. The page must
 //! embed exactly the `--json` document, request nothing, log no error, and show the JSON's
-//! numbers. (`tests/report_browser.rs` drives the page itself in depth on synthetic reports;
-//! `tests/report.rs` checks the data, and that both stores give the same bytes.)
+//! numbers. (`report_browser.rs` drives the page itself in depth on synthetic reports;
+//! `tests/clickhouse/report.rs` checks the data, and that both stores give the same bytes.)
 //!
 //! Skips (with a note) only when chromium or chromedriver is not installed; `scripts/test.sh`
 //! installs both, so CI runs it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

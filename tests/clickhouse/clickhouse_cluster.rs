@@ -7,7 +7,7 @@
 //! the view as printed (without `ON CLUSTER`), and the markers and claims tables on the engine
 //! the writer talks to. The `ON CLUSTER` text itself is checked in clickhouse_output.rs.
 
-mod common;
+use crate::common;
 
 use common::ch::{Shards, TestDb, batch, prepare_error, t1, write_instance};
 use rdbinsight::output::Output;

@@ -6,7 +6,7 @@
 //! The hung peers are tiny TCP servers in the test (they stand for a hung server, not for
 //! ClickHouse); everything else runs against the real engine.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! failed attempt removes its rows, a killed one is cleaned up by the next run, a fenced one
 //! stops writing. In-process through the output API, and through the real binary.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! Prometheus metrics scraped live and the textfile-collector file, and the progress bars in
 //! a real terminal (tmux).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fs;

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -131,6 +132,36 @@ impl Ch {
         v
     }
 
+    /// The instance summaries into `import_instance_summaries`, as the ClickHouse writer
+    /// stores them (the table is created here: the writer's side is not on this branch), on
+    /// the server each report talks to.
+    async fn store_summaries(&self, summaries: &[(String, String, String)], batch: &str) {
+        let dbs = self
+            .single
+            .iter()
+            .chain(self.shards.iter().map(|s| &s.dbs[0]));
+        for db in dbs {
+            db.exec(
+                "CREATE TABLE IF NOT EXISTS {db}.import_instance_summaries (cluster String, \
+                 batch DateTime64(9, 'UTC'), instance String, summary String) ENGINE = \
+                 ReplacingMergeTree ORDER BY (cluster, batch, instance)",
+            )
+            .await;
+            for (cluster, instance, json) in summaries {
+                let lit = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+                db.exec(&format!(
+                    "INSERT INTO {{db}}.import_instance_summaries VALUES ({}, \
+                     fromUnixTimestamp64Nano(toInt64({})), {}, {})",
+                    lit(cluster),
+                    ns(batch),
+                    lit(instance),
+                    lit(json)
+                ))
+                .await;
+            }
+        }
+    }
+
     /// Rows of the records table on each shard (to see that both hold some).
     fn shard_counts(&self) -> Vec<u64> {
         match &self.shards {
@@ -194,6 +225,10 @@ impl Stores {
                 Some(c) => out.extend(["--on-cluster", c]),
             }
             run(&out);
+        }
+        let summaries = read_summaries(Path::new(&self.parquet()), batch);
+        if let Some(ch) = &self.ch {
+            block_on(ch.store_summaries(&summaries, batch));
         }
         report_ref::read_jsonl(&jsonl)
     }
@@ -259,6 +294,59 @@ fn check(got: &Value, recs: &[Rec], p: &RefParams<'_>, what: &str) {
     report_ref::assert_same_report(got, &want, what);
 }
 
+/// The instance summaries of the batches dumped so far, as their Parquet files hold them:
+/// (cluster, batch ns) -> instance -> summary JSON.
+type Summaries = BTreeMap<(String, i64), BTreeMap<String, Value>>;
+static SUMMARIES: std::sync::Mutex<Summaries> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Read every `rdbinsight.instance` footer of the Parquet batches under `dir` into
+/// [`SUMMARIES`] and return those of batch `batch` (cluster, instance, summary JSON). Test
+/// names are plain, so a file's stem is its instance and a directory's suffix its cluster.
+fn read_summaries(dir: &Path, batch: &str) -> Vec<(String, String, String)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut out = Vec::new();
+    let want = format!("batch={}", slug(batch));
+    for c in std::fs::read_dir(dir).expect("parquet dir").flatten() {
+        let name = c.file_name().to_string_lossy().to_string();
+        let Some(cluster) = name.strip_prefix("cluster=") else {
+            continue;
+        };
+        let Ok(files) = std::fs::read_dir(c.path().join(&want)) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let r = SerializedFileReader::new(std::fs::File::open(&path).expect("open"))
+                .expect("parquet");
+            let kv = r.metadata().file_metadata().key_value_metadata().cloned();
+            let Some(json) = kv
+                .unwrap_or_default()
+                .into_iter()
+                .find(|e| e.key == "rdbinsight.instance")
+                .and_then(|e| e.value)
+            else {
+                continue;
+            };
+            let instance = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .to_string();
+            SUMMARIES
+                .lock()
+                .expect("lock")
+                .entry((cluster.to_string(), ns(batch)))
+                .or_default()
+                .insert(instance.clone(), serde_json::from_str(&json).expect("json"));
+            out.push((cluster.to_string(), instance, json));
+        }
+    }
+    out
+}
+
 fn params<'a>(cluster: &'a str, batch: &str, top: usize) -> RefParams<'a> {
     RefParams {
         cluster,
@@ -267,6 +355,13 @@ fn params<'a>(cluster: &'a str, batch: &str, top: usize) -> RefParams<'a> {
         micro_pct: 1_000_000,
         pct_text: "1",
         delimiter: None,
+        measure: "mem",
+        summaries: SUMMARIES
+            .lock()
+            .expect("lock")
+            .get(&(cluster.to_string(), ns(batch)))
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 

@@ -622,6 +622,7 @@ fn report_page_in_headless_chromium() {
         r#type: "string",
         encoding: "raw",
         rdb_size: 120,
+        mem_size: Some(200),
         member_count: 1,
         ttl_ms: Some(7_200_000),
         idle_seconds: None,
@@ -671,6 +672,7 @@ fn report_page_in_headless_chromium() {
         .map(|i| SynthKey {
             key: vec![b'a'; i],
             rdb_size: 1000,
+            mem_size: Some(1500),
             ..one.clone()
         })
         .collect();

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 
 use rdbinsight::dump::{Interrupt, Signal};
 use rdbinsight::output::parquet::sanitize_name;
-use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP};
+use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, Measure};
 use rdbinsight::report::options::{
     Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
 };
@@ -48,6 +48,12 @@ pub struct ReportOutputArgs {
     /// Cut every prefix back to just after the last of these characters (e.g. ':' or ':/.').
     #[arg(long, env = "RDBINSIGHT_DELIMITER")]
     pub delimiter: Option<Delimiters>,
+    /// What the prefix tree, the top keys, the big keys and the balance rank by: mem (mem_size,
+    /// the RAM a key takes once loaded) or rdb (rdb_size, its size in the RDB file). A batch
+    /// stored before mem_size existed is always ranked by rdb, with a note.
+    #[arg(long, env = "RDBINSIGHT_MEASURE", default_value = "mem",
+          value_parser = ["mem", "rdb"])]
+    pub measure: String,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +102,11 @@ fn options(out: &ReportOutputArgs) -> ReportOptions {
         top: out.top,
         prefix_threshold: out.prefix_threshold,
         delimiter: out.delimiter.clone(),
+        measure: if out.measure == "rdb" {
+            Measure::Rdb
+        } else {
+            Measure::Mem
+        },
         ..ReportOptions::default()
     }
 }

@@ -175,6 +175,7 @@ fn assert_contrast(b: &Browser, scheme: &str) {
         "#summary .meta-line",
         "#total-keys .approx",
         "#rdb-size-note",
+        "#mem-total",
         "#t-by-type th button",
         "#t-by-type td",
         "#t-prefixes td button.link",
@@ -278,7 +279,51 @@ fn report_page_in_headless_chromium() {
     );
     assert_eq!(b.text("#total-instances .exact"), "3 instances");
     assert_eq!(b.text("#total-dbs .exact"), format!("{} dbs", t.dbs));
-    assert!(b.text("#rdb-size-note").contains("not the memory (RAM)"));
+    assert!(
+        b.text("#rdb-size-note")
+            .contains("use mem_size (memory once loaded)")
+    );
+    // The page opens on the memory answer: the JSON's total, the bar by type, the models.
+    assert_eq!(
+        b.text("#mem-total"),
+        format!("{} bytes", group(t.agg.mem_size))
+    );
+    let above = b.exec(
+        "var r = document.getElementById('mem-answer').getBoundingClientRect(); \
+         return r.top >= 0 && r.bottom <= window.innerHeight;",
+        json!([]),
+    );
+    assert_eq!(above, json!(true), "the memory answer is above the fold");
+    let segs = b.exec(
+        "return Array.from(document.querySelectorAll('#mem-bar .seg'))\
+           .map(function (s) { return s.getAttribute('data-type'); });",
+        json!([]),
+    );
+    let want_types: Vec<&str> = data
+        .by_type
+        .iter()
+        .filter(|r| r.agg.mem_size > 0)
+        .map(|r| r.r#type.as_str())
+        .collect();
+    assert_eq!(
+        segs,
+        json!(want_types),
+        "one segment per type holding memory, largest first"
+    );
+    let models = b.text("#mem-models tbody");
+    for m in &data.memory.instances {
+        assert!(models.contains(&m.instance), "{models}");
+        match &m.model {
+            Some(name) => assert!(models.contains(name.as_str()), "{models}"),
+            None => assert!(models.contains("unknown (not stored"), "{models}"),
+        }
+    }
+    assert!(models.contains("(approximate)"), "{models}");
+    assert!(
+        b.text("#mem-missing")
+            .contains("no mem_size (module values"),
+        "module keys are said to have no mem_size"
+    );
     assert_eq!(b.text("#batch"), report_data::BATCH);
     assert_eq!(b.text("#node-count"), "10,000 prefix nodes");
 

@@ -19,7 +19,8 @@
   function num(x) { return typeof x === 'number' && isFinite(x) ? x : 0; }
   function agg(x) {
     x = x || {};
-    return { keys: num(x.keys), rdb_size: num(x.rdb_size), member_count: num(x.member_count) };
+    return { keys: num(x.keys), rdb_size: num(x.rdb_size), mem_size: num(x.mem_size),
+      mem_missing: num(x.mem_missing), member_count: num(x.member_count) };
   }
 
   function append(parent, child) {
@@ -443,13 +444,14 @@
     }, 'Download the report data (JSON)');
 
     append(b, [
+      memoryAnswer(),
       el('p', { class: 'meta-line' }, 'Cluster ', el('strong', null, cluster), ' \u00b7 batch ',
         el('strong', { id: 'batch' }, String(D.batch || '')), ' \u00b7 made by ', String(D.generator || '?'),
         ' \u00b7 data format ', String(D.format_version)),
       totals,
-      el('p', { class: 'note', id: 'rdb-size-note' }, 'All sizes are rdb_size: the bytes a key takes in the RDB ' +
-        'file on disk (serialized, often compressed), not the memory (RAM) it uses in Redis. They compare keys ' +
-        'and prefixes with each other; they do not add up to used_memory.'),
+      el('p', { class: 'note', id: 'rdb-size-note' }, 'The tables below show rdb_size: the bytes a key takes in the RDB ' +
+        'file on disk (serialized, often compressed); the prefix tree and the rankings use ' +
+        ((D.memory || {}).measure === 'mem' ? 'mem_size (memory once loaded).' : 'rdb_size.')),
       TOT.keys === 0 ? el('p', { class: 'note', id: 'empty-batch' }, 'This batch holds no keys: every section below is empty.') : null,
       el('p', { class: 'muted' }, params),
       el('p', null, exportBtn, ' ', el('span', { class: 'muted' },
@@ -459,6 +461,58 @@
     if (unsafe) {
       b.appendChild(el('p', { class: 'note' }, 'Some totals exceed 2^53 and are rounded in this view; the JSON download is exact.'));
     }
+  }
+
+  // The answer first: where the memory goes (mem_size by type, as one bar), each instance's
+  // model and how the sums compare with the server's used-mem.
+  function memoryAnswer() {
+    var M = D.memory || {};
+    var byMem = M.measure === 'mem';
+    var total = byMem ? TOT.mem_size : TOT.rdb_size;
+    var box = el('div', { class: 'mem-answer', id: 'mem-answer' });
+    append(box, [
+      el('p', { class: 'mem-total' }, byMem ? 'Memory (mem_size, RAM once loaded): ' : 'RDB bytes (rdb_size): ',
+        el('strong', { id: 'mem-total' }, fmtInt(total) + ' bytes'), ' (' + fmtBytes(total) + ') in ' +
+        fmtInt(TOT.keys) + ' ' + plural(TOT.keys, 'key', 'keys') +
+        (byMem ? '; the RDB holds them in ' + fmtBytes(TOT.rdb_size) + ' (rdb_size)' : ''))
+    ]);
+    if (M.note) box.appendChild(el('p', { class: 'note', id: 'mem-note' }, String(M.note)));
+    if (num(M.keys_without_mem_size) > 0 && byMem) {
+      box.appendChild(el('p', { class: 'note', id: 'mem-missing' }, fmtInt(num(M.keys_without_mem_size)) + ' ' +
+        plural(num(M.keys_without_mem_size), 'key has', 'keys have') + ' no mem_size (module values: no memory ' +
+        'model applies) and count as 0 in every memory sum.'));
+    }
+    var bar = el('div', { class: 'mem-bar', id: 'mem-bar', role: 'img', 'aria-label': 'memory by type' });
+    arr(D.by_type).forEach(function (r) {
+      var v = byMem ? num(r.mem_size) : num(r.rdb_size);
+      if (!(total > 0) || v <= 0) return;
+      var pct = 100 * v / total;
+      bar.appendChild(el('span', {
+        class: 'seg', style: 'width:' + pct.toFixed(3) + '%;background:' + typeColorVar(r.type),
+        title: r.type + ': ' + fmtBytes(v) + ' (' + fmtPct(v, total) + ')', 'data-type': r.type
+      }, pct >= 8 ? r.type + ' ' + fmtPct(v, total) : ''));
+    });
+    if (total > 0) box.appendChild(bar);
+    var insts = arr(M.instances);
+    if (insts.length) {
+      var t = el('table', { class: 'mem-models', id: 'mem-models' });
+      t.appendChild(el('thead', null, el('tr', null, el('th', null, 'Instance'), el('th', null, 'Memory model'),
+        el('th', { class: 'num' }, 'Σ mem_size'), el('th', { class: 'num' }, '+ keyspace tables'),
+        el('th', { class: 'num' }, 'used-mem (RDB)'))));
+      var tb = el('tbody');
+      insts.forEach(function (r) {
+        var model = !r.summary ? 'unknown (not stored with this batch)' :
+          (r.model ? String(r.model) + (r.approximate ? ' (approximate)' : '') : 'none') +
+          (r.rdb_server ? ' \u00b7 ' + r.rdb_server : '');
+        tb.appendChild(el('tr', null, el('td', null, String(r.instance)), el('td', null, model),
+          el('td', { class: 'num' }, fmtBytes(num(r.mem_size))),
+          el('td', { class: 'num' }, typeof r.keys_and_tables === 'number' ? fmtBytes(r.keys_and_tables) : '\u2013'),
+          el('td', { class: 'num' }, typeof r.used_mem === 'number' ? fmtBytes(r.used_mem) : '\u2013')));
+      });
+      t.appendChild(tb);
+      box.appendChild(t);
+    }
+    return box;
   }
 
   function shareCols(get) {

@@ -152,6 +152,9 @@ fn prefix_tree_matches_its_definition_on_random_keys() {
     for case in 0..400 {
         let keys = random_keys(&mut rnd);
         let total: u64 = keys.iter().map(|k| k.mem_size.unwrap_or(0)).sum();
+        if total == 0 {
+            continue; // only module keys without mem_size: no tree
+        }
         let threshold = match case % 5 {
             0 => 1,
             1 => (total / 100).max(1),

@@ -226,11 +226,12 @@ impl Stores {
             }
             run(&out);
         }
-        let summaries = read_summaries(Path::new(&self.parquet()), batch);
+        let recs = report_ref::read_jsonl(&jsonl);
+        let summaries = read_summaries(Path::new(&self.parquet()), batch, &recs);
         if let Some(ch) = &self.ch {
             block_on(ch.store_summaries(&summaries, batch));
         }
-        report_ref::read_jsonl(&jsonl)
+        recs
     }
 
     /// The report from every store; asserts the JSON documents and the HTML pages are
@@ -302,7 +303,7 @@ static SUMMARIES: std::sync::Mutex<Summaries> = std::sync::Mutex::new(BTreeMap::
 /// Read every `rdbinsight.instance` footer of the Parquet batches under `dir` into
 /// [`SUMMARIES`] and return those of batch `batch` (cluster, instance, summary JSON). Test
 /// names are plain, so a file's stem is its instance and a directory's suffix its cluster.
-fn read_summaries(dir: &Path, batch: &str) -> Vec<(String, String, String)> {
+fn read_summaries(dir: &Path, batch: &str, recs: &[Rec]) -> Vec<(String, String, String)> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut out = Vec::new();
     let want = format!("batch={}", slug(batch));
@@ -330,11 +331,18 @@ fn read_summaries(dir: &Path, batch: &str) -> Vec<(String, String, String)> {
             else {
                 continue;
             };
-            let instance = path
+            let stem = path
                 .file_stem()
                 .expect("stem")
                 .to_string_lossy()
                 .to_string();
+            let Some(instance) = recs
+                .iter()
+                .map(|r| r.instance.clone())
+                .find(|i| rdbinsight::output::parquet::sanitize_name(i) == stem)
+            else {
+                continue;
+            };
             SUMMARIES
                 .lock()
                 .expect("lock")
@@ -638,10 +646,16 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     let above = sum_of(&m, |r| r.key.starts_with(b"above:"));
     assert_eq!(sum_of(&m, |r| r.key.starts_with(b"below:")), above - 1);
     let (micro, pct) = pct_for(above, total);
-    let report = stores.report("crafted", &["--prefix-threshold", &pct], "m-threshold");
+    // The bytes here are rdb_size: this edge is checked with --measure rdb.
+    let report = stores.report(
+        "crafted",
+        &["--prefix-threshold", &pct, "--measure", "rdb"],
+        "m-threshold",
+    );
     let p = RefParams {
         micro_pct: micro,
         pct_text: &pct,
+        measure: "rdb",
         ..params("crafted", BATCH_M, 100)
     };
     check(&report, &m, &p, "main batch at the 'above:' threshold");

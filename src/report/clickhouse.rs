@@ -108,9 +108,10 @@ impl Sql {
     /// Whether the records table has `mem_size` and the summaries table exists; binds the
     /// records table's name, then the summaries table's.
     fn schema_probe() -> &'static str {
-        "SELECT toUInt8((SELECT count() FROM system.columns WHERE database = currentDatabase() \
-         AND table = ? AND name = 'mem_size') > 0) AS has_mem, toUInt8((SELECT count() FROM \
-         system.tables WHERE database = currentDatabase() AND name = ?) > 0) AS has_summaries"
+        "SELECT toUInt8(ifNull((SELECT count() FROM system.columns WHERE database = \
+         currentDatabase() AND table = ? AND name = 'mem_size'), 0) > 0) AS has_mem, \
+         toUInt8(ifNull((SELECT count() FROM system.tables WHERE database = currentDatabase() \
+         AND name = ?), 0) > 0) AS has_summaries"
     }
 
     /// The summaries of a batch, one per instance; binds cluster, then batch nanoseconds.

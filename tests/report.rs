@@ -1263,3 +1263,115 @@ fn bad_options_are_one_line_usage_errors() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(dir) && err.contains("cluster=c"), "{err}");
 }
+
+/// Rewrite every Parquet file of `cluster` under `dir` as a writer before `mem_size` did: the
+/// column dropped, no instance summary in the footer.
+fn strip_mem_size(dir: &Path, cluster: &str) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let cdir = dir.join(format!("cluster={cluster}"));
+    for b in std::fs::read_dir(&cdir).expect("cluster dir").flatten() {
+        for f in std::fs::read_dir(b.path()).expect("batch dir").flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+                    .expect("parquet");
+            let schema = builder.schema().clone();
+            let keep: Vec<usize> = (0..schema.fields().len())
+                .filter(|&i| schema.field(i).name() != "mem_size")
+                .collect();
+            assert!(keep.len() < schema.fields().len(), "the file had mem_size");
+            let batches: Vec<_> = builder
+                .build()
+                .expect("reader")
+                .map(|b| b.expect("batch").project(&keep).expect("project"))
+                .collect();
+            let out_schema = std::sync::Arc::new(schema.project(&keep).expect("schema"));
+            let tmp = path.with_extension("old");
+            let mut w = ArrowWriter::try_new(
+                std::fs::File::create(&tmp).expect("create"),
+                out_schema,
+                None,
+            )
+            .expect("writer");
+            for b in &batches {
+                w.write(b).expect("write");
+            }
+            w.close().expect("close");
+            std::fs::rename(&tmp, &path).expect("rename");
+        }
+    }
+}
+
+#[test]
+fn a_batch_stored_before_mem_size_is_ranked_by_rdb_size_with_a_note() {
+    let stores = Stores::new("report_old");
+    let tmp = &stores.tmp;
+    let batch = "2030-05-06T07:08:09.000000001Z";
+    let rdb = rdb_file(tmp.path(), "old", &[], |c| {
+        fill_b(c);
+        // A 2000-byte run of one letter: small in the RDB (LZF), not in memory.
+        set(c, b"big:lzf", "a".repeat(2000).as_bytes());
+        c.ok(&[b"SADD", b"ints", b"1", b"2", b"3"]);
+    });
+    let mut recs = stores.dump(&file_source(&rdb, "old", "10.0.0.1:6379"), batch, "old");
+    assert!(
+        recs.iter().all(|r| r.mem_size.is_some()),
+        "dumped with mem_size"
+    );
+    // The same batch as an older rdbinsight stored it: no mem_size, no summaries.
+    strip_mem_size(Path::new(&stores.parquet()), "old");
+    if let Some(ch) = &stores.ch {
+        let dbs: Vec<&TestDb> = ch.single.iter().collect();
+        block_on(async {
+            for db in dbs {
+                db.exec("ALTER TABLE {db}.redis_records_raw DROP COLUMN mem_size")
+                    .await;
+                db.exec("TRUNCATE TABLE {db}.import_instance_summaries")
+                    .await;
+            }
+            if let Some(shards) = &ch.shards {
+                for db in &shards.dbs {
+                    db.exec("ALTER TABLE {db}.redis_records_raw_local DROP COLUMN mem_size")
+                        .await;
+                }
+                shards.dbs[0]
+                    .exec("ALTER TABLE {db}.redis_records_raw DROP COLUMN mem_size")
+                    .await;
+                shards.dbs[0]
+                    .exec("TRUNCATE TABLE {db}.import_instance_summaries")
+                    .await;
+            }
+        });
+    }
+    for r in &mut recs {
+        r.mem_size = None;
+    }
+    let r = stores.report("old", &[], "old");
+    let p = RefParams {
+        summaries: BTreeMap::new(),
+        ..params("old", batch, 100)
+    };
+    check(&r, &recs, &p, "batch without mem_size");
+    assert_eq!(r["memory"]["measure"], "rdb");
+    assert_eq!(r["memory"]["requested"], "mem");
+    assert!(
+        r["memory"]["note"]
+            .as_str()
+            .expect("a note")
+            .contains("use rdb_size"),
+        "{}",
+        r["memory"]
+    );
+    assert_eq!(r["memory"]["keys_without_mem_size"], recs.len());
+    assert_eq!(r["memory"]["instances"][0]["summary"], false);
+    // The tree's threshold is on rdb_size, never on zeros.
+    let total: u64 = recs.iter().map(|r| r.rdb_size).sum();
+    assert_eq!(r["params"]["prefix_threshold_bytes"], (total / 100).max(1));
+    assert_eq!(r["top_keys_by_size"][0]["key"]["text"], "big:lzf");
+    let page = std::fs::read_to_string(tmp.path().join("old.parquet.html")).expect("page");
+    assert!(page.contains("\"measure\":\"rdb\""));
+}

@@ -225,13 +225,13 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 /// children follow in prefix order with widths proportional to bytes.
 fn child_center(data: &ReportData, child: usize, width: f64) -> f64 {
     let nodes = &data.prefix_tree.nodes;
-    let root_bytes = nodes[0].agg.rdb_size as f64;
+    let root_bytes = nodes[0].agg.mem_size as f64;
     let mut x = 0.0;
     for (i, n) in nodes.iter().enumerate() {
         if n.parent != Some(0) {
             continue;
         }
-        let w = width * n.agg.rdb_size as f64 / root_bytes;
+        let w = width * n.agg.mem_size as f64 / root_bytes;
         if i == child {
             return x + w / 2.0;
         }
@@ -281,7 +281,7 @@ fn report_page_in_headless_chromium() {
     assert_eq!(b.text("#total-dbs .exact"), format!("{} dbs", t.dbs));
     assert!(
         b.text("#rdb-size-note")
-            .contains("use mem_size (memory once loaded)")
+            .contains("The prefix tree and every ranking use mem_size")
     );
     // The page opens on the memory answer: the JSON's total, the bar by type, the models.
     assert_eq!(
@@ -378,7 +378,8 @@ fn report_page_in_headless_chromium() {
         "return document.querySelector('#t-top-size tbody tr:first-child td:nth-child(7) span').title;",
         json!([]),
     );
-    assert_eq!(title, json!(format!("{} bytes", group(top.rdb_size))));
+    let top_mem = top.mem_size.expect("the largest key has a mem_size");
+    assert_eq!(title, json!(format!("{} bytes", group(top_mem))));
     assert_eq!(
         b.text("#t-prefixes .tbl-tools [aria-live]"),
         "rows 1\u{2013}25 of 10,000"
@@ -505,7 +506,7 @@ fn report_page_in_headless_chromium() {
         .iter()
         .enumerate()
         .filter(|(_, n)| n.parent == Some(0))
-        .max_by_key(|(_, n)| n.agg.rdb_size)
+        .max_by_key(|(_, n)| n.agg.mem_size)
         .unwrap();
     let rect = b.exec(
         "var c = document.getElementById('prefix-canvas'); c.scrollIntoView({block: 'center'});\
@@ -533,7 +534,7 @@ fn report_page_in_headless_chromium() {
             "Showing {}: {} keys, {} bytes",
             node.prefix.text,
             group(node.agg.keys),
-            group(node.agg.rdb_size)
+            group(node.agg.mem_size)
         )),
         "focus after the click: {focus}"
     );
@@ -558,7 +559,7 @@ fn report_page_in_headless_chromium() {
         .iter()
         .enumerate()
         .filter(|(_, n)| n.prefix.text.to_lowercase().contains("session"))
-        .map(|(i, n)| (n.agg.rdb_size, i))
+        .map(|(i, n)| (n.agg.mem_size, i))
         .collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     assert!(found.len() > 100);
@@ -638,6 +639,13 @@ fn report_page_in_headless_chromium() {
     let table = parse_csv(&csv);
     assert_eq!(table[0][..3], ["rank", "key", "key_base64"]);
     assert_eq!(table.len(), data.top_keys_by_members.len() + 1);
+    let col = |name: &str| {
+        table[0]
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("CSV column {name}: {:?}", table[0]))
+    };
+    let (members_col, mem_col, rdb_col) = (col("member_count"), col("mem_size"), col("rdb_size"));
     let mut formulas = 0;
     for (row, want) in table[1..].iter().zip(&data.top_keys_by_members) {
         // Text a spreadsheet would run as a formula gets a leading ' and its exact bytes.
@@ -649,7 +657,13 @@ fn report_page_in_headless_chromium() {
             assert_eq!(row[1], want.key.text);
             assert_eq!(row[2], want.key.base64.clone().unwrap_or_default());
         }
-        assert_eq!(row[8], want.member_count.to_string());
+        assert_eq!(row[members_col], want.member_count.to_string());
+        // mem_size beside rdb_size; none (an empty field, not 0) for a module value.
+        assert_eq!(
+            row[mem_col],
+            want.mem_size.map(|m| m.to_string()).unwrap_or_default()
+        );
+        assert_eq!(row[rdb_col], want.rdb_size.to_string());
     }
     assert_eq!(formulas, 1, "the =HYPERLINK(...) key is among the top keys");
     assert!(

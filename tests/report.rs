@@ -1375,3 +1375,84 @@ fn a_batch_stored_before_mem_size_is_ranked_by_rdb_size_with_a_note() {
     let page = std::fs::read_to_string(tmp.path().join("old.parquet.html")).expect("page");
     assert!(page.contains("\"measure\":\"rdb\""));
 }
+
+/// Set every `rdb_size` of `cluster`'s Parquet files under `dir` to `value`.
+fn set_rdb_size(dir: &Path, cluster: &str, value: u64) {
+    use arrow::array::{ArrayRef, UInt64Array};
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let cdir = dir.join(format!("cluster={cluster}"));
+    for b in std::fs::read_dir(&cdir).expect("cluster dir").flatten() {
+        for f in std::fs::read_dir(b.path()).expect("batch dir").flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+                    .expect("parquet");
+            let schema = builder.schema().clone();
+            let at = schema.index_of("rdb_size").expect("rdb_size");
+            let batches: Vec<_> = builder
+                .build()
+                .expect("reader")
+                .map(|b| {
+                    let b = b.expect("batch");
+                    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                    cols[at] = std::sync::Arc::new(UInt64Array::from(vec![value; b.num_rows()]));
+                    arrow::array::RecordBatch::try_new(schema.clone(), cols).expect("batch")
+                })
+                .collect();
+            let tmp = path.with_extension("crafted");
+            let mut w = ArrowWriter::try_new(
+                std::fs::File::create(&tmp).expect("create"),
+                schema.clone(),
+                None,
+            )
+            .expect("writer");
+            for b in &batches {
+                w.write(b).expect("write");
+            }
+            w.close().expect("close");
+            std::fs::rename(&tmp, &path).expect("rename");
+        }
+    }
+}
+
+#[test]
+fn totals_beyond_u64_are_an_error_not_wrapped_sums() {
+    let stores = Stores::new("report_overflow");
+    let tmp = &stores.tmp;
+    let batch = "2030-06-07T08:09:10.000000001Z";
+    let rdb = rdb_file(tmp.path(), "ovf", &[], fill_b);
+    let recs = stores.dump(&file_source(&rdb, "ovf", "10.0.0.1:6379"), batch, "ovf");
+    assert!(recs.len() >= 2);
+    // Each key claims 2^63 bytes of RDB: the batch's total is beyond u64.
+    let huge = 1u64 << 63;
+    set_rdb_size(Path::new(&stores.parquet()), "ovf", huge);
+    let pq = stores.parquet();
+    let err = fails(&["report", "from-parquet", "--dir", &pq, "--cluster", "ovf"]);
+    assert!(
+        err.contains("total rdb_size") && err.contains("exceeds 2^64 - 1"),
+        "{err}"
+    );
+    if let Some(db) = stores.ch.as_ref().and_then(|c| c.single.as_ref()) {
+        block_on(db.exec(&format!(
+            "ALTER TABLE {{db}}.redis_records_raw UPDATE rdb_size = {huge} WHERE 1 \
+             SETTINGS mutations_sync = 1"
+        )));
+        let url = db.url();
+        let err = fails(&[
+            "report",
+            "from-clickhouse",
+            "--url",
+            &url,
+            "--cluster",
+            "ovf",
+        ]);
+        assert!(
+            err.contains("total rdb_size") && err.contains("exceeds 2^64 - 1"),
+            "{err}"
+        );
+    }
+}

@@ -1456,3 +1456,35 @@ fn totals_beyond_u64_are_an_error_not_wrapped_sums() {
         );
     }
 }
+
+#[test]
+fn report_from_a_clickhouse_that_never_answers_stops_at_the_response_timeout() {
+    // A server that accepts connections and never answers (a hung ClickHouse).
+    let hung = common::fake_server::FakeServer::start(usize::MAX, |peer| {
+        peer.hold();
+        Ok(())
+    });
+    let addr = hung.addr();
+    let url = format!("http://{addr}?database=x");
+    for (flag, env) in [
+        (vec!["--ch-response-timeout", "1"], vec![]),
+        (vec![], vec![("RDBINSIGHT_CH_RESPONSE_TIMEOUT", "1")]),
+    ] {
+        let started = Instant::now();
+        let mut args = vec!["report", "from-clickhouse", "--url", &url, "--cluster", "c"];
+        args.extend(flag);
+        let out = rdbinsight(&args, &env);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let errors = common::ch::error_lines(&out.stderr);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("within 1 s (--ch-response-timeout)") && errors[0].contains(&addr),
+            "{errors:?}"
+        );
+    }
+}

@@ -18,6 +18,7 @@ use rdbinsight::report::options::{
 use rdbinsight::report::{self, Report, ReportError};
 
 use super::UsageError;
+use super::clickhouse::ClickHouseTimeoutArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -94,6 +95,8 @@ pub struct FromClickHouseArgs {
     #[arg(long, env = "RDBINSIGHT_PROXY_URL")]
     pub proxy_url: Option<String>,
     #[command(flatten)]
+    pub timeouts: ClickHouseTimeoutArgs,
+    #[command(flatten)]
     pub out: ReportOutputArgs,
 }
 
@@ -148,6 +151,7 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
                     r = report::from_clickhouse(
                         &a.url,
                         a.proxy_url.as_deref(),
+                        a.timeouts.timeouts(),
                         &a.cluster,
                         a.batch.as_deref(),
                         &opts,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use clickhouse::Client;
 use serde::Deserialize;
 
-use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl};
+use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl, Timeouts};
 use crate::output::clickhouse::conn::Conn;
 use crate::output::clickhouse::error::cause_chain;
 use crate::output::clickhouse::schema::{
@@ -47,6 +47,8 @@ const LIST_BATCHES: usize = 20;
 /// A connection to the database of `--url`.
 pub struct ClickHouseReader {
     client: Client,
+    /// Bounds every request by `--ch-response-timeout` ([`Conn::run`]).
+    conn: Conn,
     url: ClickHouseUrl,
     sql: Sql,
 }
@@ -426,30 +428,49 @@ macro_rules! agg {
 
 impl ClickHouseReader {
     /// Validate `--url` / `--proxy-url` and build the client (nothing connects yet): the
-    /// writer's HTTP client (`output::clickhouse::http`: connect timeout, TLS, proxy).
-    pub fn new(url: &str, proxy_url: Option<&str>) -> Result<Self, ReportError> {
-        let config = ClickHouseConfig::new(url, proxy_url, false, DEFAULT_TTL_DAYS)
+    /// writer's HTTP client (`output::clickhouse::http`: `--ch-connect-timeout`, TLS, proxy),
+    /// every request bounded by `--ch-response-timeout` as the writer's.
+    pub fn new(
+        url: &str,
+        proxy_url: Option<&str>,
+        timeouts: Timeouts,
+    ) -> Result<Self, ReportError> {
+        let mut config = ClickHouseConfig::new(url, proxy_url, false, DEFAULT_TTL_DAYS)
             .map_err(|e| ReportError::Options(e.to_string()))?;
+        config.timeouts = timeouts;
         let conn = Conn::new(&config).map_err(|e| ReportError::Options(e.to_string()))?;
         Ok(ClickHouseReader {
-            client: conn.client,
+            client: conn.client.clone(),
+            conn,
             url: config.url,
             sql: Sql::new(),
         })
+    }
+
+    /// `request` within `--ch-response-timeout`; its failure as one line naming `context`.
+    async fn run<T>(
+        &self,
+        context: String,
+        request: impl std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+    ) -> Result<T, ReportError> {
+        self.conn
+            .run(context, request)
+            .await
+            .map_err(|e| ReportError::ClickHouse(e.to_string()))
     }
 
     /// Adapt the SQL to the schema: a records table created before `mem_size` reads it as
     /// NULL; the summaries are read when their table exists (else every instance's model is
     /// unknown).
     async fn probe_schema(&mut self) -> Result<bool, ReportError> {
-        let rows: Vec<ProbeRow> = self
+        let query = self
             .client
             .query(Sql::schema_probe())
             .bind(RECORDS_TABLE)
-            .bind(SUMMARIES_TABLE)
-            .fetch_all()
-            .await
-            .map_err(|e| ch_err(self.ctx("cannot read the schema"), e))?;
+            .bind(SUMMARIES_TABLE);
+        let rows: Vec<ProbeRow> = self
+            .run(self.ctx("cannot read the schema"), query.fetch_all())
+            .await?;
         let (has_mem, has_summaries) = rows
             .first()
             .map_or((false, false), |r| (r.has_mem != 0, r.has_summaries != 0));
@@ -502,27 +523,20 @@ impl ClickHouseReader {
         cluster: &str,
         batch: Option<&str>,
     ) -> Result<BatchTs, ReportError> {
+        let query = self.client.query(&self.sql.list_batches()).bind(cluster);
         let batches: Vec<BatchRow> = self
-            .client
-            .query(&self.sql.list_batches())
-            .bind(cluster)
-            .fetch_all()
-            .await
-            .map_err(|e| {
-                ch_err(
-                    self.ctx(&format!(
-                        "cannot list the completed batches in {BATCHES_TABLE}"
-                    )),
-                    e,
-                )
-            })?;
+            .run(
+                self.ctx(&format!(
+                    "cannot list the completed batches in {BATCHES_TABLE}"
+                )),
+                query.fetch_all(),
+            )
+            .await?;
         if batches.is_empty() {
+            let query = self.client.query(&self.sql.list_clusters());
             let clusters: Vec<ClusterRow> = self
-                .client
-                .query(&self.sql.list_clusters())
-                .fetch_all()
-                .await
-                .map_err(|e| ch_err(self.ctx("cannot list the clusters"), e))?;
+                .run(self.ctx("cannot list the clusters"), query.fetch_all())
+                .await?;
             let mut names: Vec<String> = clusters.into_iter().map(|c| c.cluster).collect();
             let more = names.len() > LIST_BATCHES;
             names.truncate(LIST_BATCHES);
@@ -591,14 +605,13 @@ impl ClickHouseReader {
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
         let started = std::time::Instant::now();
+        let query = self.client.query(sql).bind(cluster).bind(batch.nanos());
         let rows = self
-            .client
-            .query(sql)
-            .bind(cluster)
-            .bind(batch.nanos())
-            .fetch_all::<T>()
-            .await
-            .map_err(|e| ch_err(self.ctx(&format!("cannot read {what}")), e))?;
+            .run(
+                self.ctx(&format!("cannot read {what}")),
+                query.fetch_all::<T>(),
+            )
+            .await?;
         tracing::debug!("read {what} in {:.2?}", started.elapsed());
         Ok(rows)
     }
@@ -735,7 +748,9 @@ impl ClickHouseReader {
             .map_err(|e| ch_err(ctx(), e))?;
         let started = std::time::Instant::now();
         let mut rows = 0u64;
-        while let Some(r) = cursor.next().await.map_err(|e| ch_err(ctx(), e))? {
+        // Each batch of rows within --ch-response-timeout: a server that stops sending is an
+        // error, not a report that waits forever.
+        while let Some(r) = self.run(ctx(), cursor.next()).await? {
             let rtype = usize::from(r.t)
                 .checked_sub(1)
                 .and_then(|i| TYPES.get(i))

@@ -204,11 +204,12 @@ pub fn from_parquet(
 pub async fn from_clickhouse(
     url: &str,
     proxy_url: Option<&str>,
+    timeouts: crate::output::clickhouse::Timeouts,
     cluster: &str,
     batch: Option<&str>,
     opts: &ReportOptions,
 ) -> Result<Report, ReportError> {
-    let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url)?;
+    let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
     let aggregates = reader

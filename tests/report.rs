@@ -1488,3 +1488,72 @@ fn report_from_a_clickhouse_that_never_answers_stops_at_the_response_timeout() {
         );
     }
 }
+
+#[test]
+fn the_json_and_the_page_are_published_both_or_neither() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pq = populated_batch(tmp.path(), 100);
+    let pq = pq.to_str().expect("utf-8");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let json = out.join("r.json");
+    let json = json.to_str().expect("utf-8");
+
+    // The page cannot be written (its directory does not exist): the JSON is not published.
+    let missing = out.join("missing/r.html");
+    let err = fails(&[
+        "report",
+        "from-parquet",
+        "--dir",
+        pq,
+        "--cluster",
+        "pop",
+        "--json",
+        json,
+        "-o",
+        missing.to_str().expect("utf-8"),
+    ]);
+    assert!(err.contains("missing"), "{err}");
+    assert!(
+        entries(&out).is_empty(),
+        "nothing published: {:?}",
+        entries(&out)
+    );
+
+    // A SIGTERM while the page is written (into a FIFO, which blocks until it is read): exit
+    // 143 and the JSON is not published.
+    let fifo = out.join("page.fifo");
+    common::cli::mkfifo(&fifo);
+    let mut child = Command::new(BIN)
+        .args(["report", "from-parquet", "--dir", pq, "--cluster", "pop"])
+        .args(["--json", json, "-o", fifo.to_str().expect("utf-8")])
+        .env_clear()
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // The JSON is staged first (a temporary file beside it), then the page blocks on the FIFO.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !entries(&out).iter().any(|e| e.starts_with(".r.json.")) {
+        assert!(Instant::now() < deadline, "the JSON was never staged");
+        assert!(child.try_wait().expect("wait").is_none(), "finished early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(kill.success());
+    // Let the page through.
+    let page = std::fs::read(&fifo).expect("read the FIFO");
+    assert!(page.starts_with(b"<!DOCTYPE html>"));
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("error: report interrupted by SIGTERM"),
+        "{stderr}"
+    );
+    assert_eq!(entries(&out), ["page.fifo"], "the JSON is not published");
+}

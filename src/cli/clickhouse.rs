@@ -28,6 +28,19 @@ pub struct ClickHouseConnArgs {
     /// synchronously; DDL and deletes run ON CLUSTER.
     #[arg(long, env = "RDBINSIGHT_ON_CLUSTER")]
     pub on_cluster: Option<String>,
+    #[command(flatten)]
+    pub timeouts: ClickHouseTimeoutArgs,
+    /// Seconds without a heartbeat after which a running attempt's claim on its batch is
+    /// considered dead, and the next run removes its rows. A live attempt heartbeats every
+    /// 1/12 of this and stops itself after 1/2 without success.
+    #[arg(long, env = "RDBINSIGHT_CH_CLAIM_EXPIRY", default_value_t = DEFAULT_CLAIM_EXPIRY.as_secs(), value_parser = clap::value_parser!(u64).range(3..))]
+    pub ch_claim_expiry: u64,
+}
+
+/// How long each step of a ClickHouse request may take (the dump's, the report's and the
+/// `misc` commands' flags alike).
+#[derive(Debug, Args, Clone)]
+pub struct ClickHouseTimeoutArgs {
     /// Seconds to wait for a connection to ClickHouse (TCP, and TLS for https://).
     #[arg(long, env = "RDBINSIGHT_CH_CONNECT_TIMEOUT", default_value_t = DEFAULT_CONNECT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub ch_connect_timeout: u64,
@@ -39,11 +52,16 @@ pub struct ClickHouseConnArgs {
     /// INSERT's acknowledgement).
     #[arg(long, env = "RDBINSIGHT_CH_RESPONSE_TIMEOUT", default_value_t = DEFAULT_RESPONSE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub ch_response_timeout: u64,
-    /// Seconds without a heartbeat after which a running attempt's claim on its batch is
-    /// considered dead, and the next run removes its rows. A live attempt heartbeats every
-    /// 1/12 of this and stops itself after 1/2 without success.
-    #[arg(long, env = "RDBINSIGHT_CH_CLAIM_EXPIRY", default_value_t = DEFAULT_CLAIM_EXPIRY.as_secs(), value_parser = clap::value_parser!(u64).range(3..))]
-    pub ch_claim_expiry: u64,
+}
+
+impl ClickHouseTimeoutArgs {
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(self.ch_connect_timeout),
+            send: Duration::from_secs(self.ch_send_timeout),
+            response: Duration::from_secs(self.ch_response_timeout),
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -92,11 +110,7 @@ fn build(
     let mut config =
         ClickHouseConfig::new(&conn.url, conn.proxy_url.as_deref(), auto_create, ttl_days)?
             .with_on_cluster(conn.on_cluster.as_deref())?;
-    config.timeouts = Timeouts {
-        connect: Duration::from_secs(conn.ch_connect_timeout),
-        send: Duration::from_secs(conn.ch_send_timeout),
-        response: Duration::from_secs(conn.ch_response_timeout),
-    };
+    config.timeouts = conn.timeouts.timeouts();
     let mut output = ClickHouseOutput::new(config)?;
     output.set_claim_expiry(Duration::from_secs(conn.ch_claim_expiry));
     Ok(output)

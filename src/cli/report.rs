@@ -11,13 +11,14 @@ use clap::{Args, Subcommand};
 
 use rdbinsight::dump::{Interrupt, Signal};
 use rdbinsight::output::parquet::sanitize_name;
-use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP};
+use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, Measure};
 use rdbinsight::report::options::{
     Delimiters, MAX_TOP, MemoryLimit, PrefixThreshold, ReportOptions,
 };
 use rdbinsight::report::{self, Report, ReportError};
 
 use super::UsageError;
+use super::clickhouse::ClickHouseTimeoutArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -48,6 +49,12 @@ pub struct ReportOutputArgs {
     /// Cut every prefix back to just after the last of these characters (e.g. ':' or ':/.').
     #[arg(long, env = "RDBINSIGHT_DELIMITER")]
     pub delimiter: Option<Delimiters>,
+    /// What the prefix tree, the top keys, the big keys and the balance rank by: mem (mem_size,
+    /// the RAM a key takes once loaded) or rdb (rdb_size, its size in the RDB file). A batch
+    /// stored before mem_size existed is always ranked by rdb, with a note.
+    #[arg(long, env = "RDBINSIGHT_MEASURE", default_value = "mem",
+          value_parser = ["mem", "rdb"])]
+    pub measure: String,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +95,8 @@ pub struct FromClickHouseArgs {
     #[arg(long, env = "RDBINSIGHT_PROXY_URL")]
     pub proxy_url: Option<String>,
     #[command(flatten)]
+    pub timeouts: ClickHouseTimeoutArgs,
+    #[command(flatten)]
     pub out: ReportOutputArgs,
 }
 
@@ -96,13 +105,20 @@ fn options(out: &ReportOutputArgs) -> ReportOptions {
         top: out.top,
         prefix_threshold: out.prefix_threshold,
         delimiter: out.delimiter.clone(),
+        measure: if out.measure == "rdb" {
+            Measure::Rdb
+        } else {
+            Measure::Mem
+        },
         ..ReportOptions::default()
     }
 }
 
 /// How a report ended when SIGINT or SIGTERM stopped it: exit code 130 / 143.
 #[derive(Debug, thiserror::Error)]
-#[error("report interrupted by {signal}: its temporary files were removed and nothing was written")]
+#[error(
+    "report interrupted by {signal}: its temporary files were removed and nothing was published"
+)]
 pub struct ReportInterrupted {
     pub signal: Signal,
 }
@@ -137,6 +153,7 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
                     r = report::from_clickhouse(
                         &a.url,
                         a.proxy_url.as_deref(),
+                        a.timeouts.timeouts(),
                         &a.cluster,
                         a.batch.as_deref(),
                         &opts,
@@ -156,7 +173,11 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
         Err(ReportError::Options(msg)) => return Err(UsageError(msg).into()),
         Err(e) => return Err(e.into()),
     };
-    write_report(&out, &report)
+    let interrupted = || match interrupt.signal() {
+        Some(signal) => Err(ReportInterrupted { signal }.into()),
+        None => Ok(()),
+    };
+    write_report(&out, &report, &interrupted)
 }
 
 /// SIGINT and SIGTERM stop the report at its next check (the Parquet reader removes its
@@ -183,28 +204,60 @@ fn default_html_name(report: &Report) -> PathBuf {
     ))
 }
 
-fn write_report(out: &ReportOutputArgs, report: &Report) -> anyhow::Result<()> {
+/// Write the JSON and the page. Both are staged (written to temporary files beside their
+/// targets, fsynced) before either is published, so a failure of either (a full disk) leaves
+/// neither; a SIGINT/SIGTERM that came while the report was assembled or written is honoured
+/// before publishing (exit 130/143, nothing published). `-`, FIFOs and devices are written in
+/// place and cannot be taken back.
+fn write_report(
+    out: &ReportOutputArgs,
+    report: &Report,
+    interrupted: &dyn Fn() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let data = &report.data;
-    if let Some(path) = &out.json {
-        write_atomically(path, |w| {
-            serde_json::to_writer(&mut *w, data)?;
-            w.write_all(b"\n")
-        })?;
-        tracing::info!("wrote the report data to {}", shown(path));
-    }
-    let path = out
+    let html_path = out
         .output
         .clone()
         .unwrap_or_else(|| default_html_name(report));
-    write_atomically(&path, |w| report::write_html(data, w))?;
-    tracing::info!("wrote the report to {}", shown(&path));
+    interrupted()?;
+    let json = match &out.json {
+        Some(path) => Some((
+            path,
+            stage(path, |w| {
+                serde_json::to_writer(&mut *w, data)?;
+                w.write_all(b"\n")
+            })?,
+        )),
+        None => None,
+    };
+    interrupted()?;
+    let html = stage(&html_path, |w| report::write_html(data, w))?;
+    interrupted()?;
+    if let Some((path, staged)) = json {
+        staged.publish(path)?;
+        tracing::info!("wrote the report data to {}", shown(path));
+        if let Err(e) = html.publish(&html_path) {
+            // Neither: take the data back (it belongs to this report).
+            if path != Path::new("-") {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e.context(format!(
+                "{} was removed again: the report is written whole or not at all",
+                shown(path)
+            )));
+        }
+    } else {
+        html.publish(&html_path)?;
+    }
+    tracing::info!("wrote the report to {}", shown(&html_path));
     let t = &data.totals;
     tracing::info!(
-        "batch {} of cluster '{}': {} keys, {} bytes (rdb_size), {} instance(s), {} prefix \
-         node(s)",
+        "batch {} of cluster '{}': {} keys, {} bytes of memory (mem_size), {} bytes (rdb_size), \
+         {} instance(s), {} prefix node(s)",
         data.batch,
         data.cluster,
         t.agg.keys,
+        t.agg.mem_size,
         t.agg.rdb_size,
         t.instances,
         data.prefix_tree.nodes.len()
@@ -220,20 +273,53 @@ fn shown(path: &Path) -> String {
     }
 }
 
+/// A file written in full but not yet visible at its target (or, for `-` and paths that are
+/// not regular files, already written in place).
+enum Staged {
+    Temp(tempfile::NamedTempFile),
+    InPlace,
+}
+
+impl Staged {
+    /// Rename the temporary file over the target.
+    fn publish(self, path: &Path) -> anyhow::Result<()> {
+        match self {
+            Staged::InPlace => Ok(()),
+            Staged::Temp(tmp) => {
+                tmp.persist(path).map_err(|e| e.error).with_context(|| {
+                    format!("cannot rename the temporary file to {}", path.display())
+                })?;
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Write to `path` so that no half-written file is ever visible there: `write` fills a
 /// temporary file in the same directory (buffered), which is fsynced and renamed over `path`;
 /// on any error the temporary file is removed and `path` is untouched. `-` is stdout; an
 /// existing path that is not a regular file (a FIFO, `/dev/stdout`) is written in place.
+#[cfg(test)]
 fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
+    stage(path, write)?.publish(path)
+}
+
+/// The first half of an atomic write: the content in a fsynced temporary file beside `path`
+/// (removed when the result is dropped unpublished), or written in place for `-` and paths
+/// that are not regular files.
+fn stage(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<Staged> {
     if path == Path::new("-") {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         write(&mut stdout)
             .and_then(|()| stdout.flush())
             .context("cannot write to stdout")?;
-        return Ok(());
+        return Ok(Staged::InPlace);
     }
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
@@ -249,7 +335,7 @@ fn write_atomically(
         write(&mut w)
             .and_then(|()| w.flush())
             .with_context(|| format!("cannot write {}", path.display()))?;
-        return Ok(());
+        return Ok(Staged::InPlace);
     }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -281,10 +367,7 @@ fn write_atomically(
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("cannot write {}", tmp_path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot rename the temporary file to {}", path.display()))?;
-    Ok(())
+    Ok(Staged::Temp(tmp))
 }
 
 #[cfg(test)]

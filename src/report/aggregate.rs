@@ -17,9 +17,11 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use crate::output::parquet::schema::storable_expire_ms;
-use crate::record::{BatchTs, RecordType};
+use crate::record::{BatchTs, InstanceSummary, RecordType};
 
-use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
+use super::model::{
+    Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, Measure,
+};
 
 /// Ids of the expiry buckets, in report order (see `model::Expiry::buckets`).
 pub const EXPIRY_BUCKETS: [&str; 7] = [
@@ -63,12 +65,71 @@ pub fn hist_bucket(bounds: &[u64], v: u64) -> usize {
     bounds.partition_point(|&b| b <= v)
 }
 
-/// Whether a key is "big" (issue #9, section 7).
+/// Whether a key is "big" (issue #9, section 7); `size` is the key's measure.
 #[inline]
-pub fn is_big(rtype: RecordType, rdb_size: u64, member_count: u64) -> bool {
+pub fn is_big(rtype: RecordType, size: u64, member_count: u64) -> bool {
     match rtype {
-        RecordType::String => rdb_size > BIG_STRING_BYTES,
-        _ => rdb_size > BIG_OTHER_BYTES || member_count > BIG_MEMBERS,
+        RecordType::String => size > BIG_STRING_BYTES,
+        _ => size > BIG_OTHER_BYTES || member_count > BIG_MEMBERS,
+    }
+}
+
+/// The measure a report uses: the requested one, except `rdb_size` when no key of a non-empty
+/// batch has a `mem_size` (a batch stored before the column: ranking by zeros would say
+/// nothing).
+pub fn effective_measure(requested: Measure, total: &Agg) -> Measure {
+    if requested == Measure::Mem && total.keys > 0 && total.mem_missing == total.keys {
+        Measure::Rdb
+    } else {
+        requested
+    }
+}
+
+/// A batch whose totals do not fit a u64: impossible input (a key holds at most 512 MB of
+/// name and a server at most a few TB), so a crafted or corrupt store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the batch's total {what} ({total}) exceeds 2^64 - 1: the stored data is corrupt or crafted \
+     (no real batch holds that much)"
+)]
+pub struct Overflow {
+    pub what: &'static str,
+    pub total: u128,
+}
+
+/// Exact batch totals, kept wider than the report's u64 sums to tell that none of them wraps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WideTotals {
+    pub keys: u128,
+    pub rdb_size: u128,
+    pub mem_size: u128,
+    pub member_count: u128,
+}
+
+impl WideTotals {
+    #[inline]
+    pub fn add(&mut self, keys: u64, rdb_size: u64, mem_size: u64, member_count: u64) {
+        // At most 2^64 additions of values below 2^64 each (rows are counted in a u64, group
+        // sums are themselves below 2^64): no u128 overflow.
+        self.keys += u128::from(keys);
+        self.rdb_size += u128::from(rdb_size);
+        self.mem_size += u128::from(mem_size);
+        self.member_count += u128::from(member_count);
+    }
+
+    /// An error when a total does not fit a u64 (then some `Agg` sum would have wrapped).
+    pub fn check(&self) -> Result<(), Overflow> {
+        for (what, total) in [
+            ("key count", self.keys),
+            ("rdb_size", self.rdb_size),
+            ("mem_size", self.mem_size),
+            ("member_count", self.member_count),
+        ] {
+            if total > u128::from(u64::MAX) {
+                return Err(Overflow { what, total });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -118,11 +179,20 @@ pub struct KeyCandidate {
     pub rtype: RecordType,
     pub encoding: Arc<str>,
     pub rdb_size: u64,
+    pub mem_size: Option<u64>,
     pub member_count: u64,
     /// The report expiry ([`report_expire_ms`]).
     pub expire_ms: Option<i64>,
     pub idle_seconds: Option<u64>,
     pub freq: Option<u8>,
+}
+
+impl KeyCandidate {
+    /// The key's value of the measure.
+    #[inline]
+    pub fn measured(&self, m: Measure) -> u64 {
+        m.of(self.rdb_size, self.mem_size)
+    }
 }
 
 /// The report order of a top list: metric desc, then key bytes asc, instance asc, db asc.
@@ -238,6 +308,10 @@ pub struct GroupKey {
 /// Everything the report shows except the prefix tree, as partial sums a reader fills.
 #[derive(Debug)]
 pub struct Aggregates {
+    /// The measure the top lists and big keys below were chosen by ([`effective_measure`]).
+    pub measure: Measure,
+    /// The instance summaries the store holds, by instance name.
+    pub summaries: BTreeMap<String, InstanceSummary>,
     /// Per (instance, db, type, encoding): breakdowns and totals are sums of these.
     pub groups: BTreeMap<GroupKey, Agg>,
     /// Per [`EXPIRY_BUCKETS`] entry.
@@ -248,8 +322,8 @@ pub struct Aggregates {
     pub freq: [Agg; FREQ_BUCKETS],
     /// Per (kind, slot, instance).
     pub slots: BTreeMap<(SlotKind, u16, String), Agg>,
-    /// Candidates for the top lists and the big keys, in any order (at least the first
-    /// `top` by each list's order, or all of them).
+    /// Candidates for the top lists and the big keys (by `measure`), in any order (at least
+    /// the first `top` by each list's order, or all of them).
     pub top_by_size: Vec<KeyCandidate>,
     pub top_by_members: Vec<KeyCandidate>,
     pub big_keys: Vec<KeyCandidate>,
@@ -260,6 +334,8 @@ pub struct Aggregates {
 impl Default for Aggregates {
     fn default() -> Self {
         Aggregates {
+            measure: Measure::default(),
+            summaries: BTreeMap::new(),
             groups: BTreeMap::new(),
             expiry: [Agg::default(); 7],
             idle: [Agg::default(); IDLE_BUCKETS],
@@ -284,6 +360,7 @@ pub struct RowRef<'a> {
     pub encoding: u32,
     pub member_count: u64,
     pub rdb_size: u64,
+    pub mem_size: Option<u64>,
     /// The report expiry ([`report_expire_ms`]).
     pub expire_ms: Option<i64>,
     pub idle_seconds: Option<u64>,
@@ -317,16 +394,33 @@ pub struct RowAccumulator {
     freq: [Agg; FREQ_BUCKETS],
     redis_slots: SlotTable,
     codis_slots: SlotTable,
-    top_by_size: TopKeys,
+    /// Per measure a top list, big keys and their sums: the requested measure first, and
+    /// `rdb_size` too when `mem_size` is requested (whether the batch has any `mem_size` is
+    /// known only at the end, see [`effective_measure`]).
+    by_measure: Vec<MeasureLists>,
     top_by_members: TopKeys,
-    big_keys: TopKeys,
-    big_agg: Agg,
+    wide: WideTotals,
+    summaries: BTreeMap<String, InstanceSummary>,
     rows: u64,
 }
 
+/// The lists that depend on the measure.
+#[derive(Debug)]
+struct MeasureLists {
+    measure: Measure,
+    top_by_size: TopKeys,
+    big_keys: TopKeys,
+    big_agg: Agg,
+}
+
 impl RowAccumulator {
-    /// `batch`: TTLs are measured from its millisecond (`BatchTs::millis`).
-    pub fn new(batch: BatchTs, top: usize) -> Self {
+    /// `batch`: TTLs are measured from its millisecond (`BatchTs::millis`); `measure`: the
+    /// requested one.
+    pub fn new(batch: BatchTs, top: usize, measure: Measure) -> Self {
+        let measures: &[Measure] = match measure {
+            Measure::Mem => &[Measure::Mem, Measure::Rdb],
+            Measure::Rdb => &[Measure::Rdb],
+        };
         RowAccumulator {
             batch_ms: batch.millis(),
             instances: Vec::new(),
@@ -342,10 +436,18 @@ impl RowAccumulator {
             freq: [Agg::default(); FREQ_BUCKETS],
             redis_slots: Vec::new(),
             codis_slots: Vec::new(),
-            top_by_size: TopKeys::new(top),
+            by_measure: measures
+                .iter()
+                .map(|&measure| MeasureLists {
+                    measure,
+                    top_by_size: TopKeys::new(top),
+                    big_keys: TopKeys::new(top),
+                    big_agg: Agg::default(),
+                })
+                .collect(),
             top_by_members: TopKeys::new(top),
-            big_keys: TopKeys::new(top),
-            big_agg: Agg::default(),
+            wide: WideTotals::default(),
+            summaries: BTreeMap::new(),
             rows: 0,
         }
     }
@@ -360,6 +462,13 @@ impl RowAccumulator {
         intern(&mut self.instances, &mut self.instance_ids, name)
     }
 
+    /// The summary an instance's file holds (the first one given for an instance is kept).
+    pub fn add_summary(&mut self, instance: &str, summary: InstanceSummary) {
+        self.summaries
+            .entry(instance.to_string())
+            .or_insert(summary);
+    }
+
     /// The id of an encoding name.
     pub fn encoding_id(&mut self, name: &str) -> u32 {
         intern(&mut self.encodings, &mut self.encoding_ids, name)
@@ -369,20 +478,21 @@ impl RowAccumulator {
     #[inline]
     pub fn add(&mut self, r: &RowRef<'_>) {
         self.rows += 1;
-        let (size, members) = (r.rdb_size, r.member_count);
-        self.group(r).add(size, members);
-        self.expiry[expiry_bucket(r.expire_ms, self.batch_ms)].add(size, members);
+        let (size, mem, members) = (r.rdb_size, r.mem_size, r.member_count);
+        self.wide.add(1, size, mem.unwrap_or(0), members);
+        self.group(r).add(size, mem, members);
+        self.expiry[expiry_bucket(r.expire_ms, self.batch_ms)].add(size, mem, members);
         if let Some(v) = r.idle_seconds {
-            self.idle[hist_bucket(&IDLE_BOUNDS, v)].add(size, members);
+            self.idle[hist_bucket(&IDLE_BOUNDS, v)].add(size, mem, members);
         }
         if let Some(v) = r.freq {
-            self.freq[hist_bucket(&FREQ_BOUNDS, u64::from(v))].add(size, members);
+            self.freq[hist_bucket(&FREQ_BOUNDS, u64::from(v))].add(size, mem, members);
         }
         if let Some(s) = r.redis_slot {
-            slot_add(&mut self.redis_slots, s, r.instance, size, members);
+            slot_add(&mut self.redis_slots, s, r.instance, size, mem, members);
         }
         if let Some(s) = r.codis_slot {
-            slot_add(&mut self.codis_slots, s, r.instance, size, members);
+            slot_add(&mut self.codis_slots, s, r.instance, size, mem, members);
         }
         let instance = &self.instances[r.instance as usize];
         let encoding = &self.encodings[r.encoding as usize];
@@ -393,18 +503,22 @@ impl RowAccumulator {
             rtype: r.rtype,
             encoding: Arc::clone(encoding),
             rdb_size: size,
+            mem_size: mem,
             member_count: members,
             expire_ms: r.expire_ms,
             idle_seconds: r.idle_seconds,
             freq: r.freq,
         };
-        self.top_by_size.offer(size, r.key, instance, r.db, make);
+        for l in &mut self.by_measure {
+            let m = l.measure.of(size, mem);
+            l.top_by_size.offer(m, r.key, instance, r.db, make);
+            if is_big(r.rtype, m, members) {
+                l.big_agg.add(size, mem, members);
+                l.big_keys.offer(m, r.key, instance, r.db, make);
+            }
+        }
         self.top_by_members
             .offer(members, r.key, instance, r.db, make);
-        if is_big(r.rtype, size, members) {
-            self.big_agg.add(size, members);
-            self.big_keys.offer(size, r.key, instance, r.db, make);
-        }
     }
 
     #[inline]
@@ -436,8 +550,10 @@ impl RowAccumulator {
         &mut self.tables[table].1[type_index(r.rtype) * DENSE_ENCODINGS + enc]
     }
 
-    /// The aggregates, with names in place of ids.
-    pub fn into_aggregates(self) -> Aggregates {
+    /// The aggregates, with names in place of ids, for the measure [`effective_measure`] picks
+    /// from `requested`; an error when the batch's totals do not fit a u64.
+    pub fn into_aggregates(self) -> Result<Aggregates, Overflow> {
+        self.wide.check()?;
         let name = |id: u32| self.instances[id as usize].to_string();
         let mut groups = BTreeMap::new();
         let mut add = |inst: u32, db: u64, rtype: RecordType, enc: usize, agg: &Agg| {
@@ -470,17 +586,30 @@ impl RowAccumulator {
                 }
             }
         }
-        Aggregates {
+        let mut total = Agg::default();
+        for agg in groups.values() {
+            total.merge(agg);
+        }
+        let requested = self.by_measure[0].measure;
+        let measure = effective_measure(requested, &total);
+        let lists = self
+            .by_measure
+            .into_iter()
+            .find(|l| l.measure == measure)
+            .expect("the effective measure is the requested one or rdb, both kept");
+        Ok(Aggregates {
+            measure,
+            summaries: self.summaries,
             groups,
             expiry: self.expiry,
             idle: self.idle,
             freq: self.freq,
             slots,
-            top_by_size: self.top_by_size.into_sorted(),
+            top_by_size: lists.top_by_size.into_sorted(),
             top_by_members: self.top_by_members.into_sorted(),
-            big_keys: self.big_keys.into_sorted(),
-            big_agg: self.big_agg,
-        }
+            big_keys: lists.big_keys.into_sorted(),
+            big_agg: lists.big_agg,
+        })
     }
 }
 
@@ -496,17 +625,24 @@ fn intern(names: &mut Vec<Arc<str>>, ids: &mut HashMap<Arc<str>, u32>, name: &st
 }
 
 #[inline]
-fn slot_add(table: &mut SlotTable, slot: u16, instance: u32, size: u64, members: u64) {
+fn slot_add(
+    table: &mut SlotTable,
+    slot: u16,
+    instance: u32,
+    size: u64,
+    mem: Option<u64>,
+    members: u64,
+) {
     let i = usize::from(slot);
     if table.len() <= i {
         table.resize_with(i + 1, Vec::new);
     }
     let per_instance = &mut table[i];
     match per_instance.iter_mut().find(|(id, _)| *id == instance) {
-        Some((_, agg)) => agg.add(size, members),
+        Some((_, agg)) => agg.add(size, mem, members),
         None => {
             let mut agg = Agg::default();
-            agg.add(size, members);
+            agg.add(size, mem, members);
             per_instance.push((instance, agg));
         }
     }
@@ -571,6 +707,7 @@ mod tests {
             rtype: RecordType::String,
             encoding: "raw".into(),
             rdb_size: size,
+            mem_size: Some(size * 2),
             member_count: 1,
             expire_ms: None,
             idle_seconds: None,

@@ -4,15 +4,15 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use crate::record::BatchTs;
+use crate::record::{BatchTs, InstanceSummary};
 
 use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
 use super::keytext::{format_ms, key_text};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, Balance, BucketRow, Cold, DbRow, Expiry,
-    FORMAT_VERSION, FREQ_BOUNDS, HistBucket, Histogram, IDLE_BOUNDS, InstanceRow, KeyRow,
-    NoTtlPrefix, Outliers, Params, PrefixTree, ReportData, SharedSlot, SlotRow, TOP_SLOTS, Totals,
-    TypeEncodingRow, TypeRow,
+    FORMAT_VERSION, FREQ_BOUNDS, HistBucket, Histogram, IDLE_BOUNDS, InstanceMemory, InstanceRow,
+    KeyRow, Measure, Memory, NoTtlPrefix, Outliers, Params, PrefixTree, ReportData, SharedSlot,
+    SlotRow, TOP_SLOTS, Totals, TypeEncodingRow, TypeRow,
 };
 use super::options::ReportOptions;
 
@@ -23,12 +23,12 @@ pub struct BatchId {
     pub batch: BatchTs,
 }
 
-/// The parameters section, with the threshold in bytes for this total.
-pub fn params(opts: &ReportOptions, total_rdb_size: u64) -> Params {
+/// The parameters section, with the threshold in bytes for this total of the measure.
+pub fn params(opts: &ReportOptions, total_measured: u64) -> Params {
     Params {
         top: opts.top,
         prefix_threshold_pct: opts.prefix_threshold.normalized(),
-        prefix_threshold_bytes: opts.prefix_threshold.bytes(total_rdb_size),
+        prefix_threshold_bytes: opts.prefix_threshold.bytes(total_measured),
         delimiter: opts.delimiter.as_ref().map(|d| d.as_str().to_string()),
         big_string_bytes: BIG_STRING_BYTES,
         big_other_bytes: BIG_OTHER_BYTES,
@@ -62,7 +62,8 @@ pub fn assemble(
 ) -> Result<ReportData, Inconsistent> {
     let total = total_agg(&a);
     let bms = id.batch.millis();
-    let params = params(opts, total.rdb_size);
+    let m = a.measure;
+    let params = params(opts, total.measured(m));
     let top = usize::try_from(opts.top).unwrap_or(usize::MAX);
 
     // Consistency: the tree's first node holds every key (with or without snapping), and
@@ -74,7 +75,7 @@ pub fn assemble(
                 root.agg.keys, root.agg.rdb_size, total.keys, total.rdb_size
             )));
         }
-        None if total.rdb_size > 0 => {
+        None if total.measured(m) > 0 => {
             return Err(Inconsistent("no keys in the key listing".into()));
         }
         _ => {}
@@ -123,7 +124,7 @@ pub fn assemble(
         .collect();
     // Largest first; ties by name.
     by_type.sort_by(|x, y| {
-        (Reverse(x.agg.rdb_size), &x.r#type).cmp(&(Reverse(y.agg.rdb_size), &y.r#type))
+        (Reverse(x.agg.measured(m)), &x.r#type).cmp(&(Reverse(y.agg.measured(m)), &y.r#type))
     });
     let mut by_type_encoding: Vec<TypeEncodingRow> = by_type_encoding
         .into_iter()
@@ -134,8 +135,8 @@ pub fn assemble(
         })
         .collect();
     by_type_encoding.sort_by(|x, y| {
-        (Reverse(x.agg.rdb_size), &x.r#type, &x.encoding).cmp(&(
-            Reverse(y.agg.rdb_size),
+        (Reverse(x.agg.measured(m)), &x.r#type, &x.encoding).cmp(&(
+            Reverse(y.agg.measured(m)),
             &y.r#type,
             &y.encoding,
         ))
@@ -157,7 +158,7 @@ pub fn assemble(
             if by_members {
                 c.member_count
             } else {
-                c.rdb_size
+                c.measured(m)
             }
         };
         v.sort_by(|x, y| {
@@ -179,7 +180,7 @@ pub fn assemble(
                 agg: *agg,
             })
             .collect(),
-        no_ttl_prefixes: no_ttl_prefixes(&tree, top),
+        no_ttl_prefixes: no_ttl_prefixes(&tree, top, m),
     };
 
     let cold = Cold {
@@ -193,7 +194,8 @@ pub fn assemble(
         big_keys_agg: a.big_agg,
     };
 
-    let balance = balance(&totals, &by_instance, &a.slots);
+    let balance = balance(&totals, &by_instance, &a.slots, m);
+    let memory = memory(opts, m, &totals, &by_instance, &a.summaries);
 
     Ok(ReportData {
         format_version: FORMAT_VERSION,
@@ -201,6 +203,7 @@ pub fn assemble(
         cluster: id.cluster.clone(),
         batch: id.batch.rfc3339(),
         params,
+        memory,
         totals,
         by_type,
         by_type_encoding,
@@ -224,6 +227,7 @@ fn key_row(c: KeyCandidate, batch_ms: i64) -> KeyRow {
         r#type: c.rtype.as_str().to_string(),
         encoding: c.encoding.to_string(),
         rdb_size: c.rdb_size,
+        mem_size: c.mem_size,
         member_count: c.member_count,
         expire_at: c.expire_ms.map(format_ms),
         // |expire_ms| <= i64::MAX / 1000 (report_expire_ms): no overflow.
@@ -233,15 +237,15 @@ fn key_row(c: KeyCandidate, batch_ms: i64) -> KeyRow {
     }
 }
 
-fn no_ttl_prefixes(tree: &PrefixTree, top: usize) -> Vec<NoTtlPrefix> {
+fn no_ttl_prefixes(tree: &PrefixTree, top: usize, m: Measure) -> Vec<NoTtlPrefix> {
     let mut v: Vec<(usize, &super::model::PrefixNode)> = tree
         .nodes
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.no_ttl.rdb_size > 0)
+        .filter(|(_, n)| n.no_ttl.measured(m) > 0)
         .collect();
     // The nodes are sorted by prefix bytes, so a stable sort by bytes keeps that order on ties.
-    v.sort_by_key(|x| Reverse(x.1.no_ttl.rdb_size));
+    v.sort_by_key(|x| Reverse(x.1.no_ttl.measured(m)));
     v.truncate(top);
     v.into_iter()
         .map(|(i, n)| NoTtlPrefix {
@@ -275,18 +279,15 @@ fn balance(
     totals: &Totals,
     by_instance: &[InstanceRow],
     slots: &BTreeMap<(SlotKind, u16, String), Agg>,
+    m: Measure,
 ) -> Balance {
-    let keys_max = by_instance.iter().map(|r| r.agg.keys).max().unwrap_or(0);
-    let rdb_size_max = by_instance
-        .iter()
-        .map(|r| r.agg.rdb_size)
-        .max()
-        .unwrap_or(0);
-    let (keys_mean, rdb_size_mean) = if totals.instances == 0 {
-        (0.0, 0.0)
-    } else {
-        let n = totals.instances as f64;
-        (totals.agg.keys as f64 / n, totals.agg.rdb_size as f64 / n)
+    let max = |f: fn(&Agg) -> u64| by_instance.iter().map(|r| f(&r.agg)).max().unwrap_or(0);
+    let mean = |x: u64| {
+        if totals.instances == 0 {
+            0.0
+        } else {
+            x as f64 / totals.instances as f64
+        }
     };
     // (kind, slot) -> (sum, instances with their sums, in name order: the map is ordered).
     let mut per_slot: BTreeMap<(SlotKind, u16), (Agg, Vec<InstanceRow>)> = BTreeMap::new();
@@ -309,7 +310,7 @@ fn balance(
         .collect();
     // `rows` is in (kind, slot) order, so stable sorts keep it on ties.
     let mut by_bytes = rows.clone();
-    by_bytes.sort_by_key(|x| Reverse(x.agg.rdb_size));
+    by_bytes.sort_by_key(|x| Reverse(x.agg.measured(m)));
     by_bytes.truncate(TOP_SLOTS);
     let mut by_keys = rows;
     by_keys.sort_by_key(|x| Reverse(x.agg.keys));
@@ -324,12 +325,59 @@ fn balance(
         })
         .collect();
     Balance {
-        keys_max,
-        rdb_size_max,
-        keys_mean,
-        rdb_size_mean,
+        keys_max: max(|a| a.keys),
+        rdb_size_max: max(|a| a.rdb_size),
+        mem_size_max: max(|a| a.mem_size),
+        keys_mean: mean(totals.agg.keys),
+        rdb_size_mean: mean(totals.agg.rdb_size),
+        mem_size_mean: mean(totals.agg.mem_size),
         top_slots_by_bytes: by_bytes,
         top_slots_by_keys: by_keys,
         shared_slots,
+    }
+}
+
+/// The memory section: the measure used (and why, if not the one asked for), the keys
+/// without `mem_size`, and per instance its model and the reconciliation with `used-mem`.
+fn memory(
+    opts: &ReportOptions,
+    m: Measure,
+    totals: &Totals,
+    by_instance: &[InstanceRow],
+    summaries: &BTreeMap<String, InstanceSummary>,
+) -> Memory {
+    let note = (m != opts.measure).then(|| {
+        format!(
+            "none of the batch's {} keys has a mem_size (it was stored before rdbinsight \
+             measured memory, or by a store without the column): every ranking, the prefix \
+             tree and the big keys use rdb_size, the serialized size, instead",
+            totals.agg.keys
+        )
+    });
+    let instances = by_instance
+        .iter()
+        .map(|r| {
+            let s = summaries.get(&r.instance);
+            let keyspace_tables = s.and_then(|s| s.keyspace_tables);
+            InstanceMemory {
+                instance: r.instance.clone(),
+                summary: s.is_some(),
+                model: s.and_then(|s| s.memory_model.clone()),
+                approximate: s.is_some_and(|s| s.memory_approximate),
+                rdb_server: s.and_then(|s| s.rdb_server.clone()),
+                mem_size: r.agg.mem_size,
+                keys_without_mem_size: r.agg.mem_missing,
+                keyspace_tables,
+                keys_and_tables: keyspace_tables.and_then(|t| r.agg.mem_size.checked_add(t)),
+                used_mem: s.and_then(|s| s.used_mem),
+            }
+        })
+        .collect();
+    Memory {
+        requested: opts.measure.as_str().to_string(),
+        measure: m.as_str().to_string(),
+        note,
+        keys_without_mem_size: totals.agg.mem_missing,
+        instances,
     }
 }

@@ -21,18 +21,24 @@ use std::sync::Arc;
 use clickhouse::Client;
 use serde::Deserialize;
 
-use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl};
+use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl, Timeouts};
 use crate::output::clickhouse::conn::Conn;
 use crate::output::clickhouse::error::cause_chain;
 use crate::output::clickhouse::schema::{
     BATCH_FILTER, BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
 };
 use crate::output::parquet::schema::MAX_EXPIRE_MS;
-use crate::record::{BatchTs, RecordType};
+use crate::record::{BatchTs, InstanceSummary, RecordType};
 
 use super::ReportError;
-use super::aggregate::{Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES};
-use super::model::{Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS};
+use super::aggregate::{
+    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES, WideTotals,
+    effective_measure,
+};
+use super::assemble::total_agg;
+use super::model::{
+    Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, Measure,
+};
 use super::prefix::{KeyFacts, PrefixBuilder};
 
 /// How many available batches an error message lists.
@@ -41,6 +47,8 @@ const LIST_BATCHES: usize = 20;
 /// A connection to the database of `--url`.
 pub struct ClickHouseReader {
     client: Client,
+    /// Bounds every request by `--ch-response-timeout` ([`Conn::run`]).
+    conn: Conn,
     url: ClickHouseUrl,
     sql: Sql,
 }
@@ -65,7 +73,14 @@ pub struct Sql {
     pub records: String,
     /// The completed-batch markers.
     pub batches: String,
+    /// The instance summaries (memory model, `used-mem`), when that table exists.
+    pub summaries: String,
+    /// `mem_size`, or a NULL of its type for a table created before the column.
+    pub mem: &'static str,
 }
+
+/// The table of instance summaries (`record::InstanceSummary` as JSON in `summary`).
+pub const SUMMARIES_TABLE: &str = "import_instance_summaries";
 
 impl Sql {
     /// The tables the writer creates, in the URL's database.
@@ -73,7 +88,41 @@ impl Sql {
         Sql {
             records: quote_ident(RECORDS_TABLE),
             batches: quote_ident(BATCHES_TABLE),
+            summaries: quote_ident(SUMMARIES_TABLE),
+            mem: "mem_size",
         }
+    }
+
+    /// For a records table without `mem_size`: every key's `mem_size` reads as NULL.
+    pub fn without_mem(mut self) -> Self {
+        self.mem = "CAST(NULL, 'Nullable(UInt64)')";
+        self
+    }
+
+    /// A key's value of the measure, in SQL.
+    fn measure(&self, m: Measure) -> String {
+        match m {
+            Measure::Mem => format!("ifNull({}, 0)", self.mem),
+            Measure::Rdb => "rdb_size".to_string(),
+        }
+    }
+
+    /// Whether the records table has `mem_size` and the summaries table exists; binds the
+    /// records table's name, then the summaries table's.
+    fn schema_probe() -> &'static str {
+        "SELECT toUInt8(ifNull((SELECT count() FROM system.columns WHERE database = \
+         currentDatabase() AND table = ? AND name = 'mem_size'), 0) > 0) AS has_mem, \
+         toUInt8(ifNull((SELECT count() FROM system.tables WHERE database = currentDatabase() \
+         AND name = ?), 0) > 0) AS has_summaries"
+    }
+
+    /// The summaries of a batch, one per instance; binds cluster, then batch nanoseconds.
+    fn summaries(&self) -> String {
+        format!(
+            "SELECT instance, max(summary) AS summary_json FROM {} WHERE cluster = ? AND batch = \
+             fromUnixTimestamp64Nano(toInt64(?), 'UTC') GROUP BY instance ORDER BY instance",
+            self.summaries
+        )
     }
 
     /// The row filter; binds cluster, then batch nanoseconds.
@@ -111,18 +160,37 @@ impl Sql {
         )
     }
 
-    /// `aggregate::is_big` in SQL.
-    fn is_big() -> String {
+    /// `aggregate::is_big` in SQL, on the measure.
+    fn is_big(&self, m: Measure) -> String {
+        let size = self.measure(m);
         format!(
-            "((type = 'string' AND rdb_size > {BIG_STRING_BYTES}) OR (type != 'string' AND \
-             (rdb_size > {BIG_OTHER_BYTES} OR member_count > {BIG_MEMBERS})))"
+            "((type = 'string' AND {size} > {BIG_STRING_BYTES}) OR (type != 'string' AND \
+             ({size} > {BIG_OTHER_BYTES} OR member_count > {BIG_MEMBERS})))"
         )
     }
 
-    /// The sums of a group. (Aliases never reuse a column name: ClickHouse would substitute
-    /// them for the column in WHERE.)
-    fn sums() -> &'static str {
-        "count() AS n_keys, sum(rdb_size) AS n_bytes, sum(member_count) AS n_members"
+    /// The sums of a group, with `mem` the `mem_size` expression. (Aliases never reuse a
+    /// column name: ClickHouse would substitute them for the column in WHERE.)
+    fn sums_of(mem: &str) -> String {
+        format!(
+            "count() AS n_keys, sum(rdb_size) AS n_bytes, sum(ifNull({mem}, 0)) AS n_mem, \
+             countIf({mem} IS NULL) AS n_mem_missing, sum(member_count) AS n_members"
+        )
+    }
+
+    fn sums(&self) -> String {
+        Self::sums_of(self.mem)
+    }
+
+    /// The sums of the breakdown groups, in UInt128: ClickHouse's `sum` of UInt64 wraps, and
+    /// these tell (`aggregate::WideTotals`) that no total, so no sum over fewer keys, did.
+    fn wide_sums(&self) -> String {
+        let mem = self.mem;
+        format!(
+            "count() AS n_keys, sum(toUInt128(rdb_size)) AS n_bytes, \
+             sum(toUInt128(ifNull({mem}, 0))) AS n_mem, countIf({mem} IS NULL) AS n_mem_missing, \
+             sum(toUInt128(member_count)) AS n_members"
+        )
     }
 
     fn list_batches(&self) -> String {
@@ -145,7 +213,7 @@ impl Sql {
         format!(
             "SELECT instance, db, toString(type) AS type_name, toString(encoding) AS \
              encoding_name, {} FROM {} WHERE {} GROUP BY instance, db, type_name, encoding_name",
-            Self::sums(),
+            self.wide_sums(),
             self.records,
             self.filter()
         )
@@ -153,11 +221,12 @@ impl Sql {
 
     fn expiry(&self, batch_ms: i64) -> String {
         format!(
-            "SELECT toUInt8({}) AS bucket, {} FROM (SELECT {} AS e, rdb_size, member_count \
-             FROM {} WHERE {}) GROUP BY bucket",
+            "SELECT toUInt8({}) AS bucket, {} FROM (SELECT {} AS e, rdb_size, member_count, \
+             {} AS mem_v FROM {} WHERE {}) GROUP BY bucket",
             Self::expiry_bucket(batch_ms),
-            Self::sums(),
+            Self::sums_of("mem_v"),
             Self::expire_ms(),
+            self.mem,
             self.records,
             self.filter()
         )
@@ -168,7 +237,7 @@ impl Sql {
             "SELECT toUInt8({}) AS bucket, {} FROM {} WHERE {} AND {column} IS NOT NULL \
              GROUP BY bucket",
             Self::hist_bucket(column, bounds),
-            Self::sums(),
+            self.sums(),
             self.records,
             self.filter()
         )
@@ -178,33 +247,34 @@ impl Sql {
         format!(
             "SELECT assumeNotNull({column}) AS slot, instance, {} FROM {} WHERE {} AND \
              {column} IS NOT NULL GROUP BY slot, instance",
-            Self::sums(),
+            self.sums(),
             self.records,
             self.filter()
         )
     }
 
-    /// The first `n` keys by `metric` (`rdb_size` or `member_count`) in the report's order,
-    /// among the rows matching `extra` (an SQL condition).
+    /// The first `n` keys by `metric` (an SQL expression: the measure or `member_count`) in
+    /// the report's order, among the rows matching `extra` (an SQL condition).
     fn top(&self, metric: &str, extra: &str, n: u64) -> String {
         format!(
             "SELECT key, instance, db, toString(type) AS type_name, toString(encoding) AS \
-             encoding_name, rdb_size, member_count, {} AS expire_ms, idle_seconds, freq FROM {} \
-             WHERE {} AND \
+             encoding_name, rdb_size, {} AS mem_v, member_count, {} AS expire_ms, idle_seconds, \
+             freq FROM {} WHERE {} AND \
              {extra} ORDER BY {metric} DESC, key ASC, instance ASC, db ASC LIMIT {n}",
+            self.mem,
             Self::expire_ms(),
             self.records,
             self.filter()
         )
     }
 
-    fn big_sums(&self) -> String {
+    fn big_sums(&self, m: Measure) -> String {
         format!(
             "SELECT {} FROM {} WHERE {} AND {}",
-            Self::sums(),
+            self.sums(),
             self.records,
             self.filter(),
-            Self::is_big()
+            self.is_big(m)
         )
     }
 
@@ -216,9 +286,10 @@ impl Sql {
     fn keys(&self) -> String {
         let names: Vec<String> = TYPES.iter().map(|t| format!("'{}'", t.as_str())).collect();
         format!(
-            "SELECT key, toUInt64(rdb_size) AS size, toUInt64(member_count) AS members, \
-             toUInt8(indexOf([{}], toString(type))) AS t, \
+            "SELECT key, toUInt64(rdb_size) AS size, CAST({}, 'Nullable(UInt64)') AS mem_v, \
+             toUInt64(member_count) AS members, toUInt8(indexOf([{}], toString(type))) AS t, \
              toUInt8(({}) IS NOT NULL) AS has_ttl FROM {} WHERE {} ORDER BY key, t, has_ttl",
+            self.mem,
             names.join(", "),
             Self::expire_ms(),
             self.records,
@@ -250,8 +321,10 @@ struct GroupRow {
     type_name: String,
     encoding_name: String,
     n_keys: u64,
-    n_bytes: u64,
-    n_members: u64,
+    n_bytes: u128,
+    n_mem: u128,
+    n_mem_missing: u64,
+    n_members: u128,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -259,6 +332,8 @@ struct BucketRow {
     bucket: u8,
     n_keys: u64,
     n_bytes: u64,
+    n_mem: u64,
+    n_mem_missing: u64,
     n_members: u64,
 }
 
@@ -268,6 +343,8 @@ struct SlotRow {
     instance: String,
     n_keys: u64,
     n_bytes: u64,
+    n_mem: u64,
+    n_mem_missing: u64,
     n_members: u64,
 }
 
@@ -275,7 +352,21 @@ struct SlotRow {
 struct SumRow {
     n_keys: u64,
     n_bytes: u64,
+    n_mem: u64,
+    n_mem_missing: u64,
     n_members: u64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct ProbeRow {
+    has_mem: u8,
+    has_summaries: u8,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct SummaryRow {
+    instance: String,
+    summary_json: String,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -287,6 +378,7 @@ struct TopRow {
     type_name: String,
     encoding_name: String,
     rdb_size: u64,
+    mem_v: Option<u64>,
     member_count: u64,
     expire_ms: Option<i64>,
     idle_seconds: Option<u64>,
@@ -297,6 +389,7 @@ struct TopRow {
 struct KeyRow<'a> {
     key: &'a [u8],
     size: u64,
+    mem_v: Option<u64>,
     members: u64,
     t: u8,
     has_ttl: u8,
@@ -320,26 +413,103 @@ fn bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
     d.deserialize_byte_buf(V)
 }
 
-fn agg(keys: u64, rdb_size: u64, member_count: u64) -> Agg {
-    Agg {
-        keys,
-        rdb_size,
-        member_count,
-    }
+/// An `Agg` from a row's sums (`n_keys, n_bytes, n_mem, n_mem_missing, n_members`).
+macro_rules! agg {
+    ($r:expr) => {
+        Agg {
+            keys: $r.n_keys,
+            rdb_size: $r.n_bytes,
+            mem_size: $r.n_mem,
+            mem_missing: $r.n_mem_missing,
+            member_count: $r.n_members,
+        }
+    };
 }
 
 impl ClickHouseReader {
     /// Validate `--url` / `--proxy-url` and build the client (nothing connects yet): the
-    /// writer's HTTP client (`output::clickhouse::http`: connect timeout, TLS, proxy).
-    pub fn new(url: &str, proxy_url: Option<&str>) -> Result<Self, ReportError> {
-        let config = ClickHouseConfig::new(url, proxy_url, false, DEFAULT_TTL_DAYS)
+    /// writer's HTTP client (`output::clickhouse::http`: `--ch-connect-timeout`, TLS, proxy),
+    /// every request bounded by `--ch-response-timeout` as the writer's.
+    pub fn new(
+        url: &str,
+        proxy_url: Option<&str>,
+        timeouts: Timeouts,
+    ) -> Result<Self, ReportError> {
+        let mut config = ClickHouseConfig::new(url, proxy_url, false, DEFAULT_TTL_DAYS)
             .map_err(|e| ReportError::Options(e.to_string()))?;
+        config.timeouts = timeouts;
         let conn = Conn::new(&config).map_err(|e| ReportError::Options(e.to_string()))?;
         Ok(ClickHouseReader {
-            client: conn.client,
+            client: conn.client.clone(),
+            conn,
             url: config.url,
             sql: Sql::new(),
         })
+    }
+
+    /// `request` within `--ch-response-timeout`; its failure as one line naming `context`.
+    async fn run<T>(
+        &self,
+        context: String,
+        request: impl std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+    ) -> Result<T, ReportError> {
+        self.conn
+            .run(context, request)
+            .await
+            .map_err(|e| ReportError::ClickHouse(e.to_string()))
+    }
+
+    /// Adapt the SQL to the schema: a records table created before `mem_size` reads it as
+    /// NULL; the summaries are read when their table exists (else every instance's model is
+    /// unknown).
+    async fn probe_schema(&mut self) -> Result<bool, ReportError> {
+        let query = self
+            .client
+            .query(Sql::schema_probe())
+            .bind(RECORDS_TABLE)
+            .bind(SUMMARIES_TABLE);
+        let rows: Vec<ProbeRow> = self
+            .run(self.ctx("cannot read the schema"), query.fetch_all())
+            .await?;
+        let (has_mem, has_summaries) = rows
+            .first()
+            .map_or((false, false), |r| (r.has_mem != 0, r.has_summaries != 0));
+        if !has_mem {
+            tracing::warn!(
+                "{RECORDS_TABLE} has no mem_size column (created before rdbinsight measured \
+                 memory): the report ranks by rdb_size"
+            );
+            self.sql = Sql::new().without_mem();
+        }
+        Ok(has_summaries)
+    }
+
+    /// The instance summaries of the batch, by instance.
+    async fn summaries(
+        &self,
+        cluster: &str,
+        batch: BatchTs,
+    ) -> Result<BTreeMap<String, InstanceSummary>, ReportError> {
+        let rows: Vec<SummaryRow> = self
+            .fetch(
+                &self.sql.summaries(),
+                cluster,
+                batch,
+                "the instance summaries",
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let s = serde_json::from_str::<InstanceSummary>(&r.summary_json).map_err(|e| {
+                    ReportError::ClickHouse(format!(
+                        "{}: the summary of instance '{}' in {SUMMARIES_TABLE} is not an \
+                         instance summary: {e}",
+                        self.url, r.instance
+                    ))
+                })?;
+                Ok((r.instance, s))
+            })
+            .collect()
     }
 
     fn ctx(&self, what: &str) -> String {
@@ -353,27 +523,20 @@ impl ClickHouseReader {
         cluster: &str,
         batch: Option<&str>,
     ) -> Result<BatchTs, ReportError> {
+        let query = self.client.query(&self.sql.list_batches()).bind(cluster);
         let batches: Vec<BatchRow> = self
-            .client
-            .query(&self.sql.list_batches())
-            .bind(cluster)
-            .fetch_all()
-            .await
-            .map_err(|e| {
-                ch_err(
-                    self.ctx(&format!(
-                        "cannot list the completed batches in {BATCHES_TABLE}"
-                    )),
-                    e,
-                )
-            })?;
+            .run(
+                self.ctx(&format!(
+                    "cannot list the completed batches in {BATCHES_TABLE}"
+                )),
+                query.fetch_all(),
+            )
+            .await?;
         if batches.is_empty() {
+            let query = self.client.query(&self.sql.list_clusters());
             let clusters: Vec<ClusterRow> = self
-                .client
-                .query(&self.sql.list_clusters())
-                .fetch_all()
-                .await
-                .map_err(|e| ch_err(self.ctx("cannot list the clusters"), e))?;
+                .run(self.ctx("cannot list the clusters"), query.fetch_all())
+                .await?;
             let mut names: Vec<String> = clusters.into_iter().map(|c| c.cluster).collect();
             let more = names.len() > LIST_BATCHES;
             names.truncate(LIST_BATCHES);
@@ -442,29 +605,42 @@ impl ClickHouseReader {
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
         let started = std::time::Instant::now();
+        let query = self.client.query(sql).bind(cluster).bind(batch.nanos());
         let rows = self
-            .client
-            .query(sql)
-            .bind(cluster)
-            .bind(batch.nanos())
-            .fetch_all::<T>()
-            .await
-            .map_err(|e| ch_err(self.ctx(&format!("cannot read {what}")), e))?;
+            .run(
+                self.ctx(&format!("cannot read {what}")),
+                query.fetch_all::<T>(),
+            )
+            .await?;
         tracing::debug!("read {what} in {:.2?}", started.elapsed());
         Ok(rows)
     }
 
     /// Everything but the prefix tree, aggregated by the server.
     pub async fn aggregates(
-        &self,
+        &mut self,
         cluster: &str,
         batch: BatchTs,
         top: u64,
+        measure: Measure,
     ) -> Result<Aggregates, ReportError> {
         let mut a = Aggregates::default();
+        if self.probe_schema().await? {
+            a.summaries = self.summaries(cluster, batch).await?;
+        }
         let groups: Vec<GroupRow> = self
             .fetch(&self.sql.groups(), cluster, batch, "the breakdowns")
             .await?;
+        let mut wide = WideTotals::default();
+        for g in &groups {
+            wide.add(g.n_keys, 0, 0, 0);
+            wide.rdb_size += g.n_bytes;
+            wide.mem_size += g.n_mem;
+            wide.member_count += g.n_members;
+        }
+        wide.check()?;
+        // Every group sum is at most its total, which fits: exact.
+        let narrow = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
         for g in groups {
             if RecordType::parse(&g.type_name).is_none() {
                 return Err(ReportError::ClickHouse(format!(
@@ -481,9 +657,17 @@ impl ClickHouseReader {
                     rtype: g.type_name,
                     encoding: g.encoding_name,
                 },
-                agg(g.n_keys, g.n_bytes, g.n_members),
+                Agg {
+                    keys: g.n_keys,
+                    rdb_size: narrow(g.n_bytes),
+                    mem_size: narrow(g.n_mem),
+                    mem_missing: g.n_mem_missing,
+                    member_count: narrow(g.n_members),
+                },
             );
         }
+        a.measure = effective_measure(measure, &total_agg(&a));
+        let m = a.measure;
         let expiry: Vec<BucketRow> = self
             .fetch(
                 &self.sql.expiry(batch.millis()),
@@ -511,17 +695,15 @@ impl ClickHouseReader {
                 .fetch(&self.sql.slots(column), cluster, batch, "the slots")
                 .await?;
             for r in rows {
-                a.slots.insert(
-                    (kind, r.slot, r.instance),
-                    agg(r.n_keys, r.n_bytes, r.n_members),
-                );
+                a.slots.insert((kind, r.slot, r.instance), agg!(r));
             }
         }
         let mut interned: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        let size = self.sql.measure(m);
         for (metric, extra, list) in [
-            ("rdb_size", "1".to_string(), &mut a.top_by_size),
+            (size.as_str(), "1".to_string(), &mut a.top_by_size),
             ("member_count", "1".to_string(), &mut a.top_by_members),
-            ("rdb_size", Sql::is_big(), &mut a.big_keys),
+            (size.as_str(), self.sql.is_big(m), &mut a.big_keys),
         ] {
             let rows: Vec<TopRow> = self
                 .fetch(
@@ -536,10 +718,10 @@ impl ClickHouseReader {
             }
         }
         let big: Vec<SumRow> = self
-            .fetch(&self.sql.big_sums(), cluster, batch, "the big keys")
+            .fetch(&self.sql.big_sums(m), cluster, batch, "the big keys")
             .await?;
         if let Some(b) = big.first() {
-            a.big_agg = agg(b.n_keys, b.n_bytes, b.n_members);
+            a.big_agg = agg!(b);
         }
         Ok(a)
     }
@@ -566,7 +748,9 @@ impl ClickHouseReader {
             .map_err(|e| ch_err(ctx(), e))?;
         let started = std::time::Instant::now();
         let mut rows = 0u64;
-        while let Some(r) = cursor.next().await.map_err(|e| ch_err(ctx(), e))? {
+        // Each batch of rows within --ch-response-timeout: a server that stops sending is an
+        // error, not a report that waits forever.
+        while let Some(r) = self.run(ctx(), cursor.next()).await? {
             let rtype = usize::from(r.t)
                 .checked_sub(1)
                 .and_then(|i| TYPES.get(i))
@@ -582,6 +766,7 @@ impl ClickHouseReader {
                 r.key,
                 KeyFacts {
                     rdb_size: r.size,
+                    mem_size: r.mem_v,
                     member_count: r.members,
                     rtype,
                     has_ttl: r.has_ttl != 0,
@@ -603,7 +788,7 @@ fn fill_buckets<const N: usize>(
         let slot = out.get_mut(usize::from(r.bucket)).ok_or_else(|| {
             ReportError::ClickHouse(format!("{what} bucket {} out of range", r.bucket))
         })?;
-        *slot = agg(r.n_keys, r.n_bytes, r.n_members);
+        *slot = agg!(r);
     }
     Ok(())
 }
@@ -627,6 +812,7 @@ fn candidate(
         rtype,
         encoding: intern(r.encoding_name),
         rdb_size: r.rdb_size,
+        mem_size: r.mem_v,
         member_count: r.member_count,
         expire_ms: r.expire_ms,
         idle_seconds: r.idle_seconds,
@@ -650,7 +836,14 @@ mod tests {
         assert!(!s.groups().contains("redis_records_view"));
         assert_eq!(s.groups().matches('?').count(), 2);
         assert_eq!(s.expiry(5).matches('?').count(), 2);
-        assert_eq!(s.top("rdb_size", &Sql::is_big(), 3).matches('?').count(), 2);
+        assert_eq!(
+            s.top("rdb_size", &s.is_big(Measure::Mem), 3)
+                .matches('?')
+                .count(),
+            2
+        );
+        assert!(s.clone().without_mem().keys().contains("CAST(NULL"));
+        assert_eq!(s.summaries().matches('?').count(), 2);
         assert!(Sql::expire_ms().contains("9223372036854775"));
         assert_eq!(
             parse_batch_arg("2024-01-02T03:04:05.123456789Z").unwrap(),

@@ -79,6 +79,9 @@ pub enum ReportError {
     Spill(SpillError),
     #[error(transparent)]
     Inconsistent(#[from] Inconsistent),
+    /// Totals beyond u64: impossible input.
+    #[error(transparent)]
+    Overflow(#[from] aggregate::Overflow),
     /// Ctrl-C (the cancel flag) stopped the report; temporary files are gone.
     #[error("interrupted")]
     Interrupted,
@@ -141,7 +144,11 @@ pub fn from_parquet(
         b.files.len(),
         b.dir.display()
     );
-    let mut acc = RowAccumulator::new(b.batch, usize::try_from(opts.top).unwrap_or(usize::MAX));
+    let mut acc = RowAccumulator::new(
+        b.batch,
+        usize::try_from(opts.top).unwrap_or(usize::MAX),
+        opts.measure,
+    );
     spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
     let mut sorter = ExternalSorter::new(
         sort_budget(opts.memory_limit),
@@ -153,10 +160,12 @@ pub fn from_parquet(
     let rows = acc.rows();
     tracing::debug!("read {rows} rows in {:.2?}", started.elapsed());
     let started = std::time::Instant::now();
-    let aggregates = acc.into_aggregates();
+    let aggregates = acc.into_aggregates()?;
     let total = total_agg(&aggregates);
     let mut builder = PrefixBuilder::new(
-        opts.prefix_threshold.bytes(total.rdb_size),
+        opts.prefix_threshold
+            .bytes(total.measured(aggregates.measure)),
+        aggregates.measure,
         opts.delimiter.as_ref(),
     );
     let spill = sorter.finish(|key, facts| builder.push(key, facts))?;
@@ -195,17 +204,22 @@ pub fn from_parquet(
 pub async fn from_clickhouse(
     url: &str,
     proxy_url: Option<&str>,
+    timeouts: crate::output::clickhouse::Timeouts,
     cluster: &str,
     batch: Option<&str>,
     opts: &ReportOptions,
 ) -> Result<Report, ReportError> {
-    let reader = clickhouse::ClickHouseReader::new(url, proxy_url)?;
+    let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
-    let aggregates = reader.aggregates(cluster, batch, opts.top).await?;
+    let aggregates = reader
+        .aggregates(cluster, batch, opts.top, opts.measure)
+        .await?;
     let total = total_agg(&aggregates);
     let mut builder = PrefixBuilder::new(
-        opts.prefix_threshold.bytes(total.rdb_size),
+        opts.prefix_threshold
+            .bytes(total.measured(aggregates.measure)),
+        aggregates.measure,
         opts.delimiter.as_ref(),
     );
     let rows = reader.stream_keys(cluster, batch, &mut builder).await?;

@@ -18,15 +18,15 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON document.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Default `--top`.
 pub const DEFAULT_TOP: u64 = 100;
-/// Default `--prefix-threshold`, percent of the batch's total `rdb_size`.
+/// Default `--prefix-threshold`, percent of the batch's total of the measure.
 pub const DEFAULT_PREFIX_THRESHOLD_PCT: &str = "1";
-/// A string key is "big" above this many bytes of `rdb_size` (1 MiB).
+/// A string key is "big" above this many bytes of the measure (1 MiB).
 pub const BIG_STRING_BYTES: u64 = 1 << 20;
-/// A key of another type is "big" above this many bytes of `rdb_size` (1 GiB)...
+/// A key of another type is "big" above this many bytes of the measure (1 GiB)...
 pub const BIG_OTHER_BYTES: u64 = 1 << 30;
 /// ...or above this many members.
 pub const BIG_MEMBERS: u64 = 1_000_000;
@@ -57,19 +57,22 @@ pub struct ReportData {
     /// (`2024-01-02T03:04:05.123456789Z`).
     pub batch: String,
     pub params: Params,
+    /// What the memory numbers are and how they reconcile with the servers' own.
+    pub memory: Memory,
     pub totals: Totals,
-    /// Per type. Order: `rdb_size` desc, then type name asc.
+    /// Per type. Order: the measure desc, then type name asc.
     pub by_type: Vec<TypeRow>,
     /// Per (type, encoding): also the "encoding mix per type" of the outliers section.
-    /// Order: `rdb_size` desc, then type asc, then encoding asc.
+    /// Order: the measure desc, then type asc, then encoding asc.
     pub by_type_encoding: Vec<TypeEncodingRow>,
     /// Per db number. Order: db asc.
     pub by_db: Vec<DbRow>,
     /// Per instance. Order: instance name asc (bytewise).
     pub by_instance: Vec<InstanceRow>,
     pub prefix_tree: PrefixTree,
-    /// The `params.top` keys with the largest `rdb_size`. Order: `rdb_size` desc, then key bytes
-    /// asc, then instance asc, then db asc.
+    /// The `params.top` keys with the largest measure (`memory.measure`: `mem_size`, a NULL
+    /// counted as 0, or `rdb_size`). Order: the measure desc, then key bytes asc, then instance
+    /// asc, then db asc.
     pub top_keys_by_size: Vec<KeyRow>,
     /// The `params.top` keys with the most members. Order: `member_count` desc, then key bytes
     /// asc, then instance asc, then db asc.
@@ -86,11 +89,11 @@ pub struct Params {
     /// `--top`: length of the top-key lists, of `expiry.no_ttl_prefixes` and the cap of
     /// `outliers.big_keys`.
     pub top: u64,
-    /// `--prefix-threshold` as a normalized decimal (`"1"`, `"0.5"`): percent of
-    /// `totals.rdb_size`.
+    /// `--prefix-threshold` as a normalized decimal (`"1"`, `"0.5"`): percent of the total of
+    /// the measure (`totals.mem_size` or `totals.rdb_size`, see [`Memory::measure`]).
     pub prefix_threshold_pct: String,
-    /// `max(1, floor(totals.rdb_size × pct / 100))`, computed exactly (integer arithmetic on
-    /// the decimal, never through floating point). 0 when the batch holds no bytes.
+    /// `max(1, floor(total × pct / 100))` of the measure's total, computed exactly (integer
+    /// arithmetic on the decimal, never through floating point). 0 when the batch holds no bytes.
     pub prefix_threshold_bytes: u64,
     /// `--delimiter`: the characters prefixes are snapped back to, if given.
     pub delimiter: Option<String>,
@@ -102,30 +105,143 @@ pub struct Params {
     pub big_members: u64,
 }
 
-/// Exact count of keys and sums of `rdb_size` and `member_count` over a set of keys.
+/// Exact count of keys and sums of `rdb_size`, `mem_size` and `member_count` over a set of keys.
+///
+/// The adds wrap instead of panicking: every `Agg` sums a subset of the batch's keys, and both
+/// readers first check that the batch's totals fit a u64 (a batch whose totals do not is
+/// impossible input, reported as [`super::ReportError::Overflow`]), so no sum ever wraps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agg {
     pub keys: u64,
     pub rdb_size: u64,
+    /// Sum of `mem_size`, a NULL counted as 0: see `mem_missing`.
+    pub mem_size: u64,
+    /// Of `keys`, those without a `mem_size` (module values; every key of a batch stored
+    /// before the column existed). Left out of the JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mem_missing: u64,
     pub member_count: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// What the tree, the rankings and the big-key rule measure a key by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Measure {
+    /// `mem_size`: the RAM the key takes once a server loaded the RDB (a NULL counts as 0).
+    #[default]
+    Mem,
+    /// `rdb_size`: the key's serialized size in the RDB file.
+    Rdb,
+}
+
+impl Measure {
+    /// `mem` / `rdb` (the `--measure` values, and [`Memory::measure`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::Mem => "mem",
+            Measure::Rdb => "rdb",
+        }
+    }
+
+    /// A key's value of the measure.
+    #[inline]
+    pub fn of(self, rdb_size: u64, mem_size: Option<u64>) -> u64 {
+        match self {
+            Measure::Mem => mem_size.unwrap_or(0),
+            Measure::Rdb => rdb_size,
+        }
+    }
+}
+
+impl std::str::FromStr for Measure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mem" => Ok(Measure::Mem),
+            "rdb" => Ok(Measure::Rdb),
+            _ => Err(format!("'{s}' is not a measure: expected mem or rdb")),
+        }
+    }
 }
 
 impl Agg {
     /// Count one key.
     #[inline]
-    pub fn add(&mut self, rdb_size: u64, member_count: u64) {
-        self.keys += 1;
-        self.rdb_size += rdb_size;
-        self.member_count += member_count;
+    pub fn add(&mut self, rdb_size: u64, mem_size: Option<u64>, member_count: u64) {
+        self.keys = self.keys.wrapping_add(1);
+        self.rdb_size = self.rdb_size.wrapping_add(rdb_size);
+        match mem_size {
+            Some(m) => self.mem_size = self.mem_size.wrapping_add(m),
+            None => self.mem_missing = self.mem_missing.wrapping_add(1),
+        }
+        self.member_count = self.member_count.wrapping_add(member_count);
     }
 
     /// Add another aggregate.
     #[inline]
     pub fn merge(&mut self, other: &Agg) {
-        self.keys += other.keys;
-        self.rdb_size += other.rdb_size;
-        self.member_count += other.member_count;
+        self.keys = self.keys.wrapping_add(other.keys);
+        self.rdb_size = self.rdb_size.wrapping_add(other.rdb_size);
+        self.mem_size = self.mem_size.wrapping_add(other.mem_size);
+        self.mem_missing = self.mem_missing.wrapping_add(other.mem_missing);
+        self.member_count = self.member_count.wrapping_add(other.member_count);
     }
+
+    /// The sum of the measure.
+    #[inline]
+    pub fn measured(&self, m: Measure) -> u64 {
+        match m {
+            Measure::Mem => self.mem_size,
+            Measure::Rdb => self.rdb_size,
+        }
+    }
+}
+
+/// The memory view of the report: which measure ranks, which model each instance's `mem_size`
+/// comes from, and how the sums compare with what the servers said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// `--measure` as asked (`mem` or `rdb`).
+    pub requested: String,
+    /// The measure the prefix tree, every ranking, the big-key rule and the balance's top slots
+    /// use: `requested`, except `rdb` for a batch where no key has a `mem_size` (stored before
+    /// the column existed), see `note`.
+    pub measure: String,
+    /// Why `measure` is not `requested`, in words.
+    pub note: Option<String>,
+    /// Keys without a `mem_size` (counted as 0 in every `mem_size` sum).
+    pub keys_without_mem_size: u64,
+    /// Per instance holding keys, name asc.
+    pub instances: Vec<InstanceMemory>,
+}
+
+/// One instance's memory model and reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceMemory {
+    pub instance: String,
+    /// Whether the store holds the instance's summary at all (older batches, or ClickHouse
+    /// without `import_instance_summaries`, do not: every field below is then unknown).
+    pub summary: bool,
+    /// The memory model `mem_size` was computed with (`None`: none applied, or unknown).
+    pub model: Option<String>,
+    /// The model is the nearest one for a server it was not validated on.
+    pub approximate: bool,
+    /// What the RDB said wrote it (`redis 7.2.4`).
+    pub rdb_server: Option<String>,
+    /// Σ `mem_size` of the instance's keys.
+    pub mem_size: u64,
+    /// Of its keys, those without a `mem_size`.
+    pub keys_without_mem_size: u64,
+    /// The keyspace dicts' bucket arrays, in no key's `mem_size`.
+    pub keyspace_tables: Option<u64>,
+    /// `mem_size` + `keyspace_tables` (when known): what the keys and the keyspace take.
+    pub keys_and_tables: Option<u64>,
+    /// The RDB's `used-mem` aux field: the server's whole `used_memory` when it saved (its
+    /// allocator's fragmentation excluded, but clients, buffers and the like included).
+    pub used_mem: Option<u64>,
 }
 
 /// Batch totals. "Keys" counts records: the same key name on two instances (or dbs) is two keys.
@@ -190,7 +306,7 @@ pub struct KeyText {
     pub base64: Option<String>,
 }
 
-/// `rdb_size` per type, in the fixed order of the fields.
+/// Bytes per type, in the fixed order of the fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TypeBytes {
     pub string: u64,
@@ -205,7 +321,7 @@ pub struct TypeBytes {
 /// The prefix tree (issue #9, section 3).
 ///
 /// With `T = params.prefix_threshold_bytes`, a byte string P is a node when the keys starting
-/// with P hold at least T bytes of `rdb_size` and P is the longest common prefix of exactly
+/// with P hold at least T bytes of the measure (`memory.measure`) and P is the longest common prefix of exactly
 /// those keys (a branching point of the key trie, or a whole key). The parent of a node is the
 /// longest other node that is a prefix of it (on raw bytes). The root is the longest common
 /// prefix of all keys (often empty), so there is exactly one root when the batch holds any
@@ -238,6 +354,8 @@ pub struct PrefixNode {
     pub no_ttl: Agg,
     /// Of those, `rdb_size` per type.
     pub rdb_size_by_type: TypeBytes,
+    /// Of those, `mem_size` per type.
+    pub mem_size_by_type: TypeBytes,
 }
 
 /// One key with its facts (top lists, big keys).
@@ -250,6 +368,8 @@ pub struct KeyRow {
     pub r#type: String,
     pub encoding: String,
     pub rdb_size: u64,
+    /// `None`: no memory model applies (module values) or the batch predates the column.
+    pub mem_size: Option<u64>,
     pub member_count: u64,
     /// RFC 3339 UTC with 3 fractional digits, or `None` without expiry.
     pub expire_at: Option<String>,
@@ -269,7 +389,7 @@ pub struct Expiry {
     /// (each `[lower, upper)`), `gt_30d` (`ttl_ms >= 30 days`), with `ttl_ms` as in
     /// [`KeyRow::ttl_ms`].
     pub buckets: Vec<BucketRow>,
-    /// The prefix-tree nodes holding the most bytes without expiry: `rdb_size` of their no-TTL
+    /// The prefix-tree nodes holding the most bytes without expiry: the measure of their no-TTL
     /// keys desc, then prefix bytes asc; at most `params.top`, nodes with no such bytes left out.
     pub no_ttl_prefixes: Vec<NoTtlPrefix>,
 }
@@ -326,8 +446,8 @@ pub struct HistBucket {
 /// [`ReportData::by_type_encoding`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outliers {
-    /// Big keys: strings with `rdb_size > big_string_bytes`; other types with
-    /// `rdb_size > big_other_bytes` or `member_count > big_members`. Order as
+    /// Big keys: strings whose measure is `> big_string_bytes`; other types with the measure
+    /// `> big_other_bytes` or `member_count > big_members`. Order as
     /// [`ReportData::top_keys_by_size`]; at most `params.top`.
     pub big_keys: Vec<KeyRow>,
     /// How many keys are big in all (listed or not).
@@ -342,11 +462,13 @@ pub struct Balance {
     /// Largest per-instance key count and byte sum (0 for an empty batch).
     pub keys_max: u64,
     pub rdb_size_max: u64,
+    pub mem_size_max: u64,
     /// Means over the instances of `totals.instances` (`total as f64 / instances as f64`; 0.0
     /// for an empty batch).
     pub keys_mean: f64,
     pub rdb_size_mean: f64,
-    /// The [`TOP_SLOTS`] slots with most bytes: `rdb_size` desc, then kind asc, then slot asc.
+    pub mem_size_mean: f64,
+    /// The [`TOP_SLOTS`] slots with most bytes: the measure desc, then kind asc, then slot asc.
     pub top_slots_by_bytes: Vec<SlotRow>,
     /// The [`TOP_SLOTS`] slots with most keys: keys desc, then kind asc, then slot asc.
     pub top_slots_by_keys: Vec<SlotRow>,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP};
+use super::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, Measure};
 
 /// Largest `--top`: the lists are held in memory and shown in one page.
 pub const MAX_TOP: u64 = 100_000;
@@ -215,6 +215,8 @@ pub struct ReportOptions {
     pub top: u64,
     pub prefix_threshold: PrefixThreshold,
     pub delimiter: Option<Delimiters>,
+    /// `--measure`: what the tree and the rankings use (see `model::Memory::measure`).
+    pub measure: Measure,
     /// Parquet only: the budget of the key sort (see `spill`).
     pub memory_limit: MemoryLimit,
     /// Parquet only: where sorted runs are spilled (default: the system temp dir).
@@ -227,6 +229,7 @@ impl Default for ReportOptions {
             top: DEFAULT_TOP,
             prefix_threshold: PrefixThreshold::default(),
             delimiter: None,
+            measure: Measure::default(),
             memory_limit: MemoryLimit::default(),
             spill_dir: None,
         }

@@ -24,11 +24,12 @@ use arrow::datatypes::{
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
+use crate::output::parquet::SUMMARY_METADATA_KEY;
 use crate::output::parquet::path::{
     BATCH_PREFIX, BatchPaths, CLUSTER_PREFIX, PARQUET_EXT, sanitize_name,
 };
 use crate::record::columns::{COLUMNS, ColumnType};
-use crate::record::{BatchTs, RecordType};
+use crate::record::{BatchTs, InstanceSummary, RecordType};
 
 use super::ReportError;
 use super::aggregate::{RowAccumulator, RowRef, report_expire_ms};
@@ -218,6 +219,8 @@ struct Columns<'a> {
     freq: &'a PrimitiveArray<UInt8Type>,
     codis_slot: &'a PrimitiveArray<UInt16Type>,
     redis_slot: &'a PrimitiveArray<UInt16Type>,
+    /// `None` in a file written before the column existed.
+    mem_size: Option<&'a PrimitiveArray<UInt64Type>>,
 }
 
 /// Whether a column's values are read as `want` (timestamps in any time zone).
@@ -281,6 +284,7 @@ impl<'a> Columns<'a> {
             freq: c("freq").as_primitive(),
             codis_slot: c("codis_slot").as_primitive(),
             redis_slot: c("redis_slot").as_primitive(),
+            mem_size: b.column_by_name("mem_size").map(|a| a.as_primitive()),
         })
     }
 }
@@ -305,6 +309,22 @@ fn scan_file(
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .map_err(|e| pq_err(path, e))?;
+    let summary = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == SUMMARY_METADATA_KEY))
+        .and_then(|e| e.value.as_deref())
+        .map(|json| {
+            serde_json::from_str::<InstanceSummary>(json).map_err(|e| {
+                pq_err(
+                    path,
+                    format!("its {SUMMARY_METADATA_KEY} metadata is not an instance summary: {e}"),
+                )
+            })
+        })
+        .transpose()?;
+    let mut summary_owner: Option<String> = None;
     let fields = builder.schema().fields().clone();
     let mut roots = Vec::with_capacity(COLUMNS.len());
     for column in &COLUMNS {
@@ -353,6 +373,22 @@ fn scan_file(
             let instance = match &last_instance {
                 Some((name, id)) if name == inst => *id,
                 _ => {
+                    if let Some(s) = &summary {
+                        // One instance per file: its summary belongs to its rows' instance.
+                        match &summary_owner {
+                            None => {
+                                acc.add_summary(inst, s.clone());
+                                summary_owner = Some(inst.to_string());
+                            }
+                            Some(owner) if owner != inst => {
+                                return Err(row_err(format!(
+                                    "instance '{inst}' in a file of instance '{owner}' (its \
+                                     {SUMMARY_METADATA_KEY} metadata describes one instance)"
+                                )));
+                            }
+                            Some(_) => {}
+                        }
+                    }
                     let id = acc.instance_id(inst);
                     last_instance = Some((inst.to_string(), id));
                     id
@@ -371,6 +407,7 @@ fn scan_file(
             let rtype =
                 RecordType::parse(t).ok_or_else(|| row_err(format!("unknown type '{t}'")))?;
             let expire_ms = report_expire_ms(opt(c.expire_at, i));
+            let mem_size = c.mem_size.and_then(|m| opt(m, i));
             let row = RowRef {
                 instance,
                 db: c.db.value(i),
@@ -379,6 +416,7 @@ fn scan_file(
                 encoding,
                 member_count: c.member_count.value(i),
                 rdb_size: c.rdb_size.value(i),
+                mem_size,
                 expire_ms,
                 idle_seconds: opt(c.idle_seconds, i),
                 freq: opt(c.freq, i),
@@ -390,6 +428,7 @@ fn scan_file(
                 row.key,
                 KeyFacts {
                     rdb_size: row.rdb_size,
+                    mem_size,
                     member_count: row.member_count,
                     rtype,
                     has_ttl: expire_ms.is_some(),

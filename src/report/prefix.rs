@@ -1,7 +1,7 @@
 //! The prefix tree (issue #9, section 3) from keys in ascending byte order, in one pass.
 //!
 //! A byte string P is a node when the keys starting with P hold at least `T` bytes of
-//! `rdb_size` and P is the longest common prefix of exactly those keys: a branching point of
+//! the measure (`mem_size` or `rdb_size`) and P is the longest common prefix of exactly those keys: a branching point of
 //! the key trie, or a whole key. [`PrefixBuilder`] walks the sorted keys keeping a stack of the
 //! trie nodes that are prefixes of the current key (an "LCP stack"): a new key first closes
 //! every open node deeper than its longest common prefix with the previous key (such a node's
@@ -27,13 +27,14 @@
 use crate::record::RecordType;
 
 use super::keytext::key_text;
-use super::model::{Agg, MAX_PREFIX_NODES, PrefixNode, PrefixTree, TypeBytes};
+use super::model::{Agg, MAX_PREFIX_NODES, Measure, PrefixNode, PrefixTree, TypeBytes};
 use super::options::Delimiters;
 
 /// What the prefix tree needs to know about one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyFacts {
     pub rdb_size: u64,
+    pub mem_size: Option<u64>,
     pub member_count: u64,
     pub rtype: RecordType,
     /// Whether the key has an expiry (as the report counts it: see `aggregate::report_expire_ms`).
@@ -59,31 +60,39 @@ struct Totals {
     agg: Agg,
     no_ttl: Agg,
     by_type: TypeBytes,
+    by_type_mem: TypeBytes,
 }
 
 impl Totals {
     #[inline]
     fn add_key(&mut self, f: &KeyFacts) {
-        self.agg.add(f.rdb_size, f.member_count);
+        self.agg.add(f.rdb_size, f.mem_size, f.member_count);
         if !f.has_ttl {
-            self.no_ttl.add(f.rdb_size, f.member_count);
+            self.no_ttl.add(f.rdb_size, f.mem_size, f.member_count);
         }
         add_type_bytes(&mut self.by_type, f.rtype, f.rdb_size);
+        add_type_bytes(&mut self.by_type_mem, f.rtype, f.mem_size.unwrap_or(0));
     }
 
     #[inline]
     fn merge(&mut self, o: &Totals) {
         self.agg.merge(&o.agg);
         self.no_ttl.merge(&o.no_ttl);
-        let (a, b) = (&mut self.by_type, &o.by_type);
-        a.string += b.string;
-        a.list += b.list;
-        a.set += b.set;
-        a.zset += b.zset;
-        a.hash += b.hash;
-        a.stream += b.stream;
-        a.module += b.module;
+        merge_type_bytes(&mut self.by_type, &o.by_type);
+        merge_type_bytes(&mut self.by_type_mem, &o.by_type_mem);
     }
+}
+
+/// Add `b` to `a`, field by field (wrapping, as `Agg`: the readers check the batch totals).
+#[inline]
+fn merge_type_bytes(a: &mut TypeBytes, b: &TypeBytes) {
+    a.string = a.string.wrapping_add(b.string);
+    a.list = a.list.wrapping_add(b.list);
+    a.set = a.set.wrapping_add(b.set);
+    a.zset = a.zset.wrapping_add(b.zset);
+    a.hash = a.hash.wrapping_add(b.hash);
+    a.stream = a.stream.wrapping_add(b.stream);
+    a.module = a.module.wrapping_add(b.module);
 }
 
 /// Add `bytes` to the field of `rtype`.
@@ -98,7 +107,7 @@ pub fn add_type_bytes(t: &mut TypeBytes, rtype: RecordType, bytes: u64) {
         RecordType::Stream => &mut t.stream,
         RecordType::Module => &mut t.module,
     };
-    *field += bytes;
+    *field = field.wrapping_add(bytes);
 }
 
 /// An open trie node: a prefix of the current key.
@@ -126,6 +135,7 @@ struct Kept {
 #[derive(Debug)]
 pub struct PrefixBuilder {
     threshold: u64,
+    measure: Measure,
     prev: Vec<u8>,
     started: bool,
     stack: Vec<Open>,
@@ -135,11 +145,12 @@ pub struct PrefixBuilder {
 }
 
 impl PrefixBuilder {
-    /// `threshold`: the minimum bytes of a node (`params.prefix_threshold_bytes`). With 0 (a
-    /// batch without bytes) no node is kept. `delimiter`: `--delimiter`, if given.
-    pub fn new(threshold: u64, delimiter: Option<&Delimiters>) -> Self {
+    /// `threshold`: the minimum bytes of `measure` of a node (`params.prefix_threshold_bytes`).
+    /// With 0 (a batch without bytes) no node is kept. `delimiter`: `--delimiter`, if given.
+    pub fn new(threshold: u64, measure: Measure, delimiter: Option<&Delimiters>) -> Self {
         PrefixBuilder {
             threshold,
+            measure,
             prev: Vec::new(),
             started: false,
             stack: Vec::new(),
@@ -232,7 +243,7 @@ impl PrefixBuilder {
     /// Keep the open node at `i` (a prefix of `prev`) if it holds enough bytes.
     fn keep(&mut self, i: usize) -> Result<(), PrefixError> {
         let node = &self.stack[i];
-        if self.threshold == 0 || node.totals.agg.rdb_size < self.threshold {
+        if self.threshold == 0 || node.totals.agg.measured(self.measure) < self.threshold {
             return Ok(());
         }
         let (depth, is_key, totals) = (node.depth, node.is_key, node.totals);
@@ -318,6 +329,7 @@ fn with_parents(sorted: Vec<Kept>) -> Vec<PrefixNode> {
             agg: k.totals.agg,
             no_ttl: k.totals.no_ttl,
             rdb_size_by_type: k.totals.by_type,
+            mem_size_by_type: k.totals.by_type_mem,
         });
         stack.push(i);
     }
@@ -351,6 +363,7 @@ mod tests {
     fn facts(rdb_size: u64, has_ttl: bool) -> KeyFacts {
         KeyFacts {
             rdb_size,
+            mem_size: Some(100 - rdb_size),
             member_count: 1,
             rtype: RecordType::String,
             has_ttl,
@@ -362,7 +375,7 @@ mod tests {
 
     fn build(keys: &[(&[u8], u64)], t: u64, d: Option<&str>) -> Vec<Node> {
         let d = d.map(|d| d.parse::<Delimiters>().unwrap());
-        let mut b = PrefixBuilder::new(t, d.as_ref());
+        let mut b = PrefixBuilder::new(t, Measure::Rdb, d.as_ref());
         for (k, s) in keys {
             b.push(k, facts(*s, false)).unwrap();
         }
@@ -407,6 +420,27 @@ mod tests {
     }
 
     #[test]
+    fn the_threshold_is_on_the_measure() {
+        // mem_size is 100 - rdb_size in these facts: "a" holds 90 of mem, "b" 10.
+        let keys: &[(&[u8], u64)] = &[(b"a", 10), (b"b", 90)];
+        for (measure, kept) in [(Measure::Rdb, b"b"), (Measure::Mem, b"a")] {
+            let mut b = PrefixBuilder::new(50, measure, None);
+            for (k, s) in keys {
+                b.push(k, facts(*s, false)).unwrap();
+            }
+            let nodes = b.finish().unwrap().nodes;
+            let prefixes: Vec<&str> = nodes.iter().map(|n| n.prefix.text.as_str()).collect();
+            assert_eq!(
+                prefixes,
+                ["", std::str::from_utf8(kept).unwrap()],
+                "{measure:?}"
+            );
+            assert_eq!((nodes[0].agg.rdb_size, nodes[0].agg.mem_size), (100, 100));
+            assert_eq!(nodes[0].mem_size_by_type.string, 100);
+        }
+    }
+
+    #[test]
     fn duplicates_and_single_key() {
         let keys: &[(&[u8], u64)] = &[(b"k", 3), (b"k", 4)];
         assert_eq!(
@@ -423,13 +457,13 @@ mod tests {
 
     #[test]
     fn out_of_order_is_an_error() {
-        let mut b = PrefixBuilder::new(1, None);
+        let mut b = PrefixBuilder::new(1, Measure::Rdb, None);
         b.push(b"b", facts(1, false)).unwrap();
         assert!(matches!(
             b.push(b"a", facts(1, false)),
             Err(PrefixError::OutOfOrder { .. })
         ));
-        let mut b = PrefixBuilder::new(1, None);
+        let mut b = PrefixBuilder::new(1, Measure::Rdb, None);
         b.push(b"ab", facts(1, false)).unwrap();
         assert!(b.push(b"a", facts(1, false)).is_err());
     }

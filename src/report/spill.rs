@@ -2,7 +2,7 @@
 //! hand the prefix tree every key of a batch in byte order without holding them all.
 //!
 //! Entries are appended to one byte arena (`key`, then `rdb_size` and `member_count` as LEB128
-//! varints, then a flags byte) indexed by 16-byte entries (the key's first 8 bytes as a
+//! varints, then a flags byte, then `mem_size` as a varint when the flags say it is present) indexed by 16-byte entries (the key's first 8 bytes as a
 //! big-endian integer, offset, length). Sorting is an MSD radix sort on 8-byte chunks that
 //! touches the arena once per chunk depth (see `sort_index`). When arena + index reach the
 //! budget, the index is sorted and the entries are written to a run file (`varint key length` +
@@ -233,7 +233,7 @@ impl ExternalSorter {
 
     /// Add an entry. May write a run to disk.
     pub fn push(&mut self, key: &[u8], facts: KeyFacts) -> Result<(), SpillError> {
-        let entry_len = key.len() + 2 * 10 + 1;
+        let entry_len = key.len() + 3 * 10 + 1;
         if !self.index.is_empty()
             && (self.used() + entry_len + INDEX_ENTRY_BYTES > self.budget
                 || self.arena.len() + entry_len > MAX_ARENA)
@@ -247,6 +247,9 @@ impl ExternalSorter {
         put_varint(&mut self.arena, facts.rdb_size);
         put_varint(&mut self.arena, facts.member_count);
         self.arena.push(flags(facts));
+        if let Some(m) = facts.mem_size {
+            put_varint(&mut self.arena, m);
+        }
         self.index.push(IndexEntry {
             head: head(key),
             offset,
@@ -462,17 +465,22 @@ fn rest_class(e: &IndexEntry, depth: usize) -> u32 {
     (e.key_len as usize - depth).min(9) as u32
 }
 
+/// Flags bit: a `mem_size` varint follows.
+const HAS_MEM: u8 = 0x40;
+
 #[inline]
 fn flags(f: KeyFacts) -> u8 {
     let t = type_index(f.rtype) as u8;
-    t | (u8::from(f.has_ttl) << 7)
+    t | (u8::from(f.has_ttl) << 7) | if f.mem_size.is_some() { HAS_MEM } else { 0 }
 }
 
+/// The facts but `mem_size` (set by the caller when the flags say one follows).
 #[inline]
 fn unflag(rdb_size: u64, member_count: u64, flags: u8) -> Option<KeyFacts> {
-    let rtype: RecordType = *TYPES.get(usize::from(flags & 0x7f))?;
+    let rtype: RecordType = *TYPES.get(usize::from(flags & 0x3f))?;
     Some(KeyFacts {
         rdb_size,
+        mem_size: None,
         member_count,
         rtype,
         has_ttl: flags & 0x80 != 0,
@@ -512,12 +520,17 @@ fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
-/// Length of the (two varints + flags) after a key in the arena.
+/// Length of the (two varints + flags + optional varint) after a key in the arena.
 #[inline]
 fn entry_tail_len(b: &[u8]) -> usize {
     let (_, a) = get_varint(b).expect("arena written by push");
     let (_, c) = get_varint(&b[a..]).expect("arena written by push");
-    a + c + 1
+    if b[a + c] & HAS_MEM != 0 {
+        let (_, m) = get_varint(&b[a + c + 1..]).expect("arena written by push");
+        a + c + 1 + m
+    } else {
+        a + c + 1
+    }
 }
 
 #[inline]
@@ -527,7 +540,14 @@ fn decode_mem<'a>(arena: &'a [u8], e: &IndexEntry) -> (&'a [u8], KeyFacts) {
     let tail = &arena[key_end..];
     let (rdb_size, a) = get_varint(tail).expect("arena written by push");
     let (member_count, c) = get_varint(&tail[a..]).expect("arena written by push");
-    let facts = unflag(rdb_size, member_count, tail[a + c]).expect("flags written by push");
+    let mut facts = unflag(rdb_size, member_count, tail[a + c]).expect("flags written by push");
+    if tail[a + c] & HAS_MEM != 0 {
+        facts.mem_size = Some(
+            get_varint(&tail[a + c + 1..])
+                .expect("arena written by push")
+                .0,
+        );
+    }
     (&arena[start..key_end], facts)
 }
 
@@ -537,13 +557,19 @@ fn write_entry(w: &mut impl Write, key: &[u8], f: KeyFacts) -> io::Result<u64> {
     let n = encode_varint(key.len() as u64, &mut buf);
     w.write_all(&buf[..n])?;
     w.write_all(key)?;
-    let mut tail = [0u8; 21];
+    let mut tail = [0u8; 31];
     let a = encode_varint(f.rdb_size, (&mut tail[..10]).try_into().expect("10 bytes"));
     let b = encode_varint(f.member_count, &mut buf);
     tail[a..a + b].copy_from_slice(&buf[..b]);
     tail[a + b] = flags(f);
-    w.write_all(&tail[..a + b + 1])?;
-    Ok((n + key.len() + a + b + 1) as u64)
+    let mut len = a + b + 1;
+    if let Some(m) = f.mem_size {
+        let c = encode_varint(m, &mut buf);
+        tail[len..len + c].copy_from_slice(&buf[..c]);
+        len += c;
+    }
+    w.write_all(&tail[..len])?;
+    Ok((n + key.len() + len) as u64)
 }
 
 /// A run being read back.
@@ -617,6 +643,12 @@ impl RunReader {
             .map_err(|_| self.corrupt("truncated entry"))?;
         self.facts =
             unflag(rdb_size, member_count, f[0]).ok_or_else(|| self.corrupt("bad flags"))?;
+        if f[0] & HAS_MEM != 0 {
+            self.facts.mem_size = Some(
+                self.read_varint()?
+                    .ok_or_else(|| self.corrupt("truncated entry"))?,
+            );
+        }
         Ok(true)
     }
 }
@@ -637,6 +669,7 @@ fn open_sources(
                 max_key_len,
                 facts: KeyFacts {
                     rdb_size: 0,
+                    mem_size: None,
                     member_count: 0,
                     rtype: RecordType::String,
                     has_ttl: false,
@@ -752,6 +785,7 @@ mod tests {
                     .collect();
                 let facts = KeyFacts {
                     rdb_size: r() >> (r() % 64),
+                    mem_size: (r() % 3 != 0).then(|| r() >> (r() % 64)),
                     member_count: r() % 1000,
                     rtype: TYPES[(r() % 7) as usize],
                     has_ttl: r().is_multiple_of(2),
@@ -919,6 +953,7 @@ mod tests {
         keys.extend(keys.clone());
         let f = KeyFacts {
             rdb_size: 1,
+            mem_size: Some(7),
             member_count: 1,
             rtype: RecordType::String,
             has_ttl: false,

@@ -175,6 +175,7 @@ fn assert_contrast(b: &Browser, scheme: &str) {
         "#summary .meta-line",
         "#total-keys .approx",
         "#rdb-size-note",
+        "#mem-total",
         "#t-by-type th button",
         "#t-by-type td",
         "#t-prefixes td button.link",
@@ -224,13 +225,13 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 /// children follow in prefix order with widths proportional to bytes.
 fn child_center(data: &ReportData, child: usize, width: f64) -> f64 {
     let nodes = &data.prefix_tree.nodes;
-    let root_bytes = nodes[0].agg.rdb_size as f64;
+    let root_bytes = nodes[0].agg.mem_size as f64;
     let mut x = 0.0;
     for (i, n) in nodes.iter().enumerate() {
         if n.parent != Some(0) {
             continue;
         }
-        let w = width * n.agg.rdb_size as f64 / root_bytes;
+        let w = width * n.agg.mem_size as f64 / root_bytes;
         if i == child {
             return x + w / 2.0;
         }
@@ -278,7 +279,51 @@ fn report_page_in_headless_chromium() {
     );
     assert_eq!(b.text("#total-instances .exact"), "3 instances");
     assert_eq!(b.text("#total-dbs .exact"), format!("{} dbs", t.dbs));
-    assert!(b.text("#rdb-size-note").contains("not the memory (RAM)"));
+    assert!(
+        b.text("#rdb-size-note")
+            .contains("The prefix tree and every ranking use mem_size")
+    );
+    // The page opens on the memory answer: the JSON's total, the bar by type, the models.
+    assert_eq!(
+        b.text("#mem-total"),
+        format!("{} bytes", group(t.agg.mem_size))
+    );
+    let above = b.exec(
+        "var r = document.getElementById('mem-answer').getBoundingClientRect(); \
+         return r.top >= 0 && r.bottom <= window.innerHeight;",
+        json!([]),
+    );
+    assert_eq!(above, json!(true), "the memory answer is above the fold");
+    let segs = b.exec(
+        "return Array.from(document.querySelectorAll('#mem-bar .seg'))\
+           .map(function (s) { return s.getAttribute('data-type'); });",
+        json!([]),
+    );
+    let want_types: Vec<&str> = data
+        .by_type
+        .iter()
+        .filter(|r| r.agg.mem_size > 0)
+        .map(|r| r.r#type.as_str())
+        .collect();
+    assert_eq!(
+        segs,
+        json!(want_types),
+        "one segment per type holding memory, largest first"
+    );
+    let models = b.text("#mem-models tbody");
+    for m in &data.memory.instances {
+        assert!(models.contains(&m.instance), "{models}");
+        match &m.model {
+            Some(name) => assert!(models.contains(name.as_str()), "{models}"),
+            None => assert!(models.contains("unknown (not stored"), "{models}"),
+        }
+    }
+    assert!(models.contains("(approximate)"), "{models}");
+    assert!(
+        b.text("#mem-missing")
+            .contains("no mem_size (module values"),
+        "module keys are said to have no mem_size"
+    );
     assert_eq!(b.text("#batch"), report_data::BATCH);
     assert_eq!(b.text("#node-count"), "10,000 prefix nodes");
 
@@ -333,7 +378,8 @@ fn report_page_in_headless_chromium() {
         "return document.querySelector('#t-top-size tbody tr:first-child td:nth-child(7) span').title;",
         json!([]),
     );
-    assert_eq!(title, json!(format!("{} bytes", group(top.rdb_size))));
+    let top_mem = top.mem_size.expect("the largest key has a mem_size");
+    assert_eq!(title, json!(format!("{} bytes", group(top_mem))));
     assert_eq!(
         b.text("#t-prefixes .tbl-tools [aria-live]"),
         "rows 1\u{2013}25 of 10,000"
@@ -460,7 +506,7 @@ fn report_page_in_headless_chromium() {
         .iter()
         .enumerate()
         .filter(|(_, n)| n.parent == Some(0))
-        .max_by_key(|(_, n)| n.agg.rdb_size)
+        .max_by_key(|(_, n)| n.agg.mem_size)
         .unwrap();
     let rect = b.exec(
         "var c = document.getElementById('prefix-canvas'); c.scrollIntoView({block: 'center'});\
@@ -488,7 +534,7 @@ fn report_page_in_headless_chromium() {
             "Showing {}: {} keys, {} bytes",
             node.prefix.text,
             group(node.agg.keys),
-            group(node.agg.rdb_size)
+            group(node.agg.mem_size)
         )),
         "focus after the click: {focus}"
     );
@@ -513,7 +559,7 @@ fn report_page_in_headless_chromium() {
         .iter()
         .enumerate()
         .filter(|(_, n)| n.prefix.text.to_lowercase().contains("session"))
-        .map(|(i, n)| (n.agg.rdb_size, i))
+        .map(|(i, n)| (n.agg.mem_size, i))
         .collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     assert!(found.len() > 100);
@@ -593,6 +639,13 @@ fn report_page_in_headless_chromium() {
     let table = parse_csv(&csv);
     assert_eq!(table[0][..3], ["rank", "key", "key_base64"]);
     assert_eq!(table.len(), data.top_keys_by_members.len() + 1);
+    let col = |name: &str| {
+        table[0]
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("CSV column {name}: {:?}", table[0]))
+    };
+    let (members_col, mem_col, rdb_col) = (col("member_count"), col("mem_size"), col("rdb_size"));
     let mut formulas = 0;
     for (row, want) in table[1..].iter().zip(&data.top_keys_by_members) {
         // Text a spreadsheet would run as a formula gets a leading ' and its exact bytes.
@@ -604,7 +657,13 @@ fn report_page_in_headless_chromium() {
             assert_eq!(row[1], want.key.text);
             assert_eq!(row[2], want.key.base64.clone().unwrap_or_default());
         }
-        assert_eq!(row[8], want.member_count.to_string());
+        assert_eq!(row[members_col], want.member_count.to_string());
+        // mem_size beside rdb_size; none (an empty field, not 0) for a module value.
+        assert_eq!(
+            row[mem_col],
+            want.mem_size.map(|m| m.to_string()).unwrap_or_default()
+        );
+        assert_eq!(row[rdb_col], want.rdb_size.to_string());
     }
     assert_eq!(formulas, 1, "the =HYPERLINK(...) key is among the top keys");
     assert!(
@@ -622,6 +681,7 @@ fn report_page_in_headless_chromium() {
         r#type: "string",
         encoding: "raw",
         rdb_size: 120,
+        mem_size: Some(200),
         member_count: 1,
         ttl_ms: Some(7_200_000),
         idle_seconds: None,
@@ -671,6 +731,7 @@ fn report_page_in_headless_chromium() {
         .map(|i| SynthKey {
             key: vec![b'a'; i],
             rdb_size: 1000,
+            mem_size: Some(1500),
             ..one.clone()
         })
         .collect();

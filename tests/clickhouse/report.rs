@@ -9,6 +9,7 @@
 
 use crate::common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -131,6 +132,36 @@ impl Ch {
         v
     }
 
+    /// The instance summaries into `import_instance_summaries`, as the ClickHouse writer
+    /// stores them (the table is created here: the writer's side is not on this branch), on
+    /// the server each report talks to.
+    async fn store_summaries(&self, summaries: &[(String, String, String)], batch: &str) {
+        let dbs = self
+            .single
+            .iter()
+            .chain(self.shards.iter().map(|s| &s.dbs[0]));
+        for db in dbs {
+            db.exec(
+                "CREATE TABLE IF NOT EXISTS {db}.import_instance_summaries (cluster String, \
+                 batch DateTime64(9, 'UTC'), instance String, summary String) ENGINE = \
+                 ReplacingMergeTree ORDER BY (cluster, batch, instance)",
+            )
+            .await;
+            for (cluster, instance, json) in summaries {
+                let lit = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+                db.exec(&format!(
+                    "INSERT INTO {{db}}.import_instance_summaries VALUES ({}, \
+                     fromUnixTimestamp64Nano(toInt64({})), {}, {})",
+                    lit(cluster),
+                    ns(batch),
+                    lit(instance),
+                    lit(json)
+                ))
+                .await;
+            }
+        }
+    }
+
     /// Rows of the records table on each shard (to see that both hold some).
     fn shard_counts(&self) -> Vec<u64> {
         match &self.shards {
@@ -195,7 +226,12 @@ impl Stores {
             }
             run(&out);
         }
-        report_ref::read_jsonl(&jsonl)
+        let recs = report_ref::read_jsonl(&jsonl);
+        let summaries = read_summaries(Path::new(&self.parquet()), batch, &recs);
+        if let Some(ch) = &self.ch {
+            block_on(ch.store_summaries(&summaries, batch));
+        }
+        recs
     }
 
     /// The report from every store; asserts the JSON documents and the HTML pages are
@@ -259,6 +295,66 @@ fn check(got: &Value, recs: &[Rec], p: &RefParams<'_>, what: &str) {
     report_ref::assert_same_report(got, &want, what);
 }
 
+/// The instance summaries of the batches dumped so far, as their Parquet files hold them:
+/// (cluster, batch ns) -> instance -> summary JSON.
+type Summaries = BTreeMap<(String, i64), BTreeMap<String, Value>>;
+static SUMMARIES: std::sync::Mutex<Summaries> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Read every `rdbinsight.instance` footer of the Parquet batches under `dir` into
+/// [`SUMMARIES`] and return those of batch `batch` (cluster, instance, summary JSON). Test
+/// names are plain, so a file's stem is its instance and a directory's suffix its cluster.
+fn read_summaries(dir: &Path, batch: &str, recs: &[Rec]) -> Vec<(String, String, String)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut out = Vec::new();
+    let want = format!("batch={}", slug(batch));
+    for c in std::fs::read_dir(dir).expect("parquet dir").flatten() {
+        let name = c.file_name().to_string_lossy().to_string();
+        let Some(cluster) = name.strip_prefix("cluster=") else {
+            continue;
+        };
+        let Ok(files) = std::fs::read_dir(c.path().join(&want)) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let r = SerializedFileReader::new(std::fs::File::open(&path).expect("open"))
+                .expect("parquet");
+            let kv = r.metadata().file_metadata().key_value_metadata().cloned();
+            let Some(json) = kv
+                .unwrap_or_default()
+                .into_iter()
+                .find(|e| e.key == "rdbinsight.instance")
+                .and_then(|e| e.value)
+            else {
+                continue;
+            };
+            let stem = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .to_string();
+            let Some(instance) = recs
+                .iter()
+                .map(|r| r.instance.clone())
+                .find(|i| rdbinsight::output::parquet::sanitize_name(i) == stem)
+            else {
+                continue;
+            };
+            SUMMARIES
+                .lock()
+                .expect("lock")
+                .entry((cluster.to_string(), ns(batch)))
+                .or_default()
+                .insert(instance.clone(), serde_json::from_str(&json).expect("json"));
+            out.push((cluster.to_string(), instance, json));
+        }
+    }
+    out
+}
+
 fn params<'a>(cluster: &'a str, batch: &str, top: usize) -> RefParams<'a> {
     RefParams {
         cluster,
@@ -267,6 +363,13 @@ fn params<'a>(cluster: &'a str, batch: &str, top: usize) -> RefParams<'a> {
         micro_pct: 1_000_000,
         pct_text: "1",
         delimiter: None,
+        measure: "mem",
+        summaries: SUMMARIES
+            .lock()
+            .expect("lock")
+            .get(&(cluster.to_string(), ns(batch)))
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -543,10 +646,16 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     let above = sum_of(&m, |r| r.key.starts_with(b"above:"));
     assert_eq!(sum_of(&m, |r| r.key.starts_with(b"below:")), above - 1);
     let (micro, pct) = pct_for(above, total);
-    let report = stores.report("crafted", &["--prefix-threshold", &pct], "m-threshold");
+    // The bytes here are rdb_size: this edge is checked with --measure rdb.
+    let report = stores.report(
+        "crafted",
+        &["--prefix-threshold", &pct, "--measure", "rdb"],
+        "m-threshold",
+    );
     let p = RefParams {
         micro_pct: micro,
         pct_text: &pct,
+        measure: "rdb",
         ..params("crafted", BATCH_M, 100)
     };
     check(&report, &m, &p, "main batch at the 'above:' threshold");
@@ -1153,4 +1262,298 @@ fn bad_options_are_one_line_usage_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(dir) && err.contains("cluster=c"), "{err}");
+}
+
+/// Rewrite every Parquet file of `cluster` under `dir` as a writer before `mem_size` did: the
+/// column dropped, no instance summary in the footer.
+fn strip_mem_size(dir: &Path, cluster: &str) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let cdir = dir.join(format!("cluster={cluster}"));
+    for b in std::fs::read_dir(&cdir).expect("cluster dir").flatten() {
+        for f in std::fs::read_dir(b.path()).expect("batch dir").flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+                    .expect("parquet");
+            let schema = builder.schema().clone();
+            let keep: Vec<usize> = (0..schema.fields().len())
+                .filter(|&i| schema.field(i).name() != "mem_size")
+                .collect();
+            assert!(keep.len() < schema.fields().len(), "the file had mem_size");
+            let batches: Vec<_> = builder
+                .build()
+                .expect("reader")
+                .map(|b| b.expect("batch").project(&keep).expect("project"))
+                .collect();
+            let out_schema = std::sync::Arc::new(schema.project(&keep).expect("schema"));
+            let tmp = path.with_extension("old");
+            let mut w = ArrowWriter::try_new(
+                std::fs::File::create(&tmp).expect("create"),
+                out_schema,
+                None,
+            )
+            .expect("writer");
+            for b in &batches {
+                w.write(b).expect("write");
+            }
+            w.close().expect("close");
+            std::fs::rename(&tmp, &path).expect("rename");
+        }
+    }
+}
+
+#[test]
+fn a_batch_stored_before_mem_size_is_ranked_by_rdb_size_with_a_note() {
+    let stores = Stores::new("report_old");
+    let tmp = &stores.tmp;
+    let batch = "2030-05-06T07:08:09.000000001Z";
+    let rdb = rdb_file(tmp.path(), "old", &[], |c| {
+        fill_b(c);
+        // A 2000-byte run of one letter: small in the RDB (LZF), not in memory.
+        set(c, b"big:lzf", "a".repeat(2000).as_bytes());
+        c.ok(&[b"SADD", b"ints", b"1", b"2", b"3"]);
+    });
+    let mut recs = stores.dump(&file_source(&rdb, "old", "10.0.0.1:6379"), batch, "old");
+    assert!(
+        recs.iter().all(|r| r.mem_size.is_some()),
+        "dumped with mem_size"
+    );
+    // The same batch as an older rdbinsight stored it: no mem_size, no summaries.
+    strip_mem_size(Path::new(&stores.parquet()), "old");
+    if let Some(ch) = &stores.ch {
+        let dbs: Vec<&TestDb> = ch.single.iter().collect();
+        block_on(async {
+            for db in dbs {
+                db.exec("ALTER TABLE {db}.redis_records_raw DROP COLUMN mem_size")
+                    .await;
+                db.exec("TRUNCATE TABLE {db}.import_instance_summaries")
+                    .await;
+            }
+            if let Some(shards) = &ch.shards {
+                for db in &shards.dbs {
+                    db.exec("ALTER TABLE {db}.redis_records_raw_local DROP COLUMN mem_size")
+                        .await;
+                }
+                shards.dbs[0]
+                    .exec("ALTER TABLE {db}.redis_records_raw DROP COLUMN mem_size")
+                    .await;
+                shards.dbs[0]
+                    .exec("TRUNCATE TABLE {db}.import_instance_summaries")
+                    .await;
+            }
+        });
+    }
+    for r in &mut recs {
+        r.mem_size = None;
+    }
+    let r = stores.report("old", &[], "old");
+    let p = RefParams {
+        summaries: BTreeMap::new(),
+        ..params("old", batch, 100)
+    };
+    check(&r, &recs, &p, "batch without mem_size");
+    assert_eq!(r["memory"]["measure"], "rdb");
+    assert_eq!(r["memory"]["requested"], "mem");
+    assert!(
+        r["memory"]["note"]
+            .as_str()
+            .expect("a note")
+            .contains("use rdb_size"),
+        "{}",
+        r["memory"]
+    );
+    assert_eq!(r["memory"]["keys_without_mem_size"], recs.len());
+    assert_eq!(r["memory"]["instances"][0]["summary"], false);
+    // The tree's threshold is on rdb_size, never on zeros.
+    let total: u64 = recs.iter().map(|r| r.rdb_size).sum();
+    assert_eq!(r["params"]["prefix_threshold_bytes"], (total / 100).max(1));
+    assert_eq!(r["top_keys_by_size"][0]["key"]["text"], "big:lzf");
+    let page = std::fs::read_to_string(tmp.path().join("old.parquet.html")).expect("page");
+    assert!(page.contains("\"measure\":\"rdb\""));
+}
+
+/// Set every `rdb_size` of `cluster`'s Parquet files under `dir` to `value`.
+fn set_rdb_size(dir: &Path, cluster: &str, value: u64) {
+    use arrow::array::{ArrayRef, UInt64Array};
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let cdir = dir.join(format!("cluster={cluster}"));
+    for b in std::fs::read_dir(&cdir).expect("cluster dir").flatten() {
+        for f in std::fs::read_dir(b.path()).expect("batch dir").flatten() {
+            let path = f.path();
+            if path.extension().is_none_or(|e| e != "parquet") {
+                continue;
+            }
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+                    .expect("parquet");
+            let schema = builder.schema().clone();
+            let at = schema.index_of("rdb_size").expect("rdb_size");
+            let batches: Vec<_> = builder
+                .build()
+                .expect("reader")
+                .map(|b| {
+                    let b = b.expect("batch");
+                    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                    cols[at] = std::sync::Arc::new(UInt64Array::from(vec![value; b.num_rows()]));
+                    arrow::array::RecordBatch::try_new(schema.clone(), cols).expect("batch")
+                })
+                .collect();
+            let tmp = path.with_extension("crafted");
+            let mut w = ArrowWriter::try_new(
+                std::fs::File::create(&tmp).expect("create"),
+                schema.clone(),
+                None,
+            )
+            .expect("writer");
+            for b in &batches {
+                w.write(b).expect("write");
+            }
+            w.close().expect("close");
+            std::fs::rename(&tmp, &path).expect("rename");
+        }
+    }
+}
+
+#[test]
+fn totals_beyond_u64_are_an_error_not_wrapped_sums() {
+    let stores = Stores::new("report_overflow");
+    let tmp = &stores.tmp;
+    let batch = "2030-06-07T08:09:10.000000001Z";
+    let rdb = rdb_file(tmp.path(), "ovf", &[], fill_b);
+    let recs = stores.dump(&file_source(&rdb, "ovf", "10.0.0.1:6379"), batch, "ovf");
+    assert!(recs.len() >= 2);
+    // Each key claims 2^63 bytes of RDB: the batch's total is beyond u64.
+    let huge = 1u64 << 63;
+    set_rdb_size(Path::new(&stores.parquet()), "ovf", huge);
+    let pq = stores.parquet();
+    let err = fails(&["report", "from-parquet", "--dir", &pq, "--cluster", "ovf"]);
+    assert!(
+        err.contains("total rdb_size") && err.contains("exceeds 2^64 - 1"),
+        "{err}"
+    );
+    if let Some(db) = stores.ch.as_ref().and_then(|c| c.single.as_ref()) {
+        block_on(db.exec(&format!(
+            "ALTER TABLE {{db}}.redis_records_raw UPDATE rdb_size = {huge} WHERE 1 \
+             SETTINGS mutations_sync = 1"
+        )));
+        let url = db.url();
+        let err = fails(&[
+            "report",
+            "from-clickhouse",
+            "--url",
+            &url,
+            "--cluster",
+            "ovf",
+        ]);
+        assert!(
+            err.contains("total rdb_size") && err.contains("exceeds 2^64 - 1"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn report_from_a_clickhouse_that_never_answers_stops_at_the_response_timeout() {
+    // A server that accepts connections and never answers (a hung ClickHouse).
+    let hung = common::fake_server::FakeServer::start(usize::MAX, |peer| {
+        peer.hold();
+        Ok(())
+    });
+    let addr = hung.addr();
+    let url = format!("http://{addr}?database=x");
+    for (flag, env) in [
+        (vec!["--ch-response-timeout", "1"], vec![]),
+        (vec![], vec![("RDBINSIGHT_CH_RESPONSE_TIMEOUT", "1")]),
+    ] {
+        let started = Instant::now();
+        let mut args = vec!["report", "from-clickhouse", "--url", &url, "--cluster", "c"];
+        args.extend(flag);
+        let out = rdbinsight(&args, &env);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let errors = common::ch::error_lines(&out.stderr);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("within 1 s (--ch-response-timeout)") && errors[0].contains(&addr),
+            "{errors:?}"
+        );
+    }
+}
+
+#[test]
+fn the_json_and_the_page_are_published_both_or_neither() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pq = populated_batch(tmp.path(), 100);
+    let pq = pq.to_str().expect("utf-8");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    let json = out.join("r.json");
+    let json = json.to_str().expect("utf-8");
+
+    // The page cannot be written (its directory does not exist): the JSON is not published.
+    let missing = out.join("missing/r.html");
+    let err = fails(&[
+        "report",
+        "from-parquet",
+        "--dir",
+        pq,
+        "--cluster",
+        "pop",
+        "--json",
+        json,
+        "-o",
+        missing.to_str().expect("utf-8"),
+    ]);
+    assert!(err.contains("missing"), "{err}");
+    assert!(
+        entries(&out).is_empty(),
+        "nothing published: {:?}",
+        entries(&out)
+    );
+
+    // A SIGTERM while the page is written (into a FIFO, which blocks until it is read): exit
+    // 143 and the JSON is not published.
+    let fifo = out.join("page.fifo");
+    common::cli::mkfifo(&fifo);
+    let mut child = Command::new(BIN)
+        .args(["report", "from-parquet", "--dir", pq, "--cluster", "pop"])
+        .args(["--json", json, "-o", fifo.to_str().expect("utf-8")])
+        .env_clear()
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // The JSON is staged first (a temporary file beside it), then the page blocks on the FIFO.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !entries(&out).iter().any(|e| e.starts_with(".r.json.")) {
+        assert!(Instant::now() < deadline, "the JSON was never staged");
+        assert!(child.try_wait().expect("wait").is_none(), "finished early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(kill.success());
+    // Let the page through.
+    let page = std::fs::read(&fifo).expect("read the FIFO");
+    assert!(page.starts_with(b"<!DOCTYPE html>"));
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("error: report interrupted by SIGTERM"),
+        "{stderr}"
+    );
+    assert_eq!(entries(&out), ["page.fifo"], "the JSON is not published");
 }

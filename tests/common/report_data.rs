@@ -25,6 +25,8 @@ pub struct SynthKey {
     pub r#type: &'static str,
     pub encoding: &'static str,
     pub rdb_size: u64,
+    /// `None` for module values (no memory model applies).
+    pub mem_size: Option<u64>,
     pub member_count: u64,
     pub ttl_ms: Option<i64>,
     pub idle_seconds: Option<u64>,
@@ -36,6 +38,15 @@ fn fnv(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf29ce484222325u64, |h, &x| {
         (h ^ x as u64).wrapping_mul(0x100000001b3)
     })
+}
+
+/// The synthetic `mem_size`: 1.5 × `rdb_size` + 64, none for module values.
+pub fn synth_mem(r#type: &str, rdb_size: u64) -> Option<u64> {
+    (r#type != "module").then(|| rdb_size * 3 / 2 + 64)
+}
+
+fn mem(k: &SynthKey) -> u64 {
+    k.mem_size.unwrap_or(0)
 }
 
 /// One namespace of the synthetic key space.
@@ -174,13 +185,15 @@ fn push(
         1 => (None, Some(range(0, 255).min(range(0, 255)) as u8)),
         _ => (None, None),
     };
+    let rdb_size = range(size.0, size.1);
     keys.push(SynthKey {
         key,
         instance,
         db,
         r#type: ns.r#type,
         encoding: enc,
-        rdb_size: range(size.0, size.1),
+        rdb_size,
+        mem_size: synth_mem(ns.r#type, rdb_size),
         member_count: if ns.r#type == "string" { 1 } else { members },
         ttl_ms: ttl,
         idle_seconds,
@@ -322,15 +335,16 @@ pub fn synthetic(nodes: usize, seed: u64) -> ReportData {
         );
     }
 
-    let total: u64 = keys.iter().map(|k| k.rdb_size).sum();
-    // A threshold every node holds (leaf keys have at least 5,000 bytes).
-    let (pct, threshold) = if total * 2 / 1_000_000 <= 5_000 {
+    let total: u64 = keys.iter().map(mem).sum();
+    // A threshold every node holds (leaf keys have at least 5,000 bytes of rdb_size, 7,564
+    // of mem_size).
+    let (pct, threshold) = if total * 2 / 1_000_000 <= 7_564 {
         ("0.0002", (total * 2 / 1_000_000).max(1))
     } else {
         ("0.0001", (total / 1_000_000).max(1))
     };
     assert!(
-        threshold <= 5_000,
+        threshold <= 7_564,
         "every node must hold at least the threshold"
     );
     let params = Params {
@@ -367,6 +381,7 @@ fn key_row(k: &SynthKey) -> KeyRow {
         r#type: k.r#type.to_string(),
         encoding: k.encoding.to_string(),
         rdb_size: k.rdb_size,
+        mem_size: k.mem_size,
         member_count: k.member_count,
         expire_at: k.ttl_ms.map(|t| {
             chrono::DateTime::from_timestamp_millis(BATCH_MS + t)
@@ -391,7 +406,10 @@ fn type_bytes_add(t: &mut TypeBytes, ty: &str, n: u64) {
     }
 }
 
-fn histogram(bounds: &[u64], values: impl Iterator<Item = (Option<u64>, u64, u64)>) -> Histogram {
+fn histogram(
+    bounds: &[u64],
+    values: impl Iterator<Item = (Option<u64>, u64, Option<u64>, u64)>,
+) -> Histogram {
     let mut buckets: Vec<HistBucket> = (0..=bounds.len())
         .map(|i| HistBucket {
             lo: if i == 0 { 0 } else { bounds[i - 1] },
@@ -400,11 +418,11 @@ fn histogram(bounds: &[u64], values: impl Iterator<Item = (Option<u64>, u64, u64
         })
         .collect();
     let mut with_field = Agg::default();
-    for (v, size, members) in values {
+    for (v, size, mem, members) in values {
         let Some(v) = v else { continue };
-        with_field.add(size, members);
+        with_field.add(size, mem, members);
         let i = bounds.iter().position(|&b| v < b).unwrap_or(bounds.len());
-        buckets[i].agg.add(size, members);
+        buckets[i].agg.add(size, mem, members);
     }
     Histogram {
         with_field,
@@ -428,23 +446,29 @@ pub fn aggregate(
     let mut by_inst: BTreeMap<&str, Agg> = BTreeMap::new();
     let mut slots: BTreeMap<u16, (Agg, BTreeMap<&str, Agg>)> = BTreeMap::new();
     for k in keys {
-        let (s, m) = (k.rdb_size, k.member_count);
-        totals.add(s, m);
+        let (s, mm, m) = (k.rdb_size, k.mem_size, k.member_count);
+        totals.add(s, mm, m);
         if k.ttl_ms.is_some() {
-            with_ttl.add(s, m);
+            with_ttl.add(s, mm, m);
         }
-        by_type.entry(k.r#type).or_default().add(s, m);
-        by_te.entry((k.r#type, k.encoding)).or_default().add(s, m);
-        by_db.entry(k.db).or_default().add(s, m);
-        by_inst.entry(INSTANCES[k.instance]).or_default().add(s, m);
+        by_type.entry(k.r#type).or_default().add(s, mm, m);
+        by_te
+            .entry((k.r#type, k.encoding))
+            .or_default()
+            .add(s, mm, m);
+        by_db.entry(k.db).or_default().add(s, mm, m);
+        by_inst
+            .entry(INSTANCES[k.instance])
+            .or_default()
+            .add(s, mm, m);
         let e = slots.entry(k.slot).or_default();
-        e.0.add(s, m);
-        e.1.entry(INSTANCES[k.instance]).or_default().add(s, m);
+        e.0.add(s, mm, m);
+        e.1.entry(INSTANCES[k.instance]).or_default().add(s, mm, m);
     }
 
     // Prefix nodes: sorted by bytes, parents by a stack walk, keys added to the deepest node
     // that is a prefix of them and to its ancestors.
-    if totals.rdb_size == 0 {
+    if totals.mem_size == 0 {
         prefixes.clear();
     }
     prefixes.sort();
@@ -467,6 +491,7 @@ pub fn aggregate(
             agg: Agg::default(),
             no_ttl: Agg::default(),
             rdb_size_by_type: TypeBytes::default(),
+            mem_size_by_type: TypeBytes::default(),
         });
         stack.push(i);
     }
@@ -487,11 +512,12 @@ pub fn aggregate(
         }
         while let Some(i) = at {
             let n = &mut nodes[i];
-            n.agg.add(k.rdb_size, k.member_count);
+            n.agg.add(k.rdb_size, k.mem_size, k.member_count);
             if k.ttl_ms.is_none() {
-                n.no_ttl.add(k.rdb_size, k.member_count);
+                n.no_ttl.add(k.rdb_size, k.mem_size, k.member_count);
             }
             type_bytes_add(&mut n.rdb_size_by_type, k.r#type, k.rdb_size);
+            type_bytes_add(&mut n.mem_size_by_type, k.r#type, mem(k));
             at = n.parent.map(|p| p as usize);
         }
     }
@@ -499,8 +525,8 @@ pub fn aggregate(
     let by_size = {
         let mut v: Vec<&SynthKey> = keys.iter().collect();
         v.sort_by(|a, b| {
-            b.rdb_size
-                .cmp(&a.rdb_size)
+            mem(b)
+                .cmp(&mem(a))
                 .then(a.key.cmp(&b.key))
                 .then(a.instance.cmp(&b.instance))
                 .then(a.db.cmp(&b.db))
@@ -517,15 +543,15 @@ pub fn aggregate(
     });
     let is_big = |k: &&SynthKey| {
         if k.r#type == "string" {
-            k.rdb_size > BIG_STRING_BYTES
+            mem(k) > BIG_STRING_BYTES
         } else {
-            k.rdb_size > BIG_OTHER_BYTES || k.member_count > BIG_MEMBERS
+            mem(k) > BIG_OTHER_BYTES || k.member_count > BIG_MEMBERS
         }
     };
     let big: Vec<&SynthKey> = by_size.iter().copied().filter(is_big).collect();
     let mut big_agg = Agg::default();
     for k in &big {
-        big_agg.add(k.rdb_size, k.member_count);
+        big_agg.add(k.rdb_size, k.mem_size, k.member_count);
     }
 
     let ids = [
@@ -548,16 +574,16 @@ pub fn aggregate(
             Some(t) if t < 30 * DAY => 5,
             Some(_) => 6,
         };
-        buckets[i].agg.add(k.rdb_size, k.member_count);
+        buckets[i].agg.add(k.rdb_size, k.mem_size, k.member_count);
     }
     let mut no_ttl_nodes: Vec<usize> = (0..nodes.len())
-        .filter(|&i| nodes[i].no_ttl.rdb_size > 0)
+        .filter(|&i| nodes[i].no_ttl.mem_size > 0)
         .collect();
     no_ttl_nodes.sort_by(|&a, &b| {
         nodes[b]
             .no_ttl
-            .rdb_size
-            .cmp(&nodes[a].no_ttl.rdb_size)
+            .mem_size
+            .cmp(&nodes[a].no_ttl.mem_size)
             .then(prefixes[a].cmp(&prefixes[b]))
     });
     no_ttl_nodes.truncate(top);
@@ -575,8 +601,8 @@ pub fn aggregate(
     let mut top_bytes = slot_rows.clone();
     top_bytes.sort_by(|a, b| {
         b.agg
-            .rdb_size
-            .cmp(&a.agg.rdb_size)
+            .mem_size
+            .cmp(&a.agg.mem_size)
             .then(a.kind.cmp(&b.kind))
             .then(a.slot.cmp(&b.slot))
     });
@@ -615,8 +641,8 @@ pub fn aggregate(
         .collect();
     type_rows.sort_by(|a, b| {
         b.agg
-            .rdb_size
-            .cmp(&a.agg.rdb_size)
+            .mem_size
+            .cmp(&a.agg.mem_size)
             .then(a.r#type.cmp(&b.r#type))
     });
     let mut te_rows: Vec<TypeEncodingRow> = by_te
@@ -629,8 +655,8 @@ pub fn aggregate(
         .collect();
     te_rows.sort_by(|a, b| {
         b.agg
-            .rdb_size
-            .cmp(&a.agg.rdb_size)
+            .mem_size
+            .cmp(&a.agg.mem_size)
             .then(a.r#type.cmp(&b.r#type))
             .then(a.encoding.cmp(&b.encoding))
     });
@@ -641,6 +667,33 @@ pub fn aggregate(
         cluster: cluster.into(),
         batch: BATCH.into(),
         params,
+        memory: Memory {
+            requested: "mem".into(),
+            measure: "mem".into(),
+            note: None,
+            keys_without_mem_size: totals.mem_missing,
+            instances: by_inst
+                .iter()
+                .enumerate()
+                .map(|(i, (name, a))| {
+                    // The first instance has no summary stored; the others do, one of them
+                    // with an approximate model.
+                    let tables = 1u64 << (20 + i);
+                    InstanceMemory {
+                        instance: name.to_string(),
+                        summary: i > 0,
+                        model: (i > 0).then(|| format!("redis-7.{} jemalloc", i + 1)),
+                        approximate: i == 2,
+                        rdb_server: (i > 0).then(|| format!("redis 7.{}.0", i + 1)),
+                        mem_size: a.mem_size,
+                        keys_without_mem_size: a.mem_missing,
+                        keyspace_tables: (i > 0).then_some(tables),
+                        keys_and_tables: (i > 0).then_some(a.mem_size + tables),
+                        used_mem: (i > 0).then(|| (a.mem_size + tables) / 10 * 11),
+                    }
+                })
+                .collect(),
+        },
         totals: Totals {
             agg: totals,
             instances,
@@ -676,12 +729,18 @@ pub fn aggregate(
             idle: histogram(
                 &IDLE_BOUNDS,
                 keys.iter()
-                    .map(|k| (k.idle_seconds, k.rdb_size, k.member_count)),
+                    .map(|k| (k.idle_seconds, k.rdb_size, k.mem_size, k.member_count)),
             ),
             freq: histogram(
                 &FREQ_BOUNDS,
-                keys.iter()
-                    .map(|k| (k.freq.map(u64::from), k.rdb_size, k.member_count)),
+                keys.iter().map(|k| {
+                    (
+                        k.freq.map(u64::from),
+                        k.rdb_size,
+                        k.mem_size,
+                        k.member_count,
+                    )
+                }),
             ),
         },
         outliers: Outliers {
@@ -692,6 +751,7 @@ pub fn aggregate(
         balance: Balance {
             keys_max: by_inst.values().map(|a| a.keys).max().unwrap_or(0),
             rdb_size_max: by_inst.values().map(|a| a.rdb_size).max().unwrap_or(0),
+            mem_size_max: by_inst.values().map(|a| a.mem_size).max().unwrap_or(0),
             keys_mean: if instances == 0 {
                 0.0
             } else {
@@ -701,6 +761,11 @@ pub fn aggregate(
                 0.0
             } else {
                 totals.rdb_size as f64 / instances as f64
+            },
+            mem_size_mean: if instances == 0 {
+                0.0
+            } else {
+                totals.mem_size as f64 / instances as f64
             },
             top_slots_by_bytes: top_bytes,
             top_slots_by_keys: slot_rows,

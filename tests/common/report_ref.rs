@@ -16,6 +16,8 @@ pub struct Rec {
     pub rtype: String,
     pub member_count: u64,
     pub rdb_size: u64,
+    /// `None`: no memory model applied (module values).
+    pub mem_size: Option<u64>,
     pub encoding: String,
     /// Unix ms; `None` without expiry (or one JSONL cannot show, i.e. absurd).
     pub expire_ms: Option<i64>,
@@ -49,6 +51,7 @@ pub fn read_jsonl(path: &std::path::Path) -> Vec<Rec> {
                 rtype: v["type"].as_str().expect("type").into(),
                 member_count: v["member_count"].as_u64().expect("member_count"),
                 rdb_size: v["rdb_size"].as_u64().expect("rdb_size"),
+                mem_size: v["mem_size"].as_u64(),
                 encoding: v["encoding"].as_str().expect("encoding").into(),
                 expire_ms,
                 idle_seconds: v["idle_seconds"].as_u64(),
@@ -103,14 +106,31 @@ pub fn key_text(b: &[u8]) -> Value {
 pub struct Sums {
     pub keys: u64,
     pub rdb_size: u64,
+    pub mem_size: u64,
+    pub mem_missing: u64,
     pub member_count: u64,
 }
 
 impl Sums {
     pub fn add(&mut self, r: &Rec) {
+        self.add_key(r.rdb_size, r.mem_size, r.member_count);
+    }
+    fn add_key(&mut self, rdb_size: u64, mem_size: Option<u64>, member_count: u64) {
         self.keys += 1;
-        self.rdb_size += r.rdb_size;
-        self.member_count += r.member_count;
+        self.rdb_size += rdb_size;
+        match mem_size {
+            Some(m) => self.mem_size += m,
+            None => self.mem_missing += 1,
+        }
+        self.member_count += member_count;
+    }
+    /// The measure's sum (`mem` or `rdb`).
+    pub fn measured(&self, measure: &str) -> u64 {
+        if measure == "mem" {
+            self.mem_size
+        } else {
+            self.rdb_size
+        }
     }
     pub fn of<'a>(recs: impl IntoIterator<Item = &'a Rec>) -> Sums {
         let mut s = Sums::default();
@@ -120,13 +140,17 @@ impl Sums {
         s
     }
     pub fn json(&self) -> Value {
-        json!({"keys": self.keys, "rdb_size": self.rdb_size, "member_count": self.member_count})
+        self.flat(json!({}))
     }
     /// Merge into an object (the report flattens sums into rows).
     pub fn flat(&self, mut v: Value) -> Value {
         let o = v.as_object_mut().expect("object");
         o.insert("keys".into(), json!(self.keys));
         o.insert("rdb_size".into(), json!(self.rdb_size));
+        o.insert("mem_size".into(), json!(self.mem_size));
+        if self.mem_missing > 0 {
+            o.insert("mem_missing".into(), json!(self.mem_missing));
+        }
         o.insert("member_count".into(), json!(self.member_count));
         v
     }
@@ -139,6 +163,7 @@ pub const TYPES: [&str; 7] = ["string", "list", "set", "zset", "hash", "stream",
 pub struct PKey {
     pub key: Vec<u8>,
     pub rdb_size: u64,
+    pub mem_size: Option<u64>,
     pub member_count: u64,
     pub rtype: usize,
     pub has_ttl: bool,
@@ -153,29 +178,35 @@ pub struct RefNode {
     pub all: Sums,
     pub no_ttl: Sums,
     pub by_type: [u64; 7],
+    pub by_type_mem: [u64; 7],
 }
 
-fn sums_of(keys: &[&PKey]) -> (Sums, Sums, [u64; 7]) {
-    let (mut all, mut no_ttl, mut by_type) = (Sums::default(), Sums::default(), [0u64; 7]);
+type NodeSums = (Sums, Sums, [u64; 7], [u64; 7]);
+
+fn sums_of(keys: &[&PKey]) -> NodeSums {
+    let (mut all, mut no_ttl, mut by_type, mut by_type_mem) =
+        (Sums::default(), Sums::default(), [0u64; 7], [0u64; 7]);
     for k in keys {
-        all.keys += 1;
-        all.rdb_size += k.rdb_size;
-        all.member_count += k.member_count;
+        all.add_key(k.rdb_size, k.mem_size, k.member_count);
         if !k.has_ttl {
-            no_ttl.keys += 1;
-            no_ttl.rdb_size += k.rdb_size;
-            no_ttl.member_count += k.member_count;
+            no_ttl.add_key(k.rdb_size, k.mem_size, k.member_count);
         }
         by_type[k.rtype] += k.rdb_size;
+        by_type_mem[k.rtype] += k.mem_size.unwrap_or(0);
     }
-    (all, no_ttl, by_type)
+    (all, no_ttl, by_type, by_type_mem)
 }
 
 /// The prefix tree by its definition: every prefix of every key is tried; P is a node when the
-/// keys starting with P hold >= `threshold` bytes and their longest common prefix is P. With
+/// keys starting with P hold >= `threshold` bytes of `measure` (`mem`: `mem_size`, `rdb`) and their longest common prefix is P. With
 /// `delimiters`, each node is cut after its last delimiter and the node for a cut prefix C holds
 /// the keys starting with C. Parents: the longest other node that is a prefix.
-pub fn prefix_tree(keys: &[PKey], threshold: u64, delimiters: Option<&[Vec<u8>]>) -> Vec<RefNode> {
+pub fn prefix_tree(
+    keys: &[PKey],
+    threshold: u64,
+    measure: &str,
+    delimiters: Option<&[Vec<u8>]>,
+) -> Vec<RefNode> {
     if threshold == 0 {
         return Vec::new();
     }
@@ -186,7 +217,16 @@ pub fn prefix_tree(keys: &[PKey], threshold: u64, delimiters: Option<&[Vec<u8>]>
     let mut prefixes: BTreeSet<Vec<u8>> = BTreeSet::new();
     for p in &candidates {
         let under: Vec<&PKey> = keys.iter().filter(|k| k.key.starts_with(p)).collect();
-        let bytes: u64 = under.iter().map(|k| k.rdb_size).sum();
+        let bytes: u64 = under
+            .iter()
+            .map(|k| {
+                if measure == "mem" {
+                    k.mem_size.unwrap_or(0)
+                } else {
+                    k.rdb_size
+                }
+            })
+            .sum();
         if bytes < threshold {
             continue;
         }
@@ -216,7 +256,7 @@ pub fn prefix_tree(keys: &[PKey], threshold: u64, delimiters: Option<&[Vec<u8>]>
     list.iter()
         .map(|p| {
             let under: Vec<&PKey> = keys.iter().filter(|k| k.key.starts_with(p)).collect();
-            let (all, no_ttl, by_type) = sums_of(&under);
+            let (all, no_ttl, by_type, by_type_mem) = sums_of(&under);
             let parent = list
                 .iter()
                 .enumerate()
@@ -230,13 +270,14 @@ pub fn prefix_tree(keys: &[PKey], threshold: u64, delimiters: Option<&[Vec<u8>]>
                 all,
                 no_ttl,
                 by_type,
+                by_type_mem,
             }
         })
         .collect()
 }
 
 pub fn node_json(n: &RefNode) -> Value {
-    let t = &n.by_type;
+    let (t, m) = (&n.by_type, &n.by_type_mem);
     n.all.flat(json!({
         "parent": n.parent,
         "prefix": key_text(&n.prefix),
@@ -245,6 +286,8 @@ pub fn node_json(n: &RefNode) -> Value {
         "no_ttl": n.no_ttl.json(),
         "rdb_size_by_type": {"string": t[0], "list": t[1], "set": t[2], "zset": t[3],
                              "hash": t[4], "stream": t[5], "module": t[6]},
+        "mem_size_by_type": {"string": m[0], "list": m[1], "set": m[2], "zset": m[3],
+                             "hash": m[4], "stream": m[5], "module": m[6]},
     }))
 }
 
@@ -258,6 +301,10 @@ pub struct RefParams<'a> {
     /// As the report normalizes it.
     pub pct_text: &'a str,
     pub delimiter: Option<&'a str>,
+    /// `--measure`: `mem` or `rdb`.
+    pub measure: &'a str,
+    /// The instance summaries the store holds (`record::InstanceSummary` JSON), by instance.
+    pub summaries: BTreeMap<String, Value>,
 }
 
 const IDLE: [u64; 8] = [60, 600, 3600, 21600, 86400, 604800, 2592000, 7776000];
@@ -277,6 +324,7 @@ fn key_row(r: &Rec, batch_ms: i64) -> Value {
         "type": r.rtype,
         "encoding": r.encoding,
         "rdb_size": r.rdb_size,
+        "mem_size": r.mem_size,
         "member_count": r.member_count,
         "expire_at": r.expire_ms.map(rfc3339_ms),
         "ttl_ms": r.expire_ms.map(|e| e - batch_ms),
@@ -304,10 +352,23 @@ fn histogram(recs: &[Rec], bounds: &[u64], field: impl Fn(&Rec) -> Option<u64>) 
 pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     let batch_ms = p.batch_ns.div_euclid(1_000_000);
     let total = Sums::of(recs);
-    let threshold = if total.rdb_size == 0 {
+    // The measure: as asked, but rdb when no key has a mem_size.
+    let ms = if p.measure == "mem" && total.keys > 0 && total.mem_missing == total.keys {
+        "rdb"
+    } else {
+        p.measure
+    };
+    let measure = |r: &Rec| -> u64 {
+        if ms == "mem" {
+            r.mem_size.unwrap_or(0)
+        } else {
+            r.rdb_size
+        }
+    };
+    let threshold = if total.measured(ms) == 0 {
         0
     } else {
-        ((u128::from(total.rdb_size) * u128::from(p.micro_pct) / 100_000_000) as u64).max(1)
+        ((u128::from(total.measured(ms)) * u128::from(p.micro_pct) / 100_000_000) as u64).max(1)
     };
     let instances: BTreeSet<&str> = recs.iter().map(|r| r.instance.as_str()).collect();
     let dbs: BTreeSet<u64> = recs.iter().map(|r| r.db).collect();
@@ -327,14 +388,14 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
         .iter()
         .map(|(t, v)| (*t, Sums::of(v.iter().copied())))
         .collect();
-    types.sort_by(|a, b| b.1.rdb_size.cmp(&a.1.rdb_size).then(a.0.cmp(b.0)));
+    types.sort_by(|a, b| b.1.measured(ms).cmp(&a.1.measured(ms)).then(a.0.cmp(b.0)));
     let mut tes: Vec<((&str, &str), Sums)> = by_te
         .iter()
         .map(|(t, v)| (*t, Sums::of(v.iter().copied())))
         .collect();
-    tes.sort_by(|a, b| b.1.rdb_size.cmp(&a.1.rdb_size).then(a.0.cmp(&b.0)));
+    tes.sort_by(|a, b| b.1.measured(ms).cmp(&a.1.measured(ms)).then(a.0.cmp(&b.0)));
 
-    let order = |metric: fn(&Rec) -> u64| {
+    fn order(metric: impl Fn(&Rec) -> u64) -> impl Fn(&&Rec, &&Rec) -> std::cmp::Ordering {
         move |a: &&Rec, b: &&Rec| {
             metric(b)
                 .cmp(&metric(a))
@@ -342,19 +403,19 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
                 .then(a.instance.cmp(&b.instance))
                 .then(a.db.cmp(&b.db))
         }
-    };
+    }
     let mut by_size: Vec<&Rec> = recs.iter().collect();
-    by_size.sort_by(order(|r| r.rdb_size));
+    by_size.sort_by(order(measure));
     let mut by_members: Vec<&Rec> = recs.iter().collect();
-    by_members.sort_by(order(|r| r.member_count));
+    by_members.sort_by(order(|r: &Rec| r.member_count));
     let big: Vec<&Rec> = by_size
         .iter()
         .copied()
         .filter(|r| {
             if r.rtype == "string" {
-                r.rdb_size > 1 << 20
+                measure(r) > 1 << 20
             } else {
-                r.rdb_size > 1 << 30 || r.member_count > 1_000_000
+                measure(r) > 1 << 30 || r.member_count > 1_000_000
             }
         })
         .collect();
@@ -364,6 +425,7 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
         .map(|r| PKey {
             key: r.key.clone(),
             rdb_size: r.rdb_size,
+            mem_size: r.mem_size,
             member_count: r.member_count,
             rtype: TYPES
                 .iter()
@@ -375,7 +437,7 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     let delims: Option<Vec<Vec<u8>>> = p
         .delimiter
         .map(|d| d.chars().map(|c| c.to_string().into_bytes()).collect());
-    let nodes = prefix_tree(&pkeys, threshold, delims.as_deref());
+    let nodes = prefix_tree(&pkeys, threshold, ms, delims.as_deref());
 
     let ttl_bucket = |r: &Rec| -> usize {
         match r.expire_ms {
@@ -409,12 +471,12 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     let mut no_ttl: Vec<(usize, &RefNode)> = nodes
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.no_ttl.rdb_size > 0)
+        .filter(|(_, n)| n.no_ttl.measured(ms) > 0)
         .collect();
     no_ttl.sort_by(|a, b| {
         b.1.no_ttl
-            .rdb_size
-            .cmp(&a.1.no_ttl.rdb_size)
+            .measured(ms)
+            .cmp(&a.1.no_ttl.measured(ms))
             .then(a.1.prefix.cmp(&b.1.prefix))
     });
     no_ttl.truncate(p.top);
@@ -447,7 +509,7 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
             .collect()
     };
     // The slot rows by `metric` desc, then kind and slot.
-    let sorted_by = |metric: fn(&Sums) -> u64| {
+    let sorted_by = |metric: &dyn Fn(&Sums) -> u64| {
         let mut v = slot_rows.clone();
         v.sort_by(|a, b| {
             metric(&b.3)
@@ -457,8 +519,8 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
         });
         v
     };
-    let sb = sorted_by(|s| s.rdb_size);
-    let sk = sorted_by(|s| s.keys);
+    let sb = sorted_by(&|s: &Sums| s.measured(ms));
+    let sk = sorted_by(&|s: &Sums| s.keys);
     let shared: Vec<Value> = slots
         .iter()
         .filter(|(_, insts)| insts.len() > 1)
@@ -477,8 +539,38 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     let n = instances.len();
     let mean = |x: u64| if n == 0 { 0.0 } else { x as f64 / n as f64 };
 
+    let mem_instances: Vec<Value> = by_inst
+        .iter()
+        .map(|(i, v)| {
+            let sums = Sums::of(v.iter().copied());
+            let s = p.summaries.get(*i);
+            let field = |name: &str| s.map_or(Value::Null, |s| s[name].clone());
+            let tables = field("keyspace_tables").as_u64();
+            json!({
+                "instance": i,
+                "summary": s.is_some(),
+                "model": field("memory_model"),
+                "approximate": s.is_some_and(|s| s["memory_approximate"] == json!(true)),
+                "rdb_server": field("rdb_server"),
+                "mem_size": sums.mem_size,
+                "keys_without_mem_size": sums.mem_missing,
+                "keyspace_tables": tables,
+                "keys_and_tables": tables.map(|t| t + sums.mem_size),
+                "used_mem": field("used_mem"),
+            })
+        })
+        .collect();
+    let note = (ms != p.measure).then(|| {
+        format!(
+            "none of the batch's {} keys has a mem_size (it was stored before rdbinsight \
+             measured memory, or by a store without the column): every ranking, the prefix \
+             tree and the big keys use rdb_size, the serialized size, instead",
+            total.keys
+        )
+    });
+
     json!({
-        "format_version": 1,
+        "format_version": 2,
         "generator": format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
         "cluster": p.cluster,
         "batch": chrono::DateTime::from_timestamp_nanos(p.batch_ns)
@@ -491,6 +583,13 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
             "big_string_bytes": 1u64 << 20,
             "big_other_bytes": 1u64 << 30,
             "big_members": 1_000_000,
+        },
+        "memory": {
+            "requested": p.measure,
+            "measure": ms,
+            "note": note,
+            "keys_without_mem_size": total.mem_missing,
+            "instances": mem_instances,
         },
         "totals": total.flat(json!({
             "instances": instances.len(),
@@ -531,8 +630,10 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
         "balance": {
             "keys_max": inst_sums.iter().map(|s| s.keys).max().unwrap_or(0),
             "rdb_size_max": inst_sums.iter().map(|s| s.rdb_size).max().unwrap_or(0),
+            "mem_size_max": inst_sums.iter().map(|s| s.mem_size).max().unwrap_or(0),
             "keys_mean": mean(total.keys),
             "rdb_size_mean": mean(total.rdb_size),
+            "mem_size_mean": mean(total.mem_size),
             "top_slots_by_bytes": slot_json(&sb),
             "top_slots_by_keys": slot_json(&sk),
             "shared_slots": shared,

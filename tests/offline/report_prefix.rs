@@ -13,7 +13,7 @@ use base64::Engine as _;
 use common::fixtures::xorshift;
 use common::report_ref::{self, PKey, RefNode, Sums};
 use rdbinsight::record::RecordType;
-use rdbinsight::report::model::PrefixNode;
+use rdbinsight::report::model::{Measure, PrefixNode};
 use rdbinsight::report::options::Delimiters;
 use rdbinsight::report::prefix::{KeyFacts, PrefixBuilder, PrefixError};
 use rdbinsight::report::spill::ExternalSorter;
@@ -47,11 +47,21 @@ fn random_keys(rnd: &mut impl FnMut() -> u64) -> Vec<PKey> {
         } else {
             1 + rnd() % 100
         };
+        // mem_size unrelated to rdb_size (the tree is on mem), NULL for some module keys.
+        let rtype = (rnd() % 7) as usize;
+        let mem_size = (rtype != 6 || rnd().is_multiple_of(2)).then(|| {
+            if rnd().is_multiple_of(20) {
+                2_000 + rnd() % 200_000
+            } else {
+                1 + rnd() % 300
+            }
+        });
         keys.push(PKey {
             key,
             rdb_size,
+            mem_size,
             member_count: rnd() % 50,
-            rtype: (rnd() % 7) as usize,
+            rtype,
             has_ttl: rnd().is_multiple_of(3),
         });
     }
@@ -61,6 +71,7 @@ fn random_keys(rnd: &mut impl FnMut() -> u64) -> Vec<PKey> {
 fn facts(k: &PKey) -> KeyFacts {
     KeyFacts {
         rdb_size: k.rdb_size,
+        mem_size: k.mem_size,
         member_count: k.member_count,
         rtype: TYPES[k.rtype],
         has_ttl: k.has_ttl,
@@ -77,22 +88,22 @@ fn ours(n: &PrefixNode) -> RefNode {
     };
     assert_eq!(prefix.len() as u64, n.prefix_len);
     assert_eq!(report_ref::key_text(&prefix)["text"], n.prefix.text);
-    let t = n.rdb_size_by_type;
+    let (t, m) = (n.rdb_size_by_type, n.mem_size_by_type);
+    let sums = |a: &rdbinsight::report::model::Agg| Sums {
+        keys: a.keys,
+        rdb_size: a.rdb_size,
+        mem_size: a.mem_size,
+        mem_missing: a.mem_missing,
+        member_count: a.member_count,
+    };
     RefNode {
         prefix,
         parent: n.parent.map(|p| p as usize),
         is_key: n.is_key,
-        all: Sums {
-            keys: n.agg.keys,
-            rdb_size: n.agg.rdb_size,
-            member_count: n.agg.member_count,
-        },
-        no_ttl: Sums {
-            keys: n.no_ttl.keys,
-            rdb_size: n.no_ttl.rdb_size,
-            member_count: n.no_ttl.member_count,
-        },
+        all: sums(&n.agg),
+        no_ttl: sums(&n.no_ttl),
         by_type: [t.string, t.list, t.set, t.zset, t.hash, t.stream, t.module],
+        by_type_mem: [m.string, m.list, m.set, m.zset, m.hash, m.stream, m.module],
     }
 }
 
@@ -109,7 +120,7 @@ fn build_capped(
 ) -> Result<Vec<RefNode>, PrefixError> {
     let mut sorted: Vec<&PKey> = keys.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut b = PrefixBuilder::new(threshold, d).with_max_nodes(max_nodes);
+    let mut b = PrefixBuilder::new(threshold, Measure::Mem, d).with_max_nodes(max_nodes);
     for k in sorted {
         b.push(&k.key, facts(k))?;
     }
@@ -127,7 +138,7 @@ fn build_spilled(
     for k in keys {
         s.push(&k.key, facts(k)).expect("push");
     }
-    let mut b = PrefixBuilder::new(threshold, d);
+    let mut b = PrefixBuilder::new(threshold, Measure::Mem, d);
     s.finish(|key, f| b.push(key, f)).expect("sorted");
     b.finish().expect("tree").nodes.iter().map(ours).collect()
 }
@@ -140,7 +151,10 @@ fn prefix_tree_matches_its_definition_on_random_keys() {
     let (mut capped_fit, mut capped_refused, mut snapped_early) = (0usize, 0usize, 0usize);
     for case in 0..400 {
         let keys = random_keys(&mut rnd);
-        let total: u64 = keys.iter().map(|k| k.rdb_size).sum();
+        let total: u64 = keys.iter().map(|k| k.mem_size.unwrap_or(0)).sum();
+        if total == 0 {
+            continue; // only module keys without mem_size: no tree
+        }
         let threshold = match case % 5 {
             0 => 1,
             1 => (total / 100).max(1),
@@ -149,12 +163,12 @@ fn prefix_tree_matches_its_definition_on_random_keys() {
             _ => total,
         };
         // Nodes before any snapping.
-        let unsnapped = report_ref::prefix_tree(&keys, threshold, None).len();
+        let unsnapped = report_ref::prefix_tree(&keys, threshold, "mem", None).len();
         for delim in [None, Some(":"), Some("→\u{0}")] {
             let parsed = delim.map(|d| d.parse::<Delimiters>().expect("delimiters"));
             let seqs: Option<Vec<Vec<u8>>> =
                 delim.map(|d| d.chars().map(|c| c.to_string().into_bytes()).collect());
-            let want = report_ref::prefix_tree(&keys, threshold, seqs.as_deref());
+            let want = report_ref::prefix_tree(&keys, threshold, "mem", seqs.as_deref());
             let got = build_sorted(&keys, threshold, parsed.as_ref());
             assert_eq!(
                 got, want,
@@ -212,13 +226,14 @@ fn long_chains_and_wide_fans() {
         .map(|n| PKey {
             key: vec![b'a'; n],
             rdb_size: 1,
+            mem_size: Some(1),
             member_count: 1,
             rtype: 0,
             has_ttl: false,
         })
         .collect();
     let got = build_sorted(&chain, 1, None);
-    assert_eq!(got, report_ref::prefix_tree(&chain, 1, None));
+    assert_eq!(got, report_ref::prefix_tree(&chain, 1, "mem", None));
     assert_eq!(got.len(), 300);
     assert_eq!(got[299].parent, Some(298));
     // 256 one-byte keys under the empty root.
@@ -226,13 +241,14 @@ fn long_chains_and_wide_fans() {
         .map(|b| PKey {
             key: vec![b],
             rdb_size: 2,
+            mem_size: Some(2),
             member_count: 0,
             rtype: 1,
             has_ttl: true,
         })
         .collect();
     let got = build_sorted(&fan, 2, None);
-    assert_eq!(got, report_ref::prefix_tree(&fan, 2, None));
+    assert_eq!(got, report_ref::prefix_tree(&fan, 2, "mem", None));
     assert_eq!(got.len(), 257);
     assert!(got[1..].iter().all(|n| n.parent == Some(0)));
 }

@@ -180,6 +180,8 @@ mod tests {
         Agg {
             keys,
             rdb_size,
+            mem_size: rdb_size * 2,
+            mem_missing: 0,
             member_count,
         }
     }
@@ -199,6 +201,7 @@ mod tests {
             r#type: "string".into(),
             encoding: "raw".into(),
             rdb_size,
+            mem_size: Some(rdb_size * 2),
             member_count: 1,
             expire_at: None,
             ttl_ms: None,
@@ -238,6 +241,24 @@ mod tests {
                 big_other_bytes: BIG_OTHER_BYTES,
                 big_members: BIG_MEMBERS,
             },
+            memory: Memory {
+                requested: "mem".into(),
+                measure: "mem".into(),
+                note: None,
+                keys_without_mem_size: 0,
+                instances: vec![InstanceMemory {
+                    instance: "10.0.0.1:6379".into(),
+                    summary: true,
+                    model: Some("redis-7.2 jemalloc</script>".into()),
+                    approximate: false,
+                    rdb_server: Some("redis 7.2.4".into()),
+                    mem_size: total.mem_size,
+                    keys_without_mem_size: 0,
+                    keyspace_tables: Some(64),
+                    keys_and_tables: Some(total.mem_size + 64),
+                    used_mem: Some(900_000),
+                }],
+            },
             totals: Totals {
                 agg: total,
                 instances: 1,
@@ -266,6 +287,10 @@ mod tests {
                         string: total.rdb_size,
                         ..TypeBytes::default()
                     },
+                    mem_size_by_type: TypeBytes {
+                        string: total.mem_size,
+                        ..TypeBytes::default()
+                    },
                 }],
             },
             top_keys_by_size: keys.clone(),
@@ -292,8 +317,10 @@ mod tests {
             balance: Balance {
                 keys_max: 7,
                 rdb_size_max: 679,
+                mem_size_max: 1358,
                 keys_mean: 7.0,
                 rdb_size_mean: 679.0,
+                mem_size_mean: 1358.0,
                 top_slots_by_bytes: vec![],
                 top_slots_by_keys: vec![],
                 shared_slots: vec![],

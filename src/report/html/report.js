@@ -19,7 +19,8 @@
   function num(x) { return typeof x === 'number' && isFinite(x) ? x : 0; }
   function agg(x) {
     x = x || {};
-    return { keys: num(x.keys), rdb_size: num(x.rdb_size), member_count: num(x.member_count) };
+    return { keys: num(x.keys), rdb_size: num(x.rdb_size), mem_size: num(x.mem_size),
+      mem_missing: num(x.mem_missing), member_count: num(x.member_count) };
   }
 
   function append(parent, child) {
@@ -212,7 +213,7 @@
   //       num: right-aligned numeric, key: KeyText getter (adds a _base64 CSV column),
   //       csv(row) -> exported value (default value), title: header tooltip, cls: cell class}
   function table(opt) {
-    var cols = opt.cols, rows = opt.rows;
+    var cols = opt.cols.filter(Boolean), rows = opt.rows;
     var wrap = el('div', { class: 'tbl', id: opt.id, 'data-rows': rows.length });
     var tools = el('div', { class: 'tbl-tools' }, el('span', { class: 'title' }, opt.title));
     wrap.appendChild(tools);
@@ -392,6 +393,12 @@
   var T = D.totals || {};
   var TOT = agg(T);
   var TTL = agg(T.with_ttl);
+  // The measure the tree, the rankings and every "Bytes" column use (memory.measure): mem_size
+  // (the RAM a key takes once loaded) or rdb_size (its size in the RDB file). rdb_size is shown
+  // beside it in every table when the measure is mem_size.
+  var MK = (D.memory || {}).measure === 'rdb' ? 'rdb_size' : 'mem_size';
+  var BYMEM = MK === 'mem_size';
+  var BL = BYMEM ? 'Memory' : 'Bytes';
   var STEM = fileSafe('rdb_report_' + (D.cluster || '') + '_' + (D.batch || ''));
   var NODES = arr(D.prefix_tree && D.prefix_tree.nodes);
   var zoomToNode = null; // set by the prefix chart
@@ -422,6 +429,9 @@
     // The rounded form only where it says something the exact one does not.
     function approxCount(n) { return n >= 1000 ? fmtShort(n) : null; }
     card('total-keys', 'Keys', fmtInt(TOT.keys) + ' ' + plural(TOT.keys, 'key', 'keys'), approxCount(TOT.keys));
+    card('total-mem', 'Memory (mem_size)', fmtInt(TOT.mem_size) + ' ' + plural(TOT.mem_size, 'byte', 'bytes'),
+      TOT.mem_size >= 1024 ? fmtBytes(TOT.mem_size) : null,
+      'the RAM the keys take once a server loaded the RDB (see the memory model of each instance)');
     card('total-bytes', 'RDB bytes (rdb_size)', fmtInt(TOT.rdb_size) + ' ' + plural(TOT.rdb_size, 'byte', 'bytes'),
       TOT.rdb_size >= 1024 ? fmtBytes(TOT.rdb_size) : null);
     card('total-members', 'Members', fmtInt(TOT.member_count) + ' ' + plural(TOT.member_count, 'member', 'members'),
@@ -429,7 +439,7 @@
     card('total-instances', 'Instances', fmtInt(num(T.instances)) + ' ' + plural(num(T.instances), 'instance', 'instances'));
     card('total-dbs', 'Databases', fmtInt(num(T.dbs)) + ' ' + plural(num(T.dbs), 'db', 'dbs'));
     card('total-ttl', 'Keys with an expiry', fmtInt(TTL.keys) + ' ' + plural(TTL.keys, 'key', 'keys'),
-      fmtPct(TTL.keys, TOT.keys) + ' of keys, ' + fmtPct(TTL.rdb_size, TOT.rdb_size) + ' of bytes');
+      fmtPct(TTL.keys, TOT.keys) + ' of keys, ' + fmtPct(TTL[MK], TOT[MK]) + ' of ' + (BYMEM ? 'memory' : 'bytes'));
 
     var thr = P.prefix_threshold_pct !== undefined ? String(P.prefix_threshold_pct) : '?';
     var params = 'Prefix nodes hold at least ' + thr + '% of the bytes (' + fmtInt(num(P.prefix_threshold_bytes)) +
@@ -443,33 +453,107 @@
     }, 'Download the report data (JSON)');
 
     append(b, [
+      memoryAnswer(),
       el('p', { class: 'meta-line' }, 'Cluster ', el('strong', null, cluster), ' \u00b7 batch ',
         el('strong', { id: 'batch' }, String(D.batch || '')), ' \u00b7 made by ', String(D.generator || '?'),
         ' \u00b7 data format ', String(D.format_version)),
       totals,
-      el('p', { class: 'note', id: 'rdb-size-note' }, 'All sizes are rdb_size: the bytes a key takes in the RDB ' +
-        'file on disk (serialized, often compressed), not the memory (RAM) it uses in Redis. They compare keys ' +
-        'and prefixes with each other; they do not add up to used_memory.'),
+      el('p', { class: 'note', id: 'rdb-size-note' }, BYMEM
+        ? 'Sizes are mem_size: the bytes a key takes in RAM right after a server loaded the RDB (its objects, ' +
+          'its entries in the keyspace dicts, each rounded to the allocator\'s size class); the keyspace tables, ' +
+          'fragmentation and buffers are not in any key. The prefix tree and every ranking use mem_size; the ' +
+          '"RDB bytes" columns show rdb_size, the serialized (often compressed) size in the file.'
+        : 'Sizes are rdb_size: the bytes a key takes in the RDB file on disk (serialized, often compressed), ' +
+          'not the memory (RAM) it uses in Redis. They compare keys and prefixes with each other; they do not ' +
+          'add up to used_memory.'),
       TOT.keys === 0 ? el('p', { class: 'note', id: 'empty-batch' }, 'This batch holds no keys: every section below is empty.') : null,
       el('p', { class: 'muted' }, params),
       el('p', null, exportBtn, ' ', el('span', { class: 'muted' },
         'Every table also has a CSV button. Nothing in this page uses the network.'))
     ]);
-    var unsafe = [TOT.keys, TOT.rdb_size, TOT.member_count].some(function (v) { return !Number.isSafeInteger(v); });
+    var unsafe = [TOT.keys, TOT.rdb_size, TOT.mem_size, TOT.member_count].some(function (v) { return !Number.isSafeInteger(v); });
     if (unsafe) {
       b.appendChild(el('p', { class: 'note' }, 'Some totals exceed 2^53 and are rounded in this view; the JSON download is exact.'));
     }
+  }
+
+  // The answer first: where the memory goes (mem_size by type, as one bar), each instance's
+  // model and how the sums compare with the server's used-mem.
+  function memoryAnswer() {
+    var M = D.memory || {};
+    var byMem = M.measure === 'mem';
+    var total = byMem ? TOT.mem_size : TOT.rdb_size;
+    var box = el('div', { class: 'mem-answer', id: 'mem-answer' });
+    append(box, [
+      el('p', { class: 'mem-total' }, byMem ? 'Memory (mem_size, RAM once loaded): ' : 'RDB bytes (rdb_size): ',
+        el('strong', { id: 'mem-total' }, fmtInt(total) + ' bytes'), ' (' + fmtBytes(total) + ') in ' +
+        fmtInt(TOT.keys) + ' ' + plural(TOT.keys, 'key', 'keys') +
+        (byMem ? '; the RDB holds them in ' + fmtBytes(TOT.rdb_size) + ' (rdb_size)' : ''))
+    ]);
+    if (M.note) box.appendChild(el('p', { class: 'note', id: 'mem-note' }, String(M.note)));
+    if (num(M.keys_without_mem_size) > 0 && byMem) {
+      box.appendChild(el('p', { class: 'note', id: 'mem-missing' }, fmtInt(num(M.keys_without_mem_size)) + ' ' +
+        plural(num(M.keys_without_mem_size), 'key has', 'keys have') + ' no mem_size (module values: no memory ' +
+        'model applies) and count as 0 in every memory sum.'));
+    }
+    var bar = el('div', { class: 'mem-bar', id: 'mem-bar', role: 'img', 'aria-label': 'memory by type' });
+    arr(D.by_type).forEach(function (r) {
+      var v = byMem ? num(r.mem_size) : num(r.rdb_size);
+      if (!(total > 0) || v <= 0) return;
+      var pct = 100 * v / total;
+      bar.appendChild(el('span', {
+        class: 'seg', style: 'width:' + pct.toFixed(3) + '%;background:' + typeColorVar(r.type),
+        title: r.type + ': ' + fmtBytes(v) + ' (' + fmtPct(v, total) + ')', 'data-type': r.type
+      }, pct >= 8 ? r.type + ' ' + fmtPct(v, total) : ''));
+    });
+    if (total > 0) box.appendChild(bar);
+    var insts = arr(M.instances);
+    if (insts.length) {
+      var t = el('table', { class: 'mem-models', id: 'mem-models' });
+      t.appendChild(el('thead', null, el('tr', null, el('th', null, 'Instance'), el('th', null, 'Memory model'),
+        el('th', { class: 'num' }, 'Σ mem_size'), el('th', { class: 'num' }, '+ keyspace tables'),
+        el('th', { class: 'num' }, 'used-mem (RDB)'))));
+      var tb = el('tbody');
+      insts.forEach(function (r) {
+        var model = !r.summary ? 'unknown (not stored with this batch)' :
+          (r.model ? String(r.model) + (r.approximate ? ' (approximate)' : '') : 'none') +
+          (r.rdb_server ? ' \u00b7 ' + r.rdb_server : '');
+        tb.appendChild(el('tr', null, el('td', null, String(r.instance)), el('td', null, model),
+          el('td', { class: 'num' }, fmtBytes(num(r.mem_size))),
+          el('td', { class: 'num' }, typeof r.keys_and_tables === 'number' ? fmtBytes(r.keys_and_tables) : '\u2013'),
+          el('td', { class: 'num' }, typeof r.used_mem === 'number' ? fmtBytes(r.used_mem) : '\u2013')));
+      });
+      t.appendChild(tb);
+      box.appendChild(t);
+    }
+    return box;
+  }
+
+  // A sum of the measure; with mem_size, a group whose keys have none shows a dash (never a
+  // silent 0) and a group where some have none says how many.
+  function memCell(a) {
+    var v = a[MK];
+    if (BYMEM && a.mem_missing > 0) {
+      if (a.mem_missing === a.keys) {
+        return el('span', { title: 'no mem_size: no memory model applies to these keys (module values)' }, '\u2013');
+      }
+      return el('span', { title: fmtInt(v) + ' bytes; ' + fmtInt(a.mem_missing) + ' of the keys have no mem_size (counted as 0)' },
+        fmtBytes(v) + '*');
+    }
+    return el('span', { title: fmtInt(v) + ' bytes' }, fmtBytes(v));
   }
 
   function shareCols(get) {
     return [
       colInt('Keys', function (r) { return get(r).keys; }),
       colPct('% keys', function (r) { return get(r).keys; }, function () { return TOT.keys; }),
-      colBytes('Bytes', function (r) { return get(r).rdb_size; }, { csvName: 'rdb_size' }),
-      colPct('% bytes', function (r) { return get(r).rdb_size; }, function () { return TOT.rdb_size; }, true),
+      colBytes(BL, function (r) { return get(r)[MK]; }, { csvName: MK, render: function (r) { return memCell(get(r)); } }),
+      colPct(BYMEM ? '% memory' : '% bytes', function (r) { return get(r)[MK]; }, function () { return TOT[MK]; }, true),
+      BYMEM ? colBytes('RDB bytes', function (r) { return get(r).rdb_size; }, { csvName: 'rdb_size' }) : null,
+      BYMEM ? colInt('Keys without mem_size', function (r) { return get(r).mem_missing; }, { csvName: 'mem_missing' }) : null,
       colInt('Members', function (r) { return get(r).member_count; }, { csvName: 'member_count' }),
-      colBytes('Avg bytes/key', function (r) { var a = get(r); return a.keys ? Math.round(a.rdb_size / a.keys) : 0; },
-        { csvName: 'avg_rdb_size' })
+      colBytes(BYMEM ? 'Avg memory/key' : 'Avg bytes/key', function (r) { var a = get(r); return a.keys ? Math.round(a[MK] / a.keys) : 0; },
+        { csvName: 'avg_' + MK })
     ];
   }
 
@@ -506,7 +590,7 @@
       'possibly more; widths are bytes. ',
       el('strong', { id: 'node-count' }, fmtInt(n) + ' prefix ' + plural(n, 'node', 'nodes')), '.'));
     if (!n) {
-      b.appendChild(el('p', { class: 'empty' }, TOT.rdb_size > 0
+      b.appendChild(el('p', { class: 'empty' }, TOT[MK] > 0
         ? 'No prefix nodes in the data.'
         : 'No prefix nodes: the batch holds no bytes.'));
       return;
@@ -522,7 +606,7 @@
     var roots = [];
     var i;
     for (i = 0; i < n; i++) {
-      bytes[i] = num(NODES[i].rdb_size);
+      bytes[i] = num(NODES[i][MK]);
       var p = NODES[i].parent;
       if (typeof p === 'number' && p >= 0 && p < i && Math.floor(p) === p) parent[i] = p; else roots.push(i);
     }
@@ -541,7 +625,7 @@
     var dom = new Int8Array(N).fill(-2);
     function domType(k) {
       if (dom[k] !== -2) return dom[k];
-      var best = -1, bv = 0, tb = k < n ? (NODES[k].rdb_size_by_type || {}) : {};
+      var best = -1, bv = 0, tb = k < n ? (NODES[k][MK + '_by_type'] || {}) : {};
       for (var t = 0; t < TYPES.length; t++) { var v = num(tb[TYPES[t]]); if (v > bv) { bv = v; best = t; } }
       dom[k] = best;
       return best;
@@ -719,8 +803,8 @@
       var a = nodeAgg(focus);
       var below = childStart[N] ? countBelow(focus) : 0;
       focusInfo.replaceChildren('Showing ', keyNode(focus < n ? NODES[focus].prefix : null, fullLabel(focus)), ': ' +
-        fmtInt(a.keys) + ' keys, ' + fmtInt(a.rdb_size) + ' bytes (' + fmtBytes(a.rdb_size) + ', ' +
-        fmtPct(a.rdb_size, TOT.rdb_size) + ' of all bytes), ' + fmtInt(below) + ' prefix ' +
+        fmtInt(a.keys) + ' keys, ' + fmtInt(a[MK]) + ' bytes (' + fmtBytes(a[MK]) + ', ' +
+        fmtPct(a[MK], TOT[MK]) + ' of all bytes), ' + fmtInt(below) + ' prefix ' +
         plural(below, 'node', 'nodes') + ' below.');
       outBtn.disabled = parent[focus] < 0;
       canvas.setAttribute('data-focus', String(focus));
@@ -756,14 +840,14 @@
       var pa = parent[k] >= 0 ? nodeAgg(parent[k]) : null;
       var rowsT = [
         ['Keys', fmtInt(a.keys) + ' (' + fmtPct(a.keys, TOT.keys) + ' of all)'],
-        ['Bytes', fmtInt(a.rdb_size) + ' (' + fmtBytes(a.rdb_size) + ', ' + fmtPct(a.rdb_size, TOT.rdb_size) + ' of all' +
-          (pa ? ', ' + fmtPct(a.rdb_size, pa.rdb_size) + ' of parent' : '') + ')'],
+        ['Bytes', fmtInt(a[MK]) + ' (' + fmtBytes(a[MK]) + ', ' + fmtPct(a[MK], TOT[MK]) + ' of all' +
+          (pa ? ', ' + fmtPct(a[MK], pa[MK]) + ' of parent' : '') + ')'],
         ['Members', fmtInt(a.member_count)]
       ];
-      if (nt) rowsT.push(['No TTL', fmtInt(nt.keys) + ' keys, ' + fmtBytes(nt.rdb_size) + ' (' + fmtPct(nt.rdb_size, a.rdb_size) + ' of bytes)']);
+      if (nt) rowsT.push(['No TTL', fmtInt(nt.keys) + ' keys, ' + fmtBytes(nt[MK]) + ' (' + fmtPct(nt[MK], a[MK]) + ' of bytes)']);
       if (k < n) {
-        var tb = NODES[k].rdb_size_by_type || {};
-        TYPES.forEach(function (t) { if (num(tb[t]) > 0) rowsT.push([t, fmtBytes(num(tb[t])) + ' (' + fmtPct(num(tb[t]), a.rdb_size) + ')']); });
+        var tb = NODES[k][MK + '_by_type'] || {};
+        TYPES.forEach(function (t) { if (num(tb[t]) > 0) rowsT.push([t, fmtBytes(num(tb[t])) + ' (' + fmtPct(num(tb[t]), a[MK]) + ')']); });
         rowsT.push(['Prefix', fmtInt(num(NODES[k].prefix_len)) + ' bytes' + (NODES[k].is_key ? ', also a key' : '')]);
       }
       rowsT.push(['Below', fmtInt(childStart[k + 1] - childStart[k]) + ' child nodes']);
@@ -828,7 +912,7 @@
           var a = nodeAgg(k);
           results.appendChild(el('li', null, el('button', {
             type: 'button', class: 'link', onclick: function () { zoomTo(k); }
-          }, keyNode(NODES[k].prefix, fullLabel(k))), ' \u2014 ' + fmtBytes(a.rdb_size) + ' in ' + fmtInt(a.keys) + ' keys'));
+          }, keyNode(NODES[k].prefix, fullLabel(k))), ' \u2014 ' + fmtBytes(a[MK]) + ' in ' + fmtInt(a.keys) + ' keys'));
         })(found[j]);
       }
     }
@@ -858,7 +942,7 @@
 
     // The same nodes as a table.
     var present = TYPES.filter(function (t) {
-      for (var k = 0; k < n; k++) if (num((NODES[k].rdb_size_by_type || {})[t]) > 0) return true;
+      for (var k = 0; k < n; k++) if (num((NODES[k][MK + '_by_type'] || {})[t]) > 0) return true;
       return false;
     });
     var idx = [];
@@ -876,16 +960,17 @@
       colInt('Children', function (k) { return childStart[k + 1] - childStart[k]; }, { csvName: 'children' }),
       colInt('Keys', function (k) { return num(NODES[k].keys); }, { csvName: 'keys' }),
       colPct('% keys', function (k) { return num(NODES[k].keys); }, function () { return TOT.keys; }),
-      colBytes('Bytes', function (k) { return bytes[k]; }, { csvName: 'rdb_size' }),
-      colPct('% bytes', function (k) { return bytes[k]; }, function () { return TOT.rdb_size; }, true),
+      colBytes(BL, function (k) { return bytes[k]; }, { csvName: MK }),
+      colPct('% bytes', function (k) { return bytes[k]; }, function () { return TOT[MK]; }, true),
       colInt('Members', function (k) { return num(NODES[k].member_count); }, { csvName: 'member_count' }),
       colInt('No-TTL keys', function (k) { return agg(NODES[k].no_ttl).keys; }, { csvName: 'no_ttl_keys' }),
-      colBytes('No-TTL bytes', function (k) { return agg(NODES[k].no_ttl).rdb_size; }, { csvName: 'no_ttl_rdb_size' }),
-      colText('Is a key', function (k) { return NODES[k].is_key ? 'yes' : 'no'; }, { csvName: 'is_key' })
+      colBytes('No-TTL bytes', function (k) { return agg(NODES[k].no_ttl)[MK]; }, { csvName: 'no_ttl_' + MK }),
+      colText('Is a key', function (k) { return NODES[k].is_key ? 'yes' : 'no'; }, { csvName: 'is_key' }),
+      BYMEM ? colBytes('RDB bytes', function (k) { return num(NODES[k].rdb_size); }, { csvName: 'rdb_size' }) : null
     ];
     present.forEach(function (t) {
-      cols.push(colBytes(t + ' bytes', function (k) { return num((NODES[k].rdb_size_by_type || {})[t]); },
-        { csvName: 'rdb_size_' + t }));
+      cols.push(colBytes(t + ' bytes', function (k) { return num((NODES[k][MK + '_by_type'] || {})[t]); },
+        { csvName: MK + '_' + t }));
     });
     var colBytesIdx = 6;
     b.appendChild(el('h3', null, 'All prefix nodes'));
@@ -908,7 +993,15 @@
         csvName: 'type', cls: 'nowrap', render: function (r) { return [swatch(r.type), String(r.type)]; }
       }),
       colText('Encoding', function (r) { return r.encoding; }, { csvName: 'encoding' }),
-      colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
+      colBytes(BL, function (r) { return typeof r[MK] === 'number' ? r[MK] : null; }, {
+        csvName: MK,
+        render: function (r) {
+          // A key without mem_size (a module value): no model applies, so no number is shown.
+          if (typeof r[MK] !== 'number') return el('span', { title: 'no mem_size: no memory model applies to module values' }, '\u2013');
+          return el('span', { title: fmtInt(r[MK]) + ' bytes' }, fmtBytes(r[MK]));
+        }
+      }),
+      BYMEM ? colBytes('RDB bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }) : null,
       colInt('Members', function (r) { return num(r.member_count); }, { csvName: 'member_count' }),
       {
         label: 'TTL', num: true, csvName: 'ttl_ms', title: 'Time to live at batch time (sort by TTL)',
@@ -956,7 +1049,7 @@
     var nt = agg(noTtl);
     append(b, el('p', null, 'Time to live at the batch timestamp (so the same batch always gives the same buckets). ',
       el('strong', { id: 'no-ttl-summary' }, fmtInt(nt.keys) + ' ' + plural(nt.keys, 'key', 'keys') + ' (' + fmtPct(nt.keys, TOT.keys) +
-        ') hold ' + fmtInt(nt.rdb_size) + ' bytes (' + fmtPct(nt.rdb_size, TOT.rdb_size) + ') without expiry.')));
+        ') hold ' + fmtInt(nt[MK]) + ' bytes (' + fmtPct(nt[MK], TOT[MK]) + ') without expiry.')));
     b.appendChild(table({
       id: 't-expiry', title: 'Expiry buckets', csv: 'expiry', csvFile: STEM + '_expiry.csv', rows: buckets,
       empty: 'No keys in this batch.',
@@ -983,11 +1076,11 @@
           }
         }),
         colInt('No-TTL keys', function (r) { return agg(r.no_ttl).keys; }, { csvName: 'no_ttl_keys' }),
-        colBytes('No-TTL bytes', function (r) { return agg(r.no_ttl).rdb_size; }, { csvName: 'no_ttl_rdb_size' }),
-        colPct('% of prefix bytes', function (r) { return agg(r.no_ttl).rdb_size; }, function (r) { return agg(r.all).rdb_size; }, true),
-        colPct('% of all bytes', function (r) { return agg(r.no_ttl).rdb_size; }, function () { return TOT.rdb_size; }),
+        colBytes('No-TTL bytes', function (r) { return agg(r.no_ttl)[MK]; }, { csvName: 'no_ttl_' + MK }),
+        colPct('% of prefix bytes', function (r) { return agg(r.no_ttl)[MK]; }, function (r) { return agg(r.all)[MK]; }, true),
+        colPct('% of all bytes', function (r) { return agg(r.no_ttl)[MK]; }, function () { return TOT[MK]; }),
         colInt('All keys', function (r) { return agg(r.all).keys; }, { csvName: 'keys' }),
-        colBytes('All bytes', function (r) { return agg(r.all).rdb_size; }, { csvName: 'rdb_size' })
+        colBytes('All bytes', function (r) { return agg(r.all)[MK]; }, { csvName: MK })
       ]
     }));
   }
@@ -1008,7 +1101,7 @@
         return out;
       }
       out.push(el('p', { id: id + '-share' }, fmtInt(wf.keys) + ' of ' + fmtInt(TOT.keys) + ' keys (' + fmtPct(wf.keys, TOT.keys) +
-        ', ' + fmtPct(wf.rdb_size, TOT.rdb_size) + ' of bytes) carry ' + field + '.'));
+        ', ' + fmtPct(wf[MK], TOT[MK]) + ' of bytes) carry ' + field + '.'));
       out.push(table({
         id: id, title: what, csv: field, csvFile: STEM + '_' + field + '.csv', rows: arr(h.buckets),
         cols: [
@@ -1017,8 +1110,8 @@
           colInt('Upper (excl.)', function (r) { return typeof r.hi === 'number' ? r.hi : null; }, { csvName: 'hi' }),
           colInt('Keys', function (r) { return agg(r).keys; }),
           colPct('% of keys with ' + field, function (r) { return agg(r).keys; }, function () { return wf.keys; }, true),
-          colBytes('Bytes', function (r) { return agg(r).rdb_size; }, { csvName: 'rdb_size' }),
-          colPct('% of their bytes', function (r) { return agg(r).rdb_size; }, function () { return wf.rdb_size; }),
+          colBytes(BL, function (r) { return agg(r)[MK]; }, { csvName: MK }),
+          colPct('% of their bytes', function (r) { return agg(r)[MK]; }, function () { return wf[MK]; }),
           colInt('Members', function (r) { return agg(r).member_count; }, { csvName: 'member_count' })
         ]
       }));
@@ -1055,8 +1148,8 @@
     append(b, el('p', { id: 'big-keys-summary' }, total === 0
       ? 'No big keys: no string over ' + fmtBytes(num(P.big_string_bytes)) + ', no other key over ' +
         fmtBytes(num(P.big_other_bytes)) + ' or ' + fmtInt(num(P.big_members)) + ' members.'
-      : fmtInt(total) + ' big ' + plural(total, 'key', 'keys') + ' hold ' + fmtInt(bagg.rdb_size) + ' bytes (' +
-        fmtBytes(bagg.rdb_size) + ', ' + fmtPct(bagg.rdb_size, TOT.rdb_size) + ' of all) and ' + fmtInt(bagg.member_count) +
+      : fmtInt(total) + ' big ' + plural(total, 'key', 'keys') + ' hold ' + fmtInt(bagg[MK]) + ' bytes (' +
+        fmtBytes(bagg[MK]) + ', ' + fmtPct(bagg[MK], TOT[MK]) + ' of all) and ' + fmtInt(bagg.member_count) +
         ' members: strings over ' + fmtBytes(num(P.big_string_bytes)) + ', other types over ' + fmtBytes(num(P.big_other_bytes)) +
         ' or ' + fmtInt(num(P.big_members)) + ' members.'));
     if (total > big.length) {
@@ -1098,8 +1191,8 @@
           colText('Encoding', function (r) { return r.encoding; }, { csvName: 'encoding' }),
           colInt('Keys', function (r) { return num(r.keys); }, { csvName: 'keys' }),
           colPct('% of the type\'s keys', function (r) { return num(r.keys); }, function (r) { return (typeAgg[r.type] || TOT).keys; }, true),
-          colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
-          colPct('% of the type\'s bytes', function (r) { return num(r.rdb_size); }, function (r) { return (typeAgg[r.type] || TOT).rdb_size; }),
+          colBytes(BL, function (r) { return num(r[MK]); }, { csvName: MK }),
+          colPct('% of the type\'s bytes', function (r) { return num(r[MK]); }, function (r) { return (typeAgg[r.type] || TOT)[MK]; }),
           colInt('Avg members/key', function (r) { return num(r.keys) ? Math.round(num(r.member_count) / num(r.keys)) : 0; },
             { csvName: 'avg_member_count' })
         ]
@@ -1135,7 +1228,7 @@
       var s0 = strs[0];
       out.push({ id: 'big-strings', title: 'Big strings',
         text: [atLeast + fmtInt(strs.length) + ' string ' + plural(strs.length, 'key is', 'keys are') + ' over ' +
-          fmtBytes(num(P.big_string_bytes)) + ' (largest: ', keyNode(s0.key), ', ' + fmtBytes(num(s0.rdb_size)) + ' on ' +
+          fmtBytes(num(P.big_string_bytes)) + ' (largest: ', keyNode(s0.key), ', ' + fmtBytes(num(s0[MK])) + ' on ' +
           s0.instance + '). Reading, writing, expiring or deleting a big string blocks the server for its whole size ' +
           'and makes replication and slot migration uneven: split it, or keep large blobs outside Redis.'] });
     }
@@ -1160,10 +1253,10 @@
         if (r.type !== c[0] || r.encoding !== c[1]) return;
         // Leave out the listed big keys of this type and encoding: a few huge collections
         // would otherwise hide many small ones in the average.
-        var keys = num(r.keys), members = num(r.member_count), bytes = num(r.rdb_size), left = 0;
+        var keys = num(r.keys), members = num(r.member_count), bytes = num(r[MK]), left = 0;
         big.forEach(function (k) {
           if (k.type === r.type && k.encoding === r.encoding) {
-            keys -= 1; members -= num(k.member_count); bytes -= num(k.rdb_size); left++;
+            keys -= 1; members -= num(k.member_count); bytes -= num(k[MK]); left++;
           }
         });
         if (keys <= 0) return;
@@ -1179,18 +1272,18 @@
       });
     });
     var nt = agg((arr((D.expiry || {}).buckets).filter(function (x) { return x.id === 'no_ttl'; })[0]));
-    if (TOT.rdb_size > 0 && nt.rdb_size * 2 >= TOT.rdb_size) {
+    if (TOT[MK] > 0 && nt[MK] * 2 >= TOT[MK]) {
       var np = arr((D.expiry || {}).no_ttl_prefixes).filter(function (r) { return keyText(r.prefix) !== ''; })[0];
       out.push({ id: 'no-ttl', title: 'Most data never expires',
-        text: [fmtPct(nt.rdb_size, TOT.rdb_size) + ' of the bytes (' + fmtInt(nt.keys) + ' keys) have no expiry' +
+        text: [fmtPct(nt[MK], TOT[MK]) + ' of the bytes (' + fmtInt(nt.keys) + ' keys) have no expiry' +
           (np ? '; the biggest non-empty prefix among them is ' : '.'), np ? keyNode(np.prefix) : null,
-          np ? ' (' + fmtBytes(agg(np.no_ttl).rdb_size) + ').' : null,
+          np ? ' (' + fmtBytes(agg(np.no_ttl)[MK]) + ').' : null,
           ' If some of it is cache or session data, a TTL keeps it from growing without bound (see Expiry).'] });
     }
     var exp = agg((arr((D.expiry || {}).buckets).filter(function (x) { return x.id === 'expired'; })[0]));
     if (exp.keys > 0) {
       out.push({ id: 'expired', title: 'Expired keys still in the snapshot',
-        text: fmtInt(exp.keys) + ' ' + plural(exp.keys, 'key', 'keys') + ' (' + fmtBytes(exp.rdb_size) + ') had already ' +
+        text: fmtInt(exp.keys) + ' ' + plural(exp.keys, 'key', 'keys') + ' (' + fmtBytes(exp[MK]) + ') had already ' +
           'expired at batch time but were still stored. Redis removes expired keys lazily and by sampling; many of them ' +
           'mean active expiry lags behind (see active-expire-effort, hz) or the snapshot came from a replica, which ' +
           'waits for its master to delete them.' });
@@ -1203,13 +1296,13 @@
     }
     var bal = D.balance || {};
     var inst = arr(D.by_instance);
-    if (inst.length > 1 && num(bal.rdb_size_mean) > 0) {
-      var ratio = num(bal.rdb_size_max) / num(bal.rdb_size_mean);
+    if (inst.length > 1 && num(bal[MK + '_mean']) > 0) {
+      var ratio = num(bal[MK + '_max']) / num(bal[MK + '_mean']);
       if (ratio >= 1.5) {
-        var maxI = inst.reduce(function (a, r) { return num(r.rdb_size) > num(a.rdb_size) ? r : a; }, inst[0]);
+        var maxI = inst.reduce(function (a, r) { return num(r[MK]) > num(a[MK]) ? r : a; }, inst[0]);
         out.push({ id: 'imbalance', title: 'Uneven instances',
-          text: 'Instance ' + maxI.instance + ' holds ' + fmtBytes(num(maxI.rdb_size)) + ', ' + fmtRatio(ratio) +
-            ' the mean of ' + fmtBytes(num(bal.rdb_size_mean)) + ' over ' + inst.length + ' instances. Look at its ' +
+          text: 'Instance ' + maxI.instance + ' holds ' + fmtBytes(num(maxI[MK])) + ', ' + fmtRatio(ratio) +
+            ' the mean of ' + fmtBytes(num(bal[MK + '_mean'])) + ' over ' + inst.length + ' instances. Look at its ' +
             'biggest slots and keys (Balance, Top keys): a few big keys or a hot hash tag usually explain it.' });
       }
     }
@@ -1221,14 +1314,14 @@
           'of slots it no longer owns (see Balance).' });
     }
     var idle = D.cold && D.cold.idle;
-    if (idle && agg(idle.with_field).rdb_size > 0) {
-      var old = { keys: 0, rdb_size: 0 };
+    if (idle && agg(idle.with_field)[MK] > 0) {
+      var old = { keys: 0 }; old[MK] = 0;
       arr(idle.buckets).forEach(function (r) {
-        if (num(r.lo) >= 2592000) { old.keys += num(r.keys); old.rdb_size += num(r.rdb_size); }
+        if (num(r.lo) >= 2592000) { old.keys += num(r.keys); old[MK] += num(r[MK]); }
       });
-      if (old.rdb_size * 10 >= agg(idle.with_field).rdb_size && old.keys > 0) {
+      if (old[MK] * 10 >= agg(idle.with_field)[MK] && old.keys > 0) {
         out.push({ id: 'cold', title: 'Long-idle data',
-          text: fmtInt(old.keys) + ' keys holding ' + fmtBytes(old.rdb_size) + ' (' + fmtPct(old.rdb_size, agg(idle.with_field).rdb_size) +
+          text: fmtInt(old.keys) + ' keys holding ' + fmtBytes(old[MK]) + ' (' + fmtPct(old[MK], agg(idle.with_field)[MK]) +
             ' of the bytes with an idle time) were not accessed for 30 days or more: candidates for a TTL, ' +
             'archiving, or deletion.' });
       }
@@ -1242,14 +1335,14 @@
     var b = body('balance');
     var bal = D.balance || {};
     var inst = arr(D.by_instance);
-    var km = num(bal.keys_mean), bm = num(bal.rdb_size_mean);
+    var km = num(bal.keys_mean), bm = num(bal[MK + '_mean']);
     if (!inst.length) {
       b.appendChild(el('p', { class: 'empty' }, 'No keys in this batch.'));
     } else {
       b.appendChild(el('p', { id: 'balance-summary' }, fmtInt(inst.length) + ' ' + plural(inst.length, 'instance', 'instances') +
         '. Keys: max ' + fmtInt(num(bal.keys_max)) + ', mean ' + fmtInt(km) + ' (max/mean ' + fmtRatio(km > 0 ? num(bal.keys_max) / km : NaN) +
-        '). Bytes: max ' + fmtInt(num(bal.rdb_size_max)) + ' (' + fmtBytes(num(bal.rdb_size_max)) + '), mean ' + fmtInt(bm) +
-        ' (' + fmtBytes(bm) + '; max/mean ' + fmtRatio(bm > 0 ? num(bal.rdb_size_max) / bm : NaN) + ').' +
+        '). Bytes: max ' + fmtInt(num(bal[MK + '_max'])) + ' (' + fmtBytes(num(bal[MK + '_max'])) + '), mean ' + fmtInt(bm) +
+        ' (' + fmtBytes(bm) + '; max/mean ' + fmtRatio(bm > 0 ? num(bal[MK + '_max']) / bm : NaN) + ').' +
         (inst.length === 1 ? ' One instance: nothing to balance.' : '')));
       b.appendChild(table({
         id: 't-balance', title: 'Per instance', csv: 'balance_instances', csvFile: STEM + '_balance_instances.csv', rows: inst,
@@ -1260,12 +1353,12 @@
             value: function (r) { return km > 0 ? num(r.keys) / km : null; },
             csv: function (r) { return km > 0 ? (num(r.keys) / km).toFixed(4) : ''; },
             render: function (r) { return fmtRatio(num(r.keys) / km); } },
-          colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
-          { label: 'Bytes / mean', num: true, csvName: 'rdb_size_over_mean', cls: 'bar-cell',
-            value: function (r) { return bm > 0 ? num(r.rdb_size) / bm : null; },
-            csv: function (r) { return bm > 0 ? (num(r.rdb_size) / bm).toFixed(4) : ''; },
-            render: function (r) { return [fmtRatio(num(r.rdb_size) / bm), bar(num(r.rdb_size), num(bal.rdb_size_max))]; } },
-          colPct('% bytes', function (r) { return num(r.rdb_size); }, function () { return TOT.rdb_size; }),
+          colBytes(BL, function (r) { return num(r[MK]); }, { csvName: MK }),
+          { label: 'Bytes / mean', num: true, csvName: MK + '_over_mean', cls: 'bar-cell',
+            value: function (r) { return bm > 0 ? num(r[MK]) / bm : null; },
+            csv: function (r) { return bm > 0 ? (num(r[MK]) / bm).toFixed(4) : ''; },
+            render: function (r) { return [fmtRatio(num(r[MK]) / bm), bar(num(r[MK]), num(bal[MK + '_max']))]; } },
+          colPct('% bytes', function (r) { return num(r[MK]); }, function () { return TOT[MK]; }),
           colInt('Members', function (r) { return num(r.member_count); }, { csvName: 'member_count' })
         ]
       }));
@@ -1280,8 +1373,8 @@
         colId('Slot', function (r) { return num(r.slot); }, { csvName: 'slot' }),
         colInt('Instances', function (r) { return num(r.instances); }, { csvName: 'instances' }),
         colInt('Keys', function (r) { return num(r.keys); }, { csvName: 'keys' }),
-        colBytes('Bytes', function (r) { return num(r.rdb_size); }, { csvName: 'rdb_size' }),
-        colPct('% bytes', function (r) { return num(r.rdb_size); }, function () { return TOT.rdb_size; }, true),
+        colBytes(BL, function (r) { return num(r[MK]); }, { csvName: MK }),
+        colPct('% bytes', function (r) { return num(r[MK]); }, function () { return TOT[MK]; }, true),
         colInt('Members', function (r) { return num(r.member_count); }, { csvName: 'member_count' })
       ];
     }
@@ -1299,7 +1392,7 @@
     shared.forEach(function (s) {
       arr(s.instances).forEach(function (r) {
         flat.push({ kind: s.kind, slot: s.slot, n: arr(s.instances).length, instance: r.instance, keys: num(r.keys),
-          rdb_size: num(r.rdb_size), member_count: num(r.member_count) });
+          rdb_size: num(r.rdb_size), mem_size: num(r.mem_size), member_count: num(r.member_count) });
       });
     });
     b.appendChild(el('h3', null, 'Slots on more than one instance'));
@@ -1316,7 +1409,7 @@
           colInt('Instances', function (r) { return r.n; }, { csvName: 'instances' }),
           colText('Instance', function (r) { return r.instance; }, { csvName: 'instance' }),
           colInt('Keys', function (r) { return r.keys; }, { csvName: 'keys' }),
-          colBytes('Bytes', function (r) { return r.rdb_size; }, { csvName: 'rdb_size' }),
+          colBytes(BL, function (r) { return r[MK]; }, { csvName: MK }),
           colInt('Members', function (r) { return r.member_count; }, { csvName: 'member_count' })
         ]
       }));

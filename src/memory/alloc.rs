@@ -42,14 +42,42 @@ impl Allocator {
     /// Usable size of an allocation of `n` bytes (`n = 0` allocates nothing here: callers
     /// only ask for real allocations).
     #[inline]
-    pub fn class(self, n: u64) -> u64 {
+    pub const fn class(self, n: u64) -> u64 {
         match self {
             Allocator::Jemalloc => jemalloc_class(n, 3),
             Allocator::Jemalloc16 => jemalloc_class(n, 4),
             Allocator::Libc => libc_class(n),
         }
     }
+
+    /// The allocation of an sds string of `len` < [`SMALL_SDS`] bytes (1-byte header below
+    /// 32, else 3; an empty string has the 3-byte one), from a table: set members, hash
+    /// fields and keys are mostly short, and the parser asks for every one.
+    #[inline]
+    pub(crate) fn small_sds(self, len: usize) -> u64 {
+        SDS_TABLES[self as usize][len] as u64
+    }
 }
+
+/// Strings shorter than this have the same sds header on every modelled server.
+pub(crate) const SMALL_SDS: usize = 253;
+
+const fn sds_table(a: Allocator) -> [u16; SMALL_SDS] {
+    let mut t = [0u16; SMALL_SDS];
+    let mut len = 0;
+    while len < SMALL_SDS {
+        let header = if len == 0 || len >= 32 { 3 } else { 1 };
+        t[len] = a.class(header + len as u64 + 1) as u16;
+        len += 1;
+    }
+    t
+}
+
+static SDS_TABLES: [[u16; SMALL_SDS]; 3] = [
+    sds_table(Allocator::Jemalloc),
+    sds_table(Allocator::Jemalloc16),
+    sds_table(Allocator::Libc),
+];
 
 impl fmt::Display for Allocator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -61,7 +89,7 @@ impl fmt::Display for Allocator {
 /// multiples of the quantum up to four quanta, then four classes per doubling. Huge sizes keep
 /// the same four-per-doubling spacing (jemalloc > 4.0.1 rounds them too).
 #[inline]
-fn jemalloc_class(n: u64, lg_quantum: u32) -> u64 {
+const fn jemalloc_class(n: u64, lg_quantum: u32) -> u64 {
     let quantum = 1u64 << lg_quantum;
     if n <= 8 {
         return 8;
@@ -78,13 +106,14 @@ fn jemalloc_class(n: u64, lg_quantum: u32) -> u64 {
 /// glibc on 64-bit: chunks of `max(32, align16(n + 8))` bytes, of which `chunk - 8` are
 /// usable. Large requests (mmap'd, ≥ 128 KiB by default) are page-rounded.
 #[inline]
-fn libc_class(n: u64) -> u64 {
+const fn libc_class(n: u64) -> u64 {
     const MMAP_THRESHOLD: u64 = 128 * 1024;
     if n.saturating_add(8) >= MMAP_THRESHOLD {
         // An mmap'd chunk: header 16 bytes, page-rounded, usable = size - 16.
         return n.saturating_add(16).div_ceil(4096).saturating_mul(4096) - 16;
     }
-    let chunk = (n + 8).div_ceil(16).max(2) * 16;
+    let units = (n + 8).div_ceil(16);
+    let chunk = if units < 2 { 2 } else { units } * 16;
     chunk - 8
 }
 
@@ -132,6 +161,20 @@ mod tests {
             .map(|&n| a.class(n))
             .collect();
         assert_eq!(got, [24, 24, 40, 40, 56, 56, 72]);
+    }
+
+    #[test]
+    fn small_sds_table_matches_the_rule() {
+        for a in Allocator::ALL {
+            for len in 0..SMALL_SDS {
+                let header = if len == 0 || len >= 32 { 3 } else { 1 };
+                assert_eq!(
+                    a.small_sds(len),
+                    a.class(header + len as u64 + 1),
+                    "{a} {len}"
+                );
+            }
+        }
     }
 
     #[test]

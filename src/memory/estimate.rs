@@ -7,6 +7,7 @@
 //! random (skiplist levels, which set members share a bucket in a 7.2+ `no_value` dict, how
 //! far an incremental rehash got), the expected value is used.
 
+use super::alloc::SMALL_SDS;
 use super::encode::{
     LP_EMPTY, ScoreText, ZL_EMPTY, decimal_len, double2ll, lp_entry, score_text_len, sds_header,
     zl_entry,
@@ -47,6 +48,9 @@ impl Model {
     /// An sds string of `len` bytes.
     #[inline]
     pub(crate) fn sds(&self, len: u64) -> u64 {
+        if len < SMALL_SDS as u64 {
+            return self.allocator.small_sds(len as usize);
+        }
         self.c(sds_header(len, self.version.is_valkey()) + len + 1)
     }
 
@@ -326,7 +330,15 @@ impl SetAcc {
         self.enc = SetEnc::Ht;
     }
 
+    #[inline]
     pub fn add(&mut self, m: &Model, e: Elem) {
+        if let SetEnc::Ht = self.enc {
+            // The common case of a big set: only its members' sizes count.
+            self.n += 1;
+            self.sds += m.sds(e.len);
+            self.dict.add();
+            return;
+        }
         self.max_len = self.max_len.max(e.len);
         let st = &m.settings;
         if let SetEnc::Intset { width } = self.enc {
@@ -479,6 +491,8 @@ impl HashAcc {
 /// A skiplist-typed zset (RDB types 3 and 5), member by member.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ZsetAcc {
+    /// The declared length is within the listpack limit: the packed size may be needed.
+    may_pack: bool,
     n: u64,
     max_len: u64,
     sds: u64,
@@ -486,11 +500,20 @@ pub(crate) struct ZsetAcc {
 }
 
 impl ZsetAcc {
+    pub fn new(m: &Model, len: u64) -> Self {
+        ZsetAcc {
+            may_pack: len <= m.settings.zset_max_entries,
+            ..ZsetAcc::default()
+        }
+    }
+
     /// Whether the next member's integer value can matter (only while the zset may still
     /// end up a listpack).
     #[inline]
     pub fn needs_ints(&self, m: &Model) -> bool {
-        self.n < m.settings.zset_max_entries && self.max_len <= m.settings.zset_max_value
+        self.may_pack
+            && self.n < m.settings.zset_max_entries
+            && self.max_len <= m.settings.zset_max_value
     }
 
     pub fn add(&mut self, m: &Model, member: Elem, score: f64) {
@@ -498,7 +521,7 @@ impl ZsetAcc {
         self.max_len = self.max_len.max(member.len);
         self.sds += m.sds(member.len);
         let st = &m.settings;
-        if self.n > st.zset_max_entries || self.max_len > st.zset_max_value {
+        if !self.may_pack || self.n > st.zset_max_entries || self.max_len > st.zset_max_value {
             // A skiplist whatever follows: the packed size is never needed (and scores need
             // not be printed).
             return;

@@ -807,7 +807,7 @@ impl<R: Read> RdbParser<R> {
             }
             rdb::TYPE_ZSET | rdb::TYPE_ZSET_2 => {
                 let n = self.read_len("a zset size")?;
-                let mut acc = ZsetAcc::default();
+                let mut acc = ZsetAcc::new(m, n);
                 for _ in 0..n {
                     let member = self.read_member("a zset member", acc.needs_ints(m))?;
                     let score = if t == rdb::TYPE_ZSET {

@@ -6,10 +6,12 @@
 //! DIR/cluster=<cluster>/batch=<YYYY-MM-DD_HH-mm-ss.SSSSSSSSSZ>/<instance>.parquet
 //! ```
 //!
-//! Cluster and instance names are sanitized for file names (`:` → `-`, anything outside
-//! `[A-Za-z0-9._-]` → `_`, see [`path::sanitize_name`]), so `127.0.0.1:6379` is stored as
-//! `127.0.0.1-6379.parquet`. The unsanitized names are in the `cluster` and `instance`
-//! columns. Every file has the same Arrow schema ([`schema::schema`]).
+//! Cluster and instance names are percent-encoded for file names, one-to-one (every byte
+//! outside `[A-Za-z0-9._-]` → `%XX`, see [`path::encode_name`]), so `127.0.0.1:6379` is stored
+//! as `127.0.0.1%3A6379.parquet` and `a/b` under `cluster=a%2Fb`. Older versions mapped names
+//! lossily ([`path::sanitize_name`]); the report reads their directories too. The names as
+//! given are in the `cluster` and `instance` columns. Every file has the same Arrow schema
+//! ([`schema::schema`]).
 //!
 //! # Lifecycle and guarantees
 //!
@@ -41,7 +43,7 @@
 //!
 //! Glob `DIR/cluster=*/batch=*/*.parquet`, not `DIR/**/*.parquet`: the latter also matches the
 //! already finalized instance files of a batch still in `_tmp_batch=`. The directory names
-//! repeat the `cluster` and `batch` columns in sanitized/text form; engines that apply Hive
+//! repeat the `cluster` and `batch` columns in encoded/text form; engines that apply Hive
 //! partitioning let the directory value win (DuckDB: `batch` becomes a VARCHAR) or refuse the
 //! type clash (pyarrow datasets), so read with Hive partitioning off and use the columns in the
 //! files. The README has a tested recipe per reader (DuckDB, pyarrow, pandas, polars,
@@ -56,7 +58,7 @@
 pub(crate) mod path;
 pub mod schema;
 
-pub use path::{BatchPaths, sanitize_name};
+pub use path::{BatchPaths, encode_name, sanitize_name};
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -165,8 +167,8 @@ struct PreparedBatch {
     paths: BatchPaths,
     /// The advisory lock on `paths.lock_file`, held while the batch is written.
     lock: Option<FileLock>,
-    /// File name → instance name of every writer handed out, to refuse two instances that
-    /// sanitize to the same file name.
+    /// File name → instance name of every writer handed out, to refuse a second writer for
+    /// the same file (the same instance name twice).
     claimed: HashMap<String, String>,
     /// Set once the tmp dir was renamed: dropping must not clean up any more.
     finalized: bool,

@@ -140,7 +140,7 @@ pub fn run_dump(args: DumpArgs, env: DumpEnv) -> anyhow::Result<()> {
             return match result {
                 Ok(()) => Err(e),
                 Err(dump_err) => {
-                    tracing::error!("{}", super::logging::error_line(&e));
+                    tracing::error!("{}", super::logging::error_text(&e));
                     Err(dump_err)
                 }
             };

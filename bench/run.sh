@@ -4,7 +4,7 @@
 #   bash bench/run.sh                    # mixed 500k keys (bench-data/mixed-500k.rdb)
 #   BENCH_SIZE=5000000 bash bench/run.sh # mixed 5M keys instead (bench-data/mixed-5m.rdb, ~1.9 GB)
 #   BENCH_SIZE=500000,5000000 BENCH_BIG=1 bash bench/run.sh   # several mixed sizes plus `big`
-#   bash bench/run.sh mixed-500k big     # explicit dataset names (mixed-<N|Nk|Nm>, big)
+#   bash bench/run.sh mixed-500k big     # explicit dataset names (mixed-<N|Nk|Nm>, big, huge-keys)
 #
 # Environment:
 #   BENCH_SIZE     mixed key counts, comma-separated (default 500000)
@@ -79,10 +79,16 @@ fi
 make_dataset() { # NAME -> builds $data/NAME.rdb if missing
   local name=$1 file=$data/$1.rdb args=()
   [ -s "$file" ] && return 0
+  if [ "$name" = huge-keys ]; then
+    # 40 LZF keys of 10 MiB (~4.6 MB file): the byte bounds between parser and writer
+    python3 "$(dirname "$0")/../scripts/gen-huge-keys.py" "$file" || die "gen-huge-keys.py failed"
+    printf 'keys=40\n' >"$data/$name.gen.txt"
+    return 0
+  fi
   case $name in
     mixed-*) local n; n=$(name_size "$name"); [[ $n =~ ^[0-9]+$ ]] || die "bad dataset name $name"; args=(mixed "$n") ;;
     big) args=(big) ;;
-    *) die "unknown dataset '$name' (mixed-<N|Nk|Nm> or big)" ;;
+    *) die "unknown dataset '$name' (mixed-<N|Nk|Nm>, big or huge-keys)" ;;
   esac
   [ -x "$shared/make-dataset.sh" ] || [ -f "$shared/make-dataset.sh" ] || die "$shared/make-dataset.sh not found (set BENCH_SHARED)"
   command -v redis-server >/dev/null || die "redis-server not found: apt-get install -y redis-server"

@@ -298,13 +298,32 @@ fn previous_last_success(previous: &str, cluster: &str) -> Option<f64> {
     })
 }
 
+/// The temporary file [`write_file`] writes before renaming it to `path`.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    PathBuf::from(tmp_name)
+}
+
+/// Check, before the dump, that [`write_file`] will be able to write `path`: it is not a
+/// directory and its temporary file can be created beside it (created and removed again).
+pub fn check_file(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it is a directory",
+        ));
+    }
+    let tmp = tmp_path(path);
+    std::fs::File::create(&tmp)?;
+    std::fs::remove_file(&tmp)
+}
+
 /// Write the metrics file atomically (temporary file in the same directory, fsync, rename).
 pub fn write_file(path: &Path, progress: &Arc<Progress>, outcome: &RunOutcome) -> io::Result<()> {
     let previous = std::fs::read_to_string(path).unwrap_or_default();
     let text = render_final(progress, outcome, &previous);
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
+    let tmp = tmp_path(path);
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -365,7 +384,8 @@ fn sysconf(what: SysConf) -> Option<u64> {
 }
 
 /// Bind the `--prometheus` address now, so a bad or busy address fails the dump before it
-/// starts.
+/// starts. An address that is not one (`127.0.0.1:99999`, no port) is
+/// [`io::ErrorKind::InvalidInput`].
 pub fn bind(addr: &str) -> io::Result<TcpListener> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
     let listener = TcpListener::bind(&addrs[..])?;

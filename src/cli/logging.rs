@@ -114,7 +114,13 @@ pub fn init(verbose: u8, format: LogFormat, out: Stderr) {
 
 /// The one-line report of `err`: `error: ` and the chain of causes, see the module docs.
 pub fn error_line(err: &anyhow::Error) -> String {
-    let mut line = String::from("error: ");
+    format!("error: {}", error_text(err))
+}
+
+/// [`error_line`] without its `error: ` prefix, for a line logged at ERROR level (which the
+/// log format already labels).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut line = String::new();
     let mut cut = false;
     for (i, cause) in err.chain().enumerate() {
         let text = cause.to_string();

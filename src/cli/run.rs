@@ -112,6 +112,15 @@ pub struct DumpEnv {
 
 /// Run `rdbinsight dump ...`, then write `--metrics-file` (also on failure).
 pub fn run_dump(args: DumpArgs, env: DumpEnv) -> anyhow::Result<()> {
+    // Found before the dump, not after the batch was published.
+    if let Some(path) = &args.metrics_file {
+        metrics::check_file(path).map_err(|e| {
+            UsageError(format!(
+                "--metrics-file {} cannot be written: {e}",
+                path.display(),
+            ))
+        })?;
+    }
     let progress = Progress::with_bars(env.bars);
     let cluster_hint = super::source::cluster_arg(&args.source);
     let result = run_dump_inner(&args, &progress, env.stderr);
@@ -131,7 +140,7 @@ pub fn run_dump(args: DumpArgs, env: DumpEnv) -> anyhow::Result<()> {
             return match result {
                 Ok(()) => Err(e),
                 Err(dump_err) => {
-                    tracing::error!("{}", super::logging::error_line(&e));
+                    tracing::error!("{}", super::logging::error_text(&e));
                     Err(dump_err)
                 }
             };
@@ -158,9 +167,14 @@ fn run_dump_inner(args: &DumpArgs, progress: &Arc<Progress>, stderr: Stderr) -> 
     // TLS files are read and checked here, before any connection.
     let source = super::source::prepare(&args.source)?;
     let listener = match &args.prometheus {
-        Some(addr) => Some(
-            metrics::bind(addr).with_context(|| format!("cannot listen on --prometheus {addr}"))?,
-        ),
+        Some(addr) => Some(metrics::bind(addr).map_err(|e| -> anyhow::Error {
+            // Not an address: a usage error. A busy or forbidden one stays a failure.
+            if e.kind() == std::io::ErrorKind::InvalidInput {
+                UsageError(format!("--prometheus {addr}: {e}")).into()
+            } else {
+                anyhow::Error::new(e).context(format!("cannot listen on --prometheus {addr}"))
+            }
+        })?),
         None => None,
     };
     if args.skip_checksum {

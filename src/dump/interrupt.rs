@@ -140,9 +140,12 @@ pub struct Interrupted {
 impl Interrupted {
     fn describe(&self) -> String {
         if self.after_prepare {
+            // `abort_batch` is best effort: an output that could not remove everything (a
+            // ClickHouse out of reach) has said so in a warning; this line must not contradict it.
             format!(
-                "dump interrupted by {}: the batch was not finalized and this run's temporary \
-                 output was removed",
+                "dump interrupted by {}: the batch was not finalized, nothing of this run is \
+                 visible, and its temporary output was removed unless a warning above says \
+                 otherwise",
                 self.signal
             )
         } else {
@@ -157,6 +160,20 @@ impl Interrupted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interrupt_line_does_not_claim_a_cleanup_a_warning_denies() {
+        let after = Interrupted {
+            signal: Signal::Term,
+            after_prepare: true,
+        }
+        .to_string();
+        assert!(after.contains("not finalized"), "{after}");
+        assert!(
+            after.contains("removed unless a warning above says otherwise"),
+            "{after}"
+        );
+    }
 
     #[test]
     fn first_signal_wins_and_a_second_is_reported() {

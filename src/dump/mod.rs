@@ -1,10 +1,13 @@
 //! The dump pipeline: for every instance, source → parser → records → writer.
 //!
 //! Each instance gets a blocking parser thread (the source is a blocking byte stream) and an
-//! async writer task, joined by a bounded channel of small record chunks: parsing runs ahead
-//! of writing by at most [`CHANNEL_CHUNKS`] × [`CHUNK_RECORDS`] records, so a slow writer
-//! stalls the parser instead of growing memory, and parsing and writing use both cores.
-//! The chunks are only transport: the writer still receives records one at a time.
+//! async writer task, joined by a bounded channel of small record chunks: a chunk is cut at
+//! [`CHUNK_RECORDS`] records or [`CHUNK_BYTES`] bytes of records (keys included), and parsing
+//! runs ahead of writing by at most [`CHANNEL_CHUNKS`] chunks and [`CHANNEL_BYTES`] bytes
+//! (a chunk holds its bytes from the parser until the writer is done with it). A slow writer
+//! stalls the parser instead of growing memory, huge keys (a key is held whole) do not
+//! multiply by the channel's depth, and parsing and writing use both cores. The chunks are
+//! only transport: the writer still receives records one at a time.
 //!
 //! Up to `concurrency` instances run at once. The first error (from any source, parser or
 //! writer) cancels the others (their streams are shut down, their writers dropped without
@@ -29,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::output::{BatchContext, ChunkWriter, Output};
@@ -44,10 +47,30 @@ pub use self::progress::{Progress, terminal_bars};
 use self::status::FailUnlessDone;
 pub(crate) use self::status::{InstanceState, InstanceStatus};
 
-/// Records per chunk sent from a parser thread to its writer task.
+/// Records per chunk sent from a parser thread to its writer task (at most).
 pub const CHUNK_RECORDS: usize = 1024;
+/// A chunk is sent once its records take this many bytes ([`record_bytes`]), even when it
+/// holds fewer than [`CHUNK_RECORDS`]: ordinary keys fill a chunk by count (~150 KiB), big
+/// keys by bytes.
+pub const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks that may wait between a parser and its writer.
 pub const CHANNEL_CHUNKS: usize = 16;
+/// Bytes of records ([`record_bytes`]) that may be in flight between a parser and its writer:
+/// queued, or held by the writer while it writes them. A chunk larger than this (one key
+/// bigger than the budget) takes the whole budget and travels alone.
+pub const CHANNEL_BYTES: usize = 8 << 20;
+
+/// What a record weighs in the channel: its fixed part and its key (the only unbounded field).
+pub fn record_bytes(record: &Record) -> usize {
+    std::mem::size_of::<Record>() + record.key.len()
+}
+
+/// Records in transit from a parser to its writer, holding their share of [`CHANNEL_BYTES`]
+/// until the writer drops the chunk.
+struct Chunk {
+    records: Vec<Record>,
+    _bytes: OwnedSemaphorePermit,
+}
 
 /// What to dump and how.
 pub struct DumpPlan {
@@ -284,10 +307,40 @@ async fn dump_instance<W: ChunkWriter + Send>(
     status: &Arc<InstanceStatus>,
 ) -> anyhow::Result<u64> {
     writer.prepare_instance().await?;
-    let (tx, mut rx) = mpsc::channel::<Vec<Record>>(CHANNEL_CHUNKS);
+    let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+    let budget = Arc::new(Semaphore::new(CHANNEL_BYTES));
+    let runtime = tokio::runtime::Handle::current();
     let parser_task = {
         let cancel = Arc::clone(cancel);
         let status = Arc::clone(status);
+        // Wait for the chunk's bytes, then for a place in the channel. `false`: the writer
+        // side is gone (it reports its own error).
+        let send = move |records: Vec<Record>, bytes: usize| -> bool {
+            // ≤ CHANNEL_BYTES, which fits a u32.
+            let permits = bytes.min(CHANNEL_BYTES) as u32;
+            let Ok(permit) = runtime.block_on(Arc::clone(&budget).acquire_many_owned(permits))
+            else {
+                return false;
+            };
+            if tx
+                .blocking_send(Chunk {
+                    records,
+                    _bytes: permit,
+                })
+                .is_err()
+            {
+                return false;
+            }
+            // A chunk of half the budget or more (huge keys): let the writer finish it before
+            // the next record is decoded, so the pipeline holds one huge key, not two.
+            if bytes >= CHANNEL_BYTES / 2 {
+                let all = CHANNEL_BYTES as u32;
+                return runtime
+                    .block_on(Arc::clone(&budget).acquire_many_owned(all))
+                    .is_ok();
+            }
+            true
+        };
         tokio::task::spawn_blocking(move || -> anyhow::Result<InstanceSummary> {
             let stream = instance.open()?;
             if let Some(handle) = stream.cancel {
@@ -305,28 +358,29 @@ async fn dump_instance<W: ChunkWriter + Send>(
             }
             let mut parser = RdbParser::new(stream.reader, instance.name.as_str(), parse);
             let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+            let mut chunk_bytes = 0;
             while let Some(mut record) = parser.next_record()? {
                 match instance.slots {
                     SlotKind::None => {}
                     SlotKind::Redis => record.redis_slot = Some(slot::redis_slot(&record.key)),
                     SlotKind::Codis => record.codis_slot = Some(slot::codis_slot(&record.key)),
                 }
+                chunk_bytes += record_bytes(&record);
                 chunk.push(record);
-                if chunk.len() == CHUNK_RECORDS {
+                if chunk.len() == CHUNK_RECORDS || chunk_bytes >= CHUNK_BYTES {
                     status.set_bytes_read(parser.offset());
                     if cancel.is_cancelled() {
                         return Err(anyhow!("cancelled"));
                     }
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_RECORDS));
-                    if tx.blocking_send(full).is_err() {
-                        // The writer side is gone; it reports its own error.
+                    if !send(full, std::mem::take(&mut chunk_bytes)) {
                         return Ok(InstanceSummary::default());
                     }
                 }
             }
             status.set_bytes_read(parser.offset());
             if !chunk.is_empty() {
-                let _ = tx.blocking_send(chunk);
+                send(chunk, chunk_bytes);
             }
             Ok(summary(&parser))
         })
@@ -335,7 +389,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
     let mut counter = ProgressCounter::default();
     let mut reported = 0;
     loop {
-        let chunk = match tokio::time::timeout(crate::output::IDLE_TICK, rx.recv()).await {
+        let mut chunk = match tokio::time::timeout(crate::output::IDLE_TICK, rx.recv()).await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(_) => {
@@ -344,10 +398,12 @@ async fn dump_instance<W: ChunkWriter + Send>(
                 continue;
             }
         };
-        for record in &chunk {
-            writer.write_record(record).await?;
+        let n = chunk.records.len() as u64;
+        for record in chunk.records.drain(..) {
+            writer.write_owned(record).await?;
         }
-        let n = chunk.len() as u64;
+        // Its bytes return to the budget only now: the writer is done with them.
+        drop(chunk);
         status.add_records(n);
         if counter.add(n) {
             progress.report(status, counter.total() - reported);

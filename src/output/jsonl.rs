@@ -297,6 +297,10 @@ impl JsonlChunkWriter {
             .write_all(&self.buf)
             .map_err(|e| OutputError::io("cannot write JSONL output", e))?;
         self.buf.clear();
+        // A huge key grew the buffer: do not keep that much for the rest of the instance.
+        if self.buf.capacity() > 4 * FLUSH_BYTES {
+            self.buf.shrink_to(FLUSH_BYTES + 4096);
+        }
         Ok(())
     }
 }

@@ -113,6 +113,19 @@ pub trait ChunkWriter {
         record: &Record,
     ) -> impl Future<Output = Result<(), OutputError>> + Send;
 
+    /// Append one record the caller gives away (the pipeline does, once a record is sent):
+    /// a writer that keeps key bytes may take the key instead of copying it, which matters
+    /// for huge keys. By default, [`Self::write_record`].
+    fn write_owned(
+        &mut self,
+        record: Record,
+    ) -> impl Future<Output = Result<(), OutputError>> + Send
+    where
+        Self: Send,
+    {
+        async move { self.write_record(&record).await }
+    }
+
     /// Called by the pipeline when no record arrived for [`IDLE_TICK`] (and again every tick
     /// while none arrives): a writer that must act on time, not only on records, does it here
     /// (the ClickHouse writer ends an INSERT before the server's body timeout drops it).

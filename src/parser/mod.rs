@@ -35,6 +35,9 @@ use crate::record::{Encoding, Record, RecordType};
 use container::{ByteSrc, SliceSrc, StreamSrc};
 use reader::{BUF_SIZE, PResult, Reader};
 
+/// Spare capacity a decoded key may keep; more is given back (`shrink_to_fit`).
+const KEY_SLACK: usize = 4096;
+
 /// Parser settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseOptions {
@@ -437,6 +440,11 @@ impl<R: Read> RdbParser<R> {
         if let Err(k) = self.read_key(&mut key) {
             let off = self.rd.offset();
             return Err(self.error(k, off, None));
+        }
+        // A long key read piece by piece grew by doubling: give the slack back before the
+        // record travels (up to twice a huge key would otherwise stay allocated with it).
+        if key.capacity() - key.len() > KEY_SLACK {
+            key.shrink_to_fit();
         }
         if self.model.is_none() && self.memory.is_some() {
             self.model = self.resolve_model();

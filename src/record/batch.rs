@@ -22,7 +22,7 @@ pub struct BatchTs(i64);
 
 /// A batch timestamp that could not be parsed or is out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{text}' is not {expected}")]
+#[error("'{text}' is {expected}")]
 pub struct BatchTsError {
     text: String,
     expected: &'static str,
@@ -50,11 +50,20 @@ impl BatchTs {
             text: text.to_string(),
             expected,
         };
-        let t = DateTime::parse_from_rfc3339(text.trim())
-            .map_err(|_| err("an RFC 3339 timestamp (e.g. 2024-01-02T03:04:05Z)"))?;
+        const OUT_OF_RANGE: &str = "out of range: batch timestamps go from \
+            1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z";
+        let trimmed = text.trim();
+        let t = DateTime::parse_from_rfc3339(trimmed).map_err(|_| {
+            // A year of five digits or more is RFC 3339's form but for its width.
+            let year_digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
+            match year_digits > 4 && trimmed.as_bytes().get(year_digits) == Some(&b'-') {
+                true => err(OUT_OF_RANGE),
+                false => err("not an RFC 3339 timestamp (e.g. 2024-01-02T03:04:05Z)"),
+            }
+        })?;
         t.timestamp_nanos_opt()
             .map(BatchTs)
-            .ok_or_else(|| err("a timestamp between 1677 and 2262"))
+            .ok_or_else(|| err(OUT_OF_RANGE))
     }
 
     /// Parse a batch as a user names it (`--batch`): a directory slug, else RFC 3339 (whose
@@ -68,7 +77,7 @@ impl BatchTs {
     pub fn parse_slug(text: &str) -> Result<Self, BatchTsError> {
         let err = || BatchTsError {
             text: text.to_string(),
-            expected: "a batch slug like 2024-01-02_03-04-05.123456789Z",
+            expected: "not a batch slug like 2024-01-02_03-04-05.123456789Z",
         };
         let t = NaiveDateTime::parse_from_str(text, SLUG_FORMAT).map_err(|_| err())?;
         let ts = t
@@ -124,6 +133,30 @@ impl fmt::Display for BatchTs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_timestamps_say_so_with_the_range() {
+        for text in [
+            "99999-01-01T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "2263-01-01T00:00:00Z",
+        ] {
+            let e = BatchTs::parse_rfc3339(text).expect_err(text).to_string();
+            assert!(e.contains("out of range"), "{e}");
+            assert!(
+                e.contains("1677-09-21T00:12:43.145224192Z to 2262-04-11"),
+                "{e}"
+            );
+            assert!(!e.contains("RFC 3339"), "{e}");
+        }
+        let e = BatchTs::parse_rfc3339("yesterday")
+            .expect_err("bad")
+            .to_string();
+        assert_eq!(
+            e,
+            "'yesterday' is not an RFC 3339 timestamp (e.g. 2024-01-02T03:04:05Z)"
+        );
+    }
 
     // 2024-01-02T03:04:05.123456789Z
     const T: BatchTs = BatchTs::from_nanos(1_704_164_645_123_456_789);

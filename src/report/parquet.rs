@@ -1,16 +1,20 @@
-//! The Parquet reader: find a batch under `DIR/cluster=<sanitized cluster>/batch=<slug>/` and
+//! The Parquet reader: find a batch under `DIR/cluster=<encoded cluster>/batch=<slug>/` and
 //! stream its instance files' rows into the accumulator and the key sort.
 //!
 //! * Only finished batches are read: `batch=<slug>` directories, never `_tmp_batch=<slug>`
 //!   (a dump still running or one that failed), and only `*.parquet` files in them.
+//! * Batches written by older versions are found too: they are under the lossy directory name
+//!   ([`BatchPaths::legacy_cluster_dir`], e.g. `cluster=a_b` for both `a/b` and `a_b`), which
+//!   may hold batches of several clusters. A batch there counts only if its rows are of the
+//!   requested cluster (read from its first row), and rows of another cluster are skipped.
 //! * Each file is read with the `parquet` crate's Arrow reader, projected to the columns the
 //!   report needs (all of the record's columns, by name from the shared column list), in record
 //!   batches of [`BATCH_ROWS`] rows: memory does not grow with the file.
 //! * Types come from the Parquet schema alone (the writer's embedded Arrow schema is ignored),
 //!   so any writer producing the same logical types is read the same way.
-//! * Every row is checked to belong to the requested cluster and batch (two cluster names can
-//!   share a sanitized directory name); a row of another cluster or batch is an error naming
-//!   the file and row.
+//! * Every row is checked to belong to the requested batch, and to the requested cluster
+//!   outside an older shared directory; a row that does not is an error naming the file and
+//!   row.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -25,9 +29,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
 use crate::output::parquet::SUMMARY_METADATA_KEY;
-use crate::output::parquet::path::{
-    BATCH_PREFIX, BatchPaths, CLUSTER_PREFIX, PARQUET_EXT, sanitize_name,
-};
+use crate::output::parquet::path::{BATCH_PREFIX, BatchPaths, CLUSTER_PREFIX, PARQUET_EXT};
 use crate::record::columns::{COLUMNS, ColumnType};
 use crate::record::{BatchTs, InstanceSummary, RecordType};
 
@@ -49,6 +51,9 @@ pub struct ParquetBatch {
     pub batch: BatchTs,
     /// The `*.parquet` files, sorted by name.
     pub files: Vec<PathBuf>,
+    /// The batch is in an older version's directory, which several clusters may share: rows
+    /// of another cluster are skipped, not an error.
+    pub shared_dir: bool,
 }
 
 /// `--batch` as a slug: a slug as is, or an RFC 3339 timestamp converted.
@@ -64,6 +69,9 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> ReportError {
 
 /// The completed batches of a cluster directory, newest first.
 fn list_batches(cluster_dir: &Path) -> Result<Vec<(String, BatchTs)>, ReportError> {
+    if !cluster_dir.is_dir() {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
     let entries = std::fs::read_dir(cluster_dir)
         .map_err(io(format!("cannot list {}", cluster_dir.display())))?;
@@ -105,7 +113,8 @@ pub fn resolve_batch(
     batch: Option<&str>,
 ) -> Result<ParquetBatch, ReportError> {
     let cluster_dir = BatchPaths::cluster_dir(root, cluster);
-    if !cluster_dir.is_dir() {
+    let legacy_dir = BatchPaths::legacy_cluster_dir(root, cluster);
+    if !cluster_dir.is_dir() && !legacy_dir.is_dir() {
         let mut clusters: Vec<String> = std::fs::read_dir(root)
             .map_err(io(format!("cannot list {}", root.display())))?
             .filter_map(|e| e.ok())
@@ -128,23 +137,49 @@ pub fn resolve_batch(
             cluster_dir.display()
         )));
     }
-    let batches = list_batches(&cluster_dir)?;
-    let available = || {
-        let names: Vec<String> = batches.iter().map(|(s, _)| s.clone()).collect();
-        if names.is_empty() {
-            "none".to_string()
-        } else {
-            name_list(&names)
+    // Every candidate, newest first; at equal timestamps the current layout's first. The
+    // older directory (the same one for names it kept unchanged) may hold other clusters'.
+    let mut batches: Vec<(String, BatchTs, &Path, bool)> = Vec::new();
+    if cluster_dir != legacy_dir {
+        for (slug, ts) in list_batches(&cluster_dir)? {
+            batches.push((slug, ts, &cluster_dir, false));
         }
+    }
+    for (slug, ts) in list_batches(&legacy_dir)? {
+        if !batches.iter().any(|b| b.0 == slug) {
+            batches.push((slug, ts, &legacy_dir, true));
+        }
+    }
+    batches.sort_by_key(|b| std::cmp::Reverse(b.1));
+    let belongs = |b: &(String, BatchTs, &Path, bool)| -> Result<bool, ReportError> {
+        if !b.3 {
+            return Ok(true);
+        }
+        let dir = b.2.join(format!("{BATCH_PREFIX}{}", b.0));
+        Ok(batch_cluster(&batch_files(&dir)?)?.is_none_or(|c| c == cluster))
     };
-    let (slug, batch) = match batch {
-        None => batches.first().cloned().ok_or_else(|| {
-            ReportError::NoBatch(format!(
-                "no completed batch of cluster '{cluster}' in {} (batch=* directories; \
-                 unfinished _tmp_batch=* ones are ignored)",
-                cluster_dir.display()
-            ))
-        })?,
+    let shown_dir = if cluster_dir.is_dir() {
+        &cluster_dir
+    } else {
+        &legacy_dir
+    };
+    let (slug, batch, dir, shared_dir) = match batch {
+        None => {
+            let mut found = None;
+            for b in &batches {
+                if belongs(b)? {
+                    found = Some(b.clone());
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                ReportError::NoBatch(format!(
+                    "no completed batch of cluster '{cluster}' in {} (batch=* directories; \
+                     unfinished _tmp_batch=* ones are ignored)",
+                    shown_dir.display()
+                ))
+            })?
+        }
         Some(want) => {
             let slug = requested_slug(want).ok_or_else(|| {
                 ReportError::Options(format!(
@@ -152,34 +187,88 @@ pub fn resolve_batch(
                      (YYYY-MM-DD_HH-mm-ss.nnnnnnnnnZ) nor an RFC 3339 timestamp"
                 ))
             })?;
-            batches
-                .iter()
-                .find(|(s, _)| *s == slug)
-                .cloned()
-                .ok_or_else(|| {
-                    ReportError::NoBatch(format!(
-                        "batch {slug} of cluster '{cluster}' not found in {} (available, newest \
-                         first: {})",
-                        cluster_dir.display(),
-                        available()
-                    ))
-                })?
+            let mut found = None;
+            for b in batches.iter().filter(|b| b.0 == slug) {
+                if belongs(b)? {
+                    found = Some(b.clone());
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                let names: Vec<String> = batches.iter().map(|b| b.0.clone()).collect();
+                let available = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    name_list(&names)
+                };
+                ReportError::NoBatch(format!(
+                    "batch {slug} of cluster '{cluster}' not found in {} (available, newest \
+                     first: {available})",
+                    shown_dir.display(),
+                ))
+            })?
         }
     };
-    let dir = cluster_dir.join(format!("{BATCH_PREFIX}{slug}"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let dir = dir.join(format!("{BATCH_PREFIX}{slug}"));
+    let files = batch_files(&dir)?;
+    Ok(ParquetBatch {
+        dir,
+        slug,
+        batch,
+        files,
+        shared_dir,
+    })
+}
+
+/// The `*.parquet` files of a batch directory, sorted by name.
+fn batch_files(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(format!("cannot list {}", dir.display())))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == PARQUET_EXT) && p.is_file())
         .collect();
     files.sort();
-    Ok(ParquetBatch {
-        dir,
-        slug,
-        batch,
-        files,
-    })
+    Ok(files)
+}
+
+/// The cluster a batch was written for: the `cluster` column of the first row of its files
+/// (one run writes a batch, for one cluster); `None` when no file has a row.
+fn batch_cluster(files: &[PathBuf]) -> Result<Option<String>, ReportError> {
+    for path in files {
+        let file = File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
+        let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+            .map_err(|e| pq_err(path, e))?;
+        let Some(i) = builder
+            .schema()
+            .fields()
+            .iter()
+            .position(|f| f.name() == "cluster")
+        else {
+            return Err(pq_err(path, "column cluster is missing"));
+        };
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
+        let mut reader = builder
+            .with_projection(mask)
+            .with_batch_size(1)
+            .with_limit(1)
+            .build()
+            .map_err(|e| pq_err(path, e))?;
+        let Some(b) = reader.next() else { continue };
+        let b = b.map_err(|e| pq_err(path, e))?;
+        if b.num_rows() == 0 {
+            continue;
+        }
+        let Some(col) = b.column(0).as_string_opt::<i32>() else {
+            return Err(pq_err(
+                path,
+                format!("column cluster has type {}", b.column(0).data_type()),
+            ));
+        };
+        return Ok(Some(col.value(0).to_string()));
+    }
+    Ok(None)
 }
 
 fn pq_err(path: &Path, what: impl std::fmt::Display) -> ReportError {
@@ -198,7 +287,7 @@ pub fn scan(
     cancel: &AtomicBool,
 ) -> Result<(), ReportError> {
     for path in &batch.files {
-        scan_file(path, cluster, batch.batch, acc, sorter, cancel)?;
+        scan_file(path, cluster, batch, acc, sorter, cancel)?;
     }
     Ok(())
 }
@@ -300,11 +389,12 @@ fn opt<T: arrow::datatypes::ArrowPrimitiveType>(
 fn scan_file(
     path: &Path,
     cluster: &str,
-    batch: BatchTs,
+    resolved: &ParquetBatch,
     acc: &mut RowAccumulator,
     sorter: &mut ExternalSorter,
     cancel: &AtomicBool,
 ) -> Result<(), ReportError> {
+    let (batch, shared_dir) = (resolved.batch, resolved.shared_dir);
     let file = File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
@@ -355,11 +445,12 @@ fn scan_file(
         for i in 0..b.num_rows() {
             let row_err = |what: String| pq_err(path, format!("row {}: {what}", row_no + i as u64));
             if c.cluster.value(i) != cluster {
+                if shared_dir {
+                    continue;
+                }
                 return Err(row_err(format!(
-                    "cluster is '{}', not '{cluster}' (two cluster names map to the directory \
-                     cluster={})",
+                    "cluster is '{}', not '{cluster}'",
                     c.cluster.value(i),
-                    sanitize_name(cluster)
                 )));
             }
             if c.batch.value(i) != batch.nanos() {

@@ -785,7 +785,7 @@ mod tests {
                     .collect();
                 let facts = KeyFacts {
                     rdb_size: r() >> (r() % 64),
-                    mem_size: (r() % 3 != 0).then(|| r() >> (r() % 64)),
+                    mem_size: (!r().is_multiple_of(3)).then(|| r() >> (r() % 64)),
                     member_count: r() % 1000,
                     rtype: TYPES[(r() % 7) as usize],
                     has_ttl: r().is_multiple_of(2),

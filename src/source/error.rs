@@ -351,6 +351,13 @@ pub enum OptionsError {
         #[source]
         source: rustls::Error,
     },
+    #[error(
+        "--tls-cert {}: an X.509 v1 certificate, which rustls cannot use as a client \
+         certificate (it verifies v3 only); issue a v3 one, e.g. `openssl x509 -req ... -extfile \
+         <(printf 'basicConstraints=CA:FALSE')` (any extension makes it v3)",
+        .cert.display()
+    )]
+    ClientCertV1 { cert: PathBuf },
     #[error("--tls-cert {} with --tls-key {}: unusable client certificate", .cert.display(), .key.display())]
     ClientCert {
         cert: PathBuf,

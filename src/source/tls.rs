@@ -79,12 +79,18 @@ impl TlsConfig {
                         source: e,
                     },
                 })?;
+                let v1 = chain.first().is_some_and(|c| is_x509_v1(c.as_ref()));
                 builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(|e| OptionsError::ClientCert {
-                        cert: files.cert.clone(),
-                        key: files.key.clone(),
-                        source: e,
+                    .map_err(|e| match v1 {
+                        true => OptionsError::ClientCertV1 {
+                            cert: files.cert.clone(),
+                        },
+                        false => OptionsError::ClientCert {
+                            cert: files.cert.clone(),
+                            key: files.key.clone(),
+                            source: e,
+                        },
                     })?
             }
         };
@@ -109,6 +115,38 @@ impl TlsConfig {
 }
 
 /// Every certificate of a PEM file (at least one).
+/// Whether `der` is an X.509 v1 certificate: its `tbsCertificate` does not start with the
+/// `[0]` version field that v2 and v3 carry (RFC 5280 4.1). `false` for anything unparsable.
+fn is_x509_v1(der: &[u8]) -> bool {
+    /// The contents of the DER SEQUENCE at the start of `d`.
+    fn sequence(d: &[u8]) -> Option<&[u8]> {
+        let (&tag, rest) = d.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if tag != 0x30 {
+            return None;
+        }
+        let (len, rest) = match len {
+            n if n < 0x80 => (usize::from(n), rest),
+            n => {
+                let k = usize::from(n & 0x7f);
+                if k == 0 || k > 4 || rest.len() < k {
+                    return None;
+                }
+                let (bytes, rest) = rest.split_at(k);
+                (
+                    bytes.iter().fold(0usize, |a, &b| a << 8 | usize::from(b)),
+                    rest,
+                )
+            }
+        };
+        rest.get(..len)
+    }
+    sequence(der)
+        .and_then(sequence)
+        .and_then(|tbs| tbs.first())
+        .is_some_and(|&first| first != 0xA0)
+}
+
 fn read_certs(
     flag: &'static str,
     path: &Path,

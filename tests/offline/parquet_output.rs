@@ -358,7 +358,7 @@ fn every_compression_round_trips() {
 }
 
 #[test]
-fn layout_sanitizing_and_two_instances() {
+fn layout_encoding_and_two_instances() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = records(10_000, 3);
     let b = records(123, 4);
@@ -370,26 +370,26 @@ fn layout_sanitizing_and_two_instances() {
         &[("127.0.0.1:6379", &a), ("10.0.0.2:6380", &b)],
     ));
     // Only the final batch directory: no tmp dir, no lock file.
-    assert_eq!(names(dir.path()), ["cluster=prod_east-1"]);
-    let cluster_dir = dir.path().join("cluster=prod_east-1");
+    assert_eq!(names(dir.path()), ["cluster=prod%2Feast%3A1"]);
+    let cluster_dir = dir.path().join("cluster=prod%2Feast%3A1");
     assert_eq!(
         names(&cluster_dir),
         ["batch=2024-05-06_07-08-09.123456789Z"]
     );
-    let batch_dir = final_dir(dir.path(), "cluster=prod_east-1");
+    let batch_dir = final_dir(dir.path(), "cluster=prod%2Feast%3A1");
     assert_eq!(
         names(&batch_dir),
-        ["10.0.0.2-6380.parquet", "127.0.0.1-6379.parquet"]
+        ["10.0.0.2%3A6380.parquet", "127.0.0.1%3A6379.parquet"]
     );
     // The columns keep the real names.
     assert_rows(
-        &batch_dir.join("127.0.0.1-6379.parquet"),
+        &batch_dir.join("127.0.0.1%3A6379.parquet"),
         "prod/east:1",
         "127.0.0.1:6379",
         &a,
     );
     assert_rows(
-        &batch_dir.join("10.0.0.2-6380.parquet"),
+        &batch_dir.join("10.0.0.2%3A6380.parquet"),
         "prod/east:1",
         "10.0.0.2:6380",
         &b,
@@ -583,15 +583,19 @@ fn misuse_is_an_error_not_a_panic() {
         );
         output.prepare_batch(&batch).await.expect("prepare");
 
-        // Two instances that map to one file name.
+        // One instance twice (names that the older layout merged, `a:1` and `a-1`, no longer
+        // map to one file).
         let _a = output
             .writer_for(batch.write_context("a:1"))
             .expect("writer");
-        let err = output
+        let _b = output
             .writer_for(batch.write_context("a-1"))
+            .expect("a-1 is another file");
+        let err = output
+            .writer_for(batch.write_context("a:1"))
             .err()
             .expect("collision");
-        assert!(err.to_string().contains("a-1.parquet"), "{err}");
+        assert!(err.to_string().contains("a%3A1.parquet"), "{err}");
 
         // Writing before prepare_instance / after finalize_instance.
         let rec = &records(1, 7)[0];
@@ -645,4 +649,113 @@ fn sample_for_manual_check() {
         &batch_ctx("c1"),
         &[("127.0.0.1:6379", &recs)],
     ));
+}
+
+/// `rdbinsight dump from-file FIXTURE --cluster CLUSTER ... into-parquet --dir DIR` at `ts`.
+fn dump_fixture(dir: &Path, fixture: &str, cluster: &str, ts: &str) {
+    common::cli::succeeds(&mut common::cli::command(&[
+        "dump",
+        "from-file",
+        "--path",
+        &format!("tests/fixtures/{fixture}"),
+        "--cluster",
+        cluster,
+        "--instance",
+        "127.0.0.1:6379",
+        "--batch-timestamp",
+        ts,
+        "into-parquet",
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+    ]));
+}
+
+/// `report from-parquet` of `cluster` (and `--batch`): (cluster, batch, keys) of its JSON.
+fn report_of(dir: &Path, cluster: &str, batch: Option<&str>) -> (String, String, u64) {
+    let json = dir.join("report.json");
+    let mut args = vec![
+        "report",
+        "from-parquet",
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--cluster",
+        cluster,
+        "--json",
+        json.to_str().expect("utf-8 path"),
+    ];
+    if let Some(b) = batch {
+        args.extend(["--batch", b]);
+    }
+    common::cli::succeeds(&mut common::cli::command(&args));
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(&json).expect("read the JSON")).expect("JSON");
+    (
+        v["cluster"].as_str().unwrap_or_default().to_string(),
+        v["batch"].as_str().unwrap_or_default().to_string(),
+        v["totals"]["keys"].as_u64().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn clusters_a_slash_b_and_a_underscore_b_never_share_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t1 = "2024-01-01T00:00:01.000000000Z";
+    let t2 = "2024-01-01T00:00:02.000000000Z";
+    // r7-multidb: 109 keys; r7-strings: another count.
+    dump_fixture(dir.path(), "r7-multidb.rdb", "a/b", t1);
+    dump_fixture(dir.path(), "r7-strings.rdb", "a_b", t2);
+    assert_eq!(names(dir.path()), ["cluster=a%2Fb", "cluster=a_b"]);
+    let (c, b, keys) = report_of(dir.path(), "a/b", None);
+    assert_eq!((c.as_str(), b.as_str(), keys), ("a/b", t1, 109));
+    let (c, b, strings) = report_of(dir.path(), "a_b", None);
+    assert_eq!((c.as_str(), b.as_str()), ("a_b", t2));
+    assert_ne!(strings, 109);
+}
+
+#[test]
+fn batches_of_the_older_shared_directory_are_read_per_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (t1, t2, t3) = (
+        "2024-01-01T00:00:01.000000000Z",
+        "2024-01-01T00:00:02.000000000Z",
+        "2024-01-01T00:00:03.000000000Z",
+    );
+    // An older version wrote both `a_b` (t1) and `a/b` (t2, the newest there) to cluster=a_b,
+    // with instance files named the older way.
+    dump_fixture(dir.path(), "r7-strings.rdb", "a_b", t1);
+    dump_fixture(dir.path(), "r7-multidb.rdb", "a/b", t2);
+    let slug2 = "batch=2024-01-01_00-00-02.000000000Z";
+    let old_batch = dir.path().join("cluster=a_b").join(slug2);
+    fs::rename(dir.path().join("cluster=a%2Fb").join(slug2), &old_batch).expect("move");
+    fs::remove_dir(dir.path().join("cluster=a%2Fb")).expect("remove the emptied dir");
+    fs::rename(
+        old_batch.join("127.0.0.1%3A6379.parquet"),
+        old_batch.join("127.0.0.1-6379.parquet"),
+    )
+    .expect("rename");
+    // Each cluster gets its own batch out of the shared directory.
+    let (c, b, strings) = report_of(dir.path(), "a_b", None);
+    assert_eq!((c.as_str(), b.as_str()), ("a_b", t1));
+    let (c, b, keys) = report_of(dir.path(), "a/b", None);
+    assert_eq!((c.as_str(), b.as_str(), keys), ("a/b", t2, 109));
+    // `--batch` of another cluster's batch there is not found.
+    let out = common::cli::command(&[
+        "report",
+        "from-parquet",
+        "--dir",
+        dir.path().to_str().expect("utf-8 path"),
+        "--cluster",
+        "a_b",
+        "--batch",
+        t2,
+    ])
+    .output()
+    .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // A newer batch of `a/b` in the current layout wins; the older one stays reachable.
+    dump_fixture(dir.path(), "r7-strings.rdb", "a/b", t3);
+    let (_, b, keys) = report_of(dir.path(), "a/b", None);
+    assert_eq!((b.as_str(), keys), (t3, strings));
+    let (_, b, keys) = report_of(dir.path(), "a/b", Some(t2));
+    assert_eq!((b.as_str(), keys), (t2, 109));
 }

@@ -77,12 +77,12 @@ fn every_recipe_reads_every_row_with_real_types() {
     // A dump still running (or killed): its finished instance files must not be read.
     let finished = dir
         .path()
-        .join("cluster=prod/batch=2025-11-29_10-00-00.123456789Z/127.0.0.1-6379.parquet");
+        .join("cluster=prod/batch=2025-11-29_10-00-00.123456789Z/127.0.0.1%3A6379.parquet");
     let running = dir
         .path()
         .join("cluster=prod/_tmp_batch=2026-12-01_00-00-00.000000000Z");
     std::fs::create_dir_all(&running).expect("mkdir");
-    std::fs::copy(&finished, running.join("127.0.0.1-6379.parquet")).expect("copy");
+    std::fs::copy(&finished, running.join("127.0.0.1%3A6379.parquet")).expect("copy");
     std::fs::write(
         dir.path()
             .join("cluster=prod/_tmp_batch=2026-12-01_00-00-00.000000000Z.lock"),

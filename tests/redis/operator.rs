@@ -535,6 +535,40 @@ fn metrics_file_on_failure_and_a_busy_endpoint() {
     );
 }
 
+/// A `--metrics-file` that cannot be written and a `--prometheus` value that is no address are
+/// usage errors found before the dump (exit 2, nothing published), not after the batch.
+#[test]
+fn unwritable_metrics_file_and_invalid_prometheus_address_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("out");
+    let missing = dir.path().join("missing-dir").join("job.prom");
+    let a_dir = dir.path().to_path_buf();
+    for (what, path) in [("missing directory", &missing), ("a directory", &a_dir)] {
+        let out = run(&from_fixture(
+            &["--metrics-file", s(path)],
+            &["into-parquet", "--dir", s(&out_dir)],
+        ));
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{what}: {text}");
+        assert!(
+            text.contains(&format!(
+                "--metrics-file {} cannot be written",
+                path.display()
+            )),
+            "{what}: {text}"
+        );
+        assert!(!text.contains("dump complete"), "{what}: {text}");
+        assert!(!out_dir.exists(), "{what}: nothing published");
+    }
+    for addr in ["127.0.0.1:99999", "127.0.0.1"] {
+        let out = run(&from_fixture(&["--prometheus", addr], &["into-null"]));
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{addr}: {text}");
+        assert!(text.contains(&format!("--prometheus {addr}")), "{text}");
+        assert!(!text.contains("dump complete"), "{addr}: {text}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A real terminal: tmux.
 

@@ -276,3 +276,64 @@ fn client_certificate_flags_are_checked_up_front() {
         assert!(!stderr.contains("cannot connect"), "{stderr}");
     }
 }
+
+/// A client certificate in X.509 v1 form (`openssl x509 -req` without extensions, accepted by
+/// redis-server) is refused before connecting with what is wrong and how to make a v3 one.
+#[test]
+fn a_v1_client_certificate_is_explained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("v1.key");
+    let csr = dir.path().join("v1.csr");
+    let cert = dir.path().join("v1.crt");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        out
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        path(&key),
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        path(&key),
+        "-subj",
+        "/CN=v1-client",
+        "-out",
+        path(&csr),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        path(&csr),
+        "-signkey",
+        path(&key),
+        "-days",
+        "1",
+        "-out",
+        path(&cert),
+    ]);
+    let text = openssl(&["x509", "-in", path(&cert), "-noout", "-text"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "openssl made a v1 certificate"
+    );
+    let standalone = ["from-standalone", "--addr", "127.0.0.1:1", "--cluster", "c"];
+    let flags = ["--tls-cert", path(&cert), "--tls-key", path(&key)];
+    let stderr = dump_fails(1, &[&standalone[..], &flags].concat());
+    assert!(stderr.contains("X.509 v1 certificate"), "{stderr}");
+    assert!(stderr.contains("basicConstraints=CA:FALSE"), "{stderr}");
+    assert!(!stderr.contains("UnsupportedCertVersion"), "{stderr}");
+    assert!(!stderr.contains("cannot connect"), "{stderr}");
+}

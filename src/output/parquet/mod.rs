@@ -6,10 +6,12 @@
 //! DIR/cluster=<cluster>/batch=<YYYY-MM-DD_HH-mm-ss.SSSSSSSSSZ>/<instance>.parquet
 //! ```
 //!
-//! Cluster and instance names are sanitized for file names (`:` → `-`, anything outside
-//! `[A-Za-z0-9._-]` → `_`, see [`path::sanitize_name`]), so `127.0.0.1:6379` is stored as
-//! `127.0.0.1-6379.parquet`. The unsanitized names are in the `cluster` and `instance`
-//! columns. Every file has the same Arrow schema ([`schema::schema`]).
+//! Cluster and instance names are percent-encoded for file names, one-to-one (every byte
+//! outside `[A-Za-z0-9._-]` → `%XX`, see [`path::encode_name`]), so `127.0.0.1:6379` is stored
+//! as `127.0.0.1%3A6379.parquet` and `a/b` under `cluster=a%2Fb`. Older versions mapped names
+//! lossily ([`path::sanitize_name`]); the report reads their directories too. The names as
+//! given are in the `cluster` and `instance` columns. Every file has the same Arrow schema
+//! ([`schema::schema`]).
 //!
 //! # Lifecycle and guarantees
 //!
@@ -22,8 +24,9 @@
 //!   live runs are left alone.
 //! * Each instance writes `<name>.parquet.tmp` inside the tmp dir. Records are appended to Arrow
 //!   column builders and written with [`ArrowWriter`] every [`MICRO_BATCH_ROWS`] rows (earlier
-//!   only if its keys would exceed [`MICRO_BATCH_MAX_KEY_BYTES`]), so an instance buffers one
-//!   micro-batch plus the in-progress row group (at most [`MAX_ROW_GROUP_ROWS`] rows / about
+//!   if its keys would exceed [`MICRO_BATCH_MAX_KEY_BYTES`]; a key longer than that is written
+//!   alone, at once), so an instance buffers one micro-batch of at most a few MiB of keys plus
+//!   the in-progress row group (at most [`MAX_ROW_GROUP_ROWS`] rows / about
 //!   [`MAX_ROW_GROUP_BYTES`] bytes encoded).
 //! * `finalize_instance` writes the remainder and the footer, fsyncs the file and renames it
 //!   to `<name>.parquet`.
@@ -40,7 +43,7 @@
 //!
 //! Glob `DIR/cluster=*/batch=*/*.parquet`, not `DIR/**/*.parquet`: the latter also matches the
 //! already finalized instance files of a batch still in `_tmp_batch=`. The directory names
-//! repeat the `cluster` and `batch` columns in sanitized/text form; engines that apply Hive
+//! repeat the `cluster` and `batch` columns in encoded/text form; engines that apply Hive
 //! partitioning let the directory value win (DuckDB: `batch` becomes a VARCHAR) or refuse the
 //! type clash (pyarrow datasets), so read with Hive partitioning off and use the columns in the
 //! files. The README has a tested recipe per reader (DuckDB, pyarrow, pandas, polars,
@@ -55,7 +58,7 @@
 pub(crate) mod path;
 pub mod schema;
 
-pub use path::{BatchPaths, sanitize_name};
+pub use path::{BatchPaths, encode_name, sanitize_name};
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -86,8 +89,9 @@ pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
 /// Estimated encoded bytes after which a row group is closed early (very long keys).
 pub const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 /// Key bytes after which a micro-batch is cut before reaching [`MICRO_BATCH_ROWS`] rows. Only
-/// very large keys get there (6.7 KB per key on average); it bounds the builders' memory.
-pub const MICRO_BATCH_MAX_KEY_BYTES: usize = 64 * 1024 * 1024;
+/// large keys get there (419 bytes per key on average); it bounds the builders' memory, and
+/// encoding a micro-batch copies its keys once more (plain page, compression).
+pub const MICRO_BATCH_MAX_KEY_BYTES: usize = 4 * 1024 * 1024;
 /// Largest key that can be written (Arrow `Binary` and Parquet `BYTE_ARRAY` use 32-bit
 /// lengths, with room left for the micro-batch's other values). Redis keys are at most 512 MB.
 pub const MAX_KEY_BYTES: usize = i32::MAX as usize - MICRO_BATCH_MAX_KEY_BYTES;
@@ -122,7 +126,10 @@ impl ParquetCompression {
 /// Dictionary encoding stays on (the default) for the low-cardinality columns (`cluster`,
 /// `batch`, `instance`, `type`, `encoding`, `db`, ...) and is off for `key`, which is nearly
 /// unique: trying a dictionary there only costs hashing and memory before falling back.
-/// Page-level statistics (min/max, null count) are written for every column.
+/// Page-level statistics (min/max, null count) are written for every column but `key`: keys
+/// come in hash-table order, so a page's key range spans nearly the whole keyspace and prunes
+/// nothing, while computing it copies the page's smallest and largest key whole (two more
+/// copies of a huge key).
 ///
 /// `max_row_group_rows` is clamped to at least 1.
 pub(crate) fn writer_properties(
@@ -135,6 +142,7 @@ pub(crate) fn writer_properties(
         .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_column_dictionary_enabled(ColumnPath::from("key"), false)
+        .set_column_statistics_enabled(ColumnPath::from("key"), EnabledStatistics::None)
         .build()
 }
 
@@ -159,8 +167,8 @@ struct PreparedBatch {
     paths: BatchPaths,
     /// The advisory lock on `paths.lock_file`, held while the batch is written.
     lock: Option<FileLock>,
-    /// File name → instance name of every writer handed out, to refuse two instances that
-    /// sanitize to the same file name.
+    /// File name → instance name of every writer handed out, to refuse a second writer for
+    /// the same file (the same instance name twice).
     claimed: HashMap<String, String>,
     /// Set once the tmp dir was renamed: dropping must not clean up any more.
     finalized: bool,
@@ -480,15 +488,26 @@ impl ParquetChunkWriter {
             return Ok(());
         }
         let rows = full.len();
-        let batch = full.finish().map_err(|e| {
-            OutputError::io(
-                format!(
-                    "cannot build a record batch for {}",
-                    self.tmp_path.display()
-                ),
-                io::Error::other(e),
-            )
-        })?;
+        let batch = full.finish().map_err(|e| self.build_error(e))?;
+        self.write_batch(&batch, rows)
+    }
+
+    fn build_error(&self, e: arrow::error::ArrowError) -> OutputError {
+        OutputError::io(
+            format!(
+                "cannot build a record batch for {}",
+                self.tmp_path.display()
+            ),
+            io::Error::other(e),
+        )
+    }
+
+    /// Hand one micro-batch of `rows` rows to the Parquet writer.
+    fn write_batch(
+        &mut self,
+        batch: &arrow::record_batch::RecordBatch,
+        rows: usize,
+    ) -> Result<(), OutputError> {
         let writer = self.writer.as_mut().ok_or_else(|| {
             OutputError::Other(format!(
                 "Parquet writer for {} is not open",
@@ -496,7 +515,7 @@ impl ParquetChunkWriter {
             ))
         })?;
         writer
-            .write(&batch)
+            .write(batch)
             .map_err(|e| parquet_error(format!("cannot write {}", self.tmp_path.display()), e))?;
         self.micro_batches += 1;
         tracing::debug!(
@@ -513,15 +532,13 @@ impl ParquetChunkWriter {
 
     /// The cold path of `write_record` for a record whose key would take the micro-batch past
     /// [`MICRO_BATCH_MAX_KEY_BYTES`]: refuse a key too large for 32-bit offsets, else start a
-    /// new micro-batch with it.
+    /// new micro-batch with it. A key that alone exceeds the limit is a micro-batch of its
+    /// own, in builders sized for it (no doubling), encoded at once: the writer then holds no
+    /// copy of it once this returns.
     #[cold]
     fn write_large_key(&mut self, record: &Record) -> Result<(), OutputError> {
-        if record.key.len() > MAX_KEY_BYTES {
-            return Err(OutputError::Other(format!(
-                "cannot write {}: a key of {} bytes is larger than Parquet allows ({MAX_KEY_BYTES})",
-                self.tmp_path.display(),
-                record.key.len()
-            )));
+        if record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
+            return self.write_key_alone(record.clone());
         }
         if self.builders.as_ref().is_some_and(|b| !b.is_empty()) {
             self.flush_micro_batch()?;
@@ -532,6 +549,30 @@ impl ParquetChunkWriter {
         builders.append(record, &self.ctx);
         self.rows += 1;
         Ok(())
+    }
+
+    /// A record whose key alone exceeds [`MICRO_BATCH_MAX_KEY_BYTES`]: after the pending
+    /// micro-batch, a micro-batch of its own that takes the key's buffer (no copy), encoded at
+    /// once, so the writer keeps no copy of the key once this returns. Refuses a key too large
+    /// for 32-bit offsets.
+    #[cold]
+    fn write_key_alone(&mut self, record: Record) -> Result<(), OutputError> {
+        let len = record.key.len();
+        if len > MAX_KEY_BYTES {
+            return Err(OutputError::Other(format!(
+                "cannot write {}: a key of {len} bytes is larger than Parquet allows ({MAX_KEY_BYTES})",
+                self.tmp_path.display(),
+            )));
+        }
+        match &self.builders {
+            None => return Err(self.not_open()),
+            Some(b) if !b.is_empty() => self.flush_micro_batch()?,
+            Some(_) => {}
+        }
+        let batch = ColumnBuilders::one_row_owning_key(record, &self.ctx)
+            .map_err(|e| self.build_error(e))?;
+        self.rows += 1;
+        self.write_batch(&batch, 1)
     }
 
     fn not_open(&self) -> OutputError {
@@ -595,6 +636,13 @@ impl ChunkWriter for ParquetChunkWriter {
             self.flush_micro_batch()?;
         }
         Ok(())
+    }
+
+    async fn write_owned(&mut self, record: Record) -> Result<(), OutputError> {
+        if record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
+            return self.write_key_alone(record);
+        }
+        self.write_record(&record).await
     }
 
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {

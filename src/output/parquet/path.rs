@@ -1,10 +1,18 @@
 //! File and directory names of the Parquet output.
 //!
-//! Names built from user input (cluster and instance names) are sanitized so they can never
-//! escape the output directory or produce a name some file system or query engine chokes on:
-//! `:` becomes `-` (so `host:port` reads naturally as `host-port`), every other character
-//! outside `[A-Za-z0-9._-]` becomes `_`, and an empty name becomes `_`.
+//! Names built from user input (cluster and instance names) are percent-encoded
+//! ([`encode_name`]) so they can never escape the output directory, never produce a name some
+//! file system or query engine chokes on, and never collide: every byte of the name's UTF-8
+//! outside `[A-Za-z0-9._-]` becomes `%XX` (upper-case hex), the form Hive-style partition
+//! readers decode (`127.0.0.1:6379` → `127.0.0.1%3A6379`, `a/b` → `a%2Fb`). The empty name is
+//! `_` and the name `_` is `%5F`, so that too stays one-to-one.
+//!
+//! Older versions mapped names lossily ([`sanitize_name`]: `:` → `-`, anything else outside
+//! `[A-Za-z0-9._-]` → `_`), so `a/b` and `a_b` shared `cluster=a_b`. Names made of
+//! `[A-Za-z0-9._-]` only are the same in both forms; for the others the report also reads the
+//! older directory (see `report::parquet`).
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::record::BatchTs;
@@ -22,10 +30,28 @@ pub const TMP_BATCH_PREFIX: &str = "_tmp_batch=";
 /// Suffix of a batch's lock file (next to its tmp dir).
 pub const LOCK_SUFFIX: &str = ".lock";
 
-/// Make `name` safe as (part of) a single path component; see the module docs for the rule.
-///
-/// The mapping is not injective (`a:b` and `a-b` both give `a-b`); the output detects two
-/// instances of one batch that map to the same file name and fails instead of overwriting.
+/// `name` as (part of) a single path component, one-to-one; see the module docs for the rule.
+pub fn encode_name(name: &str) -> String {
+    match name {
+        "" => return "_".to_string(),
+        "_" => return "%5F".to_string(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(name.len());
+    for &b in name.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => out.push(char::from(b)),
+            // Writing to a String cannot fail.
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// The lossy name older versions gave `name` (`:` → `-`, anything else outside
+/// `[A-Za-z0-9._-]` → `_`, the empty name `_`): where their batches of `name` are.
 pub fn sanitize_name(name: &str) -> String {
     if name.is_empty() {
         return "_".to_string();
@@ -65,14 +91,21 @@ impl BatchPaths {
         }
     }
 
-    /// `DIR/cluster=<sanitized cluster>`: where the cluster's batches are.
+    /// `DIR/cluster=<encoded cluster>`: where the cluster's batches are.
     pub fn cluster_dir(root: &Path, cluster: &str) -> PathBuf {
+        root.join(format!("{CLUSTER_PREFIX}{}", encode_name(cluster)))
+    }
+
+    /// `DIR/cluster=<legacy name>`: where older versions wrote the cluster's batches, shared
+    /// by every cluster with the same [`sanitize_name`]. Equal to [`Self::cluster_dir`] for
+    /// names made of `[A-Za-z0-9._-]` only (other than `_`).
+    pub fn legacy_cluster_dir(root: &Path, cluster: &str) -> PathBuf {
         root.join(format!("{CLUSTER_PREFIX}{}", sanitize_name(cluster)))
     }
 
-    /// The file name of an instance's finished file: `<sanitized instance>.parquet`.
+    /// The file name of an instance's finished file: `<encoded instance>.parquet`.
     pub fn instance_file_name(instance: &str) -> String {
-        format!("{}.{PARQUET_EXT}", sanitize_name(instance))
+        format!("{}.{PARQUET_EXT}", encode_name(instance))
     }
 
     /// `(temporary path, final path)` of an instance's file, both inside the tmp dir.
@@ -90,7 +123,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sanitize() {
+    fn encode() {
+        assert_eq!(encode_name("127.0.0.1:6379"), "127.0.0.1%3A6379");
+        assert_eq!(encode_name("redis-a_b.C9"), "redis-a_b.C9");
+        assert_eq!(encode_name("../../etc/passwd"), "..%2F..%2Fetc%2Fpasswd");
+        assert_eq!(encode_name("a\\b\0c\nd e=f%"), "a%5Cb%00c%0Ad%20e%3Df%25");
+        assert_eq!(encode_name("[::1]:6379"), "%5B%3A%3A1%5D%3A6379");
+        assert_eq!(encode_name("é"), "%C3%A9");
+        assert_eq!(encode_name(""), "_");
+        assert_eq!(encode_name("_"), "%5F");
+        assert_eq!(encode_name(".."), "..");
+        // One-to-one where the older form was not.
+        assert_ne!(encode_name("a/b"), encode_name("a_b"));
+        assert_ne!(encode_name("a:b"), encode_name("a-b"));
+    }
+
+    #[test]
+    fn legacy() {
         assert_eq!(sanitize_name("127.0.0.1:6379"), "127.0.0.1-6379");
         assert_eq!(sanitize_name("redis-a_b.C9"), "redis-a_b.C9");
         assert_eq!(sanitize_name("../../etc/passwd"), ".._.._etc_passwd");
@@ -104,17 +153,21 @@ mod tests {
     #[test]
     fn layout() {
         let p = BatchPaths::new(Path::new("/out"), "my/cluster", BatchTs::from_nanos(0));
-        assert_eq!(p.cluster_dir, Path::new("/out/cluster=my_cluster"));
+        assert_eq!(p.cluster_dir, Path::new("/out/cluster=my%2Fcluster"));
         assert_eq!(
             p.tmp_dir,
-            Path::new("/out/cluster=my_cluster/_tmp_batch=1970-01-01_00-00-00.000000000Z")
+            Path::new("/out/cluster=my%2Fcluster/_tmp_batch=1970-01-01_00-00-00.000000000Z")
         );
         assert_eq!(
             p.final_dir,
-            Path::new("/out/cluster=my_cluster/batch=1970-01-01_00-00-00.000000000Z")
+            Path::new("/out/cluster=my%2Fcluster/batch=1970-01-01_00-00-00.000000000Z")
+        );
+        assert_eq!(
+            BatchPaths::legacy_cluster_dir(Path::new("/out"), "my/cluster"),
+            Path::new("/out/cluster=my_cluster")
         );
         let (tmp, fin) = p.instance_paths("10.0.0.1:7000");
-        assert_eq!(tmp, p.tmp_dir.join("10.0.0.1-7000.parquet.tmp"));
-        assert_eq!(fin, p.tmp_dir.join("10.0.0.1-7000.parquet"));
+        assert_eq!(tmp, p.tmp_dir.join("10.0.0.1%3A7000.parquet.tmp"));
+        assert_eq!(fin, p.tmp_dir.join("10.0.0.1%3A7000.parquet"));
     }
 }

@@ -7,9 +7,10 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, BinaryArray, BinaryBuilder, StringBuilder, TimestampMillisecondBuilder,
     TimestampNanosecondBuilder, UInt8Builder, UInt16Builder, UInt64Builder,
 };
+use arrow::buffer::{Buffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -151,14 +152,38 @@ impl ColumnBuilders {
         self.key_bytes += r.key.len();
     }
 
+    /// A one-row [`RecordBatch`] of `ctx` + `r` whose `key` column takes `r.key`'s buffer
+    /// as it is (no copy: for huge keys).
+    pub fn one_row_owning_key(
+        mut r: Record,
+        ctx: &WriteContext,
+    ) -> Result<RecordBatch, ArrowError> {
+        let key = std::mem::take(&mut r.key);
+        let ctx_bytes = ctx.cluster.len().max(ctx.instance.len());
+        let mut one = ColumnBuilders::with_capacity(1, 0, ctx_bytes);
+        one.append(&r, ctx);
+        let offsets = OffsetBuffer::<i32>::from_lengths([key.len()]);
+        one.finish_with_key(Arc::new(BinaryArray::new(
+            offsets,
+            Buffer::from_vec(key),
+            None,
+        )))
+    }
+
     /// Turn the appended rows into a [`RecordBatch`] of [`schema`], consuming the builders.
     pub fn finish(mut self) -> Result<RecordBatch, ArrowError> {
+        let key = Arc::new(self.key.finish());
+        self.finish_with_key(key)
+    }
+
+    /// [`Self::finish`] with `key` as the key column.
+    fn finish_with_key(mut self, key: ArrayRef) -> Result<RecordBatch, ArrowError> {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.cluster.finish()),
             Arc::new(self.batch.finish()),
             Arc::new(self.instance.finish()),
             Arc::new(self.db.finish()),
-            Arc::new(self.key.finish()),
+            key,
             Arc::new(self.r#type.finish()),
             Arc::new(self.member_count.finish()),
             Arc::new(self.rdb_size.finish()),

@@ -137,7 +137,7 @@
     var shown = t.length > MAX_KEY_CHARS ? t.slice(0, MAX_KEY_CHARS) + '\u2026' : t;
     var tips = [];
     if (t.length > MAX_KEY_CHARS) tips.push(fmtInt(t.length) + ' characters, cut here; the CSV has all');
-    if (kt && kt.base64) tips.push('not plain UTF-8: \\xNN is a raw byte. Exact bytes (base64): ' + kt.base64.slice(0, MAX_KEY_CHARS));
+    if (kt && kt.base64) tips.push('shown with escapes: \\xNN is a byte (a control character or not UTF-8), \\\\ a backslash. Exact bytes (base64): ' + kt.base64.slice(0, MAX_KEY_CHARS));
     return el('span', { class: 'key', title: tips.length ? tips.join('\n') : null }, shown);
   }
 

@@ -523,7 +523,9 @@ pub fn schema_objects(
 /// Whether a view created by `create_query` (`system.tables.create_table_query`) reads only
 /// the rows of each batch's winning attempt (views of earlier releases read every row).
 pub fn view_is_current(create_query: &str) -> bool {
-    create_query.contains(ATTEMPT_COLUMN)
+    // The filter, not the column list (a view of an earlier release created over a migrated
+    // table lists `attempt` among its columns).
+    create_query.contains(&format!("(cluster, batch, {ATTEMPT_COLUMN}) "))
 }
 
 /// The DDL script printed by `rdbinsight misc clickhouse-schema`.
@@ -632,6 +634,10 @@ mod tests {
         assert!(objects[3].migrate.is_empty());
         assert!(objects[4].ddl.starts_with("CREATE OR REPLACE VIEW"));
         assert!(view_is_current(&objects[4].ddl));
+        assert!(!view_is_current(
+            "CREATE VIEW d.v (`cluster` String, `attempt` String) AS SELECT * FROM d.r \
+             WHERE (cluster, batch) IN (SELECT cluster, max(batch) FROM d.m GROUP BY cluster)"
+        ));
         assert!(objects[4].ddl.contains(
             "WHERE (cluster, batch, attempt) IN (SELECT cluster, batch, attempt FROM `my db`.`import_batches_completed`"
         ));

@@ -501,6 +501,16 @@ async fn a_frozen_writer_cannot_change_a_batch_another_run_completed() {
     assert_eq!(db.view_keys("").await, "20000\t20000");
     let (keys, bytes_winner) = report_totals(&db, "c1").await;
     assert_eq!(keys, 20_000);
+    // The winner's instance summary, stored before its marker and tagged with its attempt.
+    assert_eq!(
+        db.q(
+            "SELECT count(), countIf(JSONHas(summary, 'rdb_server')) FROM \
+              {db}.import_instance_summaries WHERE (cluster, batch, attempt) IN \
+              (SELECT cluster, batch, attempt FROM {db}.import_batches_completed)"
+        )
+        .await,
+        "1\t1"
+    );
 
     // The frozen run resumes and gets the rest of its input: it fails, changing nothing.
     signal(&child, "-CONT");

@@ -33,4 +33,4 @@ pub use config::{
     ClickHouseConfig, ClickHouseUrl, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT, ProxyUrl, Timeouts, UrlError,
 };
-pub use writer::{ClickHouseChunkWriter, ClickHouseOutput};
+pub use writer::{ClickHouseChunkWriter, ClickHouseOutput, DEFAULT_CLEANUP_TIMEOUT};

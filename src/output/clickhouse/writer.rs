@@ -64,6 +64,9 @@ use super::stream::{InsertStream, StreamConfig, StreamLimits};
 use crate::output::{BatchContext, ChunkWriter, Output, OutputError};
 use crate::record::{BatchTs, InstanceSummary, Record, WriteContext};
 
+/// Default `--ch-cleanup-timeout`.
+pub const DEFAULT_CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One row of `import_instance_summaries`.
 #[derive(clickhouse::Row, Serialize)]
 struct SummaryRow<'a> {
@@ -107,6 +110,8 @@ pub struct ClickHouseOutput {
     writers: u32,
     /// Fault injection (tests): skip the claim check before the marker.
     skip_owner_check: bool,
+    /// `--ch-cleanup-timeout`: how long `abort_batch` may take.
+    cleanup_timeout: Duration,
 }
 
 impl std::fmt::Debug for ClickHouseOutput {
@@ -141,6 +146,7 @@ impl ClickHouseOutput {
             stream: None,
             writers: 0,
             skip_owner_check: false,
+            cleanup_timeout: DEFAULT_CLEANUP_TIMEOUT,
         })
     }
 
@@ -171,6 +177,12 @@ impl ClickHouseOutput {
     /// `--ch-claim-expiry`: a claim not refreshed for this long belongs to a dead attempt.
     pub fn set_claim_expiry(&mut self, expiry: Duration) {
         self.timing.expiry = expiry.max(Duration::from_secs(1));
+    }
+
+    /// `--ch-cleanup-timeout`: the longest `abort_batch` (waiting for this attempt's INSERTs,
+    /// deleting its rows, releasing its claim) may take; then the rows are left, never shown.
+    pub fn set_cleanup_timeout(&mut self, timeout: Duration) {
+        self.cleanup_timeout = timeout;
     }
 
     /// LZ4 on the wire (default on).
@@ -702,19 +714,41 @@ impl Output for ClickHouseOutput {
         Ok(())
     }
 
-    /// Remove this attempt's rows (see the module docs).
+    /// Remove this attempt's rows (see the module docs), within `--ch-cleanup-timeout`.
     async fn abort_batch(&mut self) {
         let Some(mut claim) = self.claim.take() else {
             return;
         };
         claim.stop_heartbeat().await;
+        let timeout = self.cleanup_timeout;
+        if tokio::time::timeout(timeout, self.clean_up(claim))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the cleanup did not finish within {} s (--ch-cleanup-timeout): this attempt's \
+                 rows are left in {}, never shown (no completion marker names them); the next \
+                 run removes them once this attempt's claim expires (--ch-claim-expiry, {} s), \
+                 or `rdbinsight misc clickhouse-drop-batch` does",
+                timeout.as_secs(),
+                self.conn.table(RECORDS_TABLE),
+                self.timing.expiry.as_secs()
+            );
+        }
+    }
+}
+
+impl ClickHouseOutput {
+    /// `abort_batch`'s work: wait for this attempt's INSERTs, delete its rows, release the
+    /// claim.
+    async fn clean_up(&self, claim: Claim) {
         let conn = &self.conn;
         let what = format!(
             "batch {} of cluster {}",
             claim.batch.batch, claim.batch.cluster
         );
-        let later = "they are not shown (no completion marker names this attempt); the \
-                     table's TTL removes them";
+        let later = "they are not shown (no completion marker names this attempt); the next \
+                     run removes them once this attempt's claim expires (--ch-claim-expiry)";
         if let Err(e) = claim::wait_inserts_done(conn, &claim.attempt).await {
             tracing::warn!("not removing the rows of {what} yet: {e}; {later}");
             return;

@@ -42,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch: BatchTs::from_nanos(batch.parse()?),
         instance: instance.as_str().into(),
     };
-    let encoder = RowEncoder::new(&ctx);
+    // A fixed attempt id of the same length as a run's (32 hex digits).
+    let encoder = RowEncoder::new(&ctx, "0123456789abcdef0123456789abcdef");
     let file = std::fs::File::open(path)?;
     let mut parser = RdbParser::new(file, instance.as_str(), ParseOptions::default());
     let stdout = std::io::stdout();

@@ -9,8 +9,8 @@ use clap::Args;
 use rdbinsight::output::BatchContext;
 use rdbinsight::output::clickhouse::schema::{DEFAULT_TTL_DAYS, schema_sql};
 use rdbinsight::output::clickhouse::{
-    ClickHouseConfig, ClickHouseOutput, DEFAULT_CLAIM_EXPIRY, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Timeouts,
+    ClickHouseConfig, ClickHouseOutput, DEFAULT_CLAIM_EXPIRY, DEFAULT_CLEANUP_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SEND_TIMEOUT, Timeouts,
 };
 use rdbinsight::record::BatchTs;
 
@@ -35,6 +35,11 @@ pub struct ClickHouseConnArgs {
     /// 1/12 of this and stops itself after 1/2 without success.
     #[arg(long, env = "RDBINSIGHT_CH_CLAIM_EXPIRY", default_value_t = DEFAULT_CLAIM_EXPIRY.as_secs(), value_parser = clap::value_parser!(u64).range(3..))]
     pub ch_claim_expiry: u64,
+    /// Seconds a failed or interrupted dump may spend removing its rows and releasing its
+    /// claim; after that it exits, leaving rows that are never shown (the next run removes
+    /// them once the claim expires, or `misc clickhouse-drop-batch` does).
+    #[arg(long, env = "RDBINSIGHT_CH_CLEANUP_TIMEOUT", default_value_t = DEFAULT_CLEANUP_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub ch_cleanup_timeout: u64,
 }
 
 /// How long each step of a ClickHouse request may take (the dump's, the report's and the
@@ -113,6 +118,7 @@ fn build(
     config.timeouts = conn.timeouts.timeouts();
     let mut output = ClickHouseOutput::new(config)?;
     output.set_claim_expiry(Duration::from_secs(conn.ch_claim_expiry));
+    output.set_cleanup_timeout(Duration::from_secs(conn.ch_cleanup_timeout));
     Ok(output)
 }
 

@@ -134,6 +134,8 @@ impl Interrupt {
 pub struct Interrupted {
     pub signal: Signal,
     /// Whether the output had been prepared (so temporary output existed and was removed).
+    /// Interrupted during the preparation: no record was written (a ClickHouse claim already
+    /// stored stays until it expires, as a killed run's does).
     pub after_prepare: bool,
 }
 
@@ -150,7 +152,7 @@ impl Interrupted {
             )
         } else {
             format!(
-                "dump interrupted by {} before anything was written",
+                "dump interrupted by {} before any record was written",
                 self.signal
             )
         }

@@ -162,10 +162,19 @@ async fn run_batch<O: Output>(
         }
         .into());
     }
-    output
-        .prepare_batch(&plan.batch)
-        .await
-        .context("cannot prepare the output")?;
+    // A signal interrupts the preparation at once (a server that accepts and never answers
+    // would otherwise hold the run until --ch-response-timeout): nothing was written yet.
+    let prepared = tokio::select! {
+        r = output.prepare_batch(&plan.batch) => r,
+        signal = interrupt.fired() => {
+            return Err(Interrupted {
+                signal,
+                after_prepare: false,
+            }
+            .into());
+        }
+    };
+    prepared.context("cannot prepare the output")?;
     let n_instances = plan.instances.len();
     let records = match write_instances(&plan, &mut output, progress, &statuses).await {
         Ok(records) => records,

@@ -7,6 +7,12 @@
 //! against this list, so a column cannot be added, renamed or retyped in one place only.
 //!
 //! The order is the storage order and part of the output contract.
+//!
+//! Not here: storage columns of one store that are no fact about a key. The ClickHouse output
+//! adds one, `attempt` (`output::clickhouse::schema::ATTEMPT_COLUMN`: which run wrote the
+//! row, since rows of several attempts of a batch can share its table and the batch's marker
+//! names the one shown). Parquet needs none: a batch there is one attempt by its atomic
+//! rename.
 
 /// The logical type of a column; each store maps it to its own physical type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,7 +42,8 @@ pub struct Column {
     /// What the column means (ClickHouse column comments, docs).
     pub doc: &'static str,
     /// Added after the first release: stores written before it lack the column, and readers
-    /// treat it as NULL there (migrations add it to ClickHouse tables).
+    /// treat it as NULL there (the ClickHouse migration adds every such column with
+    /// `ADD COLUMN IF NOT EXISTS`, see `output::clickhouse::schema`).
     pub added_later: bool,
 }
 
@@ -57,7 +64,8 @@ const fn later(column: Column) -> Column {
     }
 }
 
-/// The stored columns, in storage order.
+/// The stored columns, in storage order: every store's record columns (the ClickHouse records
+/// table appends its storage column `attempt`; see the module docs).
 pub const COLUMNS: [Column; 15] = [
     col(
         "cluster",

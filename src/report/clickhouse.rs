@@ -2,8 +2,9 @@
 //! the keys in byte order for the prefix tree; this side only merges small results.
 //!
 //! * Reads `redis_records_raw` restricted to one `(cluster, batch)` that is listed in
-//!   `import_batches_completed` (checked first), never `redis_records_view` (which shows only
-//!   each cluster's latest batch).
+//!   `import_batches_completed` (checked first), and to the attempt that batch's marker names
+//!   (rows of other attempts of the batch are never read), never `redis_records_view` (which
+//!   shows only each cluster's latest batch).
 //! * All SQL is in [`Sql`] (table names and the row filter in one place). A sharded schema
 //!   (`dump ... into-clickhouse --on-cluster`) keeps the name `redis_records_raw` for the
 //!   `Distributed` table over the shards' `redis_records_raw_local`, and the batch markers are
@@ -25,7 +26,7 @@ use crate::output::clickhouse::config::{ClickHouseConfig, ClickHouseUrl, Timeout
 use crate::output::clickhouse::conn::Conn;
 use crate::output::clickhouse::error::cause_chain;
 use crate::output::clickhouse::schema::{
-    BATCH_FILTER, BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident,
+    BATCH_FILTER, BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident, winning_rows,
 };
 use crate::output::parquet::schema::MAX_EXPIRE_MS;
 use crate::record::{BatchTs, InstanceSummary, RecordType};
@@ -116,18 +117,24 @@ impl Sql {
          AND name = ?), 0) > 0) AS has_summaries"
     }
 
-    /// The summaries of a batch, one per instance; binds cluster, then batch nanoseconds.
+    /// The summaries of a batch's winning attempt, one per instance; binds cluster, then
+    /// batch nanoseconds.
     fn summaries(&self) -> String {
         format!(
-            "SELECT instance, max(summary) AS summary_json FROM {} WHERE cluster = ? AND batch = \
-             fromUnixTimestamp64Nano(toInt64(?), 'UTC') GROUP BY instance ORDER BY instance",
-            self.summaries
+            "SELECT instance, max(summary) AS summary_json FROM {} WHERE {} GROUP BY instance \
+             ORDER BY instance",
+            self.summaries,
+            winning_rows(&self.batches, "", &format!(" WHERE {BATCH_FILTER}"))
         )
     }
 
-    /// The row filter; binds cluster, then batch nanoseconds.
-    fn filter(&self) -> &'static str {
-        BATCH_FILTER
+    /// The row filter: the rows of the batch's winning attempt, the one its completion marker
+    /// names (all rows of a batch completed before attempts were recorded: their attempt and
+    /// their marker's are both empty). Binds cluster, then batch nanoseconds. The server prunes
+    /// partitions and the primary index by the set's (cluster, batch); `GLOBAL`, so that a
+    /// `Distributed` table's shards get the set rather than read the markers themselves.
+    fn filter(&self) -> String {
+        winning_rows(&self.batches, "GLOBAL ", &format!(" WHERE {BATCH_FILTER}"))
     }
 
     /// The expiry the report uses, in Unix ms: NULL when absent or beyond ±MAX_EXPIRE_MS

@@ -430,3 +430,343 @@ async fn drop_batch_refuses_a_live_attempt() {
     assert_eq!(db.count("redis_records_view").await, 10);
     db.drop_db().await;
 }
+
+/// Keys and bytes of `cluster`'s latest completed batch as the report's ClickHouse reader
+/// reads them.
+async fn report_totals(db: &TestDb, cluster: &str) -> (u64, u64) {
+    let report = rdbinsight::report::from_clickhouse(
+        &db.url(),
+        None,
+        rdbinsight::output::clickhouse::Timeouts::default(),
+        cluster,
+        None,
+        &rdbinsight::report::options::ReportOptions::default(),
+    )
+    .await
+    .expect("report");
+    let agg = &report.data.totals.agg;
+    (agg.keys, agg.rdb_size)
+}
+
+/// `kill -SIG pid` (SIGSTOP, SIGCONT).
+fn signal(child: &std::process::Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {sig}");
+}
+
+/// The issue's fault injection: a dump frozen (SIGSTOP) past its claim expiry while another run
+/// completes the same batch, then resumed (SIGCONT) with the rest of its input. The resumed
+/// run fails (exit 1) and the view and the report show exactly the winner's rows, also after a
+/// merge (`OPTIMIZE ... FINAL`), even with rows of a stale attempt stored for the same keys.
+#[tokio::test]
+async fn a_frozen_writer_cannot_change_a_batch_another_run_completed() {
+    use std::io::Write as _;
+    let Some(db) = TestDb::new("frozen") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db.url();
+    let expiry = ["--auto-create-tables", "--ch-claim-expiry", "3"];
+    let FedDump {
+        child,
+        mut source,
+        rdb,
+        bytes,
+    } = FedDump::start(dir.path(), 20_000, &db, &expiry, |cmd| {
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let exists = db.tables("AND name = 'redis_records_raw'").await == "1";
+        if exists && db.count("redis_records_raw").await > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rows stored in 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    signal(&child, "-STOP");
+    let frozen_rows = db.count("redis_records_raw").await;
+    // Past the frozen run's expiry (3 s, recorded in its claim), another run completes the
+    // batch: it reclaims the frozen run's claim first.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let winner = run_ok(
+        dump_command(&rdb, "c1", t1(), &url, &["--ch-claim-expiry", "3"]).env("RUST_LOG", "warn"),
+    );
+    assert!(
+        winner.contains("removed the rows of a dead attempt"),
+        "{winner}"
+    );
+    assert_eq!(db.view_keys("").await, "20000\t20000");
+    let (keys, bytes_winner) = report_totals(&db, "c1").await;
+    assert_eq!(keys, 20_000);
+    // The winner's instance summary, stored before its marker and tagged with its attempt.
+    assert_eq!(
+        db.q(
+            "SELECT count(), countIf(JSONHas(summary, 'rdb_server')) FROM \
+              {db}.import_instance_summaries WHERE (cluster, batch, attempt) IN \
+              (SELECT cluster, batch, attempt FROM {db}.import_batches_completed)"
+        )
+        .await,
+        "1\t1"
+    );
+
+    // The frozen run resumes and gets the rest of its input: it fails, changing nothing.
+    signal(&child, "-CONT");
+    source
+        .write_all(&bytes[bytes.len() / 2..])
+        .expect("write the second half");
+    drop(source);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let errors = error_lines(&out.stderr);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("taken over")
+            || errors[0].contains("no longer this attempt's")
+            || errors[0].contains("lost batch"),
+        "{errors:?}"
+    );
+    assert!(frozen_rows > 0);
+    assert_eq!(db.view_keys("").await, "20000\t20000");
+    assert_eq!(report_totals(&db, "c1").await, (20_000, bytes_winner));
+
+    // What a stale attempt could still store (e.g. an INSERT the server finished after the
+    // freeze): the same keys with other values. Never shown, never merged into the winner's.
+    db.exec(&format!(
+        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
+         member_count, rdb_size, encoding, attempt) SELECT cluster, batch, instance, db, key, \
+         type, member_count, rdb_size + 1000, encoding, 'stale' FROM {{db}}.redis_records_raw \
+         WHERE cluster = 'c1' {}",
+        batch_filter(t1()).replace("WHERE", "AND")
+    ))
+    .await;
+    for optimized in [false, true] {
+        if optimized {
+            db.exec("OPTIMIZE TABLE {db}.redis_records_raw FINAL").await;
+        }
+        assert_eq!(db.view_keys("").await, "20000\t20000", "{optimized}");
+        assert_eq!(
+            report_totals(&db, "c1").await,
+            (20_000, bytes_winner),
+            "{optimized}"
+        );
+        assert_eq!(
+            db.count("redis_records_raw WHERE attempt = 'stale'").await,
+            20_000
+        );
+    }
+    db.drop_db().await;
+}
+
+/// A run whose claim was reclaimed (it was considered dead) while another run took the batch
+/// over: both finalize at once; exactly one completion marker (the live run's) is stored, the
+/// other run fails and its abort deletes only its own rows. `skip_check`: the stale run goes
+/// straight to its marker, as one frozen between its claim check and its marker insert would.
+async fn finalize_race(skip_check: bool) {
+    let Some(db) = TestDb::new("finalrace") else {
+        return;
+    };
+    let b = batch("c1", t1());
+    let mut stale = db.output(true);
+    stale.set_claim_expiry(Duration::from_secs(60));
+    stale.prepare_batch(&b).await.expect("prepare_batch");
+    write_instance(&mut stale, &b, "i1", 0..700, true)
+        .await
+        .expect("stale rows");
+    // A cleaner marked its claim reclaimed (what a run does once it looks dead).
+    db.exec(&format!(
+        "INSERT INTO {{db}}.import_batch_claims (cluster, batch, seq, attempt, host, pid, \
+         started_at, state, version) VALUES ('c1', fromUnixTimestamp64Nano(toInt64({})), 1, \
+         '{}', 'h', 1, now64(3), 'reclaimed', {})",
+        t1(),
+        stale.attempt_id(),
+        (1u64 << 62) + (1 << 40)
+    ))
+    .await;
+    let mut live = db.output(false);
+    live.prepare_batch(&b)
+        .await
+        .expect("the batch can be taken over");
+    write_instance(&mut live, &b, "i1", 1000..1500, true)
+        .await
+        .expect("live rows");
+    if skip_check {
+        stale.skip_owner_check_before_marker();
+    }
+    let (s, l) = tokio::join!(stale.finalize_batch(), live.finalize_batch());
+    l.expect("the live attempt completes");
+    let err = s.expect_err("the stale attempt fails").to_string();
+    if skip_check {
+        assert!(err.contains("lost batch"), "{err}");
+    } else {
+        assert!(
+            err.contains("no longer this attempt's") || err.contains("lost batch"),
+            "{err}"
+        );
+    }
+    stale.abort_batch().await;
+    assert_eq!(
+        db.q("SELECT count(), attempt = '' FROM {db}.import_batches_completed GROUP BY 2")
+            .await,
+        "1\t0"
+    );
+    assert_eq!(
+        db.q("SELECT count(), min(key) FROM {db}.redis_records_view")
+            .await,
+        "500\tuser:1000:profile"
+    );
+    assert_eq!(db.count("redis_records_raw").await, 500);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn two_attempts_finalizing_at_once_store_one_marker() {
+    finalize_race(false).await;
+}
+
+#[tokio::test]
+async fn a_frozen_attempt_past_its_claim_check_cannot_store_its_marker() {
+    finalize_race(true).await;
+}
+
+/// Expiry belongs to the claim: a run with a short `--ch-claim-expiry` judges a live run with
+/// a long one by the long one (its heartbeat is older than 3 s but younger than its own
+/// expiry), on another cluster and on the same one: nobody's rows are deleted.
+#[tokio::test]
+async fn runs_with_different_expiries_delete_no_live_rows() {
+    let Some(db) = TestDb::new("expiries") else {
+        return;
+    };
+    let b = batch("c1", t1());
+    let mut long = db.output(true);
+    long.set_claim_expiry(Duration::from_secs(600)); // heartbeat every 50 s
+    long.prepare_batch(&b).await.expect("prepare_batch");
+    write_instance(&mut long, &b, "i1", 0..800, true)
+        .await
+        .expect("rows");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Another cluster, short expiry: its cleanup must leave the long run alone.
+    let mut short = db.output(false);
+    short.set_claim_expiry(Duration::from_secs(3));
+    complete(&mut short, &batch("c2", t1()), 0..10).await;
+    // The same batch, short expiry: refused up front, the live run's rows kept.
+    let mut same = db.output(false);
+    same.set_claim_expiry(Duration::from_secs(3));
+    let err = prepare_error(&mut same, &b).await;
+    assert!(err.contains("being written by another attempt"), "{err}");
+    assert!(err.contains("expires 59"), "its own expiry, not 3 s: {err}");
+    assert_eq!(
+        db.count(&format!(
+            "redis_records_raw {} AND cluster = 'c1'",
+            batch_filter(t1())
+        ))
+        .await,
+        800
+    );
+    long.finalize_batch().await.expect("the long run completes");
+    assert_eq!(db.view_keys("WHERE cluster = 'c1'").await, "800\t800");
+    db.drop_db().await;
+}
+
+/// The release before attempts (ed29f78): its tables, holding a completed batch, are migrated
+/// by `--auto-create-tables`; the old batch stays readable as it was (its rows and marker
+/// name no attempt), and a new batch is written and shown. Without the flag, the run says
+/// what to do.
+#[tokio::test]
+async fn a_deployment_of_the_previous_release_is_migrated() {
+    let Some(db) = TestDb::new("migrate") else {
+        return;
+    };
+    db.exec("CREATE DATABASE {db}").await;
+    for ddl in OLD_DDL {
+        db.exec(ddl).await;
+    }
+    db.exec(&format!(
+        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
+         member_count, rdb_size, encoding) SELECT 'old', fromUnixTimestamp64Nano(toInt64({})), \
+         'i0', 0, toString(number), 'string', 1, 10, 'raw' FROM numbers(25)",
+        t1()
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO {{db}}.import_batches_completed VALUES ('old', \
+         fromUnixTimestamp64Nano(toInt64({})))",
+        t1()
+    ))
+    .await;
+    assert_eq!(db.view_keys("").await, "25\t25");
+
+    let b = batch("c1", t2());
+    let err = prepare_error(&mut db.output(false), &b).await;
+    assert!(err.contains("--auto-create-tables"), "{err}");
+    assert!(err.contains("rdbinsight misc clickhouse-schema"), "{err}");
+    // Once the missing table exists, what is out of date is named.
+    db.exec(
+        &rdbinsight::output::clickhouse::schema::schema_objects(Some(&db.name), 30, None)
+            .into_iter()
+            .find(|o| o.name == "import_instance_summaries")
+            .expect("summaries")
+            .ddl,
+    )
+    .await;
+    let err = prepare_error(&mut db.output(false), &b).await;
+    for needle in [
+        "redis_records_raw.mem_size is missing",
+        "redis_records_raw.attempt is missing",
+        "import_batches_completed.attempt is missing",
+        "import_batch_claims.expiry_ms is missing",
+        "view redis_records_view shows every attempt's rows",
+        "--auto-create-tables",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    assert_eq!(db.count("import_batch_claims").await, 0, "nothing claimed");
+
+    // Migrated, then written.
+    complete(&mut db.output(true), &b, 0..300).await;
+    assert_eq!(
+        db.q(&format!(
+            "SELECT sorting_key FROM system.tables WHERE database = '{}' AND name = \
+             'redis_records_raw'",
+            db.name
+        ))
+        .await,
+        "cluster, batch, instance, db, key, attempt"
+    );
+    assert_eq!(db.view_keys("WHERE cluster = 'old'").await, "25\t25");
+    assert_eq!(db.view_keys("WHERE cluster = 'c1'").await, "300\t300");
+    assert_eq!(report_totals(&db, "old").await, (25, 250));
+    assert_eq!(report_totals(&db, "c1").await.0, 300);
+    // The migrated schema is what the writer needs: a run without the flag goes through.
+    complete(&mut db.output(false), &batch("c1", t2() + 1), 0..5).await;
+    assert_eq!(db.view_keys("WHERE cluster = 'c1'").await, "5\t5");
+    db.drop_db().await;
+}
+
+/// The DDL of the release before attempts (ed29f78, `misc clickhouse-schema`, abridged
+/// comments), in `{db}`.
+const OLD_DDL: [&str; 4] = [
+    "CREATE TABLE {db}.redis_records_raw (\
+     `cluster` String, `batch` DateTime64(9, 'UTC'), `instance` String, `db` UInt64, \
+     `key` String, `type` LowCardinality(String), `member_count` UInt64, `rdb_size` UInt64, \
+     `encoding` LowCardinality(String), `expire_at` Nullable(DateTime64(3, 'UTC')), \
+     `idle_seconds` Nullable(UInt64), `freq` Nullable(UInt8), `codis_slot` Nullable(UInt16), \
+     `redis_slot` Nullable(UInt16)) ENGINE = ReplacingMergeTree \
+     PARTITION BY toYYYYMMDD(batch) ORDER BY (cluster, batch, instance, db, key) \
+     TTL toDateTime(batch) + INTERVAL 30 DAY",
+    "CREATE TABLE {db}.import_batches_completed (`cluster` String, \
+     `batch` DateTime64(9, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY (cluster, batch) \
+     TTL toDateTime(batch) + INTERVAL 30 DAY",
+    "CREATE TABLE {db}.import_batch_claims (`cluster` String, `batch` DateTime64(9, 'UTC'), \
+     `seq` UInt32, `attempt` String, `host` String, `pid` UInt32, \
+     `started_at` DateTime64(3, 'UTC'), `state` LowCardinality(String), `version` UInt64, \
+     `updated_at` DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(version) \
+     ORDER BY (cluster, batch, seq) TTL toDateTime(batch) + INTERVAL 30 DAY \
+     SETTINGS non_replicated_deduplication_window = 10000",
+    "CREATE VIEW {db}.redis_records_view AS SELECT * FROM {db}.redis_records_raw \
+     WHERE (cluster, batch) IN (SELECT cluster, max(batch) FROM {db}.import_batches_completed \
+     GROUP BY cluster)",
+];

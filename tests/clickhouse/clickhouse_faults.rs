@@ -276,3 +276,39 @@ async fn a_batch_older_than_the_ttl_is_refused_before_anything_is_written() {
     assert_eq!(db.count("redis_records_raw").await, 0);
     db.drop_db().await;
 }
+
+/// Issue 17, item 1: SIGTERM while a ClickHouse that accepts and never answers holds the
+/// preparation's request stops the dump at once (exit 143, the interrupt line), instead of
+/// waiting for `--ch-response-timeout`.
+#[tokio::test]
+async fn a_signal_interrupts_a_preparation_the_server_holds() {
+    let hung = FakeServer::start(usize::MAX, |peer| {
+        peer.hold();
+        Ok(())
+    });
+    let url = format!("http://{}?database=x", hung.addr());
+    let fixture = common::fixtures::own_fixtures().join("r7-multidb.rdb");
+    let child = dump_command(&fixture, "c", t1(), &url, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Let it reach the server (its first request is then held; the response timeout is 300 s).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(143), "{out:?}");
+    let errors = error_lines(&out.stderr);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("interrupted by SIGTERM"), "{errors:?}");
+}

@@ -340,7 +340,10 @@ async fn missing_tables_without_auto_create() {
     .await;
     let err = prepare_error(&mut db.output(false), &b).await;
     assert!(
-        err.contains("table redis_records_raw, table import_batch_claims, view redis_records_view"),
+        err.contains(
+            "table redis_records_raw, table import_batch_claims, table import_instance_summaries, \
+             view redis_records_view"
+        ),
         "{err}"
     );
     assert!(!err.contains("table import_batches_completed"), "{err}");
@@ -384,6 +387,7 @@ async fn missing_tables_with_auto_create() {
         objects,
         "import_batch_claims\tReplacingMergeTree\n\
          import_batches_completed\tReplacingMergeTree\n\
+         import_instance_summaries\tReplacingMergeTree\n\
          redis_records_raw\tReplacingMergeTree\n\
          redis_records_view\tView"
     );
@@ -395,7 +399,11 @@ async fn missing_tables_with_auto_create() {
         .await;
     assert!(ddl.contains("PARTITION BY toYYYYMMDD(batch)"), "{ddl}");
     assert!(
-        ddl.contains("ORDER BY (cluster, batch, instance, db, key)"),
+        ddl.contains("ORDER BY (cluster, batch, instance, db, key, attempt)"),
+        "{ddl}"
+    );
+    assert!(
+        ddl.contains("PRIMARY KEY (cluster, batch, instance, db, key)"),
         "{ddl}"
     );
     assert!(ddl.contains("toIntervalDay(7)"), "{ddl}");
@@ -405,8 +413,11 @@ async fn missing_tables_with_auto_create() {
             db.name
         ))
         .await;
-    assert_eq!(comments, "14\t14");
-    // Only some objects missing: only those are created (the view here).
+    // The record columns and the attempt.
+    let n = rdbinsight::record::columns::COLUMNS.len() + 1;
+    assert_eq!(comments, format!("{n}\t{n}"));
+    // Only some objects missing: the schema is brought up to date (the view here; every
+    // statement is idempotent).
     db.exec("DROP VIEW {db}.redis_records_view").await;
     let mut output = ClickHouseOutput::from_args(&db.url(), None, true, 7).expect("valid URL");
     output
@@ -419,7 +430,7 @@ async fn missing_tables_with_auto_create() {
             db.name
         ))
         .await,
-        "4"
+        "5"
     );
     db.drop_db().await;
 }
@@ -534,17 +545,20 @@ async fn schema_from_cli_is_what_the_writer_needs() {
     let sql = String::from_utf8(out.stdout).expect("UTF-8");
     db.exec(&format!("CREATE DATABASE `{}`", db.name)).await;
     let in_db = db.admin.clone().with_database(db.name.clone());
-    for statement in sql
-        .split(";\n")
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
-    {
-        // `query` binds `?` placeholders; `??` is a literal `?`.
-        in_db
-            .query(&statement.replace('?', "??"))
-            .execute()
-            .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    // Twice: the script is idempotent (the second run finds everything up to date).
+    for _ in 0..2 {
+        for statement in sql
+            .split(";\n")
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
+        {
+            // `query` binds `?` placeholders; `??` is a literal `?`.
+            in_db
+                .query(&statement.replace('?', "??"))
+                .execute()
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
     }
     // Without --auto-create-tables the writer now finds everything.
     let mut output = db.output(false);
@@ -744,12 +758,16 @@ fn cli_clickhouse_schema() {
     for needle in [
         "CREATE TABLE IF NOT EXISTS `redis_records_raw`",
         "CREATE TABLE IF NOT EXISTS `import_batches_completed`",
-        "CREATE VIEW IF NOT EXISTS `redis_records_view`",
+        "CREATE OR REPLACE VIEW `redis_records_view`",
         "CREATE TABLE IF NOT EXISTS `import_batch_claims`",
+        "CREATE TABLE IF NOT EXISTS `import_instance_summaries`",
         "SETTINGS non_replicated_deduplication_window = 10000",
         "ENGINE = ReplacingMergeTree",
         "PARTITION BY toYYYYMMDD(batch)",
-        "ORDER BY (cluster, batch, instance, db, key)",
+        "PRIMARY KEY (cluster, batch, instance, db, key) ORDER BY (cluster, batch, instance, db, key, attempt)",
+        "ALTER TABLE `redis_records_raw` ADD COLUMN IF NOT EXISTS `mem_size` Nullable(UInt64) COMMENT",
+        "ADD COLUMN IF NOT EXISTS `attempt` String COMMENT",
+        "MODIFY ORDER BY (cluster, batch, instance, db, key, attempt);",
         "TTL toDateTime(batch) + INTERVAL 9 DAY",
         "`expire_at` Nullable(DateTime64(3, 'UTC')) COMMENT",
         "`batch` DateTime64(9, 'UTC') COMMENT",
@@ -758,7 +776,8 @@ fn cli_clickhouse_schema() {
     ] {
         assert!(flat.contains(needle), "missing {needle:?} in\n{sql}");
     }
-    assert_eq!(sql.matches(";\n").count(), 4);
+    // 5 objects; migrations: records (1), markers and claims (2 each: columns, setting).
+    assert_eq!(sql.matches(";\n").count(), 10);
     // Default TTL.
     let out = misc(&["clickhouse-schema"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("INTERVAL 30 DAY"));
@@ -774,13 +793,16 @@ fn cli_clickhouse_schema() {
         "ENGINE = Distributed('prod', currentDatabase(), 'redis_records_raw_local', cityHash64(cluster, instance, key))",
         "CREATE TABLE IF NOT EXISTS `import_batches_completed` ON CLUSTER `prod`",
         "ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}', version)",
-        "CREATE VIEW IF NOT EXISTS `redis_records_view` ON CLUSTER `prod`",
-        "WHERE (cluster, batch) GLOBAL IN (",
+        "CREATE OR REPLACE VIEW `redis_records_view` ON CLUSTER `prod`",
+        "WHERE (cluster, batch, attempt) GLOBAL IN (",
+        "ALTER TABLE `redis_records_raw_local` ON CLUSTER `prod` ADD COLUMN IF NOT EXISTS `mem_size`",
+        "ALTER TABLE `redis_records_raw` ON CLUSTER `prod` ADD COLUMN IF NOT EXISTS `mem_size`",
     ] {
         assert!(flat.contains(needle), "missing {needle:?} in\n{sql}");
     }
-    assert_eq!(sql.matches(";\n").count(), 5);
-    assert_eq!(sql.matches(" ON CLUSTER `prod`").count(), 5);
+    // 6 objects; migrations: local and Distributed records, markers, claims.
+    assert_eq!(sql.matches(";\n").count(), 10);
+    assert_eq!(sql.matches(" ON CLUSTER `prod`").count(), 10);
 }
 
 #[test]

@@ -132,36 +132,6 @@ impl Ch {
         v
     }
 
-    /// The instance summaries into `import_instance_summaries`, as the ClickHouse writer
-    /// stores them (the table is created here: the writer's side is not on this branch), on
-    /// the server each report talks to.
-    async fn store_summaries(&self, summaries: &[(String, String, String)], batch: &str) {
-        let dbs = self
-            .single
-            .iter()
-            .chain(self.shards.iter().map(|s| &s.dbs[0]));
-        for db in dbs {
-            db.exec(
-                "CREATE TABLE IF NOT EXISTS {db}.import_instance_summaries (cluster String, \
-                 batch DateTime64(9, 'UTC'), instance String, summary String) ENGINE = \
-                 ReplacingMergeTree ORDER BY (cluster, batch, instance)",
-            )
-            .await;
-            for (cluster, instance, json) in summaries {
-                let lit = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
-                db.exec(&format!(
-                    "INSERT INTO {{db}}.import_instance_summaries VALUES ({}, \
-                     fromUnixTimestamp64Nano(toInt64({})), {}, {})",
-                    lit(cluster),
-                    ns(batch),
-                    lit(instance),
-                    lit(json)
-                ))
-                .await;
-            }
-        }
-    }
-
     /// Rows of the records table on each shard (to see that both hold some).
     fn shard_counts(&self) -> Vec<u64> {
         match &self.shards {
@@ -227,10 +197,9 @@ impl Stores {
             run(&out);
         }
         let recs = report_ref::read_jsonl(&jsonl);
-        let summaries = read_summaries(Path::new(&self.parquet()), batch, &recs);
-        if let Some(ch) = &self.ch {
-            block_on(ch.store_summaries(&summaries, batch));
-        }
+        // The reference's summaries: what the Parquet footers hold (the ClickHouse writer
+        // stores the same in `import_instance_summaries`).
+        read_summaries(Path::new(&self.parquet()), batch, &recs);
         recs
     }
 
@@ -302,7 +271,8 @@ static SUMMARIES: std::sync::Mutex<Summaries> = std::sync::Mutex::new(BTreeMap::
 
 /// Read every `rdbinsight.instance` footer of the Parquet batches under `dir` into
 /// [`SUMMARIES`] and return those of batch `batch` (cluster, instance, summary JSON). Test
-/// names are plain, so a file's stem is its instance and a directory's suffix its cluster.
+/// cluster names are plain, so a directory's suffix is its cluster; a file's stem is its
+/// instance, percent-encoded.
 fn read_summaries(dir: &Path, batch: &str, recs: &[Rec]) -> Vec<(String, String, String)> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let mut out = Vec::new();
@@ -339,7 +309,7 @@ fn read_summaries(dir: &Path, batch: &str, recs: &[Rec]) -> Vec<(String, String,
             let Some(instance) = recs
                 .iter()
                 .map(|r| r.instance.clone())
-                .find(|i| rdbinsight::output::parquet::sanitize_name(i) == stem)
+                .find(|i| rdbinsight::output::parquet::encode_name(i) == stem)
             else {
                 continue;
             };

@@ -366,8 +366,9 @@ pub fn shard_env() -> Option<(Vec<String>, String)> {
 /// A database of one name on every test shard, with rdbinsight's `--on-cluster` schema made
 /// runnable without Keeper (the test engines have none, so `ON CLUSTER` DDL and Replicated
 /// tables cannot run): the per-shard table on each engine with a non-replicated engine, the
-/// `Distributed` table and the view as printed (without `ON CLUSTER`), and the markers and
-/// claims tables (single-server DDL) on the first engine, the one the writer talks to.
+/// `Distributed` table and the view as printed (without `ON CLUSTER`), and the markers,
+/// claims and summaries tables (single-server DDL) on the first engine, the one the writer
+/// talks to.
 pub struct Shards {
     pub dbs: Vec<TestDb>,
     pub cluster: String,
@@ -404,6 +405,7 @@ impl Shards {
             (schema::RECORDS_TABLE, true),
             (schema::BATCHES_TABLE, false),
             (schema::CLAIMS_TABLE, false),
+            (schema::SUMMARIES_TABLE, false),
             (schema::VIEW, true),
         ] {
             dbs[0].exec(&ddl(object, sharded)).await;

@@ -1,11 +1,15 @@
-//! A batch is exactly one complete attempt: claims, heartbeats and cleanup.
+//! A batch is exactly one complete attempt: attempts, claims, markers and cleanup.
 //!
-//! ClickHouse has no transactions, and rows of two attempts on one `(cluster, batch)` cannot be
-//! told apart. So the rule is enforced *before* any row is written, by making the right to
-//! write a batch exclusive, and by removing the rows of every attempt that did not complete:
+//! ClickHouse has no transactions, and a lease cannot fence a writer paused past it. So the
+//! guarantee comes from what readers read, not from who may write: every row carries the
+//! attempt that wrote it (the `attempt` column, last in the sorting key, so rows of two
+//! attempts never collapse into each other in a merge), the completion marker names one
+//! attempt, and the view and the report read only that attempt's rows. Whatever a stale
+//! attempt writes or deletes later is harmless. The claims do the rest: refuse a concurrent run
+//! early, and garbage-collect the rows of attempts that died.
 //!
 //! 1. **Claim.** Each run is an attempt with a random id. It inserts a claim row
-//!    `(cluster, batch, seq, attempt, host, pid, started_at, state = running)` into
+//!    `(cluster, batch, seq, attempt, host, pid, started_at, state = running, expiry_ms)` into
 //!    `import_batch_claims`, where `seq` is one more than the batch's latest claim, with the
 //!    insert deduplication token `claim:<cluster>:<batch>:<seq>`. ClickHouse keeps only the
 //!    first insert of a token (`non_replicated_deduplication_window`; through Keeper for
@@ -13,30 +17,36 @@
 //!    `seq`, exactly one row is stored. Each reads back the claim `seq` and proceeds only if
 //!    the stored row is its own; no clock is involved.
 //! 2. **Refusal, up front.** The owner then checks the batch: a completion marker, or rows
-//!    (left by an attempt that could not clean up, or by an older rdbinsight), means the batch
-//!    is not this attempt's to write; it releases its claim and fails in `prepare_batch`,
-//!    before any row, saying what to do. A latest claim that is still `running` (a live
-//!    attempt, see 3) is refused before claiming.
+//!    that name no attempt (left by an rdbinsight before attempts), means the batch is not
+//!    this attempt's to write; it releases its claim and fails in `prepare_batch`, before any
+//!    row, saying what to do. A latest claim that is still `running` (a live attempt, see 3) is
+//!    refused before claiming. Rows of other attempts are ignored: nothing shows them.
 //! 3. **Heartbeat.** While it runs, the owner adds a row to its claim every
 //!    `expiry / 12` (10 s by default; the server's `now64()` is the heartbeat time). If it
 //!    cannot for `expiry / 2`, or finds its claim taken over, it stops itself ([`Fence`]):
-//!    every writer fails at its next chunk, before sending it.
-//! 4. **Complete.** `finalize_batch` checks the claim is still its own and live, writes the
-//!    marker (the batch becomes visible), then marks the claim `completed`.
-//! 5. **Abort.** A failed or interrupted attempt that owns its claim waits until the server
-//!    has finished its INSERTs (their `query_id`s start with the attempt id), deletes the
-//!    batch's rows (lightweight `DELETE`, synchronous), then marks the claim `aborted`. If the
-//!    delete fails, the claim stays `running` and is handled as in 6.
-//! 6. **Dead attempts.** A killed attempt (SIGKILL, power loss) stops heartbeating. Every
-//!    run starts by looking for `running` claims (of any batch) whose last heartbeat is older
-//!    than `expiry` (120 s by default, `--ch-claim-expiry`): if the batch has a marker, the
-//!    claim is marked `completed`; otherwise its rows are deleted and the claim marked
-//!    `reclaimed`, after which the batch can be written again. A live attempt is never
-//!    touched: it heartbeats far more often than `expiry`, and fences itself long before a
-//!    cleaner could consider it dead.
+//!    every writer fails at its next chunk, before sending it. The claim records `expiry`
+//!    (`--ch-claim-expiry`): every other run judges the claim by it, not by its own.
+//! 4. **Complete.** `finalize_batch` checks the claim is still its own and live, then writes
+//!    the marker naming its attempt ([`write_marker`]): an `INSERT ... SELECT` that the server
+//!    turns into a row only while the claim is still `running`, with one deduplication token
+//!    per batch, so the **first** marker of a batch is the only one stored. It reads the
+//!    markers back: if they name another attempt (or none: the claim was reclaimed), it lost,
+//!    says so and fails; its rows stay invisible and its abort removes them. The winner marks
+//!    its claim `completed` and, if earlier attempts claimed the batch, deletes their rows.
+//! 5. **Abort.** A failed or interrupted attempt waits until the server has finished its
+//!    queries (their `query_id`s start with the attempt id), then deletes its own rows only
+//!    (`attempt = <id>`, lightweight `DELETE`, synchronous) unless a marker names it, and
+//!    marks the claim `aborted`. If that fails, its rows stay (invisible; see 6 and the TTL).
+//! 6. **Dead attempts.** A killed attempt (SIGKILL, power loss) stops heartbeating. Every run
+//!    starts by looking for `running` claims (of any batch) whose last heartbeat is older than
+//!    their own expiry: it marks the claim `reclaimed` first (from then on the server refuses
+//!    that attempt's marker), waits until no marker insert of that attempt runs, then deletes
+//!    that attempt's rows, unless a marker names it (then the claim is marked `completed`).
 //!
-//! Remaining window (documented): a process frozen (e.g. SIGSTOP) for longer than `expiry`
-//! right between its last ownership check and the write it guards can still write once.
+//! Every `DELETE` a run issues is limited to one attempt ([`delete_attempt_rows`], which
+//! never deletes the rows of an attempt a marker names) or, for the winner's housekeeping, to
+//! the attempts other than the marker's; only `misc clickhouse-drop-batch`, an operator's
+//! decision refused while a live claim exists, removes a batch's marker and all its rows.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,7 +55,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::conn::Conn;
-use super::schema::{BATCH_FILTER, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_TABLE};
+use super::schema::{
+    ATTEMPT_COLUMN, BATCH_FILTER, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_TABLE, SUMMARIES_TABLE,
+};
 use crate::output::{BatchContext, OutputError};
 
 /// Default `--ch-claim-expiry`.
@@ -188,6 +200,7 @@ struct ClaimRow<'a> {
     started_at: i64,
     state: &'a str,
     version: u64,
+    expiry_ms: u64,
 }
 
 /// The current state of one claim.
@@ -205,6 +218,9 @@ pub struct ClaimState {
     pub state: String,
     /// Milliseconds since the last row of the claim (server clock).
     pub age_ms: i64,
+    /// The expiry its attempt uses (`--ch-claim-expiry`), ms; 0 for a claim written before
+    /// claims recorded it (judged by the reader's own expiry).
+    pub expiry_ms: u64,
 }
 
 impl ClaimState {
@@ -219,6 +235,14 @@ impl ClaimState {
             "claim {} of attempt {}: {}",
             self.seq, self.attempt, self.state
         )
+    }
+
+    /// The claim's expiry: its own, or `fallback` for a claim that did not record one.
+    fn expiry(&self, fallback: Duration) -> Duration {
+        match self.expiry_ms {
+            0 => fallback,
+            ms => Duration::from_millis(ms),
+        }
     }
 
     fn who(&self) -> String {
@@ -240,7 +264,8 @@ const STATE_SQL: &str = "SELECT cluster, toInt64(toUnixTimestamp64Nano(batch)) A
      argMax(pid, version) AS pid, \
      toInt64(toUnixTimestamp64Milli(argMax(started_at, version))) AS started_ms, \
      toString(argMax(state, version)) AS state, \
-     toInt64(toUnixTimestamp64Milli(now64(3)) - toUnixTimestamp64Milli(max(updated_at))) AS age_ms \
+     toInt64(toUnixTimestamp64Milli(now64(3)) - toUnixTimestamp64Milli(max(updated_at))) AS age_ms, \
+     max(expiry_ms) AS expiry_ms \
      FROM {claims} {filter} GROUP BY cluster, batch, seq";
 
 /// `batch = <nanos>` for a `DateTime64(9, 'UTC')` column, the nanoseconds bound as `?`.
@@ -266,7 +291,8 @@ async fn latest_claim(
     .await
 }
 
-/// Insert one claim row; `token` makes it exclusive (see the module docs).
+/// Insert one claim row; `token` makes it exclusive (see the module docs). `expiry`: the
+/// claim's own expiry, recorded in every row.
 #[allow(clippy::too_many_arguments)]
 async fn put_claim(
     conn: &Conn,
@@ -275,6 +301,7 @@ async fn put_claim(
     seq: u32,
     state: &str,
     version: u64,
+    expiry: Duration,
     token: String,
 ) -> Result<(), OutputError> {
     let row = ClaimRow {
@@ -287,6 +314,7 @@ async fn put_claim(
         started_at: attempt.started_ms,
         state,
         version,
+        expiry_ms: u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX),
     };
     let t = conn.timeouts;
     conn.run(
@@ -345,14 +373,17 @@ async fn claim_owners(
     .await
 }
 
+/// Rows of `table` (its `what`, for the error) in `batch`, `extra` (an SQL condition without
+/// binds, or empty) applied.
 async fn count(
     conn: &Conn,
     what: &str,
     table: &str,
     batch: &BatchContext,
+    extra: &str,
 ) -> Result<u64, OutputError> {
     let sql = format!(
-        "SELECT count() FROM {} WHERE {BATCH_FILTER}",
+        "SELECT count() FROM {} WHERE {BATCH_FILTER}{extra}",
         conn.table(table)
     );
     conn.run(
@@ -382,6 +413,11 @@ pub struct Claim {
     pub attempt: Attempt,
     pub seq: u32,
     pub fence: Arc<Fence>,
+    /// The claim's expiry (its attempt's `--ch-claim-expiry`), recorded in its rows.
+    pub expiry: Duration,
+    /// The deduplication token of the batch's completion marker: one per batch, renewed when
+    /// the batch is dropped (see [`write_marker`]).
+    pub marker_token: String,
     /// The next version of the claim's rows (shared with the heartbeat task).
     version: Arc<AtomicU64>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
@@ -410,8 +446,8 @@ pub async fn claim(
     if let Some(l) = &latest
         && l.state == state::RUNNING
     {
-        let left = timing
-            .expiry
+        let left = l
+            .expiry(timing.expiry)
             .as_secs()
             .saturating_sub((l.age_ms.max(0) / 1000) as u64);
         return Err(OutputError::Other(format!(
@@ -429,6 +465,7 @@ pub async fn claim(
         seq,
         state::RUNNING,
         1,
+        timing.expiry,
         claim_token(batch, seq),
     )
     .await?;
@@ -451,11 +488,13 @@ pub async fn claim(
         attempt: attempt.clone(),
         seq,
         fence: Arc::new(Fence::default()),
+        expiry: timing.expiry,
+        marker_token: marker_token(conn, batch).await?,
         version: Arc::new(AtomicU64::new(2)),
         heartbeat: None,
     };
     if fresh {
-        let refusal = if count(conn, "completion markers", BATCHES_TABLE, batch).await? > 0 {
+        let refusal = if count(conn, "completion markers", BATCHES_TABLE, batch, "").await? > 0 {
             Some(format!(
                 "{what} is already complete in {}; a batch is written once. Use another \
                  --batch-timestamp (the default is the current time), or remove the batch \
@@ -464,12 +503,15 @@ pub async fn claim(
                 drop_hint(conn, batch)
             ))
         } else {
-            let rows = count(conn, "rows", RECORDS_TABLE, batch).await?;
+            // Rows of other attempts are invisible (no marker names them) and harmless; rows
+            // that name no attempt were written before attempts were recorded.
+            let legacy = format!(" AND {ATTEMPT_COLUMN} = ''");
+            let rows = count(conn, "rows", RECORDS_TABLE, batch, &legacy).await?;
             (rows > 0).then(|| {
                 format!(
                     "{what} already has {rows} rows in {} but no completion marker (left by an \
-                     attempt that could not remove them, or by an older rdbinsight); remove \
-                     them first: {}, or use another --batch-timestamp",
+                     older rdbinsight, which did not tag rows with their attempt); remove them \
+                     first: {}, or use another --batch-timestamp",
                     conn.table(RECORDS_TABLE),
                     drop_hint(conn, batch)
                 )
@@ -506,6 +548,7 @@ fn start_heartbeat(conn: Conn, claim: &Claim, timing: ClaimTiming) -> tokio::tas
                 seq,
                 state::RUNNING,
                 v,
+                timing.expiry,
                 format!("rdbinsight-heartbeat:{}:{v}", attempt.id),
             )
             .await;
@@ -568,6 +611,7 @@ pub async fn set_state(conn: &Conn, claim: &Claim, new_state: &str) -> Result<()
         claim.seq,
         new_state,
         v,
+        claim.expiry,
         format!("rdbinsight-state:{}:{v}", claim.attempt.id),
     )
     .await
@@ -580,11 +624,6 @@ async fn owned(conn: &Conn, claim: &Claim) -> Result<(bool, Option<ClaimState>),
         .as_ref()
         .is_some_and(|l| l.is_running_claim_of(claim.seq, &claim.attempt.id));
     Ok((owned, latest))
-}
-
-/// Whether the batch's latest claim is still this attempt's and running (the server's view).
-pub async fn is_owner(conn: &Conn, claim: &Claim) -> Result<bool, OutputError> {
-    Ok(owned(conn, claim).await?.0)
 }
 
 /// Before the marker: the claim must still be this attempt's, running, and not fenced.
@@ -608,6 +647,16 @@ pub async fn check_still_owner(conn: &Conn, claim: &Claim) -> Result<(), OutputE
 /// Wait (bounded) until the server runs no INSERT of this attempt any more, so that a delete
 /// cannot miss a part committed after it.
 pub async fn wait_inserts_done(conn: &Conn, attempt: &Attempt) -> Result<(), OutputError> {
+    wait_queries_done(conn, &attempt.id).await
+}
+
+/// The `query_id` of an attempt's marker insert.
+fn marker_query_id(attempt: &str) -> String {
+    format!("{attempt}-marker")
+}
+
+/// Wait (bounded) until the server runs no query whose id starts with `prefix`.
+async fn wait_queries_done(conn: &Conn, prefix: &str) -> Result<(), OutputError> {
     let sql = match &conn.on_cluster {
         None => "SELECT count() FROM system.processes WHERE startsWith(query_id, ?)".to_string(),
         Some(c) => format!(
@@ -621,10 +670,7 @@ pub async fn wait_inserts_done(conn: &Conn, attempt: &Attempt) -> Result<(), Out
         let running = conn
             .run(
                 "cannot list the running queries",
-                conn.admin
-                    .query(&sql)
-                    .bind(attempt.id.as_str())
-                    .fetch_one::<u64>(),
+                conn.admin.query(&sql).bind(prefix).fetch_one::<u64>(),
             )
             .await?;
         if running == 0 {
@@ -640,49 +686,191 @@ pub async fn wait_inserts_done(conn: &Conn, attempt: &Attempt) -> Result<(), Out
     }
 }
 
-/// Delete every row of `batch` (synchronously).
+/// The deduplication token of `batch`'s completion marker: one per batch, so that of two
+/// attempts that reach the marker, ClickHouse stores only the first one's. A batch removed by
+/// `drop-batch` (a `dropped` claim) gets a new one, so that it can be written again.
+async fn marker_token(conn: &Conn, batch: &BatchContext) -> Result<String, OutputError> {
+    let sql = format!(
+        "SELECT toUInt32(max(seq)) FROM ({}) WHERE state = ?",
+        state_sql(conn, &format!("WHERE {BATCH_FILTER}"))
+    );
+    let generation = conn
+        .run(
+            format!("cannot read the claims of batch {}", batch.batch),
+            batch_query(conn, &sql, batch)
+                .bind(state::DROPPED)
+                .fetch_one::<u32>(),
+        )
+        .await?;
+    let hex: String = batch.cluster.bytes().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "rdbinsight-marker:{hex}:{}:{generation}",
+        batch.batch.nanos()
+    ))
+}
+
+/// The attempts the completion markers of `batch` name (one for a completed batch, `""` for
+/// one completed before attempts were recorded; none for an incomplete one).
+pub async fn marker_attempts(
+    conn: &Conn,
+    batch: &BatchContext,
+) -> Result<Vec<String>, OutputError> {
+    let sql = format!(
+        "SELECT DISTINCT {ATTEMPT_COLUMN} FROM {} WHERE {BATCH_FILTER} ORDER BY 1",
+        conn.table(BATCHES_TABLE)
+    );
+    conn.run(
+        format!(
+            "cannot read the completion marker of batch {} of cluster {}",
+            batch.batch, batch.cluster
+        ),
+        batch_query(conn, &sql, batch).fetch_all::<String>(),
+    )
+    .await
+}
+
+/// Write the completion marker of `claim`'s batch, naming its attempt, and return the attempts
+/// the batch's markers name afterwards. The marker is an `INSERT ... SELECT` that stores a row
+/// only while the claim is still `running` (the server checks it, so a process frozen before
+/// this request cannot complete a batch whose claim was reclaimed), with the batch's
+/// deduplication token (so only the first marker of a batch is stored): this attempt won iff
+/// the result is exactly its id.
+pub async fn write_marker(conn: &Conn, claim: &Claim) -> Result<Vec<String>, OutputError> {
+    let batch = &claim.batch;
+    let sql = format!(
+        "INSERT INTO {markers} (cluster, batch, {ATTEMPT_COLUMN}) \
+         SELECT ?, fromUnixTimestamp64Nano(toInt64(?), 'UTC'), ? \
+         WHERE (SELECT toString(argMax(state, version)) FROM {claims} \
+         WHERE {BATCH_FILTER} AND seq = ? AND attempt = ?) = ?",
+        markers = conn.table(BATCHES_TABLE),
+        claims = conn.table(CLAIMS_TABLE),
+    );
+    let attempt = claim.attempt.id.as_str();
+    conn.run(
+        format!(
+            "cannot mark batch {} of cluster {} complete in {}",
+            batch.batch,
+            batch.cluster,
+            conn.table(BATCHES_TABLE)
+        ),
+        batch_query(conn, &sql, batch)
+            .bind(attempt)
+            .bind(batch.cluster.as_str())
+            .bind(batch.batch.nanos())
+            .bind(claim.seq)
+            .bind(attempt)
+            .bind(state::RUNNING)
+            .with_setting("insert_deduplicate", "1")
+            .with_setting("insert_deduplication_token", claim.marker_token.as_str())
+            .with_setting("query_id", marker_query_id(attempt))
+            .execute(),
+    )
+    .await?;
+    marker_attempts(conn, batch).await
+}
+
+/// Delete every row of `batch` (synchronously): `drop-batch` only.
 pub async fn delete_rows(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
-    delete_batch_from(conn, &conn.rows_delete_target(), "rows", batch).await
+    let target = conn.rows_delete_target();
+    delete_where(conn, &target, "rows", batch, "", &[]).await
+}
+
+/// Delete the rows attempt `attempt` wrote into `batch`, unless a completion marker names it
+/// (then they are the batch's: nothing is deleted, `Ok(false)`). The attempt must be unable
+/// to write a marker any more: it is this process's own (after its INSERTs ended), or its
+/// claim was marked terminal and its marker insert waited for (see the module docs).
+pub async fn delete_attempt_rows(
+    conn: &Conn,
+    batch: &BatchContext,
+    attempt: &str,
+) -> Result<bool, OutputError> {
+    if marker_attempts(conn, batch)
+        .await?
+        .iter()
+        .any(|a| a == attempt)
+    {
+        return Ok(false);
+    }
+    let target = conn.rows_delete_target();
+    let extra = format!(" AND {ATTEMPT_COLUMN} = ?");
+    delete_where(conn, &target, "rows", batch, &extra, &[attempt]).await?;
+    Ok(true)
+}
+
+/// Housekeeping by the winner of `batch`: delete the rows of every other attempt (dead or
+/// fenced ones; none of them can ever be shown, the first marker having won).
+pub async fn delete_losing_rows(
+    conn: &Conn,
+    batch: &BatchContext,
+    winner: &str,
+) -> Result<(), OutputError> {
+    let target = conn.rows_delete_target();
+    let extra = format!(" AND {ATTEMPT_COLUMN} != ?");
+    delete_where(
+        conn,
+        &target,
+        "other attempts' rows",
+        batch,
+        &extra,
+        &[winner],
+    )
+    .await
 }
 
 /// Delete the completion marker of `batch`.
 pub async fn delete_marker(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
-    delete_batch_from(conn, &conn.table(BATCHES_TABLE), "completion marker", batch).await
+    let target = conn.table(BATCHES_TABLE);
+    delete_where(conn, &target, "completion marker", batch, "", &[]).await
 }
 
-/// Delete what `table` holds of `batch` (its `what`, for the error), synchronously.
-async fn delete_batch_from(
+/// Delete the instance summaries of `batch`.
+pub async fn delete_summaries(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
+    let target = conn.table(SUMMARIES_TABLE);
+    delete_where(conn, &target, "instance summaries", batch, "", &[]).await
+}
+
+/// Delete what `table` holds of `batch` (its `what`, for the error), `extra` applied (its `?`
+/// bound to `binds`), synchronously.
+async fn delete_where(
     conn: &Conn,
     table: &str,
     what: &str,
     batch: &BatchContext,
+    extra: &str,
+    binds: &[&str],
 ) -> Result<(), OutputError> {
-    let sql = format!("DELETE FROM {table} WHERE {BATCH_FILTER}");
+    let sql = format!("DELETE FROM {table} WHERE {BATCH_FILTER}{extra}");
+    let mut query = batch_query(conn, &sql, batch);
+    for b in binds {
+        query = query.bind(*b);
+    }
     conn.run(
         format!(
             "cannot delete the {what} of batch {} of cluster {}",
             batch.batch, batch.cluster
         ),
-        batch_query(conn, &sql, batch)
-            .with_setting("mutations_sync", "2")
-            .execute(),
+        query.with_setting("mutations_sync", "2").execute(),
     )
     .await
 }
 
-/// Rows and completion markers of `batch`.
+/// Rows (of every attempt) and completion markers of `batch`.
 pub async fn batch_counts(conn: &Conn, batch: &BatchContext) -> Result<(u64, u64), OutputError> {
     Ok((
-        count(conn, "rows", RECORDS_TABLE, batch).await?,
-        count(conn, "completion markers", BATCHES_TABLE, batch).await?,
+        count(conn, "rows", RECORDS_TABLE, batch, "").await?,
+        count(conn, "completion markers", BATCHES_TABLE, batch, "").await?,
     ))
 }
 
-/// Remove what dead attempts left (module docs, 6). Problems are logged; the run goes on (a
-/// batch this run needs is still protected by its claim check).
+/// Remove what dead attempts left (module docs, 6). A claim is dead when its last heartbeat
+/// is older than its own expiry (the one its attempt recorded; `timing`'s for claims that did
+/// not record one). Problems are logged; the run goes on (a batch this run needs is still
+/// protected by its claim check).
 pub async fn clean_up_dead_attempts(conn: &Conn, timing: ClaimTiming) -> Result<(), OutputError> {
     let sql = format!(
-        "SELECT * FROM ({}) WHERE state = ? AND age_ms > ? ORDER BY cluster, batch_ns, seq",
+        "SELECT * FROM ({}) WHERE state = ? \
+         AND age_ms > if(expiry_ms > 0, toInt64(expiry_ms), toInt64(?)) \
+         ORDER BY cluster, batch_ns, seq",
         state_sql(conn, "")
     );
     let dead = conn
@@ -711,26 +899,31 @@ pub async fn clean_up_dead_attempts(conn: &Conn, timing: ClaimTiming) -> Result<
             attempt,
             seq: d.seq,
             fence: Arc::new(Fence::default()),
+            expiry: d.expiry(timing.expiry),
+            marker_token: String::new(),
             version: Arc::new(AtomicU64::new(CLEANER - TERMINAL)),
             heartbeat: None,
         };
         let what = format!("batch {} of cluster {}", batch.batch, batch.cluster);
         let result = async {
-            if count(conn, "completion markers", BATCHES_TABLE, &batch).await? > 0 {
-                // It completed but died before recording so.
-                set_state(conn, &claim, state::COMPLETED).await?;
-                return Ok(false);
-            }
-            delete_rows(conn, &batch).await?;
+            // First the terminal state: from now on the server refuses the attempt's marker
+            // (write_marker); then wait for a marker insert it may have sent before.
             set_state(conn, &claim, state::RECLAIMED).await?;
-            Ok::<_, OutputError>(true)
+            wait_queries_done(conn, &marker_query_id(&d.attempt)).await?;
+            if delete_attempt_rows(conn, &batch, &d.attempt).await? {
+                return Ok(true);
+            }
+            // It completed but died before recording so.
+            set_state(conn, &claim, state::COMPLETED).await?;
+            Ok::<_, OutputError>(false)
         }
         .await;
         match result {
             Ok(true) => tracing::warn!(
                 "removed the rows of a dead attempt on {what} ({}): it stopped heartbeating \
-                 without completing",
-                d.who()
+                 for longer than its --ch-claim-expiry ({} s) without completing",
+                d.who(),
+                claim.expiry.as_secs()
             ),
             Ok(false) => {}
             Err(e) => tracing::warn!("cannot clean up after a dead attempt on {what}: {e}"),

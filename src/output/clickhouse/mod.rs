@@ -1,14 +1,15 @@
 //! ClickHouse output (`into-clickhouse`): records are streamed over HTTP into
 //! `redis_records_raw`; a completed dump is then marked in `import_batches_completed`, and
 //! `redis_records_view` shows each cluster's latest completed batch. A batch is exactly one
-//! complete attempt: attempts claim it in `import_batch_claims`, and the rows of an attempt
-//! that failed, was interrupted or killed are removed (see `claim`).
+//! complete attempt: every row carries its attempt, the batch's first marker names the one
+//! that is shown, and attempts claim the batch in `import_batch_claims` so that a concurrent
+//! run is refused early and the rows of dead attempts are removed (see `claim`).
 //!
 //! * `config`: `--url` / `--proxy-url` / timeouts / `--on-cluster` (validated, redacted).
 //! * [`schema`]: the DDL (also printed by `rdbinsight misc clickhouse-schema`).
 //! * `writer`: [`ClickHouseOutput`] and [`ClickHouseChunkWriter`].
 //! * `stream`: one instance's rows as a stream of INSERTs ([`rowbinary`] encodes them).
-//! * `claim`: batch claims, heartbeats, cleanup of dead attempts.
+//! * `claim`: batch claims, heartbeats, completion markers, cleanup of dead attempts.
 //! * `conn`, `http`, `proxy`, `error`: clients, connect timeout, `--proxy-url`, and
 //!   one-line errors.
 
@@ -32,4 +33,4 @@ pub use config::{
     ClickHouseConfig, ClickHouseUrl, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT, ProxyUrl, Timeouts, UrlError,
 };
-pub use writer::{ClickHouseChunkWriter, ClickHouseOutput};
+pub use writer::{ClickHouseChunkWriter, ClickHouseOutput, DEFAULT_CLEANUP_TIMEOUT};

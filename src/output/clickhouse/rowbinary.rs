@@ -2,7 +2,7 @@
 //!
 //! Why by hand: the writer streams through `clickhouse::insert_formatted::InsertFormatted` (see
 //! `stream`), which takes bytes; the crate's own row serializer is private to its
-//! `Insert<T>`. The format is simple and fixed for our 14 columns:
+//! `Insert<T>`. The format is simple and fixed for our columns (the record columns and the attempt):
 //! - header (once per INSERT): LEB128 column count, then every column name, then every column
 //!   type, each as a LEB128-length-prefixed string. The server checks the names and types
 //!   against the table before it reads a row, so a schema that changed since `prepare_batch`
@@ -11,22 +11,40 @@
 //!   length + bytes (keys are arbitrary bytes), `UInt*` and `DateTime64` (an `Int64` of ticks)
 //!   little-endian, `Nullable(T)` as one byte (1 = NULL) followed by `T` when not NULL.
 //!
-//! The three context columns (cluster, batch, instance) are the same in every row of a
-//! writer; [`RowEncoder`] encodes them once and copies them per row.
+//! The three context columns (cluster, batch, instance) and the storage column
+//! [`ATTEMPT_COLUMN`] are the same in every row of a writer; [`RowEncoder`] encodes them once
+//! and copies them per row. So the INSERT names the attempt fourth, right after the context
+//! columns (in the table it is the last column): one more `memcpy` per row, nothing else.
 
-use super::schema::clickhouse_type;
+use super::schema::{ATTEMPT_COLUMN, ATTEMPT_TYPE, clickhouse_type};
 use crate::record::columns::COLUMNS;
 use crate::record::{Record, WriteContext};
 
-/// The `RowBinaryWithNamesAndTypes` header for [`COLUMNS`].
+/// How many leading [`COLUMNS`] are the write context (cluster, batch, instance).
+const CONTEXT_COLUMNS: usize = 3;
+
+/// `(name, ClickHouse type)` of the INSERT's columns, in the order rows are encoded: the
+/// context columns, the attempt, then the record's columns.
+pub fn insert_columns() -> Vec<(&'static str, String)> {
+    let record = |c: &crate::record::columns::Column| (c.name, clickhouse_type(c));
+    COLUMNS[..CONTEXT_COLUMNS]
+        .iter()
+        .map(record)
+        .chain(std::iter::once((ATTEMPT_COLUMN, ATTEMPT_TYPE.to_string())))
+        .chain(COLUMNS[CONTEXT_COLUMNS..].iter().map(record))
+        .collect()
+}
+
+/// The `RowBinaryWithNamesAndTypes` header for [`insert_columns`].
 pub fn header() -> Vec<u8> {
+    let columns = insert_columns();
     let mut out = Vec::with_capacity(512);
-    put_len(&mut out, COLUMNS.len());
-    for column in &COLUMNS {
-        put_str(&mut out, column.name.as_bytes());
+    put_len(&mut out, columns.len());
+    for (name, _) in &columns {
+        put_str(&mut out, name.as_bytes());
     }
-    for column in &COLUMNS {
-        put_str(&mut out, clickhouse_type(column).as_bytes());
+    for (_, ty) in &columns {
+        put_str(&mut out, ty.as_bytes());
     }
     out
 }
@@ -34,9 +52,9 @@ pub fn header() -> Vec<u8> {
 /// `INSERT INTO <table> (<columns>) FORMAT RowBinaryWithNamesAndTypes`, `table` already
 /// quoted/qualified.
 pub fn insert_sql(table: &str) -> String {
-    let columns: Vec<String> = COLUMNS
+    let columns: Vec<String> = insert_columns()
         .iter()
-        .map(|c| super::schema::quote_ident(c.name))
+        .map(|(name, _)| super::schema::quote_ident(name))
         .collect();
     format!(
         "INSERT INTO {table} ({}) FORMAT RowBinaryWithNamesAndTypes",
@@ -47,16 +65,19 @@ pub fn insert_sql(table: &str) -> String {
 /// Encodes one writer's rows.
 #[derive(Debug, Clone)]
 pub struct RowEncoder {
-    /// cluster, batch, instance: the first three columns (a test checks the order).
+    /// cluster, batch, instance, attempt: the first four columns (a test checks the order).
     prefix: Vec<u8>,
 }
 
 impl RowEncoder {
-    pub fn new(ctx: &WriteContext) -> Self {
-        let mut prefix = Vec::with_capacity(ctx.cluster.len() + ctx.instance.len() + 20);
+    /// The rows of `ctx`'s instance, written by attempt `attempt`.
+    pub fn new(ctx: &WriteContext, attempt: &str) -> Self {
+        let mut prefix =
+            Vec::with_capacity(ctx.cluster.len() + ctx.instance.len() + attempt.len() + 24);
         put_str(&mut prefix, ctx.cluster.as_bytes());
         prefix.extend_from_slice(&ctx.batch.nanos().to_le_bytes());
         put_str(&mut prefix, ctx.instance.as_bytes());
+        put_str(&mut prefix, attempt.as_bytes());
         RowEncoder { prefix }
     }
 
@@ -108,7 +129,7 @@ fn put_nullable<const N: usize>(out: &mut Vec<u8>, value: Option<[u8; N]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::columns::ColumnType;
+    use crate::record::columns::{Column, ColumnType};
     use crate::record::{BatchTs, Encoding, RecordType};
 
     /// A value read back by [`decode`].
@@ -151,12 +172,29 @@ mod tests {
         }
     }
 
-    /// A generic reader driven by COLUMNS only: if the encoder wrote the columns in another
-    /// order or with other widths, the values come out wrong.
+    /// A generic reader driven by COLUMNS (and the attempt after the context) only: if the
+    /// encoder wrote the columns in another order or with other widths, the values come out
+    /// wrong.
     fn decode(bytes: &[u8]) -> Vec<(&'static str, Value)> {
         let mut c = Cursor(bytes);
-        COLUMNS
+        let attempt = Column {
+            name: ATTEMPT_COLUMN,
+            ty: ColumnType::Text,
+            nullable: false,
+            doc: "",
+            added_later: false,
+        };
+        let order: Vec<&Column> = COLUMNS[..3]
             .iter()
+            .chain(std::iter::once(&attempt))
+            .chain(&COLUMNS[3..])
+            .collect();
+        assert_eq!(
+            order.iter().map(|c| c.name).collect::<Vec<_>>(),
+            insert_columns().iter().map(|c| c.0).collect::<Vec<_>>()
+        );
+        order
+            .into_iter()
             .map(|col| {
                 if col.nullable && c.take(1)[0] == 1 {
                     return (col.name, Value::Null);
@@ -200,7 +238,7 @@ mod tests {
             mem_size: Some(4242),
         };
         let mut out = Vec::new();
-        RowEncoder::new(&ctx).encode(&record, &mut out);
+        RowEncoder::new(&ctx, "a1b2").encode(&record, &mut out);
         let b = |s: &str| Value::Bytes(s.as_bytes().to_vec());
         assert_eq!(
             decode(&out),
@@ -208,6 +246,7 @@ mod tests {
                 ("cluster", b("prod")),
                 ("batch", Value::Int(1_700_000_000_123_456_789)),
                 ("instance", b("10.0.0.1:6379")),
+                ("attempt", b("a1b2")),
                 ("db", Value::Int(3)),
                 ("key", Value::Bytes(long_key)),
                 ("type", b("hash")),
@@ -228,14 +267,20 @@ mod tests {
     fn header_names_and_types() {
         let h = header();
         let mut c = Cursor(&h);
-        assert_eq!(c.len(), COLUMNS.len());
-        let names: Vec<Vec<u8>> = (0..COLUMNS.len()).map(|_| c.string()).collect();
-        let types: Vec<Vec<u8>> = (0..COLUMNS.len()).map(|_| c.string()).collect();
+        let n = COLUMNS.len() + 1;
+        assert_eq!(c.len(), n);
+        let names: Vec<Vec<u8>> = (0..n).map(|_| c.string()).collect();
+        let types: Vec<Vec<u8>> = (0..n).map(|_| c.string()).collect();
         assert!(c.0.is_empty());
-        for (i, col) in COLUMNS.iter().enumerate() {
-            assert_eq!(names[i], col.name.as_bytes());
-            assert_eq!(types[i], clickhouse_type(col).as_bytes());
+        for (i, (name, ty)) in insert_columns().iter().enumerate() {
+            assert_eq!(names[i], name.as_bytes());
+            assert_eq!(types[i], ty.as_bytes());
         }
-        assert!(insert_sql("`d`.`t`").starts_with("INSERT INTO `d`.`t` (`cluster`, `batch`,"));
+        assert_eq!(names[3], b"attempt");
+        assert!(
+            insert_sql("`d`.`t`").starts_with(
+                "INSERT INTO `d`.`t` (`cluster`, `batch`, `instance`, `attempt`, `db`,"
+            )
+        );
     }
 }

@@ -1,29 +1,44 @@
-//! The ClickHouse schema: three tables and a view (plus a local table per shard with
+//! The ClickHouse schema: four tables and a view (plus a local table per shard with
 //! `--on-cluster`).
 //!
-//! * `redis_records_raw`: one row per key per import batch (ReplacingMergeTree, partitioned by
-//!   batch day, kept `ttl_days` days).
-//! * `import_batches_completed`: one `(cluster, batch)` row per *completed* dump, written by
-//!   `finalize_batch` after every instance succeeded.
+//! * `redis_records_raw`: one row per key per import batch and attempt (ReplacingMergeTree,
+//!   partitioned by batch day, kept `ttl_days` days). Its columns are
+//!   [`crate::record::columns::COLUMNS`] and the storage column [`ATTEMPT_COLUMN`], which is
+//!   also the last column of the sorting key (the primary key stays
+//!   [`RECORDS_PRIMARY_KEY`]), so rows of two attempts never collapse into each other.
+//! * `import_batches_completed`: one `(cluster, batch, attempt)` row per *completed* dump,
+//!   written by `finalize_batch` after every instance succeeded; inserts are deduplicated per
+//!   batch, so the first marker wins (see `claim`).
 //! * `import_batch_claims`: which attempt owns which batch (see `claim`): one row per claim and
-//!   per heartbeat, the latest `version` of a `(cluster, batch, seq)` being its state. Insert
-//!   deduplication (`non_replicated_deduplication_window`) is what makes a claim exclusive.
+//!   per heartbeat, the latest `version` of a `(cluster, batch, seq)` being its state, with the
+//!   expiry its attempt uses. Insert deduplication (`non_replicated_deduplication_window`) is
+//!   what makes a claim exclusive.
+//! * `import_instance_summaries`: per `(cluster, batch, instance, attempt)` the instance's
+//!   `record::InstanceSummary` as JSON, written before the marker.
 //! * `redis_records_view`: `redis_records_raw` restricted to each cluster's latest completed
-//!   batch, so a dump that failed (or is still running) is never visible through it.
+//!   batch and to the attempt its marker names, so a dump that failed, is still running or lost
+//!   is never visible through it.
 //!
 //! With `--on-cluster NAME` every statement is `ON CLUSTER NAME`, and:
 //! * the rows live in `redis_records_raw_local` (ReplicatedReplacingMergeTree, one replica set
 //!   per shard: `/clickhouse/tables/{shard}/{database}/{table}`); `redis_records_raw` is a
 //!   `Distributed` table over it, sharded by `cityHash64(cluster, instance, key)`, so readers
 //!   and users' SQL keep the same name;
-//! * `import_batches_completed` and `import_batch_claims` are small ReplicatedReplacingMergeTree
-//!   tables with one replica on every node (a path without `{shard}`), so each node sees every
-//!   marker and claim, and claim deduplication is cluster-wide (through Keeper);
+//! * the markers, claims and summaries tables are small ReplicatedReplacingMergeTree tables
+//!   with one replica on every node (a path without `{shard}`), so each node sees every marker
+//!   and claim, and deduplication is cluster-wide (through Keeper);
 //! * the view reads the `Distributed` table and filters with `GLOBAL IN` over the markers.
 //!
+//! **Migration.** Every object has its `CREATE ... IF NOT EXISTS` (the view: `CREATE OR
+//! REPLACE VIEW`, it holds no data) and the `ALTER TABLE`s that bring a table of an earlier
+//! release up to date (`ADD COLUMN IF NOT EXISTS` for the columns added since, the records
+//! table's sorting key extended in the ALTER that adds `attempt`: the one way ClickHouse lets a
+//! key column be added). All of it is idempotent. Rows and markers written before the
+//! migration read `attempt = ''`, so an old batch shows all its rows, as before.
+//!
 //! `rdbinsight misc clickhouse-schema [--on-cluster NAME]` prints [`schema_sql`];
-//! `--auto-create-tables` runs the same statements, qualified with the URL's database. The
-//! columns of the records tables are derived from [`crate::record::columns::COLUMNS`].
+//! `--auto-create-tables` runs the same statements, qualified with the URL's database, when
+//! something is missing or out of date.
 
 use crate::record::columns::{COLUMNS, Column, ColumnType};
 
@@ -35,13 +50,32 @@ pub const RECORDS_LOCAL_TABLE: &str = "redis_records_raw_local";
 pub const BATCHES_TABLE: &str = "import_batches_completed";
 /// The batch claims of running, finished and dead attempts.
 pub const CLAIMS_TABLE: &str = "import_batch_claims";
+/// The per-instance summaries (`record::InstanceSummary` as JSON), one per attempt.
+pub const SUMMARIES_TABLE: &str = "import_instance_summaries";
 /// The view over the latest completed batch of each cluster.
 pub const VIEW: &str = "redis_records_view";
+
+/// The storage column that tags every row of the records table (and every marker and
+/// summary) with the attempt that wrote it. Not a record column (not in
+/// [`crate::record::columns::COLUMNS`]): it exists only in ClickHouse, where rows of several
+/// attempts can share a table; a Parquet batch is one attempt by its atomic rename.
+pub const ATTEMPT_COLUMN: &str = "attempt";
+/// The ClickHouse type of [`ATTEMPT_COLUMN`]. Rows and markers written before the migration
+/// read as `''` (the type's default), so an old batch shows all its rows, as before.
+pub const ATTEMPT_TYPE: &str = "String";
+const ATTEMPT_DOC: &str = "Attempt (run) that wrote the row; a batch shows only the rows of the \
+                           attempt its completion marker names (empty: written before attempts \
+                           were recorded)";
+
+/// The primary key of the records table, and its sorting key without [`ATTEMPT_COLUMN`]: what
+/// every release before attempts created.
+pub const RECORDS_PRIMARY_KEY: &str = "cluster, batch, instance, db, key";
 
 /// Default `--ttl-days`.
 pub const DEFAULT_TTL_DAYS: u32 = 30;
 
-/// Batch claims whose insert is remembered for deduplication (see `claim`).
+/// Batch claims and completion markers whose insert is remembered for deduplication (see
+/// `claim`).
 pub const CLAIMS_DEDUP_WINDOW: u32 = 10_000;
 
 /// The sharding key of the `Distributed` records table.
@@ -74,8 +108,13 @@ impl ObjectKind {
 pub struct SchemaObject {
     pub name: &'static str,
     pub kind: ObjectKind,
-    /// `CREATE ... IF NOT EXISTS ...`, without a trailing semicolon.
+    /// `CREATE ... IF NOT EXISTS ...` (the view: `CREATE OR REPLACE VIEW`), without a
+    /// trailing semicolon.
     pub ddl: String,
+    /// What brings an object created by an earlier release up to date (`ALTER TABLE ... ADD
+    /// COLUMN IF NOT EXISTS ...`), run after `ddl`; idempotent, so that running the whole script
+    /// again changes nothing.
+    pub migrate: Vec<String>,
     /// `(name, ClickHouse type)` of every column rdbinsight reads or writes.
     pub columns: Vec<(&'static str, String)>,
 }
@@ -124,17 +163,23 @@ pub fn clickhouse_type(column: &Column) -> String {
 }
 
 /// Columns of `import_batches_completed`: name, type, comment.
-const MARKER_COLUMNS: [(&str, &str, &str); 2] = [
+const MARKER_COLUMNS: [(&str, &str, &str); 3] = [
     ("cluster", "String", "Cluster name"),
     (
         "batch",
         "DateTime64(9, 'UTC')",
         "Batch timestamp of a dump that completed for every instance",
     ),
+    (
+        ATTEMPT_COLUMN,
+        ATTEMPT_TYPE,
+        "Attempt whose rows the batch shows: the first marker of a batch wins (empty: written \
+         before attempts were recorded; the batch shows all its rows)",
+    ),
 ];
 
 /// Columns of `import_batch_claims`: name, type, comment. `updated_at` is filled by the server.
-const CLAIM_COLUMNS: [(&str, &str, &str); 10] = [
+const CLAIM_COLUMNS: [(&str, &str, &str); 11] = [
     ("cluster", "String", "Cluster name"),
     ("batch", "DateTime64(9, 'UTC')", "Batch timestamp"),
     (
@@ -165,27 +210,102 @@ const CLAIM_COLUMNS: [(&str, &str, &str); 10] = [
         "DateTime64(3, 'UTC') DEFAULT now64(3)",
         "Server time of this row: the heartbeat",
     ),
+    (
+        "expiry_ms",
+        "UInt64",
+        "The attempt's --ch-claim-expiry in ms: every run judges this claim's heartbeat by it \
+         (0: written before claims recorded it)",
+    ),
 ];
+
+/// Columns of `import_instance_summaries`: name, type, comment.
+const SUMMARY_COLUMNS: [(&str, &str, &str); 5] = [
+    ("cluster", "String", "Cluster name"),
+    ("batch", "DateTime64(9, 'UTC')", "Batch timestamp"),
+    ("instance", "String", "Instance"),
+    (
+        ATTEMPT_COLUMN,
+        ATTEMPT_TYPE,
+        "Attempt that wrote it; the batch's is the one its completion marker names",
+    ),
+    (
+        "summary",
+        "String",
+        "What the dump learned about the instance besides its keys (memory model, RDB server, \
+         used-mem, keyspace tables), as JSON",
+    ),
+];
+
+/// The type without a `DEFAULT` clause (what `system.columns` shows).
+fn bare_type(ty: &str) -> &str {
+    ty.split(" DEFAULT ").next().unwrap_or(ty)
+}
+
+fn column_line(name: &str, ty: &str, doc: &str) -> String {
+    format!("{:<14} {ty} COMMENT {}", quote_ident(name), quote_str(doc))
+}
 
 fn column_lines(columns: impl Iterator<Item = (String, String, String)>) -> String {
     let columns: Vec<_> = columns.collect();
     let mut out = String::new();
     for (i, (name, ty, doc)) in columns.iter().enumerate() {
         let sep = if i + 1 == columns.len() { "" } else { "," };
-        out.push_str(&format!(
-            "    {:<14} {ty} COMMENT {}{sep}\n",
-            quote_ident(name),
-            quote_str(doc)
-        ));
+        out.push_str(&format!("    {}{sep}\n", column_line(name, ty, doc)));
     }
     out
 }
 
-fn record_columns() -> Vec<(&'static str, String)> {
+/// The columns of the records tables: [`COLUMNS`], then [`ATTEMPT_COLUMN`].
+fn records_columns() -> Vec<(&'static str, String, &'static str)> {
     COLUMNS
         .iter()
-        .map(|c| (c.name, clickhouse_type(c)))
+        .map(|c| (c.name, clickhouse_type(c), c.doc))
+        .chain(std::iter::once((
+            ATTEMPT_COLUMN,
+            ATTEMPT_TYPE.to_string(),
+            ATTEMPT_DOC,
+        )))
         .collect()
+}
+
+fn record_columns() -> Vec<(&'static str, String)> {
+    records_columns()
+        .into_iter()
+        .map(|(n, t, _)| (n, t))
+        .collect()
+}
+
+/// `ADD COLUMN IF NOT EXISTS` clauses for the records columns an earlier release lacks: the
+/// [`COLUMNS`] added later, then [`ATTEMPT_COLUMN`], in storage order.
+fn records_added_columns() -> Vec<String> {
+    COLUMNS
+        .iter()
+        .filter(|c| c.added_later)
+        .map(|c| (c.name, clickhouse_type(c), c.doc))
+        .chain(std::iter::once((
+            ATTEMPT_COLUMN,
+            ATTEMPT_TYPE.to_string(),
+            ATTEMPT_DOC,
+        )))
+        .map(|(n, t, d)| format!("ADD COLUMN IF NOT EXISTS {}", column_line(n, &t, d)))
+        .collect()
+}
+
+/// The sorting key of the records table: the primary key, then the attempt, so that rows of
+/// two attempts never collapse into each other in a merge.
+pub fn records_sorting_key() -> String {
+    format!("{RECORDS_PRIMARY_KEY}, {ATTEMPT_COLUMN}")
+}
+
+/// The condition on `(cluster, batch, attempt)` that keeps the rows of the attempt each
+/// completed batch's marker names (`markers`: the qualified markers table; `global`: `GLOBAL `
+/// when the rows are read through a `Distributed` table). `marker_filter`: a `WHERE` on the
+/// markers (e.g. [`BATCH_FILTER`]), or empty.
+pub fn winning_rows(markers: &str, global: &str, marker_filter: &str) -> String {
+    format!(
+        "(cluster, batch, {ATTEMPT_COLUMN}) {global}IN (SELECT cluster, batch, {ATTEMPT_COLUMN} \
+         FROM {markers}{marker_filter})"
+    )
 }
 
 /// The schema objects, in creation order. `database`: qualify names with it (auto-create);
@@ -216,20 +336,32 @@ pub fn schema_objects(
             version.map(|v| format!(", {v}")).unwrap_or_default()
         ),
     };
+    let alter = |name: &str, clauses: &[String]| {
+        format!(
+            "ALTER TABLE {}{on}\n    {}",
+            q(name),
+            clauses.join(",\n    ")
+        )
+    };
     let ttl = format!("TTL toDateTime(batch) + INTERVAL {ttl_days} DAY");
     let records_cols = column_lines(
-        COLUMNS
-            .iter()
-            .map(|c| (c.name.to_string(), clickhouse_type(c), c.doc.to_string())),
+        records_columns()
+            .into_iter()
+            .map(|(n, t, d)| (n.to_string(), t, d.to_string())),
     );
     let stored_records = if on_cluster.is_some() {
         RECORDS_LOCAL_TABLE
     } else {
         RECORDS_TABLE
     };
-    let records_comment = "rdbinsight: one row per Redis key per import batch; query \
+    let records_comment = "rdbinsight: one row per Redis key per import batch and attempt; query \
                            redis_records_view for the latest completed batch";
+    let sorting_key = records_sorting_key();
     let mut objects = Vec::new();
+    // The sorting key gains the attempt in the ALTER that adds it: the one way ClickHouse
+    // lets a key column be added (a no-op when the key already has it).
+    let mut stored_migration = records_added_columns();
+    stored_migration.push(format!("MODIFY ORDER BY ({sorting_key})"));
     objects.push(SchemaObject {
         name: stored_records,
         kind: ObjectKind::Table,
@@ -237,7 +369,8 @@ pub fn schema_objects(
             "CREATE TABLE IF NOT EXISTS {table}{on}\n(\n{records_cols})\n\
              ENGINE = {engine}\n\
              PARTITION BY toYYYYMMDD(batch)\n\
-             ORDER BY (cluster, batch, instance, db, key)\n\
+             PRIMARY KEY ({RECORDS_PRIMARY_KEY})\n\
+             ORDER BY ({sorting_key})\n\
              {ttl}\n\
              COMMENT {comment}",
             table = q(stored_records),
@@ -248,6 +381,7 @@ pub fn schema_objects(
                 records_comment
             }),
         ),
+        migrate: vec![alter(stored_records, &stored_migration)],
         columns: record_columns(),
     });
     if let Some(cluster) = on_cluster {
@@ -267,80 +401,131 @@ pub fn schema_objects(
                 local = quote_str(RECORDS_LOCAL_TABLE),
                 comment = quote_str(records_comment),
             ),
+            migrate: vec![alter(RECORDS_TABLE, &records_added_columns())],
             columns: record_columns(),
         });
     }
-    // The markers and claims tables: small, one engine path for all shards.
+    // Replicated tables deduplicate through Keeper (replicated_deduplication_window); the
+    // others need the setting.
+    let dedup = on_cluster
+        .is_none()
+        .then(|| format!("non_replicated_deduplication_window = {CLAIMS_DEDUP_WINDOW}"));
+    // The markers, claims and summaries tables: small, one engine path for all shards.
+    // `added`: the columns an earlier release lacks; `dedup`: whether inserts are deduplicated.
     let small_table = |name: &'static str,
                        cols: &[(&'static str, &'static str, &'static str)],
+                       added: &[&str],
                        order_by: &str,
                        version: Option<&str>,
-                       settings: &str,
-                       comment: &str| SchemaObject {
-        name,
-        kind: ObjectKind::Table,
-        ddl: format!(
-            "CREATE TABLE IF NOT EXISTS {table}{on}\n(\n{cols})\n\
-             ENGINE = {engine}\n\
-             ORDER BY ({order_by})\n\
-             {ttl}{settings}\n\
-             COMMENT {comment}",
-            table = q(name),
-            cols = column_lines(cols.iter().map(|(n, t, d)| (
-                n.to_string(),
-                t.to_string(),
-                d.to_string()
-            ))),
-            engine = engine("/clickhouse/tables/all/{database}/{table}", version),
-            comment = quote_str(comment),
-        ),
-        // The types rdbinsight checks, without the defaults.
-        columns: cols
+                       dedup_inserts: bool,
+                       comment: &str| {
+        let setting = dedup.as_ref().filter(|_| dedup_inserts);
+        let mut migrate = Vec::new();
+        let clauses: Vec<String> = cols
             .iter()
-            .map(|(n, t, _)| (*n, t.trim_end_matches(" DEFAULT now64(3)").to_string()))
-            .collect(),
+            .filter(|(n, _, _)| added.contains(n))
+            .map(|(n, t, d)| format!("ADD COLUMN IF NOT EXISTS {}", column_line(n, t, d)))
+            .collect();
+        if !clauses.is_empty() {
+            migrate.push(alter(name, &clauses));
+        }
+        if let Some(s) = setting {
+            migrate.push(alter(name, &[format!("MODIFY SETTING {s}")]));
+        }
+        SchemaObject {
+            name,
+            kind: ObjectKind::Table,
+            ddl: format!(
+                "CREATE TABLE IF NOT EXISTS {table}{on}\n(\n{cols})\n\
+                 ENGINE = {engine}\n\
+                 ORDER BY ({order_by})\n\
+                 {ttl}{settings}\n\
+                 COMMENT {comment}",
+                table = q(name),
+                cols = column_lines(cols.iter().map(|(n, t, d)| (
+                    n.to_string(),
+                    t.to_string(),
+                    d.to_string()
+                ))),
+                engine = engine("/clickhouse/tables/all/{database}/{table}", version),
+                settings = setting
+                    .map(|s| format!("\nSETTINGS {s}"))
+                    .unwrap_or_default(),
+                comment = quote_str(comment),
+            ),
+            migrate,
+            // The types rdbinsight checks, without the defaults.
+            columns: cols
+                .iter()
+                .map(|(n, t, _)| (*n, bare_type(t).to_string()))
+                .collect(),
+        }
     };
     objects.push(small_table(
         BATCHES_TABLE,
         &MARKER_COLUMNS,
+        &[ATTEMPT_COLUMN],
         "cluster, batch",
         None,
-        "",
-        "rdbinsight: import batches whose dump completed; written last, after all records",
+        true,
+        "rdbinsight: import batches whose dump completed, and the attempt each shows; written \
+         last, after all records; the first marker of a batch wins",
     ));
-    let dedup = if on_cluster.is_some() {
-        // Replicated tables deduplicate through Keeper (replicated_deduplication_window).
-        String::new()
-    } else {
-        format!("\nSETTINGS non_replicated_deduplication_window = {CLAIMS_DEDUP_WINDOW}")
-    };
     objects.push(small_table(
         CLAIMS_TABLE,
         &CLAIM_COLUMNS,
+        &["expiry_ms"],
         "cluster, batch, seq",
         Some("version"),
-        &dedup,
+        true,
         "rdbinsight: which attempt owns which import batch; one row per claim and heartbeat",
     ));
+    objects.push(small_table(
+        SUMMARIES_TABLE,
+        &SUMMARY_COLUMNS,
+        &[],
+        "cluster, batch, instance, attempt",
+        None,
+        false,
+        "rdbinsight: what each attempt learned about each instance besides its keys",
+    ));
     let global = if on_cluster.is_some() { "GLOBAL " } else { "" };
+    let batches = q(BATCHES_TABLE);
     objects.push(SchemaObject {
         name: VIEW,
         kind: ObjectKind::View,
+        // Replaced, not created if missing: it holds no data, and one created by an earlier
+        // release shows every attempt's rows.
         ddl: format!(
-            "CREATE VIEW IF NOT EXISTS {view}{on} AS\n\
+            "CREATE OR REPLACE VIEW {view}{on} AS\n\
              SELECT *\n\
              FROM {records}\n\
-             WHERE (cluster, batch) {global}IN (\n    \
-             SELECT cluster, max(batch)\n    \
-             FROM {batches}\n    \
-             GROUP BY cluster\n)",
+             WHERE {rows}",
             view = q(VIEW),
             records = q(RECORDS_TABLE),
-            batches = q(BATCHES_TABLE),
+            rows = winning_rows(
+                &batches,
+                global,
+                &format!(
+                    "\n    WHERE (cluster, batch) IN (\n        \
+                     SELECT cluster, max(batch)\n        \
+                     FROM {batches}\n        \
+                     GROUP BY cluster\n    )\n"
+                )
+            ),
         ),
+        migrate: Vec::new(),
         columns: record_columns(),
     });
     objects
+}
+
+/// Whether a view created by `create_query` (`system.tables.create_table_query`) reads only
+/// the rows of each batch's winning attempt (views of earlier releases read every row).
+pub fn view_is_current(create_query: &str) -> bool {
+    // The filter, not the column list (a view of an earlier release created over a migrated
+    // table lists `attempt` among its columns).
+    create_query.contains(&format!("(cluster, batch, {ATTEMPT_COLUMN}) "))
 }
 
 /// The DDL script printed by `rdbinsight misc clickhouse-schema`.
@@ -349,9 +534,11 @@ pub fn schema_sql(ttl_days: u32, on_cluster: Option<&str>) -> String {
         "-- rdbinsight ClickHouse schema. Run it in the database given as ?database= in\n\
          -- `into-clickhouse --url`, e.g.:\n\
          --   clickhouse-client --database redis --multiquery < schema.sql\n\
-         -- (or let `into-clickhouse --auto-create-tables` create it). Every statement is\n\
-         -- CREATE ... IF NOT EXISTS: running it again on an existing database only adds what\n\
-         -- is missing.\n",
+         -- (or let `into-clickhouse --auto-create-tables` run it). It is idempotent: on an\n\
+         -- existing database it only adds what is missing (CREATE ... IF NOT EXISTS), migrates\n\
+         -- tables of an earlier release (ALTER TABLE ... ADD COLUMN IF NOT EXISTS; the records\n\
+         -- table's sorting key gains the attempt column) and replaces the view (it holds no\n\
+         -- data). Batches written before the migration stay readable as they are.\n",
     );
     out.push_str(&format!(
         "-- Rows are kept {ttl_days} days after their batch timestamp (TTL).\n"
@@ -365,9 +552,11 @@ pub fn schema_sql(ttl_days: u32, on_cluster: Option<&str>) -> String {
         ));
     }
     for object in schema_objects(None, ttl_days, on_cluster) {
-        out.push('\n');
-        out.push_str(&object.ddl);
-        out.push_str(";\n");
+        for statement in std::iter::once(&object.ddl).chain(&object.migrate) {
+            out.push('\n');
+            out.push_str(statement);
+            out.push_str(";\n");
+        }
     }
     out
 }
@@ -388,7 +577,13 @@ mod tests {
         let names: Vec<_> = objects.iter().map(|o| o.name).collect();
         assert_eq!(
             names,
-            [RECORDS_TABLE, BATCHES_TABLE, CLAIMS_TABLE, VIEW],
+            [
+                RECORDS_TABLE,
+                BATCHES_TABLE,
+                CLAIMS_TABLE,
+                SUMMARIES_TABLE,
+                VIEW
+            ],
             "tables before the view"
         );
         assert!(objects[0].ddl.contains("`my db`.`redis_records_raw`"));
@@ -403,12 +598,50 @@ mod tests {
                 .ddl
                 .contains("ENGINE = ReplacingMergeTree(version)")
         );
+
         assert!(
-            objects[3]
+            objects[1]
                 .ddl
-                .contains("`my db`.`import_batches_completed`")
+                .contains("non_replicated_deduplication_window = 10000"),
+            "markers deduplicate too"
         );
-        assert_eq!(objects[0].columns.len(), COLUMNS.len());
+        assert!(objects[0].ddl.contains(
+            "PRIMARY KEY (cluster, batch, instance, db, key)\nORDER BY (cluster, batch, instance, db, key, attempt)"
+        ));
+        // The migration of a records table of an earlier release: the later columns, then the
+        // attempt with the sorting key in the same ALTER.
+        assert_eq!(objects[0].migrate.len(), 1);
+        let m = &objects[0].migrate[0];
+        assert!(
+            m.starts_with("ALTER TABLE `my db`.`redis_records_raw`\n"),
+            "{m}"
+        );
+        let mem = m
+            .find("ADD COLUMN IF NOT EXISTS `mem_size`")
+            .expect("mem_size");
+        let attempt = m
+            .find("ADD COLUMN IF NOT EXISTS `attempt`")
+            .expect("attempt");
+        let key = m
+            .find("MODIFY ORDER BY (cluster, batch, instance, db, key, attempt)")
+            .expect("key");
+        assert!(mem < attempt && attempt < key, "{m}");
+        assert!(objects[1].migrate[0].contains("ADD COLUMN IF NOT EXISTS `attempt`"));
+        assert!(
+            objects[1].migrate[1].contains("MODIFY SETTING non_replicated_deduplication_window")
+        );
+        assert!(objects[2].migrate[0].contains("ADD COLUMN IF NOT EXISTS `expiry_ms`"));
+        assert!(objects[3].migrate.is_empty());
+        assert!(objects[4].ddl.starts_with("CREATE OR REPLACE VIEW"));
+        assert!(view_is_current(&objects[4].ddl));
+        assert!(!view_is_current(
+            "CREATE VIEW d.v (`cluster` String, `attempt` String) AS SELECT * FROM d.r \
+             WHERE (cluster, batch) IN (SELECT cluster, max(batch) FROM d.m GROUP BY cluster)"
+        ));
+        assert!(objects[4].ddl.contains(
+            "WHERE (cluster, batch, attempt) IN (SELECT cluster, batch, attempt FROM `my db`.`import_batches_completed`"
+        ));
+        assert_eq!(objects[0].columns.len(), COLUMNS.len() + 1);
         assert!(
             objects[2]
                 .columns
@@ -421,10 +654,18 @@ mod tests {
         assert!(sql.contains("`expire_at`    Nullable(DateTime64(3, 'UTC'))"));
         assert!(sql.contains("`redis_slot`   Nullable(UInt16) COMMENT"));
         assert!(!sql.contains("ON CLUSTER"));
-        // A comment per column of every table, and one per table.
+        // A comment per column of every table, and one per table; the migrations repeat the
+        // added columns' comments.
+        let added = COLUMNS.iter().filter(|c| c.added_later).count() + 1 + 1 + 1;
         assert_eq!(
             sql.matches("COMMENT").count(),
-            COLUMNS.len() + MARKER_COLUMNS.len() + CLAIM_COLUMNS.len() + 3
+            COLUMNS.len()
+                + 1
+                + MARKER_COLUMNS.len()
+                + CLAIM_COLUMNS.len()
+                + SUMMARY_COLUMNS.len()
+                + 4
+                + added
         );
     }
 
@@ -439,12 +680,23 @@ mod tests {
                 RECORDS_TABLE,
                 BATCHES_TABLE,
                 CLAIMS_TABLE,
+                SUMMARIES_TABLE,
                 VIEW
             ]
         );
         for o in &objects {
             assert!(o.ddl.contains(" ON CLUSTER `prod`"), "{}", o.ddl);
+            for m in &o.migrate {
+                assert!(m.contains(" ON CLUSTER `prod`"), "{m}");
+            }
         }
+        // The Distributed table gains the columns too, without a sorting key.
+        let m = &objects[1].migrate[0];
+        assert!(m.contains("ADD COLUMN IF NOT EXISTS `attempt`"), "{m}");
+        assert!(!m.contains("ORDER BY"), "{m}");
+        assert!(objects[0].migrate[0].contains("MODIFY ORDER BY"));
+        // Replicated small tables deduplicate through Keeper: no setting to migrate.
+        assert_eq!(objects[2].migrate.len(), 1);
         assert!(objects[0].ddl.contains(
             "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
         ));
@@ -459,7 +711,11 @@ mod tests {
                 .ddl
                 .contains("non_replicated_deduplication_window")
         );
-        assert!(objects[4].ddl.contains("(cluster, batch) GLOBAL IN ("));
+        assert!(
+            objects[5]
+                .ddl
+                .contains("(cluster, batch, attempt) GLOBAL IN (")
+        );
         let sql = schema_sql(30, Some("prod"));
         assert!(sql.contains("Distributed('prod', currentDatabase(), 'redis_records_raw_local'"));
     }

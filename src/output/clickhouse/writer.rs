@@ -2,25 +2,31 @@
 //!
 //! * `prepare_batch`, before any row is written:
 //!   - reads which tables and view exist in the URL's database (`system.tables`), with their
-//!     columns (`system.columns`); with `--auto-create-tables` it creates what is missing (and
-//!     the database); otherwise a missing object is an error pointing at
-//!     `rdbinsight misc clickhouse-schema`;
-//!   - checks that every object the batch touches (records, markers, claims, view; with
-//!     `--on-cluster` also the per-shard table) has the columns rdbinsight writes or reads,
-//!     with their types, that the records table is a `Distributed` one exactly when
-//!     `--on-cluster` is given, and that the claims table deduplicates inserts;
+//!     columns (`system.columns`); when something is missing or out of date (a deployment of
+//!     an earlier release), `--auto-create-tables` runs the schema's DDL and migrations (all
+//!     idempotent; and creates the database); otherwise it is an error naming what is
+//!     missing and pointing at `rdbinsight misc clickhouse-schema` and the flag;
+//!   - checks that every object the batch touches (records, markers, claims, summaries, view;
+//!     with `--on-cluster` also the per-shard table) has the columns rdbinsight writes or
+//!     reads, with their types, that the records table's sorting key ends with the attempt,
+//!     that the view reads only the winning attempt, that the records table is a
+//!     `Distributed` one exactly when `--on-cluster` is given, and that the claims and markers
+//!     tables deduplicate inserts;
 //!   - refuses a batch timestamp older than the records table's TTL (every row would be
 //!     dropped as soon as it is stored);
 //!   - removes what dead attempts left, then claims the batch ([`super::claim`]): a batch that
-//!     is complete, has rows, or is being written by a live attempt is refused here.
-//! * Each instance writer streams its rows through an [`InsertStream`] (see `stream` for the
-//!   design and why it is not the crate's `Inserter`).
-//! * `finalize_batch` re-checks the claim, inserts the `(cluster, batch)` row into
-//!   `import_batches_completed` (which makes the batch visible in `redis_records_view`) and
-//!   marks the claim `completed`.
+//!     is complete, has rows of an rdbinsight before attempts, or is being written by a live
+//!     attempt is refused here.
+//! * Each instance writer streams its rows, tagged with the attempt, through an
+//!   [`InsertStream`] (see `stream` for the design and why it is not the crate's `Inserter`),
+//!   then stores the instance's summary (`set_summary`) in `import_instance_summaries`.
+//! * `finalize_batch` re-checks the claim, writes the `(cluster, batch, attempt)` marker into
+//!   `import_batches_completed` (the first marker of a batch wins; from then on
+//!   `redis_records_view` shows this attempt's rows), reads it back (an attempt that lost
+//!   fails) and marks the claim `completed`.
 //! * `abort_batch` (a failed or interrupted dump) waits for the attempt's INSERTs to end on
-//!   the server, deletes the batch's rows if the claim is still this attempt's, and marks the
-//!   claim `aborted`.
+//!   the server, deletes this attempt's rows (unless a marker names it) and marks the claim
+//!   `aborted`.
 //!
 //! Throughput and memory, `bash bench/clickhouse.sh` (the local ClickHouse 26.9 engine on the
 //! same 2 cores, shared with other builds; best of the runs, ratios within one run). The
@@ -51,17 +57,24 @@ use super::config::ClickHouseConfig;
 use super::conn::Conn;
 use super::rowbinary::{self, RowEncoder};
 use super::schema::{
-    self, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_LOCAL_TABLE, RECORDS_TABLE, quote_ident,
+    self, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_LOCAL_TABLE, RECORDS_TABLE, SUMMARIES_TABLE,
+    quote_ident,
 };
 use super::stream::{InsertStream, StreamConfig, StreamLimits};
 use crate::output::{BatchContext, ChunkWriter, Output, OutputError};
-use crate::record::{BatchTs, Record, WriteContext};
+use crate::record::{BatchTs, InstanceSummary, Record, WriteContext};
 
-/// One row of `import_batches_completed`.
+/// Default `--ch-cleanup-timeout`.
+pub const DEFAULT_CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One row of `import_instance_summaries`.
 #[derive(clickhouse::Row, Serialize)]
-struct BatchRow<'a> {
+struct SummaryRow<'a> {
     cluster: &'a str,
     batch: i64,
+    instance: &'a str,
+    attempt: &'a str,
+    summary: &'a str,
 }
 
 /// A table or view as `system.tables` describes it.
@@ -70,6 +83,7 @@ struct TableInfo {
     name: String,
     engine: String,
     create_table_query: String,
+    sorting_key: String,
 }
 
 /// A column as `system.columns` describes it.
@@ -94,6 +108,10 @@ pub struct ClickHouseOutput {
     /// Set by `prepare_batch`: what every writer's stream shares.
     stream: Option<StreamConfig>,
     writers: u32,
+    /// Fault injection (tests): skip the claim check before the marker.
+    skip_owner_check: bool,
+    /// `--ch-cleanup-timeout`: how long `abort_batch` may take.
+    cleanup_timeout: Duration,
 }
 
 impl std::fmt::Debug for ClickHouseOutput {
@@ -127,6 +145,8 @@ impl ClickHouseOutput {
             claim: None,
             stream: None,
             writers: 0,
+            skip_owner_check: false,
+            cleanup_timeout: DEFAULT_CLEANUP_TIMEOUT,
         })
     }
 
@@ -159,9 +179,23 @@ impl ClickHouseOutput {
         self.timing.expiry = expiry.max(Duration::from_secs(1));
     }
 
+    /// `--ch-cleanup-timeout`: the longest `abort_batch` (waiting for this attempt's INSERTs,
+    /// deleting its rows, releasing its claim) may take; then the rows are left, never shown.
+    pub fn set_cleanup_timeout(&mut self, timeout: Duration) {
+        self.cleanup_timeout = timeout;
+    }
+
     /// LZ4 on the wire (default on).
     pub fn set_compression(&mut self, on: bool) {
         self.compress = on;
+    }
+
+    /// Fault injection for tests: `finalize_batch` skips its claim check and goes straight to
+    /// the marker, as a process frozen between that check and the marker insert would. What
+    /// keeps such an attempt from completing a batch is then the marker itself.
+    #[doc(hidden)]
+    pub fn skip_owner_check_before_marker(&mut self) {
+        self.skip_owner_check = true;
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -202,7 +236,7 @@ impl ClickHouseOutput {
         let tables: Vec<TableInfo> = system_rows(
             conn,
             "tables",
-            "SELECT name, engine, create_table_query FROM system.tables \
+            "SELECT name, engine, create_table_query, sorting_key FROM system.tables \
              WHERE database = ? AND has(?, name)",
             &names,
         )
@@ -220,11 +254,7 @@ impl ClickHouseOutput {
     /// Refuse a batch older than the records table's TTL (`--ttl-days` when the table does not
     /// exist yet).
     fn check_ttl(&self, batch: &BatchContext, tables: &[TableInfo]) -> Result<(), OutputError> {
-        let stored = if self.config.on_cluster.is_some() {
-            RECORDS_LOCAL_TABLE
-        } else {
-            RECORDS_TABLE
-        };
+        let stored = self.stored_records();
         let (days, source) = match tables.iter().find(|t| t.name == stored) {
             Some(t) => match table_ttl_days(&t.create_table_query) {
                 TableTtl::None => return Ok(()),
@@ -255,8 +285,10 @@ impl ClickHouseOutput {
         Ok(())
     }
 
-    /// Create what is missing (with `--auto-create-tables`) or say what to do.
-    async fn create_missing(
+    /// With `--auto-create-tables`: create what is missing and migrate what an earlier release
+    /// created (every statement of the schema; all idempotent), when something is missing or
+    /// out of date. Without it, say what to do. Returns whether it ran the DDL.
+    async fn create_or_migrate(
         &self,
         found: &Option<(Vec<TableInfo>, Vec<ColumnInfo>)>,
     ) -> Result<bool, OutputError> {
@@ -270,10 +302,26 @@ impl ClickHouseOutput {
                     .is_none_or(|(tables, _)| !tables.iter().any(|t| t.name == o.name))
             })
             .collect();
-        if missing.is_empty() {
+        let outdated = match found {
+            Some((tables, columns)) if missing.is_empty() => {
+                !self.problems(tables, columns).is_empty()
+            }
+            _ => false,
+        };
+        if missing.is_empty() && !outdated {
             return Ok(false);
         }
+        let on = self
+            .config
+            .on_cluster
+            .as_ref()
+            .map(|c| format!(" --on-cluster {c}"))
+            .unwrap_or_default();
         if !self.config.auto_create_tables {
+            if missing.is_empty() {
+                // check_objects names what is out of date.
+                return Ok(false);
+            }
             let what = if found.is_none() {
                 format!("the database {} does not exist", quote_ident(db))
             } else {
@@ -283,16 +331,11 @@ impl ClickHouseOutput {
                     .collect();
                 format!("the database {} lacks {}", quote_ident(db), list.join(", "))
             };
-            let on = self
-                .config
-                .on_cluster
-                .as_ref()
-                .map(|c| format!(" --on-cluster {c}"))
-                .unwrap_or_default();
             return Err(OutputError::Other(format!(
                 "ClickHouse {}: {what}. Create the schema with the DDL printed by \
                  `rdbinsight misc clickhouse-schema{on}` (run it in that database; it only \
-                 adds what is missing), or pass --auto-create-tables",
+                 adds what is missing, migrates tables of an earlier release and replaces the \
+                 view), or pass --auto-create-tables",
                 self.conn.url
             )));
         }
@@ -315,22 +358,36 @@ impl ClickHouseOutput {
             .await?;
             tracing::info!("created ClickHouse database {db}");
         }
-        // Tables before the view (the order of `schema_objects`).
-        for object in missing {
-            // `query` treats `?` as a bind placeholder; `??` is a literal `?`.
-            let ddl = object.ddl.replace('?', "??");
-            conn.run(
-                format!(
-                    "cannot create {} {}.{}",
-                    object.kind.as_str(),
-                    db,
-                    object.name
-                ),
-                conn.admin.query(&ddl).execute(),
-            )
-            .await?;
+        // Tables before the view (the order of `schema_objects`); each object's migration
+        // right after its CREATE.
+        for object in &objects {
+            let created = missing.iter().any(|m| m.name == object.name);
+            for (i, statement) in std::iter::once(&object.ddl)
+                .chain(&object.migrate)
+                .enumerate()
+            {
+                let doing = if i == 0 { "create" } else { "migrate" };
+                // `query` treats `?` as a bind placeholder; `??` is a literal `?`.
+                let sql = statement.replace('?', "??");
+                conn.run(
+                    format!(
+                        "cannot {doing} {} {}.{} (statement: {})",
+                        object.kind.as_str(),
+                        db,
+                        object.name,
+                        statement.lines().next().unwrap_or_default()
+                    ),
+                    conn.admin.query(&sql).execute(),
+                )
+                .await?;
+            }
+            let done = if created {
+                "created"
+            } else {
+                "brought up to date"
+            };
             tracing::info!(
-                "created ClickHouse {} {db}.{}",
+                "{done} ClickHouse {} {db}.{}",
                 object.kind.as_str(),
                 object.name
             );
@@ -344,6 +401,27 @@ impl ClickHouseOutput {
         tables: &[TableInfo],
         columns: &[ColumnInfo],
     ) -> Result<(), OutputError> {
+        let problems = self.problems(tables, columns);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let on = self
+            .config
+            .on_cluster
+            .as_ref()
+            .map(|c| format!(" --on-cluster {c}"))
+            .unwrap_or_default();
+        Err(OutputError::Other(format!(
+            "ClickHouse {}: the schema is not what rdbinsight needs: {}. A deployment of an \
+             earlier rdbinsight is migrated by --auto-create-tables or by the DDL of \
+             `rdbinsight misc clickhouse-schema{on}` (idempotent); compare with it otherwise",
+            self.conn.url,
+            problems.join("; ")
+        )))
+    }
+
+    /// What is missing or out of date in the objects rdbinsight uses.
+    fn problems(&self, tables: &[TableInfo], columns: &[ColumnInfo]) -> Vec<String> {
         let mut problems = Vec::new();
         for object in self.objects() {
             let Some(table) = tables.iter().find(|t| t.name == object.name) else {
@@ -381,30 +459,56 @@ impl ClickHouseOutput {
                     _ => {}
                 }
             }
-            if object.name == CLAIMS_TABLE
+            if (object.name == CLAIMS_TABLE || object.name == BATCHES_TABLE)
                 && !table.engine.starts_with("Replicated")
                 && !table
                     .create_table_query
                     .contains("non_replicated_deduplication_window")
             {
+                let why = if object.name == CLAIMS_TABLE {
+                    "makes batch claims exclusive"
+                } else {
+                    "makes the first completion marker of a batch win"
+                };
                 problems.push(format!(
-                    "{CLAIMS_TABLE} does not deduplicate inserts, which makes batch claims \
-                     exclusive: ALTER TABLE {} MODIFY SETTING \
-                     non_replicated_deduplication_window = {}",
-                    self.conn.table(CLAIMS_TABLE),
+                    "{} does not deduplicate inserts, which {why}: ALTER TABLE {} MODIFY \
+                     SETTING non_replicated_deduplication_window = {}",
+                    object.name,
+                    self.conn.table(object.name),
                     schema::CLAIMS_DEDUP_WINDOW
                 ));
             }
+            if object.name == self.stored_records()
+                && !table.sorting_key.is_empty()
+                && table.sorting_key.replace(' ', "")
+                    != schema::records_sorting_key().replace(' ', "")
+            {
+                problems.push(format!(
+                    "the sorting key of {} is ({}), expected ({})",
+                    object.name,
+                    table.sorting_key,
+                    schema::records_sorting_key()
+                ));
+            }
+            if object.kind == schema::ObjectKind::View
+                && !schema::view_is_current(&table.create_table_query)
+            {
+                problems.push(format!(
+                    "view {} shows every attempt's rows (created by an earlier rdbinsight)",
+                    object.name
+                ));
+            }
         }
-        if problems.is_empty() {
-            return Ok(());
+        problems
+    }
+
+    /// The table that stores the rows (the per-shard one with `--on-cluster`).
+    fn stored_records(&self) -> &'static str {
+        if self.config.on_cluster.is_some() {
+            RECORDS_LOCAL_TABLE
+        } else {
+            RECORDS_TABLE
         }
-        Err(OutputError::Other(format!(
-            "ClickHouse {}: the schema is not what rdbinsight needs: {}. Compare with \
-             `rdbinsight misc clickhouse-schema`",
-            self.conn.url,
-            problems.join("; ")
-        )))
     }
 
     /// The client the writers insert with.
@@ -454,6 +558,7 @@ impl ClickHouseOutput {
             let counts = claim::batch_counts(&self.conn, batch).await?;
             claim::delete_marker(&self.conn, batch).await?;
             claim::delete_rows(&self.conn, batch).await?;
+            claim::delete_summaries(&self.conn, batch).await?;
             Ok::<_, OutputError>(counts)
         }
         .await;
@@ -523,7 +628,7 @@ impl Output for ClickHouseOutput {
         let mut found = self.inspect().await?;
         let tables: &[TableInfo] = found.as_ref().map_or(&[], |(t, _)| t);
         self.check_ttl(batch, tables)?;
-        if self.create_missing(&found).await? {
+        if self.create_or_migrate(&found).await? {
             found = self.inspect().await?;
         }
         let (tables, columns) = found.as_ref().map_or((&[][..], &[][..]), |(t, c)| (t, c));
@@ -549,14 +654,19 @@ impl Output for ClickHouseOutput {
         );
         let query_id = format!("{}-{}", self.attempt.id, self.writers);
         Ok(ClickHouseChunkWriter {
-            encoder: RowEncoder::new(&ctx),
+            encoder: RowEncoder::new(&ctx, &self.attempt.id),
             stream: InsertStream::new(stream.clone(), context, query_id),
+            conn: self.conn.clone(),
+            attempt: self.attempt.id.clone(),
+            summary: None,
             ctx,
             state: WriterState::New,
         })
     }
 
-    /// Mark the batch complete: from now on `redis_records_view` shows it.
+    /// Mark the batch complete: from now on `redis_records_view` shows it. The first marker
+    /// of a batch wins; an attempt that finds another's marker fails (its rows stay
+    /// invisible, and `abort_batch` removes them).
     async fn finalize_batch(&mut self) -> Result<(), OutputError> {
         let conn = &self.conn;
         let Some(claim) = self.claim.as_mut() else {
@@ -565,79 +675,99 @@ impl Output for ClickHouseOutput {
             ));
         };
         claim.stop_heartbeat().await;
-        claim::check_still_owner(conn, claim).await?;
-        let batch = &claim.batch;
-        let t = conn.timeouts;
-        conn.run(
-            format!(
-                "cannot mark batch {} of cluster {} complete in {}",
-                batch.batch,
-                batch.cluster,
-                conn.table(BATCHES_TABLE)
-            ),
-            async {
-                let mut insert = conn
-                    .client
-                    .insert::<BatchRow<'static>>(BATCHES_TABLE)
-                    .await?
-                    .with_timeouts(Some(t.send), Some(t.response));
-                insert
-                    .write(&BatchRow {
-                        cluster: &batch.cluster,
-                        batch: batch.batch.nanos(),
-                    })
-                    .await?;
-                insert.end().await
-            },
-        )
-        .await?;
+        if !self.skip_owner_check {
+            claim::check_still_owner(conn, claim).await?;
+        }
+        let winners = claim::write_marker(conn, claim).await?;
+        let what = format!(
+            "batch {} of cluster {}",
+            claim.batch.batch, claim.batch.cluster
+        );
+        if winners != [claim.attempt.id.as_str()] {
+            let why = if winners.is_empty() {
+                "its claim was taken over before its completion marker was stored (it was \
+                 considered dead after --ch-claim-expiry without a heartbeat)"
+                    .to_string()
+            } else {
+                format!(
+                    "another attempt completed it first (the marker names attempt {})",
+                    winners.join(", ")
+                )
+            };
+            return Err(OutputError::Other(format!(
+                "this attempt ({}) lost {what}: {why}; its rows are not shown",
+                claim.attempt.id
+            )));
+        }
         if let Err(e) = claim::set_state(conn, claim, claim::state::COMPLETED).await {
             // The batch is complete (its marker is written); a later run records it.
             tracing::warn!("{e}");
+        }
+        if claim.seq > 1 {
+            // Earlier attempts on this batch died or were fenced: their rows are invisible;
+            // remove them (housekeeping).
+            if let Err(e) = claim::delete_losing_rows(conn, &claim.batch, &claim.attempt.id).await {
+                tracing::warn!("{e} (they are not shown; the table's TTL removes them)");
+            }
         }
         self.claim = None;
         Ok(())
     }
 
-    /// Remove this attempt's rows (see the module docs).
+    /// Remove this attempt's rows (see the module docs), within `--ch-cleanup-timeout`.
     async fn abort_batch(&mut self) {
         let Some(mut claim) = self.claim.take() else {
             return;
         };
         claim.stop_heartbeat().await;
+        let timeout = self.cleanup_timeout;
+        if tokio::time::timeout(timeout, self.clean_up(claim))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the cleanup did not finish within {} s (--ch-cleanup-timeout): this attempt's \
+                 rows are left in {}, never shown (no completion marker names them); the next \
+                 run removes them once this attempt's claim expires (--ch-claim-expiry, {} s), \
+                 or `rdbinsight misc clickhouse-drop-batch` does",
+                timeout.as_secs(),
+                self.conn.table(RECORDS_TABLE),
+                self.timing.expiry.as_secs()
+            );
+        }
+    }
+}
+
+impl ClickHouseOutput {
+    /// `abort_batch`'s work: wait for this attempt's INSERTs, delete its rows, release the
+    /// claim.
+    async fn clean_up(&self, claim: Claim) {
         let conn = &self.conn;
         let what = format!(
             "batch {} of cluster {}",
             claim.batch.batch, claim.batch.cluster
         );
-        let later = format!(
-            "the next run removes them once this attempt's claim expires (--ch-claim-expiry, {} s)",
-            self.timing.expiry.as_secs()
-        );
+        let later = "they are not shown (no completion marker names this attempt); the next \
+                     run removes them once this attempt's claim expires (--ch-claim-expiry)";
         if let Err(e) = claim::wait_inserts_done(conn, &claim.attempt).await {
             tracing::warn!("not removing the rows of {what} yet: {e}; {later}");
             return;
         }
-        // Only while the claim is still this attempt's (a fenced attempt whose claim was taken
-        // over must not delete the new owner's rows).
-        match claim::is_owner(conn, &claim).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(
-                    "not removing the rows of {what}: its claim is no longer this attempt's"
-                );
-                return;
-            }
-            Err(e) => {
-                tracing::warn!("not removing the rows of {what}: {e}; {later}");
-                return;
-            }
-        }
-        match claim::delete_rows(conn, &claim.batch).await {
-            Ok(()) => {
+        // Only this attempt's rows, and never those of the attempt a marker names (this one,
+        // if its marker was stored before the failure).
+        match claim::delete_attempt_rows(conn, &claim.batch, &claim.attempt.id).await {
+            Ok(true) => {
                 tracing::info!("removed the rows this attempt wrote for {what}");
                 if let Err(e) = claim::set_state(conn, &claim, claim::state::ABORTED).await {
-                    tracing::warn!("{e}; {later}");
+                    tracing::warn!("{e}");
+                }
+            }
+            Ok(false) => {
+                tracing::warn!(
+                    "the completion marker of {what} names this attempt: the batch is complete"
+                );
+                if let Err(e) = claim::set_state(conn, &claim, claim::state::COMPLETED).await {
+                    tracing::warn!("{e}");
                 }
             }
             Err(e) => tracing::warn!("could not remove the rows this attempt wrote: {e}; {later}"),
@@ -657,6 +787,11 @@ enum WriterState {
 pub struct ClickHouseChunkWriter {
     encoder: RowEncoder,
     stream: InsertStream,
+    /// For the summary row.
+    conn: Conn,
+    attempt: String,
+    /// `set_summary`'s, as JSON: stored in `finalize_instance`.
+    summary: Option<String>,
     ctx: WriteContext,
     state: WriterState,
 }
@@ -680,6 +815,40 @@ impl ClickHouseChunkWriter {
         self.stream.inserts_started()
     }
 
+    /// Store the instance's summary (if `set_summary` gave one), tagged with the attempt:
+    /// before the batch's marker, so a completed batch has its summaries.
+    async fn store_summary(&mut self) -> Result<(), OutputError> {
+        let Some(summary) = self.summary.take() else {
+            return Ok(());
+        };
+        let conn = &self.conn;
+        let t = conn.timeouts;
+        let row = SummaryRow {
+            cluster: &self.ctx.cluster,
+            batch: self.ctx.batch.nanos(),
+            instance: &self.ctx.instance,
+            attempt: &self.attempt,
+            summary: &summary,
+        };
+        conn.run(
+            format!(
+                "cannot store the summary of instance {} in {}",
+                self.ctx.instance,
+                conn.table(SUMMARIES_TABLE)
+            ),
+            async {
+                let mut insert = conn
+                    .client
+                    .insert::<SummaryRow<'static>>(SUMMARIES_TABLE)
+                    .await?
+                    .with_timeouts(Some(t.send), Some(t.response));
+                insert.write(&row).await?;
+                insert.end().await
+            },
+        )
+        .await
+    }
+
     fn check<T>(&mut self, result: Result<T, OutputError>) -> Result<T, OutputError> {
         if result.is_err() {
             self.state = WriterState::Failed;
@@ -689,6 +858,10 @@ impl ClickHouseChunkWriter {
 }
 
 impl ChunkWriter for ClickHouseChunkWriter {
+    fn set_summary(&mut self, summary: &InstanceSummary) {
+        self.summary = serde_json::to_string(summary).ok();
+    }
+
     async fn prepare_instance(&mut self) -> Result<(), OutputError> {
         if self.state != WriterState::New {
             return Err(self.not_open());
@@ -720,6 +893,8 @@ impl ChunkWriter for ClickHouseChunkWriter {
             return Err(self.not_open());
         }
         let result = self.stream.finish().await;
+        self.check(result)?;
+        let result = self.store_summary().await;
         self.check(result)?;
         self.state = WriterState::Finalized;
         Ok(())

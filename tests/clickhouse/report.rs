@@ -132,6 +132,33 @@ impl Ch {
         v
     }
 
+    /// Give every ClickHouse store the instance summaries the Parquet dump stored. A live
+    /// source hands each dump its own snapshot, whose `used-mem` aux field differs from one to
+    /// the next; the stores' reports are compared on the same data, so their summaries must be
+    /// the same too (the ClickHouse writer's own summaries are checked by
+    /// `clickhouse_attempts`).
+    async fn align_summaries(&self, summaries: &[(String, String, String)], batch: &str) {
+        let dbs = self
+            .single
+            .iter()
+            .chain(self.shards.iter().map(|s| &s.dbs[0]));
+        for db in dbs {
+            for (cluster, instance, json) in summaries {
+                let lit = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+                db.exec(&format!(
+                    "ALTER TABLE {{db}}.import_instance_summaries UPDATE summary = {} WHERE \
+                     cluster = {} AND instance = {} AND batch = \
+                     fromUnixTimestamp64Nano(toInt64({}), 'UTC') SETTINGS mutations_sync = 2",
+                    lit(json),
+                    lit(cluster),
+                    lit(instance),
+                    ns(batch)
+                ))
+                .await;
+            }
+        }
+    }
+
     /// Rows of the records table on each shard (to see that both hold some).
     fn shard_counts(&self) -> Vec<u64> {
         match &self.shards {
@@ -197,9 +224,11 @@ impl Stores {
             run(&out);
         }
         let recs = report_ref::read_jsonl(&jsonl);
-        // The reference's summaries: what the Parquet footers hold (the ClickHouse writer
-        // stores the same in `import_instance_summaries`).
-        read_summaries(Path::new(&self.parquet()), batch, &recs);
+        // The reference's summaries: what the Parquet footers hold.
+        let summaries = read_summaries(Path::new(&self.parquet()), batch, &recs);
+        if let Some(ch) = &self.ch {
+            block_on(ch.align_summaries(&summaries, batch));
+        }
         recs
     }
 

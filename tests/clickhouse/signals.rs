@@ -133,7 +133,7 @@ fn parquet_interrupted_after_start_and_mid_stream_leaves_nothing() {
         assert!(tmp.is_dir(), "the batch is being written: {:?}", tree(&out));
         if fraction > 0 {
             feeder.write(&bytes[..bytes.len() * fraction / 100], T);
-            assert!(tmp.join("i-1.parquet.tmp").exists(), "{:?}", tree(&out));
+            assert!(tmp.join("i%3A1.parquet.tmp").exists(), "{:?}", tree(&out));
         }
         run.signal_group(sig);
         let (status, stderr) = run.wait(T);
@@ -199,7 +199,7 @@ fn parquet_signal_around_finalize_leaves_a_complete_batch_or_nothing() {
                     tree(&out.join("cluster=c")),
                     [
                         "batch=2024-01-01_00-00-00.000000000Z",
-                        "batch=2024-01-01_00-00-00.000000000Z/i-1.parquet"
+                        "batch=2024-01-01_00-00-00.000000000Z/i%3A1.parquet"
                     ]
                 );
                 assert!(
@@ -312,7 +312,7 @@ fn a_killed_runs_leftovers_are_removed_by_the_next_run() {
         tree(&out.join("cluster=c")),
         [
             "batch=2024-01-02_00-00-00.000000000Z",
-            "batch=2024-01-02_00-00-00.000000000Z/i-1.parquet"
+            "batch=2024-01-02_00-00-00.000000000Z/i%3A1.parquet"
         ]
     );
 }

@@ -40,15 +40,8 @@ pub fn string2ll(s: &[u8]) -> Option<i64> {
 /// Decimal digits of `v` with its sign (the length of `ll2string`).
 #[inline]
 pub fn decimal_len(v: i64) -> u64 {
-    let mut n = u64::from(v < 0);
-    let mut u = v.unsigned_abs();
-    loop {
-        n += 1;
-        u /= 10;
-        if u == 0 {
-            return n;
-        }
-    }
+    let digits = v.unsigned_abs().checked_ilog10().map_or(1, |d| d + 1);
+    u64::from(v < 0) + u64::from(digits)
 }
 
 /// Bytes of a listpack entry's back-length field for an entry of `len` bytes.
@@ -288,6 +281,10 @@ mod tests {
         assert_eq!(lp_entry(126, None), 130);
         assert_eq!(decimal_len(-10), 3);
         assert_eq!(decimal_len(0), 1);
+        assert_eq!(decimal_len(9), 1);
+        assert_eq!(decimal_len(i64::MIN), 20);
+        assert_eq!(decimal_len(i64::MAX), 19);
+        assert_eq!(decimal_len(-1_000_000), 8);
     }
 
     #[test]

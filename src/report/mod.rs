@@ -346,7 +346,8 @@ fn parquet_batch_report(
 }
 
 /// The report of a batch stored in ClickHouse (`--url` of `into-clickhouse`): `batch` (RFC
-/// 3339) or the newest completed batch of `cluster`.
+/// 3339) or the newest completed batch of `cluster`; with `opts.baseline`, the changes since
+/// that batch.
 pub async fn from_clickhouse(
     url: &str,
     proxy_url: Option<&str>,
@@ -357,6 +358,97 @@ pub async fn from_clickhouse(
 ) -> Result<Report, ReportError> {
     let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
+    let (mut data, rows) = ch_batch_report(&mut reader, cluster, batch, opts).await?;
+    if let Some(want) = opts.baseline.as_deref() {
+        let base = if want == "previous" {
+            reader
+                .completed_batches(cluster)
+                .await?
+                .into_iter()
+                .find(|b| *b < batch)
+                .ok_or_else(|| {
+                    ReportError::NoBatch(format!(
+                        "--baseline previous: cluster '{cluster}' has no completed batch \
+                         before {batch}"
+                    ))
+                })?
+        } else {
+            let b = reader
+                .resolve_batch(cluster, Some(want))
+                .await
+                .map_err(|e| match e {
+                    ReportError::Options(m) => {
+                        ReportError::Options(m.replace("--batch", "--baseline"))
+                    }
+                    ReportError::NoBatch(m) => ReportError::NoBatch(format!("--baseline: {m}")),
+                    e => e,
+                })?;
+            check_older(b, batch)?;
+            b
+        };
+        tracing::info!("comparing with baseline batch {base}");
+        let (base_data, _) = ch_batch_report(&mut reader, cluster, base, opts).await?;
+        let (m, note) = change_measure(&data, &base_data);
+        let o = ReportOptions {
+            measure: m,
+            ..opts.clone()
+        };
+        let cur_tree = if data.memory.measure == m.as_str() {
+            (data.prefix_tree.clone(), data.params.prefix_threshold_bytes)
+        } else {
+            let r = ch_batch_report(&mut reader, cluster, batch, &o).await?.0;
+            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        };
+        let base_tree = if base_data.memory.measure == m.as_str() {
+            (
+                base_data.prefix_tree.clone(),
+                base_data.params.prefix_threshold_bytes,
+            )
+        } else {
+            let r = ch_batch_report(&mut reader, cluster, base, &o).await?.0;
+            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        };
+        let union = assemble::union_prefixes(&cur_tree.0, &base_tree.0);
+        let mut builder = diff::DiffBuilder::new(
+            union.iter().map(|u| u.0.clone()).collect(),
+            m,
+            usize::try_from(opts.top).unwrap_or(usize::MAX),
+        );
+        reader
+            .stream_pairs(cluster, batch, base, &mut builder)
+            .await?;
+        let changes = assemble::changes(
+            &data,
+            &base_data,
+            opts.top,
+            assemble::ChangeInputs {
+                measure: m,
+                note,
+                current_threshold: cur_tree.1,
+                baseline_threshold: base_tree.1,
+                union: &union,
+                parts: builder.finish(),
+            },
+        )?;
+        data.changes = Some(changes);
+    }
+    Ok(Report {
+        data,
+        batch,
+        stats: ReadStats {
+            rows,
+            ..ReadStats::default()
+        },
+    })
+}
+
+/// One batch's report from ClickHouse, and the keys streamed.
+async fn ch_batch_report(
+    reader: &mut clickhouse::ClickHouseReader,
+    cluster: &str,
+    batch: BatchTs,
+    opts: &ReportOptions,
+) -> Result<(ReportData, u64), ReportError> {
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
     let aggregates = reader
         .aggregates(cluster, batch, opts.top, opts.measure)
@@ -374,13 +466,5 @@ pub async fn from_clickhouse(
         cluster: cluster.to_string(),
         batch,
     };
-    let data = assemble(&id, opts, aggregates, tree)?;
-    Ok(Report {
-        data,
-        batch,
-        stats: ReadStats {
-            rows,
-            ..ReadStats::default()
-        },
-    })
+    Ok((assemble(&id, opts, aggregates, tree)?, rows))
 }

@@ -865,6 +865,49 @@ mod tests {
         (out, stats)
     }
 
+    /// Tagged entries (the `--baseline` pass) keep their tags through spilled runs and
+    /// intermediate merges, and untagged ones stay untagged.
+    #[test]
+    fn tags_survive_spills_and_merges() {
+        let entries = random_entries(3000, 11);
+        let tag = |i: usize| (i % 5 != 0).then(|| (i as u64) * 0x1_0000_0001);
+        let mut want: Vec<(Vec<u8>, KeyFacts, Option<u64>)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, f))| (k.clone(), *f, tag(i)))
+            .collect();
+        let key_of = |e: &(Vec<u8>, KeyFacts, Option<u64>)| {
+            (
+                e.0.clone(),
+                e.2,
+                e.1.rdb_size,
+                e.1.mem_size,
+                e.1.member_count,
+            )
+        };
+        want.sort_by_key(key_of);
+        for budget in [1 << 12, 1 << 16, 1 << 30] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Arc::default());
+            for (i, (k, f)) in entries.iter().enumerate() {
+                s.push_tagged(k, *f, tag(i)).unwrap();
+            }
+            let mut got = Vec::new();
+            let stats = s
+                .finish_tagged(|k, f, t| {
+                    got.push((k.to_vec(), f, t));
+                    Ok::<(), std::io::Error>(())
+                })
+                .unwrap();
+            assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "key order");
+            got.sort_by_key(key_of);
+            assert_eq!(got, want, "budget {budget}");
+            if budget == 1 << 12 {
+                assert!(stats.runs_spilled > 0 && stats.runs_merged > 0, "{stats:?}");
+            }
+        }
+    }
+
     #[test]
     fn sorts_like_a_full_sort_at_every_budget() {
         for (n, seed) in [(0, 1), (1, 2), (7, 3), (2_000, 4), (20_000, 5)] {

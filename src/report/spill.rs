@@ -870,7 +870,7 @@ mod tests {
     #[test]
     fn tags_survive_spills_and_merges() {
         let entries = random_entries(3000, 11);
-        let tag = |i: usize| (i % 5 != 0).then(|| (i as u64) * 0x1_0000_0001);
+        let tag = |i: usize| (!i.is_multiple_of(5)).then(|| (i as u64) * 0x1_0000_0001);
         let mut want: Vec<(Vec<u8>, KeyFacts, Option<u64>)> = entries
             .iter()
             .enumerate()

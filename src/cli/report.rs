@@ -55,6 +55,11 @@ pub struct ReportOutputArgs {
     #[arg(long, env = "RDBINSIGHT_MEASURE", default_value = "mem",
           value_parser = ["mem", "rdb"])]
     pub measure: String,
+    /// Also report what changed since this earlier batch of the same cluster and store: its
+    /// directory name or RFC 3339 timestamp (as --batch), or 'previous' (the newest completed
+    /// batch before the reported one).
+    #[arg(long, env = "RDBINSIGHT_BASELINE")]
+    pub baseline: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +115,7 @@ fn options(out: &ReportOutputArgs) -> ReportOptions {
         } else {
             Measure::Mem
         },
+        baseline: out.baseline.clone(),
         ..ReportOptions::default()
     }
 }

@@ -216,6 +216,7 @@ pub fn assemble(
         cold,
         outliers,
         balance,
+        changes: None,
     })
 }
 
@@ -380,4 +381,223 @@ fn memory(
         keys_without_mem_size: totals.agg.mem_missing,
         instances,
     }
+}
+
+/// The raw bytes of a [`KeyText`].
+pub fn key_bytes(k: &crate::report::model::KeyText) -> Vec<u8> {
+    use base64::Engine as _;
+    match &k.base64 {
+        Some(b) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .unwrap_or_else(|_| k.text.as_bytes().to_vec()),
+        None => k.text.as_bytes().to_vec(),
+    }
+}
+
+/// The union of two trees' prefixes, ascending: (bytes, in the current tree, in the baseline's).
+pub fn union_prefixes(
+    current: &crate::report::model::PrefixTree,
+    baseline: &crate::report::model::PrefixTree,
+) -> Vec<(Vec<u8>, bool, bool)> {
+    let mut all: Vec<(Vec<u8>, bool, bool)> = current
+        .nodes
+        .iter()
+        .map(|n| (key_bytes(&n.prefix), true, false))
+        .chain(
+            baseline
+                .nodes
+                .iter()
+                .map(|n| (key_bytes(&n.prefix), false, true)),
+        )
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Vec<u8>, bool, bool)> = Vec::with_capacity(all.len());
+    for (p, c, b) in all {
+        match out.last_mut() {
+            Some(last) if last.0 == p => {
+                last.1 |= c;
+                last.2 |= b;
+            }
+            _ => out.push((p, c, b)),
+        }
+    }
+    out
+}
+
+/// What `changes` is made from besides the two reports.
+pub struct ChangeInputs<'a> {
+    pub measure: Measure,
+    pub note: Option<String>,
+    pub current_threshold: u64,
+    pub baseline_threshold: u64,
+    /// [`union_prefixes`] of the two trees built with `measure`.
+    pub union: &'a [(Vec<u8>, bool, bool)],
+    pub parts: crate::report::diff::DiffParts,
+}
+
+fn change_row(name: String, current: Agg, baseline: Agg) -> crate::report::model::ChangeRow {
+    crate::report::model::ChangeRow {
+        name,
+        delta: crate::report::model::Delta::between(&current, &baseline),
+        current,
+        baseline,
+    }
+}
+
+/// Rows of both batches' groups, joined by name, in `order`.
+fn join_rows<K: Ord>(
+    cur: impl Iterator<Item = (K, String, Agg)>,
+    base: impl Iterator<Item = (K, String, Agg)>,
+) -> Vec<crate::report::model::ChangeRow> {
+    let mut m: BTreeMap<K, (String, Agg, Agg)> = BTreeMap::new();
+    for (k, name, a) in cur {
+        m.entry(k)
+            .or_insert((name, Agg::default(), Agg::default()))
+            .1 = a;
+    }
+    for (k, name, a) in base {
+        m.entry(k)
+            .or_insert((name, Agg::default(), Agg::default()))
+            .2 = a;
+    }
+    m.into_values()
+        .map(|(name, c, b)| change_row(name, c, b))
+        .collect()
+}
+
+fn bucket(d: &ReportData, id: &str) -> Agg {
+    d.expiry
+        .buckets
+        .iter()
+        .find(|b| b.id == id)
+        .map(|b| b.agg)
+        .unwrap_or_default()
+}
+
+/// The "changes since the baseline" part (its orders: see [`crate::report::model::Changes`]).
+pub fn changes(
+    cur: &ReportData,
+    base: &ReportData,
+    top: u64,
+    inp: ChangeInputs<'_>,
+) -> Result<crate::report::model::Changes, Inconsistent> {
+    use crate::report::model::{Changes, Delta, KeyChange, PrefixChange};
+    let m = inp.measure;
+    let top = usize::try_from(top).unwrap_or(usize::MAX);
+    if inp.union.len() != inp.parts.prefix_sums.len() {
+        return Err(Inconsistent("prefix sums do not match the prefixes".into()));
+    }
+    let prefixes: Vec<PrefixChange> = inp
+        .union
+        .iter()
+        .zip(&inp.parts.prefix_sums)
+        .map(|((p, in_c, in_b), (c, b))| PrefixChange {
+            prefix: key_text(p),
+            prefix_len: p.len() as u64,
+            in_current: *in_c,
+            in_baseline: *in_b,
+            current: *c,
+            baseline: *b,
+            delta: Delta::between(c, b),
+        })
+        .collect();
+    let ranked =
+        |keep: &dyn Fn(&PrefixChange) -> bool, rank: &dyn Fn(&PrefixChange) -> i128| -> Vec<u32> {
+            let mut v: Vec<(i128, u32)> = prefixes
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| keep(p))
+                .map(|(i, p)| (rank(p), i as u32))
+                .collect();
+            v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            v.truncate(top);
+            v.into_iter().map(|x| x.1).collect()
+        };
+    let growth = ranked(&|p| p.delta.measured(m) > 0, &|p| p.delta.measured(m));
+    let shrink = ranked(&|p| p.delta.measured(m) < 0, &|p| -p.delta.measured(m));
+    let appeared = ranked(&|p| p.baseline.keys == 0, &|p| {
+        i128::from(p.current.measured(m))
+    });
+    let vanished = ranked(&|p| p.current.keys == 0, &|p| {
+        i128::from(p.baseline.measured(m))
+    });
+    let bt = inp.baseline_threshold;
+    let mut rel: Vec<u32> = prefixes
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            let b = p.baseline.measured(m);
+            b > 0 && b >= bt && p.delta.measured(m) > 0
+        })
+        .map(|(i, _)| i as u32)
+        .collect();
+    rel.sort_by(|&x, &y| {
+        let (px, py) = (&prefixes[x as usize], &prefixes[y as usize]);
+        let lhs = u128::from(px.current.measured(m)) * u128::from(py.baseline.measured(m));
+        let rhs = u128::from(py.current.measured(m)) * u128::from(px.baseline.measured(m));
+        rhs.cmp(&lhs).then(x.cmp(&y))
+    });
+    rel.truncate(top);
+    let key_row = |c: &crate::report::diff::KeyCand| KeyChange {
+        key: key_text(&c.key),
+        db: c.db,
+        r#type: c
+            .current
+            .rtype
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        baseline_type: c.baseline.rtype.map(|t| t.as_str().to_string()),
+        type_changed: matches!((c.current.rtype, c.baseline.rtype), (Some(a), Some(b)) if a != b),
+        current: c.current.agg.measured(m),
+        baseline: c.baseline.agg.measured(m),
+        delta: i128::from(c.current.agg.measured(m)) - i128::from(c.baseline.agg.measured(m)),
+    };
+    let type_rows = |d: &ReportData| {
+        d.by_type
+            .iter()
+            .map(|r| (r.r#type.clone(), r.r#type.clone(), r.agg))
+            .collect::<Vec<_>>()
+    };
+    let db_rows = |d: &ReportData| {
+        d.by_db
+            .iter()
+            .map(|r| (r.db, r.db.to_string(), r.agg))
+            .collect::<Vec<_>>()
+    };
+    let inst_rows = |d: &ReportData| {
+        d.by_instance
+            .iter()
+            .map(|r| (r.instance.clone(), r.instance.clone(), r.agg))
+            .collect::<Vec<_>>()
+    };
+    Ok(Changes {
+        baseline: base.batch.clone(),
+        measure: m.as_str().to_string(),
+        note: inp.note,
+        baseline_prefix_threshold_bytes: inp.baseline_threshold,
+        current_prefix_threshold_bytes: inp.current_threshold,
+        totals: change_row(String::new(), cur.totals.agg, base.totals.agg),
+        no_ttl: change_row(
+            "no_ttl".into(),
+            bucket(cur, "no_ttl"),
+            bucket(base, "no_ttl"),
+        ),
+        expired: change_row(
+            "expired".into(),
+            bucket(cur, "expired"),
+            bucket(base, "expired"),
+        ),
+        by_type: join_rows(type_rows(cur).into_iter(), type_rows(base).into_iter()),
+        by_db: join_rows(db_rows(cur).into_iter(), db_rows(base).into_iter()),
+        by_instance: join_rows(inst_rows(cur).into_iter(), inst_rows(base).into_iter()),
+        keys_type_changed: inp.parts.keys_type_changed,
+        growth,
+        relative_growth: rel,
+        appeared,
+        vanished,
+        shrink,
+        top_key_growth: inp.parts.top_growth.iter().map(key_row).collect(),
+        top_new_keys: inp.parts.top_new.iter().map(key_row).collect(),
+        prefixes,
+    })
 }

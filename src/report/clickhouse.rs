@@ -37,6 +37,7 @@ use super::aggregate::{
     effective_measure,
 };
 use super::assemble::total_agg;
+use super::diff::{DiffBuilder, Side};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, Measure,
 };
@@ -205,6 +206,41 @@ impl Sql {
             "SELECT toUnixTimestamp64Nano(batch) AS ns FROM {} WHERE cluster = ? \
              GROUP BY batch ORDER BY batch DESC",
             self.batches
+        )
+    }
+
+    /// Every `(db, key)` of two batches' winning attempts with its sums in each (the current
+    /// batch `current`, the other `baseline`), the smallest type name in each ('' when absent),
+    /// in key order then db. Binds the cluster; the timestamps are numbers written inline.
+    fn pairs(&self, current: BatchTs, baseline: BatchTs) -> String {
+        let ts = |b: BatchTs| format!("fromUnixTimestamp64Nano(toInt64({}), 'UTC')", b.nanos());
+        let side = |p: &str, cond: &str| {
+            format!(
+                "countIf({cond}) AS {p}_keys, sumIf(toUInt64(rdb_size), {cond}) AS {p}_rdb, \
+                 sumIf(ifNull(mem, toUInt64(0)), {cond}) AS {p}_mem, \
+                 countIf({cond} AND mem IS NULL) AS {p}_mem_missing, \
+                 sumIf(toUInt64(member_count), {cond}) AS {p}_members, \
+                 minIf(toString(type), {cond}) AS {p}_type"
+            )
+        };
+        format!(
+            "SELECT key, toUInt64(db) AS db, {}, {} FROM (SELECT key, db, rdb_size, \
+             member_count, type, CAST({}, 'Nullable(UInt64)') AS mem, batch = {} AS cur \
+             FROM {} WHERE {}) GROUP BY key, db ORDER BY key, db",
+            side("c", "cur"),
+            side("b", "NOT cur"),
+            self.mem,
+            ts(current),
+            self.records,
+            winning_rows(
+                &self.batches,
+                "GLOBAL ",
+                &format!(
+                    " WHERE cluster = ? AND batch IN ({}, {})",
+                    ts(current),
+                    ts(baseline)
+                )
+            ),
         )
     }
 
@@ -390,6 +426,24 @@ struct TopRow {
     expire_ms: Option<i64>,
     idle_seconds: Option<u64>,
     freq: Option<u8>,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct PairRow<'a> {
+    key: &'a [u8],
+    db: u64,
+    c_keys: u64,
+    c_rdb: u64,
+    c_mem: u64,
+    c_mem_missing: u64,
+    c_members: u64,
+    c_type: &'a [u8],
+    b_keys: u64,
+    b_rdb: u64,
+    b_mem: u64,
+    b_mem_missing: u64,
+    b_members: u64,
+    b_type: &'a [u8],
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -782,6 +836,88 @@ impl ClickHouseReader {
             rows += 1;
         }
         tracing::debug!("streamed {rows} keys in {:.2?}", started.elapsed());
+        Ok(rows)
+    }
+}
+
+impl ClickHouseReader {
+    /// The completed batches of the cluster, newest first.
+    pub async fn completed_batches(&self, cluster: &str) -> Result<Vec<BatchTs>, ReportError> {
+        let query = self.client.query(&self.sql.list_batches()).bind(cluster);
+        let rows: Vec<BatchRow> = self
+            .run(
+                self.ctx(&format!(
+                    "cannot list the completed batches in {BATCHES_TABLE}"
+                )),
+                query.fetch_all(),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| BatchTs::from_nanos(r.ns))
+            .collect())
+    }
+
+    /// Stream every `(db, key)` of both batches, summed by the server, into `builder` in key
+    /// order; returns the pairs.
+    pub async fn stream_pairs(
+        &self,
+        cluster: &str,
+        current: BatchTs,
+        baseline: BatchTs,
+        builder: &mut DiffBuilder,
+    ) -> Result<u64, ReportError> {
+        let ctx = || self.ctx("cannot stream the keys of both batches");
+        let mut cursor = self
+            .client
+            .clone()
+            .with_validation(false)
+            .query(&self.sql.pairs(current, baseline))
+            .bind(cluster)
+            .fetch::<PairRow<'_>>()
+            .map_err(|e| ch_err(ctx(), e))?;
+        let side = |keys, rdb_size, mem_size, mem_missing, member_count, t: &[u8]| {
+            let rtype = RecordType::ALL
+                .into_iter()
+                .find(|r| r.as_str().as_bytes() == t);
+            if keys > 0 && rtype.is_none() {
+                return Err(ReportError::ClickHouse(format!(
+                    "{}: a key has an unknown type",
+                    self.url
+                )));
+            }
+            Ok(Side {
+                agg: Agg {
+                    keys,
+                    rdb_size,
+                    mem_size,
+                    mem_missing,
+                    member_count,
+                },
+                rtype: if keys > 0 { rtype } else { None },
+            })
+        };
+        let mut rows = 0u64;
+        while let Some(r) = self.run(ctx(), cursor.next()).await? {
+            let c = side(
+                r.c_keys,
+                r.c_rdb,
+                r.c_mem,
+                r.c_mem_missing,
+                r.c_members,
+                r.c_type,
+            )?;
+            let b = side(
+                r.b_keys,
+                r.b_rdb,
+                r.b_mem,
+                r.b_mem_missing,
+                r.b_members,
+                r.b_type,
+            )?;
+            builder.push(r.key, r.db, &c, &b);
+            rows += 1;
+        }
         Ok(rows)
     }
 }

@@ -25,6 +25,7 @@
 pub(crate) mod aggregate;
 pub(crate) mod assemble;
 pub(crate) mod clickhouse;
+pub(crate) mod diff;
 mod html;
 mod keytext;
 pub mod model;
@@ -49,7 +50,7 @@ use crate::record::BatchTs;
 
 use self::aggregate::RowAccumulator;
 use self::assemble::{BatchId, Inconsistent, assemble, total_agg};
-use self::model::ReportData;
+use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
 use self::prefix::{PrefixBuilder, PrefixError};
 use self::spill::{ExternalSorter, SpillError, SpillStats};
@@ -128,8 +129,9 @@ pub fn sort_budget(limit: MemoryLimit) -> u64 {
 }
 
 /// The report of a batch stored as Parquet under `root` (`DIR` of `into-parquet`): `batch` (a
-/// batch directory name or an RFC 3339 timestamp) or the newest batch of `cluster`. Blocking;
-/// `cancel` stops it at the next check (temporary files are removed).
+/// batch directory name or an RFC 3339 timestamp) or the newest batch of `cluster`; with
+/// `opts.baseline`, the changes since that batch. Blocking; `cancel` stops it at the next check
+/// (temporary files are removed).
 pub fn from_parquet(
     root: &Path,
     cluster: &str,
@@ -138,6 +140,151 @@ pub fn from_parquet(
     cancel: Arc<AtomicBool>,
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
+    let (mut data, stats) = parquet_batch_report(&b, cluster, opts, &cancel)?;
+    if let Some(want) = opts.baseline.as_deref() {
+        let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
+        tracing::info!("comparing with baseline batch {}", base.slug);
+        let (base_data, _) = parquet_batch_report(&base, cluster, opts, &cancel)?;
+        let (m, note) = change_measure(&data, &base_data);
+        let cur_tree = tree_for(&data, m, || {
+            let o = ReportOptions {
+                measure: m,
+                ..opts.clone()
+            };
+            Ok(parquet_batch_report(&b, cluster, &o, &cancel)?.0)
+        })?;
+        let base_tree = tree_for(&base_data, m, || {
+            let o = ReportOptions {
+                measure: m,
+                ..opts.clone()
+            };
+            Ok(parquet_batch_report(&base, cluster, &o, &cancel)?.0)
+        })?;
+        let union = assemble::union_prefixes(&cur_tree.0, &base_tree.0);
+        let mut sorter = ExternalSorter::new(
+            sort_budget(opts.memory_limit),
+            opts.spill_dir.clone(),
+            Arc::clone(&cancel),
+        );
+        parquet::scan_tagged(&b, cluster, 0, &mut sorter, &cancel)?;
+        parquet::scan_tagged(&base, cluster, 1, &mut sorter, &cancel)?;
+        let mut builder = diff::DiffBuilder::new(
+            union.iter().map(|u| u.0.clone()).collect(),
+            m,
+            usize::try_from(opts.top).unwrap_or(usize::MAX),
+        );
+        let mut grouper = diff::PairGrouper::new();
+        sorter.finish_tagged(|key, facts, tag| {
+            grouper.push(&mut builder, key, &facts, tag.unwrap_or(0));
+            Ok::<(), std::convert::Infallible>(())
+        })?;
+        grouper.flush(&mut builder);
+        let parts = builder.finish();
+        let changes = assemble::changes(
+            &data,
+            &base_data,
+            opts.top,
+            assemble::ChangeInputs {
+                measure: m,
+                note,
+                current_threshold: cur_tree.1,
+                baseline_threshold: base_tree.1,
+                union: &union,
+                parts,
+            },
+        )?;
+        data.changes = Some(changes);
+    }
+    Ok(Report {
+        batch: b.batch,
+        data,
+        stats,
+    })
+}
+
+/// The baseline batch of a Parquet store: `want` (a slug, RFC 3339 or `previous`), older
+/// than `reported`.
+fn resolve_parquet_baseline(
+    root: &Path,
+    cluster: &str,
+    want: &str,
+    reported: BatchTs,
+) -> Result<parquet::ParquetBatch, ReportError> {
+    if want == "previous" {
+        for slug in parquet::batches_before(root, cluster, reported)? {
+            // A directory of the older layout may hold another cluster's batch.
+            if let Ok(b) = parquet::resolve_batch(root, cluster, Some(&slug))
+                && b.batch < reported
+            {
+                return Ok(b);
+            }
+        }
+        return Err(ReportError::NoBatch(format!(
+            "--baseline previous: cluster '{cluster}' has no completed batch before {reported}"
+        )));
+    }
+    let b = parquet::resolve_batch(root, cluster, Some(want)).map_err(|e| match e {
+        ReportError::Options(m) => ReportError::Options(m.replace("--batch", "--baseline")),
+        ReportError::NoBatch(m) => ReportError::NoBatch(format!("--baseline: {m}")),
+        e => e,
+    })?;
+    check_older(b.batch, reported)?;
+    Ok(b)
+}
+
+/// A baseline must be older than the reported batch.
+fn check_older(baseline: BatchTs, reported: BatchTs) -> Result<(), ReportError> {
+    if baseline < reported {
+        Ok(())
+    } else {
+        Err(ReportError::Options(format!(
+            "--baseline {baseline} is not older than the reported batch {reported}"
+        )))
+    }
+}
+
+/// The measure of the comparison: `mem` when both reports use it, else `rdb` (and why).
+fn change_measure(cur: &ReportData, base: &ReportData) -> (Measure, Option<String>) {
+    if cur.memory.measure == "mem" && base.memory.measure == "mem" {
+        (Measure::Mem, None)
+    } else if cur.memory.measure == "rdb" && base.memory.measure == "rdb" {
+        (
+            Measure::Rdb,
+            cur.memory.note.clone().or_else(|| base.memory.note.clone()),
+        )
+    } else {
+        (
+            Measure::Rdb,
+            Some(
+                "one of the two batches has no mem_size (stored before the column existed): \
+                 the changes compare rdb_size, the keys' serialized size"
+                    .to_string(),
+            ),
+        )
+    }
+}
+
+/// A report's prefix tree and threshold measured by `m`: its own, or `rebuild`'s.
+fn tree_for(
+    d: &ReportData,
+    m: Measure,
+    rebuild: impl FnOnce() -> Result<ReportData, ReportError>,
+) -> Result<(PrefixTree, u64), ReportError> {
+    if d.memory.measure == m.as_str() {
+        Ok((d.prefix_tree.clone(), d.params.prefix_threshold_bytes))
+    } else {
+        let r = rebuild()?;
+        Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
+    }
+}
+
+/// One batch's report from Parquet.
+fn parquet_batch_report(
+    b: &parquet::ParquetBatch,
+    cluster: &str,
+    opts: &ReportOptions,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(ReportData, ReadStats), ReportError> {
     tracing::info!(
         "reading batch {} of cluster '{cluster}': {} file(s) in {}",
         b.slug,
@@ -153,10 +300,10 @@ pub fn from_parquet(
     let mut sorter = ExternalSorter::new(
         sort_budget(opts.memory_limit),
         opts.spill_dir.clone(),
-        Arc::clone(&cancel),
+        Arc::clone(cancel),
     );
     let started = std::time::Instant::now();
-    parquet::scan(&b, cluster, &mut acc, &mut sorter, &cancel)?;
+    parquet::scan(b, cluster, &mut acc, &mut sorter, cancel)?;
     let rows = acc.rows();
     tracing::debug!("read {rows} rows in {:.2?}", started.elapsed());
     let started = std::time::Instant::now();
@@ -188,19 +335,19 @@ pub fn from_parquet(
         batch: b.batch,
     };
     let data = assemble(&id, opts, aggregates, tree)?;
-    Ok(Report {
+    Ok((
         data,
-        batch: b.batch,
-        stats: ReadStats {
+        ReadStats {
             rows,
             files: b.files.len() as u64,
             spill,
         },
-    })
+    ))
 }
 
 /// The report of a batch stored in ClickHouse (`--url` of `into-clickhouse`): `batch` (RFC
-/// 3339) or the newest completed batch of `cluster`.
+/// 3339) or the newest completed batch of `cluster`; with `opts.baseline`, the changes since
+/// that batch.
 pub async fn from_clickhouse(
     url: &str,
     proxy_url: Option<&str>,
@@ -211,6 +358,97 @@ pub async fn from_clickhouse(
 ) -> Result<Report, ReportError> {
     let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
+    let (mut data, rows) = ch_batch_report(&mut reader, cluster, batch, opts).await?;
+    if let Some(want) = opts.baseline.as_deref() {
+        let base = if want == "previous" {
+            reader
+                .completed_batches(cluster)
+                .await?
+                .into_iter()
+                .find(|b| *b < batch)
+                .ok_or_else(|| {
+                    ReportError::NoBatch(format!(
+                        "--baseline previous: cluster '{cluster}' has no completed batch \
+                         before {batch}"
+                    ))
+                })?
+        } else {
+            let b = reader
+                .resolve_batch(cluster, Some(want))
+                .await
+                .map_err(|e| match e {
+                    ReportError::Options(m) => {
+                        ReportError::Options(m.replace("--batch", "--baseline"))
+                    }
+                    ReportError::NoBatch(m) => ReportError::NoBatch(format!("--baseline: {m}")),
+                    e => e,
+                })?;
+            check_older(b, batch)?;
+            b
+        };
+        tracing::info!("comparing with baseline batch {base}");
+        let (base_data, _) = ch_batch_report(&mut reader, cluster, base, opts).await?;
+        let (m, note) = change_measure(&data, &base_data);
+        let o = ReportOptions {
+            measure: m,
+            ..opts.clone()
+        };
+        let cur_tree = if data.memory.measure == m.as_str() {
+            (data.prefix_tree.clone(), data.params.prefix_threshold_bytes)
+        } else {
+            let r = ch_batch_report(&mut reader, cluster, batch, &o).await?.0;
+            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        };
+        let base_tree = if base_data.memory.measure == m.as_str() {
+            (
+                base_data.prefix_tree.clone(),
+                base_data.params.prefix_threshold_bytes,
+            )
+        } else {
+            let r = ch_batch_report(&mut reader, cluster, base, &o).await?.0;
+            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        };
+        let union = assemble::union_prefixes(&cur_tree.0, &base_tree.0);
+        let mut builder = diff::DiffBuilder::new(
+            union.iter().map(|u| u.0.clone()).collect(),
+            m,
+            usize::try_from(opts.top).unwrap_or(usize::MAX),
+        );
+        reader
+            .stream_pairs(cluster, batch, base, &mut builder)
+            .await?;
+        let changes = assemble::changes(
+            &data,
+            &base_data,
+            opts.top,
+            assemble::ChangeInputs {
+                measure: m,
+                note,
+                current_threshold: cur_tree.1,
+                baseline_threshold: base_tree.1,
+                union: &union,
+                parts: builder.finish(),
+            },
+        )?;
+        data.changes = Some(changes);
+    }
+    Ok(Report {
+        data,
+        batch,
+        stats: ReadStats {
+            rows,
+            ..ReadStats::default()
+        },
+    })
+}
+
+/// One batch's report from ClickHouse, and the keys streamed.
+async fn ch_batch_report(
+    reader: &mut clickhouse::ClickHouseReader,
+    cluster: &str,
+    batch: BatchTs,
+    opts: &ReportOptions,
+) -> Result<(ReportData, u64), ReportError> {
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
     let aggregates = reader
         .aggregates(cluster, batch, opts.top, opts.measure)
@@ -228,13 +466,5 @@ pub async fn from_clickhouse(
         cluster: cluster.to_string(),
         batch,
     };
-    let data = assemble(&id, opts, aggregates, tree)?;
-    Ok(Report {
-        data,
-        batch,
-        stats: ReadStats {
-            rows,
-            ..ReadStats::default()
-        },
-    })
+    Ok((assemble(&id, opts, aggregates, tree)?, rows))
 }

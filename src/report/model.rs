@@ -81,6 +81,9 @@ pub struct ReportData {
     pub cold: Cold,
     pub outliers: Outliers,
     pub balance: Balance,
+    /// What changed since `--baseline`; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
 }
 
 /// The parameters the report was made with (so a reader of the JSON knows what the lists mean).
@@ -493,4 +496,138 @@ pub struct SharedSlot {
     pub slot: u16,
     /// The instances holding keys of the slot, names asc, with their keys in it.
     pub instances: Vec<InstanceRow>,
+}
+
+/// Signed differences `current − baseline` of an [`Agg`]'s sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    pub keys: i128,
+    pub rdb_size: i128,
+    pub mem_size: i128,
+    pub member_count: i128,
+}
+
+impl Delta {
+    /// `current − baseline`, field by field.
+    pub fn between(current: &Agg, baseline: &Agg) -> Self {
+        let d = |a: u64, b: u64| i128::from(a) - i128::from(b);
+        Delta {
+            keys: d(current.keys, baseline.keys),
+            rdb_size: d(current.rdb_size, baseline.rdb_size),
+            mem_size: d(current.mem_size, baseline.mem_size),
+            member_count: d(current.member_count, baseline.member_count),
+        }
+    }
+
+    /// The delta of the measure.
+    pub fn measured(&self, m: Measure) -> i128 {
+        match m {
+            Measure::Mem => self.mem_size,
+            Measure::Rdb => self.rdb_size,
+        }
+    }
+}
+
+/// One group (the whole batch, a type, a db, an instance) in both batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRow {
+    /// The group: `""` for the totals, a type name, a db number in decimal, an instance name.
+    pub name: String,
+    pub current: Agg,
+    pub baseline: Agg,
+    pub delta: Delta,
+}
+
+/// "Changes since the baseline" (`--baseline`, issue 18).
+///
+/// Identity: a key is `(db, key bytes)`; its numbers in a batch are the sums over every
+/// instance holding it there (so a key that moved between instances is one key, unchanged
+/// when its sizes are). Every ranking below uses `measure`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// The baseline batch, RFC 3339 as [`ReportData::batch`].
+    pub baseline: String,
+    /// `mem` when both batches are measured by `mem_size` (see [`Memory::measure`]), else
+    /// `rdb` for both.
+    pub measure: String,
+    /// Why `measure` is not the report's, in words.
+    pub note: Option<String>,
+    /// The baseline's prefix threshold in bytes of `measure` (its own total × the same
+    /// `--prefix-threshold`).
+    pub baseline_prefix_threshold_bytes: u64,
+    /// The current batch's prefix threshold in bytes of `measure`.
+    pub current_prefix_threshold_bytes: u64,
+    /// The whole batch (`name` is empty). Keys count records, as [`Totals`].
+    pub totals: ChangeRow,
+    /// Keys without an expiry (the `no_ttl` bucket of [`Expiry::buckets`]).
+    pub no_ttl: ChangeRow,
+    /// Keys already expired at their batch's time but stored (the `expired` bucket).
+    pub expired: ChangeRow,
+    /// Per type present in either batch. Order: type name asc.
+    pub by_type: Vec<ChangeRow>,
+    /// Per db present in either batch. Order: db asc (`name` is the number in decimal).
+    pub by_db: Vec<ChangeRow>,
+    /// Per instance present in either batch. Order: name asc (bytewise).
+    pub by_instance: Vec<ChangeRow>,
+    /// `(db, key)`s present in both batches whose type differs (a key on several instances
+    /// has, per batch, the smallest of their type names).
+    pub keys_type_changed: u64,
+    /// The union of both batches' prefix-tree nodes (each tree built as the report builds
+    /// it, with `measure` and each batch's own threshold). Order: prefix bytes asc.
+    pub prefixes: Vec<PrefixChange>,
+    /// Indexes into `prefixes`: those whose measure grew. Order: delta of the measure desc,
+    /// then index asc. At most `params.top`.
+    pub growth: Vec<u32>,
+    /// Indexes into `prefixes`: those holding at least `baseline_prefix_threshold_bytes`
+    /// (and more than 0) of the measure in the baseline that grew, by `current / baseline`
+    /// desc (compared exactly: `c1 × b2` vs `c2 × b1`), then index asc. At most `params.top`.
+    pub relative_growth: Vec<u32>,
+    /// Indexes into `prefixes`: no keys in the baseline. Order: current measure desc, then
+    /// index asc. At most `params.top`.
+    pub appeared: Vec<u32>,
+    /// Indexes into `prefixes`: no keys now. Order: baseline measure desc, then index asc.
+    /// At most `params.top`.
+    pub vanished: Vec<u32>,
+    /// Indexes into `prefixes`: those whose measure shrank. Order: delta asc (most negative
+    /// first), then index asc. At most `params.top`.
+    pub shrink: Vec<u32>,
+    /// `(db, key)`s whose measure grew (new keys included). Order: delta desc, then key bytes
+    /// asc, then db asc. At most `params.top`.
+    pub top_key_growth: Vec<KeyChange>,
+    /// `(db, key)`s absent from the baseline. Order: current measure desc, then key bytes asc,
+    /// then db asc. At most `params.top`.
+    pub top_new_keys: Vec<KeyChange>,
+}
+
+/// One prefix in both batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixChange {
+    pub prefix: KeyText,
+    pub prefix_len: u64,
+    /// A node of the current batch's tree.
+    pub in_current: bool,
+    /// A node of the baseline's tree.
+    pub in_baseline: bool,
+    /// Keys starting with the prefix, in each batch.
+    pub current: Agg,
+    pub baseline: Agg,
+    pub delta: Delta,
+}
+
+/// One `(db, key)` in both batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyChange {
+    pub key: KeyText,
+    pub db: u64,
+    /// The type now (see [`Changes::keys_type_changed`]).
+    #[serde(rename = "type")]
+    pub r#type: String,
+    /// The type in the baseline; `None` when the key is new.
+    pub baseline_type: Option<String>,
+    /// Both batches hold it, with different types.
+    pub type_changed: bool,
+    /// The measure, summed over the instances holding the key, in each batch.
+    pub current: u64,
+    pub baseline: u64,
+    pub delta: i128,
 }

@@ -221,6 +221,9 @@ pub struct ReportOptions {
     pub memory_limit: MemoryLimit,
     /// Parquet only: where sorted runs are spilled (default: the system temp dir).
     pub spill_dir: Option<PathBuf>,
+    /// `--baseline`: the batch to compare with (a slug or RFC 3339 as `--batch`, or
+    /// `previous`); adds [`super::model::Changes`].
+    pub baseline: Option<String>,
 }
 
 impl Default for ReportOptions {
@@ -232,6 +235,7 @@ impl Default for ReportOptions {
             measure: Measure::default(),
             memory_limit: MemoryLimit::default(),
             spill_dir: None,
+            baseline: None,
         }
     }
 }

@@ -287,9 +287,51 @@ pub fn scan(
     cancel: &AtomicBool,
 ) -> Result<(), ReportError> {
     for path in &batch.files {
-        scan_file(path, cluster, batch, acc, sorter, cancel)?;
+        scan_file(path, cluster, batch, Sink::Report(acc), sorter, cancel)?;
     }
     Ok(())
+}
+
+/// Read every key of the batch into `sorter` only, tagged `db × 2 + side` (`side` 1 for the
+/// baseline, 0 for the current batch): the `--baseline` pass.
+pub fn scan_tagged(
+    batch: &ParquetBatch,
+    cluster: &str,
+    side: u64,
+    sorter: &mut ExternalSorter,
+    cancel: &AtomicBool,
+) -> Result<(), ReportError> {
+    for path in &batch.files {
+        scan_file(path, cluster, batch, Sink::Tagged(side), sorter, cancel)?;
+    }
+    Ok(())
+}
+
+/// Where a file's rows go besides the sorter.
+enum Sink<'a> {
+    Report(&'a mut RowAccumulator),
+    Tagged(u64),
+}
+
+/// The completed batches of the cluster older than `before`, newest first (slugs).
+pub fn batches_before(
+    root: &Path,
+    cluster: &str,
+    before: BatchTs,
+) -> Result<Vec<String>, ReportError> {
+    let mut out: Vec<(BatchTs, String)> = Vec::new();
+    for dir in [
+        BatchPaths::cluster_dir(root, cluster),
+        BatchPaths::legacy_cluster_dir(root, cluster),
+    ] {
+        for (slug, ts) in list_batches(&dir)? {
+            if ts < before && !out.iter().any(|b| b.1 == slug) {
+                out.push((ts, slug));
+            }
+        }
+    }
+    out.sort_by_key(|b| std::cmp::Reverse(b.0));
+    Ok(out.into_iter().map(|b| b.1).collect())
 }
 
 /// The columns of one record batch, typed.
@@ -390,7 +432,7 @@ fn scan_file(
     path: &Path,
     cluster: &str,
     resolved: &ParquetBatch,
-    acc: &mut RowAccumulator,
+    mut sink: Sink<'_>,
     sorter: &mut ExternalSorter,
     cancel: &AtomicBool,
 ) -> Result<(), ReportError> {
@@ -460,6 +502,28 @@ fn scan_file(
                     batch
                 )));
             }
+            let acc = match &mut sink {
+                Sink::Report(acc) => &mut **acc,
+                Sink::Tagged(side) => {
+                    let t = c.rtype.value(i);
+                    let rtype = RecordType::parse(t)
+                        .ok_or_else(|| row_err(format!("unknown type '{t}'")))?;
+                    let db = c.db.value(i);
+                    let tag = db
+                        .checked_mul(2)
+                        .map(|d| d + *side)
+                        .ok_or_else(|| row_err(format!("db {db} is out of range")))?;
+                    let facts = KeyFacts {
+                        rdb_size: c.rdb_size.value(i),
+                        mem_size: c.mem_size.and_then(|m| opt(m, i)),
+                        member_count: c.member_count.value(i),
+                        rtype,
+                        has_ttl: report_expire_ms(opt(c.expire_at, i)).is_some(),
+                    };
+                    sorter.push_tagged(c.key.value(i), facts, Some(tag))?;
+                    continue;
+                }
+            };
             let inst = c.instance.value(i);
             let instance = match &last_instance {
                 Some((name, id)) if name == inst => *id,

@@ -233,7 +233,18 @@ impl ExternalSorter {
 
     /// Add an entry. May write a run to disk.
     pub fn push(&mut self, key: &[u8], facts: KeyFacts) -> Result<(), SpillError> {
-        let entry_len = key.len() + 3 * 10 + 1;
+        self.push_tagged(key, facts, None)
+    }
+
+    /// Add an entry carrying a `tag` (the baseline comparison's db and batch), handed back by
+    /// [`ExternalSorter::finish_tagged`]. May write a run to disk.
+    pub fn push_tagged(
+        &mut self,
+        key: &[u8],
+        facts: KeyFacts,
+        tag: Option<u64>,
+    ) -> Result<(), SpillError> {
+        let entry_len = key.len() + 4 * 10 + 1;
         if !self.index.is_empty()
             && (self.used() + entry_len + INDEX_ENTRY_BYTES > self.budget
                 || self.arena.len() + entry_len > MAX_ARENA)
@@ -246,9 +257,12 @@ impl ExternalSorter {
         self.arena.extend_from_slice(key);
         put_varint(&mut self.arena, facts.rdb_size);
         put_varint(&mut self.arena, facts.member_count);
-        self.arena.push(flags(facts));
+        self.arena.push(flags(facts, tag.is_some()));
         if let Some(m) = facts.mem_size {
             put_varint(&mut self.arena, m);
+        }
+        if let Some(t) = tag {
+            put_varint(&mut self.arena, t);
         }
         self.index.push(IndexEntry {
             head: head(key),
@@ -356,8 +370,19 @@ impl ExternalSorter {
     /// Hand every entry to `consume` in ascending key order (equal keys in any order), then
     /// remove the spill directory. Returns what the sort did.
     pub fn finish<E>(
-        mut self,
+        self,
         mut consume: impl FnMut(&[u8], KeyFacts) -> Result<(), E>,
+    ) -> Result<SpillStats, SpillError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.finish_tagged(|key, facts, _| consume(key, facts))
+    }
+
+    /// [`ExternalSorter::finish`], with each entry's tag (`None` when pushed without one).
+    pub fn finish_tagged<E>(
+        mut self,
+        mut consume: impl FnMut(&[u8], KeyFacts, Option<u64>) -> Result<(), E>,
     ) -> Result<SpillStats, SpillError>
     where
         E: std::error::Error + Send + Sync + 'static,
@@ -370,8 +395,8 @@ impl ExternalSorter {
                 if (i as u32).is_multiple_of(CANCEL_CHECK_EVERY) {
                     self.check_cancel()?;
                 }
-                let (key, facts) = decode_mem(&self.arena, e);
-                consume(key, facts).map_err(consumer)?;
+                let (key, facts, tag) = decode_mem(&self.arena, e);
+                consume(key, facts, tag).map_err(consumer)?;
             }
             return Ok(self.stats);
         }
@@ -386,8 +411,8 @@ impl ExternalSorter {
             let mut bytes = 0u64;
             let mut sources = open_sources(&batch, buf, self.max_key_len)?;
             let write_failed = |e| io_err(format!("cannot write {}", path.display()))(e);
-            merge(&mut sources, &[], &[], &self.cancel, |key, facts| {
-                bytes += write_entry(&mut w, key, facts).map_err(write_failed)?;
+            merge(&mut sources, &[], &[], &self.cancel, |key, facts, tag| {
+                bytes += write_entry(&mut w, key, facts, tag).map_err(write_failed)?;
                 Ok(())
             })?;
             w.flush().map_err(write_failed)?;
@@ -406,7 +431,7 @@ impl ExternalSorter {
             &self.arena,
             &self.index,
             &self.cancel,
-            |key, facts| consume(key, facts).map_err(consumer),
+            |key, facts, tag| consume(key, facts, tag).map_err(consumer),
         )?;
         Ok(self.stats)
     }
@@ -467,17 +492,23 @@ fn rest_class(e: &IndexEntry, depth: usize) -> u32 {
 
 /// Flags bit: a `mem_size` varint follows.
 const HAS_MEM: u8 = 0x40;
+/// Flags bit: a tag varint follows (after the `mem_size` one, if any).
+const HAS_TAG: u8 = 0x20;
+/// Flags bits: the type's index in `TYPES`.
+const TYPE_BITS: u8 = 0x1f;
 
 #[inline]
-fn flags(f: KeyFacts) -> u8 {
+fn flags(f: KeyFacts, tagged: bool) -> u8 {
     let t = type_index(f.rtype) as u8;
-    t | (u8::from(f.has_ttl) << 7) | if f.mem_size.is_some() { HAS_MEM } else { 0 }
+    t | (u8::from(f.has_ttl) << 7)
+        | if f.mem_size.is_some() { HAS_MEM } else { 0 }
+        | if tagged { HAS_TAG } else { 0 }
 }
 
 /// The facts but `mem_size` (set by the caller when the flags say one follows).
 #[inline]
 fn unflag(rdb_size: u64, member_count: u64, flags: u8) -> Option<KeyFacts> {
-    let rtype: RecordType = *TYPES.get(usize::from(flags & 0x3f))?;
+    let rtype: RecordType = *TYPES.get(usize::from(flags & TYPE_BITS))?;
     Some(KeyFacts {
         rdb_size,
         mem_size: None,
@@ -525,46 +556,51 @@ fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
 fn entry_tail_len(b: &[u8]) -> usize {
     let (_, a) = get_varint(b).expect("arena written by push");
     let (_, c) = get_varint(&b[a..]).expect("arena written by push");
-    if b[a + c] & HAS_MEM != 0 {
-        let (_, m) = get_varint(&b[a + c + 1..]).expect("arena written by push");
-        a + c + 1 + m
-    } else {
-        a + c + 1
+    let f = b[a + c];
+    let mut len = a + c + 1;
+    if f & HAS_MEM != 0 {
+        len += get_varint(&b[len..]).expect("arena written by push").1;
     }
+    if f & HAS_TAG != 0 {
+        len += get_varint(&b[len..]).expect("arena written by push").1;
+    }
+    len
 }
 
 #[inline]
-fn decode_mem<'a>(arena: &'a [u8], e: &IndexEntry) -> (&'a [u8], KeyFacts) {
+fn decode_mem<'a>(arena: &'a [u8], e: &IndexEntry) -> (&'a [u8], KeyFacts, Option<u64>) {
     let start = e.offset as usize;
     let key_end = start + e.key_len as usize;
     let tail = &arena[key_end..];
     let (rdb_size, a) = get_varint(tail).expect("arena written by push");
     let (member_count, c) = get_varint(&tail[a..]).expect("arena written by push");
-    let mut facts = unflag(rdb_size, member_count, tail[a + c]).expect("flags written by push");
-    if tail[a + c] & HAS_MEM != 0 {
-        facts.mem_size = Some(
-            get_varint(&tail[a + c + 1..])
-                .expect("arena written by push")
-                .0,
-        );
+    let f = tail[a + c];
+    let mut facts = unflag(rdb_size, member_count, f).expect("flags written by push");
+    let mut pos = a + c + 1;
+    if f & HAS_MEM != 0 {
+        let (m, n) = get_varint(&tail[pos..]).expect("arena written by push");
+        facts.mem_size = Some(m);
+        pos += n;
     }
-    (&arena[start..key_end], facts)
+    let tag =
+        (f & HAS_TAG != 0).then(|| get_varint(&tail[pos..]).expect("arena written by push").0);
+    (&arena[start..key_end], facts, tag)
 }
 
 /// Write one entry in run format; returns the bytes written.
-fn write_entry(w: &mut impl Write, key: &[u8], f: KeyFacts) -> io::Result<u64> {
+fn write_entry(w: &mut impl Write, key: &[u8], f: KeyFacts, tag: Option<u64>) -> io::Result<u64> {
     let mut buf = [0u8; 10];
     let n = encode_varint(key.len() as u64, &mut buf);
     w.write_all(&buf[..n])?;
     w.write_all(key)?;
-    let mut tail = [0u8; 31];
+    let mut tail = [0u8; 41];
     let a = encode_varint(f.rdb_size, (&mut tail[..10]).try_into().expect("10 bytes"));
     let b = encode_varint(f.member_count, &mut buf);
     tail[a..a + b].copy_from_slice(&buf[..b]);
-    tail[a + b] = flags(f);
+    tail[a + b] = flags(f, tag.is_some());
     let mut len = a + b + 1;
-    if let Some(m) = f.mem_size {
-        let c = encode_varint(m, &mut buf);
+    for v in [f.mem_size, tag].into_iter().flatten() {
+        let c = encode_varint(v, &mut buf);
         tail[len..len + c].copy_from_slice(&buf[..c]);
         len += c;
     }
@@ -579,6 +615,7 @@ struct RunReader {
     key: Vec<u8>,
     max_key_len: usize,
     facts: KeyFacts,
+    tag: Option<u64>,
 }
 
 impl RunReader {
@@ -649,6 +686,14 @@ impl RunReader {
                     .ok_or_else(|| self.corrupt("truncated entry"))?,
             );
         }
+        self.tag = if f[0] & HAS_TAG != 0 {
+            Some(
+                self.read_varint()?
+                    .ok_or_else(|| self.corrupt("truncated entry"))?,
+            )
+        } else {
+            None
+        };
         Ok(true)
     }
 }
@@ -674,6 +719,7 @@ fn open_sources(
                     rtype: RecordType::String,
                     has_ttl: false,
                 },
+                tag: None,
             })
         })
         .collect()
@@ -712,7 +758,7 @@ fn merge(
     arena: &[u8],
     index: &[IndexEntry],
     cancel: &AtomicBool,
-    mut out: impl FnMut(&[u8], KeyFacts) -> Result<(), SpillError>,
+    mut out: impl FnMut(&[u8], KeyFacts, Option<u64>) -> Result<(), SpillError>,
 ) -> Result<(), SpillError> {
     const MEM: usize = usize::MAX;
     let mut heap = BinaryHeap::with_capacity(runs.len() + 1);
@@ -738,8 +784,8 @@ fn merge(
             return Err(SpillError::Interrupted);
         }
         if h.source == MEM {
-            let facts = decode_mem(arena, &index[mem_pos]).1;
-            out(&h.key, facts)?;
+            let (_, facts, tag) = decode_mem(arena, &index[mem_pos]);
+            out(&h.key, facts, tag)?;
             mem_pos += 1;
             if let Some(e) = index.get(mem_pos) {
                 h.key.clear();
@@ -748,7 +794,7 @@ fn merge(
             }
         } else {
             let r = &mut runs[h.source];
-            out(&h.key, r.facts)?;
+            out(&h.key, r.facts, r.tag)?;
             // Reuse the key buffer for the next entry of the same run.
             r.key = std::mem::take(&mut h.key);
             if r.advance()? {
@@ -817,6 +863,49 @@ mod tests {
             "spill directory removed"
         );
         (out, stats)
+    }
+
+    /// Tagged entries (the `--baseline` pass) keep their tags through spilled runs and
+    /// intermediate merges, and untagged ones stay untagged.
+    #[test]
+    fn tags_survive_spills_and_merges() {
+        let entries = random_entries(3000, 11);
+        let tag = |i: usize| (!i.is_multiple_of(5)).then(|| (i as u64) * 0x1_0000_0001);
+        let mut want: Vec<(Vec<u8>, KeyFacts, Option<u64>)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, f))| (k.clone(), *f, tag(i)))
+            .collect();
+        let key_of = |e: &(Vec<u8>, KeyFacts, Option<u64>)| {
+            (
+                e.0.clone(),
+                e.2,
+                e.1.rdb_size,
+                e.1.mem_size,
+                e.1.member_count,
+            )
+        };
+        want.sort_by_key(key_of);
+        for budget in [1 << 12, 1 << 16, 1 << 30] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Arc::default());
+            for (i, (k, f)) in entries.iter().enumerate() {
+                s.push_tagged(k, *f, tag(i)).unwrap();
+            }
+            let mut got = Vec::new();
+            let stats = s
+                .finish_tagged(|k, f, t| {
+                    got.push((k.to_vec(), f, t));
+                    Ok::<(), std::io::Error>(())
+                })
+                .unwrap();
+            assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "key order");
+            got.sort_by_key(key_of);
+            assert_eq!(got, want, "budget {budget}");
+            if budget == 1 << 12 {
+                assert!(stats.runs_spilled > 0 && stats.runs_merged > 0, "{stats:?}");
+            }
+        }
     }
 
     #[test]

@@ -1556,3 +1556,203 @@ fn the_json_and_the_page_are_published_both_or_neither() {
     );
     assert_eq!(entries(&out), ["page.fifo"], "the JSON is not published");
 }
+
+/// `--baseline`: a crafted pair (grow, shrink, appear, vanish, unchanged, every key moved to
+/// another instance, one to another db, a type change, binary keys), an empty baseline and
+/// identical batches, byte-identical from every store and equal to the brute-force reference.
+#[test]
+fn baseline_changes_match_the_reference_from_every_store() {
+    let stores = Stores::new("report_baseline");
+    let tmp = &stores.tmp;
+    const B0: &str = "2030-05-01T00:00:00Z";
+    const B1: &str = "2030-05-02T00:00:00.5Z";
+    const B2: &str = "2030-05-03T00:00:00Z";
+    const B3: &str = "2030-05-04T00:00:00Z";
+    let x = |n: usize| "x".repeat(n);
+    let base_rdb = rdb_file(tmp.path(), "base", &[], |c| {
+        set(c, b"grow:a", x(100).as_bytes());
+        set(c, b"grow:b", x(300).as_bytes());
+        set(c, b"shrink:a", x(3000).as_bytes());
+        set(c, b"same:a", b"v");
+        set(c, b"vanish:a", x(500).as_bytes());
+        set(c, b"vanish:b", x(700).as_bytes());
+        set(c, b"tc:k", x(50).as_bytes());
+        set(c, b"bin:\xff\x00", x(200).as_bytes());
+        set(c, b"mv:db", x(80).as_bytes());
+    });
+    let cur_rdb = rdb_file(tmp.path(), "cur", &[], |c| {
+        set(c, b"grow:a", x(1000).as_bytes());
+        set(c, b"grow:b", x(900).as_bytes());
+        set(c, b"shrink:a", x(10).as_bytes());
+        set(c, b"same:a", b"v");
+        c.ok(&[b"RPUSH", b"tc:k", b"a", b"b"]);
+        set(c, b"bin:\xff\x00", x(400).as_bytes());
+        set(c, b"new:a", x(2000).as_bytes());
+        set(c, b"new:b", x(20).as_bytes());
+        select(c, 1);
+        set(c, b"mv:db", x(80).as_bytes());
+    });
+    let empty = rdb_file(tmp.path(), "empty", &[], |_| {});
+    let base = stores.dump(&file_source(&base_rdb, "diff", "10.0.0.1:6379"), B0, "b0");
+    let cur = stores.dump(&file_source(&cur_rdb, "diff", "10.0.0.2:6379"), B1, "b1");
+    let same = stores.dump(&file_source(&cur_rdb, "diff", "10.0.0.2:6379"), B2, "b2");
+    let none = stores.dump(&file_source(&empty, "diffe", "10.0.0.1:6379"), B0, "e0");
+    let cur_e = stores.dump(&file_source(&cur_rdb, "diffe", "10.0.0.1:6379"), B3, "e3");
+
+    let thr = ["--prefix-threshold", "2"];
+    let single = |cluster: &str, batch: &str, name: &str| {
+        let mut a = vec!["--batch", batch];
+        a.extend(thr);
+        stores.report(cluster, &a, name)
+    };
+    let compared = |cluster: &str, batch: &str, baseline: &str, name: &str| {
+        let mut a = vec!["--batch", batch, "--baseline", baseline];
+        a.extend(thr);
+        stores.report(cluster, &a, name)
+    };
+    for (cluster, cur_b, cur_recs, base_b, base_recs, what) in [
+        ("diff", B1, &cur, B0, &base, "crafted pair"),
+        ("diff", B2, &same, B1, &cur, "identical batches"),
+        ("diffe", B3, &cur_e, B0, &none, "empty baseline"),
+    ] {
+        let cur_r = single(cluster, cur_b, &format!("{what}-cur"));
+        let base_r = single(cluster, base_b, &format!("{what}-base"));
+        let mut p = params(cluster, cur_b, 100);
+        p.micro_pct = 2_000_000;
+        p.pct_text = "2";
+        check(&cur_r, cur_recs, &p, what);
+        let got = compared(cluster, cur_b, base_b, what);
+        let want = report_ref::changes(cur_recs, base_recs, &cur_r, &base_r, 100);
+        report_ref::assert_same_report(&got["changes"], &want, what);
+        // The rest of the document is the report without --baseline.
+        let mut rest = got.clone();
+        rest.as_object_mut().expect("object").remove("changes");
+        assert_eq!(
+            rest, cur_r,
+            "{what}: --baseline changed the rest of the report"
+        );
+    }
+
+    // The crafted pair, by hand.
+    let got = compared("diff", B1, "previous", "previous");
+    let ch = &got["changes"];
+    assert_eq!(ch["baseline"], "2030-05-01T00:00:00.000000000Z");
+    assert_eq!(ch["keys_type_changed"], 1);
+    let keys: Vec<&str> = ch["top_new_keys"]
+        .as_array()
+        .expect("new keys")
+        .iter()
+        .map(|k| k["key"]["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(keys, ["new:a", "mv:db", "new:b"], "new keys, biggest first");
+    let grown: Vec<&str> = ch["top_key_growth"]
+        .as_array()
+        .expect("growth")
+        .iter()
+        .map(|k| k["key"]["text"].as_str().expect("text"))
+        .collect();
+    assert!(
+        grown.contains(&"grow:a") && !grown.contains(&"same:a"),
+        "{grown:?}"
+    );
+    let bin = ch["top_key_growth"]
+        .as_array()
+        .expect("growth")
+        .iter()
+        .find(|k| k["key"]["text"] == "bin:\\xff\\x00")
+        .expect("the binary key grew");
+    assert!(bin["key"]["base64"].is_string());
+    // Moved to another instance: unchanged, not vanished + appeared.
+    assert!(!keys.contains(&"same:a"));
+    // Identical batches: every delta is 0, no ranked list has an entry.
+    let ident = compared("diff", B2, B1, "ident");
+    let ch = &ident["changes"];
+    for list in [
+        "growth",
+        "relative_growth",
+        "appeared",
+        "vanished",
+        "shrink",
+        "top_key_growth",
+        "top_new_keys",
+    ] {
+        assert_eq!(ch[list], serde_json::json!([]), "identical batches: {list}");
+    }
+    for d in ["keys", "rdb_size", "mem_size", "member_count"] {
+        assert_eq!(ch["totals"]["delta"][d], 0);
+    }
+
+    // Errors: a baseline that is not a batch lists them; one not older is a usage error.
+    let pq = stores.parquet();
+    let base_args = |baseline: &str| {
+        vec![
+            "report".to_string(),
+            "from-parquet".into(),
+            "--dir".into(),
+            pq.clone(),
+            "--cluster".into(),
+            "diff".into(),
+            "--batch".into(),
+            B1.into(),
+            "--baseline".into(),
+            baseline.into(),
+            "--json".into(),
+            tmp.path().join("err.json").display().to_string(),
+        ]
+    };
+    let err = fails(&base_args("2030-04-01T00:00:00Z"));
+    assert!(
+        err.contains(&slug(B0)) && err.contains("--baseline"),
+        "{err}"
+    );
+    for newer in [B1, B2] {
+        let out = rdbinsight(
+            &base_args(newer)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &[],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not older"));
+    }
+    let err = fails(
+        &base_args("previous")
+            .iter()
+            .map(|s| s.replace(B1, B0))
+            .collect::<Vec<_>>(),
+    );
+    assert!(err.contains("no completed batch before"), "{err}");
+    for (store, url, _) in stores.ch.as_ref().map(Ch::stores).unwrap_or_default() {
+        let args = [
+            "report",
+            "from-clickhouse",
+            "--url",
+            &url,
+            "--cluster",
+            "diff",
+            "--batch",
+            B1,
+            "--baseline",
+            "2030-04-01T00:00:00Z",
+            "--json",
+        ];
+        let json = tmp.path().join("err2.json").display().to_string();
+        let mut args = args.to_vec();
+        args.push(&json);
+        let err = fails(&args);
+        assert!(
+            err.contains("2030-05-01T00:00:00") && err.contains("--baseline"),
+            "{store}: {err}"
+        );
+        let mut args2 = args.clone();
+        args2[9] = B2;
+        let out = rdbinsight(&args2, &[]);
+        assert_eq!(out.status.code(), Some(2), "{store}");
+    }
+}

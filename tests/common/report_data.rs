@@ -771,5 +771,6 @@ pub fn aggregate(
             top_slots_by_keys: slot_rows,
             shared_slots,
         },
+        changes: None,
     }
 }

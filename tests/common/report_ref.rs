@@ -658,3 +658,277 @@ pub fn assert_same_report(got: &Value, want: &Value, what: &str) {
         );
     }
 }
+
+fn sums_json(s: &Sums) -> Value {
+    let mut v = json!({"keys": s.keys, "rdb_size": s.rdb_size, "mem_size": s.mem_size,
+                       "member_count": s.member_count});
+    if s.mem_missing > 0 {
+        v["mem_missing"] = json!(s.mem_missing);
+    }
+    v
+}
+
+fn agg_of(v: &Value) -> Sums {
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Sums {
+        keys: n("keys"),
+        rdb_size: n("rdb_size"),
+        mem_size: n("mem_size"),
+        mem_missing: n("mem_missing"),
+        member_count: n("member_count"),
+    }
+}
+
+fn change_json(name: &str, c: &Sums, b: &Sums) -> Value {
+    let d = |x: u64, y: u64| i128::from(x) - i128::from(y);
+    json!({"name": name, "current": sums_json(c), "baseline": sums_json(b),
+           "delta": {"keys": d(c.keys, b.keys), "rdb_size": d(c.rdb_size, b.rdb_size),
+                     "mem_size": d(c.mem_size, b.mem_size),
+                     "member_count": d(c.member_count, b.member_count)}})
+}
+
+fn prefix_bytes(kt: &Value) -> Vec<u8> {
+    match kt.get("base64").and_then(Value::as_str) {
+        Some(b) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .expect("base64"),
+        None => kt["text"].as_str().expect("text").as_bytes().to_vec(),
+    }
+}
+
+/// The `changes` part of `--baseline` by brute force: `cur`/`base` are the two batches'
+/// records, `cur_report`/`base_report` their own reports (for the measure, the trees and the
+/// expiry buckets, which the single-batch reference checks).
+pub fn changes(
+    cur: &[Rec],
+    base: &[Rec],
+    cur_report: &Value,
+    base_report: &Value,
+    top: usize,
+) -> Value {
+    let m = if cur_report["memory"]["measure"] == "mem" && base_report["memory"]["measure"] == "mem"
+    {
+        "mem"
+    } else {
+        "rdb"
+    };
+    let group = |recs: &[Rec], f: &dyn Fn(&Rec) -> (String, String)| {
+        let mut g: BTreeMap<String, (String, Sums)> = BTreeMap::new();
+        for r in recs {
+            let (k, name) = f(r);
+            g.entry(k).or_insert((name, Sums::default())).1.add(r);
+        }
+        g
+    };
+    let rows = |f: &dyn Fn(&Rec) -> (String, String)| -> Value {
+        let (c, b) = (group(cur, f), group(base, f));
+        let keys: BTreeSet<&String> = c.keys().chain(b.keys()).collect();
+        Value::Array(
+            keys.into_iter()
+                .map(|k| {
+                    let name = c
+                        .get(k)
+                        .or(b.get(k))
+                        .map(|x| x.0.clone())
+                        .unwrap_or_default();
+                    let z = Sums::default();
+                    change_json(
+                        &name,
+                        c.get(k).map_or(&z, |x| &x.1),
+                        b.get(k).map_or(&z, |x| &x.1),
+                    )
+                })
+                .collect(),
+        )
+    };
+    let total = |recs: &[Rec]| {
+        let mut s = Sums::default();
+        recs.iter().for_each(|r| s.add(r));
+        s
+    };
+    let bucket = |rep: &Value, id: &str| {
+        agg_of(
+            rep["expiry"]["buckets"]
+                .as_array()
+                .expect("buckets")
+                .iter()
+                .find(|b| b["id"] == id)
+                .expect("bucket"),
+        )
+    };
+    // Prefixes: the union of both trees, sums by brute force.
+    let mut union: BTreeMap<Vec<u8>, (bool, bool)> = BTreeMap::new();
+    for (rep, side) in [(cur_report, 0), (base_report, 1)] {
+        for n in rep["prefix_tree"]["nodes"].as_array().expect("nodes") {
+            let e = union.entry(prefix_bytes(&n["prefix"])).or_default();
+            if side == 0 {
+                e.0 = true;
+            } else {
+                e.1 = true;
+            }
+        }
+    }
+    let under = |recs: &[Rec], p: &[u8]| {
+        let mut s = Sums::default();
+        recs.iter()
+            .filter(|r| r.key.starts_with(p))
+            .for_each(|r| s.add(r));
+        s
+    };
+    let prefixes: Vec<(Vec<u8>, bool, bool, Sums, Sums)> = union
+        .into_iter()
+        .map(|(p, (ic, ib))| {
+            let (c, b) = (under(cur, &p), under(base, &p));
+            (p, ic, ib, c, b)
+        })
+        .collect();
+    let delta = |c: &Sums, b: &Sums| i128::from(c.measured(m)) - i128::from(b.measured(m));
+    let rank = |keep: &dyn Fn(&Sums, &Sums) -> bool, by: &dyn Fn(&Sums, &Sums) -> i128| {
+        let mut v: Vec<(i128, usize)> = prefixes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| keep(&p.3, &p.4))
+            .map(|(i, p)| (by(&p.3, &p.4), i))
+            .collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        v.into_iter()
+            .take(top)
+            .map(|x| json!(x.1))
+            .collect::<Vec<_>>()
+    };
+    let bt = base_report_threshold(base_report, cur_report, m);
+    let mut rel: Vec<usize> = (0..prefixes.len())
+        .filter(|&i| {
+            let (c, b) = (&prefixes[i].3, &prefixes[i].4);
+            b.measured(m) > 0 && b.measured(m) >= bt.0 && delta(c, b) > 0
+        })
+        .collect();
+    // As fractions, exactly: sort by current/baseline desc.
+    rel.sort_by(|&x, &y| {
+        let fx = (
+            prefixes[x].3.measured(m) as u128,
+            prefixes[x].4.measured(m) as u128,
+        );
+        let fy = (
+            prefixes[y].3.measured(m) as u128,
+            prefixes[y].4.measured(m) as u128,
+        );
+        (fy.0 * fx.1).cmp(&(fx.0 * fy.1)).then(x.cmp(&y))
+    });
+    // Keys: (db, key) summed over instances; type = the smallest name.
+    let by_key = |recs: &[Rec]| {
+        let mut g: BTreeMap<(Vec<u8>, u64), (Sums, String)> = BTreeMap::new();
+        for r in recs {
+            let e = g
+                .entry((r.key.clone(), r.db))
+                .or_insert((Sums::default(), r.rtype.clone()));
+            e.0.add(r);
+            if r.rtype < e.1 {
+                e.1 = r.rtype.clone();
+            }
+        }
+        g
+    };
+    let (ck, bk) = (by_key(cur), by_key(base));
+    let all: BTreeSet<&(Vec<u8>, u64)> = ck.keys().chain(bk.keys()).collect();
+    let mut type_changed = 0u64;
+    let mut growth = Vec::new();
+    let mut new = Vec::new();
+    for k in all {
+        let (c, b) = (ck.get(k), bk.get(k));
+        let z = Sums::default();
+        let (cs, bs) = (c.map_or(&z, |x| &x.0), b.map_or(&z, |x| &x.0));
+        let changed = matches!((c, b), (Some(c), Some(b)) if c.1 != b.1);
+        type_changed += u64::from(changed);
+        let row = json!({"key": key_text(&k.0), "db": k.1,
+            "type": c.map(|x| x.1.clone()).unwrap_or_default(),
+            "baseline_type": b.map(|x| x.1.clone()),
+            "type_changed": changed,
+            "current": cs.measured(m), "baseline": bs.measured(m), "delta": delta(cs, bs)});
+        let d = delta(cs, bs);
+        if d > 0 {
+            growth.push((d, k.clone(), row.clone()));
+        }
+        if b.is_none() && c.is_some() {
+            new.push((i128::from(cs.measured(m)), k.clone(), row));
+        }
+    }
+    let top_of = |mut v: Vec<(i128, (Vec<u8>, u64), Value)>| {
+        v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        v.into_iter().take(top).map(|x| x.2).collect::<Vec<_>>()
+    };
+    let note = if m == cur_report["memory"]["measure"] && m == base_report["memory"]["measure"] {
+        if m == "rdb" {
+            cur_report["memory"]["note"]
+                .clone()
+                .as_str()
+                .map(|s| json!(s))
+                .or_else(|| base_report["memory"]["note"].as_str().map(|s| json!(s)))
+                .unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        }
+    } else {
+        json!(
+            "one of the two batches has no mem_size (stored before the column existed): the \
+             changes compare rdb_size, the keys' serialized size"
+        )
+    };
+    json!({
+        "baseline": base_report["batch"],
+        "measure": m,
+        "note": note,
+        "baseline_prefix_threshold_bytes": bt.0,
+        "current_prefix_threshold_bytes": bt.1,
+        "totals": change_json("", &total(cur), &total(base)),
+        "no_ttl": change_json("no_ttl", &bucket(cur_report, "no_ttl"), &bucket(base_report, "no_ttl")),
+        "expired": change_json("expired", &bucket(cur_report, "expired"), &bucket(base_report, "expired")),
+        "by_type": rows(&|r| (r.rtype.clone(), r.rtype.clone())),
+        "by_db": rows(&|r| (format!("{:020}", r.db), r.db.to_string())),
+        "by_instance": rows(&|r| (r.instance.clone(), r.instance.clone())),
+        "keys_type_changed": type_changed,
+        "prefixes": prefixes.iter().map(|(p, ic, ib, c, b)| {
+            let d = |x: u64, y: u64| i128::from(x) - i128::from(y);
+            json!({"prefix": key_text(p), "prefix_len": p.len(), "in_current": ic,
+                   "in_baseline": ib, "current": sums_json(c), "baseline": sums_json(b),
+                   "delta": {"keys": d(c.keys, b.keys), "rdb_size": d(c.rdb_size, b.rdb_size),
+                             "mem_size": d(c.mem_size, b.mem_size),
+                             "member_count": d(c.member_count, b.member_count)}})
+        }).collect::<Vec<_>>(),
+        "growth": rank(&|c, b| delta(c, b) > 0, &|c, b| delta(c, b)),
+        "relative_growth": rel.into_iter().take(top).collect::<Vec<_>>(),
+        "appeared": rank(&|_, b| b.keys == 0, &|c, _| i128::from(c.measured(m))),
+        "vanished": rank(&|c, _| c.keys == 0, &|_, b| i128::from(b.measured(m))),
+        "shrink": rank(&|c, b| delta(c, b) < 0, &|c, b| -delta(c, b)),
+        "top_key_growth": top_of(growth),
+        "top_new_keys": top_of(new),
+    })
+}
+
+/// (baseline, current) prefix thresholds for the measure `m`: the reports' own when they use
+/// `m`, else recomputed from their totals of `m` at the reports' percentage.
+fn base_report_threshold(base: &Value, cur: &Value, m: &str) -> (u64, u64) {
+    let t = |rep: &Value| {
+        if rep["memory"]["measure"] == m {
+            rep["params"]["prefix_threshold_bytes"]
+                .as_u64()
+                .expect("threshold")
+        } else {
+            let total = rep["totals"][if m == "mem" { "mem_size" } else { "rdb_size" }]
+                .as_u64()
+                .expect("total");
+            let pct: f64 = rep["params"]["prefix_threshold_pct"]
+                .as_str()
+                .expect("pct")
+                .parse()
+                .expect("pct");
+            let micro = (pct * 1_000_000.0).round() as u128;
+            if total == 0 {
+                0
+            } else {
+                ((u128::from(total) * micro / 100_000_000) as u64).max(1)
+            }
+        }
+    };
+    (t(base), t(cur))
+}

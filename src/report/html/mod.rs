@@ -325,6 +325,7 @@ mod tests {
                 top_slots_by_keys: vec![],
                 shared_slots: vec![],
             },
+            changes: None,
         }
     }
 

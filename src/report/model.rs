@@ -321,7 +321,7 @@ pub struct TypeBytes {
     pub module: u64,
 }
 
-/// The prefix tree (issue #9, section 3).
+/// The prefix tree: the key prefixes that hold at least the threshold of the measure.
 ///
 /// With `T = params.prefix_threshold_bytes`, a byte string P is a node when the keys starting
 /// with P hold at least T bytes of the measure (`memory.measure`) and P is the longest common prefix of exactly
@@ -384,7 +384,7 @@ pub struct KeyRow {
     pub freq: Option<u8>,
 }
 
-/// Expiry relative to the batch timestamp (issue #9, section 5).
+/// Expiry relative to the batch timestamp.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expiry {
     /// Always these seven buckets, in this order, with these ids: `no_ttl`, `expired`
@@ -416,7 +416,7 @@ pub struct NoTtlPrefix {
     pub all: Agg,
 }
 
-/// Access recency and frequency (issue #9, section 6).
+/// Access recency (LRU idle time) and frequency (LFU counter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cold {
     /// `idle_seconds`, buckets bounded by [`IDLE_BOUNDS`].
@@ -445,7 +445,7 @@ pub struct HistBucket {
     pub agg: Agg,
 }
 
-/// Outliers (issue #9, section 7). The encoding mix per type is
+/// Outliers: big keys. The encoding mix per type is
 /// [`ReportData::by_type_encoding`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outliers {
@@ -459,7 +459,7 @@ pub struct Outliers {
     pub big_keys_agg: Agg,
 }
 
-/// Balance across instances and slots (issue #9, section 8).
+/// Balance across instances and slots.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Balance {
     /// Largest per-instance key count and byte sum (0 for an empty batch).

@@ -1,4 +1,4 @@
-//! The prefix tree (issue #9, section 3) from keys in ascending byte order, in one pass.
+//! The prefix tree (which key prefixes hold the memory) from keys in ascending byte order, in one pass.
 //!
 //! A byte string P is a node when the keys starting with P hold at least `T` bytes of
 //! the measure (`mem_size` or `rdb_size`) and P is the longest common prefix of exactly those keys: a branching point of

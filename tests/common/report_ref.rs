@@ -1,4 +1,4 @@
-//! A naive, independent restatement of the report (issue #9) for tests: every section computed
+//! A naive, independent restatement of the report for tests: every section computed
 //! from the records by brute force (full sorts, every prefix of every key tried), written as
 //! JSON by hand. Shares no code with `src/report`.
 

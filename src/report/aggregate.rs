@@ -65,7 +65,8 @@ pub fn hist_bucket(bounds: &[u64], v: u64) -> usize {
     bounds.partition_point(|&b| b <= v)
 }
 
-/// Whether a key is "big" (a string, or a collection by members or bytes); `size` is the key's measure.
+/// Whether a key is "big" (a string by bytes, a collection by members or bytes); `size` is
+/// the key's measure.
 #[inline]
 pub fn is_big(rtype: RecordType, size: u64, member_count: u64) -> bool {
     match rtype {

@@ -216,8 +216,8 @@ fn check_size_field<S: ByteSrc>(s: &mut S) -> PResult<()> {
     Ok(())
 }
 
-/// Number of entries in a ziplist.
-pub(crate) fn count_ziplist<S: ByteSrc>(s: &mut S) -> PResult<u64> {
+/// Read and check a ziplist's header (size, tail offset); returns its entry count field.
+fn ziplist_header<S: ByteSrc>(s: &mut S) -> PResult<u16> {
     check_min_size(s, 11)?;
     check_size_field(s)?;
     let zltail = s.u32_le()?;
@@ -226,7 +226,12 @@ pub(crate) fn count_ziplist<S: ByteSrc>(s: &mut S) -> PResult<u64> {
             "ziplist tail offset {zltail} is outside the blob"
         )));
     }
-    let zllen = s.u16_le()?;
+    s.u16_le()
+}
+
+/// Number of entries in a ziplist.
+pub(crate) fn count_ziplist<S: ByteSrc>(s: &mut S) -> PResult<u64> {
+    let zllen = ziplist_header(s)?;
     let exact = (zllen != u16::MAX).then_some(u64::from(zllen));
     count_entries(s, exact, |s, first| {
         if first == 0xFE {
@@ -377,15 +382,7 @@ fn elem_of<S: ByteSrc>(s: &mut S, len: u64) -> PResult<Elem> {
 /// each; returns the entry count. The same checks as [`count_ziplist`], and the header count
 /// must match the entries unless saturated.
 pub(crate) fn walk_ziplist<S: ByteSrc>(s: &mut S, mut f: impl FnMut(Elem)) -> PResult<u64> {
-    check_min_size(s, 11)?;
-    check_size_field(s)?;
-    let zltail = s.u32_le()?;
-    if u64::from(zltail) >= s.total() {
-        return Err(corrupt(format!(
-            "ziplist tail offset {zltail} is outside the blob"
-        )));
-    }
-    let zllen = s.u16_le()?;
+    let zllen = ziplist_header(s)?;
     let count = count_entries(s, None, |s, first| {
         if first == 0xFE {
             s.skip(4)?; // 5-byte prevlen

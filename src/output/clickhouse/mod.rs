@@ -7,7 +7,9 @@
 //!
 //! * `config`: `--url` / `--proxy-url` / timeouts / `--on-cluster` (validated, redacted).
 //! * [`schema`]: the DDL (also printed by `rdbinsight misc clickhouse-schema`).
-//! * `writer`: [`ClickHouseOutput`] and [`ClickHouseChunkWriter`].
+//! * `schema_check`: a server's schema checked against it, created or migrated
+//!   (`--auto-create-tables`), the TTL against the batch timestamp.
+//! * `writer`: [`ClickHouseOutput`] (the batch lifecycle) and [`ClickHouseChunkWriter`].
 //! * `stream`: one instance's rows as a stream of INSERTs ([`rowbinary`] encodes them).
 //! * `claim`: batch claims, heartbeats, completion markers, cleanup of dead attempts.
 //! * `conn`, `http`, `proxy`, `error`: clients, connect timeout, `--proxy-url`, and
@@ -25,6 +27,7 @@ pub(crate) mod proxy;
 #[doc(hidden)]
 pub mod rowbinary;
 pub mod schema;
+pub(crate) mod schema_check;
 pub(crate) mod stream;
 pub(crate) mod writer;
 

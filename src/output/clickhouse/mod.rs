@@ -12,9 +12,12 @@
 //! * `writer`: [`ClickHouseOutput`] (the batch lifecycle) and [`ClickHouseChunkWriter`].
 //! * `stream`: one instance's rows as a stream of INSERTs ([`rowbinary`] encodes them).
 //! * `claim`: batch claims, heartbeats, completion markers, cleanup of dead attempts.
+//! * `batch_rows`: a batch's row and marker counts, the deletes, the wait for an attempt's
+//!   queries to drain.
 //! * `conn`, `http`, `proxy`, `error`: clients, connect timeout, `--proxy-url`, and
 //!   one-line errors.
 
+pub(crate) mod batch_rows;
 pub(crate) mod claim;
 pub(crate) mod config;
 pub(crate) mod conn;

@@ -41,7 +41,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::claim::{self, Attempt, Claim, ClaimTiming};
+use super::batch_rows;
+use super::claim::{self, Attempt, Claim, ClaimStatus, ClaimTiming};
 use super::config::ClickHouseConfig;
 use super::conn::Conn;
 use super::rowbinary::{self, RowEncoder};
@@ -215,22 +216,22 @@ impl ClickHouseOutput {
     pub async fn drop_batch(&mut self, batch: &BatchContext) -> Result<(u64, u64), OutputError> {
         self.schema().existing().await?;
         claim::clean_up_dead_attempts(&self.conn, self.timing).await?;
-        let mut claim = claim::claim(&self.conn, batch, &self.attempt, self.timing, false).await?;
+        let mut claim = Claim::for_drop(&self.conn, batch, &self.attempt, self.timing).await?;
         let result = async {
-            let counts = claim::batch_counts(&self.conn, batch).await?;
-            claim::delete_marker(&self.conn, batch).await?;
-            claim::delete_rows(&self.conn, batch).await?;
-            claim::delete_summaries(&self.conn, batch).await?;
+            let counts = batch_rows::batch_counts(&self.conn, batch).await?;
+            batch_rows::delete_marker(&self.conn, batch).await?;
+            batch_rows::delete_rows(&self.conn, batch).await?;
+            batch_rows::delete_summaries(&self.conn, batch).await?;
             Ok::<_, OutputError>(counts)
         }
         .await;
         claim.stop_heartbeat().await;
-        let state = if result.is_ok() {
-            claim::state::DROPPED
+        let status = if result.is_ok() {
+            ClaimStatus::Dropped
         } else {
-            claim::state::ABORTED
+            ClaimStatus::Aborted
         };
-        if let Err(e) = claim::set_state(&self.conn, &claim, state).await {
+        if let Err(e) = claim.set_status(&self.conn, status).await {
             tracing::warn!("{e}");
         }
         result
@@ -243,7 +244,7 @@ impl Output for ClickHouseOutput {
     async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         self.schema().prepare(batch).await?;
         claim::clean_up_dead_attempts(&self.conn, self.timing).await?;
-        let claim = claim::claim(&self.conn, batch, &self.attempt, self.timing, true).await?;
+        let claim = Claim::for_dump(&self.conn, batch, &self.attempt, self.timing).await?;
         self.stream = Some(self.stream_config(&claim));
         self.claim = Some(claim);
         Ok(())
@@ -285,9 +286,9 @@ impl Output for ClickHouseOutput {
         };
         claim.stop_heartbeat().await;
         if !self.skip_owner_check {
-            claim::check_still_owner(conn, claim).await?;
+            claim.ensure_owned(conn).await?;
         }
-        let winners = claim::write_marker(conn, claim).await?;
+        let winners = claim.write_marker(conn).await?;
         let what = format!(
             "batch {} of cluster {}",
             claim.batch.batch, claim.batch.cluster
@@ -308,14 +309,16 @@ impl Output for ClickHouseOutput {
                 claim.attempt.id
             )));
         }
-        if let Err(e) = claim::set_state(conn, claim, claim::state::COMPLETED).await {
+        if let Err(e) = claim.set_status(conn, ClaimStatus::Completed).await {
             // The batch is complete (its marker is written); a later run records it.
             tracing::warn!("{e}");
         }
         if claim.seq > 1 {
             // Earlier attempts on this batch died or were fenced: their rows are invisible;
             // remove them (housekeeping).
-            if let Err(e) = claim::delete_losing_rows(conn, &claim.batch, &claim.attempt.id).await {
+            if let Err(e) =
+                batch_rows::delete_losing_rows(conn, &claim.batch, &claim.attempt.id).await
+            {
                 tracing::warn!("{e} (they are not shown; the table's TTL removes them)");
             }
         }
@@ -358,16 +361,16 @@ impl ClickHouseOutput {
         );
         let later = "they are not shown (no completion marker names this attempt); the next \
                      run removes them once this attempt's claim expires (--ch-claim-expiry)";
-        if let Err(e) = claim::wait_inserts_done(conn, &claim.attempt).await {
+        if let Err(e) = batch_rows::wait_inserts_done(conn, &claim.attempt.id).await {
             tracing::warn!("not removing the rows of {what} yet: {e}; {later}");
             return;
         }
         // Only this attempt's rows, and never those of the attempt a marker names (this one,
         // if its marker was stored before the failure).
-        match claim::delete_attempt_rows(conn, &claim.batch, &claim.attempt.id).await {
+        match batch_rows::delete_attempt_rows(conn, &claim.batch, &claim.attempt.id).await {
             Ok(true) => {
                 tracing::info!("removed the rows this attempt wrote for {what}");
-                if let Err(e) = claim::set_state(conn, &claim, claim::state::ABORTED).await {
+                if let Err(e) = claim.set_status(conn, ClaimStatus::Aborted).await {
                     tracing::warn!("{e}");
                 }
             }
@@ -375,7 +378,7 @@ impl ClickHouseOutput {
                 tracing::warn!(
                     "the completion marker of {what} names this attempt: the batch is complete"
                 );
-                if let Err(e) = claim::set_state(conn, &claim, claim::state::COMPLETED).await {
+                if let Err(e) = claim.set_status(conn, ClaimStatus::Completed).await {
                     tracing::warn!("{e}");
                 }
             }

@@ -96,7 +96,7 @@ impl Publish {
         let lock = FileLock::try_acquire(&lock_path)
             .map_err(|e| OutputError::io(format!("cannot lock {}", lock_path.display()), e))?
             .ok_or_else(|| {
-                OutputError::Other(format!(
+                OutputError::Refused(format!(
                     "another rdbinsight run is writing {} (lock {} is held)",
                     path.display(),
                     lock_path.display()
@@ -209,7 +209,7 @@ impl JsonlOutput {
     }
 
     fn not_prepared() -> OutputError {
-        OutputError::Other("JSONL output used before prepare_batch".into())
+        OutputError::Misuse("JSONL output used before prepare_batch".into())
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::Conn;
 use super::schema::{ATTEMPT_COLUMN, BATCH_FILTER, BATCHES_TABLE, RECORDS_TABLE, SUMMARIES_TABLE};
-use crate::output::{BatchContext, OutputError};
+use crate::output::{BatchContext, OutputError, Timeout};
 
 /// How long a cleanup waits for the server to finish an attempt's queries.
 const INSERTS_DRAIN_WAIT: Duration = Duration::from_secs(30);
@@ -182,10 +182,13 @@ pub async fn wait_queries_done(conn: &Conn, prefix: &str) -> Result<(), OutputEr
             return Ok(());
         }
         if started.elapsed() >= INSERTS_DRAIN_WAIT {
-            return Err(OutputError::Other(format!(
-                "{running} INSERT(s) of this attempt still running on the server after {} s",
-                INSERTS_DRAIN_WAIT.as_secs()
-            )));
+            return Err(OutputError::timeout(
+                "",
+                Timeout::InsertsDrain {
+                    running,
+                    after: INSERTS_DRAIN_WAIT,
+                },
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -194,7 +194,7 @@ impl Fence {
                 .lock()
                 .map(|r| r.clone())
                 .unwrap_or_else(|_| "the batch claim was lost".to_string());
-            return Err(OutputError::Other(reason));
+            return Err(OutputError::Refused(reason));
         }
         Ok(())
     }
@@ -517,7 +517,7 @@ impl Claim {
             if let Err(e) = claim.set_status(conn, ClaimStatus::Released).await {
                 tracing::warn!("{e}");
             }
-            return Err(OutputError::Other(msg));
+            return Err(OutputError::Refused(msg));
         }
         claim.start_heartbeat(conn.clone(), timing);
         Ok(claim)
@@ -553,7 +553,7 @@ impl Claim {
                 .expiry(timing.expiry)
                 .as_secs()
                 .saturating_sub((l.age_ms.max(0) / 1000) as u64);
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "{what} is being written by another attempt ({}): wait for it to finish, or use \
                  another --batch-timestamp. If that process is gone, its claim expires {left} s \
                  from now (--ch-claim-expiry) and the next run removes its rows",
@@ -581,7 +581,7 @@ impl Claim {
                 .filter(|l| l.seq == seq)
                 .map(|l| format!(" ({})", l.who()))
                 .unwrap_or_default();
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "another attempt{other} claimed {what} at the same moment; use another \
                  --batch-timestamp"
             )));
@@ -692,7 +692,7 @@ impl Claim {
             Ownership::Owned => return Ok(()),
             Ownership::Lost(latest) => latest,
         };
-        Err(OutputError::Other(format!(
+        Err(OutputError::Refused(format!(
             "the claim on batch {} of cluster {} is no longer this attempt's ({}); not marking it \
              complete",
             self.batch.batch,

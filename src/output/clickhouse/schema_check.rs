@@ -79,7 +79,7 @@ impl<'a> SchemaCheck<'a> {
     pub(super) async fn existing(&self) -> Result<(), OutputError> {
         let found = self.inspect().await?;
         let Some((tables, columns)) = &found else {
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "ClickHouse {}: the database {} does not exist",
                 self.conn.url,
                 quote_ident(&self.conn.db)
@@ -155,7 +155,7 @@ impl<'a> SchemaCheck<'a> {
             .saturating_mul(86_400 * 1_000_000_000);
         let age = BatchTs::now().nanos().saturating_sub(batch.batch.nanos());
         if age > ttl_nanos {
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "the batch timestamp {} is {} days old, older than {source}: ClickHouse would \
                  drop every row as soon as it is stored. Use a recent --batch-timestamp (the \
                  default is the current time)",
@@ -209,7 +209,7 @@ impl<'a> SchemaCheck<'a> {
                     .collect();
                 format!("the database {} lacks {}", quote_ident(db), list.join(", "))
             };
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "ClickHouse {}: {what}. Create the schema with the DDL printed by \
                  `rdbinsight misc clickhouse-schema{on}` (run it in that database; it only \
                  adds what is missing, migrates tables of an earlier release and replaces the \
@@ -289,7 +289,7 @@ impl<'a> SchemaCheck<'a> {
             .as_ref()
             .map(|c| format!(" --on-cluster {c}"))
             .unwrap_or_default();
-        Err(OutputError::Other(format!(
+        Err(OutputError::Refused(format!(
             "ClickHouse {}: the schema is not what rdbinsight needs: {}. A deployment of an \
              earlier rdbinsight is migrated by --auto-create-tables or by the DDL of \
              `rdbinsight misc clickhouse-schema{on}` (idempotent); compare with it otherwise",

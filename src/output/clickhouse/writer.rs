@@ -99,7 +99,7 @@ impl ClickHouseOutput {
         if let Some(p) = &config.proxy
             && config.url.scheme == super::config::Scheme::Https
         {
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Misuse(format!(
                 "--proxy-url {p}: an https:// ClickHouse URL through a proxy is not supported \
                  (only plain HTTP forwarding)"
             )));
@@ -129,7 +129,7 @@ impl ClickHouseOutput {
         ttl_days: u32,
     ) -> Result<Self, OutputError> {
         let config = ClickHouseConfig::new(url, proxy_url, auto_create_tables, ttl_days)
-            .map_err(|e| OutputError::Other(e.to_string()))?;
+            .map_err(|e| OutputError::Misuse(e.to_string()))?;
         Self::new(config)
     }
 
@@ -252,7 +252,7 @@ impl Output for ClickHouseOutput {
 
     fn writer_for(&mut self, ctx: WriteContext) -> Result<ClickHouseChunkWriter, OutputError> {
         let Some(stream) = &self.stream else {
-            return Err(OutputError::Other(
+            return Err(OutputError::Misuse(
                 "ClickHouse output used before prepare_batch".into(),
             ));
         };
@@ -280,7 +280,7 @@ impl Output for ClickHouseOutput {
     async fn finalize_batch(&mut self) -> Result<(), OutputError> {
         let conn = &self.conn;
         let Some(claim) = self.claim.as_mut() else {
-            return Err(OutputError::Other(
+            return Err(OutputError::Misuse(
                 "ClickHouse output used before prepare_batch".into(),
             ));
         };
@@ -304,7 +304,7 @@ impl Output for ClickHouseOutput {
                     winners.join(", ")
                 )
             };
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "this attempt ({}) lost {what}: {why}; its rows are not shown",
                 claim.attempt.id
             )));
@@ -416,7 +416,7 @@ impl ClickHouseChunkWriter {
             WriterState::Failed => "after an earlier error",
             WriterState::Open => "in an inconsistent state",
         };
-        OutputError::Other(format!(
+        OutputError::Misuse(format!(
             "ClickHouse writer for instance {} used {why}",
             self.ctx.instance
         ))

@@ -154,19 +154,14 @@ impl Publish {
         }
     }
 
-    /// fsync the temp file, rename it over `PATH`, fsync the directory, unlock.
+    /// fsync the temp file, rename it over `PATH`, fsync the directory
+    /// ([`super::atomic::publish`]), unlock.
     fn publish(&mut self, file: &File) -> Result<(), OutputError> {
-        file.sync_all()
-            .map_err(|e| OutputError::io(format!("cannot fsync {}", self.tmp_path.display()), e))?;
-        super::rename(&self.tmp_path, &self.final_path)?;
-        self.published = true;
-        if let Some(dir) = self
-            .final_path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            super::sync_dir(dir)?;
-        }
+        let published = super::atomic::publish(file, &self.tmp_path, &self.final_path);
+        // Renamed, even if the directory's fsync then failed: nothing of this run to remove.
+        self.published = published.is_ok()
+            || matches!(published, Err(super::atomic::PublishError::SyncDir { .. }));
+        published?;
         if let Some(lock) = self.lock.take() {
             lock.release();
         }

@@ -18,6 +18,7 @@
 //! JSONL: the output file is not replaced). A writer dropped without `finalize_instance` leaves
 //! only temporary output behind, which `abort_batch` (or the output's `Drop`) removes.
 
+pub mod atomic;
 pub mod clickhouse;
 pub mod jsonl;
 pub(crate) mod lock;
@@ -226,15 +227,14 @@ pub const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// fsync a directory so renames inside it are durable (a no-op where directories cannot be
 /// opened as files).
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), OutputError> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| OutputError::io(format!("cannot fsync directory {}", dir.display()), e))?;
+    Ok(atomic::sync_dir(dir)?)
+}
+
+impl From<atomic::PublishError> for OutputError {
+    fn from(e: atomic::PublishError) -> Self {
+        let context = e.to_string();
+        OutputError::io(context, e.into_io())
     }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 /// Rename `from` to `to` (the publishing step of the file outputs); the error names both.

@@ -17,22 +17,7 @@
 //!   the server, deletes this attempt's rows (unless a marker names it) and marks the claim
 //!   `aborted`.
 //!
-//! Throughput and memory, `bash bench/clickhouse.sh` (the local ClickHouse 26.9 engine on the
-//! same 2 cores, shared with other builds; best of the runs, ratios within one run). The
-//! ceiling is the engine's own ingest of the same rows: one plain HTTP INSERT of the same
-//! RowBinary with `curl`.
-//!
-//! | file | `curl` INSERT | this writer (streaming) | previous design (`Inserter`) |
-//! |---|---|---|---|
-//! | mixed 500k keys | 1.95 s | 2.12 s = 1.09×, 16 MB peak RSS | 2.42 s = 1.24×, 79 MB |
-//! | mixed 5M keys | 33.6 s | 32.5 s = 0.97×, 17.5 MB | 39.9 s = 1.19×, 80 MB |
-//!
-//! The previous design used `clickhouse::inserter::Inserter` (0.15), which buffers a whole
-//! INSERT in memory and sends it only at the commit that reaches a limit: parser and engine
-//! took turns, and a byte cap (32 MiB) was needed to bound memory and stay under the server's
-//! 30 s body timeout. Streaming keeps the engine busy while the parser runs; each instance
-//! holds a 256 KiB row buffer and at most two compressed chunks in flight (8 instances at
-//! once: 3.2 MB of RSS per instance above the parser's).
+//! Throughput and memory against the engine's own ingest of the same rows: `bench/README.md`.
 //!
 //! Nothing is retried. After an error the writer refuses further records.
 

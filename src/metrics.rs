@@ -29,7 +29,7 @@
 //! `PATH`, so the collector never reads half a file (name it `*.prom` for node_exporter; the
 //! temporary name does not end in `.prom`).
 
-use std::io::{self, Write as _};
+use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -323,17 +323,8 @@ pub fn check_file(path: &Path) -> io::Result<()> {
 pub fn write_file(path: &Path, progress: &Arc<Progress>, outcome: &RunOutcome) -> io::Result<()> {
     let previous = std::fs::read_to_string(path).unwrap_or_default();
     let text = render_final(progress, outcome, &previous);
-    let tmp = tmp_path(path);
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::output::atomic::write_atomically(&tmp_path(path), path, text.as_bytes())
+        .map_err(crate::output::atomic::PublishError::into_io)
 }
 
 /// Resident memory and CPU time of this process, from `/proc/self` (Linux only).

@@ -96,7 +96,7 @@ impl Publish {
         let lock = FileLock::try_acquire(&lock_path)
             .map_err(|e| OutputError::io(format!("cannot lock {}", lock_path.display()), e))?
             .ok_or_else(|| {
-                OutputError::Other(format!(
+                OutputError::Refused(format!(
                     "another rdbinsight run is writing {} (lock {} is held)",
                     path.display(),
                     lock_path.display()
@@ -154,19 +154,14 @@ impl Publish {
         }
     }
 
-    /// fsync the temp file, rename it over `PATH`, fsync the directory, unlock.
+    /// fsync the temp file, rename it over `PATH`, fsync the directory
+    /// ([`super::atomic::publish`]), unlock.
     fn publish(&mut self, file: &File) -> Result<(), OutputError> {
-        file.sync_all()
-            .map_err(|e| OutputError::io(format!("cannot fsync {}", self.tmp_path.display()), e))?;
-        super::rename(&self.tmp_path, &self.final_path)?;
-        self.published = true;
-        if let Some(dir) = self
-            .final_path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            super::sync_dir(dir)?;
-        }
+        let published = super::atomic::publish(file, &self.tmp_path, &self.final_path);
+        // Renamed, even if the directory's fsync then failed: nothing of this run to remove.
+        self.published = published.is_ok()
+            || matches!(published, Err(super::atomic::PublishError::SyncDir { .. }));
+        published?;
         if let Some(lock) = self.lock.take() {
             lock.release();
         }
@@ -209,7 +204,7 @@ impl JsonlOutput {
     }
 
     fn not_prepared() -> OutputError {
-        OutputError::Other("JSONL output used before prepare_batch".into())
+        OutputError::Misuse("JSONL output used before prepare_batch".into())
     }
 }
 

@@ -18,6 +18,7 @@
 //! JSONL: the output file is not replaced). A writer dropped without `finalize_instance` leaves
 //! only temporary output behind, which `abort_batch` (or the output's `Drop`) removes.
 
+pub mod atomic;
 pub mod clickhouse;
 pub mod jsonl;
 pub(crate) mod lock;
@@ -29,17 +30,74 @@ use std::path::Path;
 
 use crate::record::{BatchTs, InstanceSummary, Record, WriteContext};
 
-/// Errors from writers, carrying enough context to act on.
+/// Errors from outputs, typed by what went wrong (as `source::error::SourceError` is), each
+/// carrying enough context to act on. A message never repeats its source: only `Io` has one.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
+    /// A file operation failed (the `io::Error` is the source).
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: std::io::Error,
     },
+    /// The destination refuses this batch, and the message says what to do: it is complete or
+    /// being written by another run, this attempt lost it, it is older than the store's TTL,
+    /// or the store's schema is not what rdbinsight needs. A decision, not a fault.
     #[error("{0}")]
-    Other(String),
+    Refused(String),
+    /// The store failed a request (`context`: what was being done).
+    #[error("{context}: {cause}")]
+    Store { context: String, cause: StoreCause },
+    /// A request got no answer in time (`context`: what was being done; may be empty).
+    #[error("{}", with_context(context, timeout))]
+    Timeout { context: String, timeout: Timeout },
+    /// The output was used against its contract (out of its lifecycle, twice, after an error),
+    /// configured in a way it cannot work, or one of its tasks failed.
+    #[error("{0}")]
+    Misuse(String),
+}
+
+/// Why a store failed a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreCause {
+    /// The server's own error, as one line (ClickHouse: `Code: N. DB::Exception: ...`).
+    #[error("{0}")]
+    Server(String),
+    /// The connection could not be made or was lost (the transport's reason, each cause once).
+    #[error("{0}")]
+    Transport(String),
+    /// What the stored format cannot hold (e.g. a key longer than Parquet allows).
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// Which wait ran out, and after how long; each names its flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Timeout {
+    /// No connection (`--ch-connect-timeout`).
+    #[error("no connection within {} s (--ch-connect-timeout)", .0.as_secs())]
+    Connect(std::time::Duration),
+    /// The server took no more of a request's body (`--ch-send-timeout`).
+    #[error("the server accepted no data for {} s (--ch-send-timeout)", .0.as_secs())]
+    Send(std::time::Duration),
+    /// No answer (`--ch-response-timeout`).
+    #[error("no answer from the server within {} s (--ch-response-timeout)", .0.as_secs())]
+    Response(std::time::Duration),
+    /// The server still ran `running` INSERTs of this attempt when a cleanup stopped waiting.
+    #[error("{running} INSERT(s) of this attempt still running on the server after {} s", .after.as_secs())]
+    InsertsDrain {
+        running: u64,
+        after: std::time::Duration,
+    },
+}
+
+fn with_context(context: &str, timeout: &Timeout) -> String {
+    if context.is_empty() {
+        timeout.to_string()
+    } else {
+        format!("{context}: {timeout}")
+    }
 }
 
 impl OutputError {
@@ -47,6 +105,22 @@ impl OutputError {
         OutputError::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// `context: cause` from a store.
+    pub fn store(context: impl Into<String>, cause: StoreCause) -> Self {
+        OutputError::Store {
+            context: context.into(),
+            cause,
+        }
+    }
+
+    /// `context: timeout`.
+    pub fn timeout(context: impl Into<String>, timeout: Timeout) -> Self {
+        OutputError::Timeout {
+            context: context.into(),
+            timeout,
         }
     }
 }
@@ -153,15 +227,14 @@ pub const IDLE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// fsync a directory so renames inside it are durable (a no-op where directories cannot be
 /// opened as files).
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), OutputError> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| OutputError::io(format!("cannot fsync directory {}", dir.display()), e))?;
+    Ok(atomic::sync_dir(dir)?)
+}
+
+impl From<atomic::PublishError> for OutputError {
+    fn from(e: atomic::PublishError) -> Self {
+        let context = e.to_string();
+        OutputError::io(context, e.into_io())
     }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 /// Rename `from` to `to` (the publishing step of the file outputs); the error names both.
@@ -182,5 +255,5 @@ where
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| OutputError::Other(format!("output task failed: {e}")))?
+        .map_err(|e| OutputError::Misuse(format!("output task failed: {e}")))?
 }

@@ -22,8 +22,12 @@ pub enum ParseErrorKind {
     Corrupt(String),
     /// The CRC64 trailer does not match the data.
     ChecksumMismatch { stored: u64, computed: u64 },
-    /// Reading from the underlying source failed.
-    Io(String),
+    /// Reading from the underlying source failed: the `io::Error`'s kind (a timeout, a reset
+    /// connection, ...) and its message (the error itself is not `Clone`).
+    Io {
+        kind: std::io::ErrorKind,
+        message: String,
+    },
 }
 
 /// A parse error with its location.
@@ -59,7 +63,7 @@ impl fmt::Display for ParseErrorKind {
                 "CRC64 checksum mismatch: file says 0x{stored:016x}, data gives 0x{computed:016x} \
                  (use --skip-checksum to ignore)"
             ),
-            ParseErrorKind::Io(e) => write!(f, "read error: {e}"),
+            ParseErrorKind::Io { message, .. } => write!(f, "read error: {message}"),
         }
     }
 }
@@ -80,8 +84,36 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+impl From<&std::io::Error> for ParseErrorKind {
+    fn from(e: &std::io::Error) -> Self {
+        ParseErrorKind::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// A [`ParseErrorKind::Corrupt`] with its detail: the one way the parser's modules say that a
 /// structure is malformed.
 pub(crate) fn corrupt(detail: impl Into<String>) -> ParseErrorKind {
     ParseErrorKind::Corrupt(detail.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_keeps_its_kind_and_reads_as_before() {
+        let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "idle for 30 s");
+        let kind = ParseErrorKind::from(&e);
+        assert_eq!(
+            kind,
+            ParseErrorKind::Io {
+                kind: std::io::ErrorKind::TimedOut,
+                message: "idle for 30 s".into()
+            }
+        );
+        assert_eq!(kind.to_string(), "read error: idle for 30 s");
+    }
 }

@@ -107,7 +107,7 @@ impl<R: Read> Reader<R> {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ParseErrorKind::Io(e.to_string())),
+                Err(e) => return Err(ParseErrorKind::from(&e)),
             }
         }
     }

@@ -1,7 +1,6 @@
-//! A ClickHouse batch is exactly one complete attempt (issue #7, item 1), against the real
-//! engine: a second attempt is refused up front, concurrent attempts cannot both complete, a
-//! failed attempt removes its rows, a killed one is cleaned up by the next run, a fenced one
-//! stops writing. In-process through the output API, and through the real binary.
+//! A ClickHouse batch is exactly one complete attempt, against the real engine: a second
+//! attempt is refused up front, concurrent attempts cannot both complete, a failed attempt
+//! removes its rows, a killed one is cleaned up by the next run, a fenced one stops writing. In-process through the output API, and through the real binary.
 
 use crate::common;
 

@@ -1,7 +1,6 @@
-//! The ClickHouse writer when things go wrong (issue #7 items 2, 6, 9; issue #10's stalled
-//! source): a server that never answers, a connection that cannot be made, a server that
-//! dies mid-dump, a source that pauses longer than the server's receive timeout, a batch older
-//! than the TTL. (A server that stops reading is a unit test of the INSERT stream.)
+//! The ClickHouse writer when things go wrong: a server that never answers, a connection that
+//! cannot be made, a server that dies mid-dump, a source that pauses longer than the server's
+//! receive timeout, a batch older than the TTL, a signal while the server holds a request. (A server that stops reading is a unit test of the INSERT stream.)
 //!
 //! The hung peers are tiny TCP servers in the test (they stand for a hung server, not for
 //! ClickHouse); everything else runs against the real engine.
@@ -277,9 +276,9 @@ async fn a_batch_older_than_the_ttl_is_refused_before_anything_is_written() {
     db.drop_db().await;
 }
 
-/// Issue 17, item 1: SIGTERM while a ClickHouse that accepts and never answers holds the
-/// preparation's request stops the dump at once (exit 143, the interrupt line), instead of
-/// waiting for `--ch-response-timeout`.
+/// SIGTERM while a ClickHouse that accepts and never answers holds the preparation's request
+/// stops the dump at once (exit 143, the interrupt line), instead of waiting for
+/// `--ch-response-timeout`.
 #[tokio::test]
 async fn a_signal_interrupts_a_preparation_the_server_holds() {
     let hung = FakeServer::start(usize::MAX, |peer| {

@@ -68,7 +68,10 @@ impl Output for Collect {
 impl ChunkWriter for CollectWriter {
     async fn write_record(&mut self, record: &Record) -> Result<(), OutputError> {
         if self.output.fail_instance.as_deref() == Some(&*self.ctx.instance) {
-            return Err(OutputError::Other("disk full (test)".into()));
+            return Err(OutputError::io(
+                "cannot write (test)",
+                std::io::Error::other("disk full (test)"),
+            ));
         }
         let mut log = self.output.log.lock().unwrap();
         log.rows.push((self.ctx.clone(), record.clone()));

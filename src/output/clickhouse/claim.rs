@@ -27,9 +27,9 @@
 //!    every writer fails at its next chunk, before sending it. The claim records `expiry`
 //!    (`--ch-claim-expiry`): every other run judges the claim by it, not by its own.
 //! 4. **Complete.** `finalize_batch` checks the claim is still its own and live, then writes
-//!    the marker naming its attempt ([`write_marker`]): an `INSERT ... SELECT` that the server
-//!    turns into a row only while the claim is still `running`, with one deduplication token
-//!    per batch, so the **first** marker of a batch is the only one stored. It reads the
+//!    the marker naming its attempt ([`Claim::write_marker`]): an `INSERT ... SELECT` that the
+//!    server turns into a row only while the claim is still `running`, with one deduplication
+//!    token per batch, so the **first** marker of a batch is the only one stored. It reads the
 //!    markers back: if they name another attempt (or none: the claim was reclaimed), it lost,
 //!    says so and fails; its rows stay invisible and its abort removes them. The winner marks
 //!    its claim `completed` and, if earlier attempts claimed the batch, deletes their rows.
@@ -54,29 +54,102 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::batch_rows::{self, batch_query, count, delete_attempt_rows, marker_attempts};
 use super::conn::Conn;
-use super::schema::{
-    ATTEMPT_COLUMN, BATCH_FILTER, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_TABLE, SUMMARIES_TABLE,
-};
+use super::schema::{ATTEMPT_COLUMN, BATCH_FILTER, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_TABLE};
 use crate::output::{BatchContext, OutputError};
 
 /// Default `--ch-claim-expiry`.
 pub const DEFAULT_CLAIM_EXPIRY: Duration = Duration::from_secs(120);
-/// Versions of terminal claim rows start here, above every heartbeat.
-const TERMINAL: u64 = 1 << 62;
-/// A cleaner's terminal row outranks its owner's.
-const CLEANER: u64 = TERMINAL + (1 << 40);
-/// How long `abort_batch` waits for the server to finish the attempt's INSERTs.
-const INSERTS_DRAIN_WAIT: Duration = Duration::from_secs(30);
 
-/// States of a claim (the `state` column).
-pub mod state {
-    pub const RUNNING: &str = "running";
-    pub const COMPLETED: &str = "completed";
-    pub const ABORTED: &str = "aborted";
-    pub const RECLAIMED: &str = "reclaimed";
-    pub const RELEASED: &str = "released";
-    pub const DROPPED: &str = "dropped";
+/// The status of a claim (the `state` column; the latest row by `version` is the claim's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimStatus {
+    /// Its attempt is writing the batch (and heartbeats).
+    Running,
+    /// Its attempt's marker completed the batch.
+    Completed,
+    /// Its attempt failed or was interrupted and removed its rows.
+    Aborted,
+    /// Its attempt died; another run removed its rows.
+    Reclaimed,
+    /// Its attempt was refused after claiming (the batch was complete or had old rows).
+    Released,
+    /// `misc clickhouse-drop-batch` removed the batch.
+    Dropped,
+}
+
+impl ClaimStatus {
+    const ALL: [ClaimStatus; 6] = [
+        ClaimStatus::Running,
+        ClaimStatus::Completed,
+        ClaimStatus::Aborted,
+        ClaimStatus::Reclaimed,
+        ClaimStatus::Released,
+        ClaimStatus::Dropped,
+    ];
+
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimStatus::Running => "running",
+            ClaimStatus::Completed => "completed",
+            ClaimStatus::Aborted => "aborted",
+            ClaimStatus::Reclaimed => "reclaimed",
+            ClaimStatus::Released => "released",
+            ClaimStatus::Dropped => "dropped",
+        }
+    }
+
+    /// The status a stored text names (`None`: not one this release writes).
+    pub fn parse(text: &str) -> Option<ClaimStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The `version` of a claim's rows: the latest row (`argMax(.., version)`) is the claim's
+/// state. The claim row is version 1, the owner's heartbeats count up from 2, terminal rows
+/// start at [`Versions::TERMINAL`] (above every heartbeat), and a cleaner's terminal rows
+/// (another run ending a dead attempt's claim) outrank the owner's. Shared with the heartbeat
+/// task.
+#[derive(Debug)]
+struct Versions {
+    next: AtomicU64,
+    /// Added to every terminal row's version.
+    terminal_base: u64,
+}
+
+impl Versions {
+    /// The version of the row that claims.
+    const CLAIM: u64 = 1;
+    /// Versions of terminal claim rows start here, above every heartbeat.
+    const TERMINAL: u64 = 1 << 62;
+    /// A cleaner's terminal rows start here, above the owner's.
+    const CLEANER: u64 = Self::TERMINAL + (1 << 40);
+
+    /// The owner's: heartbeats after the claim row.
+    fn owner() -> Self {
+        Versions {
+            next: AtomicU64::new(Self::CLAIM + 1),
+            terminal_base: Self::TERMINAL,
+        }
+    }
+
+    /// Another run's, ending a dead attempt's claim (it writes terminal rows only).
+    fn cleaner() -> Self {
+        Versions {
+            next: AtomicU64::new(0),
+            terminal_base: Self::CLEANER,
+        }
+    }
+
+    fn heartbeat(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn terminal(&self) -> u64 {
+        self.terminal_base + self.next.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 /// Heartbeat period, self-fencing and expiry, all derived from `--ch-claim-expiry`.
@@ -121,7 +194,7 @@ impl Fence {
                 .lock()
                 .map(|r| r.clone())
                 .unwrap_or_else(|_| "the batch claim was lost".to_string());
-            return Err(OutputError::Other(reason));
+            return Err(OutputError::Refused(reason));
         }
         Ok(())
     }
@@ -226,7 +299,12 @@ pub struct ClaimState {
 impl ClaimState {
     /// Whether this is claim `seq` of attempt `attempt`, still running.
     fn is_running_claim_of(&self, seq: u32, attempt: &str) -> bool {
-        self.seq == seq && self.attempt == attempt && self.state == state::RUNNING
+        self.seq == seq && self.attempt == attempt && self.status() == Some(ClaimStatus::Running)
+    }
+
+    /// The stored state (`None`: a text this release does not write).
+    fn status(&self) -> Option<ClaimStatus> {
+        ClaimStatus::parse(&self.state)
     }
 
     /// `claim 3 of attempt ab12: running`, for messages.
@@ -299,7 +377,7 @@ async fn put_claim(
     batch: &BatchContext,
     attempt: &Attempt,
     seq: u32,
-    state: &str,
+    status: ClaimStatus,
     version: u64,
     expiry: Duration,
     token: String,
@@ -312,7 +390,7 @@ async fn put_claim(
         host: &attempt.host,
         pid: attempt.pid,
         started_at: attempt.started_ms,
-        state,
+        state: status.as_str(),
         version,
         expiry_ms: u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX),
     };
@@ -337,15 +415,6 @@ async fn put_claim(
         },
     )
     .await
-}
-
-/// An admin query about `batch`: its cluster and timestamp bound to the first two `?` of
-/// `sql` (which filters with `BATCH_FILTER`).
-fn batch_query(conn: &Conn, sql: &str, batch: &BatchContext) -> clickhouse::query::Query {
-    conn.admin
-        .query(sql)
-        .bind(batch.cluster.as_str())
-        .bind(batch.batch.nanos())
 }
 
 fn claim_token(batch: &BatchContext, seq: u32) -> String {
@@ -373,26 +442,6 @@ async fn claim_owners(
     .await
 }
 
-/// Rows of `table` (its `what`, for the error) in `batch`, `extra` (an SQL condition without
-/// binds, or empty) applied.
-async fn count(
-    conn: &Conn,
-    what: &str,
-    table: &str,
-    batch: &BatchContext,
-    extra: &str,
-) -> Result<u64, OutputError> {
-    let sql = format!(
-        "SELECT count() FROM {} WHERE {BATCH_FILTER}{extra}",
-        conn.table(table)
-    );
-    conn.run(
-        format!("cannot count the {what} of batch {}", batch.batch),
-        batch_query(conn, &sql, batch).fetch_one::<u64>(),
-    )
-    .await
-}
-
 /// How to remove a batch (for messages).
 fn drop_hint(conn: &Conn, batch: &BatchContext) -> String {
     let on = conn
@@ -416,10 +465,10 @@ pub struct Claim {
     /// The claim's expiry (its attempt's `--ch-claim-expiry`), recorded in its rows.
     pub expiry: Duration,
     /// The deduplication token of the batch's completion marker: one per batch, renewed when
-    /// the batch is dropped (see [`write_marker`]).
+    /// the batch is dropped (see [`Claim::write_marker`]).
     pub marker_token: String,
-    /// The next version of the claim's rows (shared with the heartbeat task).
-    version: Arc<AtomicU64>,
+    /// The versions of the claim's rows (shared with the heartbeat task).
+    versions: Arc<Versions>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -431,167 +480,187 @@ impl Drop for Claim {
     }
 }
 
-/// Claim `batch` for `attempt`, or refuse with a message saying what to do. `fresh`: refuse a
-/// batch that is complete or has rows (a dump); `false` for `drop-batch`, which claims a batch
-/// in order to remove it.
-pub async fn claim(
-    conn: &Conn,
-    batch: &BatchContext,
-    attempt: &Attempt,
-    timing: ClaimTiming,
-    fresh: bool,
-) -> Result<Claim, OutputError> {
-    let what = format!("batch {} of cluster {}", batch.batch, batch.cluster);
-    let latest = latest_claim(conn, batch).await?;
-    if let Some(l) = &latest
-        && l.state == state::RUNNING
-    {
-        let left = l
-            .expiry(timing.expiry)
-            .as_secs()
-            .saturating_sub((l.age_ms.max(0) / 1000) as u64);
-        return Err(OutputError::Other(format!(
-            "{what} is being written by another attempt ({}): wait for it to finish, or use \
-             another --batch-timestamp. If that process is gone, its claim expires {left} s from \
-             now (--ch-claim-expiry) and the next run removes its rows",
-            l.who()
-        )));
-    }
-    let seq = latest.as_ref().map_or(1, |l| l.seq.saturating_add(1));
-    put_claim(
-        conn,
-        batch,
-        attempt,
-        seq,
-        state::RUNNING,
-        1,
-        timing.expiry,
-        claim_token(batch, seq),
-    )
-    .await?;
-    let owners = claim_owners(conn, batch, seq).await?;
-    if owners != [attempt.id.as_str()] {
-        let other = latest_claim(conn, batch)
-            .await
-            .ok()
-            .flatten()
-            .filter(|l| l.seq == seq)
-            .map(|l| format!(" ({})", l.who()))
-            .unwrap_or_default();
-        return Err(OutputError::Other(format!(
-            "another attempt{other} claimed {what} at the same moment; use another \
-             --batch-timestamp"
-        )));
-    }
-    let mut claim = Claim {
-        batch: batch.clone(),
-        attempt: attempt.clone(),
-        seq,
-        fence: Arc::new(Fence::default()),
-        expiry: timing.expiry,
-        marker_token: marker_token(conn, batch).await?,
-        version: Arc::new(AtomicU64::new(2)),
-        heartbeat: None,
-    };
-    if fresh {
-        let refusal = if count(conn, "completion markers", BATCHES_TABLE, batch, "").await? > 0 {
-            Some(format!(
-                "{what} is already complete in {}; a batch is written once. Use another \
-                 --batch-timestamp (the default is the current time), or remove the batch \
-                 first: {}",
-                conn.table(BATCHES_TABLE),
-                drop_hint(conn, batch)
-            ))
-        } else {
-            // Rows of other attempts are invisible (no marker names them) and harmless; rows
-            // that name no attempt were written before attempts were recorded.
-            let legacy = format!(" AND {ATTEMPT_COLUMN} = ''");
-            let rows = count(conn, "rows", RECORDS_TABLE, batch, &legacy).await?;
-            (rows > 0).then(|| {
-                format!(
-                    "{what} already has {rows} rows in {} but no completion marker (left by an \
-                     older rdbinsight, which did not tag rows with their attempt); remove them \
-                     first: {}, or use another --batch-timestamp",
-                    conn.table(RECORDS_TABLE),
-                    drop_hint(conn, batch)
-                )
-            })
-        };
-        if let Some(msg) = refusal {
-            if let Err(e) = set_state(conn, &claim, state::RELEASED).await {
-                tracing::warn!("{e}");
-            }
-            return Err(OutputError::Other(msg));
-        }
-    }
-    claim.heartbeat = Some(start_heartbeat(conn.clone(), &claim, timing));
-    tracing::debug!("claimed {what} as attempt {} (claim {seq})", attempt.id);
-    Ok(claim)
+/// Whether the batch's latest claim (the server's view) is still a given attempt's, running.
+enum Ownership {
+    Owned,
+    /// Not any more: the latest claim, if there is one.
+    Lost(Option<ClaimState>),
 }
 
-/// The heartbeat task: see the module docs (3).
-fn start_heartbeat(conn: Conn, claim: &Claim, timing: ClaimTiming) -> tokio::task::JoinHandle<()> {
-    let batch = claim.batch.clone();
-    let attempt = claim.attempt.clone();
-    let seq = claim.seq;
-    let fence = Arc::clone(&claim.fence);
-    let version = Arc::clone(&claim.version);
-    tokio::spawn(async move {
-        let mut last_ok = Instant::now();
-        loop {
-            tokio::time::sleep(timing.heartbeat()).await;
-            let v = version.fetch_add(1, Ordering::Relaxed);
-            let beat = put_claim(
-                &conn,
-                &batch,
-                &attempt,
-                seq,
-                state::RUNNING,
-                v,
-                timing.expiry,
-                format!("rdbinsight-heartbeat:{}:{v}", attempt.id),
-            )
-            .await;
-            let checked = match beat {
-                Ok(()) => latest_claim(&conn, &batch).await,
-                Err(e) => Err(e),
-            };
-            match checked {
-                Ok(Some(l)) if l.is_running_claim_of(seq, &attempt.id) => {
-                    last_ok = Instant::now();
-                }
-                Ok(l) => {
-                    let by = l
-                        .map(|l| format!(" (now {})", l.describe()))
-                        .unwrap_or_default();
-                    fence.trip(format!(
-                        "the claim on batch {} of cluster {} was taken over{by}: this attempt \
-                         stopped (it was considered dead after --ch-claim-expiry without a \
-                         heartbeat)",
-                        batch.batch, batch.cluster
-                    ));
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!("heartbeat failed: {e}");
-                    if last_ok.elapsed() >= timing.fence() {
-                        fence.trip(format!(
-                            "could not refresh the claim on batch {} of cluster {} for {} s \
-                             (half of --ch-claim-expiry), so this attempt stopped before another \
-                             run could consider it dead: {e}",
-                            batch.batch,
-                            batch.cluster,
-                            last_ok.elapsed().as_secs()
-                        ));
-                        return;
-                    }
-                }
-            }
-        }
+/// The one "do I still own it?": is claim `seq` of `batch` still `attempt`'s and running?
+async fn ownership(
+    conn: &Conn,
+    batch: &BatchContext,
+    seq: u32,
+    attempt: &str,
+) -> Result<Ownership, OutputError> {
+    let latest = latest_claim(conn, batch).await?;
+    Ok(match latest {
+        Some(l) if l.is_running_claim_of(seq, attempt) => Ownership::Owned,
+        other => Ownership::Lost(other),
     })
 }
 
 impl Claim {
+    /// Claim `batch` for a dump by `attempt`, or refuse with a message saying what to do: a
+    /// batch being written by a live attempt, one that is complete, or one that has rows of an
+    /// rdbinsight before attempts is refused (a claim taken before the last two are found is
+    /// released).
+    pub async fn for_dump(
+        conn: &Conn,
+        batch: &BatchContext,
+        attempt: &Attempt,
+        timing: ClaimTiming,
+    ) -> Result<Claim, OutputError> {
+        let mut claim = Self::take(conn, batch, attempt, timing).await?;
+        if let Some(msg) = refusal(conn, batch).await? {
+            if let Err(e) = claim.set_status(conn, ClaimStatus::Released).await {
+                tracing::warn!("{e}");
+            }
+            return Err(OutputError::Refused(msg));
+        }
+        claim.start_heartbeat(conn.clone(), timing);
+        Ok(claim)
+    }
+
+    /// Claim `batch` for `misc clickhouse-drop-batch`, which claims a batch in order to remove
+    /// it: only a batch being written by a live attempt is refused.
+    pub async fn for_drop(
+        conn: &Conn,
+        batch: &BatchContext,
+        attempt: &Attempt,
+        timing: ClaimTiming,
+    ) -> Result<Claim, OutputError> {
+        let mut claim = Self::take(conn, batch, attempt, timing).await?;
+        claim.start_heartbeat(conn.clone(), timing);
+        Ok(claim)
+    }
+
+    /// Insert the claim row (the next `seq` of the batch) and read back whose it is (see the
+    /// module docs, 1); refuse while the latest claim is running. No heartbeat yet.
+    async fn take(
+        conn: &Conn,
+        batch: &BatchContext,
+        attempt: &Attempt,
+        timing: ClaimTiming,
+    ) -> Result<Claim, OutputError> {
+        let what = format!("batch {} of cluster {}", batch.batch, batch.cluster);
+        let latest = latest_claim(conn, batch).await?;
+        if let Some(l) = &latest
+            && l.status() == Some(ClaimStatus::Running)
+        {
+            let left = l
+                .expiry(timing.expiry)
+                .as_secs()
+                .saturating_sub((l.age_ms.max(0) / 1000) as u64);
+            return Err(OutputError::Refused(format!(
+                "{what} is being written by another attempt ({}): wait for it to finish, or use \
+                 another --batch-timestamp. If that process is gone, its claim expires {left} s \
+                 from now (--ch-claim-expiry) and the next run removes its rows",
+                l.who()
+            )));
+        }
+        let seq = latest.as_ref().map_or(1, |l| l.seq.saturating_add(1));
+        put_claim(
+            conn,
+            batch,
+            attempt,
+            seq,
+            ClaimStatus::Running,
+            Versions::CLAIM,
+            timing.expiry,
+            claim_token(batch, seq),
+        )
+        .await?;
+        let owners = claim_owners(conn, batch, seq).await?;
+        if owners != [attempt.id.as_str()] {
+            let other = latest_claim(conn, batch)
+                .await
+                .ok()
+                .flatten()
+                .filter(|l| l.seq == seq)
+                .map(|l| format!(" ({})", l.who()))
+                .unwrap_or_default();
+            return Err(OutputError::Refused(format!(
+                "another attempt{other} claimed {what} at the same moment; use another \
+                 --batch-timestamp"
+            )));
+        }
+        tracing::debug!("claimed {what} as attempt {} (claim {seq})", attempt.id);
+        Ok(Claim {
+            batch: batch.clone(),
+            attempt: attempt.clone(),
+            seq,
+            fence: Arc::new(Fence::default()),
+            expiry: timing.expiry,
+            marker_token: marker_token(conn, batch).await?,
+            versions: Arc::new(Versions::owner()),
+            heartbeat: None,
+        })
+    }
+
+    /// Start the heartbeat task: see the module docs (3).
+    fn start_heartbeat(&mut self, conn: Conn, timing: ClaimTiming) {
+        let batch = self.batch.clone();
+        let attempt = self.attempt.clone();
+        let seq = self.seq;
+        let fence = Arc::clone(&self.fence);
+        let versions = Arc::clone(&self.versions);
+        self.heartbeat = Some(tokio::spawn(async move {
+            let mut last_ok = Instant::now();
+            loop {
+                tokio::time::sleep(timing.heartbeat()).await;
+                let v = versions.heartbeat();
+                let beat = put_claim(
+                    &conn,
+                    &batch,
+                    &attempt,
+                    seq,
+                    ClaimStatus::Running,
+                    v,
+                    timing.expiry,
+                    format!("rdbinsight-heartbeat:{}:{v}", attempt.id),
+                )
+                .await;
+                let checked = match beat {
+                    Ok(()) => ownership(&conn, &batch, seq, &attempt.id).await,
+                    Err(e) => Err(e),
+                };
+                match checked {
+                    Ok(Ownership::Owned) => {
+                        last_ok = Instant::now();
+                    }
+                    Ok(Ownership::Lost(l)) => {
+                        let by = l
+                            .map(|l| format!(" (now {})", l.describe()))
+                            .unwrap_or_default();
+                        fence.trip(format!(
+                            "the claim on batch {} of cluster {} was taken over{by}: this \
+                             attempt stopped (it was considered dead after --ch-claim-expiry \
+                             without a heartbeat)",
+                            batch.batch, batch.cluster
+                        ));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!("heartbeat failed: {e}");
+                        if last_ok.elapsed() >= timing.fence() {
+                            fence.trip(format!(
+                                "could not refresh the claim on batch {} of cluster {} for {} s \
+                                 (half of --ch-claim-expiry), so this attempt stopped before \
+                                 another run could consider it dead: {e}",
+                                batch.batch,
+                                batch.cluster,
+                                last_ok.elapsed().as_secs()
+                            ));
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
     /// Stop heartbeating (before the claim's terminal row).
     pub async fn stop_heartbeat(&mut self) {
         if let Some(h) = self.heartbeat.take() {
@@ -599,91 +668,112 @@ impl Claim {
             let _ = h.await;
         }
     }
-}
 
-/// Write the claim's terminal state.
-pub async fn set_state(conn: &Conn, claim: &Claim, new_state: &str) -> Result<(), OutputError> {
-    let v = TERMINAL + claim.version.fetch_add(1, Ordering::Relaxed);
-    put_claim(
-        conn,
-        &claim.batch,
-        &claim.attempt,
-        claim.seq,
-        new_state,
-        v,
-        claim.expiry,
-        format!("rdbinsight-state:{}:{v}", claim.attempt.id),
-    )
-    .await
-}
-
-/// The batch's latest claim (the server's view), if it is still this attempt's and running.
-async fn owned(conn: &Conn, claim: &Claim) -> Result<(bool, Option<ClaimState>), OutputError> {
-    let latest = latest_claim(conn, &claim.batch).await?;
-    let owned = latest
-        .as_ref()
-        .is_some_and(|l| l.is_running_claim_of(claim.seq, &claim.attempt.id));
-    Ok((owned, latest))
-}
-
-/// Before the marker: the claim must still be this attempt's, running, and not fenced.
-pub async fn check_still_owner(conn: &Conn, claim: &Claim) -> Result<(), OutputError> {
-    claim.fence.check()?;
-    let (owned, latest) = owned(conn, claim).await?;
-    if owned {
-        return Ok(());
+    /// Write the claim's terminal status.
+    pub async fn set_status(&self, conn: &Conn, status: ClaimStatus) -> Result<(), OutputError> {
+        let v = self.versions.terminal();
+        put_claim(
+            conn,
+            &self.batch,
+            &self.attempt,
+            self.seq,
+            status,
+            v,
+            self.expiry,
+            format!("rdbinsight-state:{}:{v}", self.attempt.id),
+        )
+        .await
     }
-    Err(OutputError::Other(format!(
-        "the claim on batch {} of cluster {} is no longer this attempt's ({}); not marking it \
-         complete",
-        claim.batch.batch,
-        claim.batch.cluster,
-        latest
-            .map(|l| format!("latest {}", l.describe()))
-            .unwrap_or_else(|| "no claim found".into())
-    )))
+
+    /// Before the marker: the claim must still be this attempt's, running, and not fenced.
+    pub async fn ensure_owned(&self, conn: &Conn) -> Result<(), OutputError> {
+        self.fence.check()?;
+        let latest = match ownership(conn, &self.batch, self.seq, &self.attempt.id).await? {
+            Ownership::Owned => return Ok(()),
+            Ownership::Lost(latest) => latest,
+        };
+        Err(OutputError::Refused(format!(
+            "the claim on batch {} of cluster {} is no longer this attempt's ({}); not marking it \
+             complete",
+            self.batch.batch,
+            self.batch.cluster,
+            latest
+                .map(|l| format!("latest {}", l.describe()))
+                .unwrap_or_else(|| "no claim found".into())
+        )))
+    }
+
+    /// Write the completion marker of the claim's batch, naming its attempt, and return the
+    /// attempts the batch's markers name afterwards. The marker is an `INSERT ... SELECT` that
+    /// stores a row only while the claim is still `running` (the server checks it, so a process
+    /// frozen before this request cannot complete a batch whose claim was reclaimed), with the
+    /// batch's deduplication token (so only the first marker of a batch is stored): this
+    /// attempt won iff the result is exactly its id.
+    pub async fn write_marker(&self, conn: &Conn) -> Result<Vec<String>, OutputError> {
+        let batch = &self.batch;
+        let sql = format!(
+            "INSERT INTO {markers} (cluster, batch, {ATTEMPT_COLUMN}) \
+             SELECT ?, fromUnixTimestamp64Nano(toInt64(?), 'UTC'), ? \
+             WHERE (SELECT toString(argMax(state, version)) FROM {claims} \
+             WHERE {BATCH_FILTER} AND seq = ? AND attempt = ?) = ?",
+            markers = conn.table(BATCHES_TABLE),
+            claims = conn.table(CLAIMS_TABLE),
+        );
+        let attempt = self.attempt.id.as_str();
+        conn.run(
+            format!(
+                "cannot mark batch {} of cluster {} complete in {}",
+                batch.batch,
+                batch.cluster,
+                conn.table(BATCHES_TABLE)
+            ),
+            batch_query(conn, &sql, batch)
+                .bind(attempt)
+                .bind(batch.cluster.as_str())
+                .bind(batch.batch.nanos())
+                .bind(self.seq)
+                .bind(attempt)
+                .bind(ClaimStatus::Running.as_str())
+                .with_setting("insert_deduplicate", "1")
+                .with_setting("insert_deduplication_token", self.marker_token.as_str())
+                .with_setting("query_id", marker_query_id(attempt))
+                .execute(),
+        )
+        .await?;
+        marker_attempts(conn, batch).await
+    }
 }
 
-/// Wait (bounded) until the server runs no INSERT of this attempt any more, so that a delete
-/// cannot miss a part committed after it.
-pub async fn wait_inserts_done(conn: &Conn, attempt: &Attempt) -> Result<(), OutputError> {
-    wait_queries_done(conn, &attempt.id).await
+/// Why a dump may not write `batch` although it claimed it: it is complete, or has rows that
+/// name no attempt; `None` when it may.
+async fn refusal(conn: &Conn, batch: &BatchContext) -> Result<Option<String>, OutputError> {
+    let what = format!("batch {} of cluster {}", batch.batch, batch.cluster);
+    if count(conn, "completion markers", BATCHES_TABLE, batch, "").await? > 0 {
+        return Ok(Some(format!(
+            "{what} is already complete in {}; a batch is written once. Use another \
+             --batch-timestamp (the default is the current time), or remove the batch first: {}",
+            conn.table(BATCHES_TABLE),
+            drop_hint(conn, batch)
+        )));
+    }
+    // Rows of other attempts are invisible (no marker names them) and harmless; rows that name
+    // no attempt were written before attempts were recorded.
+    let legacy = format!(" AND {ATTEMPT_COLUMN} = ''");
+    let rows = count(conn, "rows", RECORDS_TABLE, batch, &legacy).await?;
+    Ok((rows > 0).then(|| {
+        format!(
+            "{what} already has {rows} rows in {} but no completion marker (left by an older \
+             rdbinsight, which did not tag rows with their attempt); remove them first: {}, or \
+             use another --batch-timestamp",
+            conn.table(RECORDS_TABLE),
+            drop_hint(conn, batch)
+        )
+    }))
 }
 
 /// The `query_id` of an attempt's marker insert.
 fn marker_query_id(attempt: &str) -> String {
     format!("{attempt}-marker")
-}
-
-/// Wait (bounded) until the server runs no query whose id starts with `prefix`.
-async fn wait_queries_done(conn: &Conn, prefix: &str) -> Result<(), OutputError> {
-    let sql = match &conn.on_cluster {
-        None => "SELECT count() FROM system.processes WHERE startsWith(query_id, ?)".to_string(),
-        Some(c) => format!(
-            "SELECT count() FROM clusterAllReplicas({}, system.processes) \
-             WHERE startsWith(initial_query_id, ?)",
-            super::schema::quote_str(c)
-        ),
-    };
-    let started = Instant::now();
-    loop {
-        let running = conn
-            .run(
-                "cannot list the running queries",
-                conn.admin.query(&sql).bind(prefix).fetch_one::<u64>(),
-            )
-            .await?;
-        if running == 0 {
-            return Ok(());
-        }
-        if started.elapsed() >= INSERTS_DRAIN_WAIT {
-            return Err(OutputError::Other(format!(
-                "{running} INSERT(s) of this attempt still running on the server after {} s",
-                INSERTS_DRAIN_WAIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The deduplication token of `batch`'s completion marker: one per batch, so that of two
@@ -698,7 +788,7 @@ async fn marker_token(conn: &Conn, batch: &BatchContext) -> Result<String, Outpu
         .run(
             format!("cannot read the claims of batch {}", batch.batch),
             batch_query(conn, &sql, batch)
-                .bind(state::DROPPED)
+                .bind(ClaimStatus::Dropped.as_str())
                 .fetch_one::<u32>(),
         )
         .await?;
@@ -706,159 +796,6 @@ async fn marker_token(conn: &Conn, batch: &BatchContext) -> Result<String, Outpu
     Ok(format!(
         "rdbinsight-marker:{hex}:{}:{generation}",
         batch.batch.nanos()
-    ))
-}
-
-/// The attempts the completion markers of `batch` name (one for a completed batch, `""` for
-/// one completed before attempts were recorded; none for an incomplete one).
-pub async fn marker_attempts(
-    conn: &Conn,
-    batch: &BatchContext,
-) -> Result<Vec<String>, OutputError> {
-    let sql = format!(
-        "SELECT DISTINCT {ATTEMPT_COLUMN} FROM {} WHERE {BATCH_FILTER} ORDER BY 1",
-        conn.table(BATCHES_TABLE)
-    );
-    conn.run(
-        format!(
-            "cannot read the completion marker of batch {} of cluster {}",
-            batch.batch, batch.cluster
-        ),
-        batch_query(conn, &sql, batch).fetch_all::<String>(),
-    )
-    .await
-}
-
-/// Write the completion marker of `claim`'s batch, naming its attempt, and return the attempts
-/// the batch's markers name afterwards. The marker is an `INSERT ... SELECT` that stores a row
-/// only while the claim is still `running` (the server checks it, so a process frozen before
-/// this request cannot complete a batch whose claim was reclaimed), with the batch's
-/// deduplication token (so only the first marker of a batch is stored): this attempt won iff
-/// the result is exactly its id.
-pub async fn write_marker(conn: &Conn, claim: &Claim) -> Result<Vec<String>, OutputError> {
-    let batch = &claim.batch;
-    let sql = format!(
-        "INSERT INTO {markers} (cluster, batch, {ATTEMPT_COLUMN}) \
-         SELECT ?, fromUnixTimestamp64Nano(toInt64(?), 'UTC'), ? \
-         WHERE (SELECT toString(argMax(state, version)) FROM {claims} \
-         WHERE {BATCH_FILTER} AND seq = ? AND attempt = ?) = ?",
-        markers = conn.table(BATCHES_TABLE),
-        claims = conn.table(CLAIMS_TABLE),
-    );
-    let attempt = claim.attempt.id.as_str();
-    conn.run(
-        format!(
-            "cannot mark batch {} of cluster {} complete in {}",
-            batch.batch,
-            batch.cluster,
-            conn.table(BATCHES_TABLE)
-        ),
-        batch_query(conn, &sql, batch)
-            .bind(attempt)
-            .bind(batch.cluster.as_str())
-            .bind(batch.batch.nanos())
-            .bind(claim.seq)
-            .bind(attempt)
-            .bind(state::RUNNING)
-            .with_setting("insert_deduplicate", "1")
-            .with_setting("insert_deduplication_token", claim.marker_token.as_str())
-            .with_setting("query_id", marker_query_id(attempt))
-            .execute(),
-    )
-    .await?;
-    marker_attempts(conn, batch).await
-}
-
-/// Delete every row of `batch` (synchronously): `drop-batch` only.
-pub async fn delete_rows(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
-    let target = conn.rows_delete_target();
-    delete_where(conn, &target, "rows", batch, "", &[]).await
-}
-
-/// Delete the rows attempt `attempt` wrote into `batch`, unless a completion marker names it
-/// (then they are the batch's: nothing is deleted, `Ok(false)`). The attempt must be unable
-/// to write a marker any more: it is this process's own (after its INSERTs ended), or its
-/// claim was marked terminal and its marker insert waited for (see the module docs).
-pub async fn delete_attempt_rows(
-    conn: &Conn,
-    batch: &BatchContext,
-    attempt: &str,
-) -> Result<bool, OutputError> {
-    if marker_attempts(conn, batch)
-        .await?
-        .iter()
-        .any(|a| a == attempt)
-    {
-        return Ok(false);
-    }
-    let target = conn.rows_delete_target();
-    let extra = format!(" AND {ATTEMPT_COLUMN} = ?");
-    delete_where(conn, &target, "rows", batch, &extra, &[attempt]).await?;
-    Ok(true)
-}
-
-/// Housekeeping by the winner of `batch`: delete the rows of every other attempt (dead or
-/// fenced ones; none of them can ever be shown, the first marker having won).
-pub async fn delete_losing_rows(
-    conn: &Conn,
-    batch: &BatchContext,
-    winner: &str,
-) -> Result<(), OutputError> {
-    let target = conn.rows_delete_target();
-    let extra = format!(" AND {ATTEMPT_COLUMN} != ?");
-    delete_where(
-        conn,
-        &target,
-        "other attempts' rows",
-        batch,
-        &extra,
-        &[winner],
-    )
-    .await
-}
-
-/// Delete the completion marker of `batch`.
-pub async fn delete_marker(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
-    let target = conn.table(BATCHES_TABLE);
-    delete_where(conn, &target, "completion marker", batch, "", &[]).await
-}
-
-/// Delete the instance summaries of `batch`.
-pub async fn delete_summaries(conn: &Conn, batch: &BatchContext) -> Result<(), OutputError> {
-    let target = conn.table(SUMMARIES_TABLE);
-    delete_where(conn, &target, "instance summaries", batch, "", &[]).await
-}
-
-/// Delete what `table` holds of `batch` (its `what`, for the error), `extra` applied (its `?`
-/// bound to `binds`), synchronously.
-async fn delete_where(
-    conn: &Conn,
-    table: &str,
-    what: &str,
-    batch: &BatchContext,
-    extra: &str,
-    binds: &[&str],
-) -> Result<(), OutputError> {
-    let sql = format!("DELETE FROM {table} WHERE {BATCH_FILTER}{extra}");
-    let mut query = batch_query(conn, &sql, batch);
-    for b in binds {
-        query = query.bind(*b);
-    }
-    conn.run(
-        format!(
-            "cannot delete the {what} of batch {} of cluster {}",
-            batch.batch, batch.cluster
-        ),
-        query.with_setting("mutations_sync", "2").execute(),
-    )
-    .await
-}
-
-/// Rows (of every attempt) and completion markers of `batch`.
-pub async fn batch_counts(conn: &Conn, batch: &BatchContext) -> Result<(u64, u64), OutputError> {
-    Ok((
-        count(conn, "rows", RECORDS_TABLE, batch, "").await?,
-        count(conn, "completion markers", BATCHES_TABLE, batch, "").await?,
     ))
 }
 
@@ -878,7 +815,7 @@ pub async fn clean_up_dead_attempts(conn: &Conn, timing: ClaimTiming) -> Result<
             format!("cannot read {}", conn.table(CLAIMS_TABLE)),
             conn.admin
                 .query(&sql)
-                .bind(state::RUNNING)
+                .bind(ClaimStatus::Running.as_str())
                 .bind(i64::try_from(timing.expiry.as_millis()).unwrap_or(i64::MAX))
                 .fetch_all::<ClaimState>(),
         )
@@ -901,20 +838,20 @@ pub async fn clean_up_dead_attempts(conn: &Conn, timing: ClaimTiming) -> Result<
             fence: Arc::new(Fence::default()),
             expiry: d.expiry(timing.expiry),
             marker_token: String::new(),
-            version: Arc::new(AtomicU64::new(CLEANER - TERMINAL)),
+            versions: Arc::new(Versions::cleaner()),
             heartbeat: None,
         };
         let what = format!("batch {} of cluster {}", batch.batch, batch.cluster);
         let result = async {
             // First the terminal state: from now on the server refuses the attempt's marker
             // (write_marker); then wait for a marker insert it may have sent before.
-            set_state(conn, &claim, state::RECLAIMED).await?;
-            wait_queries_done(conn, &marker_query_id(&d.attempt)).await?;
+            claim.set_status(conn, ClaimStatus::Reclaimed).await?;
+            batch_rows::wait_queries_done(conn, &marker_query_id(&d.attempt)).await?;
             if delete_attempt_rows(conn, &batch, &d.attempt).await? {
                 return Ok(true);
             }
             // It completed but died before recording so.
-            set_state(conn, &claim, state::COMPLETED).await?;
+            claim.set_status(conn, ClaimStatus::Completed).await?;
             Ok::<_, OutputError>(false)
         }
         .await;
@@ -930,4 +867,33 @@ pub async fn clean_up_dead_attempts(conn: &Conn, timing: ClaimTiming) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_stored_text() {
+        for s in ClaimStatus::ALL {
+            assert_eq!(ClaimStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(ClaimStatus::Running.as_str(), "running");
+        assert_eq!(ClaimStatus::parse("paused"), None);
+    }
+
+    #[test]
+    fn terminal_rows_outrank_heartbeats_and_a_cleaner_outranks_the_owner() {
+        let owner = Versions::owner();
+        let first = owner.heartbeat();
+        assert_eq!(first, Versions::CLAIM + 1);
+        assert!(owner.heartbeat() > first);
+        let owner_end = owner.terminal();
+        assert!(owner_end >= Versions::TERMINAL);
+        let cleaner = Versions::cleaner();
+        let cleaner_end = cleaner.terminal();
+        assert_eq!(cleaner_end, Versions::CLEANER);
+        assert!(cleaner_end > owner_end);
+        assert!(cleaner.terminal() > cleaner_end);
+    }
 }

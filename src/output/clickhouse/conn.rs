@@ -28,7 +28,7 @@ pub struct Conn {
 impl Conn {
     /// The clients for `config` (nothing connects yet).
     pub fn new(config: &ClickHouseConfig) -> Result<Self, OutputError> {
-        let base = super::http::client(config).map_err(OutputError::Other)?;
+        let base = super::http::client(config).map_err(OutputError::Misuse)?;
         let mut admin = base.with_url(config.url.endpoint());
         if let Some(user) = &config.url.user {
             admin = admin.with_user(user.clone());

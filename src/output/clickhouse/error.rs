@@ -18,7 +18,7 @@ use std::time::Duration;
 use clickhouse::error::Error;
 
 use super::http::ConnectTimeout;
-use crate::output::OutputError;
+use crate::output::{OutputError, StoreCause, Timeout};
 
 /// At most this many characters of a server exception go into the error line.
 const MAX_SERVER_TEXT: usize = 400;
@@ -40,33 +40,27 @@ pub(crate) fn ch_error(
     timeout: Duration,
 ) -> OutputError {
     tracing::debug!("{context}: {err:?}");
-    OutputError::Other(format!("{context}: {}", describe(err, step, timeout)))
+    match classify(err, step, timeout) {
+        Ok(cause) => OutputError::store(context.to_string(), cause),
+        Err(t) => OutputError::timeout(context.to_string(), t),
+    }
 }
 
 /// A response that did not come within `--ch-response-timeout` (a `tokio::time::timeout`
 /// around a query).
 pub(crate) fn response_timeout(context: impl std::fmt::Display, timeout: Duration) -> OutputError {
-    OutputError::Other(format!(
-        "{context}: {}",
-        timeout_text(Step::Response, timeout)
-    ))
+    OutputError::timeout(context.to_string(), Timeout::Response(timeout))
 }
 
-fn timeout_text(step: Step, timeout: Duration) -> String {
+fn step_timeout(step: Step, timeout: Duration) -> Timeout {
     match step {
-        Step::Send => format!(
-            "the server accepted no data for {} s (--ch-send-timeout)",
-            timeout.as_secs()
-        ),
-        Step::Response => format!(
-            "no answer from the server within {} s (--ch-response-timeout)",
-            timeout.as_secs()
-        ),
+        Step::Send => Timeout::Send(timeout),
+        Step::Response => Timeout::Response(timeout),
     }
 }
 
-/// The one-line reason for `err`.
-pub(crate) fn describe(err: &Error, step: Step, timeout: Duration) -> String {
+/// What `err` is: the store's cause, or which of our timeouts fired.
+fn classify(err: &Error, step: Step, timeout: Duration) -> Result<StoreCause, Timeout> {
     match err {
         Error::BadResponse(text) => {
             let mut line = server_exception(text);
@@ -76,15 +70,24 @@ pub(crate) fn describe(err: &Error, step: Step, timeout: Duration) -> String {
                      for that long; it is a server or settings-profile setting)",
                 );
             }
-            line
+            Ok(StoreCause::Server(line))
         }
-        Error::TimedOut => timeout_text(step, timeout),
+        Error::TimedOut => Err(step_timeout(step, timeout)),
         other => {
             if let Some(t) = find_cause::<ConnectTimeout>(other) {
-                return t.to_string();
+                return Err(Timeout::Connect(t.0));
             }
-            cause_chain(other)
+            Ok(StoreCause::Transport(cause_chain(other)))
         }
+    }
+}
+
+/// The one-line reason for `err` (what follows the context in [`ch_error`]'s message).
+#[cfg(test)]
+fn describe(err: &Error, step: Step, timeout: Duration) -> String {
+    match classify(err, step, timeout) {
+        Ok(cause) => cause.to_string(),
+        Err(t) => t.to_string(),
     }
 }
 
@@ -187,6 +190,67 @@ mod tests {
         let text = describe(&lost, Step::Send, t);
         assert!(!text.contains("http_receive_timeout"), "{text}");
         assert!(text.contains("connection closed"), "{text}");
+    }
+
+    #[test]
+    fn errors_are_typed_and_read_as_before() {
+        let t = Duration::from_secs(7);
+        let e = ch_error("cannot insert", &Error::TimedOut, Step::Send, t);
+        assert!(
+            matches!(
+                e,
+                OutputError::Timeout {
+                    timeout: Timeout::Send(d),
+                    ..
+                } if d == t
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "cannot insert: the server accepted no data for 7 s (--ch-send-timeout)"
+        );
+        let e = ch_error(
+            "cannot create",
+            &Error::BadResponse("Code: 60. DB::Exception: Unknown table. (UNKNOWN_TABLE)".into()),
+            Step::Response,
+            t,
+        );
+        assert!(
+            matches!(
+                &e,
+                OutputError::Store {
+                    cause: StoreCause::Server(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "cannot create: Code: 60. DB::Exception: Unknown table. (UNKNOWN_TABLE)"
+        );
+        let e = ch_error(
+            "cannot query",
+            &Error::Network(Box::new(ConnectTimeout(Duration::from_secs(3)))),
+            Step::Response,
+            t,
+        );
+        assert!(
+            matches!(
+                e,
+                OutputError::Timeout {
+                    timeout: Timeout::Connect(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = response_timeout("cannot count", t);
+        assert_eq!(
+            e.to_string(),
+            "cannot count: no answer from the server within 7 s (--ch-response-timeout)"
+        );
     }
 
     #[test]

@@ -7,12 +7,17 @@
 //!
 //! * `config`: `--url` / `--proxy-url` / timeouts / `--on-cluster` (validated, redacted).
 //! * [`schema`]: the DDL (also printed by `rdbinsight misc clickhouse-schema`).
-//! * `writer`: [`ClickHouseOutput`] and [`ClickHouseChunkWriter`].
+//! * `schema_check`: a server's schema checked against it, created or migrated
+//!   (`--auto-create-tables`), the TTL against the batch timestamp.
+//! * `writer`: [`ClickHouseOutput`] (the batch lifecycle) and [`ClickHouseChunkWriter`].
 //! * `stream`: one instance's rows as a stream of INSERTs ([`rowbinary`] encodes them).
 //! * `claim`: batch claims, heartbeats, completion markers, cleanup of dead attempts.
+//! * `batch_rows`: a batch's row and marker counts, the deletes, the wait for an attempt's
+//!   queries to drain.
 //! * `conn`, `http`, `proxy`, `error`: clients, connect timeout, `--proxy-url`, and
 //!   one-line errors.
 
+pub(crate) mod batch_rows;
 pub(crate) mod claim;
 pub(crate) mod config;
 pub(crate) mod conn;
@@ -25,6 +30,7 @@ pub(crate) mod proxy;
 #[doc(hidden)]
 pub mod rowbinary;
 pub mod schema;
+pub(crate) mod schema_check;
 pub(crate) mod stream;
 pub(crate) mod writer;
 

@@ -374,9 +374,9 @@ mod tests {
         s.finish().await.expect_err("refused").to_string()
     }
 
-    /// A server that stops reading (issue #7 item 2): it reads the request head, then holds the
-    /// connection without reading or answering. Writing stops at the send timeout, with a
-    /// message naming the flag. (A TCP server in the test, standing for a hung peer, not for
+    /// A server that stops reading: it reads the request head, then holds the connection
+    /// without reading or answering. Writing stops at the send timeout, with a message naming
+    /// the flag. (A TCP server in the test, standing for a hung peer, not for
     /// ClickHouse.)
     #[tokio::test]
     async fn a_server_that_stops_reading_hits_the_send_timeout() {

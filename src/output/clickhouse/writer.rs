@@ -1,19 +1,8 @@
 //! [`ClickHouseOutput`] (batch level) and [`ClickHouseChunkWriter`] (one per instance).
 //!
 //! * `prepare_batch`, before any row is written:
-//!   - reads which tables and view exist in the URL's database (`system.tables`), with their
-//!     columns (`system.columns`); when something is missing or out of date (a deployment of
-//!     an earlier release), `--auto-create-tables` runs the schema's DDL and migrations (all
-//!     idempotent; and creates the database); otherwise it is an error naming what is
-//!     missing and pointing at `rdbinsight misc clickhouse-schema` and the flag;
-//!   - checks that every object the batch touches (records, markers, claims, summaries, view;
-//!     with `--on-cluster` also the per-shard table) has the columns rdbinsight writes or
-//!     reads, with their types, that the records table's sorting key ends with the attempt,
-//!     that the view reads only the winning attempt, that the records table is a
-//!     `Distributed` one exactly when `--on-cluster` is given, and that the claims and markers
-//!     tables deduplicate inserts;
-//!   - refuses a batch timestamp older than the records table's TTL (every row would be
-//!     dropped as soon as it is stored);
+//!   - checks the schema, creating or migrating it with `--auto-create-tables`, and refuses a
+//!     batch timestamp older than the records table's TTL ([`super::schema_check`]);
 //!   - removes what dead attempts left, then claims the batch ([`super::claim`]): a batch that
 //!     is complete, has rows of an rdbinsight before attempts, or is being written by a live
 //!     attempt is refused here.
@@ -28,41 +17,25 @@
 //!   the server, deletes this attempt's rows (unless a marker names it) and marks the claim
 //!   `aborted`.
 //!
-//! Throughput and memory, `bash bench/clickhouse.sh` (the local ClickHouse 26.9 engine on the
-//! same 2 cores, shared with other builds; best of the runs, ratios within one run). The
-//! ceiling is the engine's own ingest of the same rows: one plain HTTP INSERT of the same
-//! RowBinary with `curl`.
-//!
-//! | file | `curl` INSERT | this writer (streaming) | previous design (`Inserter`) |
-//! |---|---|---|---|
-//! | mixed 500k keys | 1.95 s | 2.12 s = 1.09×, 16 MB peak RSS | 2.42 s = 1.24×, 79 MB |
-//! | mixed 5M keys | 33.6 s | 32.5 s = 0.97×, 17.5 MB | 39.9 s = 1.19×, 80 MB |
-//!
-//! The previous design used `clickhouse::inserter::Inserter` (0.15), which buffers a whole
-//! INSERT in memory and sends it only at the commit that reaches a limit: parser and engine
-//! took turns, and a byte cap (32 MiB) was needed to bound memory and stay under the server's
-//! 30 s body timeout. Streaming keeps the engine busy while the parser runs; each instance
-//! holds a 256 KiB row buffer and at most two compressed chunks in flight (8 instances at
-//! once: 3.2 MB of RSS per instance above the parser's).
+//! Throughput and memory against the engine's own ingest of the same rows: `bench/README.md`.
 //!
 //! Nothing is retried. After an error the writer refuses further records.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::claim::{self, Attempt, Claim, ClaimTiming};
+use super::batch_rows;
+use super::claim::{self, Attempt, Claim, ClaimStatus, ClaimTiming};
 use super::config::ClickHouseConfig;
 use super::conn::Conn;
 use super::rowbinary::{self, RowEncoder};
-use super::schema::{
-    self, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_LOCAL_TABLE, RECORDS_TABLE, SUMMARIES_TABLE,
-    quote_ident,
-};
+use super::schema::{RECORDS_TABLE, SUMMARIES_TABLE};
+use super::schema_check::SchemaCheck;
 use super::stream::{InsertStream, StreamConfig, StreamLimits};
 use crate::output::{BatchContext, ChunkWriter, Output, OutputError};
-use crate::record::{BatchTs, InstanceSummary, Record, WriteContext};
+use crate::record::{InstanceSummary, Record, WriteContext};
 
 /// Default `--ch-cleanup-timeout`.
 pub const DEFAULT_CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,24 +48,6 @@ struct SummaryRow<'a> {
     instance: &'a str,
     attempt: &'a str,
     summary: &'a str,
-}
-
-/// A table or view as `system.tables` describes it.
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct TableInfo {
-    name: String,
-    engine: String,
-    create_table_query: String,
-    sorting_key: String,
-}
-
-/// A column as `system.columns` describes it.
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct ColumnInfo {
-    table: String,
-    name: String,
-    #[serde(rename = "type")]
-    ty: String,
 }
 
 /// Batch-level ClickHouse output.
@@ -129,7 +84,7 @@ impl ClickHouseOutput {
         if let Some(p) = &config.proxy
             && config.url.scheme == super::config::Scheme::Https
         {
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Misuse(format!(
                 "--proxy-url {p}: an https:// ClickHouse URL through a proxy is not supported \
                  (only plain HTTP forwarding)"
             )));
@@ -159,7 +114,7 @@ impl ClickHouseOutput {
         ttl_days: u32,
     ) -> Result<Self, OutputError> {
         let config = ClickHouseConfig::new(url, proxy_url, auto_create_tables, ttl_days)
-            .map_err(|e| OutputError::Other(e.to_string()))?;
+            .map_err(|e| OutputError::Misuse(e.to_string()))?;
         Self::new(config)
     }
 
@@ -207,308 +162,9 @@ impl ClickHouseOutput {
         &self.attempt.id
     }
 
-    /// The stored objects rdbinsight uses, in creation order.
-    fn objects(&self) -> Vec<schema::SchemaObject> {
-        schema::schema_objects(
-            Some(&self.config.url.database),
-            self.config.ttl_days,
-            self.config.on_cluster.as_deref(),
-        )
-    }
-
-    /// The schema objects that exist (`None`: not even the database), and their columns.
-    async fn inspect(&self) -> Result<Option<(Vec<TableInfo>, Vec<ColumnInfo>)>, OutputError> {
-        let conn = &self.conn;
-        let url = &conn.url;
-        let databases: u64 = conn
-            .run(
-                format!("cannot query ClickHouse at {url}"),
-                conn.admin
-                    .query("SELECT count() FROM system.databases WHERE name = ?")
-                    .bind(conn.db.as_str())
-                    .fetch_one(),
-            )
-            .await?;
-        if databases == 0 {
-            return Ok(None);
-        }
-        let names: Vec<&str> = self.objects().iter().map(|o| o.name).collect();
-        let tables: Vec<TableInfo> = system_rows(
-            conn,
-            "tables",
-            "SELECT name, engine, create_table_query, sorting_key FROM system.tables \
-             WHERE database = ? AND has(?, name)",
-            &names,
-        )
-        .await?;
-        let columns: Vec<ColumnInfo> = system_rows(
-            conn,
-            "columns",
-            "SELECT table, name, type FROM system.columns WHERE database = ? AND has(?, table)",
-            &names,
-        )
-        .await?;
-        Ok(Some((tables, columns)))
-    }
-
-    /// Refuse a batch older than the records table's TTL (`--ttl-days` when the table does not
-    /// exist yet).
-    fn check_ttl(&self, batch: &BatchContext, tables: &[TableInfo]) -> Result<(), OutputError> {
-        let stored = self.stored_records();
-        let (days, source) = match tables.iter().find(|t| t.name == stored) {
-            Some(t) => match table_ttl_days(&t.create_table_query) {
-                TableTtl::None => return Ok(()),
-                TableTtl::Days(d) => (d, format!("the {d}-day TTL of {}", self.conn.table(stored))),
-                TableTtl::Unknown => (
-                    u64::from(self.config.ttl_days),
-                    format!("--ttl-days {}", self.config.ttl_days),
-                ),
-            },
-            None => (
-                u64::from(self.config.ttl_days),
-                format!("--ttl-days {}", self.config.ttl_days),
-            ),
-        };
-        let ttl_nanos = i64::try_from(days)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(86_400 * 1_000_000_000);
-        let age = BatchTs::now().nanos().saturating_sub(batch.batch.nanos());
-        if age > ttl_nanos {
-            return Err(OutputError::Other(format!(
-                "the batch timestamp {} is {} days old, older than {source}: ClickHouse would \
-                 drop every row as soon as it is stored. Use a recent --batch-timestamp (the \
-                 default is the current time)",
-                batch.batch,
-                age / 86_400_000_000_000
-            )));
-        }
-        Ok(())
-    }
-
-    /// With `--auto-create-tables`: create what is missing and migrate what an earlier release
-    /// created (every statement of the schema; all idempotent), when something is missing or
-    /// out of date. Without it, say what to do. Returns whether it ran the DDL.
-    async fn create_or_migrate(
-        &self,
-        found: &Option<(Vec<TableInfo>, Vec<ColumnInfo>)>,
-    ) -> Result<bool, OutputError> {
-        let db = &self.config.url.database;
-        let objects = self.objects();
-        let missing: Vec<_> = objects
-            .iter()
-            .filter(|o| {
-                found
-                    .as_ref()
-                    .is_none_or(|(tables, _)| !tables.iter().any(|t| t.name == o.name))
-            })
-            .collect();
-        let outdated = match found {
-            Some((tables, columns)) if missing.is_empty() => {
-                !self.problems(tables, columns).is_empty()
-            }
-            _ => false,
-        };
-        if missing.is_empty() && !outdated {
-            return Ok(false);
-        }
-        let on = self
-            .config
-            .on_cluster
-            .as_ref()
-            .map(|c| format!(" --on-cluster {c}"))
-            .unwrap_or_default();
-        if !self.config.auto_create_tables {
-            if missing.is_empty() {
-                // check_objects names what is out of date.
-                return Ok(false);
-            }
-            let what = if found.is_none() {
-                format!("the database {} does not exist", quote_ident(db))
-            } else {
-                let list: Vec<String> = missing
-                    .iter()
-                    .map(|o| format!("{} {}", o.kind.as_str(), o.name))
-                    .collect();
-                format!("the database {} lacks {}", quote_ident(db), list.join(", "))
-            };
-            return Err(OutputError::Other(format!(
-                "ClickHouse {}: {what}. Create the schema with the DDL printed by \
-                 `rdbinsight misc clickhouse-schema{on}` (run it in that database; it only \
-                 adds what is missing, migrates tables of an earlier release and replaces the \
-                 view), or pass --auto-create-tables",
-                self.conn.url
-            )));
-        }
-        let conn = &self.conn;
-        if found.is_none() {
-            let on = conn
-                .on_cluster
-                .as_ref()
-                .map(|c| format!(" ON CLUSTER {}", quote_ident(c)))
-                .unwrap_or_default();
-            conn.run(
-                format!("cannot create the database {}", quote_ident(db)),
-                conn.admin
-                    .query(&format!(
-                        "CREATE DATABASE IF NOT EXISTS {}{on}",
-                        quote_ident(db)
-                    ))
-                    .execute(),
-            )
-            .await?;
-            tracing::info!("created ClickHouse database {db}");
-        }
-        // Tables before the view (the order of `schema_objects`); each object's migration
-        // right after its CREATE.
-        for object in &objects {
-            let created = missing.iter().any(|m| m.name == object.name);
-            for (i, statement) in std::iter::once(&object.ddl)
-                .chain(&object.migrate)
-                .enumerate()
-            {
-                let doing = if i == 0 { "create" } else { "migrate" };
-                // `query` treats `?` as a bind placeholder; `??` is a literal `?`.
-                let sql = statement.replace('?', "??");
-                conn.run(
-                    format!(
-                        "cannot {doing} {} {}.{} (statement: {})",
-                        object.kind.as_str(),
-                        db,
-                        object.name,
-                        statement.lines().next().unwrap_or_default()
-                    ),
-                    conn.admin.query(&sql).execute(),
-                )
-                .await?;
-            }
-            let done = if created {
-                "created"
-            } else {
-                "brought up to date"
-            };
-            tracing::info!(
-                "{done} ClickHouse {} {db}.{}",
-                object.kind.as_str(),
-                object.name
-            );
-        }
-        Ok(true)
-    }
-
-    /// Every object with the columns and engine rdbinsight needs; all problems in one error.
-    fn check_objects(
-        &self,
-        tables: &[TableInfo],
-        columns: &[ColumnInfo],
-    ) -> Result<(), OutputError> {
-        let problems = self.problems(tables, columns);
-        if problems.is_empty() {
-            return Ok(());
-        }
-        let on = self
-            .config
-            .on_cluster
-            .as_ref()
-            .map(|c| format!(" --on-cluster {c}"))
-            .unwrap_or_default();
-        Err(OutputError::Other(format!(
-            "ClickHouse {}: the schema is not what rdbinsight needs: {}. A deployment of an \
-             earlier rdbinsight is migrated by --auto-create-tables or by the DDL of \
-             `rdbinsight misc clickhouse-schema{on}` (idempotent); compare with it otherwise",
-            self.conn.url,
-            problems.join("; ")
-        )))
-    }
-
-    /// What is missing or out of date in the objects rdbinsight uses.
-    fn problems(&self, tables: &[TableInfo], columns: &[ColumnInfo]) -> Vec<String> {
-        let mut problems = Vec::new();
-        for object in self.objects() {
-            let Some(table) = tables.iter().find(|t| t.name == object.name) else {
-                problems.push(format!(
-                    "{} {} is missing",
-                    object.kind.as_str(),
-                    object.name
-                ));
-                continue;
-            };
-            for (name, ty) in &object.columns {
-                match columns
-                    .iter()
-                    .find(|c| c.table == object.name && c.name == *name)
-                {
-                    None => problems.push(format!("{}.{name} is missing", object.name)),
-                    Some(c) if c.ty != *ty => {
-                        problems.push(format!("{}.{name} is {}, expected {ty}", object.name, c.ty))
-                    }
-                    Some(_) => {}
-                }
-            }
-            if object.name == RECORDS_TABLE {
-                let distributed = table.engine == "Distributed";
-                match (&self.config.on_cluster, distributed) {
-                    (None, true) => problems.push(format!(
-                        "{RECORDS_TABLE} is a Distributed table: pass --on-cluster with its \
-                         cluster, so that inserts are synchronous"
-                    )),
-                    (Some(c), false) => problems.push(format!(
-                        "--on-cluster {c} was given but {RECORDS_TABLE} is a {} table, not \
-                         Distributed",
-                        table.engine
-                    )),
-                    _ => {}
-                }
-            }
-            if (object.name == CLAIMS_TABLE || object.name == BATCHES_TABLE)
-                && !table.engine.starts_with("Replicated")
-                && !table
-                    .create_table_query
-                    .contains("non_replicated_deduplication_window")
-            {
-                let why = if object.name == CLAIMS_TABLE {
-                    "makes batch claims exclusive"
-                } else {
-                    "makes the first completion marker of a batch win"
-                };
-                problems.push(format!(
-                    "{} does not deduplicate inserts, which {why}: ALTER TABLE {} MODIFY \
-                     SETTING non_replicated_deduplication_window = {}",
-                    object.name,
-                    self.conn.table(object.name),
-                    schema::CLAIMS_DEDUP_WINDOW
-                ));
-            }
-            if object.name == self.stored_records()
-                && !table.sorting_key.is_empty()
-                && table.sorting_key.replace(' ', "")
-                    != schema::records_sorting_key().replace(' ', "")
-            {
-                problems.push(format!(
-                    "the sorting key of {} is ({}), expected ({})",
-                    object.name,
-                    table.sorting_key,
-                    schema::records_sorting_key()
-                ));
-            }
-            if object.kind == schema::ObjectKind::View
-                && !schema::view_is_current(&table.create_table_query)
-            {
-                problems.push(format!(
-                    "view {} shows every attempt's rows (created by an earlier rdbinsight)",
-                    object.name
-                ));
-            }
-        }
-        problems
-    }
-
-    /// The table that stores the rows (the per-shard one with `--on-cluster`).
-    fn stored_records(&self) -> &'static str {
-        if self.config.on_cluster.is_some() {
-            RECORDS_LOCAL_TABLE
-        } else {
-            RECORDS_TABLE
-        }
+    /// The schema checks, against this output's server and configuration.
+    fn schema(&self) -> SchemaCheck<'_> {
+        SchemaCheck::new(&self.conn, &self.config)
     }
 
     /// The client the writers insert with.
@@ -543,98 +199,37 @@ impl ClickHouseOutput {
     /// `rdbinsight misc clickhouse-drop-batch`: remove a batch (its completion marker, then its
     /// rows), refusing while a live attempt writes it. Returns the rows and markers it had.
     pub async fn drop_batch(&mut self, batch: &BatchContext) -> Result<(u64, u64), OutputError> {
-        let found = self.inspect().await?;
-        let Some((tables, columns)) = &found else {
-            return Err(OutputError::Other(format!(
-                "ClickHouse {}: the database {} does not exist",
-                self.conn.url,
-                quote_ident(&self.conn.db)
-            )));
-        };
-        self.check_objects(tables, columns)?;
+        self.schema().existing().await?;
         claim::clean_up_dead_attempts(&self.conn, self.timing).await?;
-        let mut claim = claim::claim(&self.conn, batch, &self.attempt, self.timing, false).await?;
+        let mut claim = Claim::for_drop(&self.conn, batch, &self.attempt, self.timing).await?;
         let result = async {
-            let counts = claim::batch_counts(&self.conn, batch).await?;
-            claim::delete_marker(&self.conn, batch).await?;
-            claim::delete_rows(&self.conn, batch).await?;
-            claim::delete_summaries(&self.conn, batch).await?;
+            let counts = batch_rows::batch_counts(&self.conn, batch).await?;
+            batch_rows::delete_marker(&self.conn, batch).await?;
+            batch_rows::delete_rows(&self.conn, batch).await?;
+            batch_rows::delete_summaries(&self.conn, batch).await?;
             Ok::<_, OutputError>(counts)
         }
         .await;
         claim.stop_heartbeat().await;
-        let state = if result.is_ok() {
-            claim::state::DROPPED
+        let status = if result.is_ok() {
+            ClaimStatus::Dropped
         } else {
-            claim::state::ABORTED
+            ClaimStatus::Aborted
         };
-        if let Err(e) = claim::set_state(&self.conn, &claim, state).await {
+        if let Err(e) = claim.set_status(&self.conn, status).await {
             tracing::warn!("{e}");
         }
         result
     }
 }
 
-/// What `TTL` a table has.
-#[derive(Debug, PartialEq, Eq)]
-enum TableTtl {
-    None,
-    Days(u64),
-    Unknown,
-}
-
-/// The `toIntervalDay(N)` of a table's TTL, as `system.tables.create_table_query` shows it.
-fn table_ttl_days(create: &str) -> TableTtl {
-    let Some(i) = create.find(" TTL ") else {
-        return TableTtl::None;
-    };
-    let ttl = &create[i..];
-    let Some(j) = ttl.find("toIntervalDay(") else {
-        return TableTtl::Unknown;
-    };
-    let digits: String = ttl[j + "toIntervalDay(".len()..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().map_or(TableTtl::Unknown, TableTtl::Days)
-}
-
-/// Rows of a `system` table (`sql` binds the database, then the object `names`) about
-/// rdbinsight's objects; `what` names them in the error.
-async fn system_rows<T>(
-    conn: &Conn,
-    what: &str,
-    sql: &str,
-    names: &[&str],
-) -> Result<Vec<T>, OutputError>
-where
-    T: clickhouse::RowOwned + clickhouse::RowRead,
-{
-    conn.run(
-        format!("cannot list the {what} of {}", conn.url),
-        conn.admin
-            .query(sql)
-            .bind(conn.db.as_str())
-            .bind(names)
-            .fetch_all(),
-    )
-    .await
-}
-
 impl Output for ClickHouseOutput {
     type Writer = ClickHouseChunkWriter;
 
     async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
-        let mut found = self.inspect().await?;
-        let tables: &[TableInfo] = found.as_ref().map_or(&[], |(t, _)| t);
-        self.check_ttl(batch, tables)?;
-        if self.create_or_migrate(&found).await? {
-            found = self.inspect().await?;
-        }
-        let (tables, columns) = found.as_ref().map_or((&[][..], &[][..]), |(t, c)| (t, c));
-        self.check_objects(tables, columns)?;
+        self.schema().prepare(batch).await?;
         claim::clean_up_dead_attempts(&self.conn, self.timing).await?;
-        let claim = claim::claim(&self.conn, batch, &self.attempt, self.timing, true).await?;
+        let claim = Claim::for_dump(&self.conn, batch, &self.attempt, self.timing).await?;
         self.stream = Some(self.stream_config(&claim));
         self.claim = Some(claim);
         Ok(())
@@ -642,7 +237,7 @@ impl Output for ClickHouseOutput {
 
     fn writer_for(&mut self, ctx: WriteContext) -> Result<ClickHouseChunkWriter, OutputError> {
         let Some(stream) = &self.stream else {
-            return Err(OutputError::Other(
+            return Err(OutputError::Misuse(
                 "ClickHouse output used before prepare_batch".into(),
             ));
         };
@@ -670,15 +265,15 @@ impl Output for ClickHouseOutput {
     async fn finalize_batch(&mut self) -> Result<(), OutputError> {
         let conn = &self.conn;
         let Some(claim) = self.claim.as_mut() else {
-            return Err(OutputError::Other(
+            return Err(OutputError::Misuse(
                 "ClickHouse output used before prepare_batch".into(),
             ));
         };
         claim.stop_heartbeat().await;
         if !self.skip_owner_check {
-            claim::check_still_owner(conn, claim).await?;
+            claim.ensure_owned(conn).await?;
         }
-        let winners = claim::write_marker(conn, claim).await?;
+        let winners = claim.write_marker(conn).await?;
         let what = format!(
             "batch {} of cluster {}",
             claim.batch.batch, claim.batch.cluster
@@ -694,19 +289,21 @@ impl Output for ClickHouseOutput {
                     winners.join(", ")
                 )
             };
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "this attempt ({}) lost {what}: {why}; its rows are not shown",
                 claim.attempt.id
             )));
         }
-        if let Err(e) = claim::set_state(conn, claim, claim::state::COMPLETED).await {
+        if let Err(e) = claim.set_status(conn, ClaimStatus::Completed).await {
             // The batch is complete (its marker is written); a later run records it.
             tracing::warn!("{e}");
         }
         if claim.seq > 1 {
             // Earlier attempts on this batch died or were fenced: their rows are invisible;
             // remove them (housekeeping).
-            if let Err(e) = claim::delete_losing_rows(conn, &claim.batch, &claim.attempt.id).await {
+            if let Err(e) =
+                batch_rows::delete_losing_rows(conn, &claim.batch, &claim.attempt.id).await
+            {
                 tracing::warn!("{e} (they are not shown; the table's TTL removes them)");
             }
         }
@@ -749,16 +346,16 @@ impl ClickHouseOutput {
         );
         let later = "they are not shown (no completion marker names this attempt); the next \
                      run removes them once this attempt's claim expires (--ch-claim-expiry)";
-        if let Err(e) = claim::wait_inserts_done(conn, &claim.attempt).await {
+        if let Err(e) = batch_rows::wait_inserts_done(conn, &claim.attempt.id).await {
             tracing::warn!("not removing the rows of {what} yet: {e}; {later}");
             return;
         }
         // Only this attempt's rows, and never those of the attempt a marker names (this one,
         // if its marker was stored before the failure).
-        match claim::delete_attempt_rows(conn, &claim.batch, &claim.attempt.id).await {
+        match batch_rows::delete_attempt_rows(conn, &claim.batch, &claim.attempt.id).await {
             Ok(true) => {
                 tracing::info!("removed the rows this attempt wrote for {what}");
-                if let Err(e) = claim::set_state(conn, &claim, claim::state::ABORTED).await {
+                if let Err(e) = claim.set_status(conn, ClaimStatus::Aborted).await {
                     tracing::warn!("{e}");
                 }
             }
@@ -766,7 +363,7 @@ impl ClickHouseOutput {
                 tracing::warn!(
                     "the completion marker of {what} names this attempt: the batch is complete"
                 );
-                if let Err(e) = claim::set_state(conn, &claim, claim::state::COMPLETED).await {
+                if let Err(e) = claim.set_status(conn, ClaimStatus::Completed).await {
                     tracing::warn!("{e}");
                 }
             }
@@ -804,7 +401,7 @@ impl ClickHouseChunkWriter {
             WriterState::Failed => "after an earlier error",
             WriterState::Open => "in an inconsistent state",
         };
-        OutputError::Other(format!(
+        OutputError::Misuse(format!(
             "ClickHouse writer for instance {} used {why}",
             self.ctx.instance
         ))
@@ -898,31 +495,5 @@ impl ChunkWriter for ClickHouseChunkWriter {
         self.check(result)?;
         self.state = WriterState::Finalized;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ttl_of_a_table() {
-        assert_eq!(
-            table_ttl_days(
-                "CREATE TABLE d.t (`batch` DateTime64(9, 'UTC')) ENGINE = ReplacingMergeTree \
-                 ORDER BY batch TTL toDateTime(batch) + toIntervalDay(7) SETTINGS index_granularity = 8192"
-            ),
-            TableTtl::Days(7)
-        );
-        assert_eq!(
-            table_ttl_days("CREATE TABLE d.t (x UInt8) ENGINE = MergeTree ORDER BY x"),
-            TableTtl::None
-        );
-        assert_eq!(
-            table_ttl_days(
-                "CREATE TABLE d.t (x UInt8) ENGINE = MergeTree ORDER BY x TTL toDateTime(batch) + toIntervalMonth(1)"
-            ),
-            TableTtl::Unknown
-        );
     }
 }

@@ -75,7 +75,7 @@ use parquet::schema::types::ColumnPath;
 use self::path::{LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
 use self::schema::ColumnBuilders;
 use super::lock::FileLock;
-use super::{BatchContext, ChunkWriter, Output, OutputError, blocking, sync_dir};
+use super::{BatchContext, ChunkWriter, Output, OutputError, StoreCause, blocking, sync_dir};
 use crate::record::{InstanceSummary, Record, WriteContext};
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet writer.
@@ -183,7 +183,7 @@ impl PreparedBatch {
         let lock = FileLock::try_acquire(&paths.lock_file)
             .map_err(|e| io_error("cannot lock", &paths.lock_file, e))?
             .ok_or_else(|| {
-                OutputError::Other(format!(
+                OutputError::Refused(format!(
                     "another rdbinsight run is writing batch {} (lock {} is held)",
                     paths.tmp_dir.display(),
                     paths.lock_file.display()
@@ -200,7 +200,7 @@ impl PreparedBatch {
         let p = &prepared.paths;
         if p.final_dir.exists() {
             // Not ours to delete: keep it, and do not clean up anything either.
-            let err = OutputError::Other(format!(
+            let err = OutputError::Refused(format!(
                 "batch directory {} already exists: this batch was already written \
                  (use another --batch-timestamp, or remove the directory)",
                 p.final_dir.display()
@@ -231,7 +231,7 @@ impl PreparedBatch {
         for entry in entries {
             let entry = entry.map_err(|e| io_error("cannot list", &p.tmp_dir, e))?;
             if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
-                return Err(OutputError::Other(format!(
+                return Err(OutputError::Misuse(format!(
                     "cannot finalize batch {}: {} was never finalized",
                     p.tmp_dir.display(),
                     entry.path().display()
@@ -241,7 +241,7 @@ impl PreparedBatch {
         sync_dir(&p.tmp_dir)?;
         // rename(2) would silently replace an empty directory: check first.
         if p.final_dir.exists() {
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "cannot finalize batch: {} already exists",
                 p.final_dir.display()
             )));
@@ -365,7 +365,7 @@ impl ParquetOutput {
     }
 
     fn not_prepared() -> OutputError {
-        OutputError::Other("Parquet output used before prepare_batch".into())
+        OutputError::Misuse("Parquet output used before prepare_batch".into())
     }
 }
 
@@ -374,7 +374,7 @@ impl Output for ParquetOutput {
 
     async fn prepare_batch(&mut self, batch: &BatchContext) -> Result<(), OutputError> {
         if self.prepared.is_some() {
-            return Err(OutputError::Other(
+            return Err(OutputError::Misuse(
                 "Parquet output: prepare_batch called twice".into(),
             ));
         }
@@ -389,7 +389,7 @@ impl Output for ParquetOutput {
         let prepared = self.prepared.as_mut().ok_or_else(Self::not_prepared)?;
         let file_name = BatchPaths::instance_file_name(&ctx.instance);
         if let Some(other) = prepared.claimed.get(&file_name) {
-            return Err(OutputError::Other(format!(
+            return Err(OutputError::Refused(format!(
                 "instances '{other}' and '{}' would both be written to {file_name}",
                 ctx.instance
             )));
@@ -509,7 +509,7 @@ impl ParquetChunkWriter {
         rows: usize,
     ) -> Result<(), OutputError> {
         let writer = self.writer.as_mut().ok_or_else(|| {
-            OutputError::Other(format!(
+            OutputError::Misuse(format!(
                 "Parquet writer for {} is not open",
                 self.tmp_path.display()
             ))
@@ -559,10 +559,12 @@ impl ParquetChunkWriter {
     fn write_key_alone(&mut self, record: Record) -> Result<(), OutputError> {
         let len = record.key.len();
         if len > MAX_KEY_BYTES {
-            return Err(OutputError::Other(format!(
-                "cannot write {}: a key of {len} bytes is larger than Parquet allows ({MAX_KEY_BYTES})",
-                self.tmp_path.display(),
-            )));
+            return Err(OutputError::store(
+                format!("cannot write {}", self.tmp_path.display()),
+                StoreCause::Limit(format!(
+                    "a key of {len} bytes is larger than Parquet allows ({MAX_KEY_BYTES})"
+                )),
+            ));
         }
         match &self.builders {
             None => return Err(self.not_open()),
@@ -581,7 +583,7 @@ impl ParquetChunkWriter {
         } else {
             "not prepared"
         };
-        OutputError::Other(format!(
+        OutputError::Misuse(format!(
             "Parquet writer for {} is {state}",
             self.tmp_path.display()
         ))
@@ -595,7 +597,7 @@ impl ChunkWriter for ParquetChunkWriter {
 
     async fn prepare_instance(&mut self) -> Result<(), OutputError> {
         let props = self.props.take().ok_or_else(|| {
-            OutputError::Other(format!(
+            OutputError::Misuse(format!(
                 "Parquet writer for {} prepared twice",
                 self.tmp_path.display()
             ))

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::browser::{Browser, group};
-use common::report_data::{self, SynthKey};
+use common::report_data::{self, BASELINE, SynthKey};
 use rdbinsight::report::model::{MAX_PREFIX_NODES, ReportData, TOP_SLOTS};
 use rdbinsight::report::render_html;
 use serde_json::{Value, json};
@@ -843,4 +843,394 @@ fn report_page_in_headless_chromium() {
         problems.contains("canary console error") && problems.contains("canary exception"),
         "the console check must see the canary's errors: {problems}"
     );
+}
+
+/// `+1,234` / `-1,234` / `0`, as the page writes a signed count.
+fn signed(n: i128) -> String {
+    let g = group(n.unsigned_abs() as u64);
+    match n.signum() {
+        1 => format!("+{g}"),
+        -1 => format!("-{g}"),
+        _ => g,
+    }
+}
+
+/// A prefix as the changes tables show it.
+fn prefix_shown(text: &str) -> &str {
+    if text.is_empty() {
+        "(empty prefix: all keys)"
+    } else {
+        text
+    }
+}
+
+/// The first `n` rows' cells (text) of a page table.
+fn first_rows(b: &Browser, table: &str, n: usize) -> Vec<Vec<String>> {
+    let v = b.exec(
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).slice(0, arguments[1])\
+           .map(function (tr) { return Array.from(tr.cells).map(function (td) { return td.textContent; }); });",
+        json!([table, n]),
+    );
+    serde_json::from_value(v).expect("rows of text")
+}
+
+/// `--baseline`: the changes section shows the JSON's totals, deltas and rankings, the movers
+/// chart and the growth colouring of the icicle work, nothing is requested, the console is
+/// clean; a page without `changes` has no such section.
+#[test]
+fn changes_section_in_headless_chromium() {
+    let Some(b) = Browser::start(1280, 1800) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shots = target_dir();
+    let data = report_data::synthetic_with_changes(600, 0x5EED_0003);
+    let ch = data.changes.as_ref().expect("changes");
+    let html = render_html(&data);
+    std::fs::write(shots.join("report-changes-sample.html"), &html).expect("write the sample page");
+    let (url, _) = open(&b, dir.path(), "changes.html", &html);
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    // The crafted baseline moves every way.
+    assert!(ch.totals.delta.keys != 0 && ch.totals.delta.mem_size != 0);
+    for (what, list) in [
+        ("growth", &ch.growth),
+        ("relative", &ch.relative_growth),
+        ("appeared", &ch.appeared),
+        ("vanished", &ch.vanished),
+        ("shrink", &ch.shrink),
+    ] {
+        assert!(!list.is_empty(), "{what} is empty");
+    }
+    assert!(ch.keys_type_changed == 1 && !ch.top_new_keys.is_empty());
+
+    // Heading, the line under the memory answer, the TOC entry.
+    assert_eq!(b.text("#h-changes"), format!("Changes since {BASELINE}"));
+    let line = b.text("#changes-line");
+    assert!(
+        line.starts_with(&format!("Since the baseline {BASELINE}: +")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("{} keys.", signed(ch.totals.delta.keys))),
+        "{line}"
+    );
+    assert_eq!(
+        b.exec(
+            "return Array.from(document.querySelectorAll('nav.toc a')).map(function (a) { return a.getAttribute('href'); }).slice(0, 3);",
+            json!([])
+        ),
+        json!(["#summary", "#changes", "#breakdowns"])
+    );
+    // The section comes first in the main part, right under the summary.
+    assert_eq!(
+        b.exec(
+            "return document.querySelector('main').firstElementChild.id;",
+            json!([])
+        ),
+        json!("changes")
+    );
+
+    // Totals of both batches and the deltas, exact.
+    let t = &ch.totals;
+    for (id, delta, before, now, unit) in [
+        (
+            "changes-keys",
+            t.delta.keys,
+            t.baseline.keys,
+            t.current.keys,
+            "keys",
+        ),
+        (
+            "changes-bytes",
+            t.delta.mem_size,
+            t.baseline.mem_size,
+            t.current.mem_size,
+            "bytes",
+        ),
+        (
+            "changes-rdb",
+            t.delta.rdb_size,
+            t.baseline.rdb_size,
+            t.current.rdb_size,
+            "bytes",
+        ),
+        (
+            "changes-members",
+            t.delta.member_count,
+            t.baseline.member_count,
+            t.current.member_count,
+            "members",
+        ),
+        (
+            "changes-no-ttl",
+            ch.no_ttl.delta.mem_size,
+            ch.no_ttl.baseline.mem_size,
+            ch.no_ttl.current.mem_size,
+            "bytes",
+        ),
+    ] {
+        let exact = b.text(&format!("#{id} .exact"));
+        assert!(
+            exact.starts_with(&format!("{} {unit}(", signed(delta))),
+            "{id}: {exact}"
+        );
+        let sub = b.text(&format!("#{id} .sub"));
+        assert!(
+            sub.starts_with(&format!("{} \u{2192} {}", group(before), group(now))),
+            "{id}: {sub}"
+        );
+    }
+    assert!(
+        b.text("#changes-type-changed")
+            .starts_with("1 key changed type")
+    );
+    assert_eq!(
+        b.exec("return document.getElementById('changes-note');", json!([])),
+        Value::Null,
+        "no note when both batches use mem_size"
+    );
+
+    // The groups table: all keys first, then no TTL, expired, types, dbs, instances.
+    let groups = first_rows(&b, "t-changes-groups", 3);
+    assert_eq!(groups[0][1], "all keys");
+    assert_eq!(groups[0][2], group(t.baseline.keys));
+    assert_eq!(groups[0][3], group(t.current.keys));
+    assert_eq!(groups[0][4], signed(t.delta.keys));
+    assert_eq!(groups[1][1], "without a TTL");
+    assert_eq!(
+        b.exec(
+            "return Number(document.getElementById('t-changes-groups').dataset.rows);",
+            json!([])
+        ),
+        json!(3 + ch.by_type.len() + ch.by_db.len() + ch.by_instance.len())
+    );
+
+    // Every prefix, biggest growth first (ties: the JSON's order).
+    let mut order: Vec<usize> = (0..ch.prefixes.len()).collect();
+    order.sort_by(|&a, &b| {
+        ch.prefixes[b]
+            .delta
+            .mem_size
+            .cmp(&ch.prefixes[a].delta.mem_size)
+            .then(a.cmp(&b))
+    });
+    assert_eq!(
+        b.exec(
+            "return Number(document.getElementById('t-changes-prefixes').dataset.rows);",
+            json!([])
+        ),
+        json!(ch.prefixes.len())
+    );
+    let rows = first_rows(&b, "t-changes-prefixes", 3);
+    for (row, &i) in rows.iter().zip(&order) {
+        let p = &ch.prefixes[i];
+        assert_eq!(row[0], prefix_shown(&p.prefix.text));
+        assert_eq!(row[2], group(p.baseline.keys));
+        assert_eq!(row[3], group(p.current.keys));
+        assert_eq!(row[4], signed(p.delta.keys));
+    }
+    let title = b.exec(
+        "return document.querySelector('#t-changes-prefixes tbody tr td:nth-child(8) span').title;",
+        json!([]),
+    );
+    assert_eq!(
+        title,
+        json!(format!(
+            "{} bytes",
+            signed(ch.prefixes[order[0]].delta.mem_size)
+        ))
+    );
+
+    // The ranked lists, in the JSON's order.
+    for (id, list) in [
+        ("t-changes-growth", &ch.growth),
+        ("t-changes-relative", &ch.relative_growth),
+        ("t-changes-appeared", &ch.appeared),
+        ("t-changes-vanished", &ch.vanished),
+        ("t-changes-shrink", &ch.shrink),
+    ] {
+        assert_eq!(
+            b.exec(
+                "return Number(document.getElementById(arguments[0]).dataset.rows);",
+                json!([id])
+            ),
+            json!(list.len()),
+            "{id}"
+        );
+        let rows = first_rows(&b, id, 3);
+        for (r, (row, &i)) in rows.iter().zip(list).enumerate() {
+            let p = &ch.prefixes[i as usize];
+            assert_eq!(row[0], (r + 1).to_string(), "{id}");
+            assert_eq!(row[1], prefix_shown(&p.prefix.text), "{id} row {r}");
+            assert_eq!(row[5], signed(p.delta.keys), "{id} row {r}");
+        }
+    }
+    assert!(
+        ch.vanished
+            .iter()
+            .all(|&i| ch.prefixes[i as usize].prefix.text.starts_with("old:"))
+    );
+    // The key lists.
+    for (id, list) in [
+        ("t-changes-key-growth", &ch.top_key_growth),
+        ("t-changes-new-keys", &ch.top_new_keys),
+    ] {
+        let rows = first_rows(&b, id, 3);
+        for (row, k) in rows.iter().zip(list) {
+            assert_eq!(row[1], k.key.text, "{id}");
+            assert_eq!(row[2], k.db.to_string(), "{id}");
+        }
+        let title = b.exec(
+            "return document.querySelector('#' + arguments[0] + ' tbody tr td:nth-child(8) span').title;",
+            json!([id]),
+        );
+        assert_eq!(title, json!(format!("{} bytes", signed(list[0].delta))));
+    }
+    let tc = b.exec(
+        "return Array.from(document.querySelectorAll('#t-changes-key-growth td, #t-changes-new-keys td'))\
+           .some(function (td) { return td.textContent.indexOf('(was list)') >= 0; });",
+        json!([]),
+    );
+    let tc_listed = ch
+        .top_key_growth
+        .iter()
+        .chain(&ch.top_new_keys)
+        .any(|k| k.type_changed);
+    assert_eq!(tc, json!(tc_listed), "a type change is flagged");
+
+    // The movers chart: the biggest growths, then the biggest shrinks (smallest last).
+    let movers = b.exec(
+        "return Array.from(document.querySelectorAll('#changes-movers .mv-val')).map(function (e) { return Number(e.dataset.delta); });",
+        json!([]),
+    );
+    // (The empty prefix, all keys, is left out: its change is the total.)
+    let movers_of = |list: &[u32]| -> Vec<i128> {
+        list.iter()
+            .map(|&i| &ch.prefixes[i as usize])
+            .filter(|p| !p.prefix.text.is_empty())
+            .take(10)
+            .map(|p| p.delta.mem_size)
+            .collect()
+    };
+    assert!(
+        ch.growth
+            .iter()
+            .any(|&i| ch.prefixes[i as usize].prefix.text.is_empty()),
+        "the crafted pair has the empty prefix among the growth"
+    );
+    let mut want = movers_of(&ch.growth);
+    want.extend(movers_of(&ch.shrink).into_iter().rev());
+    let want: Vec<i64> = want.iter().map(|&d| d as i64).collect();
+    assert_eq!(movers, json!(want));
+    let bars = b.exec(
+        "return Array.from(document.querySelectorAll('#changes-movers .mv-bar')).map(function (e) {\
+           var r = e.getBoundingClientRect(), axis = e.parentElement.classList.contains('mv-neg') ? 'left' : 'right';\
+           return [axis, Math.round(r.width)]; });",
+        json!([]),
+    );
+    let bars = bars.as_array().expect("bars");
+    assert_eq!(bars.len(), want.len());
+    assert_eq!(bars[0][0], "right", "growth is drawn to the right");
+    assert_eq!(bars[bars.len() - 1][0], "left", "shrink to the left");
+    assert!(bars.iter().all(|b| b[1].as_i64().unwrap_or(0) >= 1));
+
+    // Readable; screenshots in light and dark.
+    b.exec(
+        "document.getElementById('changes').scrollIntoView();",
+        json!([]),
+    );
+    let v = b.exec(
+        CONTRAST_JS,
+        json!([[
+            "#changes-keys .exact .up, #changes-keys .exact .down",
+            "#changes-movers .mv-val"
+        ]]),
+    );
+    for (_, r) in v.as_object().expect("ratios") {
+        assert!(r.as_f64().unwrap_or(0.0) >= 4.5, "contrast {v}");
+    }
+    b.screenshot(&shots.join("report-changes.png"));
+    b.exec(
+        "document.getElementById('t-changes-prefixes').scrollIntoView();",
+        json!([]),
+    );
+    b.screenshot(&shots.join("report-changes-tables.png"));
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    b.wait_for("matchMedia('(prefers-color-scheme: dark)').matches", WAIT);
+    let v = b.exec(
+        CONTRAST_JS,
+        json!([[
+            "#changes-keys .exact .up, #changes-keys .exact .down",
+            "#changes-movers .mv-val"
+        ]]),
+    );
+    for (_, r) in v.as_object().expect("ratios") {
+        assert!(r.as_f64().unwrap_or(0.0) >= 4.5, "dark contrast {v}");
+    }
+    b.screenshot(&shots.join("report-changes-dark.png"));
+    b.cdp("Emulation.setEmulatedMedia", json!({"features": []}));
+
+    // The icicle coloured by growth: another picture, the other legend.
+    // (toDataURL, not getImageData: repeated readbacks make Chromium log a warning.)
+    let pixels = "var u = document.getElementById('prefix-canvas').toDataURL(), h = 0;\
+       for (var i = 0; i < u.length; i++) h = (h * 31 + u.charCodeAt(i)) % 1000000007;\
+       return h;";
+    let by_type = b.exec(pixels, json!([]));
+    b.exec(
+        "var s = document.getElementById('chart-colour'); s.value = 'growth';\
+         s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    assert_eq!(
+        b.exec(
+            "return document.getElementById('prefix-canvas').dataset.colour;",
+            json!([])
+        ),
+        json!("growth")
+    );
+    assert_ne!(
+        b.exec(pixels, json!([])),
+        by_type,
+        "the chart was repainted"
+    );
+    assert_eq!(
+        b.exec(
+            "return ['chart-legend', 'growth-legend'].map(function (id) {\
+               return getComputedStyle(document.getElementById(id)).display === 'none'; });",
+            json!([])
+        ),
+        json!([true, false]),
+        "the type legend is hidden, the growth legend shown"
+    );
+    assert!(
+        b.text("#chart-colour-note")
+            .starts_with("Colour: the change of the node's bytes since the baseline")
+    );
+    b.exec(
+        "document.getElementById('prefixes').scrollIntoView();",
+        json!([]),
+    );
+    b.screenshot(&shots.join("report-changes-icicle.png"));
+    assert_no_network(&b, &url, false);
+    assert_clean_console(&b);
+
+    // The same report without --baseline: no changes section, no link, no colour toggle.
+    let mut plain = data.clone();
+    plain.changes = None;
+    let (url, _) = open(&b, dir.path(), "plain.html", &render_html(&plain));
+    assert_eq!(
+        b.exec(
+            "return [document.getElementById('changes'), document.getElementById('changes-line'),\
+               document.querySelector('a[href=\"#changes\"]'), document.getElementById('chart-colour')];",
+            json!([])
+        ),
+        json!([null, null, null, null])
+    );
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
 }

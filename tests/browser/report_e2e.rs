@@ -180,3 +180,169 @@ fn dump_report_and_open_it_in_chromium() {
         "chart pixels: {painted}"
     );
 }
+
+/// `+1,234` / `-1,234` / `0`, as the page writes a signed count.
+fn signed(n: i64) -> String {
+    let g = group(n.unsigned_abs());
+    match n.signum() {
+        1 => format!("+{g}"),
+        -1 => format!("-{g}"),
+        _ => g,
+    }
+}
+
+/// `--baseline previous` of two real dumps: the page embeds the `--json` document, requests
+/// nothing, logs nothing, and its changes section shows that document's numbers.
+#[test]
+fn baseline_report_shows_its_changes_in_chromium() {
+    let Some(b) = Browser::start(1280, 1600) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    for (fixture, batch) in [
+        ("r7-strings.rdb", "2025-05-01T00:00:00Z"),
+        ("r7-multidb.rdb", "2025-06-01T12:00:00Z"),
+    ] {
+        let rdb = common::fixtures::own_fixtures().join(fixture);
+        run_ok(&[
+            "dump",
+            "from-file",
+            "--path",
+            s(&rdb),
+            "--cluster",
+            "e2e-diff",
+            "--instance",
+            "127.0.0.1:6379",
+            "--batch-timestamp",
+            batch,
+            "into-parquet",
+            "--dir",
+            s(&out),
+        ]);
+    }
+    let html = dir.path().join("diff.html");
+    let json_path = dir.path().join("diff.json");
+    run_ok(&[
+        "report",
+        "from-parquet",
+        "--dir",
+        s(&out),
+        "--cluster",
+        "e2e-diff",
+        "--baseline",
+        "previous",
+        "--prefix-threshold",
+        "0.5",
+        "-o",
+        s(&html),
+        "--json",
+        s(&json_path),
+    ]);
+    let data: Value = serde_json::from_slice(&std::fs::read(&json_path).expect("json"))
+        .expect("the --json file is JSON");
+    let ch = &data["changes"];
+    assert_eq!(ch["baseline"], "2025-05-01T00:00:00.000000000Z");
+
+    b.log("browser");
+    let url = format!("file://{}", html.display());
+    b.goto(&url);
+    b.wait_for(
+        "document.documentElement.getAttribute('data-report-ready')",
+        Duration::from_secs(20),
+    );
+    assert_eq!(b.proxy.seen(), Vec::<String>::new(), "proxy trap");
+    for u in b.requests_of(&url) {
+        assert!(u == url || u.starts_with("blob:"), "the page requested {u}");
+    }
+    let problems: Vec<Value> = b
+        .log("browser")
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
+        .collect();
+    assert!(problems.is_empty(), "browser log: {problems:#?}");
+    let embedded = b.exec(
+        "return JSON.parse(document.getElementById('report-data').textContent);",
+        json!([]),
+    );
+    assert!(
+        same_numbers_as_doubles(&embedded, &data),
+        "the embedded document differs from --json"
+    );
+
+    assert_eq!(
+        b.text("#h-changes"),
+        "Changes since 2025-05-01T00:00:00.000000000Z"
+    );
+    let field = if ch["measure"] == "mem" {
+        "mem_size"
+    } else {
+        "rdb_size"
+    };
+    let t = &ch["totals"];
+    let n = |v: &Value| v.as_i64().expect("an integer");
+    for (id, f, unit) in [
+        ("changes-keys", "keys", "keys"),
+        ("changes-bytes", field, "bytes"),
+        ("changes-members", "member_count", "members"),
+    ] {
+        let exact = b.text(&format!("#{id} .exact"));
+        assert!(
+            exact.starts_with(&format!("{} {unit}(", signed(n(&t["delta"][f])))),
+            "{id}: {exact}"
+        );
+        let sub = b.text(&format!("#{id} .sub"));
+        assert!(
+            sub.starts_with(&format!(
+                "{} \u{2192} {}",
+                group(n(&t["baseline"][f]) as u64),
+                group(n(&t["current"][f]) as u64)
+            )),
+            "{id}: {sub}"
+        );
+    }
+    let rows = |table: &str| {
+        b.exec(
+            "return Number(document.getElementById(arguments[0]).dataset.rows);",
+            json!([table]),
+        )
+    };
+    let prefixes = ch["prefixes"].as_array().expect("prefixes");
+    assert!(prefixes.len() > 1, "prefixes: {}", prefixes.len());
+    assert_eq!(rows("t-changes-prefixes"), json!(prefixes.len()));
+    for list in ["appeared", "vanished"] {
+        assert!(
+            !ch[list].as_array().expect("list").is_empty(),
+            "the pair has {list} prefixes"
+        );
+    }
+    for (table, list) in [
+        ("t-changes-growth", "growth"),
+        ("t-changes-appeared", "appeared"),
+        ("t-changes-vanished", "vanished"),
+        ("t-changes-shrink", "shrink"),
+    ] {
+        let list = ch[list].as_array().expect("list");
+        assert_eq!(rows(table), json!(list.len()), "{table}");
+        if let Some(i) = list.first() {
+            let p = &prefixes[i.as_u64().expect("index") as usize];
+            let text = p["prefix"]["text"].as_str().expect("text");
+            let want = if text.is_empty() {
+                "(empty prefix: all keys)"
+            } else {
+                text
+            };
+            let got = b.exec(
+                "return document.querySelector('#' + arguments[0] + ' tbody tr td:nth-child(2)').textContent;",
+                json!([table]),
+            );
+            assert_eq!(got, json!(want), "{table}");
+        }
+    }
+    let first_new = b.exec(
+        "var td = document.querySelector('#t-changes-new-keys tbody tr td.keycell');\
+         return td ? td.textContent : null;",
+        json!([]),
+    );
+    assert_eq!(first_new, ch["top_new_keys"][0]["key"]["text"]);
+}

@@ -207,6 +207,12 @@ fn push(
 /// without TTL (some expired), binary and `</script>` keys, an integer key, the empty key, big
 /// strings and huge collections (more than `top`), slots found on two instances.
 pub fn synthetic(nodes: usize, seed: u64) -> ReportData {
+    let (keys, node_prefixes, params) = synthetic_parts(nodes, seed);
+    aggregate(&keys, node_prefixes, params, "prod-cache")
+}
+
+/// The keys, prefix nodes and parameters [`synthetic`] aggregates.
+pub fn synthetic_parts(nodes: usize, seed: u64) -> (Vec<SynthKey>, Vec<Vec<u8>>, Params) {
     assert!(nodes >= 100, "the fixed part of the key space has 77 nodes");
     let mut rnd = xorshift(seed);
     let mut range = move |lo: u64, hi: u64| {
@@ -356,7 +362,253 @@ pub fn synthetic(nodes: usize, seed: u64) -> ReportData {
         big_other_bytes: BIG_OTHER_BYTES,
         big_members: BIG_MEMBERS,
     };
-    aggregate(&keys, node_prefixes, params, "prod-cache")
+    (keys, node_prefixes, params)
+}
+
+/// The baseline batch of [`synthetic_with_changes`].
+pub const BASELINE: &str = "2024-04-29T07:08:09.123456789Z";
+
+/// [`synthetic`] with a `changes` part against a baseline made from the same keys: by a hash of
+/// the key, a tenth of them are new, a fifth were bigger (they shrank), three tenths smaller
+/// (they grew), the rest unchanged; every `events:` key is new (the prefix appeared), a set of
+/// `old:cart:` keys is in the baseline only (vanished), `12345` was a list (a type change) and
+/// one `user:` key moved to another instance (unchanged).
+pub fn synthetic_with_changes(nodes: usize, seed: u64) -> ReportData {
+    let (cur, node_prefixes, params) = synthetic_parts(nodes, seed);
+    let mut base: Vec<SynthKey> = Vec::new();
+    let mut moved = false;
+    for k in &cur {
+        if k.key.starts_with(b"events:") {
+            continue;
+        }
+        let mut b = k.clone();
+        match fnv(&k.key) % 10 {
+            0 => continue,
+            1 | 2 => b.rdb_size = k.rdb_size * 2 + 100,
+            3..=5 => b.rdb_size = k.rdb_size / 3,
+            _ => {
+                if !moved && k.key.starts_with(b"user:") {
+                    b.instance = (k.instance + 1) % INSTANCES.len();
+                    moved = true;
+                }
+            }
+        }
+        if k.key == b"12345" {
+            b.r#type = "list";
+        }
+        b.mem_size = synth_mem(b.r#type, b.rdb_size);
+        base.push(b);
+    }
+    let mut base_nodes: Vec<Vec<u8>> = node_prefixes
+        .iter()
+        .filter(|p| !p.starts_with(b"events:"))
+        .cloned()
+        .collect();
+    base_nodes.push(b"old:".to_vec());
+    for i in 0..12u64 {
+        let key = format!("old:cart:{i:02}").into_bytes();
+        base_nodes.push(key.clone());
+        base.push(SynthKey {
+            key,
+            instance: (i % 3) as usize,
+            db: 0,
+            r#type: "hash",
+            encoding: "list_pack",
+            rdb_size: 40_000 + i * 7_000,
+            mem_size: synth_mem("hash", 40_000 + i * 7_000),
+            member_count: 50 + i,
+            ttl_ms: None,
+            idle_seconds: None,
+            freq: None,
+            slot: (i * 1000) as u16,
+        });
+    }
+    let cur_total: u64 = cur.iter().map(mem).sum();
+    let base_total: u64 = base.iter().map(mem).sum();
+    let base_threshold = (params.prefix_threshold_bytes as u128 * base_total as u128
+        / cur_total.max(1) as u128) as u64;
+    let top = params.top as usize;
+    let mut data = aggregate(&cur, node_prefixes.clone(), params.clone(), "prod-cache");
+    data.changes = Some(changes(
+        &cur,
+        &base,
+        &node_prefixes,
+        &base_nodes,
+        params.prefix_threshold_bytes,
+        base_threshold,
+        top,
+    ));
+    data
+}
+
+fn sums<'a>(keys: impl IntoIterator<Item = &'a SynthKey>) -> Agg {
+    let mut a = Agg::default();
+    for k in keys {
+        a.add(k.rdb_size, k.mem_size, k.member_count);
+    }
+    a
+}
+
+fn change_row(name: String, current: Agg, baseline: Agg) -> ChangeRow {
+    ChangeRow {
+        name,
+        delta: Delta::between(&current, &baseline),
+        current,
+        baseline,
+    }
+}
+
+/// The `changes` part by brute force (measure `mem`), as `src/report/model.rs` defines it; the
+/// given node lists stand for each batch's prefix tree.
+pub fn changes(
+    cur: &[SynthKey],
+    base: &[SynthKey],
+    cur_nodes: &[Vec<u8>],
+    base_nodes: &[Vec<u8>],
+    cur_threshold: u64,
+    base_threshold: u64,
+    top: usize,
+) -> Changes {
+    let group = |f: &dyn Fn(&SynthKey) -> bool| {
+        (
+            sums(cur.iter().filter(|k| f(k))),
+            sums(base.iter().filter(|k| f(k))),
+        )
+    };
+    let row = |name: String, f: &dyn Fn(&SynthKey) -> bool| {
+        let (c, b) = group(f);
+        change_row(name, c, b)
+    };
+    let types: BTreeSet<&str> = cur.iter().chain(base).map(|k| k.r#type).collect();
+    let dbs: BTreeSet<u64> = cur.iter().chain(base).map(|k| k.db).collect();
+    let insts: BTreeSet<usize> = cur.iter().chain(base).map(|k| k.instance).collect();
+    // (db, key) -> (smallest type name, summed measure).
+    let per_key = |keys: &[SynthKey]| {
+        let mut m: BTreeMap<(Vec<u8>, u64), (&'static str, u64)> = BTreeMap::new();
+        for k in keys {
+            let e = m.entry((k.key.clone(), k.db)).or_insert((k.r#type, 0));
+            e.0 = e.0.min(k.r#type);
+            e.1 += mem(k);
+        }
+        m
+    };
+    let (kc, kb) = (per_key(cur), per_key(base));
+    let keys_type_changed = kc
+        .iter()
+        .filter(|(id, (t, _))| kb.get(*id).is_some_and(|(bt, _)| bt != t))
+        .count() as u64;
+
+    let cur_set: HashSet<&Vec<u8>> = cur_nodes.iter().collect();
+    let base_set: HashSet<&Vec<u8>> = base_nodes.iter().collect();
+    let all: BTreeSet<&Vec<u8>> = cur_nodes.iter().chain(base_nodes).collect();
+    let prefixes: Vec<PrefixChange> = all
+        .into_iter()
+        .map(|p| {
+            let (c, b) = group(&|k: &SynthKey| k.key.starts_with(p));
+            PrefixChange {
+                prefix: key_text(p),
+                prefix_len: p.len() as u64,
+                in_current: cur_set.contains(p),
+                in_baseline: base_set.contains(p),
+                delta: Delta::between(&c, &b),
+                current: c,
+                baseline: b,
+            }
+        })
+        .collect();
+    let ranked =
+        |keep: &dyn Fn(&PrefixChange) -> bool,
+         cmp: &dyn Fn(&PrefixChange, &PrefixChange) -> std::cmp::Ordering| {
+            let mut v: Vec<u32> = (0..prefixes.len() as u32)
+                .filter(|&i| keep(&prefixes[i as usize]))
+                .collect();
+            v.sort_by(|&a, &b| cmp(&prefixes[a as usize], &prefixes[b as usize]).then(a.cmp(&b)));
+            v.truncate(top);
+            v
+        };
+    let growth = ranked(&|p| p.delta.mem_size > 0, &|a, b| {
+        b.delta.mem_size.cmp(&a.delta.mem_size)
+    });
+    let relative_growth = ranked(
+        &|p| {
+            p.baseline.mem_size >= base_threshold && p.baseline.mem_size > 0 && p.delta.mem_size > 0
+        },
+        &|a, b| {
+            let x = a.current.mem_size as u128 * b.baseline.mem_size as u128;
+            let y = b.current.mem_size as u128 * a.baseline.mem_size as u128;
+            y.cmp(&x)
+        },
+    );
+    let appeared = ranked(&|p| p.baseline.keys == 0, &|a, b| {
+        b.current.mem_size.cmp(&a.current.mem_size)
+    });
+    let vanished = ranked(&|p| p.current.keys == 0, &|a, b| {
+        b.baseline.mem_size.cmp(&a.baseline.mem_size)
+    });
+    let shrink = ranked(&|p| p.delta.mem_size < 0, &|a, b| {
+        a.delta.mem_size.cmp(&b.delta.mem_size)
+    });
+
+    let key_change = |id: &(Vec<u8>, u64), t: &str, c: u64| {
+        let b = kb.get(id);
+        KeyChange {
+            key: key_text(&id.0),
+            db: id.1,
+            r#type: t.to_string(),
+            baseline_type: b.map(|(bt, _)| bt.to_string()),
+            type_changed: b.is_some_and(|(bt, _)| *bt != t),
+            current: c,
+            baseline: b.map_or(0, |x| x.1),
+            delta: c as i128 - b.map_or(0, |x| x.1) as i128,
+        }
+    };
+    let mut grew: Vec<KeyChange> = kc
+        .iter()
+        .map(|(id, (t, c))| key_change(id, t, *c))
+        .filter(|k| k.delta > 0)
+        .collect();
+    grew.sort_by_key(|k| std::cmp::Reverse(k.delta));
+    grew.truncate(top);
+    let mut new: Vec<KeyChange> = kc
+        .iter()
+        .filter(|(id, _)| !kb.contains_key(*id))
+        .map(|(id, (t, c))| key_change(id, t, *c))
+        .collect();
+    new.sort_by_key(|k| std::cmp::Reverse(k.current));
+    new.truncate(top);
+
+    let (tc, tb) = (sums(cur), sums(base));
+    Changes {
+        baseline: BASELINE.into(),
+        measure: "mem".into(),
+        note: None,
+        baseline_prefix_threshold_bytes: base_threshold,
+        current_prefix_threshold_bytes: cur_threshold,
+        totals: change_row(String::new(), tc, tb),
+        no_ttl: row(String::new(), &|k| k.ttl_ms.is_none()),
+        expired: row(String::new(), &|k| k.ttl_ms.is_some_and(|t| t <= 0)),
+        by_type: types
+            .iter()
+            .map(|t| row(t.to_string(), &|k| k.r#type == *t))
+            .collect(),
+        by_db: dbs
+            .iter()
+            .map(|d| row(d.to_string(), &|k| k.db == *d))
+            .collect(),
+        by_instance: insts
+            .iter()
+            .map(|i| row(INSTANCES[*i].to_string(), &|k| k.instance == *i))
+            .collect(),
+        keys_type_changed,
+        prefixes,
+        growth,
+        relative_growth,
+        appeared,
+        vanished,
+        shrink,
+        top_key_growth: grew,
+        top_new_keys: new,
+    }
 }
 
 /// A batch with no keys.

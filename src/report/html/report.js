@@ -454,6 +454,7 @@
 
     append(b, [
       memoryAnswer(),
+      changesLine(),
       el('p', { class: 'meta-line' }, 'Cluster ', el('strong', null, cluster), ' \u00b7 batch ',
         el('strong', { id: 'batch' }, String(D.batch || '')), ' \u00b7 made by ', String(D.generator || '?'),
         ' \u00b7 data format ', String(D.format_version)),
@@ -578,6 +579,284 @@
     ));
   }
 
+  // ---------- changes since the baseline (--baseline) ----------
+
+  // Every view of the changes uses their own measure (changes.measure): mem_size when both
+  // batches have it, else rdb_size for both (the note says why).
+  var CH = D.changes && typeof D.changes === 'object' ? D.changes : null;
+  var CK = CH && CH.measure === 'rdb' ? 'rdb_size' : 'mem_size';
+  var CBL = CK === 'mem_size' ? 'Memory' : 'Bytes';
+  var CPREFIXES = CH ? arr(CH.prefixes) : [];
+
+  function fmtSigned(n) { n = num(n); return (n > 0 ? '+' : '') + fmtInt(n); }
+  function fmtBytesSigned(n) { n = num(n); return (n > 0 ? '+' : n < 0 ? '-' : '') + fmtBytes(Math.abs(n)); }
+  // The change relative to the baseline: "+12.3%", "new" when the baseline had nothing.
+  function fmtChangePct(delta, base) {
+    delta = num(delta); base = num(base);
+    if (delta === 0) return '0%';
+    if (base <= 0) return delta > 0 ? 'new' : '\u2013';
+    var p = 100 * delta / base, a = Math.abs(p);
+    return (p > 0 ? '+' : '-') + (a < 0.1 ? '<0.1' : a >= 1000 ? fmtInt(a) : a.toFixed(1)) + '%';
+  }
+  function deltaClass(v) { return v > 0 ? 'up' : v < 0 ? 'down' : null; }
+
+  function colDelta(label, get, extra) {
+    return Object.assign({
+      label: label, num: true, value: get,
+      render: function (r) { var v = get(r); return el('span', { class: deltaClass(v) }, fmtSigned(v)); }
+    }, extra || {});
+  }
+  function colDeltaBytes(label, get, extra) {
+    return Object.assign({
+      label: label, num: true, value: get,
+      render: function (r) {
+        var v = get(r);
+        return el('span', { class: deltaClass(v), title: fmtSigned(v) + ' bytes' }, fmtBytesSigned(v));
+      }
+    }, extra || {});
+  }
+  function colDeltaPct(label, getDelta, getBase, extra) {
+    return Object.assign({
+      label: label, num: true,
+      value: function (r) { var b = getBase(r); return b > 0 ? getDelta(r) / b : (getDelta(r) > 0 ? Infinity : null); },
+      csv: function (r) { var b = getBase(r); return b > 0 ? (100 * getDelta(r) / b).toFixed(4) : ''; },
+      render: function (r) { return fmtChangePct(getDelta(r), getBase(r)); }
+    }, extra || {});
+  }
+
+  // Columns of one group in both batches: r.current / r.baseline are Aggs, r.delta a Delta.
+  function changeCols() {
+    function c(r) { return agg(r.current); }
+    function bs(r) { return agg(r.baseline); }
+    function d(r) { return r.delta || {}; }
+    return [
+      colInt('Keys before', function (r) { return bs(r).keys; }, { csvName: 'baseline_keys' }),
+      colInt('Keys now', function (r) { return c(r).keys; }, { csvName: 'keys' }),
+      colDelta('\u0394 keys', function (r) { return num(d(r).keys); }, { csvName: 'delta_keys' }),
+      colBytes(CBL + ' before', function (r) { return bs(r)[CK]; }, { csvName: 'baseline_' + CK }),
+      colBytes(CBL + ' now', function (r) { return c(r)[CK]; }, { csvName: CK }),
+      colDeltaBytes('\u0394 ' + CBL.toLowerCase(), function (r) { return num(d(r)[CK]); }, { csvName: 'delta_' + CK }),
+      colDeltaPct('\u0394 %', function (r) { return num(d(r)[CK]); }, function (r) { return bs(r)[CK]; },
+        { csvName: 'delta_' + CK + '_pct' }),
+      colDelta('\u0394 members', function (r) { return num(d(r).member_count); }, { csvName: 'delta_member_count' })
+    ];
+  }
+
+  // Prefix text -> index of the current tree's node (for links into the icicle chart).
+  var nodeIndex = null;
+  function nodeOfText(t) {
+    if (!nodeIndex) {
+      nodeIndex = Object.create(null);
+      for (var k = 0; k < NODES.length; k++) nodeIndex[keyText(NODES[k].prefix)] = k;
+    }
+    var k2 = nodeIndex[t];
+    return typeof k2 === 'number' ? k2 : -1;
+  }
+  // A changed prefix, as a link to its node in the chart when the current tree has it.
+  function changePrefixNode(pc) {
+    var label = keyNode(pc.prefix, '(empty prefix: all keys)');
+    var k = nodeOfText(keyText(pc.prefix));
+    if (k < 0) return label;
+    return el('button', { type: 'button', class: 'link', title: 'Zoom the prefix chart to this prefix',
+      onclick: function () { if (zoomToNode) zoomToNode(k); } }, label);
+  }
+  function prefixStatus(pc) {
+    var c = agg(pc.current), b = agg(pc.baseline), d = num((pc.delta || {})[CK]);
+    if (b.keys === 0 && c.keys > 0) return 'appeared';
+    if (c.keys === 0 && b.keys > 0) return 'vanished';
+    if (d > 0) return 'grew';
+    if (d < 0) return 'shrank';
+    return (pc.delta && (num(pc.delta.keys) || num(pc.delta.member_count))) ? 'changed' : 'unchanged';
+  }
+
+  // One line under the memory answer: the headline change, and a link to the section.
+  function changesLine() {
+    if (!CH) return null;
+    var t = CH.totals || {}, d = t.delta || {}, base = agg(t.baseline);
+    return el('p', { class: 'changes-line', id: 'changes-line' }, 'Since the baseline ', el('strong', null, String(CH.baseline || '?')),
+      ': ', el('strong', { class: deltaClass(num(d[CK])) }, fmtBytesSigned(num(d[CK]))),
+      ' (' + fmtChangePct(num(d[CK]), base[CK]) + ') of ' + (CK === 'mem_size' ? 'memory' : 'RDB bytes') + ', ' +
+      fmtSigned(num(d.keys)) + ' ' + plural(Math.abs(num(d.keys)), 'key', 'keys') + '. ',
+      el('a', { href: '#changes' }, 'What changed'));
+  }
+
+  function renderChanges() {
+    if (!CH) return;
+    var main = document.querySelector('main');
+    var sec = el('section', { class: 'card', id: 'changes', 'aria-labelledby': 'h-changes' },
+      el('h2', { id: 'h-changes' }, 'Changes since ', el('span', { id: 'changes-baseline' }, String(CH.baseline || '?'))),
+      el('div', { class: 'body' }));
+    main.insertBefore(sec, main.firstChild);
+    var toc = document.querySelector('nav.toc ol');
+    if (toc) toc.insertBefore(el('li', null, el('a', { href: '#changes' }, 'Changes')), toc.children[1] || null);
+    var b = sec.querySelector('.body');
+    var T2 = CH.totals || {}, cur = agg(T2.current), base = agg(T2.baseline), dl = T2.delta || {};
+    var byMem = CK === 'mem_size';
+
+    b.appendChild(el('p', null, 'This batch (' + String(D.batch || '?') + ') against the baseline batch ' +
+      String(CH.baseline || '?') + ' of the same cluster. A key is its db and name, summed over the instances ' +
+      'holding it, so a key that moved to another instance is the same key. ' +
+      (byMem ? 'Sizes are mem_size (RAM once loaded) in both batches.' : 'Sizes are rdb_size (bytes in the RDB file) in both batches.')));
+    if (CH.note) b.appendChild(el('p', { class: 'note', id: 'changes-note' }, String(CH.note)));
+
+    var totals = el('div', { class: 'totals changes-totals', id: 'changes-totals' });
+    function card(id, label, delta, before, now, unit, bytes) {
+      totals.appendChild(el('div', { class: 'total', id: id },
+        el('div', { class: 'label' }, label),
+        el('div', { class: 'exact' }, el('span', { class: deltaClass(delta) }, fmtSigned(delta) + ' ' + unit),
+          el('span', { class: 'approx' }, '(' + (bytes && Math.abs(delta) >= 1024 ? fmtBytesSigned(delta) + ', ' : '') +
+            fmtChangePct(delta, before) + ')')),
+        el('div', { class: 'sub' }, fmtInt(before) + ' \u2192 ' + fmtInt(now) + (bytes ? ' (' + fmtBytes(before) + ' \u2192 ' + fmtBytes(now) + ')' : ''))));
+    }
+    card('changes-keys', 'Keys', num(dl.keys), base.keys, cur.keys, 'keys');
+    card('changes-bytes', byMem ? 'Memory (mem_size)' : 'RDB bytes (rdb_size)', num(dl[CK]), base[CK], cur[CK], 'bytes', true);
+    if (byMem) card('changes-rdb', 'RDB bytes (rdb_size)', num(dl.rdb_size), base.rdb_size, cur.rdb_size, 'bytes', true);
+    card('changes-members', 'Members', num(dl.member_count), base.member_count, cur.member_count, 'members');
+    var ntd = (CH.no_ttl || {}).delta || {}, exd = (CH.expired || {}).delta || {};
+    card('changes-no-ttl', CBL + ' without a TTL', num(ntd[CK]), agg((CH.no_ttl || {}).baseline)[CK],
+      agg((CH.no_ttl || {}).current)[CK], 'bytes', true);
+    card('changes-expired', 'Expired but stored', num(exd[CK]), agg((CH.expired || {}).baseline)[CK],
+      agg((CH.expired || {}).current)[CK], 'bytes', true);
+    b.appendChild(totals);
+    var tc = num(CH.keys_type_changed);
+    b.appendChild(el('p', { class: 'muted', id: 'changes-type-changed' }, fmtInt(tc) + ' ' + plural(tc, 'key', 'keys') +
+      ' changed type (present in both batches with a different type). Prefix trees: nodes hold at least ' +
+      fmtInt(num(CH.baseline_prefix_threshold_bytes)) + ' bytes in the baseline, ' + fmtInt(num(CH.current_prefix_threshold_bytes)) +
+      ' bytes now (each batch\'s own threshold).'));
+
+    // Top movers: the biggest growths to the right, the biggest shrinks to the left.
+    b.appendChild(el('h3', null, 'Top movers'));
+    b.appendChild(el('p', { class: 'muted' }, 'The 10 prefixes that grew most and the 10 that shrank most, by ' +
+      (byMem ? 'memory' : 'RDB bytes') + ' (the empty prefix, all keys, is left out: its change is the total above). ' +
+      'Click one to zoom the prefix chart to it.'));
+    b.appendChild(moversChart());
+
+    // Per group.
+    var groups = [];
+    function addGroup(kind, r, name) { groups.push(Object.assign({ _kind: kind, _name: name }, r)); }
+    addGroup('all', T2, 'all keys');
+    if (CH.no_ttl) addGroup('expiry', CH.no_ttl, 'without a TTL');
+    if (CH.expired) addGroup('expiry', CH.expired, 'expired but stored');
+    arr(CH.by_type).forEach(function (r) { addGroup('type', r, String(r.name)); });
+    arr(CH.by_db).forEach(function (r) { addGroup('db', r, 'db ' + r.name); });
+    arr(CH.by_instance).forEach(function (r) { addGroup('instance', r, String(r.name)); });
+    b.appendChild(table({
+      id: 't-changes-groups', title: 'By type, db and instance', csv: 'changes_groups', csvFile: STEM + '_changes_groups.csv',
+      rows: groups, pageSize: 25,
+      cols: [
+        colText('Group', function (r) { return r._kind; }, { csvName: 'group' }),
+        colText('Name', function (r) { return r._name; }, { csvName: 'name', csv: function (r) { return r._kind === 'db' ? r.name : r._name; } })
+      ].concat(changeCols())
+    }));
+
+    // Prefixes.
+    var prefixCols = function (ranked) {
+      return [
+        ranked ? colInt('#', function (r) { return r._rank; }, { csvName: 'rank' }) : null,
+        colKey('Prefix', function (r) { return r.prefix; }, { csvName: 'prefix', render: changePrefixNode }),
+        colText('Change', prefixStatus, { csvName: 'status' })
+      ].concat(changeCols());
+    };
+    b.appendChild(el('h3', null, 'Prefixes'));
+    b.appendChild(table({
+      id: 't-changes-prefixes', title: 'Prefixes in either batch', csv: 'changes_prefixes',
+      csvFile: STEM + '_changes_prefixes.csv', rows: CPREFIXES, cols: prefixCols(false), sort: [7, -1],
+      note: 'Every node of either batch\'s prefix tree, with its keys in both batches. Prefixes nest: a prefix\'s ' +
+        'numbers include those of the longer prefixes below it. Click a prefix to zoom the chart to it.',
+      empty: 'No prefix nodes in either batch.'
+    }));
+    function rankedRows(list) {
+      var out = [];
+      arr(list).forEach(function (i, r) {
+        var pc = typeof i === 'number' ? CPREFIXES[i] : null;
+        if (pc) out.push(Object.assign({ _rank: r + 1 }, pc));
+      });
+      return out;
+    }
+    var lists = [
+      ['t-changes-growth', 'Biggest growth', CH.growth, 'changes_growth', 'No prefix grew.'],
+      ['t-changes-relative', 'Biggest relative growth', CH.relative_growth, 'changes_relative_growth',
+        'No prefix holding at least the baseline\'s threshold grew.'],
+      ['t-changes-appeared', 'Appeared (no keys in the baseline)', CH.appeared, 'changes_appeared', 'No prefix appeared.'],
+      ['t-changes-vanished', 'Vanished (no keys now)', CH.vanished, 'changes_vanished', 'No prefix vanished.'],
+      ['t-changes-shrink', 'Biggest shrink', CH.shrink, 'changes_shrink', 'No prefix shrank.']
+    ];
+    var grid = el('div', { class: 'grid2' });
+    lists.forEach(function (l) {
+      grid.appendChild(table({ id: l[0], title: l[1], csv: l[3], csvFile: STEM + '_' + l[3] + '.csv',
+        rows: rankedRows(l[2]), cols: prefixCols(true), empty: l[4], pageSize: 10 }));
+    });
+    b.appendChild(grid);
+
+    // Keys.
+    function keyChangeCols() {
+      return [
+        colInt('#', function (r) { return r._rank; }, { csvName: 'rank' }),
+        colKey('Key', function (r) { return r.key; }, { csvName: 'key' }),
+        colId('DB', function (r) { return num(r.db); }, { csvName: 'db' }),
+        colText('Type', function (r) { return r.type; }, {
+          csvName: 'type', cls: 'nowrap',
+          render: function (r) {
+            return [swatch(r.type), String(r.type), r.type_changed
+              ? el('span', { class: 'muted', title: 'the type changed since the baseline' }, ' (was ' + String(r.baseline_type) + ')')
+              : null];
+          }
+        }),
+        colText('Type before', function (r) { return typeof r.baseline_type === 'string' ? r.baseline_type : null; },
+          { csvName: 'baseline_type', render: function (r) { return typeof r.baseline_type === 'string' ? r.baseline_type : 'new'; } }),
+        colBytes(CBL + ' before', function (r) { return num(r.baseline); }, { csvName: 'baseline_' + CK }),
+        colBytes(CBL + ' now', function (r) { return num(r.current); }, { csvName: CK }),
+        colDeltaBytes('\u0394 ' + CBL.toLowerCase(), function (r) { return num(r.delta); }, { csvName: 'delta_' + CK }),
+        colDeltaPct('\u0394 %', function (r) { return num(r.delta); }, function (r) { return num(r.baseline); },
+          { csvName: 'delta_' + CK + '_pct' })
+      ];
+    }
+    b.appendChild(el('h3', null, 'Keys'));
+    append(b, el('div', { class: 'grid2' },
+      table({ id: 't-changes-key-growth', title: 'Keys that grew most', csv: 'changes_key_growth',
+        csvFile: STEM + '_changes_key_growth.csv', rows: ranked(CH.top_key_growth), cols: keyChangeCols(),
+        empty: 'No key grew.', pageSize: 10 }),
+      table({ id: 't-changes-new-keys', title: 'Biggest new keys', csv: 'changes_new_keys',
+        csvFile: STEM + '_changes_new_keys.csv', rows: ranked(CH.top_new_keys), cols: keyChangeCols(),
+        empty: 'No new keys.', pageSize: 10 })));
+    b.appendChild(el('p', { class: 'muted' }, 'Lists stop at --top ' + fmtInt(num(P.top)) + '. A key\'s size is summed over ' +
+      'the instances holding it in each batch.'));
+  }
+
+  // A diverging bar chart of plain elements: growth to the right of the axis, shrink to the
+  // left, bar lengths on one scale (the biggest move fills its half).
+  function moversChart() {
+    var MOVERS = 10;
+    // The empty prefix (all keys) is left out: its change is the total above, and it would
+    // dwarf every other bar.
+    function notAll(i) { return !(CPREFIXES[i] && keyText(CPREFIXES[i].prefix) === ''); }
+    var up = arr(CH.growth).filter(notAll).slice(0, MOVERS), down = arr(CH.shrink).filter(notAll).slice(0, MOVERS).reverse();
+    var idx = up.concat(down).filter(function (i) { return typeof i === 'number' && CPREFIXES[i]; });
+    if (!idx.length) return el('p', { class: 'empty', id: 'changes-movers' }, 'No prefix grew or shrank.');
+    var max = 0;
+    idx.forEach(function (i) { max = Math.max(max, Math.abs(num((CPREFIXES[i].delta || {})[CK]))); });
+    var box = el('div', { class: 'movers', id: 'changes-movers', role: 'img',
+      'aria-label': 'Top movers: the prefixes that grew most (bars to the right) and shrank most (bars to the left), the empty prefix (all keys) left out, by ' +
+        (CK === 'mem_size' ? 'memory' : 'RDB bytes') + '. The tables below list the same prefixes.' });
+    box.appendChild(el('div', { class: 'mv-head muted' }, 'Prefix'));
+    box.appendChild(el('div', { class: 'mv-head muted mv-neg' }, '\u2190 shrank'));
+    box.appendChild(el('div', { class: 'mv-head muted mv-pos' }, 'grew \u2192'));
+    box.appendChild(el('div', { class: 'mv-head muted n' }, '\u0394 ' + CBL.toLowerCase()));
+    idx.forEach(function (i) {
+      var pc = CPREFIXES[i], d = num((pc.delta || {})[CK]);
+      var w = max > 0 ? Math.max(0.5, 100 * Math.abs(d) / max) : 0;
+      var fill = el('span', { class: d > 0 ? 'mv-bar up-bar' : 'mv-bar down-bar' });
+      fill.style.width = w.toFixed(2) + '%';
+      var tip = fmtSigned(d) + ' bytes (' + fmtChangePct(d, agg(pc.baseline)[CK]) + '): ' + fmtBytes(agg(pc.baseline)[CK]) +
+        ' \u2192 ' + fmtBytes(agg(pc.current)[CK]);
+      box.appendChild(el('div', { class: 'mv-label' }, changePrefixNode(pc)));
+      box.appendChild(el('div', { class: 'mv-neg', title: tip }, d < 0 ? fill : null));
+      box.appendChild(el('div', { class: 'mv-pos', title: tip }, d > 0 ? fill : null));
+      box.appendChild(el('div', { class: 'n mv-val ' + (deltaClass(d) || ''), 'data-delta': String(d), title: tip }, fmtBytesSigned(d)));
+    });
+    return box;
+  }
+
   // ---------- prefix tree: icicle chart on a canvas + table ----------
 
   function renderPrefixes() {
@@ -648,6 +927,32 @@
       return t === '' ? '(empty prefix)' : t;
     }
 
+    // With --baseline: each node's change, matched by prefix to the changes' prefixes (a node
+    // of the current tree is one of them when both use the same measure).
+    var growth = new Float64Array(N), growthBase = new Float64Array(N), hasGrowth = new Uint8Array(N), growthMax = 0, colourMode = 'type';
+    if (CH) {
+      var byText = Object.create(null);
+      CPREFIXES.forEach(function (pc) { byText[keyText(pc.prefix)] = pc; });
+      for (i = 0; i < n; i++) {
+        var pc = byText[keyText(NODES[i].prefix)];
+        if (!pc) continue;
+        hasGrowth[i] = 1;
+        growth[i] = num((pc.delta || {})[CK]);
+        growthBase[i] = agg(pc.baseline)[CK];
+        if (parent[i] >= 0 && parent[i] !== n) growthMax = Math.max(growthMax, Math.abs(growth[i]));
+      }
+    }
+    function hexRgb(h) {
+      var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(h);
+      return m ? [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)] : null;
+    }
+    // bg blended towards c by t (0..1), as an rgb() colour.
+    function mix(bg, c, t) {
+      var a = hexRgb(bg), b = hexRgb(c);
+      if (!a || !b) return c;
+      return 'rgb(' + [0, 1, 2].map(function (j) { return Math.round(a[j] + (b[j] - a[j]) * t); }).join(',') + ')';
+    }
+
     var ROW_H = 24, MAX_ROWS = 32, MIN_W = 1;
     var focus = base, hover = -1, rows = [], W = 0, matches = null, matchedDrawn = 0;
     var box = el('div', { class: 'chart-box' });
@@ -668,7 +973,7 @@
     var results = el('ol', { class: 'search-results', id: 'search-results' });
     var outBtn = el('button', { type: 'button', id: 'zoom-out', onclick: zoomOut }, 'Zoom out');
     var resetBtn = el('button', { type: 'button', id: 'zoom-reset', onclick: function () { zoomTo(base); } }, 'Whole tree');
-    var legend = el('div', { class: 'legend', 'aria-label': 'Colour: the type holding most of a node\'s bytes' });
+    var legend = el('div', { class: 'legend', id: 'chart-legend', 'aria-label': 'Colour: the type holding most of a node\'s bytes' });
     TYPES.forEach(function (t) {
       if (arr(D.by_type).some(function (r) { return r.type === t; })) legend.appendChild(el('span', null, swatch(t), t));
     });
@@ -678,10 +983,33 @@
     append(hl, [hlSw, 'search match']);
     legend.appendChild(hl);
 
+    var growthLegend = el('div', { class: 'legend', id: 'growth-legend', hidden: true,
+      'aria-label': 'Colour: the change of a node\'s bytes since the baseline' });
+    [['--grow', 'grew (darker: more)'], ['--shrink', 'shrank'], ['--t-none', 'unchanged, or not a prefix of the changes']].forEach(function (g) {
+      var sw = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+      sw.style.background = 'var(' + g[0] + ')';
+      growthLegend.appendChild(el('span', null, sw, g[1]));
+    });
+    var TYPE_NOTE = 'Colour: the type holding most of a node\'s bytes.';
+    var GROWTH_NOTE = 'Colour: the change of the node\'s bytes since the baseline, growth warm and shrink cool, ' +
+      'darker for more (relative to the biggest change below the top node); widths are still today\'s bytes.';
+    var colourNote = el('span', { id: 'chart-colour-note' }, TYPE_NOTE);
+    var colourSel = null;
+    if (CH) {
+      colourSel = el('select', { id: 'chart-colour', 'aria-label': 'Colour the chart by', onchange: function () {
+        colourMode = colourSel.value;
+        legend.hidden = colourMode !== 'type';
+        growthLegend.hidden = colourMode !== 'growth';
+        colourNote.textContent = colourMode === 'growth' ? GROWTH_NOTE : TYPE_NOTE;
+        canvas.setAttribute('data-colour', colourMode);
+        paint();
+      } }, el('option', { value: 'type' }, 'Colour: type'), el('option', { value: 'growth' }, 'Colour: change since the baseline'));
+    }
+    canvas.setAttribute('data-colour', colourMode);
     append(b, [
-      el('div', { class: 'chart-tools' }, search, searchCount, outBtn, resetBtn),
-      crumbs, focusInfo, box, legend, results,
-      el('p', { class: 'muted' }, 'Colour: the type holding most of a node\'s bytes. Nodes narrower than a ' +
+      el('div', { class: 'chart-tools' }, search, searchCount, outBtn, resetBtn, colourSel),
+      crumbs, focusInfo, box, legend, growthLegend, results,
+      el('p', { class: 'muted' }, colourNote, ' Nodes narrower than a ' +
         'pixel are not drawn (zoom in, search, or use the table). Rows deeper than ' + MAX_ROWS +
         ' levels below the zoomed node are not drawn.')
     ]);
@@ -718,6 +1046,14 @@
       var noneColor = cs.getPropertyValue('--t-none').trim();
       var matchColor = cs.getPropertyValue('--match').trim();
       var textColor = cs.getPropertyValue('--chart-text').trim();
+      var growColor = cs.getPropertyValue('--grow').trim(), shrinkColor = cs.getPropertyValue('--shrink').trim();
+      var bgColor = cs.getPropertyValue('--chart-bg').trim();
+      function growthFill(k) {
+        var g = growth[k];
+        if (!hasGrowth[k] || g === 0) return noneColor;
+        var t = growthMax > 0 ? Math.min(1, Math.sqrt(Math.abs(g) / growthMax)) : 1;
+        return mix(bgColor, g > 0 ? growColor : shrinkColor, 0.25 + 0.75 * t);
+      }
       ctx.fillStyle = cs.getPropertyValue('--chart-bg').trim();
       ctx.fillRect(0, 0, W, H);
       ctx.font = '12px ' + cs.getPropertyValue('--mono');
@@ -735,7 +1071,7 @@
           if (isMatch) matchedDrawn++;
           ctx.globalAlpha = matches !== null && !isMatch ? 0.3 : 1;
           var t = domType(k);
-          ctx.fillStyle = isMatch ? matchColor : (t >= 0 ? colors[t] : noneColor);
+          ctx.fillStyle = isMatch ? matchColor : colourMode === 'growth' ? growthFill(k) : (t >= 0 ? colors[t] : noneColor);
           ctx.fillRect(r.x, y, w, ROW_H - 1);
           if (d % 2 === 1 && !isMatch) {
             ctx.fillStyle = 'rgba(0,0,0,0.07)';
@@ -844,6 +1180,10 @@
           (pa ? ', ' + fmtPct(a[MK], pa[MK]) + ' of parent' : '') + ')'],
         ['Members', fmtInt(a.member_count)]
       ];
+      if (CH && hasGrowth[k]) {
+        rowsT.push(['Change', fmtSigned(growth[k]) + ' bytes (' + fmtBytesSigned(growth[k]) + ', ' +
+          fmtChangePct(growth[k], growthBase[k]) + ') since the baseline']);
+      }
       if (nt) rowsT.push(['No TTL', fmtInt(nt.keys) + ' keys, ' + fmtBytes(nt[MK]) + ' (' + fmtPct(nt[MK], a[MK]) + ' of bytes)']);
       if (k < n) {
         var tb = NODES[k][MK + '_by_type'] || {};
@@ -1418,6 +1758,7 @@
 
   try {
     renderSummary();
+    renderChanges();
     renderBreakdowns();
     renderPrefixes();
     renderTopKeys();

@@ -54,12 +54,12 @@ streams=target/release/examples/clickhouse_streams
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 q() { curl -fsS "$url/" --data-binary "$1"; }
-fresh_db() { # fresh_db NAME: an empty database with the schema
+fresh_db() { # fresh_db NAME [BIN]: an empty database with BIN's schema (default $BENCH_BIN)
   q "DROP DATABASE IF EXISTS $1 SYNC" >/dev/null || die "cannot drop $1"
   q "CREATE DATABASE $1" >/dev/null || die "cannot create $1"
   # Statements end with ";" at the end of a line (comments contain ";" too).
   local script stmt
-  script=$("$BENCH_BIN" misc clickhouse-schema) || die "misc clickhouse-schema failed"
+  script=$("${2:-$BENCH_BIN}" misc clickhouse-schema) || die "misc clickhouse-schema failed"
   while [ -n "$script" ]; do
     stmt=${script%%$';\n'*}
     if [ "$stmt" = "$script" ]; then script=""; else script=${script#*$';\n'}; fi
@@ -100,7 +100,8 @@ for name in "${datasets[@]}"; do
     [ $((run % 2)) = 0 ] && order=($(printf '%s\n' "${contenders[@]}" | tac))
     for who in "${order[@]}"; do
       db=bench_ch_$who
-      fresh_db "$db"
+      # Each binary writes into the schema it prints itself (an older one has fewer columns).
+      if [ "$who" = other ]; then fresh_db "$db" "$BENCH_CH_OTHER"; else fresh_db "$db"; fi
       out=$(mktemp)
       case $who in
         curl) time_it "$out" curl -fsS --data-binary "@$rows" "$url/?database=$db&query=$sql" || exit 1 ;;

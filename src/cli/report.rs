@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 
 use rdbinsight::dump::{Interrupt, Signal};
+use rdbinsight::output::atomic;
 use rdbinsight::output::parquet::sanitize_name;
 use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, Measure};
 use rdbinsight::report::options::{
@@ -292,10 +293,21 @@ impl Staged {
         match self {
             Staged::InPlace => Ok(()),
             Staged::Temp(tmp) => {
-                tmp.persist(path).map_err(|e| e.error).with_context(|| {
-                    format!("cannot rename the temporary file to {}", path.display())
-                })?;
-                Ok(())
+                // The library's one publishing step: fsync, rename, fsync the directory.
+                let (file, tmp_path) = tmp
+                    .keep()
+                    .map_err(|e| e.error)
+                    .context("cannot keep the temporary file")?;
+                atomic::publish(&file, &tmp_path, path).map_err(|e| {
+                    // Before the rename the temporary file is still ours to remove.
+                    if !matches!(e, atomic::PublishError::SyncDir { .. }) {
+                        let _ = std::fs::remove_file(&tmp_path);
+                    }
+                    anyhow::Error::new(e).context(format!(
+                        "cannot rename the temporary file to {}",
+                        path.display()
+                    ))
+                })
             }
         }
     }

@@ -1544,7 +1544,9 @@ fn the_json_and_the_page_are_published_both_or_neither() {
         .status()
         .expect("kill -TERM");
     assert!(kill.success());
-    // Let the page through.
+    // The signal lands while the page is blocked on the FIFO; give the runtime's signal task
+    // a moment to record it (it runs on another thread) before letting the page through.
+    std::thread::sleep(Duration::from_millis(300));
     let page = std::fs::read(&fifo).expect("read the FIFO");
     assert!(page.starts_with(b"<!DOCTYPE html>"));
     let output = child.wait_with_output().expect("wait");

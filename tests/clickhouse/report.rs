@@ -1756,3 +1756,128 @@ fn baseline_changes_match_the_reference_from_every_store() {
         assert_eq!(out.status.code(), Some(2), "{store}");
     }
 }
+
+/// A key of `len` bytes: `long:`, `L` up to 8 KB, then `tail` repeated.
+fn long_key(len: usize, tail: u8) -> Vec<u8> {
+    let mut k = b"long:".to_vec();
+    k.resize(8_192, b'L');
+    k.resize(len, tail);
+    k
+}
+
+#[test]
+fn long_keys_are_shown_cut_with_length_and_digest_the_same_from_every_store() {
+    let stores = Stores::new("report_long_keys");
+    let tmp = &stores.tmp;
+    const B0: &str = "2030-06-01T00:00:00Z";
+    const B1: &str = "2030-06-02T00:00:00Z";
+    // Two 10 KB keys sharing their first 8 KB and equal in size (only their digests order
+    // them), a key that is exactly their first 4 KiB, one a byte longer, a small one.
+    let (k1, k2, k3) = (
+        long_key(10_000, b'1'),
+        long_key(10_000, b'2'),
+        long_key(10_000, b'3'),
+    );
+    let exact = k1[..4_096].to_vec();
+    let mut plus_one = exact.clone();
+    plus_one.push(b'!');
+    let base_rdb = rdb_file(tmp.path(), "base", &[], |c| {
+        set(c, &k1, b"vv");
+        set(c, &k2, b"vv");
+        set(c, &exact, b"e");
+        set(c, &plus_one, b"p");
+        set(c, b"small", b"s");
+    });
+    let cur_rdb = rdb_file(tmp.path(), "cur", &[], |c| {
+        set(c, &k1, &[b'v'; 5_000]);
+        set(c, &k2, b"vv");
+        set(c, &k3, b"vv");
+        set(c, &exact, b"e");
+        select(c, 1);
+        set(c, &k2, b"vv");
+    });
+    let base = stores.dump(&file_source(&base_rdb, "long", "10.0.0.1:6379"), B0, "lb");
+    let cur = stores.dump(&file_source(&cur_rdb, "long", "10.0.0.1:6379"), B1, "lc");
+    assert!(cur.iter().any(|r| r.key == k3 && r.key.len() == 10_000));
+
+    let mut reports = Vec::new();
+    for (batch, recs, what) in [(B0, &base, "long keys, baseline"), (B1, &cur, "long keys")] {
+        for measure in ["mem", "rdb"] {
+            let r = stores.report(
+                "long",
+                &[
+                    "--batch",
+                    batch,
+                    "--prefix-threshold",
+                    "2",
+                    "--measure",
+                    measure,
+                ],
+                &format!("{what}-{measure}"),
+            );
+            let mut p = params("long", batch, 100);
+            p.micro_pct = 2_000_000;
+            p.pct_text = "2";
+            p.measure = measure;
+            check(&r, recs, &p, &format!("{what}, --measure {measure}"));
+            if measure == "mem" {
+                reports.push(r);
+            }
+        }
+    }
+    let (base_r, cur_r) = (&reports[0], &reports[1]);
+
+    // By hand: the keys are cut, with their length and digest.
+    let shown = |k: &[u8]| String::from_utf8(k[..4_096].to_vec()).expect("ascii");
+    let rows = base_r["top_keys_by_size"].as_array().expect("top");
+    let long_rows: Vec<&Value> = rows.iter().filter(|r| r["key"]["len"] == 10_000).collect();
+    assert_eq!(long_rows.len(), 2, "{rows:?}");
+    let digests: Vec<String> = [&k1, &k2].map(|k| report_ref::sha256_hex(k)).to_vec();
+    let mut sorted = digests.clone();
+    sorted.sort();
+    for (row, d) in long_rows.iter().zip(&sorted) {
+        assert_eq!(row["key"]["text"], shown(&k1));
+        assert_eq!(
+            row["key"]["sha256"],
+            d.as_str(),
+            "equal sizes: digest order"
+        );
+    }
+    let exact_row = rows
+        .iter()
+        .find(|r| r["key"]["text"] == shown(&k1) && r["key"].get("len").is_none())
+        .expect("the 4 KiB key is shown whole");
+    assert!(exact_row["key"].get("sha256").is_none());
+    let cap = base_r["prefix_tree"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["prefix_len"] == 4_096)
+        .expect("a node at the 4 KiB cap");
+    assert_eq!(cap["keys"], 4, "{cap}");
+    assert_eq!(cap["is_key"], true, "the 4 KiB key is itself");
+    assert!(
+        base_r["prefix_tree"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|n| n["prefix_len"].as_u64().expect("len") <= 4_096)
+    );
+
+    // --baseline: (db, key) identity and the key order on long keys.
+    let got = stores.report(
+        "long",
+        &["--batch", B1, "--baseline", B0, "--prefix-threshold", "2"],
+        "long keys, changes",
+    );
+    let want = report_ref::changes(&cur, &base, cur_r, base_r, 100);
+    report_ref::assert_same_report(&got["changes"], &want, "long keys, changes");
+    let new: Vec<(u64, Option<u64>)> = got["changes"]["top_new_keys"]
+        .as_array()
+        .expect("new keys")
+        .iter()
+        .map(|k| (k["db"].as_u64().expect("db"), k["key"]["len"].as_u64()))
+        .collect();
+    assert_eq!(new.len(), 2, "k3 in db 0 and k2 in db 1: {new:?}");
+    assert!(new.iter().all(|n| n.1 == Some(10_000)), "{new:?}");
+}

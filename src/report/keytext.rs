@@ -211,7 +211,7 @@ mod tests {
             k.resize(len, tail);
             k
         };
-        let mut keys = vec![
+        let mut keys = [
             b"a".to_vec(),
             vec![b'k'; 4_095],
             vec![b'k'; 4_096],

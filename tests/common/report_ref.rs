@@ -619,7 +619,7 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     });
 
     json!({
-        "format_version": 2,
+        "format_version": 3,
         "generator": format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
         "cluster": p.cluster,
         "batch": chrono::DateTime::from_timestamp_nanos(p.batch_ns)

@@ -10,7 +10,9 @@
 //! in SQL, and the tests compare the two on crafted edge cases.
 //!
 //! Memory: per (instance, db, type, encoding) group and per (slot, instance) pair one [`Agg`];
-//! fixed bucket arrays; three bounded top-N heaps. Nothing grows with the number of keys.
+//! fixed bucket arrays; three bounded top-N heaps of sort forms (`keytext::sort_form`: at most
+//! 4 KiB and 40 bytes per key, however long the key). Nothing grows with the number of keys
+//! or their length.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -174,6 +176,8 @@ impl SlotKind {
 /// One key with the facts a [`super::model::KeyRow`] shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyCandidate {
+    /// The key's sort form (`keytext::sort_form`): at most `keytext::LONG_FORM_BYTES` bytes
+    /// however long the key.
     pub key: Vec<u8>,
     pub instance: Arc<str>,
     pub db: u64,
@@ -196,8 +200,8 @@ impl KeyCandidate {
     }
 }
 
-/// The report order of a top list: metric desc, then key bytes asc, instance asc, db asc.
-/// `Less` means "ranks first".
+/// The report order of a top list: metric desc, then key asc (byte order on sort forms, see
+/// `keytext::sort_form`), instance asc, db asc. `Less` means "ranks first".
 #[inline]
 pub fn rank_cmp(a: (u64, &[u8], &str, u64), b: (u64, &[u8], &str, u64)) -> Ordering {
     b.0.cmp(&a.0)
@@ -356,6 +360,7 @@ impl Default for Aggregates {
 pub struct RowRef<'a> {
     pub instance: u32,
     pub db: u64,
+    /// The key's sort form (`keytext::sort_form`).
     pub key: &'a [u8],
     pub rtype: RecordType,
     pub encoding: u32,

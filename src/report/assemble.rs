@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::record::{BatchTs, InstanceSummary};
 
 use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
-use super::keytext::{format_ms, key_text};
+use super::keytext::{form_text, format_ms, key_text};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, Balance, BucketRow, Cold, DbRow, Expiry,
     FORMAT_VERSION, FREQ_BOUNDS, HistBucket, Histogram, IDLE_BOUNDS, InstanceMemory, InstanceRow,
@@ -222,7 +222,7 @@ pub fn assemble(
 
 fn key_row(c: KeyCandidate, batch_ms: i64) -> KeyRow {
     KeyRow {
-        key: key_text(&c.key),
+        key: form_text(&c.key),
         instance: c.instance.to_string(),
         db: c.db,
         r#type: c.rtype.as_str().to_string(),
@@ -539,7 +539,7 @@ pub fn changes(
     });
     rel.truncate(top);
     let key_row = |c: &crate::report::diff::KeyCand| KeyChange {
-        key: key_text(&c.key),
+        key: form_text(&c.key),
         db: c.db,
         r#type: c
             .current

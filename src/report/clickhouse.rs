@@ -13,8 +13,10 @@
 //! * The rules that put a key in a bucket are restated in SQL here and must match
 //!   [`super::aggregate`] exactly: the expiry the report uses ([`Sql::expire_ms`]: NULL beyond
 //!   ±`MAX_EXPIRE_MS`, like the Parquet writer), the expiry, idle and freq buckets (a count of
-//!   bounds `<=` the value), the big-key rule and the top-list order (String comparison in
-//!   ClickHouse is bytewise, as in Rust).
+//!   bounds `<=` the value), the big-key rule and the key order (String comparison in
+//!   ClickHouse is bytewise, as in Rust; keys as `key_parts`: first 4 KiB, length, SHA-256).
+//! * No key travels whole: lists receive a key's first 4 KiB, its length and its digest, the
+//!   prefix tree its first 4 KiB + 1 bytes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,8 +40,10 @@ use super::aggregate::{
 };
 use super::assemble::total_agg;
 use super::diff::{DiffBuilder, Side};
+use super::keytext::sort_form_from_parts;
 use super::model::{
-    Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, Measure,
+    Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, KEY_SHOWN_BYTES,
+    Measure,
 };
 use super::prefix::{KeyFacts, PrefixBuilder};
 
@@ -224,9 +228,10 @@ impl Sql {
             )
         };
         format!(
-            "SELECT key, toUInt64(db) AS db, {}, {} FROM (SELECT key, db, rdb_size, \
+            "SELECT {}, toUInt64(db) AS db, {}, {} FROM (SELECT key, db, rdb_size, \
              member_count, type, CAST({}, 'Nullable(UInt64)') AS mem, batch = {} AS cur \
-             FROM {} WHERE {}) GROUP BY key, db ORDER BY key, db",
+             FROM {} WHERE {}) GROUP BY key, db ORDER BY key_shown, key_len, key_sha256, db",
+            key_parts(),
             side("c", "cur"),
             side("b", "NOT cur"),
             self.mem,
@@ -300,10 +305,11 @@ impl Sql {
     /// the report's order, among the rows matching `extra` (an SQL condition).
     fn top(&self, metric: &str, extra: &str, n: u64) -> String {
         format!(
-            "SELECT key, instance, db, toString(type) AS type_name, toString(encoding) AS \
+            "SELECT {}, instance, db, toString(type) AS type_name, toString(encoding) AS \
              encoding_name, rdb_size, {} AS mem_v, member_count, {} AS expire_ms, idle_seconds, \
-             freq FROM {} WHERE {} AND \
-             {extra} ORDER BY {metric} DESC, key ASC, instance ASC, db ASC LIMIT {n}",
+             freq FROM {} WHERE {} AND {extra} ORDER BY {metric} DESC, key_shown ASC, \
+             key_len ASC, key_sha256 ASC, instance ASC, db ASC LIMIT {n}",
+            key_parts(),
             self.mem,
             Self::expire_ms(),
             self.records,
@@ -321,7 +327,8 @@ impl Sql {
         )
     }
 
-    /// Every key in byte order with what the prefix tree needs; `t` is the 1-based index in
+    /// Every key's first [`KEY_SHOWN_BYTES`] + 1 bytes (all the prefix tree looks at, and
+    /// whether there is more) in byte order with what the prefix tree needs; `t` is the 1-based index in
     /// [`TYPES`] (0: unknown). `t` and `has_ttl` are also sort keys, which changes nothing (the
     /// order among equal keys does not matter) but makes the server compute them before
     /// sorting: left to itself it moves them after the sort, where `type` has lost its
@@ -329,9 +336,11 @@ impl Sql {
     fn keys(&self) -> String {
         let names: Vec<String> = TYPES.iter().map(|t| format!("'{}'", t.as_str())).collect();
         format!(
-            "SELECT key, toUInt64(rdb_size) AS size, CAST({}, 'Nullable(UInt64)') AS mem_v, \
-             toUInt64(member_count) AS members, toUInt8(indexOf([{}], toString(type))) AS t, \
-             toUInt8(({}) IS NOT NULL) AS has_ttl FROM {} WHERE {} ORDER BY key, t, has_ttl",
+            "SELECT substring(key, 1, {}) AS key_head, toUInt64(rdb_size) AS size, \
+             CAST({}, 'Nullable(UInt64)') AS mem_v, toUInt64(member_count) AS members, \
+             toUInt8(indexOf([{}], toString(type))) AS t, toUInt8(({}) IS NOT NULL) AS has_ttl \
+             FROM {} WHERE {} ORDER BY key_head, t, has_ttl",
+            KEY_SHOWN_BYTES + 1,
             self.mem,
             names.join(", "),
             Self::expire_ms(),
@@ -339,6 +348,18 @@ impl Sql {
             self.filter()
         )
     }
+}
+
+/// A key as three columns whose order is the report's key order (`keytext::sort_form`):
+/// `key_shown` (its first [`KEY_SHOWN_BYTES`] bytes), `key_len` (its length) and `key_sha256`
+/// (the hex SHA-256 of a longer key, else empty; `hex` writes uppercase digits, which sort as
+/// the bytes do).
+fn key_parts() -> String {
+    format!(
+        "substring(key, 1, {n}) AS key_shown, toUInt64(length(key)) AS key_len, \
+         if(length(key) > {n}, hex(SHA256(key)), '') AS key_sha256",
+        n = KEY_SHOWN_BYTES
+    )
 }
 
 impl Default for Sql {
@@ -415,7 +436,9 @@ struct SummaryRow {
 #[derive(clickhouse::Row, Deserialize)]
 struct TopRow {
     #[serde(deserialize_with = "bytes")]
-    key: Vec<u8>,
+    key_shown: Vec<u8>,
+    key_len: u64,
+    key_sha256: String,
     instance: String,
     db: u64,
     type_name: String,
@@ -430,7 +453,9 @@ struct TopRow {
 
 #[derive(clickhouse::Row, Deserialize)]
 struct PairRow<'a> {
-    key: &'a [u8],
+    key_shown: &'a [u8],
+    key_len: u64,
+    key_sha256: &'a [u8],
     db: u64,
     c_keys: u64,
     c_rdb: u64,
@@ -448,7 +473,7 @@ struct PairRow<'a> {
 
 #[derive(clickhouse::Row, Deserialize)]
 struct KeyRow<'a> {
-    key: &'a [u8],
+    key_head: &'a [u8],
     size: u64,
     mem_v: Option<u64>,
     members: u64,
@@ -775,7 +800,7 @@ impl ClickHouseReader {
                 )
                 .await?;
             for r in rows {
-                list.push(candidate(r, &mut interned)?);
+                list.push(candidate(&self.url, r, &mut interned)?);
             }
         }
         let big: Vec<SumRow> = self
@@ -824,7 +849,7 @@ impl ClickHouseReader {
                     ))
                 })?;
             builder.push(
-                r.key,
+                r.key_head,
                 KeyFacts {
                     rdb_size: r.size,
                     mem_size: r.mem_v,
@@ -915,7 +940,9 @@ impl ClickHouseReader {
                 r.b_members,
                 r.b_type,
             )?;
-            builder.push(r.key, r.db, &c, &b);
+            let key = sort_form_from_parts(r.key_shown, r.key_len, r.key_sha256)
+                .ok_or_else(|| bad_key_parts(&self.url))?;
+            builder.push(&key, r.db, &c, &b);
             rows += 1;
         }
         Ok(rows)
@@ -936,7 +963,15 @@ fn fill_buckets<const N: usize>(
     Ok(())
 }
 
+/// The server sent a key's parts that do not fit together (see `key_parts`).
+fn bad_key_parts(url: &impl std::fmt::Display) -> ReportError {
+    ReportError::ClickHouse(format!(
+        "{url}: a key's first bytes, length and SHA-256 do not fit together"
+    ))
+}
+
 fn candidate(
+    url: &impl std::fmt::Display,
     r: TopRow,
     interned: &mut BTreeMap<String, Arc<str>>,
 ) -> Result<KeyCandidate, ReportError> {
@@ -948,8 +983,10 @@ fn candidate(
     };
     let rtype = RecordType::parse(&r.type_name)
         .ok_or_else(|| ReportError::ClickHouse(format!("unknown type '{}'", r.type_name)))?;
+    let key = sort_form_from_parts(&r.key_shown, r.key_len, r.key_sha256.as_bytes())
+        .ok_or_else(|| bad_key_parts(url))?;
     Ok(KeyCandidate {
-        key: r.key,
+        key,
         instance: intern(r.instance),
         db: r.db,
         rtype,
@@ -975,7 +1012,11 @@ mod tests {
     #[test]
     fn sql_shapes() {
         let s = Sql::new();
-        assert!(s.keys().ends_with("ORDER BY key, t, has_ttl"));
+        assert!(s.keys().ends_with("ORDER BY key_head, t, has_ttl"));
+        assert!(
+            s.keys()
+                .starts_with("SELECT substring(key, 1, 4097) AS key_head,")
+        );
         assert!(!s.groups().contains("redis_records_view"));
         assert_eq!(s.groups().matches('?').count(), 2);
         assert_eq!(s.expiry(5).matches('?').count(), 2);

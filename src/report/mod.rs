@@ -7,10 +7,11 @@
 //! Parquet files ─ parquet::scan ─┬─ RowAccumulator ─────────────── Aggregates ─┐
 //!                                └─ ExternalSorter (spill) ─ PrefixBuilder ─────┤
 //! ClickHouse ─── clickhouse::aggregates (GROUP BY) ─────────────── Aggregates ─┤─ assemble ─ ReportData
-//!                clickhouse::stream_keys (ORDER BY key) ─ PrefixBuilder ────────┘
+//!                clickhouse::stream_keys (first 4 KiB) ─ PrefixBuilder ─────────┘
 //! ```
 //!
-//! * `keytext`: key bytes → display text; timestamps.
+//! * `keytext`: key bytes → display text; a key's sort form (at most 4 KiB + length + SHA-256,
+//!   what every list and sort holds); timestamps.
 //! * [`options`]: `--top`, `--prefix-threshold`, `--delimiter`, `--memory-limit`, validated.
 //! * `aggregate`: bucket rules, top-N heaps, the per-row accumulator.
 //! * [`prefix`]: the prefix tree from sorted keys (one pass, LCP stack).

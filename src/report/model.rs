@@ -18,7 +18,13 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON document.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The most bytes of a key the report shows, and the longest prefix a prefix-tree node can
+/// have (4 KiB). A longer key is shown as its first `KEY_SHOWN_BYTES` bytes with its exact
+/// length and SHA-256 ([`KeyText::len`], [`KeyText::sha256`]), and counted in the prefix tree
+/// under its first `KEY_SHOWN_BYTES` bytes (see [`PrefixTree`]).
+pub const KEY_SHOWN_BYTES: usize = 4096;
 
 /// Default `--top`.
 pub const DEFAULT_TOP: u64 = 100;
@@ -71,10 +77,10 @@ pub struct ReportData {
     pub by_instance: Vec<InstanceRow>,
     pub prefix_tree: PrefixTree,
     /// The `params.top` keys with the largest measure (`memory.measure`: `mem_size`, a NULL
-    /// counted as 0, or `rdb_size`). Order: the measure desc, then key bytes asc, then instance
+    /// counted as 0, or `rdb_size`). Order: the measure desc, then key asc ([`KeyText`] order), then instance
     /// asc, then db asc.
     pub top_keys_by_size: Vec<KeyRow>,
-    /// The `params.top` keys with the most members. Order: `member_count` desc, then key bytes
+    /// The `params.top` keys with the most members. Order: `member_count` desc, then key ([`KeyText`] order)
     /// asc, then instance asc, then db asc.
     pub top_keys_by_members: Vec<KeyRow>,
     pub expiry: Expiry,
@@ -302,11 +308,22 @@ pub struct InstanceRow {
 /// that ends inside a multi-byte character shows that character's leading bytes as `\xNN`.
 /// `base64`: the exact bytes (standard alphabet, padded), present only when `text` is not the key
 /// itself (some escape was written).
+///
+/// A key longer than [`KEY_SHOWN_BYTES`] (only keys: prefixes are never longer) is shown by its
+/// first [`KEY_SHOWN_BYTES`] bytes (`text` and `base64` are those bytes', and a multi-byte
+/// character cut at the end shows as `\xNN`), with `len` (its length in bytes) and `sha256`
+/// (the SHA-256 of all its bytes, 64 lowercase hex digits), both absent for every other key.
+/// Lists order such keys by (first [`KEY_SHOWN_BYTES`] bytes, `len`, `sha256`), which is byte
+/// order except between two keys sharing their first [`KEY_SHOWN_BYTES`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KeyText {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub len: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<String>,
 }
 
 /// Bytes per type, in the fixed order of the fields.
@@ -330,6 +347,10 @@ pub struct TypeBytes {
 /// prefix of all keys (often empty), so there is exactly one root when the batch holds any
 /// bytes, and none otherwise.
 ///
+/// Keys are counted by their first [`KEY_SHOWN_BYTES`] bytes: a longer key counts as if it
+/// were those bytes (except that it does not make `is_key` true), so no node's prefix is longer
+/// than [`KEY_SHOWN_BYTES`], and a node of exactly that length holds every key starting with it.
+///
 /// With `--delimiter`, each node's prefix is cut back to just after its last delimiter
 /// character (to the empty prefix when it has none); nodes that end up with the same prefix
 /// become one node holding the keys that start with that prefix (which are exactly the keys of
@@ -348,7 +369,8 @@ pub struct PrefixNode {
     pub prefix: KeyText,
     /// Length of the prefix in bytes.
     pub prefix_len: u64,
-    /// Whether some key equals the prefix exactly.
+    /// Whether some key equals the prefix exactly (a key longer than [`KEY_SHOWN_BYTES`]
+    /// never does).
     pub is_key: bool,
     /// Keys starting with the prefix.
     #[serde(flatten)]
@@ -591,10 +613,10 @@ pub struct Changes {
     /// Indexes into `prefixes`: those whose measure shrank. Order: delta asc (most negative
     /// first), then index asc. At most `params.top`.
     pub shrink: Vec<u32>,
-    /// `(db, key)`s whose measure grew (new keys included). Order: delta desc, then key bytes
+    /// `(db, key)`s whose measure grew (new keys included). Order: delta desc, then key ([`KeyText`] order)
     /// asc, then db asc. At most `params.top`.
     pub top_key_growth: Vec<KeyChange>,
-    /// `(db, key)`s absent from the baseline. Order: current measure desc, then key bytes asc,
+    /// `(db, key)`s absent from the baseline. Order: current measure desc, then key asc ([`KeyText`] order),
     /// then db asc. At most `params.top`.
     pub top_new_keys: Vec<KeyChange>,
 }

@@ -9,7 +9,9 @@
 //!   requested cluster (read from its first row), and rows of another cluster are skipped.
 //! * Each file is read with the `parquet` crate's Arrow reader, projected to the columns the
 //!   report needs (all of the record's columns, by name from the shared column list), in record
-//!   batches of [`BATCH_ROWS`] rows: memory does not grow with the file.
+//!   batches of [`BATCH_ROWS`] rows (fewer for long keys, see [`BATCH_KEY_BYTES`]): memory does
+//!   not grow with the file. Each key goes on as its sort form (`keytext::sort_form`, at most
+//!   4 KiB + 40 bytes), however long it is.
 //! * Types come from the Parquet schema alone (the writer's embedded Arrow schema is ignored),
 //!   so any writer producing the same logical types is read the same way.
 //! * Every row is checked to belong to the requested batch, and to the requested cluster
@@ -35,11 +37,37 @@ use crate::record::{BatchTs, InstanceSummary, RecordType};
 
 use super::ReportError;
 use super::aggregate::{RowAccumulator, RowRef, report_expire_ms};
+use super::keytext::sort_form;
 use super::prefix::KeyFacts;
 use super::spill::ExternalSorter;
 
 /// Rows per decoded record batch.
 pub const BATCH_ROWS: usize = 8192;
+/// Bytes of keys (uncompressed, on average per row group) a record batch is sized for.
+pub const BATCH_KEY_BYTES: u64 = 4 << 20;
+
+/// Rows per record batch for a file: [`BATCH_ROWS`], fewer when its keys are long (the row
+/// group with the longest keys on average decides), so a batch decodes about
+/// [`BATCH_KEY_BYTES`] of keys and never less than one row: 40 keys of 10 MB are read one at
+/// a time, not as one 400 MB batch.
+fn batch_rows(meta: &parquet::file::metadata::ParquetMetaData) -> usize {
+    let mut per_row = 0u64;
+    for rg in meta.row_groups() {
+        let rows = u64::try_from(rg.num_rows()).unwrap_or(0).max(1);
+        for col in rg.columns() {
+            if col.column_path().parts() == ["key"] {
+                let bytes = u64::try_from(col.uncompressed_size()).unwrap_or(0);
+                per_row = per_row.max(bytes.div_ceil(rows));
+            }
+        }
+    }
+    match BATCH_KEY_BYTES.checked_div(per_row) {
+        Some(n) => usize::try_from(n)
+            .unwrap_or(BATCH_ROWS)
+            .clamp(1, BATCH_ROWS),
+        None => BATCH_ROWS,
+    }
+}
 /// How many available batches an error message lists.
 const LIST_BATCHES: usize = 20;
 
@@ -468,9 +496,10 @@ fn scan_file(
         }
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let batch_rows = batch_rows(builder.metadata());
     let reader = builder
         .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(batch_rows)
         .build()
         .map_err(|e| pq_err(path, e))?;
 
@@ -520,7 +549,7 @@ fn scan_file(
                         rtype,
                         has_ttl: report_expire_ms(opt(c.expire_at, i)).is_some(),
                     };
-                    sorter.push_tagged(c.key.value(i), facts, Some(tag))?;
+                    sorter.push_tagged(&sort_form(c.key.value(i)), facts, Some(tag))?;
                     continue;
                 }
             };
@@ -563,10 +592,11 @@ fn scan_file(
                 RecordType::parse(t).ok_or_else(|| row_err(format!("unknown type '{t}'")))?;
             let expire_ms = report_expire_ms(opt(c.expire_at, i));
             let mem_size = c.mem_size.and_then(|m| opt(m, i));
+            let key = sort_form(c.key.value(i));
             let row = RowRef {
                 instance,
                 db: c.db.value(i),
-                key: c.key.value(i),
+                key: &key,
                 rtype,
                 encoding,
                 member_count: c.member_count.value(i),

@@ -9,8 +9,11 @@
 //! it is new, then opens the key itself. A closed node's aggregate is added to its parent, and
 //! it is kept only if it holds at least `T` bytes.
 //!
-//! Memory: the previous key, a stack no deeper than the longest key (open depths strictly
-//! increase), and the kept nodes (at most [`MAX_PREFIX_NODES`], twice that before a snap with
+//! Keys are taken by their first [`KEY_SHOWN_BYTES`] bytes (see `model::PrefixTree`), so a
+//! 10 MB key costs no more than a 4 KiB one.
+//!
+//! Memory: the previous key (at most [`KEY_SHOWN_BYTES`]), a stack no deeper than that (open
+//! depths strictly increase), and the kept nodes (at most [`MAX_PREFIX_NODES`], twice that before a snap with
 //! `--delimiter`; else an error). Nothing per key is retained, so the builder takes a stream of
 //! any length.
 //!
@@ -27,7 +30,9 @@
 use crate::record::RecordType;
 
 use super::keytext::key_text;
-use super::model::{Agg, MAX_PREFIX_NODES, Measure, PrefixNode, PrefixTree, TypeBytes};
+use super::model::{
+    Agg, KEY_SHOWN_BYTES, MAX_PREFIX_NODES, Measure, PrefixNode, PrefixTree, TypeBytes,
+};
 use super::options::Delimiters;
 
 /// What the prefix tree needs to know about one key.
@@ -174,11 +179,15 @@ impl PrefixBuilder {
         }
     }
 
-    /// The next key; it must not sort before the previous one.
+    /// The next key; its first [`KEY_SHOWN_BYTES`] bytes must not sort before the previous
+    /// key's. A key longer than that (a raw key or a sort form, `keytext::sort_form`) counts as
+    /// its first [`KEY_SHOWN_BYTES`] bytes, without being a whole key.
     pub fn push(&mut self, key: &[u8], facts: KeyFacts) -> Result<(), PrefixError> {
+        let whole = key.len() <= KEY_SHOWN_BYTES;
+        let key = &key[..key.len().min(KEY_SHOWN_BYTES)];
         if !self.started {
             self.started = true;
-            self.open_key(key.len(), facts);
+            self.open_key(key.len(), whole, facts);
             self.prev.extend_from_slice(key);
             return Ok(());
         }
@@ -186,11 +195,12 @@ impl PrefixBuilder {
         if lcp < key.len() && (lcp == self.prev.len() || key[lcp] > self.prev[lcp]) {
             // key > prev: close what lies deeper than the common prefix.
             self.close_deeper_than(lcp)?;
-            self.open_key(key.len(), facts);
+            self.open_key(key.len(), whole, facts);
         } else if lcp == key.len() && lcp == self.prev.len() {
-            // The same key again: the open node at its depth is the key.
+            // The same key (or cut) again: the open node at its depth is the key.
             let top = self.stack.last_mut().expect("the previous key is open");
             top.totals.add_key(&facts);
+            top.is_key |= whole;
         } else {
             return Err(PrefixError::OutOfOrder {
                 earlier: key_text(&self.prev).text,
@@ -229,10 +239,10 @@ impl PrefixBuilder {
     }
 
     /// Open the node of a key longer than every open node.
-    fn open_key(&mut self, len: usize, facts: KeyFacts) {
+    fn open_key(&mut self, len: usize, is_key: bool, facts: KeyFacts) {
         self.stack.push(Open {
             depth: len,
-            is_key: true,
+            is_key,
             totals: Totals::default(),
         });
         if let Some(top) = self.stack.last_mut() {

@@ -10,6 +10,9 @@
 //! [`ExternalSorter::finish`] merges the runs with the last, in-memory one (a k-way merge over
 //! a heap); more runs than the fan-in are first merged into bigger runs.
 //!
+//! The reader pushes sort forms (`keytext::sort_form`), so an entry's key is at most 4 KiB +
+//! 40 bytes however long the key, and its bytes count against the budget like the rest.
+//!
 //! Memory: the budget (arena + index, counted by length; the Vecs grow by doubling, but pages
 //! beyond the length are never touched) plus, while merging, one read buffer per merged run, in
 //! all at most a third of the budget ([`ExternalSorter::new`] documents how the report splits

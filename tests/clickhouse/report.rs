@@ -1758,3 +1758,270 @@ fn baseline_changes_match_the_reference_from_every_store() {
         assert_eq!(out.status.code(), Some(2), "{store}");
     }
 }
+
+/// A key of `len` bytes: `long:`, `L` up to 8 KB, then `tail` repeated.
+fn long_key(len: usize, tail: u8) -> Vec<u8> {
+    let mut k = b"long:".to_vec();
+    k.resize(8_192, b'L');
+    k.resize(len, tail);
+    k
+}
+
+#[test]
+fn long_keys_are_shown_cut_with_length_and_digest_the_same_from_every_store() {
+    let stores = Stores::new("report_long_keys");
+    let tmp = &stores.tmp;
+    const B0: &str = "2030-06-01T00:00:00Z";
+    const B1: &str = "2030-06-02T00:00:00Z";
+    // Two 10 KB keys sharing their first 8 KB and equal in size (only their digests order
+    // them), a key that is exactly their first 4 KiB, one a byte longer, a small one.
+    let (k1, k2, k3) = (
+        long_key(10_000, b'1'),
+        long_key(10_000, b'2'),
+        long_key(10_000, b'3'),
+    );
+    let exact = k1[..4_096].to_vec();
+    let mut plus_one = exact.clone();
+    plus_one.push(b'!');
+    let base_rdb = rdb_file(tmp.path(), "base", &[], |c| {
+        set(c, &k1, b"vv");
+        set(c, &k2, b"vv");
+        set(c, &exact, b"e");
+        set(c, &plus_one, b"p");
+        set(c, b"small", b"s");
+    });
+    let cur_rdb = rdb_file(tmp.path(), "cur", &[], |c| {
+        set(c, &k1, &[b'v'; 5_000]);
+        set(c, &k2, b"vv");
+        set(c, &k3, b"vv");
+        set(c, &exact, b"e");
+        select(c, 1);
+        set(c, &k2, b"vv");
+    });
+    let base = stores.dump(&file_source(&base_rdb, "long", "10.0.0.1:6379"), B0, "lb");
+    let cur = stores.dump(&file_source(&cur_rdb, "long", "10.0.0.1:6379"), B1, "lc");
+    assert!(cur.iter().any(|r| r.key == k3 && r.key.len() == 10_000));
+
+    let mut reports = Vec::new();
+    for (batch, recs, what) in [(B0, &base, "long keys, baseline"), (B1, &cur, "long keys")] {
+        for measure in ["mem", "rdb"] {
+            let r = stores.report(
+                "long",
+                &[
+                    "--batch",
+                    batch,
+                    "--prefix-threshold",
+                    "2",
+                    "--measure",
+                    measure,
+                ],
+                &format!("{what}-{measure}"),
+            );
+            let mut p = params("long", batch, 100);
+            p.micro_pct = 2_000_000;
+            p.pct_text = "2";
+            p.measure = measure;
+            check(&r, recs, &p, &format!("{what}, --measure {measure}"));
+            if measure == "mem" {
+                reports.push(r);
+            }
+        }
+    }
+    let (base_r, cur_r) = (&reports[0], &reports[1]);
+
+    // By hand: the keys are cut, with their length and digest.
+    let shown = |k: &[u8]| String::from_utf8(k[..4_096].to_vec()).expect("ascii");
+    let rows = base_r["top_keys_by_size"].as_array().expect("top");
+    let long_rows: Vec<&Value> = rows.iter().filter(|r| r["key"]["len"] == 10_000).collect();
+    assert_eq!(long_rows.len(), 2, "{rows:?}");
+    let digests: Vec<String> = [&k1, &k2].map(|k| report_ref::sha256_hex(k)).to_vec();
+    let mut sorted = digests.clone();
+    sorted.sort();
+    for (row, d) in long_rows.iter().zip(&sorted) {
+        assert_eq!(row["key"]["text"], shown(&k1));
+        assert_eq!(
+            row["key"]["sha256"],
+            d.as_str(),
+            "equal sizes: digest order"
+        );
+    }
+    let exact_row = rows
+        .iter()
+        .find(|r| r["key"]["text"] == shown(&k1) && r["key"].get("len").is_none())
+        .expect("the 4 KiB key is shown whole");
+    assert!(exact_row["key"].get("sha256").is_none());
+    let cap = base_r["prefix_tree"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["prefix_len"] == 4_096)
+        .expect("a node at the 4 KiB cap");
+    assert_eq!(cap["keys"], 4, "{cap}");
+    assert_eq!(cap["is_key"], true, "the 4 KiB key is itself");
+    assert!(
+        base_r["prefix_tree"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|n| n["prefix_len"].as_u64().expect("len") <= 4_096)
+    );
+
+    // --baseline: (db, key) identity and the key order on long keys.
+    let got = stores.report(
+        "long",
+        &["--batch", B1, "--baseline", B0, "--prefix-threshold", "2"],
+        "long keys, changes",
+    );
+    let want = report_ref::changes(&cur, &base, cur_r, base_r, 100);
+    report_ref::assert_same_report(&got["changes"], &want, "long keys, changes");
+    let new: Vec<(u64, Option<u64>)> = got["changes"]["top_new_keys"]
+        .as_array()
+        .expect("new keys")
+        .iter()
+        .map(|k| (k["db"].as_u64().expect("db"), k["key"]["len"].as_u64()))
+        .collect();
+    assert_eq!(new.len(), 2, "k3 in db 0 and k2 in db 1: {new:?}");
+    assert!(new.iter().all(|n| n.1 == Some(10_000)), "{new:?}");
+}
+
+/// Reset this process's peak RSS to its current RSS. A child spawned without a fork of its
+/// own (`posix_spawn` shares our memory until it execs) starts its `ru_maxrss` at our peak:
+/// without this, a test that once held the 400 MB of keys it dumped would measure that.
+fn reset_peak_rss() {
+    // Best effort: without it the measure is only larger, never smaller.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Run the binary with `args` to its end: its exit code, peak RSS in bytes (`ru_maxrss` of
+/// the reaped child, as `tests/offline/huge_keys.rs` measures the dump) and stderr.
+// Reaped by wait4, which `Child::wait` cannot replace (it drops the rusage).
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&str]) -> (i32, u64, String) {
+    reset_peak_rss();
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rdbinsight");
+    let stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let pid = i32::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals. The child is
+    // reaped here, so `child` is never waited on afterwards.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    // Linux reports ru_maxrss in KiB.
+    (
+        code,
+        (usage.ru_maxrss as u64) << 10,
+        reader.join().unwrap_or_default(),
+    )
+}
+
+/// 40 keys of 10 MiB (`scripts/gen-huge-keys.py`, a 4.6 MB RDB) dumped into every store: the
+/// report from each stays within 16 MiB (`--memory-limit 16MiB` for Parquet) + 64 MiB of peak
+/// RSS, with a page under 5 MB, and the documents are byte-identical. Before keys were cut to
+/// 4 KiB the Parquet report took 2.0 GB and wrote a 2.1 GB page.
+#[test]
+fn forty_keys_of_ten_mib_report_within_the_memory_limit_from_every_store() {
+    let stores = Stores::new("report_huge_keys");
+    let rdb = stores.tmp.path().join("huge.rdb");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gen-huge-keys.py");
+    let out = Command::new("python3")
+        .args([script, rdb.to_str().expect("utf-8")])
+        .output()
+        .expect("run python3 scripts/gen-huge-keys.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    const BATCH: &str = "2030-07-01T00:00:00Z";
+    // Dumped without the JSON lines: this process reading 400 MB of keys back would keep its
+    // RSS (the allocator keeps what it freed) and so the measured children's `ru_maxrss` high.
+    let mut dump = vec!["dump".to_string()];
+    dump.extend(file_source(&rdb, "huge", "i1"));
+    dump.extend(["--batch-timestamp", BATCH, "--allow-future-batch"].map(String::from));
+    let with = |tail: &[&str]| {
+        let mut a = dump.clone();
+        a.extend(tail.iter().map(|s| s.to_string()));
+        a
+    };
+    ok(&with(&["into-parquet", "--dir", &stores.parquet()]));
+    for (_, url, on_cluster) in stores.ch.as_ref().map(Ch::stores).unwrap_or_default() {
+        let mut out = vec!["into-clickhouse", "--url", &url];
+        match &on_cluster {
+            None => out.push("--auto-create-tables"),
+            Some(c) => out.extend(["--on-cluster", c]),
+        }
+        ok(&with(&out));
+    }
+    // The keys as the script writes them: `huge-key-NN-` then 'x' up to 10 MiB.
+    let mut all: Vec<String> = (0..40)
+        .map(|i| {
+            let mut k = format!("huge-key-{i:02}-").into_bytes();
+            k.resize(10 << 20, b'x');
+            report_ref::sha256_hex(&k)
+        })
+        .collect();
+    all.sort_unstable();
+    let mut sources: Vec<(&str, Vec<String>)> = vec![(
+        "parquet",
+        vec!["from-parquet".into(), "--dir".into(), stores.parquet()],
+    )];
+    for (store, url, _) in stores.ch.as_ref().map(Ch::stores).unwrap_or_default() {
+        sources.push((store, vec!["from-clickhouse".into(), "--url".into(), url]));
+    }
+    let mut docs = Vec::new();
+    for (store, source) in &sources {
+        let json = stores.tmp.path().join(format!("huge.{store}.json"));
+        let page = stores.tmp.path().join(format!("huge.{store}.html"));
+        let mut args: Vec<&str> = vec!["report"];
+        args.extend(source.iter().map(String::as_str));
+        args.extend(["--cluster", "huge"]);
+        if *store == "parquet" {
+            // The ClickHouse reader has no sort of its own to bound: the same limit applies.
+            args.extend(["--memory-limit", "16MiB"]);
+        }
+        args.extend(["--json", json.to_str().expect("utf-8")]);
+        args.extend(["-o", page.to_str().expect("utf-8")]);
+        let (code, peak, stderr) = run_measured(&args);
+        assert_eq!(code, 0, "{store}: {stderr}");
+        eprintln!("report from {store}: peak RSS {} MiB", peak >> 20);
+        let limit = (16u64 << 20) + (64 << 20);
+        assert!(
+            peak <= limit,
+            "{store}: peak RSS {} MiB > {} MiB",
+            peak >> 20,
+            limit >> 20
+        );
+        let page_len = std::fs::metadata(&page).expect("page").len();
+        assert!(
+            page_len < 5_000_000,
+            "{store}: the page is {page_len} bytes"
+        );
+        docs.push(std::fs::read(&json).expect("json"));
+    }
+    for (d, (store, _)) in docs.iter().zip(&sources) {
+        assert!(d == &docs[0], "the Parquet and {store} reports differ");
+    }
+    let doc: Value = serde_json::from_slice(&docs[0]).expect("JSON");
+    let top = doc["top_keys_by_size"].as_array().expect("top");
+    assert_eq!(top.len(), 40);
+    assert!(top.iter().all(|r| r["key"]["len"] == 10 << 20), "{top:?}");
+    let mut got: Vec<&str> = top
+        .iter()
+        .map(|r| r["key"]["sha256"].as_str().expect("sha256"))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, all, "every key's digest, once");
+}

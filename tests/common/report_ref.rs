@@ -7,6 +7,39 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+/// The most bytes of a key the report shows, and the longest prefix-tree node.
+pub const SHOWN: usize = 4096;
+
+/// The SHA-256 of `b`, lowercase hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// How the report shows a key: as [`key_text`] up to [`SHOWN`] bytes; a longer key by its
+/// first [`SHOWN`] bytes with `len` and `sha256`.
+pub fn key_json(b: &[u8]) -> Value {
+    if b.len() <= SHOWN {
+        return key_text(b);
+    }
+    let mut v = key_text(&b[..SHOWN]);
+    v["len"] = json!(b.len());
+    v["sha256"] = json!(sha256_hex(b));
+    v
+}
+
+/// The report's key order: by the first [`SHOWN`] bytes, then length, then SHA-256.
+pub fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let shown = |k: &[u8]| k[..k.len().min(SHOWN)].to_vec();
+    shown(a)
+        .cmp(&shown(b))
+        .then(a.len().cmp(&b.len()))
+        .then_with(|| sha256_hex(a).cmp(&sha256_hex(b)))
+}
+
 /// One stored row, as the tests read it back from `into-jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rec {
@@ -210,10 +243,26 @@ pub fn prefix_tree(
     if threshold == 0 {
         return Vec::new();
     }
-    let candidates: BTreeSet<Vec<u8>> = keys
+    // Keys count by their first SHOWN bytes; `is_key` below looks at the whole keys.
+    let whole = keys;
+    let cut: Vec<PKey> = keys
         .iter()
-        .flat_map(|k| (0..=k.key.len()).map(move |n| k.key[..n].to_vec()))
+        .map(|k| PKey {
+            key: k.key[..k.key.len().min(SHOWN)].to_vec(),
+            ..k.clone()
+        })
         .collect();
+    let keys = &cut[..];
+    // Inserted one by one: collecting would hold every prefix of every key at once (the
+    // sum of the key lengths squared: hundreds of MB with 4 KiB keys).
+    let mut candidates: BTreeSet<Vec<u8>> = BTreeSet::new();
+    for k in keys {
+        for n in 0..=k.key.len() {
+            if !candidates.contains(&k.key[..n]) {
+                candidates.insert(k.key[..n].to_vec());
+            }
+        }
+    }
     let mut prefixes: BTreeSet<Vec<u8>> = BTreeSet::new();
     for p in &candidates {
         let under: Vec<&PKey> = keys.iter().filter(|k| k.key.starts_with(p)).collect();
@@ -266,7 +315,7 @@ pub fn prefix_tree(
             RefNode {
                 prefix: p.clone(),
                 parent,
-                is_key: keys.iter().any(|k| &k.key == p),
+                is_key: whole.iter().any(|k| &k.key == p),
                 all,
                 no_ttl,
                 by_type,
@@ -318,7 +367,7 @@ fn rfc3339_ms(ms: i64) -> String {
 
 fn key_row(r: &Rec, batch_ms: i64) -> Value {
     json!({
-        "key": key_text(&r.key),
+        "key": key_json(&r.key),
         "instance": r.instance,
         "db": r.db,
         "type": r.rtype,
@@ -399,7 +448,7 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
         move |a: &&Rec, b: &&Rec| {
             metric(b)
                 .cmp(&metric(a))
-                .then(a.key.cmp(&b.key))
+                .then(key_order(&a.key, &b.key))
                 .then(a.instance.cmp(&b.instance))
                 .then(a.db.cmp(&b.db))
         }
@@ -570,7 +619,7 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
     });
 
     json!({
-        "format_version": 2,
+        "format_version": 3,
         "generator": format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
         "cluster": p.cluster,
         "batch": chrono::DateTime::from_timestamp_nanos(p.batch_ns)
@@ -840,7 +889,7 @@ pub fn changes(
         let (cs, bs) = (c.map_or(&z, |x| &x.0), b.map_or(&z, |x| &x.0));
         let changed = matches!((c, b), (Some(c), Some(b)) if c.1 != b.1);
         type_changed += u64::from(changed);
-        let row = json!({"key": key_text(&k.0), "db": k.1,
+        let row = json!({"key": key_json(&k.0), "db": k.1,
             "type": c.map(|x| x.1.clone()).unwrap_or_default(),
             "baseline_type": b.map(|x| x.1.clone()),
             "type_changed": changed,
@@ -854,7 +903,11 @@ pub fn changes(
         }
     }
     let top_of = |mut v: Vec<(i128, (Vec<u8>, u64), Value)>| {
-        v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        v.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(key_order(&a.1.0, &b.1.0))
+                .then(a.1.1.cmp(&b.1.1))
+        });
         v.into_iter().take(top).map(|x| x.2).collect::<Vec<_>>()
     };
     let note = if m == cur_report["memory"]["measure"] && m == base_report["memory"]["measure"] {

@@ -11,8 +11,8 @@ use std::process::Stdio;
 use common::cli::command;
 
 /// Keys in the file and the length of each.
-const KEYS: usize = 40;
-const KEY_LEN: usize = 10 << 20;
+pub(crate) const KEYS: usize = 40;
+pub(crate) const KEY_LEN: usize = 10 << 20;
 /// Peak RSS allowed for a whole run of the binary on that file (into-null, into-jsonl).
 const PEAK_RSS_LIMIT: u64 = 64 << 20;
 /// The same for into-parquet. Writing one 10 MiB key, parquet-rs holds the key's Arrow
@@ -62,7 +62,7 @@ fn lzf_run(prefix: &[u8], fill: u8, total: usize) -> Vec<u8> {
 
 /// An RDB v9 with `KEYS` string keys of `KEY_LEN` bytes each, LZF-compressed, value "v".
 /// The checksum is 0 (not checked, as Redis with `rdbchecksum no` writes it).
-fn huge_keys_rdb(path: &Path) {
+pub(crate) fn huge_keys_rdb(path: &Path) {
     let mut d = b"REDIS0009".to_vec();
     d.extend_from_slice(&[0xFE, 0]); // SELECTDB 0
     for i in 0..KEYS {
@@ -83,7 +83,7 @@ fn huge_keys_rdb(path: &Path) {
 /// kernel's accounting of the reaped child, `ru_maxrss`).
 // Reaped by wait4, which `Child::wait` cannot replace (it drops the rusage).
 #[allow(clippy::zombie_processes)]
-fn run_measured(args: &[&str]) -> (i32, u64, String) {
+pub(crate) fn run_measured(args: &[&str]) -> (i32, u64, String) {
     let mut cmd = command(args);
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn rdbinsight");

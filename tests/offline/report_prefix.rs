@@ -252,3 +252,126 @@ fn long_chains_and_wide_fans() {
     assert_eq!(got.len(), 257);
     assert!(got[1..].iter().all(|n| n.parent == Some(0)));
 }
+
+/// Keys around and beyond 4 KiB: the tree counts each by its first 4 KiB (a longer key is
+/// never a whole key of a node), from sorted keys and from the external sort (which here gets
+/// the raw keys, longer than the sort forms the reader gives it), as the definition says.
+#[test]
+fn long_keys_count_under_their_first_four_kib() {
+    let mut rnd = xorshift(0x0DDB_A11C_AFE5_1234);
+    let mut checked = 0;
+    let mut capped_nodes = 0;
+    for case in 0..12 {
+        let n = 2 + (rnd() % 40) as usize;
+        let keys: Vec<PKey> = (0..n)
+            .map(|_| {
+                let base = 4_080 + (rnd() % 8) as usize;
+                let tail = (rnd() % 40) as usize;
+                let mut key = vec![b'k'; base];
+                key.extend((0..tail).map(|_| ALPHABET[(rnd() % 3) as usize]));
+                PKey {
+                    key,
+                    rdb_size: 1 + rnd() % 50,
+                    mem_size: Some(1 + rnd() % 50),
+                    member_count: 1,
+                    rtype: (rnd() % 7) as usize,
+                    has_ttl: rnd().is_multiple_of(2),
+                }
+            })
+            .collect();
+        let total: u64 = keys.iter().map(|k| k.mem_size.unwrap_or(0)).sum();
+        for threshold in [1, 2, total / 4 + 1, total] {
+            let want = report_ref::prefix_tree(&keys, threshold, "mem", None);
+            assert_eq!(
+                build_sorted(&keys, threshold, None),
+                want,
+                "case {case} threshold {threshold}"
+            );
+            assert_eq!(
+                build_spilled(&keys, threshold, None, 1 << 14),
+                want,
+                "case {case} threshold {threshold}, spilled"
+            );
+            assert!(want.iter().all(|n| n.prefix.len() <= report_ref::SHOWN));
+            capped_nodes += want
+                .iter()
+                .filter(|n| n.prefix.len() == report_ref::SHOWN)
+                .count();
+            checked += want.len();
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    assert!(capped_nodes > 5, "nodes at the 4 KiB cap: {capped_nodes}");
+}
+
+/// The report of 40 keys of 10 MiB (stored by the real dump into Parquet) within
+/// `--memory-limit 16MiB` + 64 MiB of peak RSS, with a page under 5 MB that shows each key by
+/// its first 4 KiB, its length and its SHA-256. Before keys were cut to 4 KiB: 1.6 GB of RSS
+/// and a 1.6 GB page.
+#[test]
+fn the_report_of_forty_ten_mib_keys_stays_within_its_memory_limit() {
+    use super::huge_keys::{KEY_LEN, KEYS, huge_keys_rdb, run_measured};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rdb = dir.path().join("huge-keys.rdb");
+    huge_keys_rdb(&rdb);
+    let pq = dir.path().join("parquet");
+    let (page, json) = (dir.path().join("r.html"), dir.path().join("r.json"));
+    let s = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
+    let (code, _, stderr) = run_measured(&[
+        "dump",
+        "from-file",
+        "--path",
+        &s(&rdb),
+        "--cluster",
+        "huge",
+        "--instance",
+        "i1",
+        "into-parquet",
+        "--dir",
+        &s(&pq),
+    ]);
+    assert_eq!(code, 0, "dump: {stderr}");
+    // A child spawned without a fork of its own starts its `ru_maxrss` at this process's
+    // peak RSS (whatever other tests of this binary held): reset it to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let (code, peak, stderr) = run_measured(&[
+        "report",
+        "from-parquet",
+        "--dir",
+        &s(&pq),
+        "--cluster",
+        "huge",
+        "--memory-limit",
+        "16MiB",
+        "-o",
+        &s(&page),
+        "--json",
+        &s(&json),
+    ]);
+    assert_eq!(code, 0, "report: {stderr}");
+    eprintln!("report from-parquet: peak RSS {} MiB", peak >> 20);
+    let page_len = std::fs::metadata(&page).expect("page").len();
+    assert!(page_len < 5_000_000, "the page is {page_len} bytes");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("JSON");
+    let top = doc["top_keys_by_size"].as_array().expect("top list");
+    assert_eq!(top.len(), KEYS);
+    for row in top {
+        let k = &row["key"];
+        assert_eq!(k["len"], KEY_LEN as u64, "{row}");
+        let text = k["text"].as_str().expect("text");
+        assert_eq!(text.len(), report_ref::SHOWN, "{text:.40}");
+        assert!(text.starts_with("huge-key-"), "{text:.40}");
+        assert_eq!(k["sha256"].as_str().map(str::len), Some(64), "{row}");
+    }
+    for n in doc["prefix_tree"]["nodes"].as_array().expect("nodes") {
+        assert!(n["prefix_len"].as_u64().expect("len") <= report_ref::SHOWN as u64);
+    }
+    let limit = (16u64 << 20) + (64 << 20);
+    assert!(
+        peak <= limit,
+        "peak RSS {} MiB > {} MiB",
+        peak >> 20,
+        limit >> 20
+    );
+}

@@ -190,6 +190,8 @@ mod tests {
         KeyText {
             text: text.to_string(),
             base64: None,
+            len: None,
+            sha256: None,
         }
     }
 

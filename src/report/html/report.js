@@ -134,9 +134,16 @@
     if (t === '') {
       return el('span', { class: 'key special', title: 'the empty byte string' }, emptyLabel || '(empty)');
     }
+    var cut = kt && typeof kt.len === 'number';
     var shown = t.length > MAX_KEY_CHARS ? t.slice(0, MAX_KEY_CHARS) + '\u2026' : t;
+    if (cut && shown === t) shown = t + '\u2026';
     var tips = [];
-    if (t.length > MAX_KEY_CHARS) tips.push(fmtInt(t.length) + ' characters, cut here; the CSV has all');
+    if (cut) {
+      // A key longer than the report keeps: its first bytes, its length and its digest.
+      tips.push('a key of ' + fmtInt(kt.len) + ' bytes, shown by its first bytes; SHA-256 ' + (kt.sha256 || ''));
+    } else if (t.length > MAX_KEY_CHARS) {
+      tips.push(fmtInt(t.length) + ' characters, cut here; the CSV has all');
+    }
     if (kt && kt.base64) tips.push('shown with escapes: \\xNN is a byte (a control character or not UTF-8), \\\\ a backslash. Exact bytes (base64): ' + kt.base64.slice(0, MAX_KEY_CHARS));
     return el('span', { class: 'key', title: tips.length ? tips.join('\n') : null }, shown);
   }

@@ -15,6 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::ch::{Shards, TestDb};
+use common::cli::run_measured;
 use common::codis::{FakeGroup, serve_topom, topom_json};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use common::report_ref::{self, Rec, RefParams};
@@ -1882,49 +1883,6 @@ fn long_keys_are_shown_cut_with_length_and_digest_the_same_from_every_store() {
         .collect();
     assert_eq!(new.len(), 2, "k3 in db 0 and k2 in db 1: {new:?}");
     assert!(new.iter().all(|n| n.1 == Some(10_000)), "{new:?}");
-}
-
-/// Reset this process's peak RSS to its current RSS. A child spawned without a fork of its
-/// own (`posix_spawn` shares our memory until it execs) starts its `ru_maxrss` at our peak:
-/// without this, a test that once held the 400 MB of keys it dumped would measure that.
-fn reset_peak_rss() {
-    // Best effort: without it the measure is only larger, never smaller.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// Run the binary with `args` to its end: its exit code, peak RSS in bytes (`ru_maxrss` of
-/// the reaped child, as `tests/offline/huge_keys.rs` measures the dump) and stderr.
-// Reaped by wait4, which `Child::wait` cannot replace (it drops the rusage).
-#[allow(clippy::zombie_processes)]
-fn run_measured(args: &[&str]) -> (i32, u64, String) {
-    reset_peak_rss();
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn rdbinsight");
-    let stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let pid = i32::try_from(child.id()).expect("pid");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals. The child is
-    // reaped here, so `child` is never waited on afterwards.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    // Linux reports ru_maxrss in KiB.
-    (
-        code,
-        (usage.ru_maxrss as u64) << 10,
-        reader.join().unwrap_or_default(),
-    )
 }
 
 /// 40 keys of 10 MiB (`scripts/gen-huge-keys.py`, a 4.6 MB RDB) dumped into every store: the

@@ -204,3 +204,40 @@ impl FifoFeeder {
         self.tx = None;
     }
 }
+
+/// Reset this process's peak RSS to its current RSS. A child spawned without a fork of its
+/// own (`posix_spawn` shares our memory until it execs) starts its `ru_maxrss` at our peak:
+/// without this, a test that once held hundreds of MB would measure that.
+fn reset_peak_rss() {
+    // Best effort: without it the measure is only larger, never smaller.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Run the binary with `args` to its end: its exit code, its peak RSS in bytes (from the
+/// kernel's accounting of the reaped child, `ru_maxrss`) and its stderr.
+// Reaped by wait4, which `Child::wait` cannot replace (it drops the rusage).
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(args: &[&str]) -> (i32, u64, String) {
+    reset_peak_rss();
+    let mut cmd = command(args);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rdbinsight");
+    let stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let pid = i32::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals. The child is
+    // reaped here, so `child` is never waited on afterwards.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let stderr = reader.join().unwrap_or_default();
+    // Linux reports ru_maxrss in KiB.
+    (code, (usage.ru_maxrss as u64) << 10, stderr)
+}

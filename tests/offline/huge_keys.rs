@@ -6,9 +6,8 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Stdio;
 
-use common::cli::command;
+use common::cli::run_measured;
 
 /// Keys in the file and the length of each.
 pub(crate) const KEYS: usize = 40;
@@ -77,34 +76,6 @@ pub(crate) fn huge_keys_rdb(path: &Path) {
     d.push(0xFF);
     d.extend_from_slice(&[0; 8]);
     std::fs::write(path, d).expect("write the RDB");
-}
-
-/// Run the binary with `args` to its end; its exit code and peak RSS in bytes (from the
-/// kernel's accounting of the reaped child, `ru_maxrss`).
-// Reaped by wait4, which `Child::wait` cannot replace (it drops the rusage).
-#[allow(clippy::zombie_processes)]
-pub(crate) fn run_measured(args: &[&str]) -> (i32, u64, String) {
-    let mut cmd = command(args);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn rdbinsight");
-    let stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let pid = i32::try_from(child.id()).expect("pid");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals. The child is
-    // reaped here, so `child` is never waited on afterwards.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    let stderr = reader.join().unwrap_or_default();
-    // Linux reports ru_maxrss in KiB.
-    (code, (usage.ru_maxrss as u64) << 10, stderr)
 }
 
 #[test]

@@ -310,7 +310,8 @@ fn long_keys_count_under_their_first_four_kib() {
 /// and a 1.6 GB page.
 #[test]
 fn the_report_of_forty_ten_mib_keys_stays_within_its_memory_limit() {
-    use super::huge_keys::{KEY_LEN, KEYS, huge_keys_rdb, run_measured};
+    use super::huge_keys::{KEY_LEN, KEYS, huge_keys_rdb};
+    use crate::common::cli::run_measured;
     let dir = tempfile::tempdir().expect("tempdir");
     let rdb = dir.path().join("huge-keys.rdb");
     huge_keys_rdb(&rdb);

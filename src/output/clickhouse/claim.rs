@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::batch_rows::{self, batch_query, count, delete_attempt_rows, marker_attempts};
+use super::config::on_cluster_flag;
 use super::conn::Conn;
 use super::schema::{ATTEMPT_COLUMN, BATCH_FILTER, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_TABLE};
 use crate::output::{BatchContext, OutputError};
@@ -444,11 +445,7 @@ async fn claim_owners(
 
 /// How to remove a batch (for messages).
 fn drop_hint(conn: &Conn, batch: &BatchContext) -> String {
-    let on = conn
-        .on_cluster
-        .as_ref()
-        .map(|c| format!(" --on-cluster {c}"))
-        .unwrap_or_default();
+    let on = on_cluster_flag(conn.on_cluster.as_deref());
     format!(
         "rdbinsight misc clickhouse-drop-batch --url '{}'{on} --cluster '{}' --batch {}",
         conn.url, batch.cluster, batch.batch

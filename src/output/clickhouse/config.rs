@@ -398,6 +398,13 @@ pub struct ClickHouseConfig {
     pub on_cluster: Option<String>,
 }
 
+/// The `--on-cluster NAME` part of a suggested command line (empty without a cluster).
+pub(crate) fn on_cluster_flag(on_cluster: Option<&str>) -> String {
+    on_cluster
+        .map(|c| format!(" --on-cluster {c}"))
+        .unwrap_or_default()
+}
+
 impl ClickHouseConfig {
     /// Validate the command-line values (default timeouts, no `--on-cluster`).
     pub fn new(

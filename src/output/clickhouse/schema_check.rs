@@ -20,7 +20,7 @@
 
 use serde::Deserialize;
 
-use super::config::ClickHouseConfig;
+use super::config::{ClickHouseConfig, on_cluster_flag};
 use super::conn::Conn;
 use super::schema::{
     self, BATCHES_TABLE, CLAIMS_TABLE, RECORDS_LOCAL_TABLE, RECORDS_TABLE, quote_ident,
@@ -189,12 +189,7 @@ impl<'a> SchemaCheck<'a> {
         if missing.is_empty() && !outdated {
             return Ok(false);
         }
-        let on = self
-            .config
-            .on_cluster
-            .as_ref()
-            .map(|c| format!(" --on-cluster {c}"))
-            .unwrap_or_default();
+        let on = on_cluster_flag(self.config.on_cluster.as_deref());
         if !self.config.auto_create_tables {
             if missing.is_empty() {
                 // check_objects names what is out of date.
@@ -283,12 +278,7 @@ impl<'a> SchemaCheck<'a> {
         if problems.is_empty() {
             return Ok(());
         }
-        let on = self
-            .config
-            .on_cluster
-            .as_ref()
-            .map(|c| format!(" --on-cluster {c}"))
-            .unwrap_or_default();
+        let on = on_cluster_flag(self.config.on_cluster.as_deref());
         Err(OutputError::Refused(format!(
             "ClickHouse {}: the schema is not what rdbinsight needs: {}. A deployment of an \
              earlier rdbinsight is migrated by --auto-create-tables or by the DDL of \

@@ -511,6 +511,51 @@ mod tests {
     }
 
     #[test]
+    fn ziplist_walk_decodes_strings_and_integers() {
+        // "ab", the int16 -5, "7" (a 1-byte string that is an integer's text).
+        let mut zl = Vec::new();
+        zl.extend_from_slice(&0u32.to_le_bytes()); // size, set below
+        zl.extend_from_slice(&0u32.to_le_bytes()); // tail, set below
+        zl.extend_from_slice(&3u16.to_le_bytes());
+        zl.extend_from_slice(&[0, 0x02, b'a', b'b']);
+        zl.extend_from_slice(&[4, 0xC0]);
+        zl.extend_from_slice(&(-5i16).to_le_bytes());
+        let tail = zl.len() as u32;
+        zl.extend_from_slice(&[4, 0x01, b'7', 0xFF]);
+        let total = zl.len() as u32;
+        zl[..4].copy_from_slice(&total.to_le_bytes());
+        zl[4..8].copy_from_slice(&tail.to_le_bytes());
+        let mut seen = Vec::new();
+        let n = walk_ziplist(&mut SliceSrc::new(&zl, "ziplist"), |e| seen.push(e)).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            seen,
+            [
+                Elem { len: 2, int: None },
+                Elem::int(-5),
+                Elem {
+                    len: 1,
+                    int: Some(7)
+                }
+            ]
+        );
+        // The header's count must match the entries.
+        let mut wrong = zl.clone();
+        wrong[8] = 2;
+        assert!(walk_ziplist(&mut SliceSrc::new(&wrong, "ziplist"), |_| {}).is_err());
+    }
+
+    #[test]
+    fn zipmap_walk_gives_fields_and_values() {
+        // 1 pair: "k" -> "10", with 1 free byte after the value.
+        let zm = [1u8, 1, b'k', 2, 1, b'1', b'0', 0, 0xFF];
+        let mut seen = Vec::new();
+        let pairs = walk_zipmap(&mut SliceSrc::new(&zm, "zipmap"), |e| seen.push(e)).unwrap();
+        assert_eq!(pairs, 1);
+        assert_eq!(seen, [Elem { len: 1, int: None }, Elem::int(10)]);
+    }
+
+    #[test]
     fn intset_checks_size() {
         let mut is = 2u32.to_le_bytes().to_vec();
         is.extend_from_slice(&3u32.to_le_bytes());

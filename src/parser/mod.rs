@@ -115,6 +115,33 @@ impl Blob {
     }
 }
 
+/// What is done with a blob's bytes, whichever source delivers them ([`RdbParser::visit_blob`]).
+trait BlobVisitor {
+    fn visit<S: ByteSrc>(&mut self, s: &mut S) -> PResult<u64>;
+}
+
+/// Count the entries.
+struct CountBlob(Blob);
+
+impl BlobVisitor for CountBlob {
+    #[inline]
+    fn visit<S: ByteSrc>(&mut self, s: &mut S) -> PResult<u64> {
+        self.0.count(s)
+    }
+}
+
+/// Walk every entry of a ziplist or zipmap, calling the closure with each.
+struct WalkBlob<F>(Blob, F);
+
+impl<F: FnMut(Elem)> BlobVisitor for WalkBlob<F> {
+    fn visit<S: ByteSrc>(&mut self, s: &mut S) -> PResult<u64> {
+        match self.0 {
+            Blob::Zipmap => container::walk_zipmap(s, &mut self.1),
+            _ => container::walk_ziplist(s, &mut self.1),
+        }
+    }
+}
+
 /// Pull parser over an RDB byte stream.
 pub struct RdbParser<R: Read> {
     rd: Reader<R>,
@@ -685,59 +712,37 @@ impl<R: Read> RdbParser<R> {
     /// Count the entries of a blob-encoded container (ziplist, listpack, intset, zipmap);
     /// returns the count and the blob's length (decompressed).
     fn read_blob(&mut self, blob: Blob) -> PResult<(u64, u64)> {
-        let what = blob.name();
-        match self.read_len_enc(what)? {
-            (n, false) if n <= BUF_SIZE as u64 => {
-                let len = n as usize;
-                self.rd.require(len, what)?;
-                let count = blob.count(&mut SliceSrc::new(self.rd.peek(len), what))?;
-                self.rd.consume(len);
-                Ok((count, n))
-            }
-            (n, false) => {
-                let mut src = StreamSrc::new(&mut self.rd, n, what);
-                Ok((blob.count(&mut src)?, n))
-            }
-            (rdb::ENC_LZF, true) => {
-                let (clen, ulen) = self.read_lzf_lens(what)?;
-                let mut src = lzf::LzfSrc::new(&mut self.rd, clen, ulen, &mut self.lzf_win, what);
-                let count = blob.count(&mut src)?;
-                src.finish()?;
-                if self.lzf_win.capacity() > 4 * BUF_SIZE {
-                    self.lzf_win = Vec::new();
-                }
-                Ok((count, ulen))
-            }
-            (e, true) => Err(corrupt(format!("{what} stored with string encoding {e}"))),
-        }
+        self.visit_blob(blob, &mut CountBlob(blob))
     }
 
     /// Walk every entry of a ziplist or zipmap blob (`Blob::Ziplist`/`Blob::Zipmap`),
     /// calling `f` with each; returns the count (pairs for a zipmap) and the blob's length.
-    fn walk_blob(&mut self, blob: Blob, mut f: impl FnMut(Elem)) -> PResult<(u64, u64)> {
+    fn walk_blob(&mut self, blob: Blob, f: impl FnMut(Elem)) -> PResult<(u64, u64)> {
+        self.visit_blob(blob, &mut WalkBlob(blob, f))
+    }
+
+    /// Hand a blob to `visitor` through the right byte source: a slice of the input buffer,
+    /// the stream itself for a large plain blob, or the streaming LZF decoder. Returns what
+    /// the visitor returned and the blob's length (decompressed).
+    #[inline]
+    fn visit_blob(&mut self, blob: Blob, visitor: &mut impl BlobVisitor) -> PResult<(u64, u64)> {
         let what = blob.name();
-        fn walk<S: ByteSrc>(blob: Blob, s: &mut S, f: &mut dyn FnMut(Elem)) -> PResult<u64> {
-            match blob {
-                Blob::Zipmap => container::walk_zipmap(s, f),
-                _ => container::walk_ziplist(s, f),
-            }
-        }
         match self.read_len_enc(what)? {
             (n, false) if n <= BUF_SIZE as u64 => {
                 let len = n as usize;
                 self.rd.require(len, what)?;
-                let count = walk(blob, &mut SliceSrc::new(self.rd.peek(len), what), &mut f)?;
+                let count = visitor.visit(&mut SliceSrc::new(self.rd.peek(len), what))?;
                 self.rd.consume(len);
                 Ok((count, n))
             }
             (n, false) => {
                 let mut src = StreamSrc::new(&mut self.rd, n, what);
-                Ok((walk(blob, &mut src, &mut f)?, n))
+                Ok((visitor.visit(&mut src)?, n))
             }
             (rdb::ENC_LZF, true) => {
                 let (clen, ulen) = self.read_lzf_lens(what)?;
                 let mut src = lzf::LzfSrc::new(&mut self.rd, clen, ulen, &mut self.lzf_win, what);
-                let count = walk(blob, &mut src, &mut f)?;
+                let count = visitor.visit(&mut src)?;
                 src.finish()?;
                 if self.lzf_win.capacity() > 4 * BUF_SIZE {
                     self.lzf_win = Vec::new();

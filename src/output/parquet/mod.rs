@@ -25,7 +25,8 @@
 //! * Each instance writes `<name>.parquet.tmp` inside the tmp dir. Records are appended to Arrow
 //!   column builders and written with [`ArrowWriter`] every [`MICRO_BATCH_ROWS`] rows (earlier
 //!   if its keys would exceed [`MICRO_BATCH_MAX_KEY_BYTES`]; a key longer than that is written
-//!   alone, at once), so an instance buffers one micro-batch of at most a few MiB of keys plus
+//!   alone, and waited for), so an instance buffers three micro-batches (filling, queued,
+//!   encoding; [`encoder`]) of at most a few MiB of keys each, plus
 //!   the in-progress row group (at most [`MAX_ROW_GROUP_ROWS`] rows / about
 //!   [`MAX_ROW_GROUP_BYTES`] bytes encoded).
 //! * `finalize_instance` writes the remainder and the footer, fsyncs the file and renames it
@@ -51,17 +52,19 @@
 //!
 //! # Threads
 //!
-//! Appending and encoding run on the caller's (async) task: encoding a micro-batch is a few
-//! milliseconds of CPU and its writes go to the page cache. The blocking steps (directory
-//! work, footer + fsync + rename) run on tokio's blocking pool.
+//! Appending to the Arrow builders runs on the caller's (async) task; encoding the
+//! micro-batches (dictionaries, pages, compression: most of the CPU) runs on a thread per
+//! file ([`encoder`]), so the parser, the builders and the encoder share the cores. The
+//! blocking steps (directory work, footer + fsync + rename) run on tokio's blocking pool.
 
+mod encoder;
 pub(crate) mod path;
 pub mod schema;
 
 pub use path::{BatchPaths, encode_name, sanitize_name};
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -72,6 +75,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use self::encoder::Encoder;
 use self::path::{LOCK_SUFFIX, TMP_BATCH_PREFIX, TMP_SUFFIX};
 use self::schema::ColumnBuilders;
 use super::lock::FileLock;
@@ -84,8 +88,10 @@ pub const MICRO_BATCH_ROWS: usize = 10_000;
 /// model, the RDB's `used-mem`, the keyspace tables).
 pub const SUMMARY_METADATA_KEY: &str = "rdbinsight.instance";
 /// Default rows per Parquet row group (a multiple of [`MICRO_BATCH_ROWS`]). The writer keeps the
-/// encoded pages of the in-progress row group in memory, so this bounds memory per instance.
-pub const MAX_ROW_GROUP_ROWS: usize = 1_000_000;
+/// encoded pages of the in-progress row group in memory, so this bounds memory per instance:
+/// about 9 MB at 500,000 typical rows (half of what 1,000,000 rows held, for files 0.7 %
+/// larger).
+pub const MAX_ROW_GROUP_ROWS: usize = 500_000;
 /// Estimated encoded bytes after which a row group is closed early (very long keys).
 pub const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 /// Key bytes after which a micro-batch is cut before reaching [`MICRO_BATCH_ROWS`] rows. Only
@@ -121,12 +127,19 @@ impl ParquetCompression {
     }
 }
 
+/// Columns written without statistics: `key` (below), and the text columns whose min/max
+/// prune nothing: `cluster` and `instance` are constant in a file (the directory and file
+/// names already select them), `type` and `encoding` are mixed in every page. Their min/max
+/// cost a string comparison per value per column, a tenth of the encoder's time.
+const UNFILTERED_TEXT: [&str; 5] = ["key", "cluster", "instance", "type", "encoding"];
+
 /// The writer properties used for every instance file.
 ///
 /// Dictionary encoding stays on (the default) for the low-cardinality columns (`cluster`,
 /// `batch`, `instance`, `type`, `encoding`, `db`, ...) and is off for `key`, which is nearly
 /// unique: trying a dictionary there only costs hashing and memory before falling back.
-/// Page-level statistics (min/max, null count) are written for every column but `key`: keys
+/// Page-level statistics (min/max, null count) are written for every column but `key` and the
+/// text columns of [`UNFILTERED_TEXT`]: keys
 /// come in hash-table order, so a page's key range spans nearly the whole keyspace and prunes
 /// nothing, while computing it copies the page's smallest and largest key whole (two more
 /// copies of a huge key).
@@ -136,14 +149,16 @@ pub(crate) fn writer_properties(
     compression: ParquetCompression,
     max_row_group_rows: usize,
 ) -> WriterProperties {
-    WriterProperties::builder()
+    let mut b = WriterProperties::builder()
         .set_compression(compression.codec())
         .set_max_row_group_row_count(Some(max_row_group_rows.max(1)))
         .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_column_dictionary_enabled(ColumnPath::from("key"), false)
-        .set_column_statistics_enabled(ColumnPath::from("key"), EnabledStatistics::None)
-        .build()
+        .set_column_dictionary_enabled(ColumnPath::from("key"), false);
+    for column in UNFILTERED_TEXT {
+        b = b.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    b.build()
 }
 
 /// Wrap a Parquet error with what was being done to which file, keeping I/O errors as such.
@@ -400,7 +415,7 @@ impl Output for ParquetOutput {
             tmp_path,
             final_path,
             props: Some(self.props.clone()),
-            writer: None,
+            encoder: None,
             builders: None,
             ctx_bytes: ctx.cluster.len().max(ctx.instance.len()),
             ctx,
@@ -438,8 +453,9 @@ pub struct ParquetChunkWriter {
     final_path: PathBuf,
     /// Taken by `prepare_instance`.
     props: Option<WriterProperties>,
-    /// Open between `prepare_instance` and `finalize_instance`.
-    writer: Option<ArrowWriter<File>>,
+    /// The encoder thread, which owns the Parquet writer; open between `prepare_instance`
+    /// and `finalize_instance`.
+    encoder: Option<Encoder>,
     /// The micro-batch being filled (present while `writer` is).
     builders: Option<ColumnBuilders>,
     /// The context columns of every row.
@@ -475,8 +491,8 @@ impl ParquetChunkWriter {
         ColumnBuilders::with_capacity(MICRO_BATCH_ROWS, key_bytes, self.ctx_bytes)
     }
 
-    /// Encode the current micro-batch (if any rows) and start a fresh one.
-    fn flush_micro_batch(&mut self) -> Result<(), OutputError> {
+    /// Hand the current micro-batch (if any rows) to the encoder and start a fresh one.
+    async fn flush_micro_batch(&mut self) -> Result<(), OutputError> {
         let Some(full) = self.builders.take() else {
             return Ok(());
         };
@@ -489,7 +505,7 @@ impl ParquetChunkWriter {
         }
         let rows = full.len();
         let batch = full.finish().map_err(|e| self.build_error(e))?;
-        self.write_batch(&batch, rows)
+        self.write_batch(batch, rows, false).await
     }
 
     fn build_error(&self, e: arrow::error::ArrowError) -> OutputError {
@@ -502,29 +518,23 @@ impl ParquetChunkWriter {
         )
     }
 
-    /// Hand one micro-batch of `rows` rows to the Parquet writer.
-    fn write_batch(
+    /// Hand one micro-batch of `rows` rows to the encoder; with `wait`, return once it is
+    /// encoded.
+    async fn write_batch(
         &mut self,
-        batch: &arrow::record_batch::RecordBatch,
+        batch: arrow::record_batch::RecordBatch,
         rows: usize,
+        wait: bool,
     ) -> Result<(), OutputError> {
-        let writer = self.writer.as_mut().ok_or_else(|| {
-            OutputError::Misuse(format!(
-                "Parquet writer for {} is not open",
-                self.tmp_path.display()
-            ))
-        })?;
-        writer
-            .write(batch)
-            .map_err(|e| parquet_error(format!("cannot write {}", self.tmp_path.display()), e))?;
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Err(self.not_open());
+        };
+        encoder.write(batch, wait).await?;
         self.micro_batches += 1;
-        tracing::debug!(
-            "parquet: flushed micro-batch {} ({rows} rows, {} rows in all, {} row groups, \
-             {} bytes buffered) to {}",
+        tracing::trace!(
+            "parquet: micro-batch {} ({rows} rows, {} rows in all) queued for {}",
             self.micro_batches,
             self.rows,
-            writer.flushed_row_groups().len(),
-            writer.in_progress_size(),
             self.tmp_path.display()
         );
         Ok(())
@@ -536,12 +546,12 @@ impl ParquetChunkWriter {
     /// own, in builders sized for it (no doubling), encoded at once: the writer then holds no
     /// copy of it once this returns.
     #[cold]
-    fn write_large_key(&mut self, record: &Record) -> Result<(), OutputError> {
+    async fn write_large_key(&mut self, record: &Record) -> Result<(), OutputError> {
         if record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
-            return self.write_key_alone(record.clone());
+            return self.write_key_alone(record.clone()).await;
         }
         if self.builders.as_ref().is_some_and(|b| !b.is_empty()) {
-            self.flush_micro_batch()?;
+            self.flush_micro_batch().await?;
         }
         let Some(builders) = self.builders.as_mut() else {
             return Err(self.not_open());
@@ -556,7 +566,7 @@ impl ParquetChunkWriter {
     /// once, so the writer keeps no copy of the key once this returns. Refuses a key too large
     /// for 32-bit offsets.
     #[cold]
-    fn write_key_alone(&mut self, record: Record) -> Result<(), OutputError> {
+    async fn write_key_alone(&mut self, record: Record) -> Result<(), OutputError> {
         let len = record.key.len();
         if len > MAX_KEY_BYTES {
             return Err(OutputError::store(
@@ -568,13 +578,13 @@ impl ParquetChunkWriter {
         }
         match &self.builders {
             None => return Err(self.not_open()),
-            Some(b) if !b.is_empty() => self.flush_micro_batch()?,
+            Some(b) if !b.is_empty() => self.flush_micro_batch().await?,
             Some(_) => {}
         }
         let batch = ColumnBuilders::one_row_owning_key(record, &self.ctx)
             .map_err(|e| self.build_error(e))?;
         self.rows += 1;
-        self.write_batch(&batch, 1)
+        self.write_batch(batch, 1, true).await
     }
 
     fn not_open(&self) -> OutputError {
@@ -617,7 +627,7 @@ impl ChunkWriter for ParquetChunkWriter {
                 e,
             )
         })?;
-        self.writer = Some(writer);
+        self.encoder = Some(Encoder::start(writer, self.tmp_path.clone())?);
         self.builders = Some(self.new_builders(MICRO_BATCH_ROWS * INITIAL_KEY_BYTES_PER_ROW));
         Ok(())
     }
@@ -630,32 +640,33 @@ impl ChunkWriter for ParquetChunkWriter {
         if builders.key_bytes() + record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
             // Rare (huge keys): cut the micro-batch early to bound memory and stay far from
             // Arrow's 32-bit offsets.
-            return self.write_large_key(record);
+            return self.write_large_key(record).await;
         }
         builders.append(record, &self.ctx);
         self.rows += 1;
         if builders.len() >= MICRO_BATCH_ROWS {
-            self.flush_micro_batch()?;
+            self.flush_micro_batch().await?;
         }
         Ok(())
     }
 
     async fn write_owned(&mut self, record: Record) -> Result<(), OutputError> {
         if record.key.len() > MICRO_BATCH_MAX_KEY_BYTES {
-            return self.write_key_alone(record);
+            return self.write_key_alone(record).await;
         }
         self.write_record(&record).await
     }
 
     async fn finalize_instance(&mut self) -> Result<(), OutputError> {
-        if self.writer.is_none() {
+        if self.encoder.is_none() {
             return Err(self.not_open());
         }
-        self.flush_micro_batch()?;
+        self.flush_micro_batch().await?;
         self.builders = None;
-        let Some(writer) = self.writer.take() else {
+        let Some(encoder) = self.encoder.take() else {
             return Err(self.not_open());
         };
+        let writer = encoder.finish().await?;
         let (tmp, fin) = (self.tmp_path.clone(), self.final_path.clone());
         let summary = self.summary.take();
         let (row_groups, rows) = blocking(move || {

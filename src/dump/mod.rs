@@ -60,6 +60,39 @@ pub const CHANNEL_CHUNKS: usize = 16;
 /// bigger than the budget) takes the whole budget and travels alone.
 pub const CHANNEL_BYTES: usize = 8 << 20;
 
+/// Chunks whose records go back from the writer to the parser for reuse: the parser fills
+/// them in place ([`RdbParser::next_record_into`]), so a record's key buffer is allocated once,
+/// not once per key. Beyond this, chunks the writer is done with are freed.
+const RECYCLED_CHUNKS: usize = 4;
+/// Key buffers up to this capacity are recycled with their record; larger ones are handed to
+/// the writer ([`ChunkWriter::write_owned`]) and freed, so the recycled chunks hold at most
+/// `RECYCLED_CHUNKS × CHUNK_RECORDS × RECYCLED_KEY_BYTES` (1 MiB) of key buffers.
+const RECYCLED_KEY_BYTES: usize = 256;
+
+/// Emptied chunks on their way back from a writer to its parser (see [`RECYCLED_CHUNKS`]).
+#[derive(Default)]
+struct ChunkPool(Mutex<Vec<Vec<Record>>>);
+
+impl ChunkPool {
+    /// A chunk to fill: a recycled one (its records' key buffers reused), else a new one.
+    fn take(&self) -> Vec<Record> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK_RECORDS))
+    }
+
+    /// Give back a chunk the writer is done with (dropped when the pool is full).
+    fn put(&self, records: Vec<Record>) {
+        if let Ok(mut pool) = self.0.lock()
+            && pool.len() < RECYCLED_CHUNKS
+        {
+            pool.push(records);
+        }
+    }
+}
+
 /// What a record weighs in the channel: its fixed part and its key (the only unbounded field).
 pub fn record_bytes(record: &Record) -> usize {
     std::mem::size_of::<Record>() + record.key.len()
@@ -318,6 +351,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
     writer.prepare_instance().await?;
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let budget = Arc::new(Semaphore::new(CHANNEL_BYTES));
+    let pool = Arc::new(ChunkPool::default());
     let runtime = tokio::runtime::Handle::current();
     let parser_task = {
         let cancel = Arc::clone(cancel);
@@ -350,6 +384,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
             }
             true
         };
+        let pool = Arc::clone(&pool);
         tokio::task::spawn_blocking(move || -> anyhow::Result<InstanceSummary> {
             let stream = instance.open()?;
             if let Some(handle) = stream.cancel {
@@ -366,29 +401,42 @@ async fn dump_instance<W: ChunkWriter + Send>(
                 parse.memory = Some(flags.over(detected));
             }
             let mut parser = RdbParser::new(stream.reader, instance.name.as_str(), parse);
-            let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+            // `chunk[..filled]` holds this chunk's records; the records after them are
+            // recycled slots, filled next.
+            let mut chunk = pool.take();
+            let mut filled = 0;
             let mut chunk_bytes = 0;
-            while let Some(mut record) = parser.next_record()? {
+            loop {
+                if filled == chunk.len() {
+                    chunk.push(Record::default());
+                }
+                let record = &mut chunk[filled];
+                if !parser.next_record_into(record)? {
+                    break;
+                }
                 match instance.slots {
                     SlotKind::None => {}
                     SlotKind::Redis => record.redis_slot = Some(slot::redis_slot(&record.key)),
                     SlotKind::Codis => record.codis_slot = Some(slot::codis_slot(&record.key)),
                 }
-                chunk_bytes += record_bytes(&record);
-                chunk.push(record);
-                if chunk.len() == CHUNK_RECORDS || chunk_bytes >= CHUNK_BYTES {
+                chunk_bytes += record_bytes(record);
+                filled += 1;
+                if filled == CHUNK_RECORDS || chunk_bytes >= CHUNK_BYTES {
                     status.set_bytes_read(parser.offset());
                     if cancel.is_cancelled() {
                         return Err(anyhow!("cancelled"));
                     }
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_RECORDS));
+                    let mut full = std::mem::replace(&mut chunk, pool.take());
+                    full.truncate(filled);
+                    filled = 0;
                     if !send(full, std::mem::take(&mut chunk_bytes)) {
                         return Ok(InstanceSummary::default());
                     }
                 }
             }
             status.set_bytes_read(parser.offset());
-            if !chunk.is_empty() {
+            if filled > 0 {
+                chunk.truncate(filled);
                 send(chunk, chunk_bytes);
             }
             Ok(summary(&parser))
@@ -398,7 +446,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
     let mut counter = ProgressCounter::default();
     let mut reported = 0;
     loop {
-        let mut chunk = match tokio::time::timeout(crate::output::IDLE_TICK, rx.recv()).await {
+        let chunk = match tokio::time::timeout(crate::output::IDLE_TICK, rx.recv()).await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(_) => {
@@ -407,12 +455,22 @@ async fn dump_instance<W: ChunkWriter + Send>(
                 continue;
             }
         };
-        let n = chunk.records.len() as u64;
-        for record in chunk.records.drain(..) {
-            writer.write_owned(record).await?;
+        let Chunk {
+            mut records,
+            _bytes: in_flight,
+        } = chunk;
+        let n = records.len() as u64;
+        for record in &mut records {
+            if record.key.capacity() > RECYCLED_KEY_BYTES {
+                // Not worth keeping: the writer may take the buffer (huge keys).
+                writer.write_owned(std::mem::take(record)).await?;
+            } else {
+                writer.write_record(record).await?;
+            }
         }
         // Its bytes return to the budget only now: the writer is done with them.
-        drop(chunk);
+        drop(in_flight);
+        pool.put(records);
         status.add_records(n);
         if counter.add(n) {
             progress.report(status, counter.total() - reported);

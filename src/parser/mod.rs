@@ -239,8 +239,16 @@ impl<R: Read> RdbParser<R> {
     /// The next key's record; `Ok(None)` once the EOF opcode (and checksum) have been read.
     /// After an error, every further call returns the same error.
     pub fn next_record(&mut self) -> Result<Option<Record>, ParseError> {
+        let mut record = Record::default();
+        Ok(self.next_record_into(&mut record)?.then_some(record))
+    }
+
+    /// [`Self::next_record`] into `out`, every field overwritten; `out.key`'s buffer is
+    /// reused (a pipeline that recycles its records allocates no key per record). `false`
+    /// at the end of the snapshot (`out` then holds no record).
+    pub fn next_record_into(&mut self, out: &mut Record) -> Result<bool, ParseError> {
         match self.state {
-            State::Done => return Ok(None),
+            State::Done => return Ok(false),
             State::Failed => {
                 if let Some(e) = &self.failure {
                     return Err(e.clone());
@@ -266,7 +274,7 @@ impl<R: Read> RdbParser<R> {
                 if t == rdb::OPCODE_EOF {
                     self.read_trailer()?;
                     self.state = State::Done;
-                    return Ok(None);
+                    return Ok(false);
                 }
                 if let Err(k) = self.read_opcode(t) {
                     let off = if matches!(k, ParseErrorKind::UnknownType(_)) {
@@ -278,7 +286,7 @@ impl<R: Read> RdbParser<R> {
                 }
                 continue;
             }
-            return self.read_entry(t, start).map(Some);
+            return self.read_entry(t, start, out).map(|()| true);
         }
     }
 
@@ -455,7 +463,7 @@ impl<R: Read> RdbParser<R> {
         Ok(())
     }
 
-    fn read_entry(&mut self, t: u8, start: u64) -> Result<Record, ParseError> {
+    fn read_entry(&mut self, t: u8, start: u64, out: &mut Record) -> Result<(), ParseError> {
         match t {
             rdb::TYPE_MODULE_PRE_GA => {
                 return Err(self.error(ParseErrorKind::UnsupportedModulePreGa, start, None));
@@ -463,8 +471,9 @@ impl<R: Read> RdbParser<R> {
             0..=5 | 7 | 9..=rdb::TYPE_MAX => {}
             _ => return Err(self.error(ParseErrorKind::UnknownType(t), start, None)),
         }
-        let mut key = Vec::new();
-        if let Err(k) = self.read_key(&mut key) {
+        let key = &mut out.key;
+        key.clear();
+        if let Err(k) = self.read_key(key) {
             let off = self.rd.offset();
             return Err(self.error(k, off, None));
         }
@@ -481,55 +490,59 @@ impl<R: Read> RdbParser<R> {
             Ok(v) => v,
             Err(k) => {
                 let off = self.rd.offset();
-                return Err(self.error(k, off, Some(&key)));
+                return Err(self.error(k, off, Some(&out.key)));
             }
         };
         let mem_size = match (model, value_mem) {
             (Some(m), Some(v)) => {
-                Some(v + m.key_part(key.len() as u64, self.expire_at_ms.is_some()))
+                Some(v + m.key_part(out.key.len() as u64, self.expire_at_ms.is_some()))
             }
             _ => None,
         };
-        Ok(Record {
-            db: self.db,
-            key,
-            r#type,
-            member_count,
-            rdb_size: self.rd.offset() - start,
-            encoding,
-            expire_at_ms: self.expire_at_ms.take(),
-            idle_seconds: self.idle_seconds.take(),
-            freq: self.freq.take(),
-            codis_slot: None,
-            redis_slot: None,
-            mem_size,
-        })
+        out.db = self.db;
+        out.r#type = r#type;
+        out.member_count = member_count;
+        out.rdb_size = self.rd.offset() - start;
+        out.encoding = encoding;
+        out.expire_at_ms = self.expire_at_ms.take();
+        out.idle_seconds = self.idle_seconds.take();
+        out.freq = self.freq.take();
+        out.codis_slot = None;
+        out.redis_slot = None;
+        out.mem_size = mem_size;
+        Ok(())
     }
 
     /// A length, or a special string encoding (`true` in the second field).
-    #[inline]
+    #[inline(always)]
     fn read_len_enc(&mut self, what: &'static str) -> PResult<(u64, bool)> {
+        // The 6- and 14-bit forms and the special encodings are nearly every length: they stay
+        // small enough to inline everywhere; the 32/64-bit forms and errors are out of line.
         let b = self.rd.read_u8(what)?;
-        Ok(match b >> 6 {
-            rdb::LEN_6BIT => (u64::from(b & 0x3F), false),
-            rdb::LEN_14BIT => (
+        match b >> 6 {
+            rdb::LEN_6BIT => Ok((u64::from(b & 0x3F), false)),
+            rdb::LEN_14BIT => Ok((
                 u64::from(b & 0x3F) << 8 | u64::from(self.rd.read_u8(what)?),
                 false,
-            ),
-            rdb::LEN_ENCVAL => (u64::from(b & 0x3F), true),
-            _ => match b {
-                rdb::LEN_32BIT => (
-                    u64::from(u32::from_be_bytes(self.rd.read_array(what)?)),
-                    false,
-                ),
-                rdb::LEN_64BIT => (u64::from_be_bytes(self.rd.read_array(what)?), false),
-                _ => {
-                    return Err(corrupt(format!(
-                        "invalid length encoding 0x{b:02x} in {what}"
-                    )));
-                }
-            },
-        })
+            )),
+            rdb::LEN_ENCVAL => Ok((u64::from(b & 0x3F), true)),
+            _ => self.read_len_wide(b, what),
+        }
+    }
+
+    /// The 32- and 64-bit length forms (first byte 0x80 / 0x81), or an invalid first byte.
+    #[inline(never)]
+    fn read_len_wide(&mut self, b: u8, what: &'static str) -> PResult<(u64, bool)> {
+        match b {
+            rdb::LEN_32BIT => Ok((
+                u64::from(u32::from_be_bytes(self.rd.read_array(what)?)),
+                false,
+            )),
+            rdb::LEN_64BIT => Ok((u64::from_be_bytes(self.rd.read_array(what)?), false)),
+            _ => Err(corrupt(format!(
+                "invalid length encoding 0x{b:02x} in {what}"
+            ))),
+        }
     }
 
     #[inline]

@@ -159,13 +159,19 @@ impl<R: Read> Reader<R> {
         self.pos += n;
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_u8(&mut self, what: &'static str) -> PResult<u8> {
-        if self.pos < self.end {
-            let b = self.buf[self.pos];
+        if let Some(&b) = self.buf[..self.end].get(self.pos) {
             self.pos += 1;
             return Ok(b);
         }
+        self.read_u8_slow(what)
+    }
+
+    /// [`Self::read_u8`] when the buffer is empty: out of line, the hot path stays small.
+    #[cold]
+    #[inline(never)]
+    fn read_u8_slow(&mut self, what: &'static str) -> PResult<u8> {
         self.require(1, what)?;
         let b = self.buf[self.pos];
         self.pos += 1;

@@ -194,6 +194,27 @@ pub struct Record {
     pub mem_size: Option<u64>,
 }
 
+/// An empty record (a string key of no bytes in db 0): a slot the parser fills with
+/// [`crate::parser::RdbParser::next_record_into`], reusing its key buffer.
+impl Default for Record {
+    fn default() -> Self {
+        Record {
+            db: 0,
+            key: Vec::new(),
+            r#type: RecordType::String,
+            member_count: 0,
+            rdb_size: 0,
+            encoding: Encoding::Raw,
+            expire_at_ms: None,
+            idle_seconds: None,
+            freq: None,
+            codis_slot: None,
+            redis_slot: None,
+            mem_size: None,
+        }
+    }
+}
+
 /// What a dump learned about one instance besides its keys: the memory model its records'
 /// `mem_size` follow and the RDB's own figures. Handed to the instance's writer before
 /// `finalize_instance` (Parquet keeps it in the file's metadata, ClickHouse in a table), so

@@ -7,6 +7,7 @@
 
 mod batch;
 pub mod columns;
+pub mod expire;
 
 use std::fmt;
 use std::sync::Arc;
@@ -178,7 +179,9 @@ pub struct Record {
     /// key and encoded value), excluding preceding EXPIRETIME/IDLE/FREQ opcodes.
     pub rdb_size: u64,
     pub encoding: Encoding,
-    /// Absolute expiry in Unix milliseconds (EXPIRETIME seconds are scaled by 1000).
+    /// Absolute expiry in Unix milliseconds (EXPIRETIME seconds are scaled by 1000); always
+    /// within ±[`expire::MAX_EXPIRE_MS`]: whoever builds a record passes the RDB's value through
+    /// [`expire::expire_at_ms`] (beyond it: `None`), and writers store it as it is.
     pub expire_at_ms: Option<i64>,
     /// LRU idle time from the IDLE opcode.
     pub idle_seconds: Option<u64>,

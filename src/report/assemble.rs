@@ -4,10 +4,11 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
+use crate::record::expire::format_ms;
 use crate::record::{BatchTs, InstanceSummary};
 
 use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
-use super::keytext::{form_text, format_ms, key_text};
+use super::keytext::{form_text, key_text};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, Balance, BucketRow, Cold, DbRow, Expiry,
     FORMAT_VERSION, FREQ_BOUNDS, HistBucket, Histogram, IDLE_BOUNDS, InstanceMemory, InstanceRow,

@@ -3,7 +3,8 @@
 //! The parser fills the per-key fields; the dump pipeline adds the per-instance context
 //! ([`WriteContext`]: cluster, batch timestamp, instance) when it hands a record to a writer.
 //! A stored row is therefore `WriteContext` + `Record`, with the columns of
-//! [`columns::COLUMNS`]. [`BatchTs`] owns the batch timestamp and its renderings.
+//! [`columns::COLUMNS`]. [`BatchContext`] (cluster, batch) names one import batch, for the
+//! dump and the report. [`BatchTs`] owns the batch timestamp and its renderings.
 
 mod batch;
 pub mod columns;
@@ -214,6 +215,25 @@ pub struct InstanceSummary {
     /// The keyspace dicts' bucket arrays (from the RESIZEDB hints), not in any key's
     /// `mem_size`.
     pub keyspace_tables: Option<u64>,
+}
+
+/// One import batch of one cluster: what identifies a batch, for the dump (its outputs) and
+/// the report (the batch it reads) alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchContext {
+    pub cluster: String,
+    pub batch: BatchTs,
+}
+
+impl BatchContext {
+    /// The context of `instance`'s writer in this batch.
+    pub fn write_context(&self, instance: &str) -> WriteContext {
+        WriteContext {
+            cluster: self.cluster.as_str().into(),
+            batch: self.batch,
+            instance: instance.into(),
+        }
+    }
 }
 
 /// Per-instance context: which cluster, which import batch and which instance the records of a

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use crate::record::expire::format_ms;
-use crate::record::{BatchTs, InstanceSummary};
+use crate::record::{BatchContext, InstanceSummary};
 
 use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
 use super::keytext::{form_text, key_text};
@@ -16,13 +16,6 @@ use super::model::{
     SlotRow, TOP_SLOTS, Totals, TypeEncodingRow, TypeRow,
 };
 use super::options::ReportOptions;
-
-/// What identifies the batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchId {
-    pub cluster: String,
-    pub batch: BatchTs,
-}
 
 /// The parameters section, with the threshold in bytes for this total of the measure.
 pub fn params(opts: &ReportOptions, total_measured: u64) -> Params {
@@ -56,7 +49,7 @@ pub struct Inconsistent(pub String);
 
 /// Build the report.
 pub fn assemble(
-    id: &BatchId,
+    id: &BatchContext,
     opts: &ReportOptions,
     a: Aggregates,
     tree: PrefixTree,

@@ -47,10 +47,10 @@ use std::sync::atomic::AtomicBool;
 pub use self::html::{render_html, write_html};
 pub use self::keytext::key_text;
 
-use crate::record::BatchTs;
+use crate::record::{BatchContext, BatchTs};
 
 use self::aggregate::RowAccumulator;
-use self::assemble::{BatchId, Inconsistent, assemble, total_agg};
+use self::assemble::{Inconsistent, assemble, total_agg};
 use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
 use self::prefix::{PrefixBuilder, PrefixError};
@@ -331,7 +331,7 @@ fn parquet_batch_report(
         );
     }
     let tree = builder.finish()?;
-    let id = BatchId {
+    let id = BatchContext {
         cluster: cluster.to_string(),
         batch: b.batch,
     };
@@ -463,7 +463,7 @@ async fn ch_batch_report(
     );
     let rows = reader.stream_keys(cluster, batch, &mut builder).await?;
     let tree = builder.finish()?;
-    let id = BatchId {
+    let id = BatchContext {
         cluster: cluster.to_string(),
         batch,
     };

@@ -360,7 +360,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
             if let Some(flags) = parse.memory {
                 // Flags over what the server said; a Redis Cluster node is in cluster mode.
                 let mut detected = stream.memory.unwrap_or_default();
-                if instance.slots == SlotKind::Redis {
+                if instance.slots == Some(SlotKind::Redis) {
                     detected.cluster.get_or_insert(true);
                 }
                 parse.memory = Some(flags.over(detected));
@@ -370,9 +370,13 @@ async fn dump_instance<W: ChunkWriter + Send>(
             let mut chunk_bytes = 0;
             while let Some(mut record) = parser.next_record()? {
                 match instance.slots {
-                    SlotKind::None => {}
-                    SlotKind::Redis => record.redis_slot = Some(slot::redis_slot(&record.key)),
-                    SlotKind::Codis => record.codis_slot = Some(slot::codis_slot(&record.key)),
+                    None => {}
+                    Some(SlotKind::Redis) => {
+                        record.redis_slot = Some(slot::redis_slot(&record.key))
+                    }
+                    Some(SlotKind::Codis) => {
+                        record.codis_slot = Some(slot::codis_slot(&record.key))
+                    }
                 }
                 chunk_bytes += record_bytes(&record);
                 chunk.push(record);

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use crate::record::{BatchTs, InstanceSummary, RecordType, expire};
+use crate::slot::SlotKind;
 
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, Measure,
@@ -156,22 +157,6 @@ pub fn type_index(t: RecordType) -> usize {
 
 /// Encoding ids counted in the accumulator's dense tables (there are 18 encodings today).
 const DENSE_ENCODINGS: usize = 32;
-
-/// `redis` (`redis_slot`) or `codis` (`codis_slot`); the derived order is the report's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SlotKind {
-    Codis,
-    Redis,
-}
-
-impl SlotKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlotKind::Codis => "codis",
-            SlotKind::Redis => "redis",
-        }
-    }
-}
 
 /// One key with the facts a [`super::model::KeyRow`] shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::record::expire::format_ms;
 use crate::record::{BatchContext, InstanceSummary};
+use crate::slot::SlotKind;
 
-use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
+use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, rank_cmp};
 use super::keytext::{form_text, key_text};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, Balance, BucketRow, Cold, DbRow, Expiry,

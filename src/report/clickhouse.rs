@@ -32,11 +32,11 @@ use crate::output::clickhouse::schema::{
 };
 use crate::record::expire::MAX_EXPIRE_MS;
 use crate::record::{BatchTs, InstanceSummary, RecordType};
+use crate::slot::SlotKind;
 
 use super::ReportError;
 use super::aggregate::{
-    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES, WideTotals,
-    effective_measure,
+    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, TYPES, WideTotals, effective_measure,
 };
 use super::assemble::total_agg;
 use super::diff::{DiffBuilder, Side};

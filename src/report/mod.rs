@@ -41,12 +41,11 @@ pub mod prefix;
 pub mod spill;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 pub use self::html::{render_html, write_html};
 pub use self::keytext::key_text;
 
+use crate::cancel::Cancel;
 use crate::record::{BatchContext, BatchTs};
 
 use self::aggregate::RowAccumulator;
@@ -138,7 +137,7 @@ pub fn from_parquet(
     cluster: &str,
     batch: Option<&str>,
     opts: &ReportOptions,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancel,
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
     let (mut data, stats) = parquet_batch_report(&b, cluster, opts, &cancel)?;
@@ -165,7 +164,7 @@ pub fn from_parquet(
         let mut sorter = ExternalSorter::new(
             sort_budget(opts.memory_limit),
             opts.spill_dir.clone(),
-            Arc::clone(&cancel),
+            cancel.clone(),
         );
         parquet::scan_tagged(&b, cluster, 0, &mut sorter, &cancel)?;
         parquet::scan_tagged(&base, cluster, 1, &mut sorter, &cancel)?;
@@ -284,7 +283,7 @@ fn parquet_batch_report(
     b: &parquet::ParquetBatch,
     cluster: &str,
     opts: &ReportOptions,
-    cancel: &Arc<AtomicBool>,
+    cancel: &Cancel,
 ) -> Result<(ReportData, ReadStats), ReportError> {
     tracing::info!(
         "reading batch {} of cluster '{cluster}': {} file(s) in {}",
@@ -301,7 +300,7 @@ fn parquet_batch_report(
     let mut sorter = ExternalSorter::new(
         sort_budget(opts.memory_limit),
         opts.spill_dir.clone(),
-        Arc::clone(cancel),
+        cancel.clone(),
     );
     let started = std::time::Instant::now();
     parquet::scan(b, cluster, &mut acc, &mut sorter, cancel)?;

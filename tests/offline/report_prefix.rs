@@ -7,7 +7,6 @@
 
 use crate::common;
 
-
 use base64::Engine as _;
 use common::fixtures::xorshift;
 use common::report_ref::{self, PKey, RefNode, Sums};

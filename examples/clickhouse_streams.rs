@@ -14,7 +14,7 @@ use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::null::NullOutput;
 use rdbinsight::parser::ParseOptions;
 use rdbinsight::record::BatchTs;
-use rdbinsight::source::{Instance, InstanceOpener, SlotKind};
+use rdbinsight::source::{Instance, InstanceOpener};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         instances: (1..=n)
             .map(|i| Instance {
                 name: format!("i{i}"),
-                slots: SlotKind::None,
+                slots: None,
                 opener: InstanceOpener::File(file.into()),
             })
             .collect(),

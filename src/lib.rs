@@ -4,6 +4,7 @@
 //! Data flows one way: [`source`] (where RDB bytes come from) → [`parser`] (bytes → records) →
 //! [`output`] (records → a store), driven by [`dump`]. See `.ai_code/design.md`.
 
+pub mod cancel;
 pub mod dump;
 pub mod memory;
 pub mod metrics;

@@ -10,6 +10,25 @@ pub const REDIS_SLOTS: u16 = 16384;
 /// Number of Codis slots.
 pub const CODIS_SLOTS: u16 = 1024;
 
+/// Which slots a source's keys have: a Redis Cluster's (`redis_slot`) or a Codis cluster's
+/// (`codis_slot`). A source without slots has none (`Option<SlotKind>`). The derived order is
+/// the report's (codis before redis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SlotKind {
+    Codis,
+    Redis,
+}
+
+impl SlotKind {
+    /// `codis` or `redis`, as the report names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotKind::Codis => "codis",
+            SlotKind::Redis => "redis",
+        }
+    }
+}
+
 /// Redis Cluster slot: CRC16-XMODEM of the hash tag (the bytes between the first `{` and the
 /// first `}` after it, when non-empty) or of the whole key, mod 16384.
 pub fn redis_slot(key: &[u8]) -> u16 {

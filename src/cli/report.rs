@@ -3,13 +3,11 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 
-use rdbinsight::dump::{Interrupt, Signal};
+use rdbinsight::cancel::{Interrupt, Signal};
 use rdbinsight::output::atomic;
 use rdbinsight::output::parquet::sanitize_name;
 use rdbinsight::report::model::{DEFAULT_PREFIX_THRESHOLD_PCT, DEFAULT_TOP, Measure};
@@ -138,17 +136,16 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let interrupt = Interrupt::default();
-    let cancel = Arc::new(AtomicBool::new(false));
     let (out, report) = runtime.block_on(async {
-        listen_for_signals(interrupt.clone(), Arc::clone(&cancel))?;
+        listen_for_signals(interrupt.clone())?;
         match cmd {
             ReportCommand::FromParquet(a) => {
                 let mut opts = options(&a.out);
                 opts.memory_limit = a.memory_limit;
                 opts.spill_dir = a.spill_dir.clone();
-                let flag = Arc::clone(&cancel);
+                let cancel = interrupt.cancel().clone();
                 let report = tokio::task::spawn_blocking(move || {
-                    report::from_parquet(&a.dir, &a.cluster, a.batch.as_deref(), &opts, flag)
+                    report::from_parquet(&a.dir, &a.cluster, a.batch.as_deref(), &opts, cancel)
                 })
                 .await
                 .context("the report task failed")?;
@@ -189,9 +186,8 @@ pub fn run_report(cmd: ReportCommand) -> anyhow::Result<()> {
 
 /// SIGINT and SIGTERM stop the report at its next check (the Parquet reader removes its
 /// spilled runs on the way out); a second one exits at once.
-fn listen_for_signals(interrupt: Interrupt, cancel: Arc<AtomicBool>) -> anyhow::Result<()> {
+fn listen_for_signals(interrupt: Interrupt) -> anyhow::Result<()> {
     super::on_signals(move |sig| {
-        cancel.store(true, Ordering::Relaxed);
         if !interrupt.fire(sig) {
             eprintln!(
                 "error: {sig} again: exiting at once (a spill directory rdbinsight-report-* \

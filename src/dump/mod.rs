@@ -28,24 +28,25 @@ mod status;
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use crate::cancel::Cancel;
 use crate::output::{BatchContext, ChunkWriter, Output};
 use crate::parser::{ParseOptions, RdbParser};
 use crate::record::{InstanceSummary, Record};
 use crate::slot;
 use crate::source::{CancelHandle, Instance, SlotKind};
 
-pub use self::interrupt::{Interrupt, Interrupted, Signal};
+pub use self::interrupt::Interrupted;
 pub(crate) use self::progress::ProgressCounter;
 pub use self::progress::{Progress, terminal_bars};
 use self::status::FailUnlessDone;
 pub(crate) use self::status::{InstanceState, InstanceStatus};
+pub use crate::cancel::{Interrupt, Signal};
 
 /// Records per chunk sent from a parser thread to its writer task (at most).
 pub const CHUNK_RECORDS: usize = 1024;
@@ -125,18 +126,18 @@ pub struct DumpSummary {
 /// Cancels every running instance when one fails.
 #[derive(Default)]
 struct CancelState {
-    cancelled: AtomicBool,
+    cancelled: Cancel,
     handles: Mutex<Vec<CancelHandle>>,
 }
 
 impl CancelState {
     fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
+        self.cancelled.cancel();
         self.fire();
     }
 
     fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
+        self.cancelled.is_cancelled()
     }
 
     /// Keep `handle` to abort its stream on cancel; fires at once if already cancelled (the
@@ -395,7 +396,7 @@ async fn dump_instance<W: ChunkWriter + Send>(
             if let Some(flags) = parse.memory {
                 // Flags over what the server said; a Redis Cluster node is in cluster mode.
                 let mut detected = stream.memory.unwrap_or_default();
-                if instance.slots == SlotKind::Redis {
+                if instance.slots == Some(SlotKind::Redis) {
                     detected.cluster.get_or_insert(true);
                 }
                 parse.memory = Some(flags.over(detected));
@@ -415,9 +416,13 @@ async fn dump_instance<W: ChunkWriter + Send>(
                     break;
                 }
                 match instance.slots {
-                    SlotKind::None => {}
-                    SlotKind::Redis => record.redis_slot = Some(slot::redis_slot(&record.key)),
-                    SlotKind::Codis => record.codis_slot = Some(slot::codis_slot(&record.key)),
+                    None => {}
+                    Some(SlotKind::Redis) => {
+                        record.redis_slot = Some(slot::redis_slot(&record.key))
+                    }
+                    Some(SlotKind::Codis) => {
+                        record.codis_slot = Some(slot::codis_slot(&record.key))
+                    }
                 }
                 chunk_bytes += record_bytes(record);
                 filled += 1;

@@ -18,8 +18,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::interrupt::Interrupt;
 use super::status::{InstanceState, InstanceStatus};
+use crate::cancel::Interrupt;
 
 /// Progress is logged per instance every this many records (without bars), plus a final line.
 pub const REPORT_INTERVAL: u64 = 1_000_000;

@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
-use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::lock::FileLock;
 use super::{BatchContext, ChunkWriter, Output, OutputError};
-use crate::record::{Record, WriteContext};
+use crate::record::{Record, WriteContext, expire};
 
 /// Flush an instance's buffer into the shared sink once it holds this many bytes.
 const FLUSH_BYTES: usize = 256 * 1024;
@@ -314,12 +313,6 @@ fn line_start(ctx: &WriteContext) -> Vec<u8> {
     buf
 }
 
-/// Format Unix milliseconds as RFC 3339 UTC with 3 fractional digits (`None` when out of range).
-pub fn format_expire_ms(ms: i64) -> Option<String> {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|d| d.to_rfc3339_opts(SecondsFormat::Millis, true))
-}
-
 fn push_json_str(buf: &mut Vec<u8>, s: &str) {
     // serde_json's escaping is correct for every code point; writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *buf, s);
@@ -365,10 +358,10 @@ fn encode_line(buf: &mut Vec<u8>, line_start: &[u8], record: &Record) {
     buf.extend_from_slice(b",\"encoding\":\"");
     buf.extend_from_slice(record.encoding.as_str().as_bytes());
     buf.extend_from_slice(b"\",\"expire_at\":");
-    match record.expire_at_ms.and_then(format_expire_ms) {
-        Some(s) => {
+    match record.expire_at_ms {
+        Some(ms) => {
             buf.push(b'"');
-            buf.extend_from_slice(s.as_bytes());
+            buf.extend_from_slice(expire::format_ms(ms).as_bytes());
             buf.push(b'"');
         }
         None => buf.extend_from_slice(b"null"),
@@ -492,6 +485,26 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&line(b"\xff\x00k")).unwrap();
         assert_eq!(v["key_base64"], "/wBr");
         assert_eq!(v["key"], "\u{fffd}\u{0}k");
+    }
+
+    /// Every expiry a record can carry is written (the record decides what is absurd), beyond
+    /// chrono's calendar too (year 262,143), as the Parquet file holds it.
+    #[test]
+    fn every_record_expiry_is_written() {
+        for (ms, want) in [
+            (expire::MAX_EXPIRE_MS, "+294247-01-10T04:00:54.775Z"),
+            (-expire::MAX_EXPIRE_MS, "-290308-12-21T19:59:05.225Z"),
+            (0, "1970-01-01T00:00:00.000Z"),
+        ] {
+            let mut buf = Vec::new();
+            let r = Record {
+                expire_at_ms: Some(ms),
+                ..record(b"k")
+            };
+            encode_line(&mut buf, &line_start(&ctx()), &r);
+            let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            assert_eq!(v["expire_at"], want, "{ms}");
+        }
     }
 
     fn batch() -> BatchContext {

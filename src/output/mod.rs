@@ -28,7 +28,8 @@ pub mod parquet;
 use std::future::Future;
 use std::path::Path;
 
-use crate::record::{BatchTs, InstanceSummary, Record, WriteContext};
+pub use crate::record::BatchContext;
+use crate::record::{InstanceSummary, Record, WriteContext};
 
 /// Errors from outputs, typed by what went wrong (as `source::error::SourceError` is), each
 /// carrying enough context to act on. A message never repeats its source: only `Io` has one.
@@ -121,24 +122,6 @@ impl OutputError {
         OutputError::Timeout {
             context: context.into(),
             timeout,
-        }
-    }
-}
-
-/// Context of one dump (one import batch).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchContext {
-    pub cluster: String,
-    pub batch: BatchTs,
-}
-
-impl BatchContext {
-    /// The context of `instance`'s writer in this batch.
-    pub fn write_context(&self, instance: &str) -> WriteContext {
-        WriteContext {
-            cluster: self.cluster.as_str().into(),
-            batch: self.batch,
-            instance: instance.into(),
         }
     }
 }

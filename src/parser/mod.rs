@@ -31,7 +31,7 @@ use crate::memory::estimate::{
     hash_table, set_table, zset_skiplist,
 };
 use crate::memory::{MemoryOptions, Model};
-use crate::record::{Encoding, Record, RecordType};
+use crate::record::{Encoding, Record, RecordType, expire};
 use container::{ByteSrc, SliceSrc, StreamSrc};
 use reader::{BUF_SIZE, PResult, Reader};
 
@@ -504,7 +504,8 @@ impl<R: Read> RdbParser<R> {
         out.member_count = member_count;
         out.rdb_size = self.rd.offset() - start;
         out.encoding = encoding;
-        out.expire_at_ms = self.expire_at_ms.take();
+        // An absurd expiry still had its expires-dict entry in `mem_size` above.
+        out.expire_at_ms = self.expire_at_ms.take().and_then(expire::expire_at_ms);
         out.idle_seconds = self.idle_seconds.take();
         out.freq = self.freq.take();
         out.codis_slot = None;

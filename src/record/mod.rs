@@ -3,10 +3,12 @@
 //! The parser fills the per-key fields; the dump pipeline adds the per-instance context
 //! ([`WriteContext`]: cluster, batch timestamp, instance) when it hands a record to a writer.
 //! A stored row is therefore `WriteContext` + `Record`, with the columns of
-//! [`columns::COLUMNS`]. [`BatchTs`] owns the batch timestamp and its renderings.
+//! [`columns::COLUMNS`]. [`BatchContext`] (cluster, batch) names one import batch, for the
+//! dump and the report. [`BatchTs`] owns the batch timestamp and its renderings.
 
 mod batch;
 pub mod columns;
+pub mod expire;
 
 use std::fmt;
 use std::sync::Arc;
@@ -178,7 +180,9 @@ pub struct Record {
     /// key and encoded value), excluding preceding EXPIRETIME/IDLE/FREQ opcodes.
     pub rdb_size: u64,
     pub encoding: Encoding,
-    /// Absolute expiry in Unix milliseconds (EXPIRETIME seconds are scaled by 1000).
+    /// Absolute expiry in Unix milliseconds (EXPIRETIME seconds are scaled by 1000); always
+    /// within ±[`expire::MAX_EXPIRE_MS`]: whoever builds a record passes the RDB's value through
+    /// [`expire::expire_at_ms`] (beyond it: `None`), and writers store it as it is.
     pub expire_at_ms: Option<i64>,
     /// LRU idle time from the IDLE opcode.
     pub idle_seconds: Option<u64>,
@@ -232,6 +236,25 @@ pub struct InstanceSummary {
     /// The keyspace dicts' bucket arrays (from the RESIZEDB hints), not in any key's
     /// `mem_size`.
     pub keyspace_tables: Option<u64>,
+}
+
+/// One import batch of one cluster: what identifies a batch, for the dump (its outputs) and
+/// the report (the batch it reads) alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchContext {
+    pub cluster: String,
+    pub batch: BatchTs,
+}
+
+impl BatchContext {
+    /// The context of `instance`'s writer in this batch.
+    pub fn write_context(&self, instance: &str) -> WriteContext {
+        WriteContext {
+            cluster: self.cluster.as_str().into(),
+            batch: self.batch,
+            instance: instance.into(),
+        }
+    }
 }
 
 /// Per-instance context: which cluster, which import batch and which instance the records of a

@@ -18,8 +18,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use crate::output::parquet::schema::storable_expire_ms;
-use crate::record::{BatchTs, InstanceSummary, RecordType};
+use crate::record::{BatchTs, InstanceSummary, RecordType, expire};
+use crate::slot::SlotKind;
 
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, Measure,
@@ -36,12 +36,13 @@ pub const IDLE_BUCKETS: usize = IDLE_BOUNDS.len() + 1;
 /// Buckets of the `freq` histogram.
 pub const FREQ_BUCKETS: usize = FREQ_BOUNDS.len() + 1;
 
-/// The expiry the report uses: `expire_at` as the Parquet writer can store it. Beyond
-/// ±`i64::MAX / 1000` ms (year 294,247) the Parquet file holds NULL, while ClickHouse keeps the
-/// value; both readers treat such a key as having no expiry so the two stores agree.
+/// The expiry the report uses: the record's rule (`record::expire::expire_at_ms`) applied to
+/// what a store holds. Batches written before that rule held for every store may have an
+/// absurd value (ClickHouse kept it); such a key counts as having no expiry, in both readers,
+/// so the two stores agree.
 #[inline]
 pub fn report_expire_ms(ms: Option<i64>) -> Option<i64> {
-    storable_expire_ms(ms)
+    ms.and_then(expire::expire_at_ms)
 }
 
 /// Index in [`EXPIRY_BUCKETS`] of a key with (report) expiry `expire_ms`.
@@ -156,22 +157,6 @@ pub fn type_index(t: RecordType) -> usize {
 
 /// Encoding ids counted in the accumulator's dense tables (there are 18 encodings today).
 const DENSE_ENCODINGS: usize = 32;
-
-/// `redis` (`redis_slot`) or `codis` (`codis_slot`); the derived order is the report's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SlotKind {
-    Codis,
-    Redis,
-}
-
-impl SlotKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlotKind::Codis => "codis",
-            SlotKind::Redis => "redis",
-        }
-    }
-}
 
 /// One key with the facts a [`super::model::KeyRow`] shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,10 +4,12 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use crate::record::{BatchTs, InstanceSummary};
+use crate::record::expire::format_ms;
+use crate::record::{BatchContext, InstanceSummary};
+use crate::slot::SlotKind;
 
-use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, SlotKind, rank_cmp};
-use super::keytext::{form_text, format_ms, key_text};
+use super::aggregate::{Aggregates, EXPIRY_BUCKETS, KeyCandidate, rank_cmp};
+use super::keytext::{form_text, key_text};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, Balance, BucketRow, Cold, DbRow, Expiry,
     FORMAT_VERSION, FREQ_BOUNDS, HistBucket, Histogram, IDLE_BOUNDS, InstanceMemory, InstanceRow,
@@ -15,13 +17,6 @@ use super::model::{
     SlotRow, TOP_SLOTS, Totals, TypeEncodingRow, TypeRow,
 };
 use super::options::ReportOptions;
-
-/// What identifies the batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchId {
-    pub cluster: String,
-    pub batch: BatchTs,
-}
 
 /// The parameters section, with the threshold in bytes for this total of the measure.
 pub fn params(opts: &ReportOptions, total_measured: u64) -> Params {
@@ -55,7 +50,7 @@ pub struct Inconsistent(pub String);
 
 /// Build the report.
 pub fn assemble(
-    id: &BatchId,
+    id: &BatchContext,
     opts: &ReportOptions,
     a: Aggregates,
     tree: PrefixTree,

@@ -12,7 +12,7 @@
 //!   server we talk to merges (tested on two real engines against one server and Parquet).
 //! * The rules that put a key in a bucket are restated in SQL here and must match
 //!   [`super::aggregate`] exactly: the expiry the report uses ([`Sql::expire_ms`]: NULL beyond
-//!   ±`MAX_EXPIRE_MS`, like the Parquet writer), the expiry, idle and freq buckets (a count of
+//!   ±`MAX_EXPIRE_MS`, the record's rule, `record::expire`), the expiry, idle and freq buckets (a count of
 //!   bounds `<=` the value), the big-key rule and the key order (String comparison in
 //!   ClickHouse is bytewise, as in Rust; keys as `key_parts`: first 4 KiB, length, SHA-256).
 //! * No key travels whole: lists receive a key's first 4 KiB, its length and its digest, the
@@ -30,13 +30,13 @@ use crate::output::clickhouse::error::cause_chain;
 use crate::output::clickhouse::schema::{
     BATCH_FILTER, BATCHES_TABLE, DEFAULT_TTL_DAYS, RECORDS_TABLE, quote_ident, winning_rows,
 };
-use crate::output::parquet::schema::MAX_EXPIRE_MS;
+use crate::record::expire::MAX_EXPIRE_MS;
 use crate::record::{BatchTs, InstanceSummary, RecordType};
+use crate::slot::SlotKind;
 
 use super::ReportError;
 use super::aggregate::{
-    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, SlotKind, TYPES, WideTotals,
-    effective_measure,
+    Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, TYPES, WideTotals, effective_measure,
 };
 use super::assemble::total_agg;
 use super::diff::{DiffBuilder, Side};

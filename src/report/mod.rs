@@ -27,6 +27,7 @@ pub(crate) mod aggregate;
 pub(crate) mod assemble;
 pub(crate) mod clickhouse;
 pub(crate) mod diff;
+mod error;
 mod html;
 mod keytext;
 pub mod model;
@@ -40,67 +41,21 @@ pub mod prefix;
 #[doc(hidden)]
 pub mod spill;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::path::Path;
 
+pub use self::error::ReportError;
 pub use self::html::{render_html, write_html};
 pub use self::keytext::key_text;
 
-use crate::record::BatchTs;
+use crate::cancel::Cancel;
+use crate::record::{BatchContext, BatchTs};
 
 use self::aggregate::RowAccumulator;
-use self::assemble::{BatchId, Inconsistent, assemble, total_agg};
+use self::assemble::{assemble, total_agg};
 use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
-use self::prefix::{PrefixBuilder, PrefixError};
-use self::spill::{ExternalSorter, SpillError, SpillStats};
-
-/// Why a report could not be made. Every message names the file, directory or server.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The cluster or batch does not exist; the message lists what does.
-    #[error("{0}")]
-    NoBatch(String),
-    /// A bad option value.
-    #[error("{0}")]
-    Options(String),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("Parquet file {}: {msg}", path.display())]
-    Parquet { path: PathBuf, msg: String },
-    #[error("{0}")]
-    ClickHouse(String),
-    #[error(transparent)]
-    Prefix(#[from] PrefixError),
-    #[error("sorting the keys: {0}")]
-    Spill(SpillError),
-    #[error(transparent)]
-    Inconsistent(#[from] Inconsistent),
-    /// Totals beyond u64: impossible input.
-    #[error(transparent)]
-    Overflow(#[from] aggregate::Overflow),
-    /// Ctrl-C (the cancel flag) stopped the report; temporary files are gone.
-    #[error("interrupted")]
-    Interrupted,
-}
-
-impl From<SpillError> for ReportError {
-    fn from(e: SpillError) -> Self {
-        match e {
-            SpillError::Interrupted => ReportError::Interrupted,
-            SpillError::Consumer(inner) => match inner.downcast::<PrefixError>() {
-                Ok(p) => ReportError::Prefix(*p),
-                Err(other) => ReportError::Spill(SpillError::Consumer(other)),
-            },
-            e => ReportError::Spill(e),
-        }
-    }
-}
+use self::prefix::PrefixBuilder;
+use self::spill::{ExternalSorter, SpillStats};
 
 /// What reading the batch took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -138,7 +93,7 @@ pub fn from_parquet(
     cluster: &str,
     batch: Option<&str>,
     opts: &ReportOptions,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancel,
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
     let (mut data, stats) = parquet_batch_report(&b, cluster, opts, &cancel)?;
@@ -165,7 +120,7 @@ pub fn from_parquet(
         let mut sorter = ExternalSorter::new(
             sort_budget(opts.memory_limit),
             opts.spill_dir.clone(),
-            Arc::clone(&cancel),
+            cancel.clone(),
         );
         parquet::scan_tagged(&b, cluster, 0, &mut sorter, &cancel)?;
         parquet::scan_tagged(&base, cluster, 1, &mut sorter, &cancel)?;
@@ -284,7 +239,7 @@ fn parquet_batch_report(
     b: &parquet::ParquetBatch,
     cluster: &str,
     opts: &ReportOptions,
-    cancel: &Arc<AtomicBool>,
+    cancel: &Cancel,
 ) -> Result<(ReportData, ReadStats), ReportError> {
     tracing::info!(
         "reading batch {} of cluster '{cluster}': {} file(s) in {}",
@@ -301,7 +256,7 @@ fn parquet_batch_report(
     let mut sorter = ExternalSorter::new(
         sort_budget(opts.memory_limit),
         opts.spill_dir.clone(),
-        Arc::clone(cancel),
+        cancel.clone(),
     );
     let started = std::time::Instant::now();
     parquet::scan(b, cluster, &mut acc, &mut sorter, cancel)?;
@@ -331,7 +286,7 @@ fn parquet_batch_report(
         );
     }
     let tree = builder.finish()?;
-    let id = BatchId {
+    let id = BatchContext {
         cluster: cluster.to_string(),
         batch: b.batch,
     };
@@ -463,7 +418,7 @@ async fn ch_batch_report(
     );
     let rows = reader.stream_keys(cluster, batch, &mut builder).await?;
     let tree = builder.finish()?;
-    let id = BatchId {
+    let id = BatchContext {
         cluster: cluster.to_string(),
         batch,
     };

@@ -20,7 +20,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::array::{Array, AsArray, BinaryArray, PrimitiveArray, RecordBatch, StringArray};
 use arrow::datatypes::{
@@ -30,6 +29,7 @@ use arrow::datatypes::{
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
+use crate::cancel::Cancel;
 use crate::output::parquet::SUMMARY_METADATA_KEY;
 use crate::output::parquet::path::{BATCH_PREFIX, BatchPaths, CLUSTER_PREFIX, PARQUET_EXT};
 use crate::record::columns::{COLUMNS, ColumnType};
@@ -312,7 +312,7 @@ pub fn scan(
     cluster: &str,
     acc: &mut RowAccumulator,
     sorter: &mut ExternalSorter,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
 ) -> Result<(), ReportError> {
     for path in &batch.files {
         scan_file(path, cluster, batch, Sink::Report(acc), sorter, cancel)?;
@@ -327,7 +327,7 @@ pub fn scan_tagged(
     cluster: &str,
     side: u64,
     sorter: &mut ExternalSorter,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
 ) -> Result<(), ReportError> {
     for path in &batch.files {
         scan_file(path, cluster, batch, Sink::Tagged(side), sorter, cancel)?;
@@ -462,7 +462,7 @@ fn scan_file(
     resolved: &ParquetBatch,
     mut sink: Sink<'_>,
     sorter: &mut ExternalSorter,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
 ) -> Result<(), ReportError> {
     let (batch, shared_dir) = (resolved.batch, resolved.shared_dir);
     let file = File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
@@ -508,7 +508,7 @@ fn scan_file(
     // Encodings alternate from row to row: a short list scanned by value beats hashing.
     let mut encodings: Vec<(String, u32)> = Vec::new();
     for b in reader {
-        if cancel.load(Ordering::Relaxed) {
+        if cancel.is_cancelled() {
             return Err(ReportError::Interrupted);
         }
         let b = b.map_err(|e| pq_err(path, format!("after row {row_no}: {e}")))?;

@@ -32,9 +32,8 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
+use crate::cancel::Cancel;
 use crate::output::lock::FileLock;
 use crate::record::RecordType;
 
@@ -187,7 +186,7 @@ pub struct ExternalSorter {
     dir_lock: Option<FileLock>,
     next_run: u64,
     stats: SpillStats,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancel,
     /// The longest key pushed: a run announcing a longer one is corrupt (checked before
     /// anything is allocated for it).
     max_key_len: usize,
@@ -208,7 +207,7 @@ impl ExternalSorter {
     /// which runs after the files are read, stays within the limit.) `spill_parent`: where the
     /// run directory goes (default: the system temp dir). `cancel`: when set, the sort stops
     /// with [`SpillError::Interrupted`] at the next check.
-    pub fn new(budget: u64, spill_parent: Option<PathBuf>, cancel: Arc<AtomicBool>) -> Self {
+    pub fn new(budget: u64, spill_parent: Option<PathBuf>, cancel: Cancel) -> Self {
         let budget = usize::try_from(budget).unwrap_or(usize::MAX).max(1);
         ExternalSorter {
             budget,
@@ -354,7 +353,7 @@ impl ExternalSorter {
     }
 
     fn check_cancel(&self) -> Result<(), SpillError> {
-        if self.cancel.load(AtomicOrdering::Relaxed) {
+        if self.cancel.is_cancelled() {
             Err(SpillError::Interrupted)
         } else {
             Ok(())
@@ -760,7 +759,7 @@ fn merge(
     runs: &mut [RunReader],
     arena: &[u8],
     index: &[IndexEntry],
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     mut out: impl FnMut(&[u8], KeyFacts, Option<u64>) -> Result<(), SpillError>,
 ) -> Result<(), SpillError> {
     const MEM: usize = usize::MAX;
@@ -783,7 +782,7 @@ fn merge(
     let mut n = 0u32;
     while let Some(mut h) = heap.pop() {
         n = n.wrapping_add(1);
-        if n.is_multiple_of(CANCEL_CHECK_EVERY) && cancel.load(AtomicOrdering::Relaxed) {
+        if n.is_multiple_of(CANCEL_CHECK_EVERY) && cancel.is_cancelled() {
             return Err(SpillError::Interrupted);
         }
         if h.source == MEM {
@@ -849,7 +848,7 @@ mod tests {
         entries: &[(Vec<u8>, KeyFacts)],
     ) -> (Vec<(Vec<u8>, KeyFacts)>, SpillStats) {
         let tmp = tempfile::tempdir().unwrap();
-        let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Arc::default());
+        let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Cancel::default());
         for (k, f) in entries {
             s.push(k, *f).unwrap();
         }
@@ -891,7 +890,8 @@ mod tests {
         want.sort_by_key(key_of);
         for budget in [1 << 12, 1 << 16, 1 << 30] {
             let tmp = tempfile::tempdir().unwrap();
-            let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Arc::default());
+            let mut s =
+                ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Cancel::default());
             for (i, (k, f)) in entries.iter().enumerate() {
                 s.push_tagged(k, *f, tag(i)).unwrap();
             }
@@ -958,7 +958,7 @@ mod tests {
     fn cancel_and_consumer_errors_remove_the_directory() {
         let entries = random_entries(5_000, 9);
         let tmp = tempfile::tempdir().unwrap();
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = Cancel::default();
         let mut s = ExternalSorter::new(4 << 10, Some(tmp.path().to_path_buf()), cancel.clone());
         for (k, f) in &entries {
             s.push(k, *f).unwrap();
@@ -981,7 +981,7 @@ mod tests {
         for (k, f) in &entries {
             s.push(k, *f).unwrap();
         }
-        cancel.store(true, AtomicOrdering::Relaxed);
+        cancel.cancel();
         assert!(matches!(
             s.push(b"x", entries[0].1),
             Ok(()) | Err(SpillError::Interrupted)
@@ -1001,7 +1001,7 @@ mod tests {
         std::fs::write(dead.join(DIR_LOCK), b"").unwrap();
         // A live report's directory (its sorter holds the lock), one not locked yet, and a
         // directory that is not ours.
-        let mut live = ExternalSorter::new(64, Some(p.to_path_buf()), Arc::default());
+        let mut live = ExternalSorter::new(64, Some(p.to_path_buf()), Cancel::default());
         for (k, f) in random_entries(50, 7) {
             live.push(&k, f).unwrap();
         }
@@ -1063,7 +1063,7 @@ mod tests {
     #[test]
     fn a_corrupt_run_is_an_error_not_an_allocation() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut s = ExternalSorter::new(64, Some(tmp.path().to_path_buf()), Arc::default());
+        let mut s = ExternalSorter::new(64, Some(tmp.path().to_path_buf()), Cancel::default());
         for (k, f) in random_entries(200, 11) {
             s.push(&k, f).unwrap();
         }

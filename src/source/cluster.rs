@@ -370,7 +370,7 @@ pub fn discover(
         );
         instances.push(Instance {
             name: addr.clone(),
-            slots: SlotKind::Redis,
+            slots: Some(SlotKind::Redis),
             opener: InstanceOpener::Redis {
                 addr,
                 options: Arc::clone(opts),

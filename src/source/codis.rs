@@ -273,7 +273,7 @@ pub fn discover(
             tracing::info!("codis group {}: reading {:?} {}", c.group, c.kind, c.server);
             Instance {
                 name: c.server.clone(),
-                slots: SlotKind::Codis,
+                slots: Some(SlotKind::Codis),
                 opener: InstanceOpener::Redis {
                     addr: c.server,
                     options: Arc::clone(opts),

@@ -26,20 +26,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::slot::SlotKind;
 pub use connection::ConnectionOptions;
 pub use error::{Cause, DiscoveryError, SourceError, TimeoutKind, Topology};
 pub use tls::{ClientCertFiles, TlsConfig, TlsOptions};
-
-/// Which slot column the records of an instance get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SlotKind {
-    #[default]
-    None,
-    /// Redis Cluster: fill `redis_slot`.
-    Redis,
-    /// Codis: fill `codis_slot`.
-    Codis,
-}
 
 /// A handle that aborts a stream from another thread (e.g. shuts its socket down).
 pub type CancelHandle = Box<dyn Fn() + Send + Sync>;
@@ -74,7 +64,8 @@ pub enum InstanceOpener {
 pub struct Instance {
     /// The `instance` column (`host:port`, or the file's instance name).
     pub name: String,
-    pub slots: SlotKind,
+    /// Which slot column its records get (`None`: neither).
+    pub slots: Option<SlotKind>,
     pub opener: InstanceOpener,
 }
 
@@ -136,12 +127,12 @@ impl Spec {
             Spec::File { path, instance } => (
                 vec![Instance {
                     name: instance.clone(),
-                    slots: SlotKind::None,
+                    slots: None,
                     opener: InstanceOpener::File(path.clone()),
                 }],
                 None,
             ),
-            Spec::Standalone { addr } => (vec![redis(addr, SlotKind::None)], None),
+            Spec::Standalone { addr } => (vec![redis(addr, None)], None),
             Spec::Cluster {
                 seeds,
                 require_slave,

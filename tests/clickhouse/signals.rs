@@ -8,12 +8,16 @@
 use crate::common;
 
 use std::fs;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::ch::TestDb;
 use common::cli::{FifoFeeder, Running, command};
 use common::redis::RedisServer;
+use rdbinsight::output::clickhouse::ClickHouseUrl;
 
 const T: Duration = Duration::from_secs(60);
 const SIGINT: i32 = libc::SIGINT;
@@ -364,5 +368,199 @@ fn clickhouse_interrupted_mid_stream_leaves_no_rows() {
         rt.block_on(db.count("import_batches_completed WHERE cluster = 'c'")),
         0
     );
+    rt.block_on(db.drop_db());
+}
+
+/// A TCP relay to ClickHouse that can be told to stop answering, as a server that hangs or a
+/// network that drops everything: from [`HangingRelay::hang`] on it forwards nothing more in
+/// either direction, and accepts new connections it never serves, keeping every socket open
+/// (nothing fails fast: only the client's own deadlines end its waits).
+struct HangingRelay {
+    addr: std::net::SocketAddr,
+    hang: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HangingRelay {
+    fn start(target: String) -> HangingRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let hang = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (h, s) = (Arc::clone(&hang), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                if h.load(Ordering::SeqCst) {
+                    held.push(client); // accepted, never answered
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (Ok(from), Ok(to)) = (from.try_clone(), to.try_clone()) else {
+                        continue;
+                    };
+                    let (h, s) = (Arc::clone(&h), Arc::clone(&s));
+                    std::thread::spawn(move || relay(from, to, &h, &s));
+                }
+            }
+        });
+        HangingRelay { addr, hang, stop }
+    }
+
+    /// From now on nothing is forwarded any more.
+    fn hang(&self) {
+        self.hang.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for HangingRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copy `from` to `to` until either end closes, holding what it read while `hang` is set, and
+/// giving up once `stop` is.
+fn relay(mut from: TcpStream, mut to: TcpStream, hang: &AtomicBool, stop: &AtomicBool) {
+    use std::io::{Read as _, Write as _};
+    let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::SeqCst) {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(_) => break,
+        };
+        while hang.load(Ordering::SeqCst) {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// Issue 17 item 1: SIGTERM while ClickHouse has stopped answering (after the run claimed
+/// its batch and began streaming). The cleanup (waiting for this attempt's INSERTs, deleting
+/// its rows, releasing the claim) cannot reach the server; it gives up at
+/// `--ch-cleanup-timeout` and the run exits 143, saying what it left and who removes it.
+#[test]
+fn clickhouse_cleanup_stops_at_its_deadline_when_the_server_hangs() {
+    let Some(db) = TestDb::new("cleanup_deadline") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let parsed = ClickHouseUrl::parse(&db.url()).expect("valid URL");
+    let relay = HangingRelay::start(format!("{}:{}", parsed.host, parsed.port));
+    let url = db.url().replacen(
+        &format!("{}:{}", parsed.host, parsed.port),
+        &relay.addr.to_string(),
+        1,
+    );
+    assert_ne!(url, db.url(), "the dump goes through the relay");
+    let bytes = rdb(20_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch = chrono::Utc::now().to_rfc3339();
+    const DEADLINE: u64 = 3;
+    let deadline = DEADLINE.to_string();
+    let (feeder, mut run) = fed_dump(
+        dir.path(),
+        "src.fifo",
+        &batch,
+        &[
+            "into-clickhouse",
+            "--url",
+            &url,
+            "--auto-create-tables",
+            "--ch-cleanup-timeout",
+            &deadline,
+        ],
+    );
+    // Half the RDB: the run claims the batch and streams rows, then waits for more input.
+    feeder.write(&bytes[..bytes.len() / 2], T);
+    let claimed = std::time::Instant::now();
+    let running = || {
+        rt.block_on(db.q(&format!(
+            "SELECT count() FROM system.tables WHERE database = '{}' \
+             AND name = 'import_batch_claims'",
+            db.name
+        ))) == "1"
+            && rt.block_on(db.claim_states("c")).contains("running")
+    };
+    while !running() {
+        assert!(
+            claimed.elapsed() < T,
+            "no running claim: {:#?}",
+            run.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    relay.hang();
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = std::time::Instant::now();
+    run.signal_group(SIGTERM);
+    let (status, stderr) = run.wait(T);
+    let took = signalled.elapsed();
+    assert_interrupted(status, &stderr, 143, "SIGTERM");
+    // The cleanup had its deadline, and no more (a margin for the process to end).
+    let deadline = Duration::from_secs(DEADLINE);
+    assert!(
+        took >= deadline && took < deadline + Duration::from_secs(4),
+        "exit {took:?} after SIGTERM, deadline {deadline:?}: {stderr:#?}"
+    );
+    let left = stderr
+        .iter()
+        .find(|l| l.contains("--ch-cleanup-timeout"))
+        .unwrap_or_else(|| panic!("no line about the cleanup's deadline: {stderr:#?}"));
+    let within = format!("the cleanup did not finish within {DEADLINE} s");
+    for needle in [
+        within.as_str(),
+        "rows are left in",
+        "redis_records_raw",
+        "never shown",
+        "--ch-claim-expiry",
+        "misc clickhouse-drop-batch",
+    ] {
+        assert!(left.contains(needle), "{needle:?} in {left}");
+    }
+    // What was left is as the line says: the claim still names the (dead) attempt, and the
+    // batch is not complete, so nothing of it is shown.
+    assert!(
+        rt.block_on(db.claim_states("c")).contains("running"),
+        "the claim was not released"
+    );
+    assert_eq!(
+        rt.block_on(db.count("import_batches_completed WHERE cluster = 'c'")),
+        0
+    );
+    assert_eq!(rt.block_on(db.count("redis_records_view")), 0);
+    drop(relay);
     rt.block_on(db.drop_db());
 }

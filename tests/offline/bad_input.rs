@@ -232,6 +232,35 @@ fn skip_checksum_accepts_mismatch() {
     assert_eq!(n, 4);
 }
 
+/// A valid RDB with an absurd `PEXPIREAT` (i64::MAX ms, past year 294,247): the record says
+/// "no expiry" (`record::expire`), for every writer and the report alike; one at the edge keeps
+/// its value.
+#[test]
+fn absurd_expiry_is_no_expiry() {
+    let mut data = b"REDIS0011".to_vec();
+    for (ms, key) in [(i64::MAX, b'a'), (i64::MAX / 1000, b'b'), (i64::MIN, b'c')] {
+        data.push(0xfc); // EXPIRETIME_MS
+        data.extend_from_slice(&ms.to_le_bytes());
+        data.extend_from_slice(&[0x00, 0x01, key, 0x01, b'v']); // string key -> "v"
+    }
+    data.push(0xff);
+    data.extend_from_slice(&[0; 8]); // no checksum
+    let (records, result) = run(&data);
+    result.expect("valid RDB");
+    let got: Vec<_> = records
+        .iter()
+        .map(|r| (r.key.clone(), r.expire_at_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (b"a".to_vec(), None),
+            (b"b".to_vec(), Some(i64::MAX / 1000)),
+            (b"c".to_vec(), None),
+        ]
+    );
+}
+
 /// Random bytes after a valid header, and random mutations of a valid file: never a panic,
 /// and the parser always terminates.
 #[test]

@@ -13,11 +13,12 @@ use arrow::datatypes::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
-use rdbinsight::output::parquet::schema::{MAX_EXPIRE_MS, schema, storable_expire_ms};
+use rdbinsight::output::parquet::schema::schema;
 use rdbinsight::output::parquet::{
     BatchPaths, MICRO_BATCH_MAX_KEY_BYTES, MICRO_BATCH_ROWS, ParquetCompression, ParquetOutput,
 };
 use rdbinsight::output::{BatchContext, ChunkWriter, Output};
+use rdbinsight::record::expire::{MAX_EXPIRE_MS, expire_at_ms};
 use rdbinsight::record::{BatchTs, Encoding, Record, RecordType};
 
 use common::output::write_batch;
@@ -66,14 +67,14 @@ fn records(n: usize, seed: u64) -> Vec<Record> {
                 member_count: if i % 4093 == 0 { u64::MAX } else { r >> 40 },
                 rdb_size: (r >> 20) % 1_000_000,
                 encoding: ENCODINGS[(r as usize >> 3) % ENCODINGS.len()],
+                // As the parser builds a record: beyond MAX_EXPIRE_MS, no expiry.
                 expire_at_ms: match i % 1013 {
-                    // Beyond MAX_EXPIRE_MS: stored as null.
-                    0 => Some(i64::MIN),
-                    1 => Some(i64::MAX),
+                    0 => expire_at_ms(i64::MIN),
+                    1 => expire_at_ms(i64::MAX),
                     2 => Some(-1),
-                    3 => Some(MAX_EXPIRE_MS),
-                    4 => Some(-MAX_EXPIRE_MS),
-                    5 => Some(MAX_EXPIRE_MS + 1),
+                    3 => expire_at_ms(MAX_EXPIRE_MS),
+                    4 => expire_at_ms(-MAX_EXPIRE_MS),
+                    5 => expire_at_ms(MAX_EXPIRE_MS + 1),
                     _ => opt(1).then_some(1_700_000_000_000 + (r % 10_000_000_000) as i64),
                 },
                 idle_seconds: opt(2).then_some(r % 100_000),
@@ -211,10 +212,7 @@ fn assert_rows(
             cluster: cluster.to_string(),
             batch: BATCH_NANOS,
             instance: instance.to_string(),
-            record: Record {
-                expire_at_ms: storable_expire_ms(rec.expire_at_ms),
-                ..rec.clone()
-            },
+            record: rec.clone(),
         };
         assert_eq!(row, &want, "row {i} of {}", path.display());
     }
@@ -264,10 +262,10 @@ fn round_trip_several_micro_batches_exact_rows() {
     assert!(codecs.iter().all(|c| matches!(c, Compression::ZSTD(_))));
     let (rows, row_groups, _) = read_back(&file);
     assert_eq!(row_groups, 1);
-    // Expiry beyond what microsecond readers can represent is stored as null.
-    assert_eq!(recs[0].expire_at_ms, Some(i64::MIN));
+    // The extremes a record can carry are stored as they are.
     assert_eq!(rows[0].record.expire_at_ms, None);
     assert_eq!(rows[3].record.expire_at_ms, Some(MAX_EXPIRE_MS));
+    assert_eq!(rows[4].record.expire_at_ms, Some(-MAX_EXPIRE_MS));
     assert_eq!(rows[5].record.expire_at_ms, None);
 }
 

@@ -12,7 +12,7 @@ use rdbinsight::dump::{self, DumpPlan, Progress};
 use rdbinsight::output::{BatchContext, ChunkWriter, Output, OutputError};
 use rdbinsight::parser::{ParseOptions, RdbParser};
 use rdbinsight::record::{BatchTs, Record, WriteContext};
-use rdbinsight::source::{Instance, InstanceOpener, SlotKind};
+use rdbinsight::source::{Instance, InstanceOpener};
 
 /// What the output saw, in order.
 #[derive(Debug, Default)]
@@ -99,7 +99,7 @@ fn plan(instances: &[(&str, &str)]) -> DumpPlan {
             .iter()
             .map(|(name, file)| Instance {
                 name: name.to_string(),
-                slots: SlotKind::None,
+                slots: None,
                 opener: InstanceOpener::File(fixture(file)),
             })
             .collect(),

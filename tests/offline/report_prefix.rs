@@ -7,11 +7,10 @@
 
 use crate::common;
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use common::fixtures::xorshift;
 use common::report_ref::{self, PKey, RefNode, Sums};
+use rdbinsight::cancel::Cancel;
 use rdbinsight::record::RecordType;
 use rdbinsight::report::model::{Measure, PrefixNode};
 use rdbinsight::report::options::Delimiters;
@@ -134,7 +133,7 @@ fn build_spilled(
     budget: u64,
 ) -> Vec<RefNode> {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Arc::default());
+    let mut s = ExternalSorter::new(budget, Some(tmp.path().to_path_buf()), Cancel::default());
     for k in keys {
         s.push(&k.key, facts(k)).expect("push");
     }

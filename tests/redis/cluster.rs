@@ -44,7 +44,7 @@ fn discovery_prefers_replicas_and_falls_back() {
     let found = discover(&seeds, true).expect("discover");
     assert_eq!(names(&found), replicas);
     for i in &found {
-        assert_eq!(i.slots, SlotKind::Redis);
+        assert_eq!(i.slots, Some(SlotKind::Redis));
         match &i.opener {
             InstanceOpener::Redis { addr, .. } => assert_eq!(addr, &i.name),
             other => panic!("unexpected opener {other:?}"),

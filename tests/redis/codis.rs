@@ -70,7 +70,7 @@ fn discovery_picks_spare_replica_then_read_replica_then_master() {
     let names: Vec<String> = instances.iter().map(|i| i.name.clone()).collect();
     assert_eq!(names, vec![r1_spare.addr(), r2_read.addr(), m3.addr()]);
     for i in &instances {
-        assert_eq!(i.slots, SlotKind::Codis);
+        assert_eq!(i.slots, Some(SlotKind::Codis));
         let mut data = Vec::new();
         i.open()
             .expect("open")

@@ -21,18 +21,6 @@ use crate::record::{Record, WriteContext};
 /// Time zone of both timestamp columns.
 pub const TZ: &str = "UTC";
 
-/// Largest `|expire_at|` in Unix milliseconds that is written; larger values are written as
-/// null. Beyond it the instant is not representable in microseconds (after year 294,247), and
-/// engines that read timestamps as microseconds (DuckDB, Spark) fail on the whole column
-/// instead of skipping the value. Only an absurd `PEXPIREAT` can produce such a value.
-pub const MAX_EXPIRE_MS: i64 = i64::MAX / 1000;
-
-/// `expire_at_ms` as stored: `None` beyond [`MAX_EXPIRE_MS`] either way.
-#[inline]
-pub fn storable_expire_ms(ms: Option<i64>) -> Option<i64> {
-    ms.filter(|ms| ms.unsigned_abs() <= MAX_EXPIRE_MS.unsigned_abs())
-}
-
 /// The Arrow type of a column type.
 pub fn arrow_type(ty: ColumnType) -> DataType {
     match ty {
@@ -141,8 +129,7 @@ impl ColumnBuilders {
         self.member_count.append_value(r.member_count);
         self.rdb_size.append_value(r.rdb_size);
         self.encoding.append_value(r.encoding.as_str());
-        self.expire_at
-            .append_option(storable_expire_ms(r.expire_at_ms));
+        self.expire_at.append_option(r.expire_at_ms);
         self.idle_seconds.append_option(r.idle_seconds);
         self.freq.append_option(r.freq);
         self.codis_slot.append_option(r.codis_slot);
@@ -261,16 +248,5 @@ mod tests {
         assert_eq!((idle.is_null(0), idle.value(1)), (true, u64::MAX));
         assert_eq!(batch.column(8).as_string::<i32>().value(0), "list_pack_ex");
         assert_eq!(batch.column(4).as_binary::<i32>().value(0), &[0xff, 0x00]);
-    }
-
-    #[test]
-    fn expire_range() {
-        assert_eq!(storable_expire_ms(None), None);
-        for ms in [0, -1, 1_700_000_000_000, MAX_EXPIRE_MS, -MAX_EXPIRE_MS] {
-            assert_eq!(storable_expire_ms(Some(ms)), Some(ms));
-        }
-        for ms in [MAX_EXPIRE_MS + 1, -MAX_EXPIRE_MS - 1, i64::MAX, i64::MIN] {
-            assert_eq!(storable_expire_ms(Some(ms)), None);
-        }
     }
 }

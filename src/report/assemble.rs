@@ -192,7 +192,7 @@ pub fn assemble(
     let balance = balance(&totals, &by_instance, &a.slots, m);
     let memory = memory(opts, m, &totals, &by_instance, &a.summaries);
 
-    Ok(ReportData {
+    let mut data = ReportData {
         format_version: FORMAT_VERSION,
         generator: format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
         cluster: id.cluster.clone(),
@@ -211,8 +211,11 @@ pub fn assemble(
         cold,
         outliers,
         balance,
+        recommendations: Vec::new(),
         changes: None,
-    })
+    };
+    data.recommendations = super::advice::recommendations(&data);
+    Ok(data)
 }
 
 fn key_row(c: KeyCandidate, batch_ms: i64) -> KeyRow {

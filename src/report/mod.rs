@@ -23,6 +23,7 @@
 //! stores and on every run: nothing depends on the time of the report, every order is total,
 //! and every bucket rule is one function (restated once in SQL, see `clickhouse`).
 
+pub mod advice;
 pub(crate) mod aggregate;
 pub(crate) mod assemble;
 pub(crate) mod clickhouse;

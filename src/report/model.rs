@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON document.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The most bytes of a key the report shows, and the longest prefix a prefix-tree node can
 /// have (4 KiB). A longer key is shown as its first `KEY_SHOWN_BYTES` bytes with its exact
@@ -87,6 +87,10 @@ pub struct ReportData {
     pub cold: Cold,
     pub outliers: Outliers,
     pub balance: Balance,
+    /// What the batch's numbers suggest doing, decided from the sections above
+    /// (`report::advice`). Order: the order of the [`Recommendation`] variants (one of each at
+    /// most, `small-*` in the order hash, set, zset).
+    pub recommendations: Vec<Recommendation>,
     /// What changed since `--baseline`; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
@@ -652,4 +656,102 @@ pub struct KeyChange {
     pub current: u64,
     pub baseline: u64,
     pub delta: i128,
+}
+
+/// A `small-*` recommendation's collections can use the compact encoding when their average
+/// member count is at most this (Redis' default `*-max-listpack-entries`).
+pub const SMALL_MEMBERS_AVG: u64 = 128;
+/// `no-ttl`: at least this percent of the measure has no expiry.
+pub const NO_TTL_PCT: u64 = 50;
+/// `imbalance`: the biggest instance holds at least `NUM / DEN` times the mean (1.5).
+pub const IMBALANCE_NUM: u64 = 3;
+pub const IMBALANCE_DEN: u64 = 2;
+/// `cold`: keys idle this long (seconds, 30 days: a bound of [`IDLE_BOUNDS`]) are cold...
+pub const COLD_IDLE_SECONDS: u64 = 2_592_000;
+/// ...and at least this percent of the measure of the keys with an idle time is cold.
+pub const COLD_PCT: u64 = 10;
+
+/// One recommendation: a condition the batch's numbers show, with the numbers that show it.
+/// "Bytes" are the measure ([`Memory::measure`]). Each is decided exactly, on integers.
+/// In JSON an object with `kind` (the variant's name in kebab case: `big-strings`,
+/// `huge-collections`, `small-hash`, `small-set`, `small-zset`, `no-ttl`, `expired`,
+/// `many-dbs`, `imbalance`, `shared-slots`, `cold`) beside its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Recommendation {
+    /// Some listed big key ([`Outliers::big_keys`]) is a string.
+    BigStrings {
+        /// Listed big strings.
+        keys: u64,
+        /// Some big keys are not listed (`big_keys_total` > listed): there may be more.
+        at_least: bool,
+        /// The first listed big string (the largest listed).
+        largest: KeyText,
+        largest_instance: String,
+        largest_bytes: u64,
+    },
+    /// Some listed big key is not a string.
+    HugeCollections {
+        /// Listed big keys that are not strings.
+        keys: u64,
+        at_least: bool,
+        /// The first of them.
+        largest: KeyText,
+        largest_type: String,
+        largest_members: u64,
+    },
+    /// Hashes in the `raw` (hash-table) encoding, few members on average.
+    SmallHash(SmallCollections),
+    /// Sets in the `raw` (hash-table) encoding, few members on average.
+    SmallSet(SmallCollections),
+    /// Sorted sets in the `skip_list` encoding, few members on average.
+    SmallZset(SmallCollections),
+    /// At least [`NO_TTL_PCT`] % of the measure (more than 0) has no expiry.
+    NoTtl {
+        /// The `no_ttl` expiry bucket.
+        keys: u64,
+        bytes: u64,
+        /// The batch's total of the measure.
+        total_bytes: u64,
+        /// The first of [`Expiry::no_ttl_prefixes`] whose prefix is not empty, if any.
+        prefix: Option<KeyText>,
+        /// Its bytes without expiry (0 without a prefix).
+        prefix_bytes: u64,
+    },
+    /// Keys already expired at batch time (the `expired` bucket, more than 0 keys).
+    Expired { keys: u64, bytes: u64 },
+    /// Keys in more than one db: the db numbers, asc.
+    ManyDbs { dbs: Vec<u64> },
+    /// More than one instance, and the biggest holds at least 1.5 × the mean of the measure
+    /// (`bytes × instances × IMBALANCE_DEN >= total_bytes × IMBALANCE_NUM`, total > 0).
+    Imbalance {
+        /// The biggest instance (the first by name among equals).
+        instance: String,
+        bytes: u64,
+        total_bytes: u64,
+        instances: u64,
+    },
+    /// Slots found on more than one instance ([`Balance::shared_slots`], not empty).
+    SharedSlots { slots: u64 },
+    /// Of the measure of the keys with an idle time (more than 0), at least [`COLD_PCT`] % is
+    /// idle [`COLD_IDLE_SECONDS`] or more (and such keys exist).
+    Cold {
+        keys: u64,
+        bytes: u64,
+        /// The measure of all keys with an idle time.
+        with_idle_bytes: u64,
+    },
+}
+
+/// A `small-*` recommendation: the (type, encoding) group of [`ReportData::by_type_encoding`]
+/// without its listed big keys, when their members average at most [`SMALL_MEMBERS_AVG`]
+/// (`member_count <= SMALL_MEMBERS_AVG × keys`, keys > 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmallCollections {
+    pub encoding: String,
+    pub keys: u64,
+    pub bytes: u64,
+    pub member_count: u64,
+    /// Listed big keys of the group, left out of the numbers above.
+    pub big_keys_left_out: u64,
 }

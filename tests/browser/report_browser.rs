@@ -16,7 +16,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::browser::{Browser, group};
 use common::report_data::{self, BASELINE, SynthKey};
-use rdbinsight::report::model::{MAX_PREFIX_NODES, ReportData, TOP_SLOTS};
+use rdbinsight::report::model::{
+    KeyText, MAX_PREFIX_NODES, Recommendation, ReportData, SmallCollections, TOP_SLOTS,
+};
 use rdbinsight::report::render_html;
 use serde_json::{Value, json};
 
@@ -1231,6 +1233,196 @@ fn changes_section_in_headless_chromium() {
         ),
         json!([null, null, null, null])
     );
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+}
+
+/// The recommendations on the page, in order: (kind, title, text).
+fn shown_recs(b: &Browser) -> Vec<(String, String, String)> {
+    let v = b.exec(
+        "return Array.from(document.querySelectorAll('#recs li')).map(function (l) { \
+           return [l.dataset.rec, l.querySelector('.rec-title').textContent, \
+                   l.lastElementChild.textContent]; });",
+        json!([]),
+    );
+    v.as_array()
+        .expect("list")
+        .iter()
+        .map(|r| {
+            let s = |i: usize| r[i].as_str().expect("text").to_string();
+            (s(0), s(1), s(2))
+        })
+        .collect()
+}
+
+fn kt(s: &str) -> KeyText {
+    KeyText {
+        text: s.into(),
+        base64: None,
+        len: None,
+        sha256: None,
+    }
+}
+
+#[test]
+fn recommendations_are_shown_from_the_json() {
+    let Some(b) = Browser::start(1280, 1000) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // A realistic batch: the page lists exactly the JSON's recommendations, in its order.
+    let mut data = report_data::synthetic(300, 0x5EED_0003);
+    assert!(
+        data.recommendations.len() >= 4,
+        "{:?}",
+        data.recommendations
+    );
+    let (url, _) = open(&b, dir.path(), "recs.html", &render_html(&data));
+    let kinds: Vec<String> = data
+        .recommendations
+        .iter()
+        .map(|r| {
+            serde_json::to_value(r).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let shown = shown_recs(&b);
+    assert_eq!(shown.iter().map(|r| r.0.clone()).collect::<Vec<_>>(), kinds);
+    assert_no_network(&b, &url, true);
+    assert_clean_console(&b);
+
+    // The same numbers without recommendations in the JSON: the page decides nothing itself.
+    data.recommendations.clear();
+    open(&b, dir.path(), "no-recs.html", &render_html(&data));
+    assert!(shown_recs(&b).is_empty());
+    assert_eq!(
+        b.text("#no-recs"),
+        "Nothing to recommend: none of the checks found anything."
+    );
+
+    // A batch with no keys at all, given one recommendation of every kind: each is phrased
+    // from its own numbers.
+    let mut empty = report_data::empty();
+    let small = |encoding: &str, keys: u64, members: u64, left: u64| SmallCollections {
+        encoding: encoding.into(),
+        keys,
+        bytes: 3 << 20,
+        member_count: members,
+        big_keys_left_out: left,
+    };
+    empty.recommendations = vec![
+        Recommendation::BigStrings {
+            keys: 3,
+            at_least: true,
+            largest: kt("blob:1"),
+            largest_instance: "10.9.9.9:6379".into(),
+            largest_bytes: 5 << 20,
+        },
+        Recommendation::HugeCollections {
+            keys: 1,
+            at_least: false,
+            largest: kt("users:all"),
+            largest_type: "zset".into(),
+            largest_members: 2_500_000,
+        },
+        Recommendation::SmallHash(small("raw", 1234, 1234 * 12, 0)),
+        Recommendation::SmallSet(small("raw", 10, 25, 2)),
+        Recommendation::SmallZset(small("skip_list", 4, 512, 1)),
+        Recommendation::NoTtl {
+            keys: 77,
+            bytes: 3,
+            total_bytes: 4,
+            prefix: Some(kt("session:")),
+            prefix_bytes: 2 << 10,
+        },
+        Recommendation::Expired {
+            keys: 1,
+            bytes: 1 << 10,
+        },
+        Recommendation::ManyDbs {
+            dbs: vec![0, 2, 15],
+        },
+        Recommendation::Imbalance {
+            instance: "10.0.0.7:6379".into(),
+            bytes: 3 << 20,
+            total_bytes: 4 << 20,
+            instances: 2,
+        },
+        Recommendation::SharedSlots { slots: 1 },
+        Recommendation::Cold {
+            keys: 5,
+            bytes: 1 << 20,
+            with_idle_bytes: 4 << 20,
+        },
+    ];
+    let (url, _) = open(&b, dir.path(), "all-recs.html", &render_html(&empty));
+    let shown = shown_recs(&b);
+    let want: [(&str, &str, &str); 11] = [
+        (
+            "big-strings",
+            "Big strings",
+            "At least 3 string keys are over 1 MiB (largest: blob:1, 5 MiB on 10.9.9.9:6379).",
+        ),
+        (
+            "huge-collections",
+            "Huge collections",
+            "1 collection has over 1,000,000 members or over 1 GiB (largest listed: users:all, a zset with 2,500,000 members).",
+        ),
+        (
+            "small-hash",
+            "Small hashes in a hash-table encoding",
+            "1,234 hash keys (3 MiB) are stored as hash tables with 12 members on average",
+        ),
+        (
+            "small-set",
+            "Small sets in a hash-table encoding",
+            "10 set keys (3 MiB, leaving out 2 big keys) are stored as hash tables with 2.5 members on average",
+        ),
+        (
+            "small-zset",
+            "Small sorted sets in a skip-list encoding",
+            "4 zset keys (3 MiB, leaving out 1 big key) are stored as skip lists with 128 members on average",
+        ),
+        (
+            "no-ttl",
+            "Most data never expires",
+            "75.0% of the bytes (77 keys) have no expiry; the biggest non-empty prefix among them is session: (2 KiB).",
+        ),
+        (
+            "expired",
+            "Expired keys still in the snapshot",
+            "1 key (1 KiB) had already expired at batch time",
+        ),
+        (
+            "many-dbs",
+            "Keys in several databases",
+            "Keys are spread over 3 databases (db 0, db 2, db 15).",
+        ),
+        (
+            "imbalance",
+            "Uneven instances",
+            "Instance 10.0.0.7:6379 holds 3 MiB, 1.50\u{d7} the mean of 2 MiB over 2 instances.",
+        ),
+        (
+            "shared-slots",
+            "Slots found on several instances",
+            "1 slot has keys on more than one instance",
+        ),
+        (
+            "cold",
+            "Long-idle data",
+            "5 keys holding 1 MiB (25.0% of the bytes with an idle time) were not accessed for 30 days or more",
+        ),
+    ];
+    assert_eq!(shown.len(), want.len(), "{shown:?}");
+    for (got, (kind, title, start)) in shown.iter().zip(want) {
+        assert_eq!(got.0, kind);
+        assert_eq!(got.1, title);
+        assert!(got.2.starts_with(start), "{kind}: {:?}", got.2);
+    }
     assert_no_network(&b, &url, true);
     assert_clean_console(&b);
 }

@@ -487,6 +487,9 @@ fn fill_b(c: &mut Resp) {
 fn fill_c(c: &mut Resp) {
     set(c, b"c:only", b"v");
     set(c, b"tie:z", b"xx");
+    // Two fields, but values over hash-max-listpack-value (64): a small hash table.
+    let wide = vec![b'w'; 100];
+    c.ok(&[b"HSET", b"h:wide", b"f1", &wide, b"f2", &wide]);
 }
 
 /// An RDB file written by a server started with `args`, after `fill`.
@@ -612,7 +615,7 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     let f = stores.dump(&file_source(&lfu, "crafted", "lfu:1"), BATCH_F, "f");
 
     // --- What the data must contain for the checks below to mean something.
-    assert_eq!(m.len(), 46, "keys of the main batch");
+    assert_eq!(m.len(), 47, "keys of the main batch");
     assert!(m.iter().any(|r| r.key.is_empty()));
     assert!(m.iter().any(|r| r.key == b"bin:\x00\xff\xfe"));
     assert!(m.iter().any(|r| r.key == b"</script><!--x"));
@@ -659,6 +662,26 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
         ..params("crafted", BATCH_M, 100)
     };
     check(&report, &m, &p, "main batch at the 'above:' threshold");
+    // The reference's recommendations were compared above; the batch makes at least these
+    // (`small-set` too where the server stores small string sets as hash tables, before 7.2).
+    let kinds: Vec<&str> = report["recommendations"]
+        .as_array()
+        .expect("recommendations")
+        .iter()
+        .map(|r| r["kind"].as_str().expect("kind"))
+        .collect();
+    for kind in [
+        "big-strings",
+        "huge-collections",
+        "small-hash",
+        "no-ttl",
+        "expired",
+        "many-dbs",
+        "imbalance",
+        "shared-slots",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
     assert_eq!(report["params"]["prefix_threshold_bytes"], above);
     assert_eq!(
         node(&report, "above:").expect("above: is a node")["rdb_size"],
@@ -666,7 +689,7 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     );
     assert!(node(&report, "below:").is_none(), "below: is a byte short");
     // Hand-checked facts (independent of the reference implementation too).
-    assert_eq!(report["totals"]["keys"], 46);
+    assert_eq!(report["totals"]["keys"], 47);
     assert_eq!(report["totals"]["instances"], 3);
     assert_eq!(report["totals"]["dbs"], 3);
     let buckets: Vec<(String, u64)> = report["expiry"]["buckets"]
@@ -683,7 +706,7 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     assert_eq!(
         buckets,
         [
-            ("no_ttl", 46 - 12),
+            ("no_ttl", 47 - 12),
             ("expired", 2),
             ("lt_1h", 2),
             ("1h_24h", 2),
@@ -818,6 +841,15 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
         std::fs::read(tmp.path().join("l-slug.parquet.json")).expect("l by slug"),
     );
     assert_eq!(by_slug["cold"]["idle"]["with_field"]["keys"], 18);
+    assert!(
+        by_slug["recommendations"]
+            .as_array()
+            .expect("recommendations")
+            .iter()
+            .any(|r| r["kind"] == "cold"),
+        "idle 30 days or more: {}",
+        by_slug["recommendations"]
+    );
 
     // --- A batch that does not exist: both stores name the available ones.
     let missing = "2029-12-31T00:00:00Z";
@@ -999,6 +1031,14 @@ fn cluster_batch_with_a_slot_on_two_instances() {
     check(&r, &recs, &params("cl", batch, 100), "cluster batch");
     let shared = r["balance"]["shared_slots"].as_array().expect("shared");
     assert_eq!(shared.len(), 1, "{shared:?}");
+    assert!(
+        r["recommendations"]
+            .as_array()
+            .expect("recommendations")
+            .contains(&serde_json::json!({"kind": "shared-slots", "slots": 1})),
+        "{}",
+        r["recommendations"]
+    );
     assert_eq!(shared[0]["kind"], "redis");
     assert_eq!(shared[0]["slot"].to_string(), slot);
     assert_eq!(

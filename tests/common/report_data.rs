@@ -913,7 +913,7 @@ pub fn aggregate(
             .then(a.encoding.cmp(&b.encoding))
     });
 
-    ReportData {
+    let mut data = ReportData {
         format_version: FORMAT_VERSION,
         generator: "rdbinsight 0.1.0".into(),
         cluster: cluster.into(),
@@ -1023,6 +1023,10 @@ pub fn aggregate(
             top_slots_by_keys: slot_rows,
             shared_slots,
         },
+        recommendations: Vec::new(),
         changes: None,
-    }
+    };
+    // The page shows what the JSON says; the report decides it from the sections above.
+    data.recommendations = rdbinsight::report::advice::recommendations(&data);
+    data
 }

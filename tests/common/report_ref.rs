@@ -618,8 +618,95 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
         )
     });
 
+    // Recommendations, each from the records (the listed big keys are the first `top`).
+    let listed: Vec<&Rec> = big.iter().take(p.top).copied().collect();
+    let at_least = big.len() > listed.len();
+    let mut recs_json: Vec<Value> = Vec::new();
+    let strings: Vec<&&Rec> = listed.iter().filter(|r| r.rtype == "string").collect();
+    if let Some(s) = strings.first() {
+        recs_json.push(
+            json!({"kind": "big-strings", "keys": strings.len(), "at_least": at_least,
+            "largest": key_json(&s.key), "largest_instance": s.instance,
+            "largest_bytes": measure(s)}),
+        );
+    }
+    let colls: Vec<&&Rec> = listed.iter().filter(|r| r.rtype != "string").collect();
+    if let Some(c) = colls.first() {
+        recs_json.push(json!({"kind": "huge-collections", "keys": colls.len(),
+            "at_least": at_least, "largest": key_json(&c.key), "largest_type": c.rtype,
+            "largest_members": c.member_count}));
+    }
+    for (t, e) in [("hash", "raw"), ("set", "raw"), ("zset", "skip_list")] {
+        let in_group = |r: &Rec| r.rtype == t && r.encoding == e;
+        let left = listed.iter().filter(|r| in_group(r)).count();
+        let rest: Vec<&Rec> = recs
+            .iter()
+            .filter(|r| in_group(r) && !listed.iter().any(|l| std::ptr::eq(*l, *r)))
+            .collect();
+        let members: u64 = rest.iter().map(|r| r.member_count).sum();
+        // At most 128 members on average.
+        if !rest.is_empty() && members <= 128 * rest.len() as u64 {
+            recs_json.push(json!({"kind": format!("small-{t}"), "encoding": e,
+                "keys": rest.len(), "bytes": rest.iter().map(|r| measure(r)).sum::<u64>(),
+                "member_count": members, "big_keys_left_out": left}));
+        }
+    }
+    let total_m = total.measured(ms);
+    let nt: Vec<&Rec> = recs.iter().filter(|r| r.expire_ms.is_none()).collect();
+    let nt_bytes: u64 = nt.iter().map(|r| measure(r)).sum();
+    if total_m > 0 && 2 * nt_bytes >= total_m {
+        let prefix = no_ttl.iter().find(|(_, n)| !n.prefix.is_empty());
+        recs_json.push(
+            json!({"kind": "no-ttl", "keys": nt.len(), "bytes": nt_bytes,
+            "total_bytes": total_m, "prefix": prefix.map(|(_, n)| key_text(&n.prefix)),
+            "prefix_bytes": prefix.map_or(0, |(_, n)| n.no_ttl.measured(ms))}),
+        );
+    }
+    let expired: Vec<&Rec> = recs.iter().filter(|r| ttl_bucket(r) == 1).collect();
+    if !expired.is_empty() {
+        recs_json.push(json!({"kind": "expired", "keys": expired.len(),
+            "bytes": expired.iter().map(|r| measure(r)).sum::<u64>()}));
+    }
+    if dbs.len() > 1 {
+        recs_json.push(json!({"kind": "many-dbs", "dbs": dbs.iter().collect::<Vec<_>>()}));
+    }
+    if by_inst.len() > 1 && total_m > 0 {
+        let sums: Vec<(&str, u64)> = by_inst
+            .iter()
+            .map(|(i, v)| (*i, v.iter().map(|r| measure(r)).sum::<u64>()))
+            .collect();
+        let max = sums.iter().map(|s| s.1).max().unwrap_or(0);
+        let first = sums.iter().find(|s| s.1 == max).expect("an instance");
+        // max / (total / n) >= 1.5
+        if u128::from(max) * sums.len() as u128 * 2 >= u128::from(total_m) * 3 {
+            recs_json.push(
+                json!({"kind": "imbalance", "instance": first.0, "bytes": max,
+                "total_bytes": total_m, "instances": sums.len()}),
+            );
+        }
+    }
+    if !shared.is_empty() {
+        recs_json.push(json!({"kind": "shared-slots", "slots": shared.len()}));
+    }
+    let idle_bytes: u64 = recs
+        .iter()
+        .filter(|r| r.idle_seconds.is_some())
+        .map(&measure)
+        .sum();
+    let old: Vec<&Rec> = recs
+        .iter()
+        .filter(|r| r.idle_seconds.is_some_and(|s| s >= 30 * 86_400))
+        .collect();
+    let old_bytes: u64 = old.iter().map(|r| measure(r)).sum();
+    if idle_bytes > 0 && !old.is_empty() && 10 * old_bytes >= idle_bytes {
+        recs_json.push(
+            json!({"kind": "cold", "keys": old.len(), "bytes": old_bytes,
+            "with_idle_bytes": idle_bytes}),
+        );
+    }
+
     json!({
-        "format_version": 3,
+        "format_version": 4,
         "generator": format!("rdbinsight {}", env!("CARGO_PKG_VERSION")),
         "cluster": p.cluster,
         "batch": chrono::DateTime::from_timestamp_nanos(p.batch_ns)
@@ -687,6 +774,7 @@ pub fn report(recs: &[Rec], p: &RefParams<'_>) -> Value {
             "top_slots_by_keys": slot_json(&sk),
             "shared_slots": shared,
         },
+        "recommendations": recs_json,
     })
 }
 

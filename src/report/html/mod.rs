@@ -229,7 +229,7 @@ mod tests {
             .map(|(i, k)| key_row(k, 100 - i as u64))
             .collect();
         let total = agg(7, 7 * 97, 7);
-        ReportData {
+        let mut d = ReportData {
             format_version: FORMAT_VERSION,
             generator: "rdbinsight 0.1.0".into(),
             cluster: "c</script>".into(),
@@ -327,8 +327,11 @@ mod tests {
                 top_slots_by_keys: vec![],
                 shared_slots: vec![],
             },
+            recommendations: vec![],
             changes: None,
-        }
+        };
+        d.recommendations = crate::report::advice::recommendations(&d);
+        d
     }
 
     /// The text of the data element.

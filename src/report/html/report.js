@@ -1564,115 +1564,90 @@
       'imbalance, slots on several instances, long-idle data.'));
   }
 
-  // Recommendations, each made only when the batch's numbers show the condition.
+  // Recommendations: the report decided them (ReportData.recommendations, src/report/advice.rs);
+  // this only phrases each one. A kind this page does not know is left out.
   function recommendations() {
     var out = [];
-    var o = D.outliers || {};
-    var big = arr(o.big_keys), total = num(o.big_keys_total), capped = total > big.length;
-    var atLeast = capped ? 'At least ' : '';
-    var strs = big.filter(function (r) { return r.type === 'string'; });
-    if (strs.length) {
-      var s0 = strs[0];
-      out.push({ id: 'big-strings', title: 'Big strings',
-        text: [atLeast + fmtInt(strs.length) + ' string ' + plural(strs.length, 'key is', 'keys are') + ' over ' +
-          fmtBytes(num(P.big_string_bytes)) + ' (largest: ', keyNode(s0.key), ', ' + fmtBytes(num(s0[MK])) + ' on ' +
-          s0.instance + '). Reading, writing, expiring or deleting a big string blocks the server for its whole size ' +
-          'and makes replication and slot migration uneven: split it, or keep large blobs outside Redis.'] });
-    }
-    var colls = big.filter(function (r) { return r.type !== 'string'; });
-    if (colls.length) {
-      var c0 = colls[0];
-      out.push({ id: 'huge-collections', title: 'Huge collections',
-        text: [atLeast + fmtInt(colls.length) + ' ' + plural(colls.length, 'collection has', 'collections have') +
-          ' over ' + fmtInt(num(P.big_members)) + ' members or over ' + fmtBytes(num(P.big_other_bytes)) + ' (largest listed: ',
-          keyNode(c0.key), ', a ' + c0.type + ' with ' + fmtInt(num(c0.member_count)) + ' members). Commands that read ' +
-          'them whole (HGETALL, SMEMBERS, ZRANGE 0 -1, LRANGE 0 -1) are O(n), and DEL blocks: use UNLINK, iterate with ' +
-          '*SCAN, or split the key by a hash of the member.'] });
-    }
-    var te = arr(D.by_type_encoding);
-    var compact = [
-      ['hash', 'raw', 'hash-max-listpack-entries', 'hash-max-listpack-value', 'hashes'],
-      ['set', 'raw', 'set-max-listpack-entries (Redis 7.2+; set-max-intset-entries for integers)', 'set-max-listpack-value', 'sets'],
-      ['zset', 'skip_list', 'zset-max-listpack-entries', 'zset-max-listpack-value', 'sorted sets']
-    ];
-    compact.forEach(function (c) {
-      te.forEach(function (r) {
-        if (r.type !== c[0] || r.encoding !== c[1]) return;
-        // Leave out the listed big keys of this type and encoding: a few huge collections
-        // would otherwise hide many small ones in the average.
-        var keys = num(r.keys), members = num(r.member_count), bytes = num(r[MK]), left = 0;
-        big.forEach(function (k) {
-          if (k.type === r.type && k.encoding === r.encoding) {
-            keys -= 1; members -= num(k.member_count); bytes -= num(k[MK]); left++;
-          }
-        });
-        if (keys <= 0) return;
-        var avg = members / keys;
-        if (avg > 128) return;
-        out.push({ id: 'small-' + c[0], title: 'Small ' + c[4] + ' in a ' + (c[1] === 'raw' ? 'hash-table' : 'skip-list') + ' encoding',
-          text: fmtInt(keys) + ' ' + c[0] + ' keys (' + fmtBytes(bytes) + (left ? ', leaving out ' + left + ' big ' +
-            plural(left, 'key', 'keys') : '') + ') are stored as ' + (c[1] === 'raw' ? 'hash tables' : 'skip lists') +
-            ' with ' + (Math.round(avg * 10) / 10) + ' members on average, at or below the default ' + c[2] +
-            ' of 128. Redis keeps such small collections in the compact listpack encoding only when every member ' +
-            'also fits ' + c[3] + ' (64 bytes by default): shorter members or higher limits would let these keys ' +
-            'use much less memory.' });
-      });
+    var compact = {
+      'small-hash': ['hash', 'hash-max-listpack-entries', 'hash-max-listpack-value', 'hashes'],
+      'small-set': ['set', 'set-max-listpack-entries (Redis 7.2+; set-max-intset-entries for integers)', 'set-max-listpack-value', 'sets'],
+      'small-zset': ['zset', 'zset-max-listpack-entries', 'zset-max-listpack-value', 'sorted sets']
+    };
+    arr(D.recommendations).forEach(function (r) {
+      var atLeast = r.at_least ? 'At least ' : '';
+      var keys = num(r.keys), bytes = num(r.bytes);
+      switch (r.kind) {
+        case 'big-strings':
+          out.push({ id: r.kind, title: 'Big strings',
+            text: [atLeast + fmtInt(keys) + ' string ' + plural(keys, 'key is', 'keys are') + ' over ' +
+              fmtBytes(num(P.big_string_bytes)) + ' (largest: ', keyNode(r.largest), ', ' + fmtBytes(num(r.largest_bytes)) +
+              ' on ' + r.largest_instance + '). Reading, writing, expiring or deleting a big string blocks the server for ' +
+              'its whole size and makes replication and slot migration uneven: split it, or keep large blobs outside Redis.'] });
+          break;
+        case 'huge-collections':
+          out.push({ id: r.kind, title: 'Huge collections',
+            text: [atLeast + fmtInt(keys) + ' ' + plural(keys, 'collection has', 'collections have') +
+              ' over ' + fmtInt(num(P.big_members)) + ' members or over ' + fmtBytes(num(P.big_other_bytes)) + ' (largest listed: ',
+              keyNode(r.largest), ', a ' + r.largest_type + ' with ' + fmtInt(num(r.largest_members)) + ' members). Commands ' +
+              'that read them whole (HGETALL, SMEMBERS, ZRANGE 0 -1, LRANGE 0 -1) are O(n), and DEL blocks: use UNLINK, ' +
+              'iterate with *SCAN, or split the key by a hash of the member.'] });
+          break;
+        case 'small-hash':
+        case 'small-set':
+        case 'small-zset':
+          var c = compact[r.kind], ht = r.encoding === 'raw', left = num(r.big_keys_left_out);
+          var avg = keys > 0 ? num(r.member_count) / keys : 0;
+          out.push({ id: r.kind, title: 'Small ' + c[3] + ' in a ' + (ht ? 'hash-table' : 'skip-list') + ' encoding',
+            text: fmtInt(keys) + ' ' + c[0] + ' keys (' + fmtBytes(bytes) + (left ? ', leaving out ' + left + ' big ' +
+              plural(left, 'key', 'keys') : '') + ') are stored as ' + (ht ? 'hash tables' : 'skip lists') +
+              ' with ' + (Math.round(avg * 10) / 10) + ' members on average, at or below the default ' + c[1] +
+              ' of 128. Redis keeps such small collections in the compact listpack encoding only when every member ' +
+              'also fits ' + c[2] + ' (64 bytes by default): shorter members or higher limits would let these keys ' +
+              'use much less memory.' });
+          break;
+        case 'no-ttl':
+          var np = r.prefix;
+          out.push({ id: r.kind, title: 'Most data never expires',
+            text: [fmtPct(bytes, num(r.total_bytes)) + ' of the bytes (' + fmtInt(keys) + ' keys) have no expiry' +
+              (np ? '; the biggest non-empty prefix among them is ' : '.'), np ? keyNode(np) : null,
+              np ? ' (' + fmtBytes(num(r.prefix_bytes)) + ').' : null,
+              ' If some of it is cache or session data, a TTL keeps it from growing without bound (see Expiry).'] });
+          break;
+        case 'expired':
+          out.push({ id: r.kind, title: 'Expired keys still in the snapshot',
+            text: fmtInt(keys) + ' ' + plural(keys, 'key', 'keys') + ' (' + fmtBytes(bytes) + ') had already ' +
+              'expired at batch time but were still stored. Redis removes expired keys lazily and by sampling; many of ' +
+              'them mean active expiry lags behind (see active-expire-effort, hz) or the snapshot came from a replica, ' +
+              'which waits for its master to delete them.' });
+          break;
+        case 'many-dbs':
+          var dbs = arr(r.dbs);
+          out.push({ id: r.kind, title: 'Keys in several databases',
+            text: 'Keys are spread over ' + dbs.length + ' databases (' + dbs.map(function (db) { return 'db ' + db; }).join(', ') +
+              '). Redis Cluster supports only db 0; key prefixes separate data in a way that also survives a move to a cluster.' });
+          break;
+        case 'imbalance':
+          var n = num(r.instances), mean = n > 0 ? num(r.total_bytes) / n : 0;
+          out.push({ id: r.kind, title: 'Uneven instances',
+            text: 'Instance ' + r.instance + ' holds ' + fmtBytes(bytes) + ', ' + fmtRatio(mean > 0 ? bytes / mean : NaN) +
+              ' the mean of ' + fmtBytes(mean) + ' over ' + n + ' instances. Look at its ' +
+              'biggest slots and keys (Balance, Top keys): a few big keys or a hot hash tag usually explain it.' });
+          break;
+        case 'shared-slots':
+          var slots = num(r.slots);
+          out.push({ id: r.kind, title: 'Slots found on several instances',
+            text: fmtInt(slots) + ' ' + plural(slots, 'slot has', 'slots have') + ' keys on more than one ' +
+              'instance: a slot migration was in progress when the snapshots were taken, or an instance still holds keys ' +
+              'of slots it no longer owns (see Balance).' });
+          break;
+        case 'cold':
+          out.push({ id: r.kind, title: 'Long-idle data',
+            text: fmtInt(keys) + ' keys holding ' + fmtBytes(bytes) + ' (' + fmtPct(bytes, num(r.with_idle_bytes)) +
+              ' of the bytes with an idle time) were not accessed for 30 days or more: candidates for a TTL, ' +
+              'archiving, or deletion.' });
+          break;
+      }
     });
-    var nt = agg((arr((D.expiry || {}).buckets).filter(function (x) { return x.id === 'no_ttl'; })[0]));
-    if (TOT[MK] > 0 && nt[MK] * 2 >= TOT[MK]) {
-      var np = arr((D.expiry || {}).no_ttl_prefixes).filter(function (r) { return keyText(r.prefix) !== ''; })[0];
-      out.push({ id: 'no-ttl', title: 'Most data never expires',
-        text: [fmtPct(nt[MK], TOT[MK]) + ' of the bytes (' + fmtInt(nt.keys) + ' keys) have no expiry' +
-          (np ? '; the biggest non-empty prefix among them is ' : '.'), np ? keyNode(np.prefix) : null,
-          np ? ' (' + fmtBytes(agg(np.no_ttl)[MK]) + ').' : null,
-          ' If some of it is cache or session data, a TTL keeps it from growing without bound (see Expiry).'] });
-    }
-    var exp = agg((arr((D.expiry || {}).buckets).filter(function (x) { return x.id === 'expired'; })[0]));
-    if (exp.keys > 0) {
-      out.push({ id: 'expired', title: 'Expired keys still in the snapshot',
-        text: fmtInt(exp.keys) + ' ' + plural(exp.keys, 'key', 'keys') + ' (' + fmtBytes(exp[MK]) + ') had already ' +
-          'expired at batch time but were still stored. Redis removes expired keys lazily and by sampling; many of them ' +
-          'mean active expiry lags behind (see active-expire-effort, hz) or the snapshot came from a replica, which ' +
-          'waits for its master to delete them.' });
-    }
-    var dbs = arr(D.by_db);
-    if (dbs.length > 1) {
-      out.push({ id: 'many-dbs', title: 'Keys in several databases',
-        text: 'Keys are spread over ' + dbs.length + ' databases (' + dbs.map(function (r) { return 'db ' + r.db; }).join(', ') +
-          '). Redis Cluster supports only db 0; key prefixes separate data in a way that also survives a move to a cluster.' });
-    }
-    var bal = D.balance || {};
-    var inst = arr(D.by_instance);
-    if (inst.length > 1 && num(bal[MK + '_mean']) > 0) {
-      var ratio = num(bal[MK + '_max']) / num(bal[MK + '_mean']);
-      if (ratio >= 1.5) {
-        var maxI = inst.reduce(function (a, r) { return num(r[MK]) > num(a[MK]) ? r : a; }, inst[0]);
-        out.push({ id: 'imbalance', title: 'Uneven instances',
-          text: 'Instance ' + maxI.instance + ' holds ' + fmtBytes(num(maxI[MK])) + ', ' + fmtRatio(ratio) +
-            ' the mean of ' + fmtBytes(num(bal[MK + '_mean'])) + ' over ' + inst.length + ' instances. Look at its ' +
-            'biggest slots and keys (Balance, Top keys): a few big keys or a hot hash tag usually explain it.' });
-      }
-    }
-    var shared = arr(bal.shared_slots);
-    if (shared.length) {
-      out.push({ id: 'shared-slots', title: 'Slots found on several instances',
-        text: fmtInt(shared.length) + ' ' + plural(shared.length, 'slot has', 'slots have') + ' keys on more than one ' +
-          'instance: a slot migration was in progress when the snapshots were taken, or an instance still holds keys ' +
-          'of slots it no longer owns (see Balance).' });
-    }
-    var idle = D.cold && D.cold.idle;
-    if (idle && agg(idle.with_field)[MK] > 0) {
-      var old = { keys: 0 }; old[MK] = 0;
-      arr(idle.buckets).forEach(function (r) {
-        if (num(r.lo) >= 2592000) { old.keys += num(r.keys); old[MK] += num(r[MK]); }
-      });
-      if (old[MK] * 10 >= agg(idle.with_field)[MK] && old.keys > 0) {
-        out.push({ id: 'cold', title: 'Long-idle data',
-          text: fmtInt(old.keys) + ' keys holding ' + fmtBytes(old[MK]) + ' (' + fmtPct(old[MK], agg(idle.with_field)[MK]) +
-            ' of the bytes with an idle time) were not accessed for 30 days or more: candidates for a TTL, ' +
-            'archiving, or deletion.' });
-      }
-    }
     return out;
   }
 

@@ -401,7 +401,10 @@ async fn dump_instance<W: ChunkWriter + Send>(
                 }
                 parse.memory = Some(flags.over(detected));
             }
-            let mut parser = RdbParser::new(stream.reader, instance.name.as_str(), parse);
+            let mut parser = RdbParser::read_ahead(stream.reader, instance.name.as_str(), parse)
+                .map_err(|e| {
+                    anyhow!("{}: cannot start the read-ahead thread: {e}", instance.name)
+                })?;
             // `chunk[..filled]` holds this chunk's records; the records after them are
             // recycled slots, filled next.
             let mut chunk = pool.take();

@@ -167,7 +167,33 @@ pub struct RdbParser<R: Read> {
 impl<R: Read> RdbParser<R> {
     /// A parser reading from `reader`; `source_name` names the file or instance in errors.
     pub fn new(reader: R, source_name: impl Into<Arc<str>>, opts: ParseOptions) -> Self {
-        let mut rd = Reader::new(reader);
+        Self::with_reader(Reader::new(reader), source_name, opts)
+    }
+
+    /// [`Self::new`], the input read on a thread of its own, ahead of the parser, in blocks
+    /// the parser then reads in place (no copy): reading (for a file, the kernel's copy out of
+    /// the page cache) no longer takes the parser's time. The thread ends when the parser is
+    /// dropped. Fails only if the thread cannot be started.
+    pub fn read_ahead(
+        reader: R,
+        source_name: impl Into<Arc<str>>,
+        opts: ParseOptions,
+    ) -> std::io::Result<Self>
+    where
+        R: Send + 'static,
+    {
+        Ok(Self::with_reader(
+            Reader::read_ahead(reader)?,
+            source_name,
+            opts,
+        ))
+    }
+
+    fn with_reader(
+        mut rd: Reader<R>,
+        source_name: impl Into<Arc<str>>,
+        opts: ParseOptions,
+    ) -> Self {
         if opts.verify_checksum {
             rd.enable_crc();
         }

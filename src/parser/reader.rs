@@ -9,6 +9,7 @@
 //! sockets and pipes are retried, and no error value is built for control flow.
 
 use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crc_fast::{CrcAlgorithm, Digest};
 
@@ -28,13 +29,39 @@ const CRC64: CrcAlgorithm = CrcAlgorithm::Crc64Redis;
 
 pub(crate) type PResult<T> = Result<T, ParseErrorKind>;
 
+/// Data bytes per block of the read-ahead thread ([`Reader::read_ahead`]).
+const BLOCK: usize = 512 * 1024;
+/// Free bytes in front of a block's data: the unread tail of the previous window moves there
+/// (a record that straddles two blocks), so the window becomes the block without a copy.
+const HEADROOM: usize = 64 * 1024;
+/// Blocks the read-ahead thread may have filled before the parser takes them.
+const AHEAD: usize = 2;
+
+/// Where the window's bytes come from.
+enum Input<R> {
+    /// Read into the window by the parser's thread.
+    Stream(R),
+    /// Blocks filled by a read-ahead thread, taken over as the window.
+    Blocks(Blocks),
+}
+
+/// The parser's end of a read-ahead thread: filled blocks (each `HEADROOM` bytes, then the
+/// data; no data = the end; an error ends the stream), and the way back for spent ones.
+struct Blocks {
+    filled: Receiver<io::Result<Vec<u8>>>,
+    spent: SyncSender<Vec<u8>>,
+}
+
 /// Buffered reader with absolute offsets and an optional running CRC64.
 pub(crate) struct Reader<R> {
-    inner: R,
-    buf: Box<[u8]>,
+    input: Input<R>,
+    /// The window: `buf[pos..end]` is unread. Its length is the window's size (reading a
+    /// stream) or the block's (read ahead).
+    buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// Absolute stream offset of `buf[0]`.
+    /// Absolute stream offset of `buf[0]`, modulo 2^64 (read ahead, a block's headroom may
+    /// start before offset 0): offsets are `base + pos`, computed wrapping.
     base: u64,
     /// `buf[..crc_pos]` has been fed to the digest.
     crc_pos: usize,
@@ -45,8 +72,8 @@ pub(crate) struct Reader<R> {
 impl<R: Read> Reader<R> {
     pub fn new(inner: R) -> Self {
         Reader {
-            inner,
-            buf: vec![0u8; INITIAL_BUF_SIZE].into_boxed_slice(),
+            input: Input::Stream(inner),
+            buf: vec![0u8; INITIAL_BUF_SIZE],
             pos: 0,
             end: 0,
             base: 0,
@@ -54,6 +81,32 @@ impl<R: Read> Reader<R> {
             digest: None,
             eof: false,
         }
+    }
+
+    /// A reader whose input a thread reads ahead, in blocks of [`BLOCK`] bytes, at most
+    /// [`AHEAD`] blocks ahead of the parser; the blocks become the window in turn (no copy)
+    /// and are recycled, so it holds about `(AHEAD + 2) × (HEADROOM + BLOCK)` bytes. Reading
+    /// the input (for a file, the page-cache copy of `read(2)`) then runs beside the parser.
+    /// Dropping the reader ends the thread at its next block.
+    pub fn read_ahead(inner: R) -> io::Result<Self>
+    where
+        R: Send + 'static,
+    {
+        let (filled_tx, filled) = sync_channel(AHEAD);
+        let (spent, spent_rx) = sync_channel(AHEAD + 2);
+        std::thread::Builder::new()
+            .name("rdb-read-ahead".into())
+            .spawn(move || read_blocks(inner, &filled_tx, &spent_rx))?;
+        Ok(Reader {
+            input: Input::Blocks(Blocks { filled, spent }),
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            base: 0,
+            crc_pos: 0,
+            digest: None,
+            eof: false,
+        })
     }
 
     /// Start checksumming from the current position (callers do this at offset 0).
@@ -74,7 +127,7 @@ impl<R: Read> Reader<R> {
     /// Absolute offset of the next unread byte.
     #[inline]
     pub fn offset(&self) -> u64 {
-        self.base + self.pos as u64
+        self.base.wrapping_add(self.pos as u64)
     }
 
     #[inline]
@@ -91,13 +144,18 @@ impl<R: Read> Reader<R> {
         if let Some(d) = self.digest.as_mut() {
             d.update(&self.buf[self.crc_pos..self.pos]);
         }
+        self.crc_pos = self.pos;
+        let inner = match &mut self.input {
+            Input::Stream(inner) => inner,
+            Input::Blocks(_) => return self.fill_block(),
+        };
         self.buf.copy_within(self.pos..self.end, 0);
-        self.base += self.pos as u64;
+        self.base = self.base.wrapping_add(self.pos as u64);
         self.end -= self.pos;
         self.pos = 0;
         self.crc_pos = 0;
         loop {
-            match self.inner.read(&mut self.buf[self.end..]) {
+            match inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(false);
@@ -127,12 +185,65 @@ impl<R: Read> Reader<R> {
         Ok(true)
     }
 
+    /// [`Self::fill`] from the read-ahead thread: the next block becomes the window, the
+    /// unread tail moved into its headroom; a tail larger than the headroom (a container being
+    /// made contiguous) stays in front and the block's data is appended to it instead.
+    #[cold]
+    fn fill_block(&mut self) -> PResult<bool> {
+        let Input::Blocks(blocks) = &mut self.input else {
+            return Ok(false);
+        };
+        let block = match blocks.filled.recv() {
+            Ok(Ok(block)) => block,
+            Ok(Err(e)) => return Err(ParseErrorKind::from(&e)),
+            Err(_) => {
+                let e = io::Error::other("the read-ahead thread ended before the stream did");
+                return Err(ParseErrorKind::from(&e));
+            }
+        };
+        if block.len() <= HEADROOM {
+            self.eof = true;
+            return Ok(false);
+        }
+        let tail = self.end - self.pos;
+        if tail <= HEADROOM {
+            let start = HEADROOM - tail;
+            let mut block = block;
+            block[start..HEADROOM].copy_from_slice(&self.buf[self.pos..self.end]);
+            // buf[pos] becomes block[start]: same absolute offset.
+            self.base = self
+                .base
+                .wrapping_add(self.pos as u64)
+                .wrapping_sub(start as u64);
+            let spent = std::mem::replace(&mut self.buf, block);
+            if spent.capacity() <= 2 * (HEADROOM + BLOCK) {
+                // The thread may be gone (end of stream): the block is then just freed.
+                let _ = blocks.spent.try_send(spent);
+            }
+            self.pos = start;
+        } else {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base = self.base.wrapping_add(self.pos as u64);
+            self.buf.truncate(tail);
+            self.buf.extend_from_slice(&block[HEADROOM..]);
+            let _ = blocks.spent.try_send(block);
+            self.pos = 0;
+        }
+        self.end = self.buf.len();
+        self.crc_pos = self.pos;
+        Ok(true)
+    }
+
     /// Grow the window to hold `n` (≤ [`BUF_SIZE`]) contiguous bytes.
     #[cold]
     fn grow(&mut self, n: usize) {
         let size = n.next_power_of_two().min(BUF_SIZE);
-        let mut buf = vec![0u8; size].into_boxed_slice();
+        let mut buf = vec![0u8; size];
         buf[..self.end].copy_from_slice(&self.buf[..self.end]);
+        if let Input::Blocks(_) = self.input {
+            // Block windows end at their data: `fill_block` appends.
+            buf.truncate(self.end);
+        }
         self.buf = buf;
     }
 
@@ -239,6 +350,49 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// The read-ahead thread: fill blocks (recycled ones first) until the end (a block without
+/// data) or an error (sent as the last item). Returns early when the reader is gone.
+fn read_blocks<R: Read>(
+    mut inner: R,
+    filled: &SyncSender<io::Result<Vec<u8>>>,
+    spent: &Receiver<Vec<u8>>,
+) {
+    loop {
+        let mut block = spent.try_recv().unwrap_or_default();
+        block.resize(HEADROOM + BLOCK, 0);
+        let mut len = HEADROOM;
+        let result = loop {
+            match inner.read(&mut block[len..]) {
+                Ok(0) => break Ok(true),
+                Ok(n) => {
+                    len += n;
+                    if len == block.len() {
+                        break Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        block.truncate(len);
+        let has_data = len > HEADROOM;
+        if has_data && filled.send(Ok(block)).is_err() {
+            return;
+        }
+        match result {
+            Ok(false) => {}
+            Ok(true) => {
+                let _ = filled.send(Ok(vec![0; HEADROOM]));
+                return;
+            }
+            Err(e) => {
+                let _ = filled.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +433,145 @@ mod tests {
             r.skip(1000, "e"),
             Err(ParseErrorKind::UnexpectedEof { what: "e" })
         );
+    }
+
+    /// The same operations on a stream reader and a read-ahead one give the same bytes,
+    /// offsets, ends and checksum: across block boundaries, with tails larger than the
+    /// headroom (`ensure` of up to 1 MiB), and through short reads.
+    #[test]
+    fn read_ahead_reads_what_a_stream_reader_reads() {
+        let len = 3 * BLOCK + HEADROOM + 12_345;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        for short_reads in [false, true] {
+            let source = |d: Vec<u8>| -> Box<dyn Read + Send> {
+                if short_reads {
+                    Box::new(Trickled(io::Cursor::new(d), 777))
+                } else {
+                    Box::new(io::Cursor::new(d))
+                }
+            };
+            let mut a = Reader::new(source(data.clone()));
+            let mut b = Reader::read_ahead(source(data.clone())).unwrap();
+            a.enable_crc();
+            b.enable_crc();
+            let mut op = 0u64;
+            loop {
+                op += 1;
+                assert_eq!(a.offset(), b.offset(), "offset before op {op}");
+                let r = next();
+                let (ra, rb) = match r % 5 {
+                    0 => (
+                        a.read_u8("u8").map(|v| vec![v]),
+                        b.read_u8("u8").map(|v| vec![v]),
+                    ),
+                    1 => (
+                        a.read_array::<7>("arr").map(|v| v.to_vec()),
+                        b.read_array::<7>("arr").map(|v| v.to_vec()),
+                    ),
+                    2 => {
+                        let n = (r >> 8) % (2 * BLOCK as u64);
+                        (
+                            a.skip(n, "skip").map(|_| vec![]),
+                            b.skip(n, "skip").map(|_| vec![]),
+                        )
+                    }
+                    3 => {
+                        let n = (r >> 8) % (200 * 1024);
+                        let (mut va, mut vb) = (Vec::new(), Vec::new());
+                        (
+                            a.read_append(&mut va, n, "append").map(|_| va),
+                            b.read_append(&mut vb, n, "append").map(|_| vb),
+                        )
+                    }
+                    _ => {
+                        let n = ((r >> 8) % BUF_SIZE as u64) as usize + 1;
+                        let peek = |rd: &mut Reader<Box<dyn Read + Send>>| {
+                            rd.ensure(n)
+                                .map(|ok| if ok { rd.peek(n).to_vec() } else { vec![] })
+                        };
+                        (peek(&mut a), peek(&mut b))
+                    }
+                };
+                assert_eq!(ra, rb, "op {op} ({})", r % 5);
+                if ra.is_err() {
+                    break;
+                }
+            }
+            assert!(op > 10, "only {op} operations");
+            assert_eq!(a.finish_crc(), b.finish_crc());
+        }
+    }
+
+    /// At most `.1` bytes per read.
+    struct Trickled<R>(R, usize);
+    impl<R: Read> Read for Trickled<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    /// A source that fails after `.0` bytes.
+    struct FailAfter(usize);
+    impl Read for FailAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "boom"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(1);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_ahead_reports_the_error_after_the_bytes_before_it() {
+        let mut r = Reader::read_ahead(FailAfter(BLOCK + 10)).unwrap();
+        r.skip(BLOCK as u64 + 10, "ok").unwrap();
+        match r.read_u8("x") {
+            Err(ParseErrorKind::Io { kind, .. }) => {
+                assert_eq!(kind, io::ErrorKind::ConnectionReset)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An endless source that records when it is dropped (its thread ended).
+    struct Endless(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(0);
+            Ok(buf.len())
+        }
+    }
+    impl Drop for Endless {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn dropping_a_read_ahead_reader_ends_its_thread() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let ended = std::sync::Arc::new(AtomicBool::new(false));
+        let mut r = Reader::read_ahead(Endless(std::sync::Arc::clone(&ended))).unwrap();
+        r.skip(3 * BLOCK as u64, "x").unwrap();
+        drop(r);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ended.load(Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the thread still runs"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }

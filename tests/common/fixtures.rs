@@ -135,6 +135,51 @@ impl std::io::Read for Chunked<'_> {
     }
 }
 
+/// Parse all records from `reader`, read ahead on a thread (`RdbParser::read_ahead`, the
+/// dump pipeline's way).
+pub fn parse_all_read_ahead<R: std::io::Read + Send + 'static>(
+    reader: R,
+    name: &str,
+) -> Result<Vec<Record>, ParseError> {
+    let mut parser =
+        RdbParser::read_ahead(reader, name, ParseOptions::default()).expect("read-ahead thread");
+    let mut out = Vec::new();
+    while let Some(r) = parser.next_record()? {
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// [`Chunked`] over its own copy of the data (for a thread that needs `'static`).
+pub struct OwnedChunked {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    i: usize,
+}
+
+impl OwnedChunked {
+    pub fn new(data: Vec<u8>, sizes: Vec<usize>) -> Self {
+        OwnedChunked {
+            data,
+            at: 0,
+            sizes,
+            i: 0,
+        }
+    }
+}
+
+impl std::io::Read for OwnedChunked {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = self.sizes[self.i % self.sizes.len()].max(1);
+        self.i += 1;
+        let n = want.min(buf.len()).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// A small deterministic pseudo-random generator (xorshift64) for mutation tests.
 pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     let mut state = seed.max(1);

@@ -1,5 +1,6 @@
 //! The correctness oracle: every fixture's records must equal its `.expected.jsonl`, whole or
-//! fed in 1-byte and random-size chunks, and every strict prefix of it must fail cleanly.
+//! fed in 1-byte and random-size chunks, and read ahead on a thread (whole and chunked), and
+//! every strict prefix of it must fail cleanly.
 //! Runs the project's own fixtures always and the shared public corpus when `../shared` exists.
 
 use crate::common;
@@ -49,14 +50,34 @@ fn check_fixture(path: &Path) -> Result<(), String> {
         return Err(format!("{name}: 1-byte chunked parse differs"));
     }
     let sizes: Vec<usize> = (0..97).map(|i| (i * 7919 + 13) % 4099 + 1).collect();
-    let rnd = parse_all(Chunked::new(&data, sizes), &name).map_err(|e| format!("chunked: {e}"))?;
+    let rnd = parse_all(Chunked::new(&data, sizes.clone()), &name)
+        .map_err(|e| format!("chunked: {e}"))?;
     if rnd != records {
         return Err(format!("{name}: random-chunk parse differs"));
+    }
+    // The same read ahead on a thread (the dump's way), whole and in random-size reads, and a
+    // spread of strict prefixes still fail.
+    let ahead = parse_all_read_ahead(std::io::Cursor::new(data.clone()), &name)
+        .map_err(|e| format!("read ahead: {e}"))?;
+    if ahead != records {
+        return Err(format!("{name}: read-ahead parse differs"));
+    }
+    let ahead = parse_all_read_ahead(OwnedChunked::new(data.clone(), sizes), &name)
+        .map_err(|e| format!("read ahead, chunked: {e}"))?;
+    if ahead != records {
+        return Err(format!("{name}: read-ahead chunked parse differs"));
+    }
+    let len = rdb_len as usize;
+    for cut in (0..len).step_by((len / 8).max(1)).chain([len - 1]) {
+        if parse_all_read_ahead(std::io::Cursor::new(data[..cut].to_vec()), &name).is_ok() {
+            return Err(format!(
+                "{name}: read-ahead prefix of {cut} bytes parsed as complete"
+            ));
+        }
     }
     // Every strict prefix of the RDB (bytes after its checksum are ignored, as Redis does)
     // fails: all cut points of small files; for larger ones the first and last 256 bytes and a
     // spread of 256 in between (every cut of a 3 MB file would take hours).
-    let len = rdb_len as usize;
     let step = (len / 256).max(1);
     let cuts = (0..len.min(256))
         .chain(len.saturating_sub(256)..len)

@@ -7,6 +7,11 @@
 //! larger is streamed through (`skip`, `read_append`). Running out of input is reported as
 //! [`ParseErrorKind::UnexpectedEof`] only when the stream really ended: short reads from
 //! sockets and pipes are retried, and no error value is built for control flow.
+//!
+//! Read ahead ([`Reader::read_ahead`]), a thread fills blocks of [`BLOCK`] bytes behind
+//! [`HEADROOM`] free bytes and each block becomes the window in turn (the unread tail moved
+//! into the headroom), so the input is not copied again; the window is then a block, or, for a
+//! container that must be contiguous, the tail with the next block's data appended.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};

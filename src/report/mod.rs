@@ -54,7 +54,7 @@ use self::assemble::{BatchId, Inconsistent, assemble, total_agg};
 use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
 use self::prefix::{PrefixBuilder, PrefixError};
-use self::spill::{ExternalSorter, SpillError, SpillStats};
+use self::spill::{ExternalSorter, SpillError, SpillStats, Spool};
 
 /// Why a report could not be made. Every message names the file, directory or server.
 #[derive(Debug, thiserror::Error)]
@@ -141,66 +141,121 @@ pub fn from_parquet(
     cancel: Arc<AtomicBool>,
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
-    let (mut data, stats) = parquet_batch_report(&b, cluster, opts, &cancel)?;
-    if let Some(want) = opts.baseline.as_deref() {
-        let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
-        tracing::info!("comparing with baseline batch {}", base.slug);
-        let (base_data, _) = parquet_batch_report(&base, cluster, opts, &cancel)?;
-        let (m, note) = change_measure(&data, &base_data);
-        let cur_tree = tree_for(&data, m, || {
+    let Some(want) = opts.baseline.as_deref() else {
+        let (data, stats) = parquet_batch_report(&b, cluster, opts, None, &cancel)?;
+        return Ok(Report {
+            batch: b.batch,
+            data,
+            stats,
+        });
+    };
+    let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
+    // Each report's key sort is spooled as it is consumed, tagged with the db: the pair pass
+    // merges the two spools instead of reading and sorting both batches again.
+    let buf = spool_buf(opts.memory_limit);
+    let mut cur_spool = Spool::create(opts.spill_dir.as_deref(), buf)?;
+    let (mut data, stats) = parquet_batch_report(&b, cluster, opts, Some(&mut cur_spool), &cancel)?;
+    tracing::info!("comparing with baseline batch {}", base.slug);
+    let mut base_spool = Spool::create(opts.spill_dir.as_deref(), buf)?;
+    let (base_data, _) =
+        parquet_batch_report(&base, cluster, opts, Some(&mut base_spool), &cancel)?;
+    let (m, note) = change_measure(&data, &base_data);
+    let tree = |d: &ReportData, batch: &parquet::ParquetBatch| match tree_for(d, m) {
+        Some(t) => Ok::<_, ReportError>(t),
+        None => {
             let o = ReportOptions {
                 measure: m,
                 ..opts.clone()
             };
-            Ok(parquet_batch_report(&b, cluster, &o, &cancel)?.0)
-        })?;
-        let base_tree = tree_for(&base_data, m, || {
-            let o = ReportOptions {
-                measure: m,
-                ..opts.clone()
-            };
-            Ok(parquet_batch_report(&base, cluster, &o, &cancel)?.0)
-        })?;
-        let union = assemble::union_prefixes(&cur_tree.0, &base_tree.0);
-        let mut sorter = ExternalSorter::new(
-            sort_budget(opts.memory_limit),
-            opts.spill_dir.clone(),
-            Arc::clone(&cancel),
-        );
-        parquet::scan_tagged(&b, cluster, 0, &mut sorter, &cancel)?;
-        parquet::scan_tagged(&base, cluster, 1, &mut sorter, &cancel)?;
-        let mut builder = diff::DiffBuilder::new(
-            union.iter().map(|u| u.0.clone()).collect(),
-            m,
-            usize::try_from(opts.top).unwrap_or(usize::MAX),
-        );
-        let mut grouper = diff::PairGrouper::new();
-        sorter.finish_tagged(|key, facts, tag| {
-            grouper.push(&mut builder, key, &facts, tag.unwrap_or(0));
-            Ok::<(), std::convert::Infallible>(())
-        })?;
-        grouper.flush(&mut builder);
-        let parts = builder.finish();
-        let changes = assemble::changes(
-            &data,
-            &base_data,
-            opts.top,
-            assemble::ChangeInputs {
-                measure: m,
-                note,
-                current_threshold: cur_tree.1,
-                baseline_threshold: base_tree.1,
-                union: &union,
-                parts,
-            },
-        )?;
-        data.changes = Some(changes);
-    }
+            let r = parquet_batch_report(batch, cluster, &o, None, &cancel)?.0;
+            Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
+        }
+    };
+    let setup = ChangeSetup::new(m, note, tree(&data, &b)?, tree(&base_data, &base)?);
+    let mut builder = setup.builder(opts.top);
+    let started = std::time::Instant::now();
+    let (mut cur, mut old) = (cur_spool.into_reader()?, base_spool.into_reader()?);
+    let n = diff::pair_spools(&mut cur, &mut old, &mut builder, &cancel)?;
+    drop((cur, old));
+    tracing::debug!(
+        "merged the two key sorts ({n} entries) in {:.2?}",
+        started.elapsed()
+    );
+    data.changes = Some(setup.changes(&data, &base_data, opts.top, builder.finish())?);
     Ok(Report {
         batch: b.batch,
         data,
         stats,
     })
+}
+
+/// The read buffer (and write buffer) of each `--baseline` spool: 1/32 of `--memory-limit`,
+/// within 4 KiB and 256 KiB.
+fn spool_buf(limit: MemoryLimit) -> usize {
+    usize::try_from(limit.0 / 32)
+        .unwrap_or(usize::MAX)
+        .clamp(4 << 10, 256 << 10)
+}
+
+/// What the changes are computed from, the same for both stores: the measure, the union of
+/// both trees' prefixes (each tree built with that measure) and their thresholds.
+struct ChangeSetup {
+    measure: Measure,
+    note: Option<String>,
+    union: Vec<(Vec<u8>, bool, bool)>,
+    current_threshold: u64,
+    baseline_threshold: u64,
+}
+
+impl ChangeSetup {
+    /// `current`, `baseline`: each report's prefix tree and threshold measured by `measure`
+    /// ([`tree_for`], else rebuilt).
+    fn new(
+        measure: Measure,
+        note: Option<String>,
+        current: (PrefixTree, u64),
+        baseline: (PrefixTree, u64),
+    ) -> Self {
+        ChangeSetup {
+            measure,
+            note,
+            union: assemble::union_prefixes(&current.0, &baseline.0),
+            current_threshold: current.1,
+            baseline_threshold: baseline.1,
+        }
+    }
+
+    /// The builder the pair pass feeds.
+    fn builder(&self, top: u64) -> diff::DiffBuilder {
+        diff::DiffBuilder::new(
+            self.union.iter().map(|u| u.0.clone()).collect(),
+            self.measure,
+            usize::try_from(top).unwrap_or(usize::MAX),
+        )
+    }
+
+    /// The changes, from the two reports and what the pair pass found.
+    fn changes(
+        self,
+        cur: &ReportData,
+        base: &ReportData,
+        top: u64,
+        parts: diff::DiffParts,
+    ) -> Result<model::Changes, ReportError> {
+        Ok(assemble::changes(
+            cur,
+            base,
+            top,
+            assemble::ChangeInputs {
+                measure: self.measure,
+                note: self.note,
+                current_threshold: self.current_threshold,
+                baseline_threshold: self.baseline_threshold,
+                union: &self.union,
+                parts,
+            },
+        )?)
+    }
 }
 
 /// The baseline batch of a Parquet store: `want` (a slug, RFC 3339 or `previous`), older
@@ -265,25 +320,20 @@ fn change_measure(cur: &ReportData, base: &ReportData) -> (Measure, Option<Strin
     }
 }
 
-/// A report's prefix tree and threshold measured by `m`: its own, or `rebuild`'s.
-fn tree_for(
-    d: &ReportData,
-    m: Measure,
-    rebuild: impl FnOnce() -> Result<ReportData, ReportError>,
-) -> Result<(PrefixTree, u64), ReportError> {
-    if d.memory.measure == m.as_str() {
-        Ok((d.prefix_tree.clone(), d.params.prefix_threshold_bytes))
-    } else {
-        let r = rebuild()?;
-        Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
-    }
+/// A report's prefix tree and threshold when it is measured by `m` (else the caller rebuilds
+/// it with `m`).
+fn tree_for(d: &ReportData, m: Measure) -> Option<(PrefixTree, u64)> {
+    (d.memory.measure == m.as_str())
+        .then(|| (d.prefix_tree.clone(), d.params.prefix_threshold_bytes))
 }
 
-/// One batch's report from Parquet.
+/// One batch's report from Parquet; with `spool`, its key sort (tagged with the db) is also
+/// written there in key order.
 fn parquet_batch_report(
     b: &parquet::ParquetBatch,
     cluster: &str,
     opts: &ReportOptions,
+    mut spool: Option<&mut Spool>,
     cancel: &Arc<AtomicBool>,
 ) -> Result<(ReportData, ReadStats), ReportError> {
     tracing::info!(
@@ -304,7 +354,7 @@ fn parquet_batch_report(
         Arc::clone(cancel),
     );
     let started = std::time::Instant::now();
-    parquet::scan(b, cluster, &mut acc, &mut sorter, cancel)?;
+    parquet::scan(b, cluster, &mut acc, &mut sorter, spool.is_some(), cancel)?;
     let rows = acc.rows();
     tracing::debug!("read {rows} rows in {:.2?}", started.elapsed());
     let started = std::time::Instant::now();
@@ -316,7 +366,12 @@ fn parquet_batch_report(
         aggregates.measure,
         opts.delimiter.as_ref(),
     );
-    let spill = sorter.finish(|key, facts| builder.push(key, facts))?;
+    let spill = sorter.finish_tagged(|key, facts, tag| {
+        if let Some(s) = spool.as_mut() {
+            s.push(key, facts, tag);
+        }
+        builder.push(key, facts)
+    })?;
     tracing::debug!(
         "sorted the keys and built the prefix tree in {:.2?}",
         started.elapsed()
@@ -394,43 +449,26 @@ pub async fn from_clickhouse(
             measure: m,
             ..opts.clone()
         };
-        let cur_tree = if data.memory.measure == m.as_str() {
-            (data.prefix_tree.clone(), data.params.prefix_threshold_bytes)
-        } else {
-            let r = ch_batch_report(&mut reader, cluster, batch, &o).await?.0;
-            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        let cur_tree = match tree_for(&data, m) {
+            Some(t) => t,
+            None => {
+                let r = ch_batch_report(&mut reader, cluster, batch, &o).await?.0;
+                (r.prefix_tree, r.params.prefix_threshold_bytes)
+            }
         };
-        let base_tree = if base_data.memory.measure == m.as_str() {
-            (
-                base_data.prefix_tree.clone(),
-                base_data.params.prefix_threshold_bytes,
-            )
-        } else {
-            let r = ch_batch_report(&mut reader, cluster, base, &o).await?.0;
-            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        let base_tree = match tree_for(&base_data, m) {
+            Some(t) => t,
+            None => {
+                let r = ch_batch_report(&mut reader, cluster, base, &o).await?.0;
+                (r.prefix_tree, r.params.prefix_threshold_bytes)
+            }
         };
-        let union = assemble::union_prefixes(&cur_tree.0, &base_tree.0);
-        let mut builder = diff::DiffBuilder::new(
-            union.iter().map(|u| u.0.clone()).collect(),
-            m,
-            usize::try_from(opts.top).unwrap_or(usize::MAX),
-        );
+        let setup = ChangeSetup::new(m, note, cur_tree, base_tree);
+        let mut builder = setup.builder(opts.top);
         reader
             .stream_pairs(cluster, batch, base, &mut builder)
             .await?;
-        let changes = assemble::changes(
-            &data,
-            &base_data,
-            opts.top,
-            assemble::ChangeInputs {
-                measure: m,
-                note,
-                current_threshold: cur_tree.1,
-                baseline_threshold: base_tree.1,
-                union: &union,
-                parts: builder.finish(),
-            },
-        )?;
+        let changes = setup.changes(&data, &base_data, opts.top, builder.finish())?;
         data.changes = Some(changes);
     }
     Ok(Report {

@@ -279,26 +279,7 @@ impl ExternalSorter {
 
     fn ensure_dir(&mut self) -> Result<PathBuf, SpillError> {
         if self.dir.is_none() {
-            let mut b = tempfile::Builder::new();
-            b.prefix(DIR_PREFIX);
-            let dir = match &self.spill_parent {
-                Some(p) => b.tempdir_in(p),
-                None => b.tempdir(),
-            }
-            .map_err(io_err(format!(
-                "cannot create a spill directory in {}",
-                self.spill_parent
-                    .clone()
-                    .unwrap_or_else(std::env::temp_dir)
-                    .display()
-            )))?;
-            let lock_path = dir.path().join(DIR_LOCK);
-            let lock = FileLock::try_acquire(&lock_path)
-                .map_err(io_err(format!("cannot create {}", lock_path.display())))?
-                .ok_or_else(|| SpillError::Io {
-                    context: format!("{} is locked by another process", lock_path.display()),
-                    source: io::Error::from(io::ErrorKind::WouldBlock),
-                })?;
+            let (dir, lock) = new_spill_dir(self.spill_parent.as_deref())?;
             tracing::debug!("spilling sorted runs to {}", dir.path().display());
             self.dir = Some(dir);
             self.dir_lock = Some(lock);
@@ -437,6 +418,179 @@ impl ExternalSorter {
             |key, facts, tag| consume(key, facts, tag).map_err(consumer),
         )?;
         Ok(self.stats)
+    }
+}
+
+/// A new spill directory in `parent` (default: the system temp dir), locked by this process.
+fn new_spill_dir(parent: Option<&Path>) -> Result<(tempfile::TempDir, FileLock), SpillError> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(DIR_PREFIX);
+    let dir = match parent {
+        Some(p) => b.tempdir_in(p),
+        None => b.tempdir(),
+    }
+    .map_err(io_err(format!(
+        "cannot create a spill directory in {}",
+        parent
+            .map_or_else(std::env::temp_dir, Path::to_path_buf)
+            .display()
+    )))?;
+    let lock_path = dir.path().join(DIR_LOCK);
+    let lock = FileLock::try_acquire(&lock_path)
+        .map_err(io_err(format!("cannot create {}", lock_path.display())))?
+        .ok_or_else(|| SpillError::Io {
+            context: format!("{} is locked by another process", lock_path.display()),
+            source: io::Error::from(io::ErrorKind::WouldBlock),
+        })?;
+    Ok((dir, lock))
+}
+
+/// A sorted stream kept on disk for one more pass: the `--baseline` pair pass reads each
+/// batch's key sort back from its spool (written while the report's own sort is consumed)
+/// instead of scanning and sorting both batches again. Entries are written in run format to
+/// `spool` in a spill directory of its own (same name prefix and lock as the sorter's, so a
+/// dead report's spool is swept like its runs), removed when the spool or its reader is
+/// dropped.
+///
+/// [`Spool::push`] never fails: the first write error is kept and returned by
+/// [`Spool::into_reader`] (the sort feeding it goes on to its end meanwhile).
+pub struct Spool {
+    w: Option<BufWriter<File>>,
+    path: PathBuf,
+    error: Option<SpillError>,
+    entries: u64,
+    bytes: u64,
+    max_key_len: usize,
+    buf: usize,
+    /// Removed after the file is closed, before the lock is released (declaration order).
+    dir: tempfile::TempDir,
+    _lock: FileLock,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("path", &self.path)
+            .field("entries", &self.entries)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Spool {
+    /// A new spool in `spill_parent` (default: the system temp dir); `buf`: the bytes of its
+    /// write buffer, and later of its read buffer.
+    pub fn create(spill_parent: Option<&Path>, buf: usize) -> Result<Self, SpillError> {
+        let (dir, lock) = new_spill_dir(spill_parent)?;
+        let path = dir.path().join("spool");
+        let file =
+            File::create(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
+        let buf = buf.max(MIN_READ_BUF);
+        Ok(Spool {
+            w: Some(BufWriter::with_capacity(buf, file)),
+            path,
+            error: None,
+            entries: 0,
+            bytes: 0,
+            max_key_len: 0,
+            buf,
+            dir,
+            _lock: lock,
+        })
+    }
+
+    /// Append an entry (the caller pushes them in ascending key order).
+    pub fn push(&mut self, key: &[u8], facts: KeyFacts, tag: Option<u64>) {
+        let Some(w) = self.w.as_mut() else { return };
+        match write_entry(w, key, facts, tag) {
+            Ok(n) => {
+                self.bytes += n;
+                self.entries += 1;
+                self.max_key_len = self.max_key_len.max(key.len());
+            }
+            Err(e) => {
+                self.error = Some(io_err(format!("cannot write {}", self.path.display()))(e));
+                self.w = None;
+            }
+        }
+    }
+
+    /// Entries and bytes written.
+    pub fn written(&self) -> (u64, u64) {
+        (self.entries, self.bytes)
+    }
+
+    /// Close the spool for writing and open it for reading, from the start.
+    pub fn into_reader(mut self) -> Result<SpoolReader, SpillError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(mut w) = self.w.take() {
+            w.flush()
+                .map_err(io_err(format!("cannot write {}", self.path.display())))?;
+        }
+        let f = File::open(&self.path)
+            .map_err(io_err(format!("cannot open {}", self.path.display())))?;
+        Ok(SpoolReader {
+            run: RunReader {
+                path: self.path,
+                r: BufReader::with_capacity(self.buf, f),
+                key: Vec::new(),
+                max_key_len: self.max_key_len,
+                facts: KeyFacts {
+                    rdb_size: 0,
+                    mem_size: None,
+                    member_count: 0,
+                    rtype: RecordType::String,
+                    has_ttl: false,
+                },
+                tag: None,
+            },
+            _dir: self.dir,
+            _lock: self._lock,
+        })
+    }
+}
+
+/// A [`Spool`] read back once, in the order it was written.
+pub struct SpoolReader {
+    run: RunReader,
+    _dir: tempfile::TempDir,
+    _lock: FileLock,
+}
+
+impl std::fmt::Debug for SpoolReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolReader")
+            .field("path", &self.run.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpoolReader {
+    /// Load the next entry; `false` at the end.
+    pub fn advance(&mut self) -> Result<bool, SpillError> {
+        self.run.advance()
+    }
+
+    /// The loaded entry's key.
+    pub fn key(&self) -> &[u8] {
+        &self.run.key
+    }
+
+    /// The loaded entry's facts.
+    pub fn facts(&self) -> KeyFacts {
+        self.run.facts
+    }
+
+    /// The loaded entry's tag.
+    pub fn tag(&self) -> Option<u64> {
+        self.run.tag
+    }
+
+    /// The error for an entry that is not what its writer wrote.
+    pub fn corrupt(&self, what: &'static str) -> SpillError {
+        self.run.corrupt(what)
     }
 }
 

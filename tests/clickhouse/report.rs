@@ -1636,6 +1636,43 @@ fn baseline_changes_match_the_reference_from_every_store() {
         );
     }
 
+    // 600 keys over two dbs, most in both batches with other sizes: at `--memory-limit 4KiB`
+    // (a 3 KiB sort budget against some 20 KiB of entries per batch) both reports' key sorts
+    // spill, so the pair pass merges spools written from merged runs. The same document as
+    // without the limit, and the reference's changes.
+    let many = |name: &str, salt: usize| {
+        rdb_file(tmp.path(), name, &[], |c| {
+            for db in [0u64, 1] {
+                select(c, db);
+                for i in (salt..600 + salt).filter(|i| i % 2 == db as usize) {
+                    let len = (i * 37 + salt * 11) % 400 + 1;
+                    set(c, format!("m:{}:{i}", i % 7).as_bytes(), x(len).as_bytes());
+                }
+            }
+        })
+    };
+    let (m_base, m_cur) = (many("many-base", 0), many("many-cur", 50));
+    let m0 = stores.dump(&file_source(&m_base, "diffm", "10.0.0.1:6379"), B0, "m0");
+    let m1 = stores.dump(&file_source(&m_cur, "diffm", "10.0.0.1:6379"), B1, "m1");
+    let m_cur_r = single("diffm", B1, "many-cur");
+    let m_base_r = single("diffm", B0, "many-base");
+    let unspilled = compared("diffm", B1, B0, "many");
+    let json = tmp.path().join("many-spilled.json");
+    let (pq, json_s) = (stores.parquet(), json.display().to_string());
+    let mut a = vec!["report", "from-parquet", "--dir", &pq, "--cluster", "diffm"];
+    a.extend(["--batch", B1, "--baseline", B0, "--memory-limit", "4KiB"]);
+    a.extend(thr);
+    a.extend(["--json", &json_s]);
+    ok(&a);
+    let spilled: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("report JSON");
+    assert_eq!(
+        spilled, unspilled,
+        "--memory-limit 4KiB changed the changes"
+    );
+    let want = report_ref::changes(&m1, &m0, &m_cur_r, &m_base_r, 100);
+    report_ref::assert_same_report(&spilled["changes"], &want, "many keys, spilled");
+
     // The crafted pair, by hand.
     let got = compared("diff", B1, "previous", "previous");
     let ch = &got["changes"];

@@ -30,7 +30,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -455,7 +455,10 @@ fn new_spill_dir(parent: Option<&Path>) -> Result<(tempfile::TempDir, FileLock),
 /// [`Spool::push`] never fails: the first write error is kept and returned by
 /// [`Spool::into_reader`] (the sort feeding it goes on to its end meanwhile).
 pub struct Spool {
-    w: Option<BufWriter<File>>,
+    /// `None` after a write error.
+    w: Option<File>,
+    /// Entries not written yet (written once `buf` bytes are there).
+    pending: Vec<u8>,
     path: PathBuf,
     error: Option<SpillError>,
     entries: u64,
@@ -487,7 +490,8 @@ impl Spool {
             File::create(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
         let buf = buf.max(MIN_READ_BUF);
         Ok(Spool {
-            w: Some(BufWriter::with_capacity(buf, file)),
+            w: Some(file),
+            pending: Vec::with_capacity(buf + 64),
             path,
             error: None,
             entries: 0,
@@ -501,18 +505,34 @@ impl Spool {
 
     /// Append an entry (the caller pushes them in ascending key order).
     pub fn push(&mut self, key: &[u8], facts: KeyFacts, tag: Option<u64>) {
-        let Some(w) = self.w.as_mut() else { return };
-        match write_entry(w, key, facts, tag) {
-            Ok(n) => {
-                self.bytes += n;
-                self.entries += 1;
-                self.max_key_len = self.max_key_len.max(key.len());
-            }
-            Err(e) => {
-                self.error = Some(io_err(format!("cannot write {}", self.path.display()))(e));
-                self.w = None;
-            }
+        if self.w.is_none() {
+            return;
         }
+        let start = self.pending.len();
+        put_varint(&mut self.pending, key.len() as u64);
+        self.pending.extend_from_slice(key);
+        put_varint(&mut self.pending, facts.rdb_size);
+        put_varint(&mut self.pending, facts.member_count);
+        self.pending.push(flags(facts, tag.is_some()));
+        for v in [facts.mem_size, tag].into_iter().flatten() {
+            put_varint(&mut self.pending, v);
+        }
+        self.bytes += (self.pending.len() - start) as u64;
+        self.entries += 1;
+        self.max_key_len = self.max_key_len.max(key.len());
+        if self.pending.len() >= self.buf {
+            self.write_pending();
+        }
+    }
+
+    fn write_pending(&mut self) {
+        if let Some(w) = self.w.as_mut()
+            && let Err(e) = w.write_all(&self.pending)
+        {
+            self.error = Some(io_err(format!("cannot write {}", self.path.display()))(e));
+            self.w = None;
+        }
+        self.pending.clear();
     }
 
     /// Entries and bytes written.
@@ -522,13 +542,12 @@ impl Spool {
 
     /// Close the spool for writing and open it for reading, from the start.
     pub fn into_reader(mut self) -> Result<SpoolReader, SpillError> {
+        self.write_pending();
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if let Some(mut w) = self.w.take() {
-            w.flush()
-                .map_err(io_err(format!("cannot write {}", self.path.display())))?;
-        }
+        self.w = None;
+        self.pending = Vec::new();
         let f = File::open(&self.path)
             .map_err(io_err(format!("cannot open {}", self.path.display())))?;
         Ok(SpoolReader {
@@ -777,6 +796,18 @@ struct RunReader {
 
 impl RunReader {
     fn read_varint(&mut self) -> Result<Option<u64>, SpillError> {
+        // Fast path: the whole number is in the read buffer.
+        let buf = match self.r.fill_buf() {
+            Ok(b) => b,
+            Err(e) => return Err(io_err(format!("cannot read {}", self.path.display()))(e)),
+        };
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if let Some((v, n)) = get_varint(buf) {
+            self.r.consume(n);
+            return Ok(Some(v));
+        }
         let mut v = 0u64;
         for i in 0..10 {
             let mut b = [0u8; 1];

@@ -347,12 +347,12 @@ mod tests {
     }
 
     /// One batch through a report's sort (spilling at small budgets) into a spool.
-    fn spooled(batch: &[Entry], budget: u64, dir: &std::path::Path) -> SpoolReader {
+    fn spooled(batch: &[Entry], budget: u64, mem: usize, dir: &std::path::Path) -> SpoolReader {
         let mut sorter = ExternalSorter::new(budget, Some(dir.to_path_buf()), Arc::default());
         for (k, db, f) in batch {
             sorter.push_tagged(k, *f, Some(*db)).unwrap();
         }
-        let mut spool = Spool::create(Some(dir), 4 << 10).unwrap();
+        let mut spool = Spool::new(Some(dir), 4 << 10, mem);
         sorter
             .finish_tagged(|k, f, t| {
                 spool.push(k, f, t);
@@ -390,14 +390,19 @@ mod tests {
                 reference.push(k, *db, c, b);
             }
             let want = reference.finish();
-            for budget in [1 << 10, 1 << 14, 1 << 30] {
+            // Spools on disk from the start, moved there midway, and kept in memory.
+            for (budget, mem) in [(1 << 10, 0), (1 << 14, 8 << 10), (1 << 30, 1 << 30)] {
                 let tmp = tempfile::tempdir().unwrap();
-                let mut c = spooled(&cur, budget, tmp.path());
-                let mut b = spooled(&base, budget, tmp.path());
+                let mut c = spooled(&cur, budget, mem, tmp.path());
+                let mut b = spooled(&base, budget, mem, tmp.path());
                 let mut got = builder();
                 let n = pair_spools(&mut c, &mut b, &mut got, &AtomicBool::new(false)).unwrap();
                 assert_eq!(n, (n_cur + n_base) as u64);
-                assert_eq!(got.finish(), want, "seed {seed}, budget {budget}");
+                assert_eq!(
+                    got.finish(),
+                    want,
+                    "seed {seed}, budget {budget}, mem {mem}"
+                );
                 drop((c, b));
                 assert_eq!(
                     std::fs::read_dir(tmp.path()).unwrap().count(),
@@ -412,8 +417,8 @@ mod tests {
     fn pair_spools_stop_when_cancelled() {
         let tmp = tempfile::tempdir().unwrap();
         let cur = entries(40_000, 5);
-        let mut c = spooled(&cur, 1 << 30, tmp.path());
-        let mut b = spooled(&[], 1 << 30, tmp.path());
+        let mut c = spooled(&cur, 1 << 30, 1 << 30, tmp.path());
+        let mut b = spooled(&[], 1 << 30, 0, tmp.path());
         let err = pair_spools(&mut c, &mut b, &mut builder(), &AtomicBool::new(true)).unwrap_err();
         assert!(matches!(err, SpillError::Interrupted), "{err}");
     }

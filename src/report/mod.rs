@@ -152,11 +152,10 @@ pub fn from_parquet(
     let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
     // Each report's key sort is spooled as it is consumed, tagged with the db: the pair pass
     // merges the two spools instead of reading and sorting both batches again.
-    let buf = spool_buf(opts.memory_limit);
-    let mut cur_spool = Spool::create(opts.spill_dir.as_deref(), buf)?;
+    let mut cur_spool = new_spool(opts);
     let (mut data, stats) = parquet_batch_report(&b, cluster, opts, Some(&mut cur_spool), &cancel)?;
     tracing::info!("comparing with baseline batch {}", base.slug);
-    let mut base_spool = Spool::create(opts.spill_dir.as_deref(), buf)?;
+    let mut base_spool = new_spool(opts);
     let (base_data, _) =
         parquet_batch_report(&base, cluster, opts, Some(&mut base_spool), &cancel)?;
     let (m, note) = change_measure(&data, &base_data);
@@ -189,12 +188,16 @@ pub fn from_parquet(
     })
 }
 
-/// The read buffer (and write buffer) of each `--baseline` spool: 1/32 of `--memory-limit`,
-/// within 4 KiB and 256 KiB.
-fn spool_buf(limit: MemoryLimit) -> usize {
-    usize::try_from(limit.0 / 32)
+/// One of the two `--baseline` spools: in memory up to 1/8 of `--memory-limit` (the two
+/// together within the quarter the key sort leaves), then in `--spill-dir`, with a read (and
+/// write) buffer of 1/32 of the limit within 4 KiB and 256 KiB.
+fn new_spool(opts: &ReportOptions) -> Spool {
+    let limit = opts.memory_limit.0;
+    let buf = usize::try_from(limit / 32)
         .unwrap_or(usize::MAX)
-        .clamp(4 << 10, 256 << 10)
+        .clamp(4 << 10, 256 << 10);
+    let mem = usize::try_from(limit / 8).unwrap_or(usize::MAX);
+    Spool::new(opts.spill_dir.as_deref(), buf, mem)
 }
 
 /// What the changes are computed from, the same for both stores: the measure, the union of
@@ -414,8 +417,15 @@ pub async fn from_clickhouse(
 ) -> Result<Report, ReportError> {
     let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
-    let (mut data, rows) = ch_batch_report(&mut reader, cluster, batch, opts).await?;
-    if let Some(want) = opts.baseline.as_deref() {
+    // With --baseline, each report's key stream (sort forms with their db, in sort-form order)
+    // is spooled as it is consumed: the pair pass merges the two spools, as from Parquet.
+    let mut cur_spool = opts.baseline.is_some().then(|| {
+        spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
+        new_spool(opts)
+    });
+    let (mut data, rows) =
+        ch_batch_report(&mut reader, cluster, batch, opts, cur_spool.as_mut()).await?;
+    if let (Some(want), Some(cur_spool)) = (opts.baseline.as_deref(), cur_spool) {
         let base = if want == "previous" {
             reader
                 .completed_batches(cluster)
@@ -443,7 +453,9 @@ pub async fn from_clickhouse(
             b
         };
         tracing::info!("comparing with baseline batch {base}");
-        let (base_data, _) = ch_batch_report(&mut reader, cluster, base, opts).await?;
+        let mut base_spool = new_spool(opts);
+        let (base_data, _) =
+            ch_batch_report(&mut reader, cluster, base, opts, Some(&mut base_spool)).await?;
         let (m, note) = change_measure(&data, &base_data);
         let o = ReportOptions {
             measure: m,
@@ -452,22 +464,33 @@ pub async fn from_clickhouse(
         let cur_tree = match tree_for(&data, m) {
             Some(t) => t,
             None => {
-                let r = ch_batch_report(&mut reader, cluster, batch, &o).await?.0;
+                let r = ch_batch_report(&mut reader, cluster, batch, &o, None)
+                    .await?
+                    .0;
                 (r.prefix_tree, r.params.prefix_threshold_bytes)
             }
         };
         let base_tree = match tree_for(&base_data, m) {
             Some(t) => t,
             None => {
-                let r = ch_batch_report(&mut reader, cluster, base, &o).await?.0;
+                let r = ch_batch_report(&mut reader, cluster, base, &o, None)
+                    .await?
+                    .0;
                 (r.prefix_tree, r.params.prefix_threshold_bytes)
             }
         };
         let setup = ChangeSetup::new(m, note, cur_tree, base_tree);
         let mut builder = setup.builder(opts.top);
-        reader
-            .stream_pairs(cluster, batch, base, &mut builder)
-            .await?;
+        let started = std::time::Instant::now();
+        let (mut cur, mut old) = (cur_spool.into_reader()?, base_spool.into_reader()?);
+        // No cancel flag here: a ClickHouse report stops by being dropped, and this pass
+        // reads only local memory or files.
+        let n = diff::pair_spools(&mut cur, &mut old, &mut builder, &AtomicBool::new(false))?;
+        drop((cur, old));
+        tracing::debug!(
+            "merged the two key streams ({n} entries) in {:.2?}",
+            started.elapsed()
+        );
         let changes = setup.changes(&data, &base_data, opts.top, builder.finish())?;
         data.changes = Some(changes);
     }
@@ -481,12 +504,14 @@ pub async fn from_clickhouse(
     })
 }
 
-/// One batch's report from ClickHouse, and the keys streamed.
+/// One batch's report from ClickHouse, and the keys streamed; with `spool`, its key stream
+/// (sort forms tagged with the db) is also written there in key order.
 async fn ch_batch_report(
     reader: &mut clickhouse::ClickHouseReader,
     cluster: &str,
     batch: BatchTs,
     opts: &ReportOptions,
+    spool: Option<&mut Spool>,
 ) -> Result<(ReportData, u64), ReportError> {
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
     let aggregates = reader
@@ -499,7 +524,9 @@ async fn ch_batch_report(
         aggregates.measure,
         opts.delimiter.as_ref(),
     );
-    let rows = reader.stream_keys(cluster, batch, &mut builder).await?;
+    let rows = reader
+        .stream_keys(cluster, batch, &mut builder, spool)
+        .await?;
     let tree = builder.finish()?;
     let id = BatchId {
         cluster: cluster.to_string(),

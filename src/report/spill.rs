@@ -445,35 +445,47 @@ fn new_spill_dir(parent: Option<&Path>) -> Result<(tempfile::TempDir, FileLock),
     Ok((dir, lock))
 }
 
-/// A sorted stream kept on disk for one more pass: the `--baseline` pair pass reads each
-/// batch's key sort back from its spool (written while the report's own sort is consumed)
-/// instead of scanning and sorting both batches again. Entries are written in run format to
-/// `spool` in a spill directory of its own (same name prefix and lock as the sorter's, so a
-/// dead report's spool is swept like its runs), removed when the spool or its reader is
-/// dropped.
+/// A sorted stream kept for one more pass: the `--baseline` pair pass reads each batch's key
+/// stream back from its spool (written while the report consumes its key sort or, from
+/// ClickHouse, its key stream) instead of reading and sorting both batches again.
 ///
-/// [`Spool::push`] never fails: the first write error is kept and returned by
-/// [`Spool::into_reader`] (the sort feeding it goes on to its end meanwhile).
+/// Entries are encoded in run format into memory while they fit in `mem_cap` bytes; past it
+/// the spool moves to a file `spool` in a spill directory of its own (same name prefix and lock
+/// as the sorter's, so a dead report's spool is swept like its runs), created then and removed
+/// when the spool or its reader is dropped. A spool that never outgrows its memory touches no
+/// disk, so `--spill-dir` matters only when something spills.
+///
+/// [`Spool::push`] never fails: the first error (creating the directory, writing) is kept and
+/// returned by [`Spool::into_reader`] (the stream feeding it goes on to its end meanwhile).
 pub struct Spool {
-    /// `None` after a write error.
-    w: Option<File>,
-    /// Entries not written yet (written once `buf` bytes are there).
+    /// Encoded entries: all of them while in memory, else those not written yet.
     pending: Vec<u8>,
-    path: PathBuf,
+    /// Set once the spool has moved to disk; `None` inside after a write error.
+    file: Option<SpoolFile>,
+    spill_parent: Option<PathBuf>,
     error: Option<SpillError>,
     entries: u64,
     bytes: u64,
     max_key_len: usize,
+    /// The write (and read) buffer once on disk.
     buf: usize,
-    /// Removed after the file is closed, before the lock is released (declaration order).
-    dir: tempfile::TempDir,
+    /// Most bytes kept in memory.
+    mem_cap: usize,
+}
+
+/// A spool's file and the directory holding it. Field order: the file closes, the directory
+/// is removed, then the lock is released.
+struct SpoolFile {
+    w: Option<File>,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
     _lock: FileLock,
 }
 
 impl std::fmt::Debug for Spool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spool")
-            .field("path", &self.path)
+            .field("path", &self.file.as_ref().map(|s| &s.path))
             .field("entries", &self.entries)
             .field("bytes", &self.bytes)
             .finish_non_exhaustive()
@@ -481,32 +493,42 @@ impl std::fmt::Debug for Spool {
 }
 
 impl Spool {
-    /// A new spool in `spill_parent` (default: the system temp dir); `buf`: the bytes of its
-    /// write buffer, and later of its read buffer.
-    pub fn create(spill_parent: Option<&Path>, buf: usize) -> Result<Self, SpillError> {
-        let (dir, lock) = new_spill_dir(spill_parent)?;
-        let path = dir.path().join("spool");
-        let file =
-            File::create(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
-        let buf = buf.max(MIN_READ_BUF);
-        Ok(Spool {
-            w: Some(file),
-            pending: Vec::with_capacity(buf + 64),
-            path,
+    /// A new, empty spool: in memory up to `mem_cap` bytes, then in `spill_parent` (default:
+    /// the system temp dir) with a write and read buffer of `buf` bytes. Does no I/O.
+    pub fn new(spill_parent: Option<&Path>, buf: usize, mem_cap: usize) -> Self {
+        Spool {
+            pending: Vec::new(),
+            file: None,
+            spill_parent: spill_parent.map(Path::to_path_buf),
             error: None,
             entries: 0,
             bytes: 0,
             max_key_len: 0,
-            buf,
-            dir,
-            _lock: lock,
-        })
+            buf: buf.max(MIN_READ_BUF),
+            mem_cap,
+        }
     }
 
     /// Append an entry (the caller pushes them in ascending key order).
+    #[inline]
     pub fn push(&mut self, key: &[u8], facts: KeyFacts, tag: Option<u64>) {
-        if self.w.is_none() {
+        if self.error.is_some() {
             return;
+        }
+        let need = key.len() + MAX_ENTRY_TAIL + 10;
+        if self.file.is_none() && self.pending.len() + need > self.pending.capacity() {
+            let want = (self.pending.capacity() * 2)
+                .max(64 << 10)
+                .max(self.pending.len() + need)
+                .min(self.mem_cap);
+            if want >= self.pending.len() + need {
+                self.pending.reserve_exact(want - self.pending.len());
+            } else {
+                self.move_to_disk();
+                if self.error.is_some() {
+                    return;
+                }
+            }
         }
         let start = self.pending.len();
         put_varint(&mut self.pending, key.len() as u64);
@@ -520,96 +542,273 @@ impl Spool {
         self.bytes += (self.pending.len() - start) as u64;
         self.entries += 1;
         self.max_key_len = self.max_key_len.max(key.len());
-        if self.pending.len() >= self.buf {
+        if self.file.is_some() && self.pending.len() >= self.buf {
             self.write_pending();
         }
     }
 
+    /// Create the spool's directory and file and write what is in memory there.
+    fn move_to_disk(&mut self) {
+        let created = new_spill_dir(self.spill_parent.as_deref()).and_then(|(dir, lock)| {
+            let path = dir.path().join("spool");
+            let w =
+                File::create(&path).map_err(io_err(format!("cannot create {}", path.display())))?;
+            Ok(SpoolFile {
+                w: Some(w),
+                path,
+                _dir: dir,
+                _lock: lock,
+            })
+        });
+        match created {
+            Ok(f) => {
+                tracing::debug!(
+                    "spooling {} entries ({} bytes) to {}",
+                    self.entries,
+                    self.bytes,
+                    f.path.display()
+                );
+                self.file = Some(f);
+                self.write_pending();
+                // Back to a write buffer's worth of memory.
+                self.pending = Vec::with_capacity(self.buf + MAX_ENTRY_TAIL + 10);
+            }
+            Err(e) => {
+                self.error = Some(e);
+                self.pending = Vec::new();
+            }
+        }
+    }
+
     fn write_pending(&mut self) {
-        if let Some(w) = self.w.as_mut()
+        if let Some(f) = self.file.as_mut()
+            && let Some(w) = f.w.as_mut()
             && let Err(e) = w.write_all(&self.pending)
         {
-            self.error = Some(io_err(format!("cannot write {}", self.path.display()))(e));
-            self.w = None;
+            self.error = Some(io_err(format!("cannot write {}", f.path.display()))(e));
+            f.w = None;
         }
         self.pending.clear();
     }
 
-    /// Entries and bytes written.
+    /// Entries and bytes pushed.
     pub fn written(&self) -> (u64, u64) {
         (self.entries, self.bytes)
     }
 
+    /// Whether the spool has moved to disk.
+    pub fn on_disk(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// Close the spool for writing and open it for reading, from the start.
     pub fn into_reader(mut self) -> Result<SpoolReader, SpillError> {
-        self.write_pending();
+        if self.file.is_some() {
+            self.write_pending();
+        }
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.w = None;
-        self.pending = Vec::new();
-        let f = File::open(&self.path)
-            .map_err(io_err(format!("cannot open {}", self.path.display())))?;
+        let max_entry = self.max_key_len + MAX_ENTRY_TAIL + 10;
+        let (src, buf, path) = match self.file.take() {
+            None => (
+                None,
+                std::mem::take(&mut self.pending),
+                PathBuf::from("(memory)"),
+            ),
+            Some(mut f) => {
+                f.w = None;
+                let r = File::open(&f.path)
+                    .map_err(io_err(format!("cannot open {}", f.path.display())))?;
+                let path = f.path.clone();
+                (
+                    Some((r, f)),
+                    Vec::with_capacity(self.buf.max(2 * max_entry)),
+                    path,
+                )
+            }
+        };
         Ok(SpoolReader {
-            run: RunReader {
-                path: self.path,
-                r: BufReader::with_capacity(self.buf, f),
-                key: Vec::new(),
-                max_key_len: self.max_key_len,
-                facts: KeyFacts {
-                    rdb_size: 0,
-                    mem_size: None,
-                    member_count: 0,
-                    rtype: RecordType::String,
-                    has_ttl: false,
-                },
-                tag: None,
+            eof: src.is_none(),
+            src,
+            buf,
+            pos: 0,
+            key: (0, 0),
+            max_key_len: self.max_key_len,
+            max_entry,
+            facts: KeyFacts {
+                rdb_size: 0,
+                mem_size: None,
+                member_count: 0,
+                rtype: RecordType::String,
+                has_ttl: false,
             },
-            _dir: self.dir,
-            _lock: self._lock,
+            tag: None,
+            path,
         })
     }
 }
 
-/// A [`Spool`] read back once, in the order it was written.
+/// Most bytes after an entry's key: 4 varints and the flags.
+const MAX_ENTRY_TAIL: usize = 41;
+
+/// A [`Spool`] read back once, in the order it was written. Entries are decoded in place from
+/// one buffer (the whole spool, or a window of its file refilled as it is consumed).
 pub struct SpoolReader {
-    run: RunReader,
-    _dir: tempfile::TempDir,
-    _lock: FileLock,
+    /// The file being read, and its directory (removed on drop); `None` for a spool in memory.
+    src: Option<(File, SpoolFile)>,
+    /// No more bytes to read into `buf`.
+    eof: bool,
+    buf: Vec<u8>,
+    /// Where the next entry starts in `buf`.
+    pos: usize,
+    /// The loaded entry's key in `buf`: (start, end).
+    key: (usize, usize),
+    max_key_len: usize,
+    max_entry: usize,
+    facts: KeyFacts,
+    tag: Option<u64>,
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for SpoolReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpoolReader")
-            .field("path", &self.run.path)
+            .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+/// An entry decoded from the front of a buffer.
+enum Decoded {
+    /// key start, key end, facts, tag, bytes used.
+    Entry(usize, usize, KeyFacts, Option<u64>, usize),
+    /// The buffer ends inside the entry.
+    Partial,
+    Corrupt(&'static str),
+}
+
+/// Decode the entry at the front of `b` (run format), its key no longer than `max_key_len`.
+#[inline]
+fn decode_entry(b: &[u8], max_key_len: usize) -> Decoded {
+    let varint = |at: usize| -> Result<(u64, usize), Decoded> {
+        match get_varint(b.get(at..).unwrap_or_default()) {
+            Some(v) => Ok(v),
+            None if b.len() >= at + 10 => Err(Decoded::Corrupt("overlong number")),
+            None => Err(Decoded::Partial),
+        }
+    };
+    let run = || -> Result<Decoded, Decoded> {
+        let (len, n) = varint(0)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= max_key_len)
+            .ok_or(Decoded::Corrupt("impossible key length"))?;
+        let key_end = n + len;
+        let (rdb_size, a) = varint(key_end)?;
+        let (member_count, c) = varint(key_end + a)?;
+        let at = key_end + a + c;
+        let f = *b.get(at).ok_or(Decoded::Partial)?;
+        let mut facts = unflag(rdb_size, member_count, f).ok_or(Decoded::Corrupt("bad flags"))?;
+        let mut at = at + 1;
+        if f & HAS_MEM != 0 {
+            let (m, k) = varint(at)?;
+            facts.mem_size = Some(m);
+            at += k;
+        }
+        let mut tag = None;
+        if f & HAS_TAG != 0 {
+            let (t, k) = varint(at)?;
+            tag = Some(t);
+            at += k;
+        }
+        Ok(Decoded::Entry(n, key_end, facts, tag, at))
+    };
+    match run() {
+        Ok(d) | Err(d) => d,
     }
 }
 
 impl SpoolReader {
     /// Load the next entry; `false` at the end.
     pub fn advance(&mut self) -> Result<bool, SpillError> {
-        self.run.advance()
+        loop {
+            match decode_entry(&self.buf[self.pos..], self.max_key_len) {
+                Decoded::Entry(k0, k1, facts, tag, used) => {
+                    self.key = (self.pos + k0, self.pos + k1);
+                    self.facts = facts;
+                    self.tag = tag;
+                    self.pos += used;
+                    return Ok(true);
+                }
+                Decoded::Corrupt(what) => return Err(self.corrupt(what)),
+                Decoded::Partial if self.eof => {
+                    return if self.pos == self.buf.len() {
+                        Ok(false)
+                    } else {
+                        Err(self.corrupt("truncated entry"))
+                    };
+                }
+                Decoded::Partial => self.refill()?,
+            }
+        }
+    }
+
+    /// Move the unread bytes to the front of the buffer and read more after them.
+    fn refill(&mut self) -> Result<(), SpillError> {
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        let Some((r, _)) = self.src.as_mut() else {
+            self.eof = true;
+            return Ok(());
+        };
+        let have = self.buf.len();
+        let want = self.buf.capacity().max(have + self.max_entry);
+        self.buf.resize(want, 0);
+        let mut filled = have;
+        // Read until the buffer is full or the file ends: one partial entry at a time would
+        // otherwise cost a read per entry near the end of each window.
+        while filled < want {
+            match r.read(&mut self.buf[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(io_err(format!("cannot read {}", self.path.display()))(e));
+                }
+            }
+        }
+        self.buf.truncate(filled);
+        Ok(())
     }
 
     /// The loaded entry's key.
+    #[inline]
     pub fn key(&self) -> &[u8] {
-        &self.run.key
+        &self.buf[self.key.0..self.key.1]
     }
 
     /// The loaded entry's facts.
+    #[inline]
     pub fn facts(&self) -> KeyFacts {
-        self.run.facts
+        self.facts
     }
 
     /// The loaded entry's tag.
+    #[inline]
     pub fn tag(&self) -> Option<u64> {
-        self.run.tag
+        self.tag
     }
 
     /// The error for an entry that is not what its writer wrote.
     pub fn corrupt(&self, what: &'static str) -> SpillError {
-        self.run.corrupt(what)
+        SpillError::Corrupt {
+            path: self.path.clone(),
+            what,
+        }
     }
 }
 

@@ -1050,6 +1050,74 @@ fn entries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `--baseline` from Parquet keeps its two key spools in memory while they fit: a report that
+/// spills nothing never touches `--spill-dir` (it used to create the spools' directories
+/// there first, so an unusable `--spill-dir` failed it), and one that spills names it.
+#[test]
+fn a_baseline_report_that_spills_nothing_does_not_need_the_spill_dir() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let rdb = rdb_file(tmp.path(), "populated", &[], |c| {
+        c.ok(&[b"DEBUG", b"POPULATE", b"3000", b"key", b"10"]);
+    });
+    let pq = tmp.path().join("pq");
+    let pq_s = pq.to_str().expect("utf-8");
+    for ts in ["2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z"] {
+        ok(&[
+            "dump",
+            "from-file",
+            "--path",
+            rdb.to_str().expect("utf-8"),
+            "--cluster",
+            "pop",
+            "--instance",
+            "i1",
+            "--batch-timestamp",
+            ts,
+            "--allow-future-batch",
+            "into-parquet",
+            "--dir",
+            pq_s,
+        ]);
+    }
+    // A regular file: no directory can be created in it, whoever runs the test.
+    let not_a_dir = tmp.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, b"").expect("write");
+    let json = tmp.path().join("r.json");
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "report",
+            "from-parquet",
+            "--dir",
+            pq_s,
+            "--cluster",
+            "pop",
+            "--baseline",
+            "previous",
+            "-o",
+            tmp.path().join("r.html").to_str().expect("utf-8"),
+            "--json",
+            json.to_str().expect("utf-8"),
+            "--spill-dir",
+            not_a_dir.to_str().expect("utf-8"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+    };
+    ok(&args(&[]));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("json");
+    assert_eq!(report["changes"]["totals"]["current"]["keys"], 3_000, "{report}");
+    // With a budget the spools outgrow, the report needs the directory and says which.
+    let err = fails(&args(&["--memory-limit", "64KiB"]));
+    let last = err.lines().last().expect("error line");
+    assert!(
+        last.contains("cannot create a spill directory in") && last.contains("not-a-dir"),
+        "{last}"
+    );
+}
+
 #[test]
 fn tiny_memory_limit_spills_and_gives_the_same_report() {
     let tmp = tempfile::tempdir().expect("temp dir");

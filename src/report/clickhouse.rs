@@ -16,7 +16,8 @@
 //!   bounds `<=` the value), the big-key rule and the key order (String comparison in
 //!   ClickHouse is bytewise, as in Rust; keys as `key_parts`: first 4 KiB, length, SHA-256).
 //! * No key travels whole: lists receive a key's first 4 KiB, its length and its digest, the
-//!   prefix tree its first 4 KiB + 1 bytes.
+//!   prefix tree its first 4 KiB + 1 bytes (with `--baseline`, its `key_parts` and db, spooled
+//!   for the pair pass: [`Sql::keys_with_db`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
-//! `--baseline`: one pass over both batches' `(db, key)`s in key order (Parquet: [`pair_spools`],
-//! a merge of the two reports' own key sorts kept in spools; ClickHouse: a GROUP BY over both
-//! batches) into [`DiffBuilder`], which sums
+//! `--baseline`: one pass over both batches' `(db, key)`s in key order ([`pair_spools`], a merge
+//! of the two reports' own key streams kept in spools: the Parquet key sorts, the ClickHouse
+//! key streams) into [`DiffBuilder`], which sums
 //! the union of both prefix trees per batch and keeps the key rankings. `assemble::changes`
 //! turns its [`DiffParts`] and the two reports into [`super::model::Changes`].
 
@@ -271,7 +271,7 @@ impl Default for PairGrouper {
 /// Entries between two checks of the cancel flag in [`pair_spools`].
 const CANCEL_CHECK_EVERY: u64 = 1 << 14;
 
-/// The Parquet pair pass: merge the two batches' key sorts (each spooled in key order, tagged
+/// The pair pass: merge the two batches' key streams (each spooled in key order, tagged
 /// with the record's db) into `builder`. Returns the entries read.
 pub fn pair_spools(
     current: &mut SpoolReader,

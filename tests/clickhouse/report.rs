@@ -1106,9 +1106,11 @@ fn a_baseline_report_that_spills_nothing_does_not_need_the_spill_dir() {
         .collect()
     };
     ok(&args(&[]));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("json");
-    assert_eq!(report["changes"]["totals"]["current"]["keys"], 3_000, "{report}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("json");
+    assert_eq!(
+        report["changes"]["totals"]["current"]["keys"], 3_000,
+        "{report}"
+    );
     // With a budget the spools outgrow, the report needs the directory and says which.
     let err = fails(&args(&["--memory-limit", "64KiB"]));
     let last = err.lines().last().expect("error line");

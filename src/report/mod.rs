@@ -54,7 +54,7 @@ use self::assemble::{BatchId, Inconsistent, assemble, total_agg};
 use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
 use self::prefix::{PrefixBuilder, PrefixError};
-use self::spill::{ExternalSorter, SpillError, SpillStats, Spool};
+use self::spill::{ExternalSorter, SortBuffers, SpillError, SpillStats, Spool};
 
 /// Why a report could not be made. Every message names the file, directory or server.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +142,7 @@ pub fn from_parquet(
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
     let Some(want) = opts.baseline.as_deref() else {
-        let (data, stats) = parquet_batch_report(&b, cluster, opts, None, &cancel)?;
+        let (data, stats) = parquet_batch_report(&b, cluster, opts, None, None, &cancel)?;
         return Ok(Report {
             batch: b.batch,
             data,
@@ -152,12 +152,28 @@ pub fn from_parquet(
     let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
     // Each report's key sort is spooled as it is consumed, tagged with the db: the pair pass
     // merges the two spools instead of reading and sorting both batches again.
+    // The second sort reuses the first one's buffers.
+    let mut bufs = SortBuffers::default();
     let mut cur_spool = new_spool(opts);
-    let (mut data, stats) = parquet_batch_report(&b, cluster, opts, Some(&mut cur_spool), &cancel)?;
+    let (mut data, stats) = parquet_batch_report(
+        &b,
+        cluster,
+        opts,
+        Some(&mut cur_spool),
+        Some(&mut bufs),
+        &cancel,
+    )?;
     tracing::info!("comparing with baseline batch {}", base.slug);
     let mut base_spool = new_spool(opts);
-    let (base_data, _) =
-        parquet_batch_report(&base, cluster, opts, Some(&mut base_spool), &cancel)?;
+    let (base_data, _) = parquet_batch_report(
+        &base,
+        cluster,
+        opts,
+        Some(&mut base_spool),
+        Some(&mut bufs),
+        &cancel,
+    )?;
+    drop(bufs);
     let (m, note) = change_measure(&data, &base_data);
     let tree = |d: &ReportData, batch: &parquet::ParquetBatch| match tree_for(d, m) {
         Some(t) => Ok::<_, ReportError>(t),
@@ -166,7 +182,7 @@ pub fn from_parquet(
                 measure: m,
                 ..opts.clone()
             };
-            let r = parquet_batch_report(batch, cluster, &o, None, &cancel)?.0;
+            let r = parquet_batch_report(batch, cluster, &o, None, None, &cancel)?.0;
             Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
         }
     };
@@ -331,12 +347,14 @@ fn tree_for(d: &ReportData, m: Measure) -> Option<(PrefixTree, u64)> {
 }
 
 /// One batch's report from Parquet; with `spool`, its key sort (tagged with the db) is also
-/// written there in key order.
+/// written there in key order; with `bufs`, the sort starts from those buffers and leaves its
+/// own there.
 fn parquet_batch_report(
     b: &parquet::ParquetBatch,
     cluster: &str,
     opts: &ReportOptions,
     mut spool: Option<&mut Spool>,
+    mut bufs: Option<&mut SortBuffers>,
     cancel: &Arc<AtomicBool>,
 ) -> Result<(ReportData, ReadStats), ReportError> {
     tracing::info!(
@@ -356,6 +374,9 @@ fn parquet_batch_report(
         opts.spill_dir.clone(),
         Arc::clone(cancel),
     );
+    if let Some(bufs) = bufs.as_deref_mut() {
+        sorter.reuse(bufs);
+    }
     let started = std::time::Instant::now();
     parquet::scan(b, cluster, &mut acc, &mut sorter, spool.is_some(), cancel)?;
     let rows = acc.rows();
@@ -369,12 +390,16 @@ fn parquet_batch_report(
         aggregates.measure,
         opts.delimiter.as_ref(),
     );
-    let spill = sorter.finish_tagged(|key, facts, tag| {
+    let consume = |key: &[u8], facts, tag| {
         if let Some(s) = spool.as_mut() {
             s.push(key, facts, tag);
         }
         builder.push(key, facts)
-    })?;
+    };
+    let spill = match bufs {
+        Some(keep) => sorter.finish_tagged_keeping(consume, keep)?,
+        None => sorter.finish_tagged(consume)?,
+    };
     tracing::debug!(
         "sorted the keys and built the prefix tree in {:.2?}",
         started.elapsed()

@@ -16,7 +16,8 @@
 //!   bounds `<=` the value), the big-key rule and the key order (String comparison in
 //!   ClickHouse is bytewise, as in Rust; keys as `key_parts`: first 4 KiB, length, SHA-256).
 //! * No key travels whole: lists receive a key's first 4 KiB, its length and its digest, the
-//!   prefix tree its first 4 KiB + 1 bytes.
+//!   prefix tree its first 4 KiB + 1 bytes (with `--baseline`, its `key_parts` and db, spooled
+//!   for the pair pass: [`Sql::keys_with_db`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,13 +40,13 @@ use super::aggregate::{
     Aggregates, EXPIRY_BOUNDS_MS, GroupKey, KeyCandidate, TYPES, WideTotals, effective_measure,
 };
 use super::assemble::total_agg;
-use super::diff::{DiffBuilder, Side};
-use super::keytext::sort_form_from_parts;
+use super::keytext::{sort_form_from_parts, sort_form_from_parts_into};
 use super::model::{
     Agg, BIG_MEMBERS, BIG_OTHER_BYTES, BIG_STRING_BYTES, FREQ_BOUNDS, IDLE_BOUNDS, KEY_SHOWN_BYTES,
     Measure,
 };
 use super::prefix::{KeyFacts, PrefixBuilder};
+use super::spill::Spool;
 
 /// How many available batches an error message lists.
 const LIST_BATCHES: usize = 20;
@@ -213,42 +214,6 @@ impl Sql {
         )
     }
 
-    /// Every `(db, key)` of two batches' winning attempts with its sums in each (the current
-    /// batch `current`, the other `baseline`), the smallest type name in each ('' when absent),
-    /// in key order then db. Binds the cluster; the timestamps are numbers written inline.
-    fn pairs(&self, current: BatchTs, baseline: BatchTs) -> String {
-        let ts = |b: BatchTs| format!("fromUnixTimestamp64Nano(toInt64({}), 'UTC')", b.nanos());
-        let side = |p: &str, cond: &str| {
-            format!(
-                "countIf({cond}) AS {p}_keys, sumIf(toUInt64(rdb_size), {cond}) AS {p}_rdb, \
-                 sumIf(ifNull(mem, toUInt64(0)), {cond}) AS {p}_mem, \
-                 countIf({cond} AND mem IS NULL) AS {p}_mem_missing, \
-                 sumIf(toUInt64(member_count), {cond}) AS {p}_members, \
-                 minIf(toString(type), {cond}) AS {p}_type"
-            )
-        };
-        format!(
-            "SELECT {}, toUInt64(db) AS db, {}, {} FROM (SELECT key, db, rdb_size, \
-             member_count, type, CAST({}, 'Nullable(UInt64)') AS mem, batch = {} AS cur \
-             FROM {} WHERE {}) GROUP BY key, db ORDER BY key_shown, key_len, key_sha256, db",
-            key_parts(),
-            side("c", "cur"),
-            side("b", "NOT cur"),
-            self.mem,
-            ts(current),
-            self.records,
-            winning_rows(
-                &self.batches,
-                "GLOBAL ",
-                &format!(
-                    " WHERE cluster = ? AND batch IN ({}, {})",
-                    ts(current),
-                    ts(baseline)
-                )
-            ),
-        )
-    }
-
     fn list_clusters(&self) -> String {
         format!(
             "SELECT cluster FROM {} GROUP BY cluster ORDER BY cluster LIMIT {}",
@@ -334,13 +299,30 @@ impl Sql {
     /// sorting: left to itself it moves them after the sort, where `type` has lost its
     /// LowCardinality dictionary, and the query takes 3-5 times as long.
     fn keys(&self) -> String {
+        self.key_stream(
+            &format!("substring(key, 1, {}) AS key_head", KEY_SHOWN_BYTES + 1),
+            "key_head",
+        )
+    }
+
+    /// As [`Sql::keys`] for a `--baseline` report, whose key stream the pair pass reads again
+    /// ([`super::spill::Spool`]): each key as its `key_parts` (its identity, long or not) and
+    /// its db, ordered by the parts, which is the order of the sort forms the Parquet reader
+    /// sorts (a long key's form is its shown bytes, its length big-endian, its digest).
+    fn keys_with_db(&self) -> String {
+        self.key_stream(
+            &format!("{}, toUInt64(db) AS db", key_parts()),
+            "key_shown, key_len, key_sha256",
+        )
+    }
+
+    fn key_stream(&self, key: &str, order: &str) -> String {
         let names: Vec<String> = TYPES.iter().map(|t| format!("'{}'", t.as_str())).collect();
         format!(
-            "SELECT substring(key, 1, {}) AS key_head, toUInt64(rdb_size) AS size, \
+            "SELECT {key}, toUInt64(rdb_size) AS size, \
              CAST({}, 'Nullable(UInt64)') AS mem_v, toUInt64(member_count) AS members, \
              toUInt8(indexOf([{}], toString(type))) AS t, toUInt8(({}) IS NOT NULL) AS has_ttl \
-             FROM {} WHERE {} ORDER BY key_head, t, has_ttl",
-            KEY_SHOWN_BYTES + 1,
+             FROM {} WHERE {} ORDER BY {order}, t, has_ttl",
             self.mem,
             names.join(", "),
             Self::expire_ms(),
@@ -451,24 +433,18 @@ struct TopRow {
     freq: Option<u8>,
 }
 
+/// A row of [`Sql::keys_with_db`].
 #[derive(clickhouse::Row, Deserialize)]
-struct PairRow<'a> {
+struct KeyDbRow<'a> {
     key_shown: &'a [u8],
     key_len: u64,
     key_sha256: &'a [u8],
     db: u64,
-    c_keys: u64,
-    c_rdb: u64,
-    c_mem: u64,
-    c_mem_missing: u64,
-    c_members: u64,
-    c_type: &'a [u8],
-    b_keys: u64,
-    b_rdb: u64,
-    b_mem: u64,
-    b_mem_missing: u64,
-    b_members: u64,
-    b_type: &'a [u8],
+    size: u64,
+    mem_v: Option<u64>,
+    members: u64,
+    t: u8,
+    has_ttl: u8,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -812,32 +788,33 @@ impl ClickHouseReader {
         Ok(a)
     }
 
-    /// Stream every key of the batch in byte order into `builder`; returns the row count.
+    /// Stream every key of the batch in byte order into `builder`; with `spool` (a `--baseline`
+    /// report), every key as its sort form with its db ([`Sql::keys_with_db`]) into both, the
+    /// spool's tag being the db. Returns the row count.
     pub async fn stream_keys(
         &self,
         cluster: &str,
         batch: BatchTs,
         builder: &mut PrefixBuilder,
+        spool: Option<&mut Spool>,
     ) -> Result<u64, ReportError> {
         let ctx = || self.ctx("cannot stream the keys");
         // Plain RowBinary for the one query whose rows are counted in millions: the crate's
         // per-row type validation costs more than the rest of the decoding. The query casts
-        // every column to the type of `KeyRow` (the tests run it against the real engine).
-        let mut cursor = self
-            .client
-            .clone()
-            .with_validation(false)
-            .query(&self.sql.keys())
-            .bind(cluster)
-            .bind(batch.nanos())
-            .fetch::<KeyRow<'_>>()
-            .map_err(|e| ch_err(ctx(), e))?;
+        // every column to the type of `KeyRow` / `KeyDbRow` (the tests run it against the real
+        // engine).
+        let query = |sql: String| {
+            self.client
+                .clone()
+                .with_validation(false)
+                .query(&sql)
+                .bind(cluster)
+                .bind(batch.nanos())
+        };
         let started = std::time::Instant::now();
         let mut rows = 0u64;
-        // Each batch of rows within --ch-response-timeout: a server that stops sending is an
-        // error, not a report that waits forever.
-        while let Some(r) = self.run(ctx(), cursor.next()).await? {
-            let rtype = usize::from(r.t)
+        let facts = |size, mem_size, members, t: u8, has_ttl: u8| {
+            let rtype = usize::from(t)
                 .checked_sub(1)
                 .and_then(|i| TYPES.get(i))
                 .copied()
@@ -848,17 +825,42 @@ impl ClickHouseReader {
                         batch.rfc3339()
                     ))
                 })?;
-            builder.push(
-                r.key_head,
-                KeyFacts {
-                    rdb_size: r.size,
-                    mem_size: r.mem_v,
-                    member_count: r.members,
-                    rtype,
-                    has_ttl: r.has_ttl != 0,
-                },
-            )?;
-            rows += 1;
+            Ok::<_, ReportError>(KeyFacts {
+                rdb_size: size,
+                mem_size,
+                member_count: members,
+                rtype,
+                has_ttl: has_ttl != 0,
+            })
+        };
+        match spool {
+            None => {
+                let mut cursor = query(self.sql.keys())
+                    .fetch::<KeyRow<'_>>()
+                    .map_err(|e| ch_err(ctx(), e))?;
+                // Each batch of rows within --ch-response-timeout: a server that stops sending
+                // is an error, not a report that waits forever.
+                while let Some(r) = self.run(ctx(), cursor.next()).await? {
+                    let f = facts(r.size, r.mem_v, r.members, r.t, r.has_ttl)?;
+                    builder.push(r.key_head, f)?;
+                    rows += 1;
+                }
+            }
+            Some(spool) => {
+                let mut cursor = query(self.sql.keys_with_db())
+                    .fetch::<KeyDbRow<'_>>()
+                    .map_err(|e| ch_err(ctx(), e))?;
+                let mut form = Vec::new();
+                while let Some(r) = self.run(ctx(), cursor.next()).await? {
+                    let f = facts(r.size, r.mem_v, r.members, r.t, r.has_ttl)?;
+                    if !sort_form_from_parts_into(r.key_shown, r.key_len, r.key_sha256, &mut form) {
+                        return Err(bad_key_parts(&self.url));
+                    }
+                    spool.push(&form, f, Some(r.db));
+                    builder.push(&form, f)?;
+                    rows += 1;
+                }
+            }
         }
         tracing::debug!("streamed {rows} keys in {:.2?}", started.elapsed());
         Ok(rows)
@@ -881,71 +883,6 @@ impl ClickHouseReader {
             .into_iter()
             .map(|r| BatchTs::from_nanos(r.ns))
             .collect())
-    }
-
-    /// Stream every `(db, key)` of both batches, summed by the server, into `builder` in key
-    /// order; returns the pairs.
-    pub async fn stream_pairs(
-        &self,
-        cluster: &str,
-        current: BatchTs,
-        baseline: BatchTs,
-        builder: &mut DiffBuilder,
-    ) -> Result<u64, ReportError> {
-        let ctx = || self.ctx("cannot stream the keys of both batches");
-        let mut cursor = self
-            .client
-            .clone()
-            .with_validation(false)
-            .query(&self.sql.pairs(current, baseline))
-            .bind(cluster)
-            .fetch::<PairRow<'_>>()
-            .map_err(|e| ch_err(ctx(), e))?;
-        let side = |keys, rdb_size, mem_size, mem_missing, member_count, t: &[u8]| {
-            let rtype = RecordType::ALL
-                .into_iter()
-                .find(|r| r.as_str().as_bytes() == t);
-            if keys > 0 && rtype.is_none() {
-                return Err(ReportError::ClickHouse(format!(
-                    "{}: a key has an unknown type",
-                    self.url
-                )));
-            }
-            Ok(Side {
-                agg: Agg {
-                    keys,
-                    rdb_size,
-                    mem_size,
-                    mem_missing,
-                    member_count,
-                },
-                rtype: if keys > 0 { rtype } else { None },
-            })
-        };
-        let mut rows = 0u64;
-        while let Some(r) = self.run(ctx(), cursor.next()).await? {
-            let c = side(
-                r.c_keys,
-                r.c_rdb,
-                r.c_mem,
-                r.c_mem_missing,
-                r.c_members,
-                r.c_type,
-            )?;
-            let b = side(
-                r.b_keys,
-                r.b_rdb,
-                r.b_mem,
-                r.b_mem_missing,
-                r.b_members,
-                r.b_type,
-            )?;
-            let key = sort_form_from_parts(r.key_shown, r.key_len, r.key_sha256)
-                .ok_or_else(|| bad_key_parts(&self.url))?;
-            builder.push(&key, r.db, &c, &b);
-            rows += 1;
-        }
-        Ok(rows)
     }
 }
 
@@ -1027,6 +964,11 @@ mod tests {
             2
         );
         assert!(s.clone().without_mem().keys().contains("CAST(NULL"));
+        assert!(
+            s.keys_with_db()
+                .ends_with("ORDER BY key_shown, key_len, key_sha256, t, has_ttl")
+        );
+        assert!(s.keys_with_db().contains("toUInt64(db) AS db"));
         assert_eq!(s.summaries().matches('?').count(), 2);
         assert!(Sql::expire_ms().contains("9223372036854775"));
         assert_eq!(

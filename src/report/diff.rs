@@ -1,14 +1,17 @@
-//! `--baseline`: one pass over both batches' `(db, key)`s in key order (Parquet: the tagged
-//! external sort; ClickHouse: a GROUP BY over both batches) into [`DiffBuilder`], which sums
+//! `--baseline`: one pass over both batches' `(db, key)`s in key order ([`pair_spools`], a merge
+//! of the two reports' own key streams kept in spools: the Parquet key sorts, the ClickHouse
+//! key streams) into [`DiffBuilder`], which sums
 //! the union of both prefix trees per batch and keeps the key rankings. `assemble::changes`
 //! turns its [`DiffParts`] and the two reports into [`super::model::Changes`].
 
+use crate::cancel::Cancel;
 use std::cmp::Ordering;
 
 use crate::record::RecordType;
 
 use super::model::{Agg, Measure};
 use super::prefix::KeyFacts;
+use super::spill::{SpillError, SpoolReader};
 
 /// One `(db, key)` in one batch: the sums over the instances holding it, and its type (the
 /// smallest type name among them; `None`: absent).
@@ -91,7 +94,7 @@ impl Top {
 }
 
 /// What the pass over both batches found.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct DiffParts {
     /// Per union prefix (the order of [`DiffBuilder::new`]'s list): (current, baseline).
     pub prefix_sums: Vec<(Agg, Agg)>,
@@ -205,8 +208,8 @@ impl DiffBuilder {
     }
 }
 
-/// Turns the tagged sort's entries (tag = `db × 2 + 1` for the baseline, `db × 2` for the
-/// current batch) into `(db, key)` pairs for a [`DiffBuilder`].
+/// Turns both batches' entries in key order (each with its db and side) into `(db, key)` pairs
+/// for a [`DiffBuilder`].
 #[derive(Debug)]
 pub struct PairGrouper {
     key: Vec<u8>,
@@ -222,13 +225,20 @@ impl PairGrouper {
         }
     }
 
-    pub fn push(&mut self, b: &mut DiffBuilder, key: &[u8], facts: &KeyFacts, tag: u64) {
+    /// One record of `key` in `db`, of the baseline batch or the current one.
+    pub fn push(
+        &mut self,
+        b: &mut DiffBuilder,
+        key: &[u8],
+        facts: &KeyFacts,
+        db: u64,
+        baseline: bool,
+    ) {
         if key != self.key.as_slice() {
             self.flush(b);
             self.key.clear();
             self.key.extend_from_slice(key);
         }
-        let (db, baseline) = (tag / 2, tag % 2 == 1);
         let i = match self.dbs.iter().position(|e| e.0 == db) {
             Some(i) => i,
             None => {
@@ -255,5 +265,165 @@ impl PairGrouper {
 impl Default for PairGrouper {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Entries between two checks of the cancel flag in [`pair_spools`].
+const CANCEL_CHECK_EVERY: u64 = 1 << 14;
+
+/// The pair pass: merge the two batches' key streams (each spooled in key order, tagged
+/// with the record's db) into `builder`. Returns the entries read.
+pub fn pair_spools(
+    current: &mut SpoolReader,
+    baseline: &mut SpoolReader,
+    builder: &mut DiffBuilder,
+    cancel: &Cancel,
+) -> Result<u64, SpillError> {
+    let mut grouper = PairGrouper::new();
+    let mut has = [current.advance()?, baseline.advance()?];
+    let mut n = 0u64;
+    loop {
+        let side = match has {
+            [false, false] => break,
+            [true, false] => 0,
+            [false, true] => 1,
+            [true, true] => usize::from(current.key() > baseline.key()),
+        };
+        let r = if side == 0 {
+            &mut *current
+        } else {
+            &mut *baseline
+        };
+        let db = r
+            .tag()
+            .ok_or_else(|| r.corrupt("an entry without its db"))?;
+        grouper.push(builder, r.key(), &r.facts(), db, side == 1);
+        has[side] = r.advance()?;
+        n += 1;
+        if n.is_multiple_of(CANCEL_CHECK_EVERY) && cancel.is_cancelled() {
+            return Err(SpillError::Interrupted);
+        }
+    }
+    grouper.flush(builder);
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::report::spill::{ExternalSorter, Spool};
+
+    type Entry = (Vec<u8>, u64, KeyFacts);
+
+    fn entries(n: usize, seed: u64) -> Vec<Entry> {
+        let mut x = seed;
+        let mut r = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        (0..n)
+            .map(|_| {
+                // Few keys and dbs: the same (db, key) repeats (several instances), the same
+                // key lives in several dbs, and most keys are in both batches.
+                let len = (r() % 6) as usize;
+                let key: Vec<u8> = (0..len)
+                    .map(|_| [b'a', b'b', b':', 0xff][(r() % 4) as usize])
+                    .collect();
+                let facts = KeyFacts {
+                    rdb_size: r() % 5000,
+                    mem_size: (!r().is_multiple_of(4)).then(|| r() % 9000),
+                    member_count: r() % 50,
+                    rtype: RecordType::ALL[(r() % 3) as usize],
+                    has_ttl: r().is_multiple_of(2),
+                };
+                (key, r() % 3, facts)
+            })
+            .collect()
+    }
+
+    /// One batch through a report's sort (spilling at small budgets) into a spool.
+    fn spooled(batch: &[Entry], budget: u64, mem: usize, dir: &std::path::Path) -> SpoolReader {
+        let mut sorter = ExternalSorter::new(budget, Some(dir.to_path_buf()), Cancel::default());
+        for (k, db, f) in batch {
+            sorter.push_tagged(k, *f, Some(*db)).unwrap();
+        }
+        let mut spool = Spool::new(Some(dir), 4 << 10, mem);
+        sorter
+            .finish_tagged(|k, f, t| {
+                spool.push(k, f, t);
+                Ok::<(), std::io::Error>(())
+            })
+            .unwrap();
+        spool.into_reader().unwrap()
+    }
+
+    fn builder() -> DiffBuilder {
+        let prefixes = [&b"a"[..], b"a:", b"ab", b"b", b"b:a", b"\xff"]
+            .iter()
+            .map(|p| p.to_vec())
+            .collect();
+        DiffBuilder::new(prefixes, Measure::Mem, 5)
+    }
+
+    /// The merge of two spooled sorts equals grouping both batches by `(key, db)` by brute
+    /// force, at every budget (in memory, spilled runs, intermediate merges), and the spools
+    /// leave nothing behind.
+    #[test]
+    fn pair_spools_match_a_brute_force_grouping() {
+        for (seed, n_cur, n_base) in [(1, 3000, 2500), (2, 0, 700), (3, 900, 0), (4, 0, 0)] {
+            let cur = entries(n_cur, seed);
+            let base = entries(n_base, seed + 100);
+            let mut want: BTreeMap<(Vec<u8>, u64), (Side, Side)> = BTreeMap::new();
+            for (side, batch) in [(0, &cur), (1, &base)] {
+                for (k, db, f) in batch {
+                    let e = want.entry((k.clone(), *db)).or_default();
+                    if side == 0 { e.0.add(f) } else { e.1.add(f) }
+                }
+            }
+            let mut reference = builder();
+            for ((k, db), (c, b)) in &want {
+                reference.push(k, *db, c, b);
+            }
+            let want = reference.finish();
+            // Spools on disk from the start, moved there midway, and kept in memory.
+            for (budget, mem) in [(1 << 10, 0), (1 << 14, 8 << 10), (1 << 30, 1 << 30)] {
+                let tmp = tempfile::tempdir().unwrap();
+                let mut c = spooled(&cur, budget, mem, tmp.path());
+                let mut b = spooled(&base, budget, mem, tmp.path());
+                let mut got = builder();
+                let n = pair_spools(&mut c, &mut b, &mut got, &Cancel::default()).unwrap();
+                assert_eq!(n, (n_cur + n_base) as u64);
+                assert_eq!(
+                    got.finish(),
+                    want,
+                    "seed {seed}, budget {budget}, mem {mem}"
+                );
+                drop((c, b));
+                assert_eq!(
+                    std::fs::read_dir(tmp.path()).unwrap().count(),
+                    0,
+                    "spools removed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pair_spools_stop_when_cancelled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cur = entries(40_000, 5);
+        let mut c = spooled(&cur, 1 << 30, 1 << 30, tmp.path());
+        let mut b = spooled(&[], 1 << 30, 0, tmp.path());
+        let err = pair_spools(&mut c, &mut b, &mut builder(), &{
+            let c = Cancel::default();
+            c.cancel();
+            c
+        })
+        .unwrap_err();
+        assert!(matches!(err, SpillError::Interrupted), "{err}");
     }
 }

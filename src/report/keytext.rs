@@ -41,21 +41,41 @@ pub fn sort_form(key: &[u8]) -> Cow<'_, [u8]> {
 /// a key of at most [`KEY_SHOWN_BYTES`] bytes, whose form is `shown` itself). `None` when the
 /// parts do not fit together.
 pub fn sort_form_from_parts(shown: &[u8], len: u64, sha256_hex: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    sort_form_from_parts_into(shown, len, sha256_hex, &mut out).then_some(out)
+}
+
+/// [`sort_form_from_parts`] into `out` (cleared first; reused across keys); `false` when the
+/// parts do not fit together.
+pub fn sort_form_from_parts_into(
+    shown: &[u8],
+    len: u64,
+    sha256_hex: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
     if len <= KEY_SHOWN_BYTES as u64 {
-        return (shown.len() as u64 == len && sha256_hex.is_empty()).then(|| shown.to_vec());
+        if shown.len() as u64 != len || !sha256_hex.is_empty() {
+            return false;
+        }
+        out.extend_from_slice(shown);
+        return true;
     }
     if shown.len() != KEY_SHOWN_BYTES || sha256_hex.len() != 64 {
-        return None;
+        return false;
     }
-    let mut out = Vec::with_capacity(LONG_FORM_BYTES);
     out.extend_from_slice(shown);
     out.extend_from_slice(&len.to_be_bytes());
     for pair in sha256_hex.chunks_exact(2) {
-        let hi = char::from(pair[0]).to_digit(16)?;
-        let lo = char::from(pair[1]).to_digit(16)?;
+        let (Some(hi), Some(lo)) = (
+            char::from(pair[0]).to_digit(16),
+            char::from(pair[1]).to_digit(16),
+        ) else {
+            return false;
+        };
         out.push((hi * 16 + lo) as u8);
     }
-    Some(out)
+    true
 }
 
 /// The shown part of a sort form: the key itself, or a long key's first [`KEY_SHOWN_BYTES`].

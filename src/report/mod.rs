@@ -56,7 +56,7 @@ use self::assemble::{assemble, total_agg};
 use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
 use self::prefix::PrefixBuilder;
-use self::spill::{ExternalSorter, SpillStats};
+use self::spill::{ExternalSorter, SortBuffers, SpillStats, Spool};
 
 /// What reading the batch took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,66 +97,140 @@ pub fn from_parquet(
     cancel: Cancel,
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
-    let (mut data, stats) = parquet_batch_report(&b, cluster, opts, &cancel)?;
-    if let Some(want) = opts.baseline.as_deref() {
-        let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
-        tracing::info!("comparing with baseline batch {}", base.slug);
-        let (base_data, _) = parquet_batch_report(&base, cluster, opts, &cancel)?;
-        let (m, note) = change_measure(&data, &base_data);
-        let cur_tree = tree_for(&data, m, || {
+    let Some(want) = opts.baseline.as_deref() else {
+        let (data, stats) = parquet_batch_report(&b, cluster, opts, None, None, &cancel)?;
+        return Ok(Report {
+            batch: b.batch,
+            data,
+            stats,
+        });
+    };
+    let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
+    // Each report's key sort is spooled as it is consumed, tagged with the db: the pair pass
+    // merges the two spools instead of reading and sorting both batches again.
+    // The second sort reuses the first one's buffers.
+    let mut bufs = SortBuffers::default();
+    let mut cur_spool = new_spool(opts);
+    let (mut data, stats) = parquet_batch_report(
+        &b,
+        cluster,
+        opts,
+        Some(&mut cur_spool),
+        Some(&mut bufs),
+        &cancel,
+    )?;
+    tracing::info!("comparing with baseline batch {}", base.slug);
+    let mut base_spool = new_spool(opts);
+    let (base_data, _) = parquet_batch_report(
+        &base,
+        cluster,
+        opts,
+        Some(&mut base_spool),
+        Some(&mut bufs),
+        &cancel,
+    )?;
+    drop(bufs);
+    let (m, note) = change_measure(&data, &base_data);
+    let tree = |d: &ReportData, batch: &parquet::ParquetBatch| match tree_for(d, m) {
+        Some(t) => Ok::<_, ReportError>(t),
+        None => {
             let o = ReportOptions {
                 measure: m,
                 ..opts.clone()
             };
-            Ok(parquet_batch_report(&b, cluster, &o, &cancel)?.0)
-        })?;
-        let base_tree = tree_for(&base_data, m, || {
-            let o = ReportOptions {
-                measure: m,
-                ..opts.clone()
-            };
-            Ok(parquet_batch_report(&base, cluster, &o, &cancel)?.0)
-        })?;
-        let union = assemble::union_prefixes(&cur_tree.0, &base_tree.0);
-        let mut sorter = ExternalSorter::new(
-            sort_budget(opts.memory_limit),
-            opts.spill_dir.clone(),
-            cancel.clone(),
-        );
-        parquet::scan_tagged(&b, cluster, 0, &mut sorter, &cancel)?;
-        parquet::scan_tagged(&base, cluster, 1, &mut sorter, &cancel)?;
-        let mut builder = diff::DiffBuilder::new(
-            union.iter().map(|u| u.0.clone()).collect(),
-            m,
-            usize::try_from(opts.top).unwrap_or(usize::MAX),
-        );
-        let mut grouper = diff::PairGrouper::new();
-        sorter.finish_tagged(|key, facts, tag| {
-            grouper.push(&mut builder, key, &facts, tag.unwrap_or(0));
-            Ok::<(), std::convert::Infallible>(())
-        })?;
-        grouper.flush(&mut builder);
-        let parts = builder.finish();
-        let changes = assemble::changes(
-            &data,
-            &base_data,
-            opts.top,
-            assemble::ChangeInputs {
-                measure: m,
-                note,
-                current_threshold: cur_tree.1,
-                baseline_threshold: base_tree.1,
-                union: &union,
-                parts,
-            },
-        )?;
-        data.changes = Some(changes);
-    }
+            let r = parquet_batch_report(batch, cluster, &o, None, None, &cancel)?.0;
+            Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
+        }
+    };
+    let setup = ChangeSetup::new(m, note, tree(&data, &b)?, tree(&base_data, &base)?);
+    let mut builder = setup.builder(opts.top);
+    let started = std::time::Instant::now();
+    let (mut cur, mut old) = (cur_spool.into_reader()?, base_spool.into_reader()?);
+    let n = diff::pair_spools(&mut cur, &mut old, &mut builder, &cancel)?;
+    drop((cur, old));
+    tracing::debug!(
+        "merged the two key sorts ({n} entries) in {:.2?}",
+        started.elapsed()
+    );
+    data.changes = Some(setup.changes(&data, &base_data, opts.top, builder.finish())?);
     Ok(Report {
         batch: b.batch,
         data,
         stats,
     })
+}
+
+/// One of the two `--baseline` spools: in memory up to 1/8 of `--memory-limit` (the two
+/// together within the quarter the key sort leaves), then in `--spill-dir`, with a read (and
+/// write) buffer of 1/32 of the limit within 4 KiB and 256 KiB.
+fn new_spool(opts: &ReportOptions) -> Spool {
+    let limit = opts.memory_limit.0;
+    let buf = usize::try_from(limit / 32)
+        .unwrap_or(usize::MAX)
+        .clamp(4 << 10, 256 << 10);
+    let mem = usize::try_from(limit / 8).unwrap_or(usize::MAX);
+    Spool::new(opts.spill_dir.as_deref(), buf, mem)
+}
+
+/// What the changes are computed from, the same for both stores: the measure, the union of
+/// both trees' prefixes (each tree built with that measure) and their thresholds.
+struct ChangeSetup {
+    measure: Measure,
+    note: Option<String>,
+    union: Vec<(Vec<u8>, bool, bool)>,
+    current_threshold: u64,
+    baseline_threshold: u64,
+}
+
+impl ChangeSetup {
+    /// `current`, `baseline`: each report's prefix tree and threshold measured by `measure`
+    /// ([`tree_for`], else rebuilt).
+    fn new(
+        measure: Measure,
+        note: Option<String>,
+        current: (PrefixTree, u64),
+        baseline: (PrefixTree, u64),
+    ) -> Self {
+        ChangeSetup {
+            measure,
+            note,
+            union: assemble::union_prefixes(&current.0, &baseline.0),
+            current_threshold: current.1,
+            baseline_threshold: baseline.1,
+        }
+    }
+
+    /// The builder the pair pass feeds.
+    fn builder(&self, top: u64) -> diff::DiffBuilder {
+        diff::DiffBuilder::new(
+            self.union.iter().map(|u| u.0.clone()).collect(),
+            self.measure,
+            usize::try_from(top).unwrap_or(usize::MAX),
+        )
+    }
+
+    /// The changes, from the two reports and what the pair pass found.
+    fn changes(
+        self,
+        cur: &ReportData,
+        base: &ReportData,
+        top: u64,
+        parts: diff::DiffParts,
+    ) -> Result<model::Changes, ReportError> {
+        Ok(assemble::changes(
+            cur,
+            base,
+            top,
+            assemble::ChangeInputs {
+                measure: self.measure,
+                note: self.note,
+                current_threshold: self.current_threshold,
+                baseline_threshold: self.baseline_threshold,
+                union: &self.union,
+                parts,
+            },
+        )?)
+    }
 }
 
 /// The baseline batch of a Parquet store: `want` (a slug, RFC 3339 or `previous`), older
@@ -221,25 +295,22 @@ fn change_measure(cur: &ReportData, base: &ReportData) -> (Measure, Option<Strin
     }
 }
 
-/// A report's prefix tree and threshold measured by `m`: its own, or `rebuild`'s.
-fn tree_for(
-    d: &ReportData,
-    m: Measure,
-    rebuild: impl FnOnce() -> Result<ReportData, ReportError>,
-) -> Result<(PrefixTree, u64), ReportError> {
-    if d.memory.measure == m.as_str() {
-        Ok((d.prefix_tree.clone(), d.params.prefix_threshold_bytes))
-    } else {
-        let r = rebuild()?;
-        Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
-    }
+/// A report's prefix tree and threshold when it is measured by `m` (else the caller rebuilds
+/// it with `m`).
+fn tree_for(d: &ReportData, m: Measure) -> Option<(PrefixTree, u64)> {
+    (d.memory.measure == m.as_str())
+        .then(|| (d.prefix_tree.clone(), d.params.prefix_threshold_bytes))
 }
 
-/// One batch's report from Parquet.
+/// One batch's report from Parquet; with `spool`, its key sort (tagged with the db) is also
+/// written there in key order; with `bufs`, the sort starts from those buffers and leaves its
+/// own there.
 fn parquet_batch_report(
     b: &parquet::ParquetBatch,
     cluster: &str,
     opts: &ReportOptions,
+    mut spool: Option<&mut Spool>,
+    mut bufs: Option<&mut SortBuffers>,
     cancel: &Cancel,
 ) -> Result<(ReportData, ReadStats), ReportError> {
     tracing::info!(
@@ -259,8 +330,11 @@ fn parquet_batch_report(
         opts.spill_dir.clone(),
         cancel.clone(),
     );
+    if let Some(bufs) = bufs.as_deref_mut() {
+        sorter.reuse(bufs);
+    }
     let started = std::time::Instant::now();
-    parquet::scan(b, cluster, &mut acc, &mut sorter, cancel)?;
+    parquet::scan(b, cluster, &mut acc, &mut sorter, spool.is_some(), cancel)?;
     let rows = acc.rows();
     tracing::debug!("read {rows} rows in {:.2?}", started.elapsed());
     let started = std::time::Instant::now();
@@ -272,7 +346,16 @@ fn parquet_batch_report(
         aggregates.measure,
         opts.delimiter.as_ref(),
     );
-    let spill = sorter.finish(|key, facts| builder.push(key, facts))?;
+    let consume = |key: &[u8], facts, tag| {
+        if let Some(s) = spool.as_mut() {
+            s.push(key, facts, tag);
+        }
+        builder.push(key, facts)
+    };
+    let spill = match bufs {
+        Some(keep) => sorter.finish_tagged_keeping(consume, keep)?,
+        None => sorter.finish_tagged(consume)?,
+    };
     tracing::debug!(
         "sorted the keys and built the prefix tree in {:.2?}",
         started.elapsed()
@@ -315,8 +398,15 @@ pub async fn from_clickhouse(
 ) -> Result<Report, ReportError> {
     let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
-    let (mut data, rows) = ch_batch_report(&mut reader, cluster, batch, opts).await?;
-    if let Some(want) = opts.baseline.as_deref() {
+    // With --baseline, each report's key stream (sort forms with their db, in sort-form order)
+    // is spooled as it is consumed: the pair pass merges the two spools, as from Parquet.
+    let mut cur_spool = opts.baseline.is_some().then(|| {
+        spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
+        new_spool(opts)
+    });
+    let (mut data, rows) =
+        ch_batch_report(&mut reader, cluster, batch, opts, cur_spool.as_mut()).await?;
+    if let (Some(want), Some(cur_spool)) = (opts.baseline.as_deref(), cur_spool) {
         let base = if want == "previous" {
             reader
                 .completed_batches(cluster)
@@ -344,49 +434,45 @@ pub async fn from_clickhouse(
             b
         };
         tracing::info!("comparing with baseline batch {base}");
-        let (base_data, _) = ch_batch_report(&mut reader, cluster, base, opts).await?;
+        let mut base_spool = new_spool(opts);
+        let (base_data, _) =
+            ch_batch_report(&mut reader, cluster, base, opts, Some(&mut base_spool)).await?;
         let (m, note) = change_measure(&data, &base_data);
         let o = ReportOptions {
             measure: m,
             ..opts.clone()
         };
-        let cur_tree = if data.memory.measure == m.as_str() {
-            (data.prefix_tree.clone(), data.params.prefix_threshold_bytes)
-        } else {
-            let r = ch_batch_report(&mut reader, cluster, batch, &o).await?.0;
-            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        let cur_tree = match tree_for(&data, m) {
+            Some(t) => t,
+            None => {
+                let r = ch_batch_report(&mut reader, cluster, batch, &o, None)
+                    .await?
+                    .0;
+                (r.prefix_tree, r.params.prefix_threshold_bytes)
+            }
         };
-        let base_tree = if base_data.memory.measure == m.as_str() {
-            (
-                base_data.prefix_tree.clone(),
-                base_data.params.prefix_threshold_bytes,
-            )
-        } else {
-            let r = ch_batch_report(&mut reader, cluster, base, &o).await?.0;
-            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        let base_tree = match tree_for(&base_data, m) {
+            Some(t) => t,
+            None => {
+                let r = ch_batch_report(&mut reader, cluster, base, &o, None)
+                    .await?
+                    .0;
+                (r.prefix_tree, r.params.prefix_threshold_bytes)
+            }
         };
-        let union = assemble::union_prefixes(&cur_tree.0, &base_tree.0);
-        let mut builder = diff::DiffBuilder::new(
-            union.iter().map(|u| u.0.clone()).collect(),
-            m,
-            usize::try_from(opts.top).unwrap_or(usize::MAX),
+        let setup = ChangeSetup::new(m, note, cur_tree, base_tree);
+        let mut builder = setup.builder(opts.top);
+        let started = std::time::Instant::now();
+        let (mut cur, mut old) = (cur_spool.into_reader()?, base_spool.into_reader()?);
+        // No cancel flag here: a ClickHouse report stops by being dropped, and this pass
+        // reads only local memory or files.
+        let n = diff::pair_spools(&mut cur, &mut old, &mut builder, &Cancel::default())?;
+        drop((cur, old));
+        tracing::debug!(
+            "merged the two key streams ({n} entries) in {:.2?}",
+            started.elapsed()
         );
-        reader
-            .stream_pairs(cluster, batch, base, &mut builder)
-            .await?;
-        let changes = assemble::changes(
-            &data,
-            &base_data,
-            opts.top,
-            assemble::ChangeInputs {
-                measure: m,
-                note,
-                current_threshold: cur_tree.1,
-                baseline_threshold: base_tree.1,
-                union: &union,
-                parts: builder.finish(),
-            },
-        )?;
+        let changes = setup.changes(&data, &base_data, opts.top, builder.finish())?;
         data.changes = Some(changes);
     }
     Ok(Report {
@@ -399,12 +485,14 @@ pub async fn from_clickhouse(
     })
 }
 
-/// One batch's report from ClickHouse, and the keys streamed.
+/// One batch's report from ClickHouse, and the keys streamed; with `spool`, its key stream
+/// (sort forms tagged with the db) is also written there in key order.
 async fn ch_batch_report(
     reader: &mut clickhouse::ClickHouseReader,
     cluster: &str,
     batch: BatchTs,
     opts: &ReportOptions,
+    spool: Option<&mut Spool>,
 ) -> Result<(ReportData, u64), ReportError> {
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
     let aggregates = reader
@@ -417,7 +505,9 @@ async fn ch_batch_report(
         aggregates.measure,
         opts.delimiter.as_ref(),
     );
-    let rows = reader.stream_keys(cluster, batch, &mut builder).await?;
+    let rows = reader
+        .stream_keys(cluster, batch, &mut builder, spool)
+        .await?;
     let tree = builder.finish()?;
     let id = BatchContext {
         cluster: cluster.to_string(),

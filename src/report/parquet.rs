@@ -306,39 +306,20 @@ fn pq_err(path: &Path, what: impl std::fmt::Display) -> ReportError {
     }
 }
 
-/// Read every row of the batch into `acc` and `sorter`.
+/// Read every row of the batch into `acc` and `sorter`; with `tag_db`, each sorted entry carries
+/// its row's db as its tag (the `--baseline` pair pass needs it).
 pub fn scan(
     batch: &ParquetBatch,
     cluster: &str,
     acc: &mut RowAccumulator,
     sorter: &mut ExternalSorter,
+    tag_db: bool,
     cancel: &Cancel,
 ) -> Result<(), ReportError> {
     for path in &batch.files {
-        scan_file(path, cluster, batch, Sink::Report(acc), sorter, cancel)?;
+        scan_file(path, cluster, batch, acc, sorter, tag_db, cancel)?;
     }
     Ok(())
-}
-
-/// Read every key of the batch into `sorter` only, tagged `db × 2 + side` (`side` 1 for the
-/// baseline, 0 for the current batch): the `--baseline` pass.
-pub fn scan_tagged(
-    batch: &ParquetBatch,
-    cluster: &str,
-    side: u64,
-    sorter: &mut ExternalSorter,
-    cancel: &Cancel,
-) -> Result<(), ReportError> {
-    for path in &batch.files {
-        scan_file(path, cluster, batch, Sink::Tagged(side), sorter, cancel)?;
-    }
-    Ok(())
-}
-
-/// Where a file's rows go besides the sorter.
-enum Sink<'a> {
-    Report(&'a mut RowAccumulator),
-    Tagged(u64),
 }
 
 /// The completed batches of the cluster older than `before`, newest first (slugs).
@@ -460,8 +441,9 @@ fn scan_file(
     path: &Path,
     cluster: &str,
     resolved: &ParquetBatch,
-    mut sink: Sink<'_>,
+    acc: &mut RowAccumulator,
     sorter: &mut ExternalSorter,
+    tag_db: bool,
     cancel: &Cancel,
 ) -> Result<(), ReportError> {
     let (batch, shared_dir) = (resolved.batch, resolved.shared_dir);
@@ -531,28 +513,6 @@ fn scan_file(
                     batch
                 )));
             }
-            let acc = match &mut sink {
-                Sink::Report(acc) => &mut **acc,
-                Sink::Tagged(side) => {
-                    let t = c.rtype.value(i);
-                    let rtype = RecordType::parse(t)
-                        .ok_or_else(|| row_err(format!("unknown type '{t}'")))?;
-                    let db = c.db.value(i);
-                    let tag = db
-                        .checked_mul(2)
-                        .map(|d| d + *side)
-                        .ok_or_else(|| row_err(format!("db {db} is out of range")))?;
-                    let facts = KeyFacts {
-                        rdb_size: c.rdb_size.value(i),
-                        mem_size: c.mem_size.and_then(|m| opt(m, i)),
-                        member_count: c.member_count.value(i),
-                        rtype,
-                        has_ttl: report_expire_ms(opt(c.expire_at, i)).is_some(),
-                    };
-                    sorter.push_tagged(&sort_form(c.key.value(i)), facts, Some(tag))?;
-                    continue;
-                }
-            };
             let inst = c.instance.value(i);
             let instance = match &last_instance {
                 Some((name, id)) if name == inst => *id,
@@ -609,7 +569,7 @@ fn scan_file(
                 redis_slot: opt(c.redis_slot, i),
             };
             acc.add(&row);
-            sorter.push(
+            sorter.push_tagged(
                 row.key,
                 KeyFacts {
                     rdb_size: row.rdb_size,
@@ -618,6 +578,7 @@ fn scan_file(
                     rtype,
                     has_ttl: expire_ms.is_some(),
                 },
+                tag_db.then_some(row.db),
             )?;
         }
         row_no += b.num_rows() as u64;

@@ -1090,6 +1090,76 @@ fn entries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `--baseline` from Parquet keeps its two key spools in memory while they fit: a report that
+/// spills nothing never touches `--spill-dir` (it used to create the spools' directories
+/// there first, so an unusable `--spill-dir` failed it), and one that spills names it.
+#[test]
+fn a_baseline_report_that_spills_nothing_does_not_need_the_spill_dir() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let rdb = rdb_file(tmp.path(), "populated", &[], |c| {
+        c.ok(&[b"DEBUG", b"POPULATE", b"3000", b"key", b"10"]);
+    });
+    let pq = tmp.path().join("pq");
+    let pq_s = pq.to_str().expect("utf-8");
+    for ts in ["2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z"] {
+        ok(&[
+            "dump",
+            "from-file",
+            "--path",
+            rdb.to_str().expect("utf-8"),
+            "--cluster",
+            "pop",
+            "--instance",
+            "i1",
+            "--batch-timestamp",
+            ts,
+            "--allow-future-batch",
+            "into-parquet",
+            "--dir",
+            pq_s,
+        ]);
+    }
+    // A regular file: no directory can be created in it, whoever runs the test.
+    let not_a_dir = tmp.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, b"").expect("write");
+    let json = tmp.path().join("r.json");
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "report",
+            "from-parquet",
+            "--dir",
+            pq_s,
+            "--cluster",
+            "pop",
+            "--baseline",
+            "previous",
+            "-o",
+            tmp.path().join("r.html").to_str().expect("utf-8"),
+            "--json",
+            json.to_str().expect("utf-8"),
+            "--spill-dir",
+            not_a_dir.to_str().expect("utf-8"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+    };
+    ok(&args(&[]));
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("json");
+    assert_eq!(
+        report["changes"]["totals"]["current"]["keys"], 3_000,
+        "{report}"
+    );
+    // With a budget the spools outgrow, the report needs the directory and says which.
+    let err = fails(&args(&["--memory-limit", "64KiB"]));
+    let last = err.lines().last().expect("error line");
+    assert!(
+        last.contains("cannot create a spill directory in") && last.contains("not-a-dir"),
+        "{last}"
+    );
+}
+
 #[test]
 fn tiny_memory_limit_spills_and_gives_the_same_report() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -1675,6 +1745,43 @@ fn baseline_changes_match_the_reference_from_every_store() {
             "{what}: --baseline changed the rest of the report"
         );
     }
+
+    // 600 keys over two dbs, most in both batches with other sizes: at `--memory-limit 4KiB`
+    // (a 3 KiB sort budget against some 20 KiB of entries per batch) both reports' key sorts
+    // spill, so the pair pass merges spools written from merged runs. The same document as
+    // without the limit, and the reference's changes.
+    let many = |name: &str, salt: usize| {
+        rdb_file(tmp.path(), name, &[], |c| {
+            for db in [0u64, 1] {
+                select(c, db);
+                for i in (salt..600 + salt).filter(|i| i % 2 == db as usize) {
+                    let len = (i * 37 + salt * 11) % 400 + 1;
+                    set(c, format!("m:{}:{i}", i % 7).as_bytes(), x(len).as_bytes());
+                }
+            }
+        })
+    };
+    let (m_base, m_cur) = (many("many-base", 0), many("many-cur", 50));
+    let m0 = stores.dump(&file_source(&m_base, "diffm", "10.0.0.1:6379"), B0, "m0");
+    let m1 = stores.dump(&file_source(&m_cur, "diffm", "10.0.0.1:6379"), B1, "m1");
+    let m_cur_r = single("diffm", B1, "many-cur");
+    let m_base_r = single("diffm", B0, "many-base");
+    let unspilled = compared("diffm", B1, B0, "many");
+    let json = tmp.path().join("many-spilled.json");
+    let (pq, json_s) = (stores.parquet(), json.display().to_string());
+    let mut a = vec!["report", "from-parquet", "--dir", &pq, "--cluster", "diffm"];
+    a.extend(["--batch", B1, "--baseline", B0, "--memory-limit", "4KiB"]);
+    a.extend(thr);
+    a.extend(["--json", &json_s]);
+    ok(&a);
+    let spilled: Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("report JSON");
+    assert_eq!(
+        spilled, unspilled,
+        "--memory-limit 4KiB changed the changes"
+    );
+    let want = report_ref::changes(&m1, &m0, &m_cur_r, &m_base_r, 100);
+    report_ref::assert_same_report(&spilled["changes"], &want, "many keys, spilled");
 
     // The crafted pair, by hand.
     let got = compared("diff", B1, "previous", "previous");

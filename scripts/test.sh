@@ -18,6 +18,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The peak-RSS tests measure through GNU time (tests/common/cli.rs::run_measured).
+[ -x /usr/bin/time ] || need_apt+=(time)
 # tests/redis/operator.rs draws the progress bars in a real terminal.
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)

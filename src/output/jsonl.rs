@@ -361,7 +361,7 @@ fn encode_line(buf: &mut Vec<u8>, line_start: &[u8], record: &Record) {
     match record.expire_at_ms {
         Some(ms) => {
             buf.push(b'"');
-            buf.extend_from_slice(expire::format_ms(ms).as_bytes());
+            expire::write_ms(buf, ms);
             buf.push(b'"');
         }
         None => buf.extend_from_slice(b"null"),

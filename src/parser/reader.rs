@@ -227,12 +227,17 @@ impl<R: Read> Reader<R> {
             }
             self.pos = start;
         } else {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.base = self.base.wrapping_add(self.pos as u64);
-            self.buf.truncate(tail);
+            // Append. Move the tail to the front only once the consumed part is at least as
+            // large, so a container arriving in many small reads is copied a bounded number
+            // of times, not once per read.
+            if self.pos >= tail {
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.base = self.base.wrapping_add(self.pos as u64);
+                self.pos = 0;
+            }
+            self.buf.truncate(self.pos + tail);
             self.buf.extend_from_slice(&block[HEADROOM..]);
             let _ = blocks.spent.try_send(block);
-            self.pos = 0;
         }
         self.end = self.buf.len();
         self.crc_pos = self.pos;
@@ -355,8 +360,9 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// The read-ahead thread: fill blocks (recycled ones first) until the end (a block without
-/// data) or an error (sent as the last item). Returns early when the reader is gone.
+/// The read-ahead thread: one read into each block (recycled ones first), until the end (a
+/// block without data) or an error (sent as the last item). Returns early when the reader is
+/// gone.
 fn read_blocks<R: Read>(
     mut inner: R,
     filled: &SyncSender<io::Result<Vec<u8>>>,
@@ -365,15 +371,15 @@ fn read_blocks<R: Read>(
     loop {
         let mut block = spent.try_recv().unwrap_or_default();
         block.resize(HEADROOM + BLOCK, 0);
+        // One read per block: what a slow source (a socket, a pipe) delivers goes on to the
+        // parser at once; a file fills the block in one read.
         let mut len = HEADROOM;
         let result = loop {
-            match inner.read(&mut block[len..]) {
+            match inner.read(&mut block[HEADROOM..]) {
                 Ok(0) => break Ok(true),
                 Ok(n) => {
                     len += n;
-                    if len == block.len() {
-                        break Ok(false);
-                    }
+                    break Ok(false);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => break Err(e),

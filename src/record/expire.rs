@@ -49,6 +49,34 @@ pub fn format_ms(ms: i64) -> String {
     out
 }
 
+/// [`format_ms`] appended to `out` without formatting machinery for the years 0–9999 (every
+/// real expiry; the JSONL output writes one per key with a TTL).
+pub fn write_ms(out: &mut Vec<u8>, ms: i64) {
+    let days = ms.div_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(format_ms(ms).as_bytes());
+        return;
+    }
+    let ms_of_day = ms.rem_euclid(86_400_000);
+    // Digits of `v` (< 10^width), most significant first.
+    let mut digits = |v: i64, width: u32, sep: u8| {
+        let mut p = 10i64.pow(width - 1);
+        while p > 0 {
+            out.push(b'0' + ((v / p) % 10) as u8);
+            p /= 10;
+        }
+        out.push(sep);
+    };
+    digits(year, 4, b'-');
+    digits(i64::from(month), 2, b'-');
+    digits(i64::from(day), 2, b'T');
+    digits(ms_of_day / 3_600_000, 2, b':');
+    digits(ms_of_day / 60_000 % 60, 2, b':');
+    digits(ms_of_day / 1000 % 60, 2, b'.');
+    digits(ms_of_day % 1000, 3, b'Z');
+}
+
 /// The proleptic Gregorian date of a day count from 1970-01-01 (days may be any `i64` that
 /// `ms / 86,400,000` yields). The usual era-based conversion: 400-year eras of 146,097 days,
 /// with March as the first month so the leap day ends the year.
@@ -124,5 +152,33 @@ mod tests {
         assert_eq!(format_ms(i64::MAX), "+292278994-08-17T07:12:55.807Z");
         assert_eq!(format_ms(i64::MIN), "-292275055-05-16T16:47:04.192Z");
         assert_eq!(format_ms(i64::MAX / 1000), "+294247-01-10T04:00:54.775Z");
+    }
+
+    #[test]
+    fn write_ms_writes_what_format_ms_formats() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let samples = (0..20_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as i64
+        });
+        let edges = [
+            0,
+            -1,
+            1,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            -62_167_219_200_000,
+        ];
+        for ms in edges
+            .into_iter()
+            .chain(samples.map(|v| v % 300_000_000_000_000))
+            .chain([MAX_EXPIRE_MS, -MAX_EXPIRE_MS])
+        {
+            let mut out = Vec::new();
+            write_ms(&mut out, ms);
+            assert_eq!(out, format_ms(ms).as_bytes(), "{ms}");
+        }
     }
 }

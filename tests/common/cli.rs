@@ -205,39 +205,47 @@ impl FifoFeeder {
     }
 }
 
-/// Reset this process's peak RSS to its current RSS. A child spawned without a fork of its
-/// own (`posix_spawn` shares our memory until it execs) starts its `ru_maxrss` at our peak:
-/// without this, a test that once held hundreds of MB would measure that.
-fn reset_peak_rss() {
-    // Best effort: without it the measure is only larger, never smaller.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// Run the binary with `args` to its end: its exit code, its peak RSS in bytes (from the
-/// kernel's accounting of the reaped child, `ru_maxrss`) and its stderr.
-// Reaped by wait4, which `Child::wait` cannot replace (it drops the rusage).
-#[allow(clippy::zombie_processes)]
+/// Run the binary with `args` to its end: its exit code, its peak RSS in bytes and its stderr.
+///
+/// The peak is GNU time's (`/usr/bin/time -f %M`): time forks the binary from its own small
+/// process and reports the child's `ru_maxrss`. Measured from this process directly, a child
+/// starts its `ru_maxrss` at this process's RSS when it is spawned (`posix_spawn` shares our
+/// memory until the exec; a fork copies it), and this process holds whatever the tests running
+/// beside it hold: hundreds of MB that were not the binary's.
 pub fn run_measured(args: &[&str]) -> (i32, u64, String) {
-    reset_peak_rss();
-    let mut cmd = command(args);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn rdbinsight");
-    let stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let pid = i32::try_from(child.id()).expect("pid");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals. The child is
-    // reaped here, so `child` is never waited on afterwards.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    let stderr = reader.join().unwrap_or_default();
-    // Linux reports ru_maxrss in KiB.
-    (code, (usage.ru_maxrss as u64) << 10, stderr)
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "/usr/bin/time (GNU time) is needed to measure peak RSS: apt-get install -y time"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("maxrss");
+    let plain = command(args);
+    let mut cmd = Command::new(time);
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(plain.get_program())
+        .args(plain.get_args());
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn rdbinsight under /usr/bin/time");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    // GNU time writes "Command exited with non-zero status N" before the figure on failure.
+    let kib: u64 = text
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {text:?}; stderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), kib << 10, stderr)
 }

@@ -531,8 +531,8 @@ impl ParquetChunkWriter {
         };
         encoder.write(batch, wait).await?;
         self.micro_batches += 1;
-        tracing::trace!(
-            "parquet: micro-batch {} ({rows} rows, {} rows in all) queued for {}",
+        tracing::debug!(
+            "parquet: flushed micro-batch {} ({rows} rows, {} rows in all) to the encoder of {}",
             self.micro_batches,
             self.rows,
             self.tmp_path.display()

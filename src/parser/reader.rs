@@ -76,9 +76,14 @@ pub(crate) struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     pub fn new(inner: R) -> Self {
+        Self::over(Input::Stream(inner), vec![0u8; INITIAL_BUF_SIZE])
+    }
+
+    /// A reader at offset 0 of `input`, with an empty window in `buf`.
+    fn over(input: Input<R>, buf: Vec<u8>) -> Self {
         Reader {
-            input: Input::Stream(inner),
-            buf: vec![0u8; INITIAL_BUF_SIZE],
+            input,
+            buf,
             pos: 0,
             end: 0,
             base: 0,
@@ -102,16 +107,10 @@ impl<R: Read> Reader<R> {
         std::thread::Builder::new()
             .name("rdb-read-ahead".into())
             .spawn(move || read_blocks(inner, &filled_tx, &spent_rx))?;
-        Ok(Reader {
-            input: Input::Blocks(Blocks { filled, spent }),
-            buf: Vec::new(),
-            pos: 0,
-            end: 0,
-            base: 0,
-            crc_pos: 0,
-            digest: None,
-            eof: false,
-        })
+        Ok(Self::over(
+            Input::Blocks(Blocks { filled, spent }),
+            Vec::new(),
+        ))
     }
 
     /// Start checksumming from the current position (callers do this at offset 0).

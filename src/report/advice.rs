@@ -3,6 +3,7 @@
 //! list is identical too. Every threshold is compared exactly on integers (u128 products, never
 //! a float); the page only phrases what is here.
 
+use super::assemble::bucket;
 use super::model::{
     Agg, COLD_IDLE_SECONDS, COLD_PCT, IMBALANCE_DEN, IMBALANCE_NUM, KeyRow, Measure, NO_TTL_PCT,
     Recommendation, ReportData, SMALL_MEMBERS_AVG, SmallCollections,
@@ -167,16 +168,6 @@ pub fn recommendations(d: &ReportData) -> Vec<Recommendation> {
 /// The measure the report used ([`super::model::Memory::measure`]).
 fn measure(d: &ReportData) -> Measure {
     d.memory.measure.parse().unwrap_or_default()
-}
-
-/// The expiry bucket with this id (empty when absent).
-fn bucket(d: &ReportData, id: &str) -> Agg {
-    d.expiry
-        .buckets
-        .iter()
-        .find(|b| b.id == id)
-        .map(|b| b.agg)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

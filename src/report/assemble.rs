@@ -463,7 +463,8 @@ fn join_rows<K: Ord>(
         .collect()
 }
 
-fn bucket(d: &ReportData, id: &str) -> Agg {
+/// The expiry bucket with this id (empty when absent).
+pub(super) fn bucket(d: &ReportData, id: &str) -> Agg {
     d.expiry
         .buckets
         .iter()

@@ -260,23 +260,15 @@ mod tests {
     use crate::output::clickhouse::config::ClickHouseConfig;
     use crate::output::clickhouse::conn::Conn;
     use crate::output::clickhouse::rowbinary;
-    use crate::record::{BatchTs, Encoding, Record, RecordType};
+    use crate::record::{BatchTs, Record};
 
     /// Rows for the stream tests.
     fn test_record(i: u64) -> Record {
         Record {
-            db: 0,
             key: format!("user:{i}:profile").into_bytes(),
-            r#type: RecordType::String,
             member_count: 1,
             rdb_size: 40,
-            encoding: Encoding::Raw,
-            expire_at_ms: None,
-            idle_seconds: None,
-            freq: None,
-            codis_slot: None,
-            redis_slot: None,
-            mem_size: None,
+            ..Record::default()
         }
     }
 

@@ -50,18 +50,20 @@ enum Input<R> {
     Blocks(Blocks),
 }
 
-/// The parser's end of a read-ahead thread: filled blocks (each `HEADROOM` bytes, then the
-/// data; no data = the end; an error ends the stream), and the way back for spent ones.
+/// The parser's end of a read-ahead thread: filled blocks with the end of their data (each
+/// `HEADROOM` bytes, then the data; no data = the end; an error ends the stream), and the way
+/// back for spent ones. Blocks keep their full length both ways, so a block is zeroed once,
+/// when it is first made, not each time a short read fills part of it.
 struct Blocks {
-    filled: Receiver<io::Result<Vec<u8>>>,
+    filled: Receiver<io::Result<(Vec<u8>, usize)>>,
     spent: SyncSender<Vec<u8>>,
 }
 
 /// Buffered reader with absolute offsets and an optional running CRC64.
 pub(crate) struct Reader<R> {
     input: Input<R>,
-    /// The window: `buf[pos..end]` is unread. Its length is the window's size (reading a
-    /// stream) or the block's (read ahead).
+    /// The window: `buf[pos..end]` is unread; `buf[end..]` is room to read into (a stream)
+    /// or the unused part of a block (read ahead).
     buf: Vec<u8>,
     pos: usize,
     end: usize,
@@ -197,15 +199,15 @@ impl<R: Read> Reader<R> {
         let Input::Blocks(blocks) = &mut self.input else {
             return Ok(false);
         };
-        let block = match blocks.filled.recv() {
-            Ok(Ok(block)) => block,
+        let (block, data_end) = match blocks.filled.recv() {
+            Ok(Ok(filled)) => filled,
             Ok(Err(e)) => return Err(ParseErrorKind::from(&e)),
             Err(_) => {
                 let e = io::Error::other("the read-ahead thread ended before the stream did");
                 return Err(ParseErrorKind::from(&e));
             }
         };
-        if block.len() <= HEADROOM {
+        if data_end <= HEADROOM {
             self.eof = true;
             return Ok(false);
         }
@@ -225,6 +227,7 @@ impl<R: Read> Reader<R> {
                 let _ = blocks.spent.try_send(spent);
             }
             self.pos = start;
+            self.end = data_end;
         } else {
             // Append. Move the tail to the front only once the consumed part is at least as
             // large, so a container arriving in many small reads is copied a bounded number
@@ -235,10 +238,10 @@ impl<R: Read> Reader<R> {
                 self.pos = 0;
             }
             self.buf.truncate(self.pos + tail);
-            self.buf.extend_from_slice(&block[HEADROOM..]);
+            self.buf.extend_from_slice(&block[HEADROOM..data_end]);
             let _ = blocks.spent.try_send(block);
+            self.end = self.buf.len();
         }
-        self.end = self.buf.len();
         self.crc_pos = self.pos;
         Ok(true)
     }
@@ -249,10 +252,6 @@ impl<R: Read> Reader<R> {
         let size = n.next_power_of_two().min(BUF_SIZE);
         let mut buf = vec![0u8; size];
         buf[..self.end].copy_from_slice(&self.buf[..self.end]);
-        if let Input::Blocks(_) = self.input {
-            // Block windows end at their data: `fill_block` appends.
-            buf.truncate(self.end);
-        }
         self.buf = buf;
     }
 
@@ -364,36 +363,30 @@ impl<R: Read> Reader<R> {
 /// gone.
 fn read_blocks<R: Read>(
     mut inner: R,
-    filled: &SyncSender<io::Result<Vec<u8>>>,
+    filled: &SyncSender<io::Result<(Vec<u8>, usize)>>,
     spent: &Receiver<Vec<u8>>,
 ) {
     loop {
         let mut block = spent.try_recv().unwrap_or_default();
+        // A no-op for a recycled block (they come back whole); zeroes a new one once.
         block.resize(HEADROOM + BLOCK, 0);
         // One read per block: what a slow source (a socket, a pipe) delivers goes on to the
         // parser at once; a file fills the block in one read.
-        let mut len = HEADROOM;
-        let result = loop {
+        let read = loop {
             match inner.read(&mut block[HEADROOM..]) {
-                Ok(0) => break Ok(true),
-                Ok(n) => {
-                    len += n;
-                    break Ok(false);
-                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
+                other => break other,
             }
         };
-        block.truncate(len);
-        let has_data = len > HEADROOM;
-        if has_data && filled.send(Ok(block)).is_err() {
-            return;
-        }
-        match result {
-            Ok(false) => {}
-            Ok(true) => {
-                let _ = filled.send(Ok(vec![0; HEADROOM]));
+        match read {
+            Ok(0) => {
+                let _ = filled.send(Ok((Vec::new(), 0)));
                 return;
+            }
+            Ok(n) => {
+                if filled.send(Ok((block, HEADROOM + n))).is_err() {
+                    return;
+                }
             }
             Err(e) => {
                 let _ = filled.send(Err(e));

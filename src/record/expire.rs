@@ -10,8 +10,6 @@
 //! [`MAX_EXPIRE_MS`] in its SQL), since batches written by builds before this rule may hold such
 //! values (ClickHouse kept them).
 
-use std::fmt::Write as _;
-
 /// Largest `|expire_at|` in Unix milliseconds a record carries (`i64::MAX / 1000`).
 pub const MAX_EXPIRE_MS: i64 = i64::MAX / 1000;
 
@@ -31,36 +29,20 @@ pub fn expire_at_ms(ms: i64) -> Option<i64> {
 /// here rather than with `chrono` because chrono's calendar ends at year ±262,143, and an
 /// `expire_at` may lie beyond it.
 pub fn format_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let ms_of_day = ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
-    let (m, rest) = (rest / 60_000, rest % 60_000);
-    let (s, milli) = (rest / 1000, rest % 1000);
-    let mut out = String::with_capacity(32);
-    if (0..=9999).contains(&year) {
-        let _ = write!(out, "{year:04}");
-    } else if year > 9999 {
-        let _ = write!(out, "+{year}");
-    } else {
-        let _ = write!(out, "-{:04}", year.unsigned_abs());
-    }
-    let _ = write!(out, "-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z");
-    out
+    let mut out = Vec::with_capacity(32);
+    write_ms(&mut out, ms);
+    // ASCII digits and punctuation only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// [`format_ms`] appended to `out` without formatting machinery for the years 0–9999 (every
-/// real expiry; the JSONL output writes one per key with a TTL).
+/// [`format_ms`] appended to `out`, without formatting machinery (the JSONL output writes one
+/// per key with a TTL).
 pub fn write_ms(out: &mut Vec<u8>, ms: i64) {
     let days = ms.div_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    if !(0..=9999).contains(&year) {
-        out.extend_from_slice(format_ms(ms).as_bytes());
-        return;
-    }
     let ms_of_day = ms.rem_euclid(86_400_000);
-    // Digits of `v` (< 10^width), most significant first.
-    let mut digits = |v: i64, width: u32, sep: u8| {
+    let (year, month, day) = civil_from_days(days);
+    // Digits of `v` (< 10^width), most significant first, then `sep`.
+    let digits = |out: &mut Vec<u8>, v: i64, width: u32, sep: u8| {
         let mut p = 10i64.pow(width - 1);
         while p > 0 {
             out.push(b'0' + ((v / p) % 10) as u8);
@@ -68,13 +50,23 @@ pub fn write_ms(out: &mut Vec<u8>, ms: i64) {
         }
         out.push(sep);
     };
-    digits(year, 4, b'-');
-    digits(i64::from(month), 2, b'-');
-    digits(i64::from(day), 2, b'T');
-    digits(ms_of_day / 3_600_000, 2, b':');
-    digits(ms_of_day / 60_000 % 60, 2, b':');
-    digits(ms_of_day / 1000 % 60, 2, b'.');
-    digits(ms_of_day % 1000, 3, b'Z');
+    if (0..=9999).contains(&year) {
+        digits(out, year, 4, b'-');
+    } else {
+        // The expanded form: a sign, then at least four digits.
+        out.push(if year > 0 { b'+' } else { b'-' });
+        let mut text = itoa::Buffer::new();
+        let abs = text.format(year.unsigned_abs());
+        out.extend(std::iter::repeat_n(b'0', 4usize.saturating_sub(abs.len())));
+        out.extend_from_slice(abs.as_bytes());
+        out.push(b'-');
+    }
+    digits(out, i64::from(month), 2, b'-');
+    digits(out, i64::from(day), 2, b'T');
+    digits(out, ms_of_day / 3_600_000, 2, b':');
+    digits(out, ms_of_day / 60_000 % 60, 2, b':');
+    digits(out, ms_of_day / 1000 % 60, 2, b'.');
+    digits(out, ms_of_day % 1000, 3, b'Z');
 }
 
 /// The proleptic Gregorian date of a day count from 1970-01-01 (days may be any `i64` that
@@ -142,43 +134,28 @@ mod tests {
                 .expect("in range")
                 .to_rfc3339_opts(SecondsFormat::Millis, true);
             assert_eq!(format_ms(ms), want, "{ms}");
+            assert_eq!(appended(ms), format!("x{want}"), "{ms}");
         }
+    }
+
+    /// `write_ms` after a byte already in the buffer (as the JSONL line has).
+    fn appended(ms: i64) -> String {
+        let mut out = b"x".to_vec();
+        write_ms(&mut out, ms);
+        String::from_utf8(out).expect("ASCII")
     }
 
     #[test]
     fn timestamps_beyond_chrono() {
-        assert_eq!(format_ms(253_402_300_800_000), "+10000-01-01T00:00:00.000Z");
-        assert_eq!(format_ms(-62_167_219_200_001), "-0001-12-31T23:59:59.999Z");
-        assert_eq!(format_ms(i64::MAX), "+292278994-08-17T07:12:55.807Z");
-        assert_eq!(format_ms(i64::MIN), "-292275055-05-16T16:47:04.192Z");
-        assert_eq!(format_ms(i64::MAX / 1000), "+294247-01-10T04:00:54.775Z");
-    }
-
-    #[test]
-    fn write_ms_writes_what_format_ms_formats() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let samples = (0..20_000).map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as i64
-        });
-        let edges = [
-            0,
-            -1,
-            1,
-            253_402_300_799_999,
-            253_402_300_800_000,
-            -62_167_219_200_000,
-        ];
-        for ms in edges
-            .into_iter()
-            .chain(samples.map(|v| v % 300_000_000_000_000))
-            .chain([MAX_EXPIRE_MS, -MAX_EXPIRE_MS])
-        {
-            let mut out = Vec::new();
-            write_ms(&mut out, ms);
-            assert_eq!(out, format_ms(ms).as_bytes(), "{ms}");
+        for (ms, want) in [
+            (253_402_300_800_000, "+10000-01-01T00:00:00.000Z"),
+            (-62_167_219_200_001, "-0001-12-31T23:59:59.999Z"),
+            (i64::MAX, "+292278994-08-17T07:12:55.807Z"),
+            (i64::MIN, "-292275055-05-16T16:47:04.192Z"),
+            (i64::MAX / 1000, "+294247-01-10T04:00:54.775Z"),
+        ] {
+            assert_eq!(format_ms(ms), want, "{ms}");
+            assert_eq!(appended(ms), format!("x{want}"), "{ms}");
         }
     }
 }

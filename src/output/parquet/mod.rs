@@ -127,22 +127,21 @@ impl ParquetCompression {
     }
 }
 
-/// Columns written without statistics: `key` (below), and the text columns whose min/max
-/// prune nothing: `cluster` and `instance` are constant in a file (the directory and file
-/// names already select them), `type` and `encoding` are mixed in every page. Their min/max
-/// cost a string comparison per value per column, a tenth of the encoder's time.
-const UNFILTERED_TEXT: [&str; 5] = ["key", "cluster", "instance", "type", "encoding"];
+/// Columns written without statistics, whose min/max prune nothing: `key` (see
+/// [`writer_properties`]), `cluster` and `instance` (constant in a file; the directory and
+/// file names already select them), `type` and `encoding` (mixed in every page). The text
+/// columns' min/max cost a string comparison per value, a tenth of the encoder's time.
+const NO_STATISTICS: [&str; 5] = ["key", "cluster", "instance", "type", "encoding"];
 
 /// The writer properties used for every instance file.
 ///
 /// Dictionary encoding stays on (the default) for the low-cardinality columns (`cluster`,
 /// `batch`, `instance`, `type`, `encoding`, `db`, ...) and is off for `key`, which is nearly
 /// unique: trying a dictionary there only costs hashing and memory before falling back.
-/// Page-level statistics (min/max, null count) are written for every column but `key` and the
-/// text columns of [`UNFILTERED_TEXT`]: keys
-/// come in hash-table order, so a page's key range spans nearly the whole keyspace and prunes
-/// nothing, while computing it copies the page's smallest and largest key whole (two more
-/// copies of a huge key).
+/// Page-level statistics (min/max, null count) are written for every column but those of
+/// [`NO_STATISTICS`]. Keys come in hash-table order, so a page's key range spans nearly the
+/// whole keyspace and prunes nothing, while computing it copies the page's smallest and
+/// largest key whole (two more copies of a huge key).
 ///
 /// `max_row_group_rows` is clamped to at least 1.
 pub(crate) fn writer_properties(
@@ -155,7 +154,7 @@ pub(crate) fn writer_properties(
         .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_column_dictionary_enabled(ColumnPath::from("key"), false);
-    for column in UNFILTERED_TEXT {
+    for column in NO_STATISTICS {
         b = b.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
     b.build()
@@ -456,7 +455,7 @@ pub struct ParquetChunkWriter {
     /// The encoder thread, which owns the Parquet writer; open between `prepare_instance`
     /// and `finalize_instance`.
     encoder: Option<Encoder>,
-    /// The micro-batch being filled (present while `writer` is).
+    /// The micro-batch being filled (present while `encoder` is).
     builders: Option<ColumnBuilders>,
     /// The context columns of every row.
     ctx: WriteContext,

@@ -46,6 +46,17 @@ pub struct KeyFacts {
     pub has_ttl: bool,
 }
 
+impl KeyFacts {
+    /// The facts of no key: a reader's slot before its first entry.
+    pub const EMPTY: KeyFacts = KeyFacts {
+        rdb_size: 0,
+        mem_size: None,
+        member_count: 0,
+        rtype: RecordType::String,
+        has_ttl: false,
+    };
+}
+
 /// Why the tree could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrefixError {

@@ -682,13 +682,7 @@ impl Spool {
             key: (0, 0),
             max_key_len: self.max_key_len,
             max_entry,
-            facts: KeyFacts {
-                rdb_size: 0,
-                mem_size: None,
-                member_count: 0,
-                rtype: RecordType::String,
-                has_ttl: false,
-            },
+            facts: KeyFacts::EMPTY,
             tag: None,
             path,
         })
@@ -1145,13 +1139,7 @@ fn open_sources(
                 r: BufReader::with_capacity(buf, f),
                 key: Vec::new(),
                 max_key_len,
-                facts: KeyFacts {
-                    rdb_size: 0,
-                    mem_size: None,
-                    member_count: 0,
-                    rtype: RecordType::String,
-                    has_ttl: false,
-                },
+                facts: KeyFacts::EMPTY,
                 tag: None,
             })
         })

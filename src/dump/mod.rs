@@ -63,12 +63,14 @@ pub const CHANNEL_BYTES: usize = 8 << 20;
 
 /// Chunks whose records go back from the writer to the parser for reuse: the parser fills
 /// them in place ([`RdbParser::next_record_into`]), so a record's key buffer is allocated once,
-/// not once per key. Beyond this, chunks the writer is done with are freed.
-const RECYCLED_CHUNKS: usize = 4;
+/// not once per key. As many as can be in circulation (the channel's, the one the parser
+/// fills and the one the writer writes), so that a parser running ahead of its writer does
+/// not allocate a chunk's keys while the writer frees another's.
+const RECYCLED_CHUNKS: usize = CHANNEL_CHUNKS + 2;
 /// Key buffers up to this capacity are recycled with their record; larger ones are handed to
 /// the writer ([`ChunkWriter::write_owned`]) and freed, so the recycled chunks hold at most
-/// `RECYCLED_CHUNKS × CHUNK_RECORDS × RECYCLED_KEY_BYTES` (1 MiB) of key buffers.
-const RECYCLED_KEY_BYTES: usize = 256;
+/// `RECYCLED_CHUNKS × CHUNK_RECORDS × RECYCLED_KEY_BYTES` (2.25 MiB) of key buffers.
+const RECYCLED_KEY_BYTES: usize = 128;
 
 /// Emptied chunks on their way back from a writer to its parser (see [`RECYCLED_CHUNKS`]).
 #[derive(Default)]

@@ -52,6 +52,7 @@ use super::spill::Spool;
 const LIST_BATCHES: usize = 20;
 
 /// A connection to the database of `--url`.
+#[derive(Clone)]
 pub struct ClickHouseReader {
     client: Client,
     /// Bounds every request by `--ch-response-timeout` ([`Conn::run`]).

@@ -56,7 +56,7 @@ use self::assemble::{assemble, total_agg};
 use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
 use self::prefix::PrefixBuilder;
-use self::spill::{ExternalSorter, SortBuffers, SpillStats, Spool};
+use self::spill::{ExternalSorter, SpillStats, Spool};
 
 /// What reading the batch took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub fn from_parquet(
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
     let Some(want) = opts.baseline.as_deref() else {
-        let (data, stats) = parquet_batch_report(&b, cluster, opts, None, None, &cancel)?;
+        let (data, stats) = parquet_batch_report(&b, cluster, opts, None, &cancel)?;
         return Ok(Report {
             batch: b.batch,
             data,
@@ -106,30 +106,36 @@ pub fn from_parquet(
         });
     };
     let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
-    // Each report's key sort is spooled as it is consumed, tagged with the db: the pair pass
-    // merges the two spools instead of reading and sorting both batches again.
-    // The second sort reuses the first one's buffers.
-    let mut bufs = SortBuffers::default();
-    let mut cur_spool = new_spool(opts);
-    let (mut data, stats) = parquet_batch_report(
-        &b,
-        cluster,
-        opts,
-        Some(&mut cur_spool),
-        Some(&mut bufs),
-        &cancel,
-    )?;
     tracing::info!("comparing with baseline batch {}", base.slug);
-    let mut base_spool = new_spool(opts);
-    let (base_data, _) = parquet_batch_report(
-        &base,
-        cluster,
-        opts,
-        Some(&mut base_spool),
-        Some(&mut bufs),
-        &cancel,
-    )?;
-    drop(bufs);
+    // The two batches' reports run at once, one on a thread of its own (the machine's second
+    // core), each within half of --memory-limit. Each report's key sort is spooled as it is
+    // consumed, tagged with the db: the pair pass merges the two spools instead of reading
+    // and sorting both batches again.
+    let half = ReportOptions {
+        memory_limit: MemoryLimit(opts.memory_limit.0 / 2),
+        ..opts.clone()
+    };
+    let one = |batch: &parquet::ParquetBatch| {
+        let mut spool = new_spool(opts);
+        parquet_batch_report(batch, cluster, &half, Some(&mut spool), &cancel)
+            .map(|(data, stats)| (data, stats, spool))
+    };
+    let (current, baseline) = std::thread::scope(|s| {
+        let baseline = std::thread::Builder::new()
+            .name("report-baseline".into())
+            .spawn_scoped(s, || one(&base));
+        let current = one(&b);
+        let baseline = match baseline {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: the baseline's report after the current one's.
+            Err(_) => one(&base),
+        };
+        (current, baseline)
+    });
+    let (mut data, stats, cur_spool) = current?;
+    let (base_data, _, base_spool) = baseline?;
     let (m, note) = change_measure(&data, &base_data);
     let tree = |d: &ReportData, batch: &parquet::ParquetBatch| match tree_for(d, m) {
         Some(t) => Ok::<_, ReportError>(t),
@@ -138,7 +144,7 @@ pub fn from_parquet(
                 measure: m,
                 ..opts.clone()
             };
-            let r = parquet_batch_report(batch, cluster, &o, None, None, &cancel)?.0;
+            let r = parquet_batch_report(batch, cluster, &o, None, &cancel)?.0;
             Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
         }
     };
@@ -303,14 +309,12 @@ fn tree_for(d: &ReportData, m: Measure) -> Option<(PrefixTree, u64)> {
 }
 
 /// One batch's report from Parquet; with `spool`, its key sort (tagged with the db) is also
-/// written there in key order; with `bufs`, the sort starts from those buffers and leaves its
-/// own there.
+/// written there in key order.
 fn parquet_batch_report(
     b: &parquet::ParquetBatch,
     cluster: &str,
     opts: &ReportOptions,
     mut spool: Option<&mut Spool>,
-    mut bufs: Option<&mut SortBuffers>,
     cancel: &Cancel,
 ) -> Result<(ReportData, ReadStats), ReportError> {
     tracing::info!(
@@ -330,9 +334,6 @@ fn parquet_batch_report(
         opts.spill_dir.clone(),
         cancel.clone(),
     );
-    if let Some(bufs) = bufs.as_deref_mut() {
-        sorter.reuse(bufs);
-    }
     let started = std::time::Instant::now();
     parquet::scan(b, cluster, &mut acc, &mut sorter, spool.is_some(), cancel)?;
     let rows = acc.rows();
@@ -352,10 +353,7 @@ fn parquet_batch_report(
         }
         builder.push(key, facts)
     };
-    let spill = match bufs {
-        Some(keep) => sorter.finish_tagged_keeping(consume, keep)?,
-        None => sorter.finish_tagged(consume)?,
-    };
+    let spill = sorter.finish_tagged(consume)?;
     tracing::debug!(
         "sorted the keys and built the prefix tree in {:.2?}",
         started.elapsed()
@@ -398,83 +396,103 @@ pub async fn from_clickhouse(
 ) -> Result<Report, ReportError> {
     let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
-    // With --baseline, each report's key stream (sort forms with their db, in sort-form order)
-    // is spooled as it is consumed: the pair pass merges the two spools, as from Parquet.
-    let mut cur_spool = opts.baseline.is_some().then(|| {
-        spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
-        new_spool(opts)
-    });
-    let (mut data, rows) =
-        ch_batch_report(&mut reader, cluster, batch, opts, cur_spool.as_mut()).await?;
-    if let (Some(want), Some(cur_spool)) = (opts.baseline.as_deref(), cur_spool) {
-        let base = if want == "previous" {
-            reader
-                .completed_batches(cluster)
-                .await?
-                .into_iter()
-                .find(|b| *b < batch)
-                .ok_or_else(|| {
-                    ReportError::NoBatch(format!(
-                        "--baseline previous: cluster '{cluster}' has no completed batch \
-                         before {batch}"
-                    ))
-                })?
-        } else {
-            let b = reader
-                .resolve_batch(cluster, Some(want))
+    let Some(want) = opts.baseline.as_deref() else {
+        let (data, rows) = ch_batch_report(&mut reader, cluster, batch, opts, None).await?;
+        return Ok(Report {
+            data,
+            batch,
+            stats: ReadStats {
+                rows,
+                ..ReadStats::default()
+            },
+        });
+    };
+    let base = if want == "previous" {
+        reader
+            .completed_batches(cluster)
+            .await?
+            .into_iter()
+            .find(|b| *b < batch)
+            .ok_or_else(|| {
+                ReportError::NoBatch(format!(
+                    "--baseline previous: cluster '{cluster}' has no completed batch before {batch}"
+                ))
+            })?
+    } else {
+        let b = reader
+            .resolve_batch(cluster, Some(want))
+            .await
+            .map_err(|e| match e {
+                ReportError::Options(m) => ReportError::Options(m.replace("--batch", "--baseline")),
+                ReportError::NoBatch(m) => ReportError::NoBatch(format!("--baseline: {m}")),
+                e => e,
+            })?;
+        check_older(b, batch)?;
+        b
+    };
+    tracing::info!("comparing with baseline batch {base}");
+    // The two batches' reports run at once (the baseline's on a task of its own, so on the
+    // machine's second core while the server works for both). Each report's key stream (sort
+    // forms with their db, in sort-form order) is spooled as it is consumed: the pair pass
+    // merges the two spools, as from Parquet.
+    spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
+    // A JoinSet: dropping the report (a signal) or failing the current batch's report aborts
+    // the baseline's task.
+    let mut baseline = tokio::task::JoinSet::new();
+    {
+        let (mut reader, cluster, opts) = (reader.clone(), cluster.to_string(), opts.clone());
+        baseline.spawn(async move {
+            let mut spool = new_spool(&opts);
+            ch_batch_report(&mut reader, &cluster, base, &opts, Some(&mut spool))
                 .await
-                .map_err(|e| match e {
-                    ReportError::Options(m) => {
-                        ReportError::Options(m.replace("--batch", "--baseline"))
-                    }
-                    ReportError::NoBatch(m) => ReportError::NoBatch(format!("--baseline: {m}")),
-                    e => e,
-                })?;
-            check_older(b, batch)?;
-            b
-        };
-        tracing::info!("comparing with baseline batch {base}");
-        let mut base_spool = new_spool(opts);
-        let (base_data, _) =
-            ch_batch_report(&mut reader, cluster, base, opts, Some(&mut base_spool)).await?;
-        let (m, note) = change_measure(&data, &base_data);
-        let o = ReportOptions {
-            measure: m,
-            ..opts.clone()
-        };
-        let cur_tree = match tree_for(&data, m) {
-            Some(t) => t,
-            None => {
-                let r = ch_batch_report(&mut reader, cluster, batch, &o, None)
-                    .await?
-                    .0;
-                (r.prefix_tree, r.params.prefix_threshold_bytes)
-            }
-        };
-        let base_tree = match tree_for(&base_data, m) {
-            Some(t) => t,
-            None => {
-                let r = ch_batch_report(&mut reader, cluster, base, &o, None)
-                    .await?
-                    .0;
-                (r.prefix_tree, r.params.prefix_threshold_bytes)
-            }
-        };
-        let setup = ChangeSetup::new(m, note, cur_tree, base_tree);
-        let mut builder = setup.builder(opts.top);
-        let started = std::time::Instant::now();
-        let (mut cur, mut old) = (cur_spool.into_reader()?, base_spool.into_reader()?);
-        // No cancel flag here: a ClickHouse report stops by being dropped, and this pass
-        // reads only local memory or files.
-        let n = diff::pair_spools(&mut cur, &mut old, &mut builder, &Cancel::default())?;
-        drop((cur, old));
-        tracing::debug!(
-            "merged the two key streams ({n} entries) in {:.2?}",
-            started.elapsed()
-        );
-        let changes = setup.changes(&data, &base_data, opts.top, builder.finish())?;
-        data.changes = Some(changes);
+                .map(|(data, _)| (data, spool))
+        });
     }
+    let mut cur_spool = new_spool(opts);
+    let (mut data, rows) =
+        ch_batch_report(&mut reader, cluster, batch, opts, Some(&mut cur_spool)).await?;
+    let (base_data, base_spool) = match baseline.join_next().await {
+        Some(Ok(r)) => r?,
+        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        _ => return Err(ReportError::Interrupted),
+    };
+    let (m, note) = change_measure(&data, &base_data);
+    let o = ReportOptions {
+        measure: m,
+        ..opts.clone()
+    };
+    let cur_tree = match tree_for(&data, m) {
+        Some(t) => t,
+        None => {
+            let r = ch_batch_report(&mut reader, cluster, batch, &o, None)
+                .await?
+                .0;
+            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        }
+    };
+    let base_tree = match tree_for(&base_data, m) {
+        Some(t) => t,
+        None => {
+            let r = ch_batch_report(&mut reader, cluster, base, &o, None)
+                .await?
+                .0;
+            (r.prefix_tree, r.params.prefix_threshold_bytes)
+        }
+    };
+    let setup = ChangeSetup::new(m, note, cur_tree, base_tree);
+    let mut builder = setup.builder(opts.top);
+    let started = std::time::Instant::now();
+    let (mut cur, mut old) = (cur_spool.into_reader()?, base_spool.into_reader()?);
+    // No cancel flag here: a ClickHouse report stops by being dropped, and this pass
+    // reads only local memory or files.
+    let n = diff::pair_spools(&mut cur, &mut old, &mut builder, &Cancel::default())?;
+    drop((cur, old));
+    tracing::debug!(
+        "merged the two key streams ({n} entries) in {:.2?}",
+        started.elapsed()
+    );
+    let changes = setup.changes(&data, &base_data, opts.top, builder.finish())?;
+    data.changes = Some(changes);
     Ok(Report {
         data,
         batch,

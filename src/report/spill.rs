@@ -110,13 +110,6 @@ fn remove_runs(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// A finished sort's arena and index, kept for the next sort ([`ExternalSorter::reuse`]).
-#[derive(Debug, Default)]
-pub struct SortBuffers {
-    arena: Vec<u8>,
-    index: Vec<IndexEntry>,
-}
-
 /// Bytes an index entry takes.
 const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<IndexEntry>();
 /// Largest arena (offsets are `u32`).
@@ -378,36 +371,6 @@ impl ExternalSorter {
         E: std::error::Error + Send + Sync + 'static,
     {
         self.finish_in_place(consume)
-    }
-
-    /// [`ExternalSorter::finish_tagged`], then hand the sorter's buffers to `keep` for the
-    /// next sort ([`ExternalSorter::reuse`]).
-    pub fn finish_tagged_keeping<E>(
-        mut self,
-        consume: impl FnMut(&[u8], KeyFacts, Option<u64>) -> Result<(), E>,
-        keep: &mut SortBuffers,
-    ) -> Result<SpillStats, SpillError>
-    where
-        E: std::error::Error + Send + Sync + 'static,
-    {
-        let stats = self.finish_in_place(consume)?;
-        keep.arena = std::mem::take(&mut self.arena);
-        keep.index = std::mem::take(&mut self.index);
-        Ok(stats)
-    }
-
-    /// Sort into the buffers of an earlier sort ([`ExternalSorter::finish_tagged_keeping`])
-    /// instead of growing new ones: the `--baseline` report's second batch then neither grows
-    /// (copies) its arena again nor touches fresh pages, and the allocator does not see a big
-    /// block freed and reallocated (glibc then raises its mmap threshold, and the second arena
-    /// grows by copying within the heap). Call before the first push.
-    pub fn reuse(&mut self, bufs: &mut SortBuffers) {
-        if self.arena.is_empty() && self.index.is_empty() {
-            self.arena = std::mem::take(&mut bufs.arena);
-            self.index = std::mem::take(&mut bufs.index);
-            self.arena.clear();
-            self.index.clear();
-        }
     }
 
     fn finish_in_place<E>(
@@ -1288,49 +1251,6 @@ mod tests {
 
     /// Tagged entries (the `--baseline` pass) keep their tags through spilled runs and
     /// intermediate merges, and untagged ones stay untagged.
-    /// A sort in an earlier sort's buffers gives what a fresh sorter gives, whichever of the
-    /// two spilled, and hands its buffers on again.
-    #[test]
-    fn a_sort_in_reused_buffers_sorts_the_same() {
-        let first = random_entries(4000, 21);
-        let second = random_entries(2500, 22);
-        let sorted = |s: ExternalSorter, keep: Option<&mut SortBuffers>| {
-            let mut got = Vec::new();
-            let consume = |k: &[u8], f: KeyFacts, t: Option<u64>| {
-                got.push((k.to_vec(), f.rdb_size, f.mem_size, f.member_count, t));
-                Ok::<(), std::io::Error>(())
-            };
-            match keep {
-                Some(keep) => s.finish_tagged_keeping(consume, keep),
-                None => s.finish_tagged(consume),
-            }
-            .unwrap();
-            got.sort();
-            got
-        };
-        let fill = |s: &mut ExternalSorter, entries: &[(Vec<u8>, KeyFacts)]| {
-            for (i, (k, f)) in entries.iter().enumerate() {
-                s.push_tagged(k, *f, Some(i as u64 % 3)).unwrap();
-            }
-        };
-        for (b1, b2) in [(1 << 30, 1 << 30), (1 << 30, 1 << 12), (1 << 12, 1 << 30)] {
-            let tmp = tempfile::tempdir().unwrap();
-            let new = |b| ExternalSorter::new(b, Some(tmp.path().to_path_buf()), Cancel::default());
-            let mut fresh = new(b2);
-            fill(&mut fresh, &second);
-            let want = sorted(fresh, None);
-            let mut bufs = SortBuffers::default();
-            let mut s1 = new(b1);
-            fill(&mut s1, &first);
-            sorted(s1, Some(&mut bufs));
-            assert!(bufs.arena.capacity() > 0, "buffers handed on");
-            let mut s2 = new(b2);
-            s2.reuse(&mut bufs);
-            fill(&mut s2, &second);
-            assert_eq!(sorted(s2, Some(&mut bufs)), want, "budgets {b1}, {b2}");
-        }
-    }
-
     #[test]
     fn tags_survive_spills_and_merges() {
         let entries = random_entries(3000, 11);

@@ -10,8 +10,9 @@
 //!
 //! Targets (issue "Memory"), per server and mode:
 //! - keys whose layout the model determines: `mem_size` equals the truth of one of two loads
-//!   for ≥ 99.9 % (jemalloc) of them; on glibc, whose chunk reuse varies with the allocation
-//!   history, ≥ 93 % equal and every one within max(5 %, 256 B);
+//!   for ≥ 99.9 % (jemalloc) of them; on glibc ≥ 95.5 % equal, every one within
+//!   max(5 %, 256 B), and every other one *below* the truth of both loads by whole 16-byte
+//!   chunk steps (see "glibc" below);
 //! - random layouts (skiplists, 7.2+ hashtable sets, collections converted to a hashtable part
 //!   way through the load, whose incremental rehash depends on the hash seed) and Redis 7.4's
 //!   field-expiry hashes within max(5 %, 256 B) for ≥ 99 %;
@@ -19,6 +20,22 @@
 //! - the sum over all keys within 0.5 %.
 //!
 //! The accuracy table of the README is written to `target/memory-accuracy.md`.
+//!
+//! glibc (Redis 6.2, measured over eight runs of this dataset, 1,332 keys with a determined
+//! layout): 95.9–96.9 % equal, and every one of the 42–54 others per run is one to a few
+//! 16-byte steps below the truth of both loads. None is a model error: glibc hands out a free
+//! chunk up to 16 bytes larger than asked for whole (a remainder under its 32-byte minimum
+//! chunk is not split), so an allocation gets the slack whenever the load's earlier frees
+//! (LZF buffers, encoding conversions, temporary robjs) left such a chunk in a bin. Of those
+//! keys, 27–40 per run hold the same slack after both loads (the load replays the same
+//! allocations into the same heap; a `DEBUG RELOAD` and a fresh start agree), and the rest
+//! differ between the loads because 6.2 draws skiplist levels from `random()`, seeded per
+//! process: with the dataset's 90 skiplist zsets removed from the RDB, three fresh loads gave
+//! the same bytes for every key but two (`set/hashtable`). Predicting the slack would take a
+//! simulation of glibc's bins over every allocation and free the whole load makes, the
+//! server's own included, and would still miss what the random levels move; so the glibc
+//! floor is the measured figure, and the chunk-step check keeps formula errors from hiding
+//! under it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -178,8 +195,11 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
     let described = parser.memory_model().expect("a model").describe();
     let truths = truth(&out.path().join(format!("{name}.truth.jsonl")));
 
+    let libc = server.allocator == Allocator::Libc;
     let mut tallies: BTreeMap<(Class, String), Tally> = BTreeMap::new();
     let mut problems = Vec::new();
+    // glibc: determined layouts that equal neither load, split by whether the loads agreed.
+    let (mut slack_same, mut slack_differs) = (0u64, 0u64);
     let (mut all_truth, mut all_model) = (0u64, 0u64);
     for (key, t) in &truths {
         let mem = model.get(key).copied().flatten().unwrap_or_else(|| {
@@ -204,6 +224,28 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
         tally.model += mem;
         all_truth += t.bytes;
         all_model += mem;
+        if libc && c == Class::Exact && dev != 0 {
+            // glibc's only excuse is a larger chunk handed out whole: the model is below
+            // the truth of both loads, by whole 16-byte steps. Anything else is a model error.
+            let low = t.bytes.min(t.bytes_repeat);
+            if mem < low && (low - mem) % 16 == 0 {
+                if t.bytes == t.bytes_repeat {
+                    slack_same += 1;
+                } else {
+                    slack_differs += 1;
+                }
+            } else {
+                problems.push(format!(
+                    "{name}: {:?} ({}/{}): mem_size {mem} is not whole 16-byte chunk steps \
+                     below the truth {} (repeat {})",
+                    String::from_utf8_lossy(&key.1),
+                    t.ty,
+                    t.encoding,
+                    t.bytes,
+                    t.bytes_repeat
+                ));
+            }
+        }
         if !within {
             problems.push(format!(
                 "{name}: {:?} ({}/{}): mem_size {mem}, truth {} (repeat {})",
@@ -215,7 +257,6 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
             ));
         }
     }
-    let libc = server.allocator == Allocator::Libc;
     let mut exact = Tally::default();
     let mut random = Tally::default();
     for ((c, label), t) in &tallies {
@@ -238,7 +279,7 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
         sum.within += t.within;
     }
     let (floor, what) = if libc {
-        (93.0, "93 %")
+        (95.5, "95.5 %")
     } else {
         (99.9, "99.9 %")
     };
@@ -262,9 +303,18 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
             total_dev * 100.0
         ));
     }
+    let slack = if libc {
+        format!(
+            " (the other {}: glibc chunk slack, {slack_same} the same after both loads, \
+             {slack_differs} different)",
+            slack_same + slack_differs
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         table,
-        "| {name} | **all** ({described}) | {} | {exact_pct:.1} % of determined | | {:+.3} % |",
+        "| {name} | **all** ({described}) | {} | {exact_pct:.1} % of determined{slack} | | {:+.3} % |",
         truths.len(),
         total_dev * 100.0
     );

@@ -11,8 +11,8 @@
 //! Targets (issue "Memory"), per server and mode:
 //! - keys whose layout the model determines: `mem_size` equals the truth of one of two loads
 //!   for ≥ 99.9 % (jemalloc) of them; on glibc ≥ 95 % equal (the lowest of eight runs:
-//!   95.9 %), every one within max(5 %, 256 B), and every other one *below* the truth of both loads by whole 16-byte
-//!   chunk steps (see "glibc" below);
+//!   95.9 %), every one within max(5 %, 256 B), and every other one *below* the truth of
+//!   both loads by whole 16-byte chunk steps (see "glibc" below);
 //! - random layouts (skiplists, 7.2+ hashtable sets, collections converted to a hashtable part
 //!   way through the load, whose incremental rehash depends on the hash seed) and Redis 7.4's
 //!   field-expiry hashes within max(5 %, 256 B) for ≥ 99 %;

@@ -12,6 +12,7 @@
 
 use std::io::Write as _;
 
+use rdbinsight::output::clickhouse::AttemptId;
 use rdbinsight::output::clickhouse::rowbinary::{RowEncoder, header, insert_sql};
 use rdbinsight::parser::{ParseOptions, RdbParser};
 use rdbinsight::record::{BatchTs, WriteContext};
@@ -42,8 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch: BatchTs::from_nanos(batch.parse()?),
         instance: instance.as_str().into(),
     };
-    // A fixed attempt id of the same length as a run's (32 hex digits).
-    let encoder = RowEncoder::new(&ctx, "0123456789abcdef0123456789abcdef");
+    // A fixed attempt id (a run's is random; the encoding is the same 8 bytes).
+    let attempt = AttemptId::parse_hex("0123456789abcdef").ok_or("attempt id")?;
+    let encoder = RowEncoder::new(&ctx, attempt);
     let file = std::fs::File::open(path)?;
     let mut parser = RdbParser::new(file, instance.as_str(), ParseOptions::default());
     let stdout = std::io::stdout();

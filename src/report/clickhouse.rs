@@ -137,7 +137,7 @@ impl Sql {
 
     /// The row filter: the rows of the batch's winning attempt, the one its completion marker
     /// names (all rows of a batch completed before attempts were recorded: their attempt and
-    /// their marker's are both empty). Binds cluster, then batch nanoseconds. The server prunes
+    /// their marker's are both 0). Binds cluster, then batch nanoseconds. The server prunes
     /// partitions and the primary index by the set's (cluster, batch); `GLOBAL`, so that a
     /// `Distributed` table's shards get the set rather than read the markers themselves.
     fn filter(&self) -> String {

@@ -537,7 +537,7 @@ async fn a_frozen_writer_cannot_change_a_batch_another_run_completed() {
     db.exec(&format!(
         "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
          member_count, rdb_size, encoding, attempt) SELECT cluster, batch, instance, db, key, \
-         type, member_count, rdb_size + 1000, encoding, 'stale' FROM {{db}}.redis_records_raw \
+         type, member_count, rdb_size + 1000, encoding, 12345 FROM {{db}}.redis_records_raw \
          WHERE cluster = 'c1' {}",
         batch_filter(t1()).replace("WHERE", "AND")
     ))
@@ -553,7 +553,7 @@ async fn a_frozen_writer_cannot_change_a_batch_another_run_completed() {
             "{optimized}"
         );
         assert_eq!(
-            db.count("redis_records_raw WHERE attempt = 'stale'").await,
+            db.count("redis_records_raw WHERE attempt = 12345").await,
             20_000
         );
     }
@@ -608,7 +608,7 @@ async fn finalize_race(skip_check: bool) {
     }
     stale.abort_batch().await;
     assert_eq!(
-        db.q("SELECT count(), attempt = '' FROM {db}.import_batches_completed GROUP BY 2")
+        db.q("SELECT count(), attempt = 0 FROM {db}.import_batches_completed GROUP BY 2")
             .await,
         "1\t0"
     );
@@ -742,6 +742,35 @@ async fn a_deployment_of_the_previous_release_is_migrated() {
     // The migrated schema is what the writer needs: a run without the flag goes through.
     complete(&mut db.output(false), &batch("c1", t2() + 1), 0..5).await;
     assert_eq!(db.view_keys("WHERE cluster = 'c1'").await, "5\t5");
+    db.drop_db().await;
+}
+
+/// Tables of a development build that stored attempt ids as text (`attempt String`, never
+/// released): refused with what to do, also with `--auto-create-tables` (the key column's type
+/// cannot be migrated in place), rather than written with ids that do not compare.
+#[tokio::test]
+async fn text_attempt_ids_of_a_development_build_are_refused() {
+    let Some(db) = TestDb::new("textattempt") else {
+        return;
+    };
+    db.exec("CREATE DATABASE {db}").await;
+    for object in rdbinsight::output::clickhouse::schema::schema_objects(Some(&db.name), 30, None) {
+        let ddl = object
+            .ddl
+            .replace("UInt64 COMMENT 'Attempt", "String COMMENT 'Attempt");
+        db.exec(&ddl).await;
+    }
+    let b = batch("c1", t1());
+    let err = prepare_error(&mut db.output(true), &b).await;
+    for needle in [
+        "redis_records_raw.attempt is String, expected UInt64 (a development build's text \
+         attempt ids: recreate the table)",
+        "import_batches_completed.attempt is String, expected UInt64",
+        "import_instance_summaries.attempt is String, expected UInt64",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    assert_eq!(db.count("import_batch_claims").await, 0, "nothing claimed");
     db.drop_db().await;
 }
 

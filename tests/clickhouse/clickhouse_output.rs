@@ -766,7 +766,7 @@ fn cli_clickhouse_schema() {
         "PARTITION BY toYYYYMMDD(batch)",
         "PRIMARY KEY (cluster, batch, instance, db, key) ORDER BY (cluster, batch, instance, db, key, attempt)",
         "ALTER TABLE `redis_records_raw` ADD COLUMN IF NOT EXISTS `mem_size` Nullable(UInt64) COMMENT",
-        "ADD COLUMN IF NOT EXISTS `attempt` String COMMENT",
+        "ADD COLUMN IF NOT EXISTS `attempt` UInt64 COMMENT",
         "MODIFY ORDER BY (cluster, batch, instance, db, key, attempt);",
         "TTL toDateTime(batch) + INTERVAL 9 DAY",
         "`expire_at` Nullable(DateTime64(3, 'UTC')) COMMENT",

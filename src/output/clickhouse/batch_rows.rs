@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::claim::AttemptId;
 use super::conn::Conn;
 use super::schema::{ATTEMPT_COLUMN, BATCH_FILTER, BATCHES_TABLE, RECORDS_TABLE, SUMMARIES_TABLE};
 use crate::output::{BatchContext, OutputError, Timeout};
@@ -41,12 +42,9 @@ pub async fn count(
     .await
 }
 
-/// The attempts the completion markers of `batch` name (one for a completed batch, `""` for
-/// one completed before attempts were recorded; none for an incomplete one).
-pub async fn marker_attempts(
-    conn: &Conn,
-    batch: &BatchContext,
-) -> Result<Vec<String>, OutputError> {
+/// The attempts the completion markers of `batch` name (one for a completed batch, 0 for one
+/// completed before attempts were recorded; none for an incomplete one).
+pub async fn marker_attempts(conn: &Conn, batch: &BatchContext) -> Result<Vec<u64>, OutputError> {
     let sql = format!(
         "SELECT DISTINCT {ATTEMPT_COLUMN} FROM {} WHERE {BATCH_FILTER} ORDER BY 1",
         conn.table(BATCHES_TABLE)
@@ -56,7 +54,7 @@ pub async fn marker_attempts(
             "cannot read the completion marker of batch {} of cluster {}",
             batch.batch, batch.cluster
         ),
-        batch_query(conn, &sql, batch).fetch_all::<String>(),
+        batch_query(conn, &sql, batch).fetch_all::<u64>(),
     )
     .await
 }
@@ -68,43 +66,41 @@ pub async fn delete_rows(conn: &Conn, batch: &BatchContext) -> Result<(), Output
 }
 
 /// Delete the rows attempt `attempt` wrote into `batch`, unless a completion marker names it
-/// (then they are the batch's: nothing is deleted, `Ok(false)`). The attempt must be unable
+/// (then they are the batch's: nothing is deleted, `Ok(false)`). Never rows of attempt 0
+/// (written before attempts were recorded; an [`AttemptId`] is not 0). The attempt must be unable
 /// to write a marker any more: it is this process's own (after its INSERTs ended), or its
 /// claim was marked terminal and its marker insert waited for (see the module docs).
 pub async fn delete_attempt_rows(
     conn: &Conn,
     batch: &BatchContext,
-    attempt: &str,
+    attempt: AttemptId,
 ) -> Result<bool, OutputError> {
-    if marker_attempts(conn, batch)
-        .await?
-        .iter()
-        .any(|a| a == attempt)
-    {
+    if marker_attempts(conn, batch).await?.contains(&attempt.get()) {
         return Ok(false);
     }
     let target = conn.rows_delete_target();
     let extra = format!(" AND {ATTEMPT_COLUMN} = ?");
-    delete_where(conn, &target, "rows", batch, &extra, &[attempt]).await?;
+    delete_where(conn, &target, "rows", batch, &extra, &[attempt.get()]).await?;
     Ok(true)
 }
 
 /// Housekeeping by the winner of `batch`: delete the rows of every other attempt (dead or
-/// fenced ones; none of them can ever be shown, the first marker having won).
+/// fenced ones; none of them can ever be shown, the first marker having won). Rows of
+/// attempt 0 (an rdbinsight before attempts) are left to `drop-batch`.
 pub async fn delete_losing_rows(
     conn: &Conn,
     batch: &BatchContext,
-    winner: &str,
+    winner: AttemptId,
 ) -> Result<(), OutputError> {
     let target = conn.rows_delete_target();
-    let extra = format!(" AND {ATTEMPT_COLUMN} != ?");
+    let extra = format!(" AND {ATTEMPT_COLUMN} NOT IN (?, 0)");
     delete_where(
         conn,
         &target,
         "other attempts' rows",
         batch,
         &extra,
-        &[winner],
+        &[winner.get()],
     )
     .await
 }
@@ -129,12 +125,12 @@ async fn delete_where(
     what: &str,
     batch: &BatchContext,
     extra: &str,
-    binds: &[&str],
+    binds: &[u64],
 ) -> Result<(), OutputError> {
     let sql = format!("DELETE FROM {table} WHERE {BATCH_FILTER}{extra}");
     let mut query = batch_query(conn, &sql, batch);
     for b in binds {
-        query = query.bind(*b);
+        query = query.bind(b);
     }
     conn.run(
         format!(
@@ -156,8 +152,8 @@ pub async fn batch_counts(conn: &Conn, batch: &BatchContext) -> Result<(u64, u64
 
 /// Wait (bounded) until the server runs no INSERT of this attempt any more, so that a delete
 /// cannot miss a part committed after it.
-pub async fn wait_inserts_done(conn: &Conn, attempt: &str) -> Result<(), OutputError> {
-    wait_queries_done(conn, attempt).await
+pub async fn wait_inserts_done(conn: &Conn, attempt: AttemptId) -> Result<(), OutputError> {
+    wait_queries_done(conn, &attempt.to_string()).await
 }
 
 /// Wait (bounded) until the server runs no query whose id starts with `prefix`.

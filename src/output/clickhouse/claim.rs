@@ -8,7 +8,9 @@
 //! attempt writes or deletes later is harmless. The claims do the rest: refuse a concurrent run
 //! early, and garbage-collect the rows of attempts that died.
 //!
-//! 1. **Claim.** Each run is an attempt with a random id. It inserts a claim row
+//! 1. **Claim.** Each run is an attempt with a random id ([`AttemptId`]: 64 bits, never 0,
+//!    the `attempt` of rows written before attempts; 16 hex digits in the claims table, in
+//!    messages and in `query_id`s, `UInt64` elsewhere). It inserts a claim row
 //!    `(cluster, batch, seq, attempt, host, pid, started_at, state = running, expiry_ms)` into
 //!    `import_batch_claims`, where `seq` is one more than the batch's latest claim, with the
 //!    insert deduplication token `claim:<cluster>:<batch>:<seq>`. ClickHouse keeps only the
@@ -17,7 +19,7 @@
 //!    `seq`, exactly one row is stored. Each reads back the claim `seq` and proceeds only if
 //!    the stored row is its own; no clock is involved.
 //! 2. **Refusal, up front.** The owner then checks the batch: a completion marker, or rows
-//!    that name no attempt (left by an rdbinsight before attempts), means the batch is not
+//!    of attempt 0 (left by an rdbinsight before attempts), means the batch is not
 //!    this attempt's to write; it releases its claim and fails in `prepare_batch`, before any
 //!    row, saying what to do. A latest claim that is still `running` (a live attempt, see 3) is
 //!    refused before claiming. Rows of other attempts are ignored: nothing shows them.
@@ -35,8 +37,8 @@
 //!    its claim `completed` and, if earlier attempts claimed the batch, deletes their rows.
 //! 5. **Abort.** A failed or interrupted attempt waits until the server has finished its
 //!    queries (their `query_id`s start with the attempt id), then deletes its own rows only
-//!    (`attempt = <id>`, lightweight `DELETE`, synchronous) unless a marker names it, and
-//!    marks the claim `aborted`. If that fails, its rows stay (invisible; see 6 and the TTL).
+//!    (`attempt = <id>`, lightweight `DELETE`, synchronous; never attempt 0) unless a marker
+//!    names it, and marks the claim `aborted`. If that fails, its rows stay (invisible; see 6 and the TTL).
 //! 6. **Dead attempts.** A killed attempt (SIGKILL, power loss) stops heartbeating. Every run
 //!    starts by looking for `running` claims (of any batch) whose last heartbeat is older than
 //!    their own expiry: it marks the claim `reclaimed` first (from then on the server refuses
@@ -45,9 +47,10 @@
 //!
 //! Every `DELETE` a run issues is limited to one attempt ([`delete_attempt_rows`], which
 //! never deletes the rows of an attempt a marker names) or, for the winner's housekeeping, to
-//! the attempts other than the marker's; only `misc clickhouse-drop-batch`, an operator's
+//! the attempts other than the marker's and 0; only `misc clickhouse-drop-batch`, an operator's
 //! decision refused while a live claim exists, removes a batch's marker and all its rows.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -210,11 +213,58 @@ impl Fence {
     }
 }
 
+/// An attempt's id: 64 random bits, never 0 (the `attempt` that rows and markers written
+/// before attempts were recorded read). Stored as `UInt64` in the records, markers and
+/// summaries tables; shown (messages, logs, the claims table, `query_id`s) as 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptId(NonZeroU64);
+
+impl AttemptId {
+    /// A new random id, from the standard library's randomly seeded hasher (no RNG crate
+    /// needed for an id that only has to be unique).
+    pub fn random() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut salt = 0u64;
+        loop {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(salt);
+            h.write_u32(std::process::id());
+            h.write_i64(crate::record::BatchTs::now().nanos());
+            if let Some(id) = NonZeroU64::new(h.finish()) {
+                return AttemptId(id);
+            }
+            salt += 1;
+        }
+    }
+
+    /// The stored value.
+    pub fn get(self) -> u64 {
+        self.0.get()
+    }
+
+    /// The id a claim row names (its 16 hex digits); `None` for any other text (a claim of an
+    /// rdbinsight before 64-bit attempt ids).
+    pub fn parse_hex(text: &str) -> Option<Self> {
+        if text.len() != 16 {
+            return None;
+        }
+        u64::from_str_radix(text, 16)
+            .ok()
+            .and_then(NonZeroU64::new)
+            .map(AttemptId)
+    }
+}
+
+impl std::fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0.get())
+    }
+}
+
 /// This process's attempt on a batch.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    /// 32 hex digits, random.
-    pub id: String,
+    pub id: AttemptId,
     pub host: String,
     pub pid: u32,
     /// Unix milliseconds (this host's clock; informational).
@@ -224,7 +274,7 @@ pub struct Attempt {
 impl Attempt {
     pub fn new() -> Self {
         Attempt {
-            id: random_id(),
+            id: AttemptId::random(),
             host: host_name(),
             pid: std::process::id(),
             started_ms: crate::record::BatchTs::now().millis(),
@@ -238,19 +288,36 @@ impl Default for Attempt {
     }
 }
 
-/// 128 random bits as hex, from the standard library's randomly seeded hasher (no RNG crate
-/// needed for an id that only has to be unique).
-fn random_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::with_capacity(32);
-    for salt in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(salt);
-        h.write_u32(std::process::id());
-        h.write_i64(crate::record::BatchTs::now().nanos());
-        out.push_str(&format!("{:016x}", h.finish()));
+/// What a claim's rows say about the attempt that holds it: its id as the claims table stores
+/// it (16 hex digits; another text in a claim of an rdbinsight before 64-bit ids) and where it
+/// runs.
+#[derive(Debug, Clone)]
+struct Claimant {
+    attempt: String,
+    host: String,
+    pid: u32,
+    started_ms: i64,
+}
+
+impl Claimant {
+    fn of(attempt: &Attempt) -> Self {
+        Claimant {
+            attempt: attempt.id.to_string(),
+            host: attempt.host.clone(),
+            pid: attempt.pid,
+            started_ms: attempt.started_ms,
+        }
     }
-    out
+
+    /// The claimant a stored claim names.
+    fn stored(state: &ClaimState) -> Self {
+        Claimant {
+            attempt: state.attempt.clone(),
+            host: state.host.clone(),
+            pid: state.pid,
+            started_ms: state.started_ms,
+        }
+    }
 }
 
 fn host_name() -> String {
@@ -285,6 +352,7 @@ pub struct ClaimState {
     /// `WHERE`).
     pub batch_ns: i64,
     pub seq: u32,
+    /// The attempt's id as 16 hex digits (the claims table's `String`).
     pub attempt: String,
     pub host: String,
     pub pid: u32,
@@ -299,8 +367,10 @@ pub struct ClaimState {
 
 impl ClaimState {
     /// Whether this is claim `seq` of attempt `attempt`, still running.
-    fn is_running_claim_of(&self, seq: u32, attempt: &str) -> bool {
-        self.seq == seq && self.attempt == attempt && self.status() == Some(ClaimStatus::Running)
+    fn is_running_claim_of(&self, seq: u32, attempt: AttemptId) -> bool {
+        self.seq == seq
+            && AttemptId::parse_hex(&self.attempt) == Some(attempt)
+            && self.status() == Some(ClaimStatus::Running)
     }
 
     /// The stored state (`None`: a text this release does not write).
@@ -376,7 +446,7 @@ async fn latest_claim(
 async fn put_claim(
     conn: &Conn,
     batch: &BatchContext,
-    attempt: &Attempt,
+    claimant: &Claimant,
     seq: u32,
     status: ClaimStatus,
     version: u64,
@@ -387,10 +457,10 @@ async fn put_claim(
         cluster: &batch.cluster,
         batch: batch.batch.nanos(),
         seq,
-        attempt: &attempt.id,
-        host: &attempt.host,
-        pid: attempt.pid,
-        started_at: attempt.started_ms,
+        attempt: &claimant.attempt,
+        host: &claimant.host,
+        pid: claimant.pid,
+        started_at: claimant.started_ms,
         state: status.as_str(),
         version,
         expiry_ms: u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX),
@@ -457,6 +527,8 @@ fn drop_hint(conn: &Conn, batch: &BatchContext) -> String {
 pub struct Claim {
     pub batch: BatchContext,
     pub attempt: Attempt,
+    /// What its claim rows name.
+    claimant: Claimant,
     pub seq: u32,
     pub fence: Arc<Fence>,
     /// The claim's expiry (its attempt's `--ch-claim-expiry`), recorded in its rows.
@@ -489,7 +561,7 @@ async fn ownership(
     conn: &Conn,
     batch: &BatchContext,
     seq: u32,
-    attempt: &str,
+    attempt: AttemptId,
 ) -> Result<Ownership, OutputError> {
     let latest = latest_claim(conn, batch).await?;
     Ok(match latest {
@@ -558,10 +630,11 @@ impl Claim {
             )));
         }
         let seq = latest.as_ref().map_or(1, |l| l.seq.saturating_add(1));
+        let claimant = Claimant::of(attempt);
         put_claim(
             conn,
             batch,
-            attempt,
+            &claimant,
             seq,
             ClaimStatus::Running,
             Versions::CLAIM,
@@ -570,7 +643,7 @@ impl Claim {
         )
         .await?;
         let owners = claim_owners(conn, batch, seq).await?;
-        if owners != [attempt.id.as_str()] {
+        if owners != [claimant.attempt.as_str()] {
             let other = latest_claim(conn, batch)
                 .await
                 .ok()
@@ -587,6 +660,7 @@ impl Claim {
         Ok(Claim {
             batch: batch.clone(),
             attempt: attempt.clone(),
+            claimant,
             seq,
             fence: Arc::new(Fence::default()),
             expiry: timing.expiry,
@@ -599,7 +673,8 @@ impl Claim {
     /// Start the heartbeat task: see the module docs (3).
     fn start_heartbeat(&mut self, conn: Conn, timing: ClaimTiming) {
         let batch = self.batch.clone();
-        let attempt = self.attempt.clone();
+        let attempt = self.attempt.id;
+        let claimant = self.claimant.clone();
         let seq = self.seq;
         let fence = Arc::clone(&self.fence);
         let versions = Arc::clone(&self.versions);
@@ -611,16 +686,16 @@ impl Claim {
                 let beat = put_claim(
                     &conn,
                     &batch,
-                    &attempt,
+                    &claimant,
                     seq,
                     ClaimStatus::Running,
                     v,
                     timing.expiry,
-                    format!("rdbinsight-heartbeat:{}:{v}", attempt.id),
+                    format!("rdbinsight-heartbeat:{attempt}:{v}"),
                 )
                 .await;
                 let checked = match beat {
-                    Ok(()) => ownership(&conn, &batch, seq, &attempt.id).await,
+                    Ok(()) => ownership(&conn, &batch, seq, attempt).await,
                     Err(e) => Err(e),
                 };
                 match checked {
@@ -672,12 +747,12 @@ impl Claim {
         put_claim(
             conn,
             &self.batch,
-            &self.attempt,
+            &self.claimant,
             self.seq,
             status,
             v,
             self.expiry,
-            format!("rdbinsight-state:{}:{v}", self.attempt.id),
+            format!("rdbinsight-state:{}:{v}", self.claimant.attempt),
         )
         .await
     }
@@ -685,7 +760,7 @@ impl Claim {
     /// Before the marker: the claim must still be this attempt's, running, and not fenced.
     pub async fn ensure_owned(&self, conn: &Conn) -> Result<(), OutputError> {
         self.fence.check()?;
-        let latest = match ownership(conn, &self.batch, self.seq, &self.attempt.id).await? {
+        let latest = match ownership(conn, &self.batch, self.seq, self.attempt.id).await? {
             Ownership::Owned => return Ok(()),
             Ownership::Lost(latest) => latest,
         };
@@ -701,12 +776,12 @@ impl Claim {
     }
 
     /// Write the completion marker of the claim's batch, naming its attempt, and return the
-    /// attempts the batch's markers name afterwards. The marker is an `INSERT ... SELECT` that
+    /// attempts the batch's markers name afterwards (0: a marker written before attempts). The marker is an `INSERT ... SELECT` that
     /// stores a row only while the claim is still `running` (the server checks it, so a process
     /// frozen before this request cannot complete a batch whose claim was reclaimed), with the
     /// batch's deduplication token (so only the first marker of a batch is stored): this
     /// attempt won iff the result is exactly its id.
-    pub async fn write_marker(&self, conn: &Conn) -> Result<Vec<String>, OutputError> {
+    pub async fn write_marker(&self, conn: &Conn) -> Result<Vec<u64>, OutputError> {
         let batch = &self.batch;
         let sql = format!(
             "INSERT INTO {markers} (cluster, batch, {ATTEMPT_COLUMN}) \
@@ -716,7 +791,7 @@ impl Claim {
             markers = conn.table(BATCHES_TABLE),
             claims = conn.table(CLAIMS_TABLE),
         );
-        let attempt = self.attempt.id.as_str();
+        let attempt = self.attempt.id;
         conn.run(
             format!(
                 "cannot mark batch {} of cluster {} complete in {}",
@@ -725,11 +800,11 @@ impl Claim {
                 conn.table(BATCHES_TABLE)
             ),
             batch_query(conn, &sql, batch)
-                .bind(attempt)
+                .bind(attempt.get())
                 .bind(batch.cluster.as_str())
                 .bind(batch.batch.nanos())
                 .bind(self.seq)
-                .bind(attempt)
+                .bind(self.claimant.attempt.as_str())
                 .bind(ClaimStatus::Running.as_str())
                 .with_setting("insert_deduplicate", "1")
                 .with_setting("insert_deduplication_token", self.marker_token.as_str())
@@ -755,7 +830,7 @@ async fn refusal(conn: &Conn, batch: &BatchContext) -> Result<Option<String>, Ou
     }
     // Rows of other attempts are invisible (no marker names them) and harmless; rows that name
     // no attempt were written before attempts were recorded.
-    let legacy = format!(" AND {ATTEMPT_COLUMN} = ''");
+    let legacy = format!(" AND {ATTEMPT_COLUMN} = 0");
     let rows = count(conn, "rows", RECORDS_TABLE, batch, &legacy).await?;
     Ok((rows > 0).then(|| {
         format!(
@@ -769,7 +844,7 @@ async fn refusal(conn: &Conn, batch: &BatchContext) -> Result<Option<String>, Ou
 }
 
 /// The `query_id` of an attempt's marker insert.
-fn marker_query_id(attempt: &str) -> String {
+fn marker_query_id(attempt: AttemptId) -> String {
     format!("{attempt}-marker")
 }
 
@@ -822,33 +897,39 @@ pub async fn clean_up_dead_attempts(conn: &Conn, timing: ClaimTiming) -> Result<
             cluster: d.cluster.clone(),
             batch: crate::record::BatchTs::from_nanos(d.batch_ns),
         };
-        let attempt = Attempt {
-            id: d.attempt.clone(),
-            host: d.host.clone(),
-            pid: d.pid,
-            started_ms: d.started_ms,
-        };
-        let claim = Claim {
-            batch: batch.clone(),
-            attempt,
-            seq: d.seq,
-            fence: Arc::new(Fence::default()),
-            expiry: d.expiry(timing.expiry),
-            marker_token: String::new(),
-            versions: Arc::new(Versions::cleaner()),
-            heartbeat: None,
+        let claimant = Claimant::stored(&d);
+        let versions = Versions::cleaner();
+        let expiry = d.expiry(timing.expiry);
+        let set_status = |status: ClaimStatus| {
+            let v = versions.terminal();
+            put_claim(
+                conn,
+                &batch,
+                &claimant,
+                d.seq,
+                status,
+                v,
+                expiry,
+                format!("rdbinsight-state:{}:{v}", claimant.attempt),
+            )
         };
         let what = format!("batch {} of cluster {}", batch.batch, batch.cluster);
         let result = async {
             // First the terminal state: from now on the server refuses the attempt's marker
             // (write_marker); then wait for a marker insert it may have sent before.
-            claim.set_status(conn, ClaimStatus::Reclaimed).await?;
-            batch_rows::wait_queries_done(conn, &marker_query_id(&d.attempt)).await?;
-            if delete_attempt_rows(conn, &batch, &d.attempt).await? {
+            set_status(ClaimStatus::Reclaimed).await?;
+            // A claim of an rdbinsight before 64-bit attempt ids: its rows read attempt 0
+            // (rows of an older rdbinsight, which only drop-batch removes; the batch is refused
+            // until then).
+            let Some(id) = AttemptId::parse_hex(&d.attempt) else {
+                return Ok(false);
+            };
+            batch_rows::wait_queries_done(conn, &marker_query_id(id)).await?;
+            if delete_attempt_rows(conn, &batch, id).await? {
                 return Ok(true);
             }
             // It completed but died before recording so.
-            claim.set_status(conn, ClaimStatus::Completed).await?;
+            set_status(ClaimStatus::Completed).await?;
             Ok::<_, OutputError>(false)
         }
         .await;
@@ -857,7 +938,7 @@ pub async fn clean_up_dead_attempts(conn: &Conn, timing: ClaimTiming) -> Result<
                 "removed the rows of a dead attempt on {what} ({}): it stopped heartbeating \
                  for longer than its --ch-claim-expiry ({} s) without completing",
                 d.who(),
-                claim.expiry.as_secs()
+                expiry.as_secs()
             ),
             Ok(false) => {}
             Err(e) => tracing::warn!("cannot clean up after a dead attempt on {what}: {e}"),
@@ -877,6 +958,24 @@ mod tests {
         }
         assert_eq!(ClaimStatus::Running.as_str(), "running");
         assert_eq!(ClaimStatus::parse("paused"), None);
+    }
+
+    #[test]
+    fn attempt_ids_are_random_nonzero_and_shown_as_16_hex_digits() {
+        let a = AttemptId::random();
+        let b = AttemptId::random();
+        assert_ne!(a, b);
+        let shown = a.to_string();
+        assert_eq!(shown.len(), 16, "{shown}");
+        assert_eq!(AttemptId::parse_hex(&shown), Some(a));
+        let small = AttemptId::parse_hex("00000000000000ff").expect("an id");
+        assert_eq!(small.get(), 255);
+        assert_eq!(small.to_string(), "00000000000000ff");
+        assert_eq!(marker_query_id(small), "00000000000000ff-marker");
+        // 0 is what rows before attempts read; a claim of a build with 32-digit ids is not one.
+        assert_eq!(AttemptId::parse_hex("0000000000000000"), None);
+        assert_eq!(AttemptId::parse_hex(&format!("{shown}{shown}")), None);
+        assert_eq!(AttemptId::parse_hex("ff"), None);
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(crate) mod schema_check;
 pub(crate) mod stream;
 pub(crate) mod writer;
 
-pub use claim::DEFAULT_CLAIM_EXPIRY;
+pub use claim::{AttemptId, DEFAULT_CLAIM_EXPIRY};
 pub use config::{
     ClickHouseConfig, ClickHouseUrl, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT, ProxyUrl, Timeouts, UrlError,

@@ -16,6 +16,7 @@
 //! and copies them per row. So the INSERT names the attempt fourth, right after the context
 //! columns (in the table it is the last column): one more `memcpy` per row, nothing else.
 
+use super::claim::AttemptId;
 use super::schema::{ATTEMPT_COLUMN, ATTEMPT_TYPE, clickhouse_type};
 use crate::record::columns::COLUMNS;
 use crate::record::{Record, WriteContext};
@@ -71,13 +72,12 @@ pub struct RowEncoder {
 
 impl RowEncoder {
     /// The rows of `ctx`'s instance, written by attempt `attempt`.
-    pub fn new(ctx: &WriteContext, attempt: &str) -> Self {
-        let mut prefix =
-            Vec::with_capacity(ctx.cluster.len() + ctx.instance.len() + attempt.len() + 24);
+    pub fn new(ctx: &WriteContext, attempt: AttemptId) -> Self {
+        let mut prefix = Vec::with_capacity(ctx.cluster.len() + ctx.instance.len() + 26);
         put_str(&mut prefix, ctx.cluster.as_bytes());
         prefix.extend_from_slice(&ctx.batch.nanos().to_le_bytes());
         put_str(&mut prefix, ctx.instance.as_bytes());
-        put_str(&mut prefix, attempt.as_bytes());
+        prefix.extend_from_slice(&attempt.get().to_le_bytes());
         RowEncoder { prefix }
     }
 
@@ -179,7 +179,7 @@ mod tests {
         let mut c = Cursor(bytes);
         let attempt = Column {
             name: ATTEMPT_COLUMN,
-            ty: ColumnType::Text,
+            ty: ColumnType::UInt64,
             nullable: false,
             doc: "",
             added_later: false,
@@ -238,7 +238,8 @@ mod tests {
             mem_size: Some(4242),
         };
         let mut out = Vec::new();
-        RowEncoder::new(&ctx, "a1b2").encode(&record, &mut out);
+        let attempt = AttemptId::parse_hex("00000000a1b2c3d4").expect("an id");
+        RowEncoder::new(&ctx, attempt).encode(&record, &mut out);
         let b = |s: &str| Value::Bytes(s.as_bytes().to_vec());
         assert_eq!(
             decode(&out),
@@ -246,7 +247,7 @@ mod tests {
                 ("cluster", b("prod")),
                 ("batch", Value::Int(1_700_000_000_123_456_789)),
                 ("instance", b("10.0.0.1:6379")),
-                ("attempt", b("a1b2")),
+                ("attempt", Value::Int(0xa1b2_c3d4)),
                 ("db", Value::Int(3)),
                 ("key", Value::Bytes(long_key)),
                 ("type", b("hash")),

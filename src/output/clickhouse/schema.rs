@@ -34,7 +34,8 @@
 //! release up to date (`ADD COLUMN IF NOT EXISTS` for the columns added since, the records
 //! table's sorting key extended in the ALTER that adds `attempt`: the one way ClickHouse lets a
 //! key column be added). All of it is idempotent. Rows and markers written before the
-//! migration read `attempt = ''`, so an old batch shows all its rows, as before.
+//! migration read `attempt = 0` (the column's default; a run's attempt id is never 0), so an
+//! old batch shows all its rows, as before.
 //!
 //! `rdbinsight misc clickhouse-schema [--on-cluster NAME]` prints [`schema_sql`];
 //! `--auto-create-tables` runs the same statements, qualified with the URL's database, when
@@ -60,11 +61,14 @@ pub const VIEW: &str = "redis_records_view";
 /// [`crate::record::columns::COLUMNS`]): it exists only in ClickHouse, where rows of several
 /// attempts can share a table; a Parquet batch is one attempt by its atomic rename.
 pub const ATTEMPT_COLUMN: &str = "attempt";
-/// The ClickHouse type of [`ATTEMPT_COLUMN`]. Rows and markers written before the migration
-/// read as `''` (the type's default), so an old batch shows all its rows, as before.
-pub const ATTEMPT_TYPE: &str = "String";
-const ATTEMPT_DOC: &str = "Attempt (run) that wrote the row; a batch shows only the rows of the \
-                           attempt its completion marker names (empty: written before attempts \
+/// The ClickHouse type of [`ATTEMPT_COLUMN`]: the attempt id's 64 random bits (shown as 16
+/// hex digits, `leftPad(lower(hex(attempt)), 16, '0')` in SQL). Rows and markers written before the migration read 0
+/// (the type's default; an attempt id is never 0), so an old batch shows all its rows, as
+/// before. The claims table, older than the column, stores the id as its 16 hex digits.
+pub const ATTEMPT_TYPE: &str = "UInt64";
+const ATTEMPT_DOC: &str = "Attempt (run) that wrote the row, 64 random bits (16 hex digits in \
+                           messages and import_batch_claims); a batch shows only the rows of \
+                           the attempt its completion marker names (0: written before attempts \
                            were recorded)";
 
 /// The primary key of the records table, and its sorting key without [`ATTEMPT_COLUMN`]: what
@@ -173,7 +177,7 @@ const MARKER_COLUMNS: [(&str, &str, &str); 3] = [
     (
         ATTEMPT_COLUMN,
         ATTEMPT_TYPE,
-        "Attempt whose rows the batch shows: the first marker of a batch wins (empty: written \
+        "Attempt whose rows the batch shows: the first marker of a batch wins (0: written \
          before attempts were recorded; the batch shows all its rows)",
     ),
 ];
@@ -187,7 +191,12 @@ const CLAIM_COLUMNS: [(&str, &str, &str); 11] = [
         "UInt32",
         "Claim number within the batch; claims are exclusive per (cluster, batch, seq)",
     ),
-    ("attempt", "String", "Attempt id (random, one per run)"),
+    (
+        "attempt",
+        "String",
+        "Attempt id (random, one per run) as 16 hex digits; the other tables store it as UInt64 \
+         (leftPad(lower(hex(attempt)), 16, '0') there)",
+    ),
     ("host", "String", "Host name of the attempt"),
     ("pid", "UInt32", "Process id of the attempt"),
     (

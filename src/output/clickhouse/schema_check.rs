@@ -307,7 +307,17 @@ impl<'a> SchemaCheck<'a> {
                 {
                     None => problems.push(format!("{}.{name} is missing", object.name)),
                     Some(c) if c.ty != *ty => {
-                        problems.push(format!("{}.{name} is {}, expected {ty}", object.name, c.ty))
+                        // Development builds before 64-bit attempt ids stored them as text; a
+                        // key column's type cannot be changed in place.
+                        let dev = if *name == schema::ATTEMPT_COLUMN && c.ty == "String" {
+                            " (a development build's text attempt ids: recreate the table)"
+                        } else {
+                            ""
+                        };
+                        problems.push(format!(
+                            "{}.{name} is {}, expected {ty}{dev}",
+                            object.name, c.ty
+                        ))
                     }
                     Some(_) => {}
                 }

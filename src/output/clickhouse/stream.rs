@@ -291,7 +291,10 @@ mod tests {
             cluster: "c".into(),
             batch: BatchTs::from_nanos(1_700_000_000_000_000_000),
         };
-        let encoder = RowEncoder::new(&batch.write_context("i1"), "test-attempt");
+        let encoder = RowEncoder::new(
+            &batch.write_context("i1"),
+            super::super::claim::AttemptId::random(),
+        );
         let s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
         (s, encoder)
     }

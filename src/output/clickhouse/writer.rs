@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::batch_rows;
-use super::claim::{self, Attempt, Claim, ClaimStatus, ClaimTiming};
+use super::claim::{self, Attempt, AttemptId, Claim, ClaimStatus, ClaimTiming};
 use super::config::ClickHouseConfig;
 use super::conn::Conn;
 use super::rowbinary::{self, RowEncoder};
@@ -46,7 +46,7 @@ struct SummaryRow<'a> {
     cluster: &'a str,
     batch: i64,
     instance: &'a str,
-    attempt: &'a str,
+    attempt: u64,
     summary: &'a str,
 }
 
@@ -158,8 +158,8 @@ impl ClickHouseOutput {
     }
 
     /// This run's attempt id (the prefix of its INSERTs' `query_id`s).
-    pub fn attempt_id(&self) -> &str {
-        &self.attempt.id
+    pub fn attempt_id(&self) -> AttemptId {
+        self.attempt.id
     }
 
     /// The schema checks, against this output's server and configuration.
@@ -249,10 +249,10 @@ impl Output for ClickHouseOutput {
         );
         let query_id = format!("{}-{}", self.attempt.id, self.writers);
         Ok(ClickHouseChunkWriter {
-            encoder: RowEncoder::new(&ctx, &self.attempt.id),
+            encoder: RowEncoder::new(&ctx, self.attempt.id),
             stream: InsertStream::new(stream.clone(), context, query_id),
             conn: self.conn.clone(),
-            attempt: self.attempt.id.clone(),
+            attempt: self.attempt.id,
             summary: None,
             ctx,
             state: WriterState::New,
@@ -278,15 +278,22 @@ impl Output for ClickHouseOutput {
             "batch {} of cluster {}",
             claim.batch.batch, claim.batch.cluster
         );
-        if winners != [claim.attempt.id.as_str()] {
+        if winners != [claim.attempt.id.get()] {
             let why = if winners.is_empty() {
                 "its claim was taken over before its completion marker was stored (it was \
                  considered dead after --ch-claim-expiry without a heartbeat)"
                     .to_string()
             } else {
+                let named: Vec<String> = winners
+                    .iter()
+                    .map(|&w| match w {
+                        0 => "none: written by an rdbinsight before attempts".to_string(),
+                        w => format!("{w:016x}"),
+                    })
+                    .collect();
                 format!(
                     "another attempt completed it first (the marker names attempt {})",
-                    winners.join(", ")
+                    named.join(", ")
                 )
             };
             return Err(OutputError::Refused(format!(
@@ -302,7 +309,7 @@ impl Output for ClickHouseOutput {
             // Earlier attempts on this batch died or were fenced: their rows are invisible;
             // remove them (housekeeping).
             if let Err(e) =
-                batch_rows::delete_losing_rows(conn, &claim.batch, &claim.attempt.id).await
+                batch_rows::delete_losing_rows(conn, &claim.batch, claim.attempt.id).await
             {
                 tracing::warn!("{e} (they are not shown; the table's TTL removes them)");
             }
@@ -346,13 +353,13 @@ impl ClickHouseOutput {
         );
         let later = "they are not shown (no completion marker names this attempt); the next \
                      run removes them once this attempt's claim expires (--ch-claim-expiry)";
-        if let Err(e) = batch_rows::wait_inserts_done(conn, &claim.attempt.id).await {
+        if let Err(e) = batch_rows::wait_inserts_done(conn, claim.attempt.id).await {
             tracing::warn!("not removing the rows of {what} yet: {e}; {later}");
             return;
         }
         // Only this attempt's rows, and never those of the attempt a marker names (this one,
         // if its marker was stored before the failure).
-        match batch_rows::delete_attempt_rows(conn, &claim.batch, &claim.attempt.id).await {
+        match batch_rows::delete_attempt_rows(conn, &claim.batch, claim.attempt.id).await {
             Ok(true) => {
                 tracing::info!("removed the rows this attempt wrote for {what}");
                 if let Err(e) = claim.set_status(conn, ClaimStatus::Aborted).await {
@@ -386,7 +393,7 @@ pub struct ClickHouseChunkWriter {
     stream: InsertStream,
     /// For the summary row.
     conn: Conn,
-    attempt: String,
+    attempt: AttemptId,
     /// `set_summary`'s, as JSON: stored in `finalize_instance`.
     summary: Option<String>,
     ctx: WriteContext,
@@ -424,7 +431,7 @@ impl ClickHouseChunkWriter {
             cluster: &self.ctx.cluster,
             batch: self.ctx.batch.nanos(),
             instance: &self.ctx.instance,
-            attempt: &self.attempt,
+            attempt: self.attempt.get(),
             summary: &summary,
         };
         conn.run(

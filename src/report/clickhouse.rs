@@ -51,6 +51,18 @@ use super::spill::Spool;
 /// How many available batches an error message lists.
 const LIST_BATCHES: usize = 20;
 
+/// What a report reads of a batch's aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything the page shows.
+    Full,
+    /// What the changes since a `--baseline` batch take from that batch: the summaries, the
+    /// breakdowns and the expiry buckets (with the key stream: the totals, the no-TTL and
+    /// expired bytes, the groups, the prefix tree). No histograms, slots or key lists: their
+    /// eight scans of the batch would be read for nothing.
+    Changes,
+}
+
 /// A connection to the database of `--url`.
 #[derive(Clone)]
 pub struct ClickHouseReader {
@@ -686,6 +698,7 @@ impl ClickHouseReader {
         batch: BatchTs,
         top: u64,
         measure: Measure,
+        scope: Scope,
     ) -> Result<Aggregates, ReportError> {
         let mut a = Aggregates::default();
         if self.probe_schema().await? {
@@ -740,6 +753,9 @@ impl ClickHouseReader {
             )
             .await?;
         fill_buckets(&mut a.expiry, expiry, "expiry")?;
+        if scope == Scope::Changes {
+            return Ok(a);
+        }
         self.histogram(
             ("idle_seconds", "idle"),
             &IDLE_BOUNDS,

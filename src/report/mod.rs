@@ -53,6 +53,7 @@ use crate::record::{BatchContext, BatchTs};
 
 use self::aggregate::RowAccumulator;
 use self::assemble::{assemble, total_agg};
+use self::clickhouse::Scope;
 use self::model::{Measure, PrefixTree, ReportData};
 use self::options::{MemoryLimit, ReportOptions};
 use self::prefix::PrefixBuilder;
@@ -108,11 +109,12 @@ pub fn from_parquet(
     let base = resolve_parquet_baseline(root, cluster, want, b.batch)?;
     tracing::info!("comparing with baseline batch {}", base.slug);
     // The two batches' reports run at once, one on a thread of its own (the machine's second
-    // core), each within half of --memory-limit. Each report's key sort is spooled as it is
-    // consumed, tagged with the db: the pair pass merges the two spools instead of reading
-    // and sorting both batches again.
+    // core). Each report's key sort is spooled as it is consumed, tagged with the db: the pair
+    // pass merges the two spools instead of reading and sorting both batches again. The two
+    // spools hold up to 1/8 of --memory-limit each in memory ([`new_spool`]), so each report
+    // runs within half of the other 3/4.
     let half = ReportOptions {
-        memory_limit: MemoryLimit(opts.memory_limit.0 / 2),
+        memory_limit: MemoryLimit(opts.memory_limit.0 / 8 * 3),
         ..opts.clone()
     };
     let one = |batch: &parquet::ParquetBatch| {
@@ -167,7 +169,7 @@ pub fn from_parquet(
 }
 
 /// One of the two `--baseline` spools: in memory up to 1/8 of `--memory-limit` (the two
-/// together within the quarter the key sort leaves), then in `--spill-dir`, with a read (and
+/// together a quarter; the two reports share the rest), then in `--spill-dir`, with a read (and
 /// write) buffer of 1/32 of the limit within 4 KiB and 256 KiB.
 fn new_spool(opts: &ReportOptions) -> Spool {
     let limit = opts.memory_limit.0;
@@ -397,7 +399,8 @@ pub async fn from_clickhouse(
     let mut reader = clickhouse::ClickHouseReader::new(url, proxy_url, timeouts)?;
     let batch = reader.resolve_batch(cluster, batch).await?;
     let Some(want) = opts.baseline.as_deref() else {
-        let (data, rows) = ch_batch_report(&mut reader, cluster, batch, opts, None).await?;
+        let (data, rows) =
+            ch_batch_report(&mut reader, cluster, batch, opts, None, Scope::Full).await?;
         return Ok(Report {
             data,
             batch,
@@ -443,14 +446,28 @@ pub async fn from_clickhouse(
         let (mut reader, cluster, opts) = (reader.clone(), cluster.to_string(), opts.clone());
         baseline.spawn(async move {
             let mut spool = new_spool(&opts);
-            ch_batch_report(&mut reader, &cluster, base, &opts, Some(&mut spool))
-                .await
-                .map(|(data, _)| (data, spool))
+            ch_batch_report(
+                &mut reader,
+                &cluster,
+                base,
+                &opts,
+                Some(&mut spool),
+                Scope::Changes,
+            )
+            .await
+            .map(|(data, _)| (data, spool))
         });
     }
     let mut cur_spool = new_spool(opts);
-    let (mut data, rows) =
-        ch_batch_report(&mut reader, cluster, batch, opts, Some(&mut cur_spool)).await?;
+    let (mut data, rows) = ch_batch_report(
+        &mut reader,
+        cluster,
+        batch,
+        opts,
+        Some(&mut cur_spool),
+        Scope::Full,
+    )
+    .await?;
     let (base_data, base_spool) = match baseline.join_next().await {
         Some(Ok(r)) => r?,
         Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -464,7 +481,7 @@ pub async fn from_clickhouse(
     let cur_tree = match tree_for(&data, m) {
         Some(t) => t,
         None => {
-            let r = ch_batch_report(&mut reader, cluster, batch, &o, None)
+            let r = ch_batch_report(&mut reader, cluster, batch, &o, None, Scope::Changes)
                 .await?
                 .0;
             (r.prefix_tree, r.params.prefix_threshold_bytes)
@@ -473,7 +490,7 @@ pub async fn from_clickhouse(
     let base_tree = match tree_for(&base_data, m) {
         Some(t) => t,
         None => {
-            let r = ch_batch_report(&mut reader, cluster, base, &o, None)
+            let r = ch_batch_report(&mut reader, cluster, base, &o, None, Scope::Changes)
                 .await?
                 .0;
             (r.prefix_tree, r.params.prefix_threshold_bytes)
@@ -511,10 +528,11 @@ async fn ch_batch_report(
     batch: BatchTs,
     opts: &ReportOptions,
     spool: Option<&mut Spool>,
+    scope: clickhouse::Scope,
 ) -> Result<(ReportData, u64), ReportError> {
     tracing::info!("reading batch {batch} of cluster '{cluster}' from ClickHouse");
     let aggregates = reader
-        .aggregates(cluster, batch, opts.top, opts.measure)
+        .aggregates(cluster, batch, opts.top, opts.measure, scope)
         .await?;
     let total = total_agg(&aggregates);
     let mut builder = PrefixBuilder::new(

@@ -3,7 +3,6 @@
 //! list is identical too. Every threshold is compared exactly on integers (u128 products, never
 //! a float); the page only phrases what is here.
 
-use super::assemble::bucket;
 use super::model::{
     Agg, COLD_IDLE_SECONDS, COLD_PCT, IMBALANCE_DEN, IMBALANCE_NUM, KeyRow, Measure, NO_TTL_PCT,
     Recommendation, ReportData, SMALL_MEMBERS_AVG, SmallCollections,
@@ -82,7 +81,7 @@ pub fn recommendations(d: &ReportData) -> Vec<Recommendation> {
     }
 
     let total = d.totals.agg.measured(m);
-    let no_ttl = bucket(d, "no_ttl");
+    let no_ttl = d.expiry.bucket("no_ttl");
     if total > 0
         && u128::from(no_ttl.measured(m)) * 100 >= u128::from(total) * u128::from(NO_TTL_PCT)
     {
@@ -100,7 +99,7 @@ pub fn recommendations(d: &ReportData) -> Vec<Recommendation> {
         });
     }
 
-    let expired = bucket(d, "expired");
+    let expired = d.expiry.bucket("expired");
     if expired.keys > 0 {
         out.push(Recommendation::Expired {
             keys: expired.keys,

@@ -463,16 +463,6 @@ fn join_rows<K: Ord>(
         .collect()
 }
 
-/// The expiry bucket with this id (empty when absent).
-pub(super) fn bucket(d: &ReportData, id: &str) -> Agg {
-    d.expiry
-        .buckets
-        .iter()
-        .find(|b| b.id == id)
-        .map(|b| b.agg)
-        .unwrap_or_default()
-}
-
 /// The "changes since the baseline" part (its orders: see [`crate::report::model::Changes`]).
 pub fn changes(
     cur: &ReportData,
@@ -578,13 +568,13 @@ pub fn changes(
         totals: change_row(String::new(), cur.totals.agg, base.totals.agg),
         no_ttl: change_row(
             "no_ttl".into(),
-            bucket(cur, "no_ttl"),
-            bucket(base, "no_ttl"),
+            cur.expiry.bucket("no_ttl"),
+            base.expiry.bucket("no_ttl"),
         ),
         expired: change_row(
             "expired".into(),
-            bucket(cur, "expired"),
-            bucket(base, "expired"),
+            cur.expiry.bucket("expired"),
+            base.expiry.bucket("expired"),
         ),
         by_type: join_rows(type_rows(cur).into_iter(), type_rows(base).into_iter()),
         by_db: join_rows(db_rows(cur).into_iter(), db_rows(base).into_iter()),

@@ -478,24 +478,8 @@ pub async fn from_clickhouse(
         measure: m,
         ..opts.clone()
     };
-    let cur_tree = match tree_for(&data, m) {
-        Some(t) => t,
-        None => {
-            let r = ch_batch_report(&mut reader, cluster, batch, &o, None, Scope::Changes)
-                .await?
-                .0;
-            (r.prefix_tree, r.params.prefix_threshold_bytes)
-        }
-    };
-    let base_tree = match tree_for(&base_data, m) {
-        Some(t) => t,
-        None => {
-            let r = ch_batch_report(&mut reader, cluster, base, &o, None, Scope::Changes)
-                .await?
-                .0;
-            (r.prefix_tree, r.params.prefix_threshold_bytes)
-        }
-    };
+    let cur_tree = ch_tree(&mut reader, cluster, batch, &data, &o).await?;
+    let base_tree = ch_tree(&mut reader, cluster, base, &base_data, &o).await?;
     let setup = ChangeSetup::new(m, note, cur_tree, base_tree);
     let mut builder = setup.builder(opts.top);
     let started = std::time::Instant::now();
@@ -518,6 +502,24 @@ pub async fn from_clickhouse(
             ..ReadStats::default()
         },
     })
+}
+
+/// The prefix tree and threshold of `d` (a report of `batch`) measured by `o.measure`: its
+/// own when it used that measure, else rebuilt from the batch.
+async fn ch_tree(
+    reader: &mut clickhouse::ClickHouseReader,
+    cluster: &str,
+    batch: BatchTs,
+    d: &ReportData,
+    o: &ReportOptions,
+) -> Result<(PrefixTree, u64), ReportError> {
+    if let Some(t) = tree_for(d, o.measure) {
+        return Ok(t);
+    }
+    let r = ch_batch_report(reader, cluster, batch, o, None, Scope::Changes)
+        .await?
+        .0;
+    Ok((r.prefix_tree, r.params.prefix_threshold_bytes))
 }
 
 /// One batch's report from ClickHouse, and the keys streamed; with `spool`, its key stream

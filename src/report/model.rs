@@ -423,6 +423,17 @@ pub struct Expiry {
     pub no_ttl_prefixes: Vec<NoTtlPrefix>,
 }
 
+impl Expiry {
+    /// The sums of the bucket `id` (zero when absent).
+    pub fn bucket(&self, id: &str) -> Agg {
+        self.buckets
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| b.agg)
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRow {
     /// Stable id (see where the buckets are defined).

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::claim::AttemptId;
+use super::attempt::AttemptId;
 use super::conn::Conn;
 use super::schema::{ATTEMPT_COLUMN, BATCH_FILTER, BATCHES_TABLE, RECORDS_TABLE, SUMMARIES_TABLE};
 use crate::output::{BatchContext, OutputError, Timeout};

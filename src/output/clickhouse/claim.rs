@@ -50,13 +50,13 @@
 //! the attempts other than the marker's and 0; only `misc clickhouse-drop-batch`, an operator's
 //! decision refused while a live claim exists, removes a batch's marker and all its rows.
 
-use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::attempt::AttemptId;
 use super::batch_rows::{self, batch_query, count, delete_attempt_rows, marker_attempts};
 use super::config::on_cluster_flag;
 use super::conn::Conn;
@@ -210,54 +210,6 @@ impl Fence {
             *r = reason;
         }
         self.lost.store(true, Ordering::Release);
-    }
-}
-
-/// An attempt's id: 64 random bits, never 0 (the `attempt` that rows and markers written
-/// before attempts were recorded read). Stored as `UInt64` in the records, markers and
-/// summaries tables; shown (messages, logs, the claims table, `query_id`s) as 16 hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttemptId(NonZeroU64);
-
-impl AttemptId {
-    /// A new random id, from the standard library's randomly seeded hasher (no RNG crate
-    /// needed for an id that only has to be unique).
-    pub fn random() -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let mut salt = 0u64;
-        loop {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(salt);
-            h.write_u32(std::process::id());
-            h.write_i64(crate::record::BatchTs::now().nanos());
-            if let Some(id) = NonZeroU64::new(h.finish()) {
-                return AttemptId(id);
-            }
-            salt += 1;
-        }
-    }
-
-    /// The stored value.
-    pub fn get(self) -> u64 {
-        self.0.get()
-    }
-
-    /// The id a claim row names (its 16 hex digits); `None` for any other text (a claim of an
-    /// rdbinsight before 64-bit attempt ids).
-    pub fn parse_hex(text: &str) -> Option<Self> {
-        if text.len() != 16 {
-            return None;
-        }
-        u64::from_str_radix(text, 16)
-            .ok()
-            .and_then(NonZeroU64::new)
-            .map(AttemptId)
-    }
-}
-
-impl std::fmt::Display for AttemptId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0.get())
     }
 }
 
@@ -952,30 +904,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_marker_query_id_is_the_attempt_id_and_marker() {
+        let small = AttemptId::parse_hex("00000000000000ff").expect("an id");
+        assert_eq!(marker_query_id(small), "00000000000000ff-marker");
+    }
+
+    #[test]
     fn statuses_round_trip_through_their_stored_text() {
         for s in ClaimStatus::ALL {
             assert_eq!(ClaimStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(ClaimStatus::Running.as_str(), "running");
         assert_eq!(ClaimStatus::parse("paused"), None);
-    }
-
-    #[test]
-    fn attempt_ids_are_random_nonzero_and_shown_as_16_hex_digits() {
-        let a = AttemptId::random();
-        let b = AttemptId::random();
-        assert_ne!(a, b);
-        let shown = a.to_string();
-        assert_eq!(shown.len(), 16, "{shown}");
-        assert_eq!(AttemptId::parse_hex(&shown), Some(a));
-        let small = AttemptId::parse_hex("00000000000000ff").expect("an id");
-        assert_eq!(small.get(), 255);
-        assert_eq!(small.to_string(), "00000000000000ff");
-        assert_eq!(marker_query_id(small), "00000000000000ff-marker");
-        // 0 is what rows before attempts read; a claim of a build with 32-digit ids is not one.
-        assert_eq!(AttemptId::parse_hex("0000000000000000"), None);
-        assert_eq!(AttemptId::parse_hex(&format!("{shown}{shown}")), None);
-        assert_eq!(AttemptId::parse_hex("ff"), None);
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //!   (`--auto-create-tables`), the TTL against the batch timestamp.
 //! * `writer`: [`ClickHouseOutput`] (the batch lifecycle) and [`ClickHouseChunkWriter`].
 //! * `stream`: one instance's rows as a stream of INSERTs ([`rowbinary`] encodes them).
+//! * `attempt`: an attempt's id (64 random bits, never 0; 16 hex digits when shown).
 //! * `claim`: batch claims, heartbeats, completion markers, cleanup of dead attempts.
 //! * `batch_rows`: a batch's row and marker counts, the deletes, the wait for an attempt's
 //!   queries to drain.
 //! * `conn`, `http`, `proxy`, `error`: clients, connect timeout, `--proxy-url`, and
 //!   one-line errors.
 
+pub(crate) mod attempt;
 pub(crate) mod batch_rows;
 pub(crate) mod claim;
 pub(crate) mod config;
@@ -34,7 +36,8 @@ pub(crate) mod schema_check;
 pub(crate) mod stream;
 pub(crate) mod writer;
 
-pub use claim::{AttemptId, DEFAULT_CLAIM_EXPIRY};
+pub use attempt::AttemptId;
+pub use claim::DEFAULT_CLAIM_EXPIRY;
 pub use config::{
     ClickHouseConfig, ClickHouseUrl, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT, ProxyUrl, Timeouts, UrlError,

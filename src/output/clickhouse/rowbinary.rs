@@ -16,7 +16,7 @@
 //! and copies them per row. So the INSERT names the attempt fourth, right after the context
 //! columns (in the table it is the last column): one more `memcpy` per row, nothing else.
 
-use super::claim::AttemptId;
+use super::attempt::AttemptId;
 use super::schema::{ATTEMPT_COLUMN, ATTEMPT_TYPE, clickhouse_type};
 use crate::record::columns::COLUMNS;
 use crate::record::{Record, WriteContext};

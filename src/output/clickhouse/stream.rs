@@ -293,7 +293,7 @@ mod tests {
         };
         let encoder = RowEncoder::new(
             &batch.write_context("i1"),
-            super::super::claim::AttemptId::random(),
+            super::super::attempt::AttemptId::random(),
         );
         let s = InsertStream::new(stream, "insert for instance i1".into(), "test-1".into());
         (s, encoder)

@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::attempt::AttemptId;
 use super::batch_rows;
-use super::claim::{self, Attempt, AttemptId, Claim, ClaimStatus, ClaimTiming};
+use super::claim::{self, Attempt, Claim, ClaimStatus, ClaimTiming};
 use super::config::ClickHouseConfig;
 use super::conn::Conn;
 use super::rowbinary::{self, RowEncoder};

@@ -49,9 +49,9 @@ pub(crate) use self::status::{InstanceState, InstanceStatus};
 pub use crate::cancel::{Interrupt, Signal};
 
 /// Records per chunk sent from a parser thread to its writer task (at most).
-pub const CHUNK_RECORDS: usize = 1024;
+pub const CHUNK_RECORDS: usize = 512;
 /// A chunk is sent once its records take this many bytes ([`record_bytes`]), even when it
-/// holds fewer than [`CHUNK_RECORDS`]: ordinary keys fill a chunk by count (~150 KiB), big
+/// holds fewer than [`CHUNK_RECORDS`]: ordinary keys fill a chunk by count (~75 KiB), big
 /// keys by bytes.
 pub const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks that may wait between a parser and its writer.
@@ -69,7 +69,7 @@ pub const CHANNEL_BYTES: usize = 8 << 20;
 const RECYCLED_CHUNKS: usize = CHANNEL_CHUNKS + 2;
 /// Key buffers up to this capacity are recycled with their record; larger ones are handed to
 /// the writer ([`ChunkWriter::write_owned`]) and freed, so the recycled chunks hold at most
-/// `RECYCLED_CHUNKS × CHUNK_RECORDS × RECYCLED_KEY_BYTES` (2.25 MiB) of key buffers.
+/// `RECYCLED_CHUNKS × CHUNK_RECORDS × RECYCLED_KEY_BYTES` (1.1 MiB) of key buffers.
 const RECYCLED_KEY_BYTES: usize = 128;
 
 /// Emptied chunks on their way back from a writer to its parser (see [`RECYCLED_CHUNKS`]).

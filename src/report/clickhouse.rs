@@ -598,15 +598,7 @@ impl ClickHouseReader {
         cluster: &str,
         batch: Option<&str>,
     ) -> Result<BatchTs, ReportError> {
-        let query = self.client.query(&self.sql.list_batches()).bind(cluster);
-        let batches: Vec<BatchRow> = self
-            .run(
-                self.ctx(&format!(
-                    "cannot list the completed batches in {BATCHES_TABLE}"
-                )),
-                query.fetch_all(),
-            )
-            .await?;
+        let batches = self.completed_batches(cluster).await?;
         if batches.is_empty() {
             let query = self.client.query(&self.sql.list_clusters());
             let clusters: Vec<ClusterRow> = self
@@ -630,16 +622,16 @@ impl ClickHouseReader {
             )));
         }
         let Some(want) = batch else {
-            return Ok(BatchTs::from_nanos(batches[0].ns));
+            return Ok(batches[0]);
         };
         let ns = parse_batch_arg(want)?;
-        if batches.iter().any(|b| b.ns == ns.nanos()) {
+        if batches.contains(&ns) {
             return Ok(ns);
         }
         let mut names: Vec<String> = batches
             .iter()
             .take(LIST_BATCHES)
-            .map(|b| BatchTs::from_nanos(b.ns).rfc3339())
+            .map(|b| b.rfc3339())
             .collect();
         if batches.len() > LIST_BATCHES {
             names.push(format!("and {} more", batches.len() - LIST_BATCHES));

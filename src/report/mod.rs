@@ -310,6 +310,18 @@ fn tree_for(d: &ReportData, m: Measure) -> Option<(PrefixTree, u64)> {
         .then(|| (d.prefix_tree.clone(), d.params.prefix_threshold_bytes))
 }
 
+/// The prefix tree's builder for a batch with these aggregates: its threshold from the batch's
+/// total of the measure.
+fn prefix_builder(opts: &ReportOptions, aggregates: &aggregate::Aggregates) -> PrefixBuilder {
+    let total = total_agg(aggregates);
+    PrefixBuilder::new(
+        opts.prefix_threshold
+            .bytes(total.measured(aggregates.measure)),
+        aggregates.measure,
+        opts.delimiter.as_ref(),
+    )
+}
+
 /// One batch's report from Parquet; with `spool`, its key sort (tagged with the db) is also
 /// written there in key order.
 fn parquet_batch_report(
@@ -342,13 +354,7 @@ fn parquet_batch_report(
     tracing::debug!("read {rows} rows in {:.2?}", started.elapsed());
     let started = std::time::Instant::now();
     let aggregates = acc.into_aggregates()?;
-    let total = total_agg(&aggregates);
-    let mut builder = PrefixBuilder::new(
-        opts.prefix_threshold
-            .bytes(total.measured(aggregates.measure)),
-        aggregates.measure,
-        opts.delimiter.as_ref(),
-    );
+    let mut builder = prefix_builder(opts, &aggregates);
     let consume = |key: &[u8], facts, tag| {
         if let Some(s) = spool.as_mut() {
             s.push(key, facts, tag);
@@ -536,13 +542,7 @@ async fn ch_batch_report(
     let aggregates = reader
         .aggregates(cluster, batch, opts.top, opts.measure, scope)
         .await?;
-    let total = total_agg(&aggregates);
-    let mut builder = PrefixBuilder::new(
-        opts.prefix_threshold
-            .bytes(total.measured(aggregates.measure)),
-        aggregates.measure,
-        opts.delimiter.as_ref(),
-    );
+    let mut builder = prefix_builder(opts, &aggregates);
     let rows = reader
         .stream_keys(cluster, batch, &mut builder, spool)
         .await?;

@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,80 @@ fn drop_batch(db: &TestDb, cluster: &str, nanos: i64) -> std::process::Output {
 
 fn batch_filter(nanos: i64) -> String {
     format!("WHERE batch = fromUnixTimestamp64Nano(toInt64({nanos}), 'UTC')")
+}
+
+/// Raw rows of batch `t1()`, `and` (e.g. `AND cluster = 'c1'`) applied.
+async fn t1_raw_rows(db: &TestDb, and: &str) -> u64 {
+    db.count(&format!("redis_records_raw {} {and}", batch_filter(t1())))
+        .await
+}
+
+/// An output (`--auto-create-tables`) whose claims expire after `expiry`, batch `b` prepared.
+async fn prepared_with_expiry(db: &TestDb, b: &BatchContext, expiry: Duration) -> ClickHouseOutput {
+    let mut output = db.output(true);
+    output.set_claim_expiry(expiry);
+    output.prepare_batch(b).await.expect("prepare_batch");
+    output
+}
+
+/// `rows` string rows of `cluster`'s batch `t1()` for `instance`, inserted by hand (no
+/// attempt, no marker), as an older rdbinsight or another writer left them.
+async fn insert_rows_by_hand(db: &TestDb, cluster: &str, instance: &str, rows: u64) {
+    db.exec(&format!(
+        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
+         member_count, rdb_size, encoding) SELECT '{cluster}', \
+         fromUnixTimestamp64Nano(toInt64({})), '{instance}', 0, toString(number), 'string', 1, \
+         10, 'raw' FROM numbers({rows})",
+        t1()
+    ))
+    .await;
+}
+
+/// Marks the claim of `attempt` on `c1`'s batch `t1()` reclaimed, as a cleaner does once the
+/// attempt's heartbeat is stale.
+async fn mark_reclaimed(db: &TestDb, attempt: impl std::fmt::Display) {
+    db.exec(&format!(
+        "INSERT INTO {{db}}.import_batch_claims (cluster, batch, seq, attempt, host, pid, \
+         started_at, state, version) VALUES ('c1', fromUnixTimestamp64Nano(toInt64({})), 1, \
+         '{attempt}', 'h', 1, now64(3), 'reclaimed', {})",
+        t1(),
+        (1u64 << 62) + (1 << 40)
+    ))
+    .await;
+}
+
+/// `--ch-claim-expiry 3`: the short claim expiry of the dumps that are killed or frozen.
+const EXPIRY_3S: [&str; 2] = ["--ch-claim-expiry", "3"];
+
+/// A dump (`--auto-create-tables`, [`EXPIRY_3S`]) of an RDB of `keys` keys into `db` fed half
+/// of it, then the source stalls: returned once the idle INSERT was ended (rows stored).
+async fn stalled_dump(dir: &Path, keys: u64, db: &TestDb, stderr: Stdio) -> FedDump {
+    let extra = ["--auto-create-tables", EXPIRY_3S[0], EXPIRY_3S[1]];
+    let dump = FedDump::start(dir, keys, db, &extra, |cmd| {
+        cmd.stdout(Stdio::null()).stderr(stderr);
+    });
+    wait_for_stored_rows(db).await;
+    dump
+}
+
+/// Waits (60 s at most) until a dump has stored rows.
+async fn wait_for_stored_rows(db: &TestDb) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let exists = db.tables("AND name = 'redis_records_raw'").await == "1";
+        if exists && db.count("redis_records_raw").await > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rows stored in 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The one `error:` line of a run's stderr (asserts there is exactly one).
+fn the_error_line(stderr: &[u8]) -> String {
+    let mut errors = error_lines(stderr);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    errors.remove(0)
 }
 
 #[tokio::test]
@@ -79,13 +154,7 @@ async fn rows_without_a_marker_are_refused_until_dropped() {
         0..10,
     )
     .await;
-    db.exec(&format!(
-        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
-         member_count, rdb_size, encoding) SELECT 'c1', fromUnixTimestamp64Nano(toInt64({})), \
-         'old', 0, toString(number), 'string', 1, 10, 'raw' FROM numbers(5)",
-        t1()
-    ))
-    .await;
+    insert_rows_by_hand(&db, "c1", "old", 5).await;
     let err = prepare_error(&mut db.output(false), &b).await;
     assert!(err.contains("already has 5 rows"), "{err}");
     assert!(err.contains("no completion marker"), "{err}");
@@ -95,11 +164,7 @@ async fn rows_without_a_marker_are_refused_until_dropped() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("5 rows (it was not complete)"), "{stderr}");
-    assert_eq!(
-        db.count(&format!("redis_records_raw {}", batch_filter(t1())))
-            .await,
-        0
-    );
+    assert_eq!(t1_raw_rows(&db, "").await, 0);
     // Now the batch can be written, and shows exactly this attempt's rows.
     complete(&mut db.output(false), &b, 100..400).await;
     assert_eq!(
@@ -194,13 +259,12 @@ async fn two_concurrent_runs_with_one_timestamp() {
     let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
     assert_eq!(ok, 1, "exactly one run completes:\n{a:?}\n{b:?}");
     let failed = if a.status.success() { &b } else { &a };
-    let errors = error_lines(&failed.stderr);
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = the_error_line(&failed.stderr);
     assert!(
-        errors[0].contains("being written by another attempt")
-            || errors[0].contains("at the same moment")
-            || errors[0].contains("is already complete"),
-        "{errors:?}"
+        error.contains("being written by another attempt")
+            || error.contains("at the same moment")
+            || error.contains("is already complete"),
+        "{error}"
     );
     assert_eq!(db.count("redis_records_view").await, 20_000);
     assert_eq!(db.count("redis_records_raw").await, 20_000);
@@ -282,25 +346,12 @@ async fn a_killed_attempt_is_cleaned_up_by_the_next_run() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let url = db.url();
-    let expiry = ["--auto-create-tables", "--ch-claim-expiry", "3"];
-    // Half of the RDB, then the source stalls: the idle INSERT is ended (rows stored).
     let FedDump {
         mut child,
         source,
         rdb,
         ..
-    } = FedDump::start(dir.path(), 30_000, &db, &expiry, |cmd| {
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let exists = db.tables("AND name = 'redis_records_raw'").await == "1";
-        if exists && db.count("redis_records_raw").await > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no rows stored in 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    } = stalled_dump(dir.path(), 30_000, &db, Stdio::null()).await;
     child.kill().expect("SIGKILL");
     child.wait().expect("wait");
     drop(source);
@@ -308,7 +359,7 @@ async fn a_killed_attempt_is_cleaned_up_by_the_next_run() {
     assert!(stored > 0);
 
     // At once: the claim is still fresh, the batch is refused.
-    let out = dump_command(&rdb, "c1", t1(), &url, &expiry[1..])
+    let out = dump_command(&rdb, "c1", t1(), &url, &EXPIRY_3S)
         .output()
         .expect("run");
     assert!(!out.status.success());
@@ -323,26 +374,19 @@ async fn a_killed_attempt_is_cleaned_up_by_the_next_run() {
     // After the expiry, a run of another cluster and batch removes the dead attempt's rows.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let stderr =
-        run_ok(dump_command(&rdb, "other", t2(), &url, &expiry[1..]).env("RUST_LOG", "warn"));
+        run_ok(dump_command(&rdb, "other", t2(), &url, &EXPIRY_3S).env("RUST_LOG", "warn"));
     assert!(
         stderr.contains("removed the rows of a dead attempt"),
         "{stderr}"
     );
-    assert_eq!(
-        db.count(&format!(
-            "redis_records_raw {} AND cluster = 'c1'",
-            batch_filter(t1())
-        ))
-        .await,
-        0
-    );
+    assert_eq!(t1_raw_rows(&db, "AND cluster = 'c1'").await, 0);
     assert_eq!(
         db.claim_states("c1").await,
         format!("{}\t1\treclaimed", t1())
     );
 
     // The batch can be written again: exactly one copy of each key.
-    run_ok(&mut dump_command(&rdb, "c1", t1(), &url, &expiry[1..]));
+    run_ok(&mut dump_command(&rdb, "c1", t1(), &url, &EXPIRY_3S));
     assert_eq!(db.view_keys("WHERE cluster = 'c1'").await, "30000\t30000");
     db.drop_db().await;
 }
@@ -355,23 +399,13 @@ async fn a_fenced_attempt_stops_and_deletes_nothing() {
         return;
     };
     let b = batch("c1", t1());
-    let mut output = db.output(true);
-    output.set_claim_expiry(Duration::from_secs(3));
-    output.prepare_batch(&b).await.expect("prepare_batch");
+    let mut output = prepared_with_expiry(&db, &b, Duration::from_secs(3)).await;
     let mut w = instance_writer(&mut output, &b, "i1").await;
     for i in 0..100 {
         w.write_record(&record(i)).await.expect("write");
     }
     // A cleaner marks the claim reclaimed (what a run does once the heartbeat is stale).
-    db.exec(&format!(
-        "INSERT INTO {{db}}.import_batch_claims (cluster, batch, seq, attempt, host, pid, \
-         started_at, state, version) VALUES ('c1', fromUnixTimestamp64Nano(toInt64({})), 1, \
-         '{}', 'h', 1, now64(3), 'reclaimed', {})",
-        t1(),
-        output.attempt_id(),
-        (1u64 << 62) + (1 << 40)
-    ))
-    .await;
+    mark_reclaimed(&db, output.attempt_id()).await;
     // The heartbeat (every 0.25 s here) notices; the next chunk is refused.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let err = write_until_error(&mut w, 100..200_000)
@@ -390,13 +424,7 @@ async fn a_fenced_attempt_stops_and_deletes_nothing() {
         "{err}"
     );
     // The new owner's rows (here: some rows written by hand) are not deleted by the abort.
-    db.exec(&format!(
-        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
-         member_count, rdb_size, encoding) SELECT 'c1', fromUnixTimestamp64Nano(toInt64({})), \
-         'new', 0, toString(number), 'string', 1, 10, 'raw' FROM numbers(7)",
-        t1()
-    ))
-    .await;
+    insert_rows_by_hand(&db, "c1", "new", 7).await;
     output.abort_batch().await;
     assert_eq!(
         db.count("redis_records_raw WHERE instance = 'new'").await,
@@ -416,11 +444,10 @@ async fn drop_batch_refuses_a_live_attempt() {
     let mut output = db.prepared(&b).await;
     let out = drop_batch(&db, "c1", t1());
     assert!(!out.status.success());
-    let errors = error_lines(&out.stderr);
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = the_error_line(&out.stderr);
     assert!(
-        errors[0].contains("being written by another attempt"),
-        "{errors:?}"
+        error.contains("being written by another attempt"),
+        "{error}"
     );
     write_instance(&mut output, &b, "i1", 0..10, true)
         .await
@@ -468,32 +495,18 @@ async fn a_frozen_writer_cannot_change_a_batch_another_run_completed() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let url = db.url();
-    let expiry = ["--auto-create-tables", "--ch-claim-expiry", "3"];
     let FedDump {
         child,
         mut source,
         rdb,
         bytes,
-    } = FedDump::start(dir.path(), 20_000, &db, &expiry, |cmd| {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let exists = db.tables("AND name = 'redis_records_raw'").await == "1";
-        if exists && db.count("redis_records_raw").await > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no rows stored in 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    } = stalled_dump(dir.path(), 20_000, &db, Stdio::piped()).await;
     signal(&child, "-STOP");
     let frozen_rows = db.count("redis_records_raw").await;
     // Past the frozen run's expiry (3 s, recorded in its claim), another run completes the
     // batch: it reclaims the frozen run's claim first.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let winner = run_ok(
-        dump_command(&rdb, "c1", t1(), &url, &["--ch-claim-expiry", "3"]).env("RUST_LOG", "warn"),
-    );
+    let winner = run_ok(dump_command(&rdb, "c1", t1(), &url, &EXPIRY_3S).env("RUST_LOG", "warn"));
     assert!(
         winner.contains("removed the rows of a dead attempt"),
         "{winner}"
@@ -520,13 +533,12 @@ async fn a_frozen_writer_cannot_change_a_batch_another_run_completed() {
     drop(source);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let errors = error_lines(&out.stderr);
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = the_error_line(&out.stderr);
     assert!(
-        errors[0].contains("taken over")
-            || errors[0].contains("no longer this attempt's")
-            || errors[0].contains("lost batch"),
-        "{errors:?}"
+        error.contains("taken over")
+            || error.contains("no longer this attempt's")
+            || error.contains("lost batch"),
+        "{error}"
     );
     assert!(frozen_rows > 0);
     assert_eq!(db.view_keys("").await, "20000\t20000");
@@ -569,22 +581,12 @@ async fn finalize_race(skip_check: bool) {
         return;
     };
     let b = batch("c1", t1());
-    let mut stale = db.output(true);
-    stale.set_claim_expiry(Duration::from_secs(60));
-    stale.prepare_batch(&b).await.expect("prepare_batch");
+    let mut stale = prepared_with_expiry(&db, &b, Duration::from_secs(60)).await;
     write_instance(&mut stale, &b, "i1", 0..700, true)
         .await
         .expect("stale rows");
     // A cleaner marked its claim reclaimed (what a run does once it looks dead).
-    db.exec(&format!(
-        "INSERT INTO {{db}}.import_batch_claims (cluster, batch, seq, attempt, host, pid, \
-         started_at, state, version) VALUES ('c1', fromUnixTimestamp64Nano(toInt64({})), 1, \
-         '{}', 'h', 1, now64(3), 'reclaimed', {})",
-        t1(),
-        stale.attempt_id(),
-        (1u64 << 62) + (1 << 40)
-    ))
-    .await;
+    mark_reclaimed(&db, stale.attempt_id()).await;
     let mut live = db.output(false);
     live.prepare_batch(&b)
         .await
@@ -640,9 +642,8 @@ async fn runs_with_different_expiries_delete_no_live_rows() {
         return;
     };
     let b = batch("c1", t1());
-    let mut long = db.output(true);
-    long.set_claim_expiry(Duration::from_secs(600)); // heartbeat every 50 s
-    long.prepare_batch(&b).await.expect("prepare_batch");
+    // Heartbeat every 50 s.
+    let mut long = prepared_with_expiry(&db, &b, Duration::from_secs(600)).await;
     write_instance(&mut long, &b, "i1", 0..800, true)
         .await
         .expect("rows");
@@ -657,14 +658,7 @@ async fn runs_with_different_expiries_delete_no_live_rows() {
     let err = prepare_error(&mut same, &b).await;
     assert!(err.contains("being written by another attempt"), "{err}");
     assert!(err.contains("expires 59"), "its own expiry, not 3 s: {err}");
-    assert_eq!(
-        db.count(&format!(
-            "redis_records_raw {} AND cluster = 'c1'",
-            batch_filter(t1())
-        ))
-        .await,
-        800
-    );
+    assert_eq!(t1_raw_rows(&db, "AND cluster = 'c1'").await, 800);
     long.finalize_batch().await.expect("the long run completes");
     assert_eq!(db.view_keys("WHERE cluster = 'c1'").await, "800\t800");
     db.drop_db().await;
@@ -683,13 +677,7 @@ async fn a_deployment_of_the_previous_release_is_migrated() {
     for ddl in OLD_DDL {
         db.exec(ddl).await;
     }
-    db.exec(&format!(
-        "INSERT INTO {{db}}.redis_records_raw (cluster, batch, instance, db, key, type, \
-         member_count, rdb_size, encoding) SELECT 'old', fromUnixTimestamp64Nano(toInt64({})), \
-         'i0', 0, toString(number), 'string', 1, 10, 'raw' FROM numbers(25)",
-        t1()
-    ))
-    .await;
+    insert_rows_by_hand(&db, "old", "i0", 25).await;
     db.exec(&format!(
         "INSERT INTO {{db}}.import_batches_completed VALUES ('old', \
          fromUnixTimestamp64Nano(toInt64({})))",

@@ -12,8 +12,11 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use common::ch::{Shards, TestDb};
 use common::cli::run_measured;
 use common::codis::{FakeGroup, serve_topom, topom_json};
@@ -539,6 +542,21 @@ fn node<'a>(report: &'a Value, prefix: &str) -> Option<&'a Value> {
         .find(|n| n["prefix"]["text"] == prefix)
 }
 
+/// The string at `path` (e.g. `["key", "text"]`) in each element of the JSON array `list`.
+fn strs<'a>(list: &'a Value, path: &[&str]) -> Vec<&'a str> {
+    let array = list
+        .as_array()
+        .unwrap_or_else(|| panic!("an array: {list}"));
+    array
+        .iter()
+        .map(|item| {
+            let v = path.iter().fold(item, |v, field| &v[*field]);
+            v.as_str()
+                .unwrap_or_else(|| panic!("{path:?} of {item} is a string"))
+        })
+        .collect()
+}
+
 fn sum_of(recs: &[Rec], f: impl Fn(&Rec) -> bool) -> u64 {
     recs.iter().filter(|r| f(r)).map(|r| r.rdb_size).sum()
 }
@@ -664,12 +682,7 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
     check(&report, &m, &p, "main batch at the 'above:' threshold");
     // The reference's recommendations were compared above; the batch makes at least these
     // (`small-set` too where the server stores small string sets as hash tables, before 7.2).
-    let kinds: Vec<&str> = report["recommendations"]
-        .as_array()
-        .expect("recommendations")
-        .iter()
-        .map(|r| r["kind"].as_str().expect("kind"))
-        .collect();
+    let kinds = strs(&report["recommendations"], &["kind"]);
     for kind in [
         "big-strings",
         "huge-collections",
@@ -716,12 +729,7 @@ fn crafted_batches_are_identical_from_both_stores_and_match_the_reference() {
         ]
         .map(|(id, n)| (id.to_string(), n))
     );
-    let big: Vec<&str> = report["outliers"]["big_keys"]
-        .as_array()
-        .expect("big keys")
-        .iter()
-        .map(|k| k["key"]["text"].as_str().expect("text"))
-        .collect();
+    let big = strs(&report["outliers"]["big_keys"], &["key", "text"]);
     assert_eq!(big, ["big:str", "big:list"]);
     let shared = report["balance"]["shared_slots"]
         .as_array()
@@ -939,12 +947,7 @@ fn empty_one_key_and_type_tie_batches() {
     assert_eq!(recs[0].rdb_size, recs[1].rdb_size, "equal sizes");
     let r = stores.report("ties", &[], "ties");
     check(&r, &recs, &params("ties", batch, 100), "type tie");
-    let types: Vec<&str> = r["by_type"]
-        .as_array()
-        .expect("by_type")
-        .iter()
-        .map(|t| t["type"].as_str().expect("type"))
-        .collect();
+    let types = strs(&r["by_type"], &["type"]);
     assert_eq!(types, ["set", "string"]);
 }
 
@@ -1064,23 +1067,89 @@ fn populated_batch(dir: &Path, keys: u64) -> PathBuf {
         c.ok(&[b"SET", b"shared:ttl", b"v", b"PX", b"100000000"]);
     });
     let pq = dir.join("pq");
-    ok(&[
-        "dump",
-        "from-file",
-        "--path",
-        rdb.to_str().expect("utf-8"),
-        "--cluster",
-        "pop",
-        "--instance",
-        "i1",
+    dump_pop_to_parquet(&rdb, "2030-01-01T00:00:00Z", &pq);
+    pq
+}
+
+/// `dump from-file` of `rdb` as instance `i1` of cluster `pop`, batch `ts`, into Parquet
+/// under `pq`.
+fn dump_pop_to_parquet(rdb: &Path, ts: &str, pq: &Path) {
+    let pq = pq.display().to_string();
+    let into = [
         "--batch-timestamp",
-        "2030-01-01T00:00:00Z",
+        ts,
         "--allow-future-batch",
         "into-parquet",
         "--dir",
-        pq.to_str().expect("utf-8"),
-    ]);
-    pq
+        &pq,
+    ];
+    let mut args = vec!["dump".to_string()];
+    args.extend(file_source(rdb, "pop", "i1"));
+    args.extend(into.map(String::from));
+    ok(&args);
+}
+
+/// `report from-parquet --dir PQ --cluster CLUSTER` and `extra`.
+fn from_parquet(pq: &str, cluster: &str, extra: &[&str]) -> Vec<String> {
+    ["report", "from-parquet", "--dir", pq, "--cluster", cluster]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// The binary started with a clean environment, stderr piped, stdout discarded.
+fn spawn<S: AsRef<str>>(args: &[S]) -> std::process::Child {
+    Command::new(BIN)
+        .args(args.iter().map(AsRef::as_ref))
+        .env_clear()
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn")
+}
+
+/// Polls `ready` (every 5 ms, 60 s at most: else `never`) while `child` runs (else `early`).
+fn wait_while_running(
+    child: &mut std::process::Child,
+    never: &str,
+    early: &str,
+    mut ready: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{never}");
+        assert!(child.try_wait().expect("wait").is_none(), "{early}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `kill -SIG pid` (`-INT`, `-TERM`); the kill must succeed.
+fn signal(child: &std::process::Child, sig: &str) {
+    let kill = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill {sig}: {e}"));
+    assert!(kill.success());
+}
+
+/// Waits for a report `signal` (`SIGINT`, `SIGTERM`) interrupted: it must exit with `code`
+/// and say so.
+fn assert_interrupted(child: std::process::Child, signal: &str, code: i32) {
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: report interrupted by {signal}")),
+        "{stderr}"
+    );
+}
+
+/// The new empty directory `name` in `parent`.
+fn new_dir(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -1102,48 +1171,25 @@ fn a_baseline_report_that_spills_nothing_does_not_need_the_spill_dir() {
     let pq = tmp.path().join("pq");
     let pq_s = pq.to_str().expect("utf-8");
     for ts in ["2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z"] {
-        ok(&[
-            "dump",
-            "from-file",
-            "--path",
-            rdb.to_str().expect("utf-8"),
-            "--cluster",
-            "pop",
-            "--instance",
-            "i1",
-            "--batch-timestamp",
-            ts,
-            "--allow-future-batch",
-            "into-parquet",
-            "--dir",
-            pq_s,
-        ]);
+        dump_pop_to_parquet(&rdb, ts, &pq);
     }
     // A regular file: no directory can be created in it, whoever runs the test.
     let not_a_dir = tmp.path().join("not-a-dir");
     std::fs::write(&not_a_dir, b"").expect("write");
     let json = tmp.path().join("r.json");
+    let html = tmp.path().join("r.html");
     let args = |extra: &[&str]| -> Vec<String> {
-        [
-            "report",
-            "from-parquet",
-            "--dir",
-            pq_s,
-            "--cluster",
-            "pop",
+        let fixed = [
             "--baseline",
             "previous",
             "-o",
-            tmp.path().join("r.html").to_str().expect("utf-8"),
+            html.to_str().expect("utf-8"),
             "--json",
             json.to_str().expect("utf-8"),
             "--spill-dir",
             not_a_dir.to_str().expect("utf-8"),
-        ]
-        .iter()
-        .chain(extra)
-        .map(|a| a.to_string())
-        .collect()
+        ];
+        from_parquet(pq_s, "pop", &[&fixed[..], extra].concat())
     };
     ok(&args(&[]));
     let report: Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("json");
@@ -1165,21 +1211,14 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let pq = populated_batch(tmp.path(), 20_000);
     let pq = pq.to_str().expect("utf-8");
-    let spill = tmp.path().join("spill");
-    std::fs::create_dir(&spill).expect("spill dir");
+    let spill = new_dir(tmp.path(), "spill");
     let spill_s = spill.to_str().expect("utf-8");
     let unlimited = tmp.path().join("unlimited.json");
     let limited = tmp.path().join("limited.json");
     let unlimited_s = unlimited.to_str().expect("utf-8");
     let limited_s = limited.to_str().expect("utf-8");
     // `report from-parquet` of this batch with `extra`.
-    let args = |extra: &[&str]| -> Vec<String> {
-        ["report", "from-parquet", "--dir", pq, "--cluster", "pop"]
-            .iter()
-            .chain(extra)
-            .map(|a| a.to_string())
-            .collect()
-    };
+    let args = |extra: &[&str]| from_parquet(pq, "pop", extra);
     // Without -o the page gets its default name in the current directory.
     let log = ok_in(
         Some(tmp.path()),
@@ -1274,63 +1313,42 @@ fn tiny_memory_limit_spills_and_gives_the_same_report() {
 fn ctrl_c_stops_the_report_and_removes_spilled_runs() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let pq = populated_batch(tmp.path(), 300_000);
-    let spill = tmp.path().join("spill");
-    std::fs::create_dir(&spill).expect("spill dir");
+    let spill = new_dir(tmp.path(), "spill");
     let out = tmp.path().join("r.json");
-    let mut child = Command::new(BIN)
-        .args([
-            "-v",
-            "report",
-            "from-parquet",
-            "--dir",
-            pq.to_str().expect("utf-8"),
-            "--cluster",
-            "pop",
+    let html = out.with_extension("html");
+    let mut args = vec!["-v".to_string()];
+    args.extend(from_parquet(
+        pq.to_str().expect("utf-8"),
+        "pop",
+        &[
             "--json",
             out.to_str().expect("utf-8"),
             "-o",
-            out.with_extension("html").to_str().expect("utf-8"),
+            html.to_str().expect("utf-8"),
             "--memory-limit",
             "4KiB",
             "--spill-dir",
             spill.to_str().expect("utf-8"),
-        ])
-        .env_clear()
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
+        ],
+    ));
+    let mut child = spawn(&args);
     // Interrupt once runs exist on disk.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let dirs = entries(&spill);
-        if let Some(d) = dirs.first()
-            && std::fs::read_dir(spill.join(d))
+    let spilled = || {
+        entries(&spill).first().is_some_and(|d| {
+            std::fs::read_dir(spill.join(d))
                 .map(|e| e.count())
                 .unwrap_or(0)
                 > 3
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no spilled runs appeared");
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "finished before spilling"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(kill.success());
-    let output = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("error: report interrupted by SIGINT"),
-        "{stderr}"
+        })
+    };
+    wait_while_running(
+        &mut child,
+        "no spilled runs appeared",
+        "finished before spilling",
+        spilled,
     );
+    signal(&child, "-INT");
+    assert_interrupted(child, "SIGINT", 130);
     assert!(
         entries(&spill).is_empty(),
         "spill directory removed: {:?}",
@@ -1374,9 +1392,13 @@ fn bad_options_are_one_line_usage_errors() {
     assert!(err.contains(dir) && err.contains("cluster=c"), "{err}");
 }
 
-/// Rewrite every Parquet file of `cluster` under `dir` as a writer before `mem_size` did: the
-/// column dropped, no instance summary in the footer.
-fn strip_mem_size(dir: &Path, cluster: &str) {
+/// Rewrite every Parquet file of `cluster` under `dir` in place: `rewrite` maps each file's
+/// schema and record batches to the ones written instead.
+fn rewrite_parquet(
+    dir: &Path,
+    cluster: &str,
+    rewrite: impl Fn(SchemaRef, Vec<RecordBatch>) -> (SchemaRef, Vec<RecordBatch>),
+) {
     use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let cdir = dir.join(format!("cluster={cluster}"));
@@ -1390,23 +1412,16 @@ fn strip_mem_size(dir: &Path, cluster: &str) {
                 ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
                     .expect("parquet");
             let schema = builder.schema().clone();
-            let keep: Vec<usize> = (0..schema.fields().len())
-                .filter(|&i| schema.field(i).name() != "mem_size")
-                .collect();
-            assert!(keep.len() < schema.fields().len(), "the file had mem_size");
-            let batches: Vec<_> = builder
+            let batches = builder
                 .build()
                 .expect("reader")
-                .map(|b| b.expect("batch").project(&keep).expect("project"))
+                .map(|b| b.expect("batch"))
                 .collect();
-            let out_schema = std::sync::Arc::new(schema.project(&keep).expect("schema"));
-            let tmp = path.with_extension("old");
-            let mut w = ArrowWriter::try_new(
-                std::fs::File::create(&tmp).expect("create"),
-                out_schema,
-                None,
-            )
-            .expect("writer");
+            let (schema, batches) = rewrite(schema, batches);
+            let tmp = path.with_extension("rewritten");
+            let mut w =
+                ArrowWriter::try_new(std::fs::File::create(&tmp).expect("create"), schema, None)
+                    .expect("writer");
             for b in &batches {
                 w.write(b).expect("write");
             }
@@ -1414,6 +1429,22 @@ fn strip_mem_size(dir: &Path, cluster: &str) {
             std::fs::rename(&tmp, &path).expect("rename");
         }
     }
+}
+
+/// Rewrite every Parquet file of `cluster` under `dir` as a writer before `mem_size` did: the
+/// column dropped, no instance summary in the footer.
+fn strip_mem_size(dir: &Path, cluster: &str) {
+    rewrite_parquet(dir, cluster, |schema, batches| {
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| schema.field(i).name() != "mem_size")
+            .collect();
+        assert!(keep.len() < schema.fields().len(), "the file had mem_size");
+        let batches = batches
+            .iter()
+            .map(|b| b.project(&keep).expect("project"))
+            .collect();
+        (Arc::new(schema.project(&keep).expect("schema")), batches)
+    });
 }
 
 #[test]
@@ -1489,44 +1520,18 @@ fn a_batch_stored_before_mem_size_is_ranked_by_rdb_size_with_a_note() {
 /// Set every `rdb_size` of `cluster`'s Parquet files under `dir` to `value`.
 fn set_rdb_size(dir: &Path, cluster: &str, value: u64) {
     use arrow::array::{ArrayRef, UInt64Array};
-    use parquet::arrow::ArrowWriter;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let cdir = dir.join(format!("cluster={cluster}"));
-    for b in std::fs::read_dir(&cdir).expect("cluster dir").flatten() {
-        for f in std::fs::read_dir(b.path()).expect("batch dir").flatten() {
-            let path = f.path();
-            if path.extension().is_none_or(|e| e != "parquet") {
-                continue;
-            }
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
-                    .expect("parquet");
-            let schema = builder.schema().clone();
-            let at = schema.index_of("rdb_size").expect("rdb_size");
-            let batches: Vec<_> = builder
-                .build()
-                .expect("reader")
-                .map(|b| {
-                    let b = b.expect("batch");
-                    let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-                    cols[at] = std::sync::Arc::new(UInt64Array::from(vec![value; b.num_rows()]));
-                    arrow::array::RecordBatch::try_new(schema.clone(), cols).expect("batch")
-                })
-                .collect();
-            let tmp = path.with_extension("crafted");
-            let mut w = ArrowWriter::try_new(
-                std::fs::File::create(&tmp).expect("create"),
-                schema.clone(),
-                None,
-            )
-            .expect("writer");
-            for b in &batches {
-                w.write(b).expect("write");
-            }
-            w.close().expect("close");
-            std::fs::rename(&tmp, &path).expect("rename");
-        }
-    }
+    rewrite_parquet(dir, cluster, |schema, batches| {
+        let at = schema.index_of("rdb_size").expect("rdb_size");
+        let batches = batches
+            .into_iter()
+            .map(|b| {
+                let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                cols[at] = Arc::new(UInt64Array::from(vec![value; b.num_rows()]));
+                RecordBatch::try_new(schema.clone(), cols).expect("batch")
+            })
+            .collect();
+        (schema, batches)
+    });
 }
 
 #[test]
@@ -1604,25 +1609,17 @@ fn the_json_and_the_page_are_published_both_or_neither() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let pq = populated_batch(tmp.path(), 100);
     let pq = pq.to_str().expect("utf-8");
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&out).expect("out dir");
+    let out = new_dir(tmp.path(), "out");
     let json = out.join("r.json");
     let json = json.to_str().expect("utf-8");
 
     // The page cannot be written (its directory does not exist): the JSON is not published.
     let missing = out.join("missing/r.html");
-    let err = fails(&[
-        "report",
-        "from-parquet",
-        "--dir",
+    let err = fails(&from_parquet(
         pq,
-        "--cluster",
         "pop",
-        "--json",
-        json,
-        "-o",
-        missing.to_str().expect("utf-8"),
-    ]);
+        &["--json", json, "-o", missing.to_str().expect("utf-8")],
+    ));
     assert!(err.contains("missing"), "{err}");
     assert!(
         entries(&out).is_empty(),
@@ -1634,39 +1631,26 @@ fn the_json_and_the_page_are_published_both_or_neither() {
     // 143 and the JSON is not published.
     let fifo = out.join("page.fifo");
     common::cli::mkfifo(&fifo);
-    let mut child = Command::new(BIN)
-        .args(["report", "from-parquet", "--dir", pq, "--cluster", "pop"])
-        .args(["--json", json, "-o", fifo.to_str().expect("utf-8")])
-        .env_clear()
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn(&from_parquet(
+        pq,
+        "pop",
+        &["--json", json, "-o", fifo.to_str().expect("utf-8")],
+    ));
     // The JSON is staged first (a temporary file beside it), then the page blocks on the FIFO.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !entries(&out).iter().any(|e| e.starts_with(".r.json.")) {
-        assert!(Instant::now() < deadline, "the JSON was never staged");
-        assert!(child.try_wait().expect("wait").is_none(), "finished early");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_while_running(
+        &mut child,
+        "the JSON was never staged",
+        "finished early",
+        || entries(&out).iter().any(|e| e.starts_with(".r.json.")),
+    );
     std::thread::sleep(Duration::from_millis(200));
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(kill.success());
+    signal(&child, "-TERM");
     // The signal lands while the page is blocked on the FIFO; give the runtime's signal task
     // a moment to record it (it runs on another thread) before letting the page through.
     std::thread::sleep(Duration::from_millis(300));
     let page = std::fs::read(&fifo).expect("read the FIFO");
     assert!(page.starts_with(b"<!DOCTYPE html>"));
-    let output = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(143), "{stderr}");
-    assert!(
-        stderr.contains("error: report interrupted by SIGTERM"),
-        "{stderr}"
-    );
+    assert_interrupted(child, "SIGTERM", 143);
     assert_eq!(entries(&out), ["page.fifo"], "the JSON is not published");
 }
 
@@ -1788,19 +1772,9 @@ fn baseline_changes_match_the_reference_from_every_store() {
     let ch = &got["changes"];
     assert_eq!(ch["baseline"], "2030-05-01T00:00:00.000000000Z");
     assert_eq!(ch["keys_type_changed"], 1);
-    let keys: Vec<&str> = ch["top_new_keys"]
-        .as_array()
-        .expect("new keys")
-        .iter()
-        .map(|k| k["key"]["text"].as_str().expect("text"))
-        .collect();
+    let keys = strs(&ch["top_new_keys"], &["key", "text"]);
     assert_eq!(keys, ["new:a", "mv:db", "new:b"], "new keys, biggest first");
-    let grown: Vec<&str> = ch["top_key_growth"]
-        .as_array()
-        .expect("growth")
-        .iter()
-        .map(|k| k["key"]["text"].as_str().expect("text"))
-        .collect();
+    let grown = strs(&ch["top_key_growth"], &["key", "text"]);
     assert!(
         grown.contains(&"grow:a") && !grown.contains(&"same:a"),
         "{grown:?}"

@@ -258,17 +258,51 @@ fn resolve_parquet_baseline(
                 return Ok(b);
             }
         }
-        return Err(ReportError::NoBatch(format!(
-            "--baseline previous: cluster '{cluster}' has no completed batch before {reported}"
-        )));
+        return Err(no_previous_batch(cluster, reported));
     }
-    let b = parquet::resolve_batch(root, cluster, Some(want)).map_err(|e| match e {
+    let b = parquet::resolve_batch(root, cluster, Some(want)).map_err(as_baseline_error)?;
+    check_older(b.batch, reported)?;
+    Ok(b)
+}
+
+/// The baseline batch of a ClickHouse store: `want` (RFC 3339 or `previous`), older than
+/// `reported`.
+async fn resolve_clickhouse_baseline(
+    reader: &clickhouse::ClickHouseReader,
+    cluster: &str,
+    want: &str,
+    reported: BatchTs,
+) -> Result<BatchTs, ReportError> {
+    if want == "previous" {
+        return reader
+            .completed_batches(cluster)
+            .await?
+            .into_iter()
+            .find(|b| *b < reported)
+            .ok_or_else(|| no_previous_batch(cluster, reported));
+    }
+    let b = reader
+        .resolve_batch(cluster, Some(want))
+        .await
+        .map_err(as_baseline_error)?;
+    check_older(b, reported)?;
+    Ok(b)
+}
+
+/// `--baseline previous` when the cluster has no completed batch before the reported one.
+fn no_previous_batch(cluster: &str, reported: BatchTs) -> ReportError {
+    ReportError::NoBatch(format!(
+        "--baseline previous: cluster '{cluster}' has no completed batch before {reported}"
+    ))
+}
+
+/// An error of resolving `--batch`, said of `--baseline`.
+fn as_baseline_error(e: ReportError) -> ReportError {
+    match e {
         ReportError::Options(m) => ReportError::Options(m.replace("--batch", "--baseline")),
         ReportError::NoBatch(m) => ReportError::NoBatch(format!("--baseline: {m}")),
         e => e,
-    })?;
-    check_older(b.batch, reported)?;
-    Ok(b)
+    }
 }
 
 /// A baseline must be older than the reported batch.
@@ -416,29 +450,7 @@ pub async fn from_clickhouse(
             },
         });
     };
-    let base = if want == "previous" {
-        reader
-            .completed_batches(cluster)
-            .await?
-            .into_iter()
-            .find(|b| *b < batch)
-            .ok_or_else(|| {
-                ReportError::NoBatch(format!(
-                    "--baseline previous: cluster '{cluster}' has no completed batch before {batch}"
-                ))
-            })?
-    } else {
-        let b = reader
-            .resolve_batch(cluster, Some(want))
-            .await
-            .map_err(|e| match e {
-                ReportError::Options(m) => ReportError::Options(m.replace("--batch", "--baseline")),
-                ReportError::NoBatch(m) => ReportError::NoBatch(format!("--baseline: {m}")),
-                e => e,
-            })?;
-        check_older(b, batch)?;
-        b
-    };
+    let base = resolve_clickhouse_baseline(&reader, cluster, want, batch).await?;
     tracing::info!("comparing with baseline batch {base}");
     // The two batches' reports run at once (the baseline's on a task of its own, so on the
     // machine's second core while the server works for both). Each report's key stream (sort

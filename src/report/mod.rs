@@ -98,6 +98,8 @@ pub fn from_parquet(
     cancel: Cancel,
 ) -> Result<Report, ReportError> {
     let b = parquet::resolve_batch(root, cluster, batch)?;
+    // Once per report, not per batch read (a comparison reads two at once).
+    spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
     let Some(want) = opts.baseline.as_deref() else {
         let (data, stats) = parquet_batch_report(&b, cluster, opts, None, &cancel)?;
         return Ok(Report {
@@ -376,7 +378,6 @@ fn parquet_batch_report(
         usize::try_from(opts.top).unwrap_or(usize::MAX),
         opts.measure,
     );
-    spill::remove_stale_spill_dirs(opts.spill_dir.as_deref());
     let mut sorter = ExternalSorter::new(
         sort_budget(opts.memory_limit),
         opts.spill_dir.clone(),

@@ -172,6 +172,7 @@ fn measure(d: &ReportData) -> Measure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::key_text;
     use crate::report::model::*;
 
     fn agg(keys: u64, mem: u64, members: u64) -> Agg {
@@ -181,15 +182,6 @@ mod tests {
             mem_size: mem,
             mem_missing: 0,
             member_count: members,
-        }
-    }
-
-    fn kt(s: &str) -> KeyText {
-        KeyText {
-            text: s.into(),
-            base64: None,
-            len: None,
-            sha256: None,
         }
     }
 
@@ -282,7 +274,7 @@ mod tests {
 
     fn big_key(key: &str, rtype: &str, encoding: &str, mem: u64, members: u64) -> KeyRow {
         KeyRow {
-            key: kt(key),
+            key: key_text(key.as_bytes()),
             instance: "i1".into(),
             db: 0,
             r#type: rtype.into(),
@@ -334,7 +326,7 @@ mod tests {
             Recommendation::BigStrings {
                 keys: 2,
                 at_least: false,
-                largest: kt("s1"),
+                largest: key_text(b"s1"),
                 largest_instance: "i1".into(),
                 largest_bytes: 2 << 20,
             }
@@ -344,7 +336,7 @@ mod tests {
             Recommendation::HugeCollections {
                 keys: 1,
                 at_least: false,
-                largest: kt("h"),
+                largest: key_text(b"h"),
                 largest_type: "hash".into(),
                 largest_members: 2_000_000,
             }
@@ -437,13 +429,13 @@ mod tests {
             d.expiry.no_ttl_prefixes = vec![
                 NoTtlPrefix {
                     node: 0,
-                    prefix: kt(""),
+                    prefix: key_text(b""),
                     no_ttl: agg(3, no_ttl, 3),
                     all: agg(10, 1000, 10),
                 },
                 NoTtlPrefix {
                     node: 1,
-                    prefix: kt("user:"),
+                    prefix: key_text(b"user:"),
                     no_ttl: agg(2, 300, 2),
                     all: agg(2, 300, 2),
                 },
@@ -456,7 +448,7 @@ mod tests {
                         keys: 3,
                         bytes: no_ttl,
                         total_bytes: 1000,
-                        prefix: Some(kt("user:")),
+                        prefix: Some(key_text(b"user:")),
                         prefix_bytes: 300,
                     }]
                 );

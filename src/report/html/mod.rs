@@ -174,6 +174,7 @@ impl<W: Write> Write for ScriptSafe<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::key_text;
     use crate::report::model::*;
 
     fn agg(keys: u64, rdb_size: u64, member_count: u64) -> Agg {
@@ -186,18 +187,9 @@ mod tests {
         }
     }
 
-    fn kt(text: &str) -> KeyText {
-        KeyText {
-            text: text.to_string(),
-            base64: None,
-            len: None,
-            sha256: None,
-        }
-    }
-
     fn key_row(text: &str, rdb_size: u64) -> KeyRow {
         KeyRow {
-            key: kt(text),
+            key: key_text(text.as_bytes()),
             instance: "10.0.0.1:6379".into(),
             db: 0,
             r#type: "string".into(),
@@ -280,7 +272,7 @@ mod tests {
             prefix_tree: PrefixTree {
                 nodes: vec![PrefixNode {
                     parent: None,
-                    prefix: kt("</script>"),
+                    prefix: key_text(b"</script>"),
                     prefix_len: 9,
                     is_key: false,
                     agg: total,

@@ -224,6 +224,8 @@ for name in "${datasets[@]}"; do
       if [ "$rc" != 0 ]; then status="SKIPPED: exit $rc: $errline"; break; fi
       if [ -z "$best" ] || lt "$wall" "$best"; then best=$wall; fi
       [ "${rss:-0}" -gt "$maxrss" ] && maxrss=$rss
+      # A's output, before B's run replaces it
+      [ "$mode" = parquet ] && parquet_mb=$(du -sm "$work/parquet" | cut -f1)
       # B right after A, run by run, so both see the same machine.
       if [ ${#cmd_b[@]} -gt 0 ] && [ "$status_b" = ok ]; then
         run_once "${cmd_b[@]}"
@@ -242,7 +244,7 @@ for name in "${datasets[@]}"; do
     if [ -n "$records" ] && [ "$mode" != md5sum ]; then rps=$(fmt '%.0f' "$(calc "$records / $best")"); else rps=-; fi
     if [ -n "$md5_wall" ]; then ratio=$(fmt '%.2fx' "$(calc "$best / $md5_wall")"); else ratio=-; fi
     extra=""
-    if [ "$mode" = parquet ]; then extra=" (parquet output $(du -sm "$work/parquet" | cut -f1) MB)"; fi
+    if [ "$mode" = parquet ]; then extra=" (parquet output $parquet_mb MB)"; fi
     if [ "$mode" = jsonl ] && [ "${BENCH_VERIFY:-1}" = 1 ] && [ -n "$records" ]; then
       # not timed: the benchmark is worthless if records go missing
       got=$("${cmd[@]:0:${#cmd[@]}-2}" --output - 2>/dev/null | wc -l)

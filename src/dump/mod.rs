@@ -55,7 +55,7 @@ pub const CHUNK_RECORDS: usize = 512;
 /// keys by bytes.
 pub const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks that may wait between a parser and its writer.
-pub const CHANNEL_CHUNKS: usize = 16;
+pub const CHANNEL_CHUNKS: usize = 8;
 /// Bytes of records ([`record_bytes`]) that may be in flight between a parser and its writer:
 /// queued, or held by the writer while it writes them. A chunk larger than this (one key
 /// bigger than the budget) takes the whole budget and travels alone.
@@ -69,7 +69,7 @@ pub const CHANNEL_BYTES: usize = 8 << 20;
 const RECYCLED_CHUNKS: usize = CHANNEL_CHUNKS + 2;
 /// Key buffers up to this capacity are recycled with their record; larger ones are handed to
 /// the writer ([`ChunkWriter::write_owned`]) and freed, so the recycled chunks hold at most
-/// `RECYCLED_CHUNKS × CHUNK_RECORDS × RECYCLED_KEY_BYTES` (1.1 MiB) of key buffers.
+/// `RECYCLED_CHUNKS × CHUNK_RECORDS × RECYCLED_KEY_BYTES` (640 KiB) of key buffers.
 const RECYCLED_KEY_BYTES: usize = 128;
 
 /// Emptied chunks on their way back from a writer to its parser (see [`RECYCLED_CHUNKS`]).

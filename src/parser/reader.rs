@@ -35,7 +35,7 @@ const CRC64: CrcAlgorithm = CrcAlgorithm::Crc64Redis;
 pub(crate) type PResult<T> = Result<T, ParseErrorKind>;
 
 /// Data bytes per block of the read-ahead thread ([`Reader::read_ahead`]).
-const BLOCK: usize = 256 * 1024;
+const BLOCK: usize = 128 * 1024;
 /// Free bytes in front of a block's data: the unread tail of the previous window moves there
 /// (a record that straddles two blocks), so the window becomes the block without a copy.
 const HEADROOM: usize = 64 * 1024;

@@ -443,7 +443,7 @@ mod tests {
     /// headroom (`ensure` of up to 1 MiB), and through short reads.
     #[test]
     fn read_ahead_reads_what_a_stream_reader_reads() {
-        let len = 3 * BLOCK + HEADROOM + 12_345;
+        let len = 2 * BUF_SIZE + 3 * BLOCK + HEADROOM + 12_345;
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = move || {
             x ^= x << 13;

@@ -52,4 +52,17 @@ if [ -d "$root/../shared/redis" ] || [ -n "${RDBINSIGHT_SERVER_SOURCES:-}" ]; th
 fi
 # A stray RUST_BACKTRACE makes error paths slow and logs noisy; tests do not need it.
 unset RUST_BACKTRACE RUST_LIB_BACKTRACE
-exec scripts/clickhouse-test-env.sh cargo test --all-targets --no-fail-fast "$@"
+# Tests write into temp dirs only: a file they leave in the repo root (a report page written to
+# the default path, say) fails the run, even where .gitignore would hide it.
+mkdir -p target
+marker=target/.test-start
+: >"$marker"
+rc=0
+scripts/clickhouse-test-env.sh cargo test --all-targets --no-fail-fast "$@" || rc=$?
+stray=$(find . -maxdepth 1 -type f -newer "$marker" ! -name Cargo.lock)
+if [ -n "$stray" ]; then
+  echo "test.sh: the tests left files in the repo root: $(echo $stray)" >&2
+  rm -f $stray
+  [ "$rc" != 0 ] || rc=1
+fi
+exit "$rc"

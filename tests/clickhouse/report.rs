@@ -1752,11 +1752,12 @@ fn baseline_changes_match_the_reference_from_every_store() {
     let m_base_r = single("diffm", B0, "many-base");
     let unspilled = compared("diffm", B1, B0, "many");
     let json = tmp.path().join("many-spilled.json");
+    let page = tmp.path().join("many-spilled.html").display().to_string();
     let (pq, json_s) = (stores.parquet(), json.display().to_string());
     let mut a = vec!["report", "from-parquet", "--dir", &pq, "--cluster", "diffm"];
     a.extend(["--batch", B1, "--baseline", B0, "--memory-limit", "4KiB"]);
     a.extend(thr);
-    a.extend(["--json", &json_s]);
+    a.extend(["--json", &json_s, "-o", &page]);
     ok(&a);
     let spilled: Value =
         serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("report JSON");

@@ -671,6 +671,7 @@ fn dump_fixture(dir: &Path, fixture: &str, cluster: &str, ts: &str) {
 /// `report from-parquet` of `cluster` (and `--batch`): (cluster, batch, keys) of its JSON.
 fn report_of(dir: &Path, cluster: &str, batch: Option<&str>) -> (String, String, u64) {
     let json = dir.join("report.json");
+    let page = dir.join("report.html");
     let mut args = vec![
         "report",
         "from-parquet",
@@ -680,6 +681,8 @@ fn report_of(dir: &Path, cluster: &str, batch: Option<&str>) -> (String, String,
         cluster,
         "--json",
         json.to_str().expect("utf-8 path"),
+        "-o",
+        page.to_str().expect("utf-8 path"),
     ];
     if let Some(b) = batch {
         args.extend(["--batch", b]);

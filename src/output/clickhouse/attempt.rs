@@ -32,6 +32,12 @@ impl AttemptId {
         self.0.get()
     }
 
+    /// The id a stored `attempt` value names; `None` for 0 (rows and markers written before
+    /// attempts were recorded).
+    pub fn from_stored(value: u64) -> Option<Self> {
+        NonZeroU64::new(value).map(AttemptId)
+    }
+
     /// The id a claim row names (its 16 hex digits); `None` for any other text (a claim of an
     /// rdbinsight before 64-bit attempt ids).
     pub fn parse_hex(text: &str) -> Option<Self> {
@@ -40,8 +46,7 @@ impl AttemptId {
         }
         u64::from_str_radix(text, 16)
             .ok()
-            .and_then(NonZeroU64::new)
-            .map(AttemptId)
+            .and_then(Self::from_stored)
     }
 }
 
@@ -68,6 +73,8 @@ mod tests {
         assert_eq!(small.to_string(), "00000000000000ff");
         // 0 is what rows before attempts read; a claim of a build with 32-digit ids is not one.
         assert_eq!(AttemptId::parse_hex("0000000000000000"), None);
+        assert_eq!(AttemptId::from_stored(255), Some(small));
+        assert_eq!(AttemptId::from_stored(0), None);
         assert_eq!(AttemptId::parse_hex(&format!("{shown}{shown}")), None);
         assert_eq!(AttemptId::parse_hex("ff"), None);
     }

@@ -287,9 +287,11 @@ impl Output for ClickHouseOutput {
             } else {
                 let named: Vec<String> = winners
                     .iter()
-                    .map(|&w| match w {
-                        0 => "none: written by an rdbinsight before attempts".to_string(),
-                        w => format!("{w:016x}"),
+                    .map(|&w| {
+                        AttemptId::from_stored(w).map_or_else(
+                            || "none: written by an rdbinsight before attempts".to_string(),
+                            |id| id.to_string(),
+                        )
                     })
                     .collect();
                 format!(

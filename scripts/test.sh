@@ -59,10 +59,9 @@ marker=target/.test-start
 : >"$marker"
 rc=0
 scripts/clickhouse-test-env.sh cargo test --all-targets --no-fail-fast "$@" || rc=$?
-stray=$(find . -maxdepth 1 -type f -newer "$marker" ! -name Cargo.lock)
+stray=$(find . -maxdepth 1 -type f -newer "$marker" ! -name Cargo.lock -print -delete)
 if [ -n "$stray" ]; then
-  echo "test.sh: the tests left files in the repo root: $(echo $stray)" >&2
-  rm -f $stray
+  echo "test.sh: the tests left files in the repo root (removed):" $stray >&2
   [ "$rc" != 0 ] || rc=1
 fi
 exit "$rc"

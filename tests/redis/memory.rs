@@ -10,9 +10,7 @@
 //!
 //! Targets (issue "Memory"), per server and mode:
 //! - keys whose layout the model determines: `mem_size` equals the truth of one of two loads
-//!   for ≥ 99.9 % (jemalloc) of them; on glibc ≥ 95 % equal (the lowest of eight runs:
-//!   95.9 %), every one within max(5 %, 256 B), and every other one *below* the truth of
-//!   both loads by whole 16-byte chunk steps (see "glibc" below);
+//!   for ≥ 99.9 % (jemalloc) of them; on glibc see "glibc" below;
 //! - random layouts (skiplists, 7.2+ hashtable sets, collections converted to a hashtable part
 //!   way through the load, whose incremental rehash depends on the hash seed) and Redis 7.4's
 //!   field-expiry hashes within max(5 %, 256 B) for ≥ 99 %;
@@ -21,21 +19,27 @@
 //!
 //! The accuracy table of the README is written to `target/memory-accuracy.md`.
 //!
-//! glibc (Redis 6.2, measured over eight runs of this dataset, 1,332 keys with a determined
-//! layout): 95.9–96.9 % equal, and every one of the 42–54 others per run is one to a few
-//! 16-byte steps below the truth of both loads. None is a model error: glibc hands out a free
-//! chunk up to 16 bytes larger than asked for whole (a remainder under its 32-byte minimum
-//! chunk is not split), so an allocation gets the slack whenever the load's earlier frees
-//! (LZF buffers, encoding conversions, temporary robjs) left such a chunk in a bin. Of those
-//! keys, 27–40 per run hold the same slack after both loads (the load replays the same
-//! allocations into the same heap), and the rest differ between the loads because 6.2 draws
-//! skiplist levels from `random()`, seeded per process: with the dataset's 90 skiplist zsets
-//! removed from the RDB, three fresh loads gave the same bytes for every key but two
-//! (`set/hashtable`). A simulation of glibc 2.36's bins fed the *traced* allocation sequence of one load matched only 97.8–98.5 % of another fresh
-//! load's determined keys, and the per-key most frequent value of 15 real loads 98.2–98.9 % of
-//! a sixteenth (skiplist levels and the dict hash seed are per process; README "Memory"), so no
-//! model of the RDB reaches 99 % here: the glibc floor is the measured figure, and the
-//! chunk-step check keeps formula errors from hiding under it.
+//! glibc (Redis 6.2; 1,332 keys with a determined layout). glibc hands out a free chunk up to
+//! 16 bytes larger than asked for whole (a remainder under its 32-byte minimum chunk is not
+//! split), so an allocation gets that slack whenever the load's earlier frees (LZF buffers,
+//! encoding conversions, temporary robjs) left such a chunk in a bin. Which allocations get it
+//! changes from load to load: 6.2 draws skiplist levels from `random()` and the dict hash seed
+//! from `/dev/urandom`, per process, and no key kept its slack in every one of 28 measured
+//! runs (the most: 14 of 28, keys of 500–1,000-member hashtables and multi-node lists, whose
+//! hundreds of allocations each can catch it). Over 85 runs of this dataset 35–62 keys
+//! (mean 48, sd 5.8) equalled neither load: 95.35–97.37 % exact, mean 96.4 %; one CI run
+//! saw 67 (94.97 %). A simulation of glibc 2.36's bins fed the *traced* allocation sequence of
+//! one load matched only 97.8–98.5 % of another fresh load, and the per-key most frequent
+//! value of 15 real loads 98.2–98.9 % of a sixteenth (README "Memory"), so no model of the RDB
+//! reaches the issue's 99 %. What the test holds the model to instead, each of which a formula
+//! error fails and chunk reuse does not:
+//! - every determined key that equals neither load is *below* the truth of both by whole
+//!   16-byte steps (a model above the truth, or off by anything else, is an error);
+//! - ≥ 93 % of the determined keys exact overall (7.8 sd under the mean of those 85 runs), and
+//!   ≥ 30 % of each type/encoding with 20 or more of them (the lowest over 28 runs: 52.8 %,
+//!   `hash/hashtable`; a constant error on one class misses every key of it);
+//! - their summed slack (truth of the lower load − model) ≤ 0.05 % of their summed truth
+//!   (0.006–0.014 % over 30 runs; one 16-byte step missed on every key would be 0.16 %).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -200,6 +204,8 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
     let mut problems = Vec::new();
     // glibc: determined layouts that equal neither load, split by whether the loads agreed.
     let (mut slack_same, mut slack_differs) = (0u64, 0u64);
+    // glibc: Σ over determined keys of the lower load's truth, and of its excess over the model.
+    let (mut determined_truth, mut determined_slack) = (0u64, 0u64);
     let (mut all_truth, mut all_model) = (0u64, 0u64);
     for (key, t) in &truths {
         let mem = model.get(key).copied().flatten().unwrap_or_else(|| {
@@ -224,11 +230,15 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
         tally.model += mem;
         all_truth += t.bytes;
         all_model += mem;
+        let low = t.bytes.min(t.bytes_repeat);
+        if libc && c == Class::Exact {
+            determined_truth += low;
+        }
         if libc && c == Class::Exact && dev != 0 {
             // glibc's only excuse is a larger chunk handed out whole: the model is below
             // the truth of both loads, by whole 16-byte steps. Anything else is a model error.
-            let low = t.bytes.min(t.bytes_repeat);
             if mem < low && (low - mem) % 16 == 0 {
+                determined_slack += low - mem;
                 if t.bytes == t.bytes_repeat {
                     slack_same += 1;
                 } else {
@@ -269,6 +279,14 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
             pct(t.within),
             (t.model as f64 - t.truth as f64) * 100.0 / t.truth.max(1) as f64
         );
+        // glibc: a constant error on one class would miss every key of it, while chunk
+        // reuse left more than half of each exact in every measured run (module doc).
+        if libc && *c == Class::Exact && t.keys >= 20 && t.equal * 100 < t.keys * 30 {
+            problems.push(format!(
+                "{name}: {label}: {} of {} keys with a determined layout exact (target 30 %)",
+                t.equal, t.keys
+            ));
+        }
         let sum = if *c == Class::Exact {
             &mut exact
         } else {
@@ -279,7 +297,7 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
         sum.within += t.within;
     }
     let (floor, what) = if libc {
-        (95.0, "95 %")
+        (93.0, "93 %")
     } else {
         (99.9, "99.9 %")
     };
@@ -296,6 +314,15 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
             random.within, random.keys
         ));
     }
+    // glibc: the slack is a few 16-byte chunks here and there; a step missed on every key
+    // would be 0.16 % (module doc).
+    let slack_pct = determined_slack as f64 * 100.0 / determined_truth.max(1) as f64;
+    if libc && slack_pct > 0.05 {
+        problems.push(format!(
+            "{name}: the keys with a determined layout hold {determined_slack} B more than \
+             the model ({slack_pct:.3} % of their {determined_truth} B; target ≤ 0.05 %)"
+        ));
+    }
     let total_dev = (all_model as f64 - all_truth as f64) / all_truth as f64;
     if total_dev.abs() > 0.005 {
         problems.push(format!(
@@ -306,7 +333,7 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
     let slack = if libc {
         format!(
             " (the other {}: glibc chunk slack, {slack_same} the same after both loads, \
-             {slack_differs} different)",
+             {slack_differs} different; {slack_pct:.3} % of their bytes)",
             slack_same + slack_differs
         )
     } else {

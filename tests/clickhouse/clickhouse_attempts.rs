@@ -12,6 +12,7 @@ use common::ch::{
     FedDump, TestDb, batch, dump_command, error_lines, instance_writer, misc, prepare_error,
     rdb_with_keys, record, rfc3339, run_ok, t1, t2, write_instance, write_until_error,
 };
+use common::cli::signal;
 use rdbinsight::output::clickhouse::ClickHouseOutput;
 use rdbinsight::output::{BatchContext, ChunkWriter, Output};
 
@@ -472,15 +473,6 @@ async fn report_totals(db: &TestDb, cluster: &str) -> (u64, u64) {
     .expect("report");
     let agg = &report.data.totals.agg;
     (agg.keys, agg.rdb_size)
-}
-
-/// `kill -SIG pid` (SIGSTOP, SIGCONT).
-fn signal(child: &std::process::Child, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {sig}");
 }
 
 /// The fault injection: a dump frozen (SIGSTOP) past its claim expiry while another run

@@ -295,11 +295,7 @@ async fn a_signal_interrupts_a_preparation_the_server_holds() {
     // Let it reach the server (its first request is then held; the response timeout is 300 s).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let started = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    common::cli::signal(&child, "-TERM");
     let out = child.wait_with_output().expect("wait");
     assert!(
         started.elapsed() < Duration::from_secs(5),

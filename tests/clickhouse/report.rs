@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use common::ch::{Shards, TestDb};
-use common::cli::run_measured;
+use common::cli::{run_measured, signal};
 use common::codis::{FakeGroup, serve_topom, topom_json};
 use common::redis::{RedisCluster, RedisServer, wait_until};
 use common::report_ref::{self, Rec, RefParams};
@@ -1122,15 +1122,6 @@ fn wait_while_running(
         assert!(child.try_wait().expect("wait").is_none(), "{early}");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// `kill -SIG pid` (`-INT`, `-TERM`); the kill must succeed.
-fn signal(child: &std::process::Child, sig: &str) {
-    let kill = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap_or_else(|e| panic!("kill {sig}: {e}"));
-    assert!(kill.success());
 }
 
 /// Waits for a report `signal` (`SIGINT`, `SIGTERM`) interrupted: it must exit with `code`

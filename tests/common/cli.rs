@@ -10,6 +10,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// `kill -SIG pid` for a child spawned without a process group of its own (`-INT`, `-TERM`,
+/// `-STOP`, `-CONT`); the kill must succeed.
+pub fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill {sig}: {e}"));
+    assert!(status.success(), "kill {sig}");
+}
+
 /// A `Command` for the binary with a clean environment for logs.
 pub fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbinsight"));

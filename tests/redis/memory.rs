@@ -230,21 +230,19 @@ fn check(server: &Server, cluster: bool, table: &mut String) -> Vec<String> {
         tally.model += mem;
         all_truth += t.bytes;
         all_model += mem;
-        let low = t.bytes.min(t.bytes_repeat);
         if libc && c == Class::Exact {
+            let low = t.bytes.min(t.bytes_repeat);
             determined_truth += low;
-        }
-        if libc && c == Class::Exact && dev != 0 {
             // glibc's only excuse is a larger chunk handed out whole: the model is below
             // the truth of both loads, by whole 16-byte steps. Anything else is a model error.
-            if mem < low && (low - mem) % 16 == 0 {
+            if dev != 0 && mem < low && (low - mem) % 16 == 0 {
                 determined_slack += low - mem;
                 if t.bytes == t.bytes_repeat {
                     slack_same += 1;
                 } else {
                     slack_differs += 1;
                 }
-            } else {
+            } else if dev != 0 {
                 problems.push(format!(
                     "{name}: {:?} ({}/{}): mem_size {mem} is not whole 16-byte chunk steps \
                      below the truth {} (repeat {})",
